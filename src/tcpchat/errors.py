@@ -1,0 +1,76 @@
+"""tcpchat's exceptions, all under one root.
+
+::
+
+    TcpchatError
+    ├── RemoteProtocolError        the peer sent something we cannot accept
+    │   ├── LineTooLong            a line past the line-length limit
+    │   └── InvalidEncoding        a line that is not valid UTF-8
+    ├── NickError                  a nickname cannot be used
+    │   ├── InvalidNick            it breaks the nickname rules
+    │   └── NickTaken              someone else has it
+    ├── CommandError               a command was used wrongly (bad arguments, unknown user)
+    ├── SearchError                /search could not produce an answer (user-facing words)
+    └── LocalProtocolError         tcpchat itself misused its protocol: a bug
+
+Every message of a ``RemoteProtocolError``, ``NickError``, ``CommandError`` or
+``SearchError`` is written for the user at the other end and may be sent to them.
+"""
+
+from __future__ import annotations
+
+
+class TcpchatError(Exception):
+    """The root of every exception tcpchat raises on purpose."""
+
+
+class RemoteProtocolError(TcpchatError):
+    """The peer sent something the protocol does not accept."""
+
+    code = "protocol"
+
+
+class LineTooLong(RemoteProtocolError):
+    """A line was longer than the line-length limit; it was discarded whole."""
+
+    code = "line_too_long"
+
+
+class InvalidEncoding(RemoteProtocolError):
+    """A line was not valid UTF-8; it was discarded."""
+
+    code = "invalid_utf8"
+
+
+class NickError(TcpchatError):
+    """A nickname cannot be used."""
+
+    code = "nick"
+
+
+class InvalidNick(NickError):
+    """A nickname breaks the nickname rules."""
+
+    code = "nick_invalid"
+
+
+class NickTaken(NickError):
+    """A nickname is already in use (compared after NFKC and casefold)."""
+
+    code = "nick_taken"
+
+
+class CommandError(TcpchatError):
+    """A command was used wrongly: missing arguments, an unknown user, and so on."""
+
+    code = "command"
+
+
+class SearchError(TcpchatError):
+    """``/search`` could not produce an answer; the message is safe to show the asker."""
+
+    code = "search"
+
+
+class LocalProtocolError(TcpchatError):
+    """tcpchat misused its own protocol. This is a bug, never the peer's fault."""

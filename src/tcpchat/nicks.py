@@ -1,0 +1,85 @@
+"""Nickname rules: what a nickname may contain and when two are the same.
+
+A nickname is 1 to :data:`MAX_NICK_LENGTH` characters of letters and digits of
+any one script, plus ``_`` and ``-``. Two nicknames are the same when their
+:func:`nick_key` is: NFKC-normalised and casefolded, so ``Bob``, ``bob`` and
+the full-width ``Ｂｏｂ`` are one person. Mixing scripts (Latin with Cyrillic,
+say) is refused so that ``bob`` cannot be imitated by a lookalike.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from tcpchat.errors import InvalidNick
+
+MAX_NICK_LENGTH = 32
+
+#: Nicknames that belong to tcpchat itself: the server's voice and the AI's.
+AI_NICK = "AI"
+RESERVED_NICKS = frozenset({"ai", "server", "system", "tcpchat"})
+
+_PUNCTUATION = frozenset("_-")
+# Scripts that are written together: kana and kanji in Japanese, hangul and hanja in Korean.
+_SCRIPT_FAMILIES = {
+    "HIRAGANA": "CJK",
+    "KATAKANA": "CJK",
+    "HANGUL": "CJK",
+    "BOPOMOFO": "CJK",
+    "IDEOGRAPHIC": "CJK",
+    "KATAKANA-HIRAGANA": "CJK",
+}
+
+
+def nick_key(nick: str) -> str:
+    """The form under which nicknames are compared for uniqueness."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", nick).casefold())
+
+
+def validate_nick(raw: str) -> str:
+    """Return ``raw`` as a nickname (NFC-normalised), or raise :class:`InvalidNick`.
+
+    The message of the exception says what is wrong, for the user.
+    """
+    nick = unicodedata.normalize("NFC", raw.strip())
+    if not nick:
+        raise InvalidNick("a nickname cannot be empty")
+    if len(nick) > MAX_NICK_LENGTH:
+        raise InvalidNick(f"a nickname is at most {MAX_NICK_LENGTH} characters long")
+    for position, char in enumerate(nick):
+        if char in _PUNCTUATION:
+            continue
+        category = unicodedata.category(char)
+        if category[0] == "L" or category == "Nd":
+            continue
+        if category in ("Mn", "Mc") and position > 0:
+            continue  # vowel signs and accents that belong to the letter before
+        raise InvalidNick(
+            f"a nickname may hold only letters, digits, '_' and '-' (not {_describe(char)})"
+        )
+    scripts = {_script_of(char) for char in unicodedata.normalize("NFKC", nick)}
+    scripts.discard(None)
+    if len(scripts) > 1:
+        names = " and ".join(sorted(s.title() for s in scripts if s))
+        raise InvalidNick(f"a nickname may not mix scripts ({names})")
+    if nick_key(nick) in RESERVED_NICKS:
+        raise InvalidNick(f"the nickname {nick!r} is reserved")
+    return nick
+
+
+def _script_of(char: str) -> str | None:
+    """The script a letter belongs to, from its Unicode name; None for digits and marks."""
+    if char in _PUNCTUATION or not unicodedata.category(char).startswith("L"):
+        return None
+    word = unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
+    if word == "CJK":
+        return "CJK"
+    return _SCRIPT_FAMILIES.get(word, word)
+
+
+def _describe(char: str) -> str:
+    if char.isspace():
+        return "whitespace"
+    if char.isprintable():
+        return repr(char)
+    return f"U+{ord(char):04X}"

@@ -1,0 +1,144 @@
+"""One connection's conversation with the room, with no I/O of its own.
+
+A :class:`Session` takes decoded input lines and turns them into events for the
+hub: first registration (choosing a nickname), then chat and commands. It never
+awaits and never touches a socket: the server feeds it lines and reads
+``finished`` to know when to close, so it can be driven by plain calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from tcpchat.commands import dispatch
+from tcpchat.errors import InvalidEncoding, NickError, TcpchatError
+from tcpchat.events import Error, EventClock, Join, Leave, Message, Notice, Welcome
+from tcpchat.hub import Hub, Peer
+from tcpchat.nicks import validate_nick
+from tcpchat.protocol import ChatInput, CommandInput, decode_line, parse_input
+from tcpchat.sanitize import sanitize_text
+
+log = logging.getLogger("tcpchat.server")
+
+GREETING = "Welcome to tcpchat. Choose a nickname (letters, digits, '_' and '-'):"
+NICK_PROMPT = "Choose a nickname:"
+
+
+class SearchService(Protocol):
+    """What a session needs from ``/search``: start one for a member, never wait for it."""
+
+    def request(self, session: Session, question: str) -> None:
+        """Start answering ``question`` for ``session``; report everything as events."""
+
+
+class Session:
+    """Registration, chat and commands for one connection.
+
+    ``finished`` becomes the reason the session ended (``"quit"``, ``"connection
+    lost"`` …) once it has; the room is told a member left exactly once.
+    """
+
+    def __init__(
+        self,
+        peer: Peer,
+        hub: Hub,
+        clock: EventClock,
+        *,
+        search: SearchService | None = None,
+    ) -> None:
+        self.peer = peer
+        self.hub = hub
+        self.clock = clock
+        self.search = search
+        self.finished: str | None = None
+        self._member = False
+
+    @property
+    def registered(self) -> bool:
+        """Whether this connection is in the room under a nickname."""
+        return self._member
+
+    @property
+    def nick(self) -> str:
+        if self.peer.nick is None:
+            raise AssertionError("the session has no nickname yet")
+        return self.peer.nick
+
+    # -- input ---------------------------------------------------------------
+
+    def greet(self) -> None:
+        """Send the opening lines that ask for a nickname."""
+        self.notice(GREETING)
+
+    def receive_line(self, raw: bytes) -> None:
+        """Handle one complete input line (without its line ending)."""
+        if self.finished is not None:
+            return
+        try:
+            text = decode_line(raw)
+        except InvalidEncoding as exc:
+            self.fail(exc)
+            return
+        parsed = parse_input(text)
+        if parsed is None:
+            return  # blank lines are ignored
+        if isinstance(parsed, CommandInput):
+            dispatch(self, parsed)
+        elif self._member:
+            self.say(parsed)
+        else:
+            self.register(parsed.text)
+
+    def say(self, chat: ChatInput) -> None:
+        text = sanitize_text(chat.text)
+        if not text.strip():
+            return
+        event_id, ts = self.clock.stamp()
+        self.hub.publish(Message(event_id, ts, self.nick, text), exclude=self.peer)
+
+    def register(self, wanted: str) -> None:
+        """Try to enter the room as ``wanted``; on failure, say why and ask again."""
+        try:
+            nick = validate_nick(wanted)
+            self.hub.join(self.peer, nick)
+        except NickError as exc:
+            self.fail(exc)
+            self.notice(NICK_PROMPT)
+            return
+        self._member = True
+        log.info("%s registered as %s", self.peer.address, nick)
+        event_id, ts = self.clock.stamp()
+        self.hub.send(self.peer, Welcome(event_id, ts, nick, self.hub.nicks()))
+        event_id, ts = self.clock.stamp()
+        self.hub.publish(Join(event_id, ts, nick), exclude=self.peer)
+
+    # -- output --------------------------------------------------------------
+
+    def notice(self, text: str) -> None:
+        event_id, ts = self.clock.stamp()
+        self.hub.send(self.peer, Notice(event_id, ts, text))
+
+    def error(self, code: str, text: str) -> None:
+        event_id, ts = self.clock.stamp()
+        self.hub.send(self.peer, Error(event_id, ts, code, text))
+
+    def fail(self, exc: TcpchatError) -> None:
+        """Tell this connection what went wrong, in the exception's user-facing words."""
+        self.error(getattr(exc, "code", "error"), str(exc))
+
+    # -- the end -------------------------------------------------------------
+
+    def end(self, reason: str, *, announce: bool = True) -> None:
+        """Finish the session: leave the room and tell the others, once."""
+        if self.finished is not None:
+            return
+        self.finished = reason
+        if self._member:
+            self._member = False
+            nick = self.nick
+            self.hub.leave(self.peer)
+            log.info("%s (%s) left: %s", nick, self.peer.address, reason)
+            if announce:
+                event_id, ts = self.clock.stamp()
+                self.hub.publish(Leave(event_id, ts, nick, reason))

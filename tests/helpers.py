@@ -1,0 +1,98 @@
+"""Test helpers: a line-oriented TCP client that waits on replies, never on sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from typing import Any
+
+#: How long a test waits for an expected line before it fails.
+REPLY_TIMEOUT = 5.0
+
+
+class LineClient:
+    """A raw TCP client of the chat server, speaking lines like ``nc`` would."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.seen: list[str] = []  # every line received so far, in order
+
+    @classmethod
+    async def connect(cls, port: int, host: str = "127.0.0.1") -> LineClient:
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        return cls(reader, writer)
+
+    async def send(self, *lines: str) -> None:
+        self.writer.write("".join(line + "\n" for line in lines).encode())
+        await self.writer.drain()
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_line(self, timeout: float = REPLY_TIMEOUT) -> str | None:
+        """The next line without its newline, or None at EOF."""
+        async with asyncio.timeout(timeout):
+            raw = await self.reader.readline()
+        if not raw:
+            return None
+        line = raw.decode().rstrip("\n")
+        self.seen.append(line)
+        return line
+
+    async def expect(self, pattern: str, timeout: float = REPLY_TIMEOUT) -> re.Match[str]:
+        """Read lines until one matches ``pattern`` (a regex searched in the line)."""
+        regex = re.compile(pattern)
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self.read_line(timeout=timeout)
+                if line is None:
+                    raise AssertionError(f"EOF while waiting for {pattern!r}; saw {self.seen!r}")
+                match = regex.search(line)
+                if match:
+                    return match
+
+    async def expect_json(self, type_: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
+        """Read JSON lines until one of type ``type_`` arrives; return it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self.read_line(timeout=timeout)
+                if line is None:
+                    raise AssertionError(f"EOF while waiting for {type_!r}; saw {self.seen!r}")
+                if not line.startswith("{"):
+                    continue
+                document: dict[str, Any] = json.loads(line)
+                if document["type"] == type_:
+                    return document
+
+    async def expect_eof(self, timeout: float = REPLY_TIMEOUT) -> list[str]:
+        """Read until the server closes the connection; return the lines read meanwhile."""
+        lines: list[str] = []
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    line = await self.read_line(timeout=timeout)
+                except ConnectionError:
+                    return lines
+                if line is None:
+                    return lines
+                lines.append(line)
+
+    async def register(self, nick: str, *, json_mode: bool = False) -> None:
+        """Choose ``nick`` and wait for the welcome (optionally in the JSON rendering)."""
+        if json_mode:
+            await self.send("/format json")
+            await self.expect_json("notice")
+            await self.send(nick)
+            await self.expect_json("welcome")
+        else:
+            await self.send(nick)
+            await self.expect(rf"\*\*\* Welcome, {re.escape(nick)}!")
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
