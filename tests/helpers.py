@@ -91,6 +91,7 @@ class LineClient:
         else:
             await self.send(nick)
             await self.expect(rf"\*\*\* Welcome, {re.escape(nick)}!")
+            await self.expect(r"/help lists the commands")  # the welcome's second line
 
     async def close(self) -> None:
         self.writer.close()

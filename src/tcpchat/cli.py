@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -85,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(settings.log_level)
         except ValueError as exc:
             parser.error(str(exc))
-        if settings.port == 0 and args.port is None and "TCPCHAT_PORT" not in os.environ:
-            settings = ServerSettings(**{**settings.__dict__, "port": TASK_PORTS[args.task]})
+        if settings.port is None:
+            settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
         if args.task == 1:
             parser.error("--task 1 is not available yet")
         try:

@@ -40,8 +40,12 @@ class ServerSettings:
     """How a chat server listens, and the limits it enforces."""
 
     host: str = setting("127.0.0.1", "--host", "TCPCHAT_HOST", "address to listen on")
-    port: int = setting(
-        0, "--port", "TCPCHAT_PORT", "port to listen on (default: 5002, or 5001 for --task 1)", int
+    port: int | None = setting(
+        None,
+        "--port",
+        "TCPCHAT_PORT",
+        "port to listen on; 0 picks a free one [5002, or 5001 for --task 1]",
+        int,
     )
     log_level: str = setting(
         "info", "--log-level", "TCPCHAT_LOG_LEVEL", "debug, info, warning or error"
@@ -125,3 +129,15 @@ def from_sources(cls: type[S], args: argparse.Namespace, environ: Mapping[str, s
             except ValueError as exc:
                 raise ValueError(f"{f.metadata['env']}={raw!r}: {exc}") from None
     return cls(**values)
+
+
+def settings_table(*classes: type[Any]) -> str:
+    """The settings of ``classes`` as a Markdown table, for the README."""
+    rows = ["| flag | environment variable | default | what it sets |", "|---|---|---|---|"]
+    for cls in classes:
+        for f in settings_fields(cls):
+            default = f.default if f.default is not MISSING else None
+            shown = "(none)" if default in (None, "") else f"`{default}`"
+            flag, env, help_text = f.metadata["flag"], f.metadata["env"], f.metadata["help"]
+            rows.append(f"| `{flag}` | `{env}` | {shown} | {help_text} |")
+    return "\n".join(rows)

@@ -14,7 +14,7 @@ import logging
 import socket
 from typing import Any
 
-from tcpchat.config import ServerSettings
+from tcpchat.config import TASK_PORTS, ServerSettings
 from tcpchat.errors import LineTooLong
 from tcpchat.events import EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
@@ -71,8 +71,9 @@ class ChatServer:
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
+        port = TASK_PORTS[2] if self.settings.port is None else self.settings.port
         self._listener = await asyncio.start_server(
-            self._serve_connection, self.settings.host, self.settings.port, limit=READ_CHUNK
+            self._serve_connection, self.settings.host, port, limit=READ_CHUNK
         )
         log.debug("listening on %s", self.address)
 

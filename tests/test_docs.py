@@ -1,0 +1,44 @@
+"""The documentation says what the code does."""
+
+from __future__ import annotations
+
+from dataclasses import Field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tcpchat.commands import COMMANDS, Command
+from tcpchat.config import ServerSettings, settings_fields
+from tcpchat.events import EVENT_TYPES, Event
+from tcpchat.protocol import JSON_OPENING_LINE
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
+
+
+@pytest.mark.parametrize("field", settings_fields(ServerSettings), ids=lambda f: f.name)
+def test_readme_lists_every_server_setting(field: Field[Any]) -> None:
+    """The README's configuration table has each server setting's flag and variable."""
+    metadata = field.metadata
+    assert f"`{metadata['flag']}` | `{metadata['env']}`" in README
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
+def test_every_command_is_documented(command: Command) -> None:
+    """README and docs/protocol.md both name every command."""
+    name = f"/{command.name}"
+    assert name in README
+    assert name in PROTOCOL
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES, ids=lambda t: t.__name__)
+def test_every_event_is_documented(event_type: type[Event]) -> None:
+    """docs/protocol.md has a row for every event type."""
+    assert f"| `{event_type.kind}` |" in PROTOCOL
+
+
+def test_json_opening_line_is_documented() -> None:
+    """The opening line that switches to JSON is the one the protocol page names."""
+    assert JSON_OPENING_LINE in PROTOCOL

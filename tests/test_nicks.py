@@ -1,0 +1,73 @@
+"""Nickname rules, with plain calls."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tcpchat.errors import InvalidNick
+from tcpchat.nicks import MAX_NICK_LENGTH, nick_key, validate_nick
+
+
+@pytest.mark.parametrize(
+    "nick",
+    ["alice", "Bob_2", "x", "a-b", "Ünal", "Дмитрий", "小明", "さくら", "山田さくら", "नमस्ते"],
+)
+def test_valid_nicknames(nick: str) -> None:
+    """Letters and digits of any one script, '_' and '-' make a nickname."""
+    assert validate_nick(nick) == nick
+
+
+def test_surrounding_whitespace_is_trimmed() -> None:
+    """Whitespace around a nickname is not part of it."""
+    assert validate_nick("  alice ") == "alice"
+
+
+@pytest.mark.parametrize(
+    ("nick", "reason"),
+    [
+        ("", "empty"),
+        ("a" * (MAX_NICK_LENGTH + 1), "at most 32"),
+        ("al ice", "whitespace"),
+        ("alice!", "'!'"),
+        ("ali\x1bce", "U+001B"),
+        ("ali\u200bce", "U+200B"),
+        ("\u202eecila", "U+202E"),
+        ("bоb", "mix scripts"),  # the middle letter is Cyrillic
+        ("AI", "reserved"),
+        ("server", "reserved"),
+        ("ｓｅｒｖｅｒ", "reserved"),
+    ],
+)
+def test_invalid_nicknames(nick: str, reason: str) -> None:
+    """Bad nicknames are refused with a reason a person can act on."""
+    with pytest.raises(InvalidNick, match=re.escape(reason)):
+        validate_nick(nick)
+
+
+def test_longest_nickname_is_accepted() -> None:
+    """Exactly MAX_NICK_LENGTH characters is allowed."""
+    assert validate_nick("a" * MAX_NICK_LENGTH) == "a" * MAX_NICK_LENGTH
+
+
+def test_keys_ignore_case() -> None:
+    """Bob and bob are the same nickname."""
+    assert nick_key("Bob") == nick_key("bob") == nick_key("BOB")
+
+
+def test_keys_apply_nfkc() -> None:
+    """Full-width and composed forms are the same nickname as the plain one."""
+    assert nick_key("ａｌｉｃｅ") == nick_key("alice")
+    assert nick_key("e\u0301mile") == nick_key("émile")
+
+
+def test_keys_casefold_beyond_lower() -> None:
+    """Casefolding treats ß and SS alike, as lower() would not."""
+    assert nick_key("STRASSE") == nick_key("straße")
+
+
+def test_combining_mark_cannot_start_a_nickname() -> None:
+    """A nickname cannot open with a combining mark."""
+    with pytest.raises(InvalidNick):
+        validate_nick("\u0301abc")

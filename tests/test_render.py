@@ -1,0 +1,144 @@
+"""The two renderings of every event, and the JSON round trip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from tcpchat.errors import RemoteProtocolError
+from tcpchat.events import (
+    EVENT_TYPES,
+    Action,
+    AIAnswer,
+    AIDelta,
+    Error,
+    Event,
+    Join,
+    Leave,
+    Message,
+    NickChange,
+    Notice,
+    PrivateMessage,
+    SearchStarted,
+    Shutdown,
+    UserList,
+    Welcome,
+)
+from tcpchat.render import Rendering, encode, parse_json_event, text_lines, to_json
+
+TS = datetime(2026, 11, 26, 14, 3, 22, 123456, tzinfo=UTC)
+
+SAMPLES: list[tuple[Event, list[str]]] = [
+    (Message(1, TS, "alice", "hello"), ["[14:03:22] <alice> hello"]),
+    (Action(2, TS, "alice", "waves"), ["[14:03:22] * alice waves"]),
+    (
+        PrivateMessage(3, TS, "alice", "bob", "psst"),
+        ["[14:03:22] [private] alice -> bob: psst"],
+    ),
+    (Join(4, TS, "bob"), ["[14:03:22] *** bob joined"]),
+    (Leave(5, TS, "bob", "quit"), ["[14:03:22] *** bob left (quit)"]),
+    (NickChange(6, TS, "bob", "robert"), ["[14:03:22] *** bob is now known as robert"]),
+    (
+        Welcome(7, TS, "alice", ("alice", "bob")),
+        [
+            "[14:03:22] *** Welcome, alice! 2 users online: alice, bob",
+            "[14:03:22] *** Type a message and press Enter to chat; /help lists the commands.",
+        ],
+    ),
+    (UserList(8, TS, ("alice",)), ["[14:03:22] *** 1 user online: alice"]),
+    (Notice(9, TS, "one\ntwo"), ["[14:03:22] *** one", "[14:03:22] *** two"]),
+    (Error(10, TS, "unknown_command", "no such thing"), ["[14:03:22] !!! no such thing"]),
+    (
+        SearchStarted(11, TS, "alice", 1, "why is the sky blue?"),
+        ["[14:03:22] *** alice asked the AI: why is the sky blue?"],
+    ),
+    (AIDelta(12, TS, 1, "Rayl"), []),
+    (
+        AIAnswer(
+            13,
+            TS,
+            "alice",
+            1,
+            "Rayleigh scattering.\nShort waves scatter more.",
+            ("https://example.org/sky",),
+        ),
+        [
+            "[14:03:22] <AI> Rayleigh scattering.",
+            "[14:03:22] <AI> Short waves scatter more.",
+            "[14:03:22] <AI> Sources:",
+            "[14:03:22] <AI> [1] https://example.org/sky",
+        ],
+    ),
+    (
+        Shutdown(14, TS, "the server is shutting down"),
+        ["[14:03:22] *** the server is shutting down"],
+    ),
+]
+
+
+def test_every_event_type_has_a_sample() -> None:
+    """The samples below cover every event type."""
+    assert {type(event) for event, _ in SAMPLES} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(("event", "lines"), SAMPLES, ids=lambda value: type(value).__name__)
+def test_text_rendering(event: Event, lines: list[str]) -> None:
+    """Each event has its readable text lines, stamped with the time."""
+    assert text_lines(event, UTC) == lines
+
+
+@pytest.mark.parametrize(("event", "lines"), SAMPLES, ids=lambda value: type(value).__name__)
+def test_json_round_trip(event: Event, lines: list[str]) -> None:
+    """Every event survives JSON rendering and parsing unchanged."""
+    data = encode(event, Rendering.JSON)
+    assert data.endswith(b"\n")
+    assert data.count(b"\n") == 1
+    parsed = parse_json_event(data)
+    assert parsed == _ms(event)
+
+
+def _ms(event: Event) -> Event:
+    """``event`` with its timestamp cut to the milliseconds the JSON carries."""
+    return replace(event, ts=event.ts.replace(microsecond=event.ts.microsecond // 1000 * 1000))
+
+
+def test_json_fields() -> None:
+    """A JSON event carries type, id, an ISO 8601 UTC time and its own fields."""
+    document = json.loads(encode(Message(42, TS, "alice", "héllo"), Rendering.JSON))
+    assert document == {
+        "type": "message",
+        "id": 42,
+        "ts": "2026-11-26T14:03:22.123Z",
+        "nick": "alice",
+        "text": "héllo",
+    }
+
+
+def test_json_user_lists_are_arrays() -> None:
+    """Tuples of nicknames become JSON arrays."""
+    assert to_json(UserList(1, TS, ("a", "b")))["users"] == ["a", "b"]
+
+
+def test_text_encoding_ends_every_line() -> None:
+    """The text rendering ends each line with \\n; an event without text gives no bytes."""
+    assert encode(Notice(1, TS, "a\nb"), Rendering.TEXT).count(b"\n") == 2
+    assert encode(AIDelta(2, TS, 1, "x"), Rendering.TEXT) == b""
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["not json", "[]", '{"type": "nope"}', '{"type": "message", "id": 1}', '{"id": 1}'],
+)
+def test_parse_json_event_rejects_garbage(line: str) -> None:
+    """Anything but a known, complete event is a RemoteProtocolError."""
+    with pytest.raises(RemoteProtocolError):
+        parse_json_event(line)
+
+
+def test_parse_json_event_ignores_unknown_fields() -> None:
+    """A newer server's extra fields do not break an older client."""
+    line = '{"type":"join","id":3,"ts":"2026-11-26T14:03:22.000Z","nick":"bob","away":false}'
+    assert parse_json_event(line) == Join(3, TS.replace(microsecond=0), "bob")
