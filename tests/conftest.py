@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
 from tcpchat.config import ServerSettings
 from tcpchat.server import ChatServer
 from tests.helpers import LineClient
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_logged_errors() -> Iterator[None]:
+    """Fail any test during which asyncio or tcpchat logged an error: "Task exception
+    was never retrieved", an unhandled exception in a connection, a bug of ours."""
+    handler = _ErrorRecords()
+    loggers = [logging.getLogger("asyncio"), logging.getLogger("tcpchat")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    messages = [f"{r.name}: {r.getMessage()}" for r in handler.records]
+    assert not messages, f"errors were logged: {messages}"
 
 
 @pytest.fixture

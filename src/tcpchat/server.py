@@ -133,6 +133,12 @@ class ChatServer:
             reason = session.finished or "connection closed"
         except (ConnectionError, OSError):
             reason = "connection lost"
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # close() cancelled us: end normally, because asyncio 3.11 reports a
+            # cancelled connection task as an "unhandled exception" in its callback.
+            reason = "server shutting down"
         except Exception:
             # A bug of ours: log it, end this connection, keep serving everyone else.
             log.exception("internal error on the connection from %s", address)
