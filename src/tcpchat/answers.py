@@ -10,6 +10,7 @@ through :func:`tcpchat.sanitize.sanitize_text`, line by line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,10 +22,22 @@ MAX_QUESTION_CHARS = 1000
 MAX_SOURCES = 10
 #: Longest source URL listed; longer ones are left out.
 MAX_URL_CHARS = 2000
-#: A streamed piece ending with an escape character this close to its end is held
-#: back until the next piece, so that an escape sequence split across two pieces
-#: is removed whole instead of leaving debris such as ``[31m``.
+#: An unfinished escape sequence at the end of a streamed piece is held back, up to
+#: this many characters, until the next piece completes it; so a sequence split
+#: across two pieces is removed whole instead of leaving debris such as ``[31m``.
 HOLD_BACK_CHARS = 32
+
+# An escape sequence that is complete: CSI with its final byte, OSC or a DCS-like
+# string with its terminator, or a two-character escape.
+_COMPLETE_ESCAPE = re.compile(
+    r"""\x1b(?:
+        \[[0-?]*[ -/]*[@-~]
+      | \][^\x07\x1b]*(?:\x07|\x1b\\)
+      | [PX^_][^\x1b]*\x1b\\
+      | [ -/]*(?![\[\]PX^_])[0-~]
+    )""",
+    re.VERBOSE,
+)
 
 SYSTEM_INSTRUCTIONS = """\
 You answer questions in tcpchat, a plain-text group chat shown in terminals. \
@@ -113,7 +126,11 @@ class AnswerBuilder:
             return ""
         pending = self._held + piece
         escape = pending.rfind("\x1b")
-        if escape != -1 and len(pending) - escape <= HOLD_BACK_CHARS:
+        if (
+            escape != -1
+            and len(pending) - escape <= HOLD_BACK_CHARS
+            and not _COMPLETE_ESCAPE.match(pending, escape)
+        ):
             ready, self._held = pending[:escape], pending[escape:]
         else:
             ready, self._held = pending, ""
