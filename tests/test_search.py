@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -60,7 +61,9 @@ async def open_room(fake: FakeOpenAI) -> AsyncIterator[OpenRoom]:
     """Start rooms with search settings of a test's choosing; close everything after."""
     rooms: list[Room] = []
 
-    async def open_room_with(**overrides: Any) -> Room:
+    async def open_room_with(
+        monotonic: Callable[[], float] = time.monotonic, **overrides: Any
+    ) -> Room:
         values: dict[str, Any] = {
             "api_key": API_KEY,
             "base_url": fake.base_url,
@@ -69,7 +72,7 @@ async def open_room(fake: FakeOpenAI) -> AsyncIterator[OpenRoom]:
             "timeout": 5.0,
         }
         values.update(overrides)
-        service = Search(SearchSettings(**values))
+        service = Search(SearchSettings(**values), monotonic=monotonic)
         server = ChatServer(ServerSettings(host="127.0.0.1", port=0), search=service)
         await server.start()
         room = Room(server, service)
@@ -241,6 +244,21 @@ async def test_cooldown_refuses_a_second_search(open_room: OpenRoom, fake: FakeO
     await alice.send("/search second")
     await alice.expect(r"!!! wait \d+ s before your next search$")
     assert len(fake.requests) == 1
+
+
+async def test_cooldown_ends_and_survives_a_rename(open_room: OpenRoom, fake: FakeOpenAI) -> None:
+    """A new nickname does not escape the cooldown; once it has passed, search works again."""
+    now = [1000.0]
+    room = await open_room(cooldown=30.0, monotonic=lambda: now[0])
+    alice = await room.join("alice")
+    await alice.send("/search first")
+    await alice.expect(r"<AI> The answer is 42\.$")
+    await alice.send("/nick alicia", "/search second")
+    await alice.expect(r"!!! wait 30 s before your next search$")
+    now[0] += 30.0
+    await alice.send("/search third")
+    await alice.expect(r"<AI> The answer is 42\.$")
+    assert len(fake.requests) == 2
 
 
 async def test_one_search_at_a_time_per_user(open_room: OpenRoom, fake: FakeOpenAI) -> None:

@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,8 +63,14 @@ class _Running:
     """A search in flight: who asked, and the task answering."""
 
     search_id: int
-    asker_key: str
+    askers: tuple[Hashable, ...]
     task: asyncio.Task[None]
+
+
+def _asker_keys(session: Session) -> tuple[Hashable, ...]:
+    """Who is asking, for the per-user limits: the nickname, and the connection itself,
+    so that neither a rename nor another connection under the same name escapes them."""
+    return (nick_key(session.nick), session.peer)
 
 
 class Search:
@@ -84,7 +90,7 @@ class Search:
         self._monotonic = monotonic
         self._ids = itertools.count(1)
         self._running: dict[int, _Running] = {}
-        self._last_asked: dict[str, float] = {}  # nick key -> when its last search started
+        self._last_asked: dict[Hashable, float] = {}  # asker key -> when its last search began
         self._room: deque[RoomLine] = deque(maxlen=max(settings.room_context, 1))
         self._closing = False
 
@@ -104,7 +110,9 @@ class Search:
             return
         nick = session.nick
         search_id = next(self._ids)
-        self._last_asked[nick_key(nick)] = self._monotonic()
+        askers = _asker_keys(session)
+        for key in askers:
+            self._last_asked[key] = self._monotonic()
         event_id, ts = session.clock.stamp()
         session.hub.publish(SearchStarted(event_id, ts, nick, search_id, question))
         context = tuple(self._room) if self.settings.room_context else ()
@@ -112,7 +120,7 @@ class Search:
             self._answer(session, nick, search_id, build_input(question, context)),
             name=f"tcpchat-search-{search_id}",
         )
-        self._running[search_id] = _Running(search_id, nick_key(nick), task)
+        self._running[search_id] = _Running(search_id, askers, task)
         task.add_done_callback(lambda _: self._running.pop(search_id, None))
         log.info("search %d by %s started", search_id, nick)
 
@@ -129,14 +137,13 @@ class Search:
             raise SearchError(NOT_CONFIGURED)
         if len(question) > MAX_QUESTION_CHARS:
             raise SearchError(TOO_LONG)
-        key = nick_key(session.nick)
-        if any(running.asker_key == key for running in self._running.values()):
+        askers = set(_asker_keys(session))
+        if any(askers.intersection(running.askers) for running in self._running.values()):
             raise SearchError(ALREADY_ASKING)
-        last = self._last_asked.get(key)
-        if last is not None:
-            wait = last + self.settings.cooldown - self._monotonic()
-            if wait > 0:
-                raise SearchError(f"wait {math.ceil(wait)} s before your next search")
+        last = max((self._last_asked.get(key, -math.inf) for key in askers), default=-math.inf)
+        wait = last + self.settings.cooldown - self._monotonic()
+        if wait > 0:
+            raise SearchError(f"wait {math.ceil(wait)} s before your next search")
         if len(self._running) >= self.settings.max_concurrent:
             raise SearchError(BUSY)
         self._forget_old_askers()
