@@ -268,10 +268,12 @@ class FakeOpenAI:
 
     async def _send_json(self, writer: asyncio.StreamWriter, status: int, document: Any) -> None:
         data = json.dumps(document).encode()
+        # A short retry-after keeps a client's retry quick, as a real API may ask.
+        retry_after = "retry-after-ms: 10\r\n" if status >= 400 else ""
         writer.write(
             f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
             f"content-type: application/json\r\ncontent-length: {len(data)}\r\n"
-            f"x-request-id: req_fake_{len(self.requests)}\r\n\r\n".encode()
+            f"{retry_after}x-request-id: req_fake_{len(self.requests)}\r\n\r\n".encode()
             + data
         )
         await writer.drain()

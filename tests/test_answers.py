@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 
 import httpx2
 import openai
@@ -22,6 +23,8 @@ from tcpchat.answers import (
     finish_answer,
 )
 from tcpchat.config import SearchSettings, add_arguments, from_sources
+from tcpchat.events import SearchFailed
+from tcpchat.render import Rendering, encode, parse_json_event
 
 # -- the prompt ------------------------------------------------------------------
 
@@ -232,3 +235,17 @@ def test_bad_values_are_refused(environ: dict[str, str]) -> None:
     """Out-of-range or unknown values are a ValueError naming the problem."""
     with pytest.raises(ValueError, match=r"."):
         _settings(environ)
+
+
+# -- the search_failed event -----------------------------------------------------
+
+
+def test_search_failed_is_json_only_and_round_trips() -> None:
+    """search_failed has no text rendering; its JSON reads back to the same event."""
+    event = SearchFailed(7, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "alice", 3)
+    assert encode(event, Rendering.TEXT) == b""
+    line = encode(event, Rendering.JSON)
+    assert json.loads(line)["type"] == "search_failed"
+    assert parse_json_event(line) == SearchFailed(
+        7, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "alice", 3
+    )

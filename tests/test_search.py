@@ -196,6 +196,17 @@ async def test_api_errors_reach_the_asker_alone(
     assert not any(API_KEY in line or "Incorrect" in line for line in alice.seen)
 
 
+async def test_a_failed_request_is_retried_once(open_room: OpenRoom, fake: FakeOpenAI) -> None:
+    """With --ai-max-retries 1 a server error is retried, and the room gets the answer."""
+    fake.queue(Script(status=500), Script(text="second time lucky"))
+    room = await open_room(max_retries=1)
+    alice = await room.join("alice")
+    await alice.send("/search try twice")
+    await alice.expect(r"<AI> second time lucky$")
+    assert len(fake.requests) == 2
+    assert not any("!!!" in line for line in alice.seen)
+
+
 async def test_connection_refused_is_reported(open_room: OpenRoom) -> None:
     """With nothing listening at the base URL, the asker hears the service is unreachable."""
     with socket.socket() as probe:
