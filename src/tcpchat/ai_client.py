@@ -155,8 +155,9 @@ class AIClient:
                         if citation is not None:
                             yield citation
                     case "response.completed" | "response.incomplete":
+                        # No early return: reading the stream to its end lets the SDK
+                        # finish its own iterator instead of leaving it to the GC.
                         yield _answer_end(event.response, event.type == "response.incomplete")
-                        return
                     case "response.failed" | "error":
                         log.warning("AI response failed: %s", event.type)
                         raise SearchError(FAILED)
