@@ -248,3 +248,10 @@ def test_search_failed_is_json_only_and_round_trips() -> None:
     assert parse_json_event(line) == SearchFailed(
         7, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "alice", 3
     )
+
+
+def test_the_models_a_stream_is_parsed_into_are_built_ahead() -> None:
+    """The warm-up finds the stream's event models and the nested ones, such as Response."""
+    names = {model.__name__ for model in ai_client._build_models("responses")}
+    assert {"ResponseTextDeltaEvent", "ResponseCompletedEvent", "Response"} <= names
+    assert "ChatCompletionChunk" in {model.__name__ for model in ai_client._build_models("chat")}

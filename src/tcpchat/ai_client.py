@@ -11,14 +11,22 @@ the user; its raw text, which may quote the API key, goes nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
-from openai.types.responses import EasyInputMessageParam, Response, ToolParam
+import pydantic
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.responses import (
+    EasyInputMessageParam,
+    Response,
+    ResponseStreamEvent,
+    ToolParam,
+)
 
 from tcpchat.answers import SYSTEM_INSTRUCTIONS, Citation
 from tcpchat.config import SearchSettings
@@ -95,21 +103,35 @@ class AIClient:
     def __init__(self, settings: SearchSettings) -> None:
         self.settings = settings
         self._client: openai.AsyncOpenAI | None = None
+        self._creating = asyncio.Lock()
 
     @property
     def started(self) -> bool:
         """Whether the underlying client was created (by a first search)."""
         return self._client is not None
 
-    def _get_client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                api_key=self.settings.api_key,
-                base_url=self.settings.base_url or None,
-                timeout=self.settings.timeout,
-                max_retries=self.settings.max_retries,
-            )
+    async def _get_client(self) -> openai.AsyncOpenAI:
+        """The client, made on first use in a worker thread (see :meth:`_build_client`)."""
+        async with self._creating:
+            if self._client is None:
+                self._client = await asyncio.to_thread(self._build_client)
         return self._client
+
+    def _build_client(self) -> openai.AsyncOpenAI:
+        """Create the client and build the SDK models it will parse, off the event loop.
+
+        openai's models build their pydantic schemas on first use: a few tenths of
+        a second of CPU that, on the event loop, would freeze every chat on the
+        server during the first search.
+        """
+        client = openai.AsyncOpenAI(
+            api_key=self.settings.api_key,
+            base_url=self.settings.base_url or None,
+            timeout=self.settings.timeout,
+            max_retries=self.settings.max_retries,
+        )
+        _build_models(self.settings.api)
+        return client
 
     async def aclose(self) -> None:
         """Close the client and its connections; a later search would open a new one."""
@@ -134,7 +156,7 @@ class AIClient:
             raise translate(exc) from None
 
     async def _stream_responses(self, messages: Sequence[str]) -> AsyncIterator[StreamItem]:
-        client = self._get_client()
+        client = await self._get_client()
         tools: list[ToolParam] = [{"type": "web_search"}] if self.settings.web_search else []
         stream = await client.responses.create(
             model=self.settings.model,
@@ -163,7 +185,7 @@ class AIClient:
                         raise SearchError(FAILED)
 
     async def _stream_chat(self, messages: Sequence[str]) -> AsyncIterator[StreamItem]:
-        client = self._get_client()
+        client = await self._get_client()
         chat: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": SYSTEM_INSTRUCTIONS}
         ]
@@ -185,6 +207,31 @@ class AIClient:
                     if choice.finish_reason == "length":
                         incomplete = True
         yield AnswerEnd(None, (), incomplete)
+
+
+def _build_models(api: str) -> list[type[pydantic.BaseModel]]:
+    """Build the SDK models a stream of ``api`` is parsed into, nested ones included.
+
+    Returns them. Each is built (``model_rebuild``) as it is found, which also
+    resolves its fields' annotations so that they can be walked in turn.
+    """
+    if api == "chat":
+        roots: list[Any] = [ChatCompletionChunk]
+    else:
+        roots = [ResponseStreamEvent]
+    found: list[type[pydantic.BaseModel]] = []
+    pending = roots
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            if annotation in found:
+                continue
+            found.append(annotation)
+            annotation.model_rebuild()
+            pending.extend(field.annotation for field in annotation.model_fields.values())
+        else:
+            pending.extend(typing.get_args(annotation))
+    return found
 
 
 def _citation(annotation: Any) -> Citation | None:
