@@ -22,6 +22,7 @@ from tcpchat.events import (
     NickChange,
     Notice,
     PrivateMessage,
+    SearchFailed,
     SearchStarted,
     Shutdown,
     UserList,
@@ -72,6 +73,7 @@ SAMPLES: list[tuple[Event, list[str]]] = [
             "[14:03:22] <AI> [1] https://example.org/sky",
         ],
     ),
+    (SearchFailed(15, TS, "alice", 1), []),
     (
         Shutdown(14, TS, "the server is shutting down"),
         ["[14:03:22] *** the server is shutting down"],

@@ -12,7 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from tcpchat import __version__
-from tcpchat.config import TASK_PORTS, ServerSettings, add_arguments, from_sources
+from tcpchat.config import (
+    TASK_PORTS,
+    SearchSettings,
+    ServerSettings,
+    add_arguments,
+    from_sources,
+)
+from tcpchat.search import Search
 from tcpchat.server import ChatServer
 
 log = logging.getLogger("tcpchat")
@@ -39,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="1: 1:1 chat with one client; 2: multi-client room (default 2)",
     )
     add_arguments(serve, ServerSettings)
+    add_arguments(serve, SearchSettings)
 
     connect = commands.add_parser(
         "connect", help="join a chat server", description="Join a tcpchat server."
@@ -61,14 +69,16 @@ def configure_logging(level_name: str) -> None:
     )
 
 
-async def run_server(settings: ServerSettings) -> None:
+async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if not search_settings.enabled:
+        log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
-        async with ChatServer(settings) as server:
+        async with ChatServer(settings, search=Search(search_settings)) as server:
             print(f"listening on {server.address}", file=sys.stderr, flush=True)
             await stop.wait()
             log.info("shutting down")
@@ -83,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         try:
             settings = from_sources(ServerSettings, args, os.environ)
+            search_settings = from_sources(SearchSettings, args, os.environ)
             configure_logging(settings.log_level)
         except ValueError as exc:
             parser.error(str(exc))
@@ -91,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.task == 1:
             parser.error("--task 1 is not available yet")
         try:
-            asyncio.run(run_server(settings))
+            asyncio.run(run_server(settings, search_settings))
         except OSError as exc:
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr

@@ -20,10 +20,30 @@ T = TypeVar("T")
 TASK_PORTS = {1: 5001, 2: 5002}
 
 
-def setting(default: T, flag: str, env: str, help: str, parse: Callable[[str], Any] = str) -> T:
-    """Declare one setting: its default, its flag, its environment variable and what it does."""
-    metadata = {"flag": flag, "env": env, "help": help, "parse": parse}
-    return field(default=default, metadata=metadata)
+def setting(
+    default: T,
+    flag: str,
+    env: str,
+    help: str,
+    parse: Callable[[str], Any] = str,
+    *,
+    fallback_env: str | None = None,
+    secret: bool = False,
+) -> T:
+    """Declare one setting: its default, its flag, its environment variable and what it does.
+
+    ``fallback_env`` is a second, well-known variable read when ``env`` is unset
+    (``OPENAI_API_KEY``, say). A ``secret`` setting is left out of the settings' repr.
+    """
+    metadata = {
+        "flag": flag,
+        "env": env,
+        "help": help,
+        "parse": parse,
+        "fallback_env": fallback_env,
+        "secret": secret,
+    }
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 def parse_bool(text: str) -> bool:
@@ -44,7 +64,7 @@ class ServerSettings:
         None,
         "--port",
         "TCPCHAT_PORT",
-        "port to listen on; 0 picks a free one [5002, or 5001 for --task 1]",
+        "port to listen on (unset: 5002, or 5001 for --task 1; 0: any free port)",
         int,
     )
     log_level: str = setting(
@@ -89,7 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
     """Add one flag per setting of ``cls``; each defaults to None (meaning: not given)."""
     for f in settings_fields(cls):
         default = f.default if f.default is not MISSING else None
-        help_text = f"{f.metadata['help']} [env {f.metadata['env']}; default {default!r}]"
+        variables = f.metadata["env"]
+        if f.metadata.get("fallback_env"):
+            variables += f" or {f.metadata['fallback_env']}"
+        help_text = f"{f.metadata['help']} [env {variables}; default {default!r}]"
         if f.metadata["parse"] is parse_bool:
             parser.add_argument(
                 f.metadata["flag"],
@@ -122,12 +145,17 @@ def from_sources(cls: type[S], args: argparse.Namespace, environ: Mapping[str, s
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
-        elif f.metadata["env"] in environ:
-            raw = environ[f.metadata["env"]]
+            continue
+        for variable in (f.metadata["env"], f.metadata.get("fallback_env")):
+            if variable is None or variable not in environ:
+                continue
+            raw = environ[variable]
             try:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError as exc:
-                raise ValueError(f"{f.metadata['env']}={raw!r}: {exc}") from None
+                shown = "(hidden)" if f.metadata.get("secret") else repr(raw)
+                raise ValueError(f"{variable}={shown}: {exc}") from None
+            break
     return cls(**values)
 
 
@@ -139,5 +167,134 @@ def settings_table(*classes: type[Any]) -> str:
             default = f.default if f.default is not MISSING else None
             shown = "(none)" if default in (None, "") else f"`{default}`"
             flag, env, help_text = f.metadata["flag"], f.metadata["env"], f.metadata["help"]
-            rows.append(f"| `{flag}` | `{env}` | {shown} | {help_text} |")
+            if f.metadata["parse"] is parse_bool:
+                flag = flag.replace("--", "--[no-]", 1)
+                shown = "on" if default else "off"
+            env_cell = f"`{env}`"
+            if f.metadata.get("fallback_env"):
+                env_cell += f", else `{f.metadata['fallback_env']}`"
+            rows.append(f"| `{flag}` | {env_cell} | {shown} | {help_text} |")
     return "\n".join(rows)
+
+
+# -- /search ------------------------------------------------------------------
+
+AI_APIS = ("responses", "chat")
+
+
+def parse_ai_api(text: str) -> str:
+    value = text.strip().lower()
+    if value not in AI_APIS:
+        raise ValueError(f"not one of {', '.join(AI_APIS)}: {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How ``/search`` reaches the AI model, and the limits that keep it cheap and fair.
+
+    Without an API key the server still runs; ``/search`` then says how to enable it.
+    """
+
+    api_key: str = setting(
+        "",
+        "--ai-api-key",
+        "TCPCHAT_AI_API_KEY",
+        "API key for the AI service (prefer the environment: a flag shows in `ps`)",
+        fallback_env="OPENAI_API_KEY",
+        secret=True,
+    )
+    base_url: str = setting(
+        "",
+        "--ai-base-url",
+        "TCPCHAT_AI_BASE_URL",
+        "OpenAI-compatible API root, such as http://localhost:11434/v1 (empty: OpenAI's)",
+        fallback_env="OPENAI_BASE_URL",
+    )
+    api: str = setting(
+        "responses",
+        "--ai-api",
+        "TCPCHAT_AI_API",
+        "responses (OpenAI, with web search) or chat (Chat Completions, for local servers)",
+        parse_ai_api,
+    )
+    model: str = setting("gpt-5.4-mini", "--ai-model", "TCPCHAT_AI_MODEL", "model that answers")
+    web_search: bool = setting(
+        True,
+        "--ai-web-search",
+        "TCPCHAT_AI_WEB_SEARCH",
+        "let the model search the web and cite sources (responses API only)",
+        parse_bool,
+    )
+    timeout: float = setting(
+        30.0,
+        "--ai-timeout",
+        "TCPCHAT_AI_TIMEOUT",
+        "seconds a whole search may take, streaming included",
+        float,
+    )
+    max_retries: int = setting(
+        1, "--ai-max-retries", "TCPCHAT_AI_MAX_RETRIES", "retries of a failed request (0 to 3)", int
+    )
+    max_output_tokens: int = setting(
+        2048,
+        "--ai-max-output-tokens",
+        "TCPCHAT_AI_MAX_OUTPUT_TOKENS",
+        "most tokens the model may produce for one answer (reasoning included)",
+        int,
+    )
+    cooldown: float = setting(
+        20.0,
+        "--ai-cooldown",
+        "TCPCHAT_AI_COOLDOWN",
+        "seconds a user waits between two searches",
+        float,
+    )
+    max_concurrent: int = setting(
+        4,
+        "--ai-max-concurrent",
+        "TCPCHAT_AI_MAX_CONCURRENT",
+        "searches running at once on this server; more are told to try again",
+        int,
+    )
+    max_answer_chars: int = setting(
+        4000,
+        "--ai-max-answer-chars",
+        "TCPCHAT_AI_MAX_ANSWER_CHARS",
+        "longest answer shown in the room; the rest is cut",
+        int,
+    )
+    room_context: int = setting(
+        0,
+        "--ai-room-context",
+        "TCPCHAT_AI_ROOM_CONTEXT",
+        "recent room messages sent with a question, quoted as untrusted (0: none)",
+        int,
+    )
+
+    def __post_init__(self) -> None:
+        parse_ai_api(self.api)
+        if self.timeout <= 0:
+            raise ValueError("the AI timeout must be positive")
+        if not 0 <= self.max_retries <= 3:
+            raise ValueError("the AI max retries must be 0 to 3")
+        if self.max_output_tokens < 16:
+            raise ValueError("the AI max output tokens must be at least 16")
+        if self.cooldown < 0:
+            raise ValueError("the AI cooldown cannot be negative")
+        if self.max_concurrent < 1:
+            raise ValueError("the AI max concurrent searches must be at least 1")
+        if self.max_answer_chars < 100:
+            raise ValueError("the AI max answer length must be at least 100 characters")
+        if not 0 <= self.room_context <= 50:
+            raise ValueError("the AI room context must be 0 to 50 messages")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether ``/search`` can run: an API key is set."""
+        return bool(self.api_key.strip())
+
+
+def all_settings_table() -> str:
+    """The README's configuration table: every settings class, in one table."""
+    return settings_table(ServerSettings, SearchSettings)

@@ -160,6 +160,21 @@ class AIAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchFailed:
+    """``nick``'s search ended without an answer (JSON rendering only).
+
+    The asker alone is told why, in an :class:`Error`; this tells the room's
+    programs to stop waiting for the answer to ``search_id``.
+    """
+
+    kind: ClassVar[str] = "search_failed"
+    id: int
+    ts: datetime
+    nick: str
+    search_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The server is shutting down; the connection will close."""
 
@@ -183,6 +198,7 @@ Event = (
     | SearchStarted
     | AIDelta
     | AIAnswer
+    | SearchFailed
     | Shutdown
 )
 
@@ -200,6 +216,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SearchStarted,
     AIDelta,
     AIAnswer,
+    SearchFailed,
     Shutdown,
 )
 

@@ -31,6 +31,7 @@ from tcpchat.events import (
     NickChange,
     Notice,
     PrivateMessage,
+    SearchFailed,
     SearchStarted,
     Shutdown,
     UserList,
@@ -50,7 +51,8 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
     """The text rendering of ``event``: the lines a person reads, without newlines.
 
     Times are shown in ``tz`` (default: the local time zone of the machine rendering).
-    An event that has no text form (a streamed piece of an AI answer) gives no lines.
+    An event that has no text form (a streamed piece of an AI answer, the end of a
+    failed search) gives no lines.
     """
     stamp = "[" + event.ts.astimezone(tz).strftime("%H:%M:%S") + "] "
     match event:
@@ -79,7 +81,7 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
             return [f"{stamp}!!! {line}" for line in text.split("\n")]
         case SearchStarted(nick=nick, question=question):
             return [f"{stamp}*** {nick} asked the AI: {question}"]
-        case AIDelta():
+        case AIDelta() | SearchFailed():
             return []
         case AIAnswer(text=text, sources=sources):
             lines = [f"{stamp}<{AI_NICK}> {line}" for line in text.split("\n")]

@@ -97,6 +97,12 @@ class ChatServer:
         self._closing = True
         if self._listener is not None:
             self._listener.close()
+        if self.search is not None:
+            # Before the goodbye, so that no AI event follows the shutdown notice.
+            try:
+                await self.search.aclose()
+            except Exception:
+                log.exception("could not close the search service cleanly")
         event_id, ts = self.clock.stamp()
         notice = Shutdown(event_id, ts, reason)
         for session in self._connections.values():

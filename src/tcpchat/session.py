@@ -31,6 +31,12 @@ class SearchService(Protocol):
     def request(self, session: Session, question: str) -> None:
         """Start answering ``question`` for ``session``; report everything as events."""
 
+    def observe(self, message: Message) -> None:
+        """See a message said in the room (for the optional room context)."""
+
+    async def aclose(self) -> None:
+        """Cancel the searches in flight and release the API client (at server shutdown)."""
+
 
 class Session:
     """Registration, chat and commands for one connection.
@@ -95,7 +101,10 @@ class Session:
         if not text.strip():
             return
         event_id, ts = self.clock.stamp()
-        self.hub.publish(Message(event_id, ts, self.nick, text), exclude=self.peer)
+        message = Message(event_id, ts, self.nick, text)
+        self.hub.publish(message, exclude=self.peer)
+        if self.search is not None:
+            self.search.observe(message)
 
     def register(self, wanted: str) -> None:
         """Try to enter the room as ``wanted``; on failure, say why and ask again."""
