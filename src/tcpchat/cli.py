@@ -11,7 +11,14 @@ import sys
 from collections.abc import Sequence
 
 from tcpchat import __version__
-from tcpchat.config import TASK_PORTS, ServerSettings, add_arguments, from_sources
+from tcpchat.config import (
+    TASK_PORTS,
+    ClientSettings,
+    DirectSettings,
+    ServerSettings,
+    add_arguments,
+    from_sources,
+)
 from tcpchat.server import ChatServer
 
 log = logging.getLogger("tcpchat")
@@ -38,14 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="1: 1:1 chat with one client; 2: multi-client room (default 2)",
     )
     add_arguments(serve, ServerSettings)
+    add_arguments(serve, DirectSettings)
 
     connect = commands.add_parser(
-        "connect", help="join a chat server", description="Join a tcpchat server."
+        "connect",
+        help="join a chat server",
+        description="Join a tcpchat server: --task 2 joins the multi-client room (the default), "
+        "--task 1 the 1:1 chat with a server's operator. Reads stdin as plain lines when it "
+        "is not a terminal.",
     )
-    connect.add_argument("--task", type=int, choices=(1, 2), default=2)
-    connect.add_argument("--host", default="127.0.0.1")
-    connect.add_argument("--port", type=int, default=None)
-    connect.add_argument("--nick", default=None)
+    connect.add_argument(
+        "--task",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="1: the 1:1 chat (no nickname); 2: the multi-client room (default 2)",
+    )
+    add_arguments(connect, ClientSettings)
     return parser
 
 
@@ -87,9 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         if settings.port == 0 and args.port is None and "TCPCHAT_PORT" not in os.environ:
             settings = ServerSettings(**{**settings.__dict__, "port": TASK_PORTS[args.task]})
-        if args.task == 1:
-            parser.error("--task 1 is not available yet")
         try:
+            if args.task == 1:
+                return serve_direct(parser, args, settings)
             asyncio.run(run_server(settings))
         except OSError as exc:
             print(
@@ -97,8 +113,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
         return 0
-    parser.error("connect is not available yet")
-    return 2  # pragma: no cover - parser.error exits
+    return connect(parser, args)
+
+
+# -- tcpchat connect and tcpchat serve --task 1 (the interactive programs) -------
+
+
+def serve_direct(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, settings: ServerSettings
+) -> int:
+    """Run the 1:1 chat with this console as the operator."""
+    from tcpchat.console import run_direct
+
+    try:
+        direct = from_sources(DirectSettings, args, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        return asyncio.run(run_direct(settings, direct))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C while no prompt was up: the operator left
+
+
+def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the terminal client until the user leaves (0) or the server is gone (1)."""
+    from tcpchat.console import run_client
+
+    try:
+        settings = from_sources(ClientSettings, args, os.environ)
+        configure_logging("warning")
+    except ValueError as exc:
+        parser.error(str(exc))
+    if settings.port == 0:
+        settings = ClientSettings(**{**settings.__dict__, "port": TASK_PORTS[args.task]})
+    try:
+        return asyncio.run(run_client(settings, direct=args.task == 1))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C while no prompt was up: the user left
 
 
 if __name__ == "__main__":
