@@ -145,6 +145,7 @@ class PromptFrontend:
             bottom_toolbar=lambda: FormattedText(toolbar()),
             completer=completer,
             complete_while_typing=False,
+            erase_when_done=True,  # the line comes back above, shown as sent
             history=history,
             style=STYLE,
             input=input,
