@@ -102,7 +102,7 @@ async def test_client_leaving_is_told_and_the_next_one_is_served(
     await first.send("/exit")
     await first.expect(r"\*\*\* Goodbye!")
     await first.expect_eof()
-    await console.expect(r"left \(left\); waiting for the next client")
+    await console.expect(r"left \(quit\); waiting for the next client")
     second = await guest(server)
     console.type("hello again")
     await second.expect(r"<operator> hello again$")

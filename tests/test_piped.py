@@ -165,5 +165,6 @@ async def test_connect_task_1_against_serve_task_1(launch: Launcher) -> None:
     await operator.expect(r"<guest> hello from the client$")
     guest.type("/exit")
     assert await guest.exit_status() == 0
+    assert guest.output[-1].endswith("*** The chat has ended.")
     assert await operator.exit_status() == 0
-    assert any("left (left); exiting" in line for line in operator.output)
+    assert any("left (quit); exiting" in line for line in operator.output)

@@ -318,6 +318,8 @@ class ChatClient:
             self._set_link(Link.CONNECTING)
             problem = await self._connect_and_chat()
             if problem is None or self._leaving.is_set():
+                if self.direct:
+                    self.frontend.show(system_line("The chat has ended."))
                 return 0  # the user left
             self.state.forget_users()
             if self.direct and self._ended_by_server:

@@ -242,7 +242,7 @@ class DirectServer:
         match parsed.name:
             case "exit" | "quit":
                 guest.send(Notice(*self.clock.stamp(), "Goodbye!"))
-                guest.ended = "left"
+                guest.ended = "quit"
             case "help":
                 guest.send(Notice(*self.clock.stamp(), HELP_FOR_GUEST))
             case "format" if parsed.argument.strip().upper() in Rendering.__members__:
