@@ -7,8 +7,6 @@ back what was shown as plain text.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -19,6 +17,7 @@ from tcpchat.config import ClientSettings, ServerSettings
 from tcpchat.display import plain
 from tcpchat.server import ChatServer
 from tests.conftest import ClientFactory
+from tests.fakes import hostile_server
 from tests.frontends import ScriptedFrontend
 
 Started = tuple[ChatClient, ScriptedFrontend, "asyncio.Task[int]"]
@@ -256,34 +255,6 @@ async def test_lines_typed_while_reconnecting_wait_for_the_connection(
         await back.close()
 
 
-@contextlib.asynccontextmanager
-async def hostile_server(events: list[dict[str, object]]) -> AsyncIterator[int]:
-    """A fake server that greets, acknowledges JSON, welcomes anyone, then sends ``events``."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"\x1b]0;greeting title\x07 hello\n")
-        ts = "2026-01-01T00:00:00.000Z"
-        while line := await reader.readline():
-            if line.startswith(b"/format"):
-                document: dict[str, object] = {"type": "notice", "text": "format: json"}
-            elif line.startswith(b"/nick"):
-                document = {"type": "welcome", "nick": "alice", "users": ["alice"]}
-            else:
-                continue
-            writer.write(json.dumps({**document, "id": 1, "ts": ts}).encode() + b"\n")
-            if document["type"] == "welcome":
-                for event in events:
-                    writer.write(json.dumps({**event, "id": 2, "ts": ts}).encode() + b"\n")
-        writer.close()
-
-    fake = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield int(fake.sockets[0].getsockname()[1])
-    finally:
-        fake.close()
-        await fake.wait_closed()
-
-
 async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> None:
     """Escape sequences, controls and bidi overrides from a server never reach the screen."""
     hostile: list[dict[str, object]] = [
@@ -294,6 +265,8 @@ async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> 
     ]
     async with hostile_server(hostile) as port:
         _, frontend, _ = start_client(port, nick="alice")
+        await frontend.expect("Welcome, alice")
+        frontend.type("go")
         await frontend.expect("the-end joined")
     for line in frontend.shown:
         assert line.isprintable(), repr(line)
@@ -315,6 +288,19 @@ def test_backoff_jitter_stays_within_its_spread() -> None:
     assert low.next_delay() == 1.5
     assert high.next_delay() == 2.5
     assert high.next_delay() == 3.0
+
+
+async def test_a_pasted_block_is_sent_line_by_line(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """Several lines pasted at once go out, and are shown, as separate lines."""
+    bob = await client("bob")
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await bob.expect("alice joined")
+    frontend.type("first pasted\nsecond pasted")
+    await bob.expect(r"<alice> first pasted$")
+    await bob.expect(r"<alice> second pasted$")
+    await frontend.expect(r"<alice> second pasted$")
 
 
 def test_outgoing_lines() -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from tcpchat.server import ChatServer
 from tests.conftest import ClientFactory
+from tests.fakes import hostile_server
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -143,3 +144,23 @@ async def test_client_in_a_real_terminal(
     await tmux.press("Enter")
     await tmux.wait_for_screen(r"^\[exited 0\]$")
     await bob.expect(r"\*\*\* alice left \(quit\)")
+
+
+async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:
+    """Title, clipboard and screen-clearing sequences sent by a server are not obeyed."""
+    hostile: list[dict[str, object]] = [
+        {"type": "message", "nick": "mallory", "text": "\x1b]0;PWNED\x07\x1b]2;PWNED\x07one"},
+        {"type": "notice", "text": "\x1b]52;c;UFdORUQ=\x07two\x1b[2J\x1b[H"},
+        {"type": "message", "nick": "mallory", "text": "\u202ethree\x1bc"},
+    ]
+    async with hostile_server(hostile) as port:
+        connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(port)]
+        await tmux.start(shlex.join([*connect, "--nick", "alice"]))
+        await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
+        title_before = await tmux.pane_title()
+        await tmux.type("go")
+        await tmux.press("Enter")
+        screen = await tmux.wait_for_screen(r"<alice> go$", r"<mallory> one$", r"\*\*\* two$")
+        await tmux.wait_for_screen(r"<alice> go$", r"<mallory> three$", r"^alice>\s*$")
+        assert await tmux.pane_title() == title_before
+        assert not any("PWNED" in line for line in screen)

@@ -286,16 +286,18 @@ class ChatClient:
         sent first, once the connection is up.
         """
         while True:
-            line = await self.frontend.read_line()
-            if line is None or is_leave(line):
-                self._lines.put_nowait(None)
-                if self.frontend.interactive:
-                    self._leaving.set()
-                return
-            if self._lines.qsize() >= MAX_QUEUED_LINES:
-                self.frontend.show(error_line("not sent: too many lines wait for the connection"))
-                continue
-            self._lines.put_nowait(line)
+            typed = await self.frontend.read_line()
+            # A paste can hold several lines: each is sent (and shown) as its own.
+            for line in [None] if typed is None else typed.splitlines():
+                if line is None or is_leave(line):
+                    self._lines.put_nowait(None)
+                    if self.frontend.interactive:
+                        self._leaving.set()
+                    return
+                if self._lines.qsize() >= MAX_QUEUED_LINES:
+                    self.frontend.show(error_line("not sent: too many lines wait to be sent"))
+                    continue
+                self._lines.put_nowait(line)
 
     async def _unless_leaving(self, awaitable: Awaitable[T]) -> T | None:
         """Await ``awaitable`` unless the user leaves first (then cancel it, return None)."""
