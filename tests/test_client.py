@@ -75,6 +75,18 @@ async def test_asks_for_a_nickname_when_none_is_given(
     await frontend.expect(r"Welcome, carol!")
 
 
+async def test_server_giving_up_on_the_nickname_is_noticed_at_once(
+    start_client: Starter,
+) -> None:
+    """While the user is asked for a nickname, the server's time-out still gets through."""
+    async with ChatServer(ServerSettings(host="127.0.0.1", port=0, register_timeout=0.1)) as slow:
+        _, frontend, task = start_client(slow.port)
+        await frontend.expect("Choose a nickname")
+        assert await finished(task) == 1
+    await frontend.expect(r"!!! no nickname was chosen in time")
+    await frontend.expect(r"!!! the server closed the connection; exiting")
+
+
 async def test_events_from_others_are_rendered(
     server: ChatServer, client: ClientFactory, start_client: Starter
 ) -> None:

@@ -406,7 +406,7 @@ class ChatClient:
             if not nick:
                 self._set_link(Link.REGISTERING)
                 self.frontend.show(system_line("Choose a nickname:"))
-                line = await self._lines.get()
+                line = await self._ask(connection)
                 if line is None:
                     return False
                 nick = nick_from(line)
@@ -421,6 +421,32 @@ class ChatClient:
                 return True
             self.frontend.show(render_event(reply))
             nick = None
+
+    async def _ask(self, connection: Connection) -> str | None:
+        """The user's next line, while still showing what the server says meanwhile.
+
+        A server that gives up waiting (its registration time-out) is noticed at
+        once, not when the user next presses Enter.
+        """
+        answer = asyncio.ensure_future(self._lines.get())
+        try:
+            while not answer.done():
+                event = asyncio.ensure_future(read_event(connection))
+                try:
+                    await asyncio.wait({answer, event}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    event.cancel()
+                    await asyncio.gather(event, return_exceptions=True)
+                if event.cancelled():
+                    continue
+                said = event.result()
+                if said is None:
+                    raise ConnectionLost("the server closed the connection")
+                if isinstance(said, Error):
+                    self.frontend.show(render_event(said))
+            return answer.result()
+        finally:
+            answer.cancel()
 
     async def _registration_reply(self, connection: Connection) -> Welcome | Error:
         while (event := await read_event(connection)) is not None:
