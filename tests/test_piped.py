@@ -168,3 +168,16 @@ async def test_connect_task_1_against_serve_task_1(launch: Launcher) -> None:
     assert guest.output[-1].endswith("*** The chat has ended.")
     assert await operator.exit_status() == 0
     assert any("left (quit); exiting" in line for line in operator.output)
+
+
+async def test_connect_piped_sends_a_long_script_whole(
+    server: ChatServer, client: ClientFactory, launch: Launcher
+) -> None:
+    """More lines than may wait for the connection are all sent: stdin is read as room allows."""
+    bob = await client("bob")
+    robot = await launch("connect", "--port", str(server.port), "--nick", "robot")
+    lines = [f"line {number:03d}" for number in range(250)]
+    robot.type(*lines, "/exit")
+    assert await robot.exit_status() == 0
+    for line in lines:
+        await bob.expect(rf"<robot> {line}$")

@@ -49,7 +49,8 @@ READ_CHUNK = 64 * 1024
 #: Unsent bytes to the server past which it is taken to be stuck and the connection is cut.
 MAX_SEND_BUFFER_BYTES = 1024 * 1024
 
-#: Lines the user may type ahead while the connection is not ready; more are refused.
+#: Lines that may wait for the connection to be ready. More typed at a terminal are
+#: refused; from a pipe, stdin is not read until there is room.
 MAX_QUEUED_LINES = 100
 
 #: Seconds to wait for the server's goodbye after sending ``/exit``.
@@ -257,7 +258,8 @@ class ChatClient:
         self.backoff = backoff or Backoff(
             settings.reconnect_delay, max(settings.reconnect_delay, settings.reconnect_max_delay)
         )
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()  # None: the user leaves
+        # The user's lines, in order; None means "leave".
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_LINES)
         self._leaving = asyncio.Event()
         self._ended_by_server = False
 
@@ -290,14 +292,14 @@ class ChatClient:
             # A paste can hold several lines: each is sent (and shown) as its own.
             for line in [None] if typed is None else typed.splitlines():
                 if line is None or is_leave(line):
-                    self._lines.put_nowait(None)
                     if self.frontend.interactive:
                         self._leaving.set()
+                    await self._lines.put(None)
                     return
-                if self._lines.qsize() >= MAX_QUEUED_LINES:
+                if self.frontend.interactive and self._lines.full():
                     self.frontend.show(error_line("not sent: too many lines wait to be sent"))
                     continue
-                self._lines.put_nowait(line)
+                await self._lines.put(line)  # from a pipe: stop reading until there is room
 
     async def _unless_leaving(self, awaitable: Awaitable[T]) -> T | None:
         """Await ``awaitable`` unless the user leaves first (then cancel it, return None)."""
