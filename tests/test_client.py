@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from tcpchat.chatstate import ChatState, Link
-from tcpchat.client import Backoff, ChatClient, outgoing
+from tcpchat.client import ChatClient, outgoing
 from tcpchat.config import ClientSettings, ServerSettings
 from tcpchat.display import plain
 from tcpchat.server import ChatServer
@@ -283,23 +283,6 @@ async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> 
     for line in frontend.shown:
         assert line.isprintable(), repr(line)
     assert any(line.endswith("<mallory> titleX") for line in frontend.shown)
-
-
-def test_backoff_doubles_up_to_the_maximum_and_resets() -> None:
-    """Delays double from the initial one, stop at the maximum, and start over on reset."""
-    backoff = Backoff(1.0, 8.0, jitter=0.0)
-    assert [backoff.next_delay() for _ in range(5)] == [1.0, 2.0, 4.0, 8.0, 8.0]
-    backoff.reset()
-    assert backoff.next_delay() == 1.0
-
-
-def test_backoff_jitter_stays_within_its_spread() -> None:
-    """Jitter spreads each delay by at most its fraction, and never past the maximum."""
-    low = Backoff(2.0, 30.0, jitter=0.25, random=lambda: 0.0)
-    high = Backoff(2.0, 3.0, jitter=0.25, random=lambda: 1.0)
-    assert low.next_delay() == 1.5
-    assert high.next_delay() == 2.5
-    assert high.next_delay() == 3.0
 
 
 async def test_a_pasted_block_is_sent_line_by_line(
