@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from tcpchat import __version__
 from tcpchat.config import (
     TASK_PORTS,
+    ClientSettings,
+    DirectSettings,
     SearchSettings,
     ServerSettings,
     add_arguments,
@@ -47,14 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(serve, ServerSettings)
     add_arguments(serve, SearchSettings)
+    add_arguments(serve, DirectSettings)
 
     connect = commands.add_parser(
-        "connect", help="join a chat server", description="Join a tcpchat server."
+        "connect",
+        help="join a chat server",
+        description="Join a tcpchat server: --task 2 joins the multi-client room (the default), "
+        "--task 1 the 1:1 chat with a server's operator. Reads stdin as plain lines when it "
+        "is not a terminal.",
     )
-    connect.add_argument("--task", type=int, choices=(1, 2), default=2)
-    connect.add_argument("--host", default="127.0.0.1")
-    connect.add_argument("--port", type=int, default=None)
-    connect.add_argument("--nick", default=None)
+    connect.add_argument(
+        "--task",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="1: the 1:1 chat (no nickname); 2: the multi-client room (default 2)",
+    )
+    add_arguments(connect, ClientSettings)
     return parser
 
 
@@ -99,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         if settings.port is None:
             settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
-        if args.task == 1:
-            parser.error("--task 1 is not available yet")
         try:
+            if args.task == 1:
+                return serve_direct(parser, args, settings)
             asyncio.run(run_server(settings, search_settings))
         except OSError as exc:
             print(
@@ -109,8 +120,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
         return 0
-    parser.error("connect is not available yet")
-    return 2  # pragma: no cover - parser.error exits
+    return connect(parser, args)
+
+
+# -- tcpchat connect and tcpchat serve --task 1 (the interactive programs) -------
+
+
+def serve_direct(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, settings: ServerSettings
+) -> int:
+    """Run the 1:1 chat with this console as the operator."""
+    from tcpchat.console import run_direct
+
+    try:
+        direct = from_sources(DirectSettings, args, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        return asyncio.run(run_direct(settings, direct))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C while no prompt was up: the operator left
+
+
+def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the terminal client until the user leaves (0) or the server is gone (1)."""
+    from tcpchat.console import run_client
+
+    try:
+        settings = from_sources(ClientSettings, args, os.environ)
+        configure_logging("warning")
+    except ValueError as exc:
+        parser.error(str(exc))
+    if settings.port is None:
+        settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
+    try:
+        return asyncio.run(run_client(settings, direct=args.task == 1))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C while no prompt was up: the user left
 
 
 if __name__ == "__main__":

@@ -295,6 +295,72 @@ class SearchSettings:
         return bool(self.api_key.strip())
 
 
+# -- the terminal client (tcpchat connect) and the 1:1 chat (task 1) -----------
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where ``tcpchat connect`` connects, as whom, and how it comes back after a loss."""
+
+    host: str = setting("127.0.0.1", "--host", "TCPCHAT_CONNECT_HOST", "server address to join")
+    port: int | None = setting(
+        None,
+        "--port",
+        "TCPCHAT_CONNECT_PORT",
+        "server port (unset: 5002, or 5001 for --task 1)",
+        int,
+    )
+    nick: str | None = setting(
+        None, "--nick", "TCPCHAT_NICK", "nickname to register (asked for when not given)"
+    )
+    reconnect: bool = setting(
+        False,
+        "--reconnect",
+        "TCPCHAT_RECONNECT",
+        "when the server goes away, reconnect and re-register instead of exiting",
+        parse_bool,
+    )
+    reconnect_delay: float = setting(
+        1.0,
+        "--reconnect-delay",
+        "TCPCHAT_RECONNECT_DELAY",
+        "seconds before the first reconnection attempt; doubles with each failed one",
+        float,
+    )
+    reconnect_max_delay: float = setting(
+        30.0,
+        "--reconnect-max-delay",
+        "TCPCHAT_RECONNECT_MAX_DELAY",
+        "longest wait between reconnection attempts, in seconds",
+        float,
+    )
+    connect_timeout: float = setting(
+        10.0,
+        "--connect-timeout",
+        "TCPCHAT_CONNECT_TIMEOUT",
+        "seconds to wait for the server to accept the connection and answer",
+        float,
+    )
+
+
+@dataclass(frozen=True)
+class DirectSettings:
+    """Settings of the 1:1 chat server (``tcpchat serve --task 1``) beyond ServerSettings."""
+
+    once: bool = setting(
+        False,
+        "--once",
+        "TCPCHAT_ONCE",
+        "task 1: exit when the first chat ends instead of waiting for the next client",
+        parse_bool,
+    )
+
+
 def all_settings_table() -> str:
-    """The README's configuration table: every settings class, in one table."""
-    return settings_table(ServerSettings, SearchSettings)
+    """The README's configuration tables: one for ``serve``, one for ``connect``."""
+    return (
+        "### `tcpchat serve`\n\n"
+        + settings_table(ServerSettings, SearchSettings, DirectSettings)
+        + "\n\n### `tcpchat connect`\n\n"
+        + settings_table(ClientSettings)
+    )

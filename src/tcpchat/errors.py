@@ -11,6 +11,7 @@
     │   └── NickTaken              someone else has it
     ├── CommandError               a command was used wrongly (bad arguments, unknown user)
     ├── SearchError                /search could not produce an answer (user-facing words)
+    ├── ConnectionLost             the client's server went away (or refused it)
     └── LocalProtocolError         tcpchat itself misused its protocol: a bug
 
 Every message of a ``RemoteProtocolError``, ``NickError``, ``CommandError`` or
@@ -70,6 +71,11 @@ class SearchError(TcpchatError):
     """``/search`` could not produce an answer; the message is safe to show the asker."""
 
     code = "search"
+
+
+class ConnectionLost(TcpchatError):
+    """The server closed the client's connection; the message says what it last said, if
+    anything (a "busy" refusal, say)."""
 
 
 class LocalProtocolError(TcpchatError):

@@ -1,0 +1,100 @@
+"""What the client knows about its chat, kept up to date from events, with no I/O.
+
+:class:`ChatState` follows the events the client receives (who is online, what
+its own nickname is now) and its connection's state; the terminal front end
+reads it for the prompt, the bottom toolbar and nickname completion.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from tcpchat.display import Fragments
+from tcpchat.events import Event, Join, Leave, NickChange, UserList, Welcome
+from tcpchat.nicks import nick_key
+from tcpchat.sanitize import sanitize_text
+
+
+class Link(enum.Enum):
+    """The state of the client's connection, as the toolbar shows it."""
+
+    CONNECTING = "connecting"
+    REGISTERING = "choosing a nickname"
+    CONNECTED = "connected"
+    WAITING = "reconnecting"
+    CLOSED = "disconnected"
+
+
+class ChatState:
+    """The client's view of its chat: server, own nickname, members, connection state.
+
+    ``direct`` is the 1:1 mode (task 1), where there are no nicknames or members.
+    """
+
+    def __init__(self, server: str, nick: str | None = None, *, direct: bool = False) -> None:
+        self.server = server
+        self.nick = nick
+        self.direct = direct
+        self.link = Link.CONNECTING
+        self.link_detail = ""
+        self._users: dict[str, str] = {}  # nick_key -> nickname as shown
+
+    @property
+    def users(self) -> list[str]:
+        """Who is online, sorted as nicknames compare."""
+        return sorted(self._users.values(), key=nick_key)
+
+    def set_link(self, link: Link, detail: str = "") -> None:
+        self.link = link
+        self.link_detail = detail
+
+    def apply(self, event: Event) -> None:
+        """Update the state from one received event."""
+        match event:
+            case Welcome(nick=nick, users=users):
+                self.nick = nick
+                self._set_users(users)
+                self.link, self.link_detail = Link.CONNECTED, ""
+            case UserList(users=users):
+                self._set_users(users)
+            case Join(nick=nick):
+                self._users[nick_key(nick)] = sanitize_text(nick)
+            case Leave(nick=nick):
+                self._users.pop(nick_key(nick), None)
+            case NickChange(old=old, new=new):
+                self._users.pop(nick_key(old), None)
+                self._users[nick_key(new)] = sanitize_text(new)
+                if self.nick is not None and nick_key(old) == nick_key(self.nick):
+                    self.nick = new
+            case _:
+                pass
+
+    def forget_users(self) -> None:
+        """Clear the member list (the connection is gone; a new Welcome will refill it)."""
+        self._users.clear()
+
+    def _set_users(self, users: tuple[str, ...]) -> None:
+        self._users = {nick_key(user): sanitize_text(user) for user in users}
+
+    # -- what the front end shows ----------------------------------------------
+
+    def prompt(self) -> str:
+        """The text before the input line."""
+        if self.link is Link.REGISTERING:
+            return "nickname> "
+        if self.direct:
+            return "> "
+        return f"{sanitize_text(self.nick)}> " if self.nick else "> "
+
+    def toolbar(self) -> Fragments:
+        """The bottom toolbar: server, nickname, users online, connection state."""
+        link_style = "class:toolbar.good" if self.link is Link.CONNECTED else "class:toolbar.bad"
+        link_text = self.link.value + (f" ({self.link_detail})" if self.link_detail else "")
+        parts: Fragments = [("class:toolbar", f" {self.server} ")]
+        if self.direct:
+            parts.append(("class:toolbar", "| 1:1 chat "))
+        else:
+            who = sanitize_text(self.nick) if self.nick else "(no nickname yet)"
+            parts.append(("class:toolbar", f"| {who} | {len(self._users)} online "))
+        parts += [("class:toolbar", "| "), (link_style, link_text), ("class:toolbar", " ")]
+        return parts

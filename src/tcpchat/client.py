@@ -1,0 +1,340 @@
+"""The network side of ``tcpchat connect``: one chat client, full duplex, reconnecting.
+
+:class:`ChatClient` connects, switches the connection to the JSON-lines
+rendering (skipping the text greeting until the server's ``format: json``
+notice), registers a nickname (asking again with the server's reason when it
+is refused), then runs two tasks at once: one receives events and shows them,
+the other sends what the user types. Neither waits for the other. When the
+server goes away it says so and exits non-zero, or, with ``--reconnect``,
+waits with exponential backoff, connects again and re-registers.
+
+The user's lines come from a :class:`~tcpchat.terminal.Frontend` through one
+queue, so lines typed before the connection is ready are sent, in order, as
+soon as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from tcpchat.chatstate import ChatState, Link
+from tcpchat.config import TASK_PORTS, ClientSettings
+from tcpchat.connection import (
+    LEAVE_TIMEOUT,
+    Backoff,
+    Connection,
+    open_connection,
+    read_event,
+    switch_to_json,
+)
+from tcpchat.display import Shown, error_line, own_action, own_message, render_event, system_line
+from tcpchat.errors import ConnectionLost
+from tcpchat.events import Error, Shutdown, Welcome
+from tcpchat.protocol import ChatInput, CommandInput, parse_input
+from tcpchat.terminal import Frontend
+
+log = logging.getLogger("tcpchat.client")
+
+T = TypeVar("T")
+
+#: Lines that may wait for the connection to be ready. More typed at a terminal are
+#: refused; from a pipe, stdin is not read until there is room.
+MAX_QUEUED_LINES = 100
+
+#: Commands the client handles itself instead of sending them.
+LEAVE_COMMANDS = frozenset({"exit", "quit"})
+
+
+def outgoing(line: str, nick: str | None) -> tuple[str | None, Shown | None]:
+    """What to send for one typed line, and what to show for it, if anything.
+
+    Chat lines and ``/me`` actions are shown as sent, because the server does
+    not echo them. ``/format`` stays local: the client needs the JSON rendering.
+    """
+    parsed = parse_input(line)
+    if parsed is None:
+        return None, None
+    shown_as = nick or "me"
+    if isinstance(parsed, ChatInput):
+        return line, own_message(shown_as, parsed.text)
+    assert isinstance(parsed, CommandInput)
+    if parsed.name == "format":
+        return None, error_line("/format is not available here: this client needs JSON")
+    if parsed.name == "me" and parsed.argument.strip():
+        return line, own_action(shown_as, parsed.argument)
+    return line, None
+
+
+def is_leave(line: str) -> bool:
+    """Whether ``line`` is ``/exit`` or ``/quit``."""
+    parsed = parse_input(line)
+    return isinstance(parsed, CommandInput) and parsed.name in LEAVE_COMMANDS
+
+
+def nick_from(line: str) -> str:
+    """The nickname a user typed when asked for one (``alice`` or ``/nick alice``)."""
+    parsed = parse_input(line)
+    if isinstance(parsed, CommandInput) and parsed.name == "nick":
+        return parsed.argument
+    return line.strip()
+
+
+class ChatClient:
+    """One user's client: the connection loop, the receiving task and the sending task.
+
+    ``direct`` selects the 1:1 mode (``tcpchat connect --task 1``): no
+    nickname, and the chat ends when the operator ends it.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        frontend: Frontend,
+        state: ChatState,
+        *,
+        direct: bool = False,
+        ssl: ssl.SSLContext | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.settings = settings
+        self.frontend = frontend
+        self.state = state
+        self.direct = direct
+        self.ssl = ssl
+        self.backoff = backoff or Backoff(
+            settings.reconnect_delay, max(settings.reconnect_delay, settings.reconnect_max_delay)
+        )
+        # The user's lines, in order; None means "leave".
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_LINES)
+        self._leaving = asyncio.Event()
+        self._ended_by_server = False
+
+    async def run(self) -> int:
+        """Chat until the user leaves (0) or the server goes away for good (1)."""
+        reading = asyncio.create_task(self._read_input(), name="tcpchat-input")
+        try:
+            return await self._stay_connected()
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            self.state.set_link(Link.CLOSED)
+
+    # -- input -----------------------------------------------------------------
+
+    def leave_now(self) -> None:
+        """Leave at once, whatever the connection is doing (a signal, Ctrl-C)."""
+        self._leaving.set()
+        self.frontend.close_input()
+
+    async def _read_input(self) -> None:
+        """Move the user's lines into the queue; ``None`` in the queue means "leave".
+
+        At a terminal, leaving also cuts short a connection attempt or a wait to
+        reconnect. From a pipe, lines before the end of input (or ``/exit``) are
+        sent first, once the connection is up.
+        """
+        while True:
+            typed = await self.frontend.read_line()
+            # A paste can hold several lines: each is sent (and shown) as its own.
+            for line in [None] if typed is None else typed.splitlines():
+                if line is None or is_leave(line):
+                    if self.frontend.interactive:
+                        self._leaving.set()
+                    await self._lines.put(None)
+                    return
+                if self.frontend.interactive and self._lines.full():
+                    self.frontend.show(error_line("not sent: too many lines wait to be sent"))
+                    continue
+                await self._lines.put(line)  # from a pipe: stop reading until there is room
+
+    async def _unless_leaving(self, awaitable: Awaitable[T]) -> T | None:
+        """Await ``awaitable`` unless the user leaves first (then cancel it, return None)."""
+        work = asyncio.ensure_future(awaitable)
+        leave = asyncio.ensure_future(self._leaving.wait())
+        try:
+            await asyncio.wait({work, leave}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, leave):
+                task.cancel()
+            await asyncio.gather(work, leave, return_exceptions=True)
+        if work.cancelled():
+            return None
+        return work.result()
+
+    # -- the connection loop -----------------------------------------------------
+
+    async def _stay_connected(self) -> int:
+        while True:
+            self._set_link(Link.CONNECTING)
+            problem = await self._connect_and_chat()
+            if problem is None or self._leaving.is_set():
+                if self.direct:
+                    self.frontend.show(system_line("The chat has ended."))
+                return 0  # the user left
+            self.state.forget_users()
+            if self.direct and self._ended_by_server:
+                self._set_link(Link.CLOSED)
+                self.frontend.show(system_line("The chat has ended."))
+                return 0
+            if not self.settings.reconnect:
+                self._set_link(Link.CLOSED)
+                self.frontend.show(error_line(f"{problem}; exiting"))
+                return 1
+            delay = self.backoff.next_delay()
+            self._set_link(Link.WAITING, f"attempt {self.backoff.attempts} in {delay:.1f}s")
+            self.frontend.show(system_line(f"{problem}; reconnecting in {delay:.1f}s"))
+            await self._unless_leaving(asyncio.sleep(delay))
+            if self._leaving.is_set():
+                return 0
+
+    async def _connect_and_chat(self) -> str | None:
+        """One connection, from connecting to its end: None if the user left, else what
+        went wrong, in words for the user."""
+        settings = self.settings
+        port = TASK_PORTS[1 if self.direct else 2] if settings.port is None else settings.port
+        try:
+            connection = await self._unless_leaving(
+                open_connection(settings.host, port, ssl=self.ssl, timeout=settings.connect_timeout)
+            )
+        except (OSError, TimeoutError) as exc:
+            reason = _describe_os_error(exc)
+            return f"cannot connect to {self.state.server}: {reason}"
+        if connection is None:
+            return None
+        try:
+            async with connection:
+                if await self._converse(connection):
+                    return None
+                return f"the connection to {self.state.server} was closed"
+        except ConnectionLost as exc:
+            return str(exc)
+        except TimeoutError:
+            return f"{self.state.server} did not answer in time"
+        except (ConnectionError, OSError) as exc:
+            return f"the connection to {self.state.server} was lost ({_describe_os_error(exc)})"
+
+    async def _converse(self, connection: Connection) -> bool:
+        """Switch to JSON, register, then chat; True if the user left, False if the server did."""
+        async with asyncio.timeout(self.settings.connect_timeout):
+            await switch_to_json(connection)
+        if self.direct:
+            self.frontend.show(
+                system_line(
+                    f"Connected to {self.state.server}: you are chatting with its operator. "
+                    "Type and press Enter; /exit leaves."
+                )
+            )
+        elif not await self._register(connection):
+            return True
+        self.backoff.reset()
+        self._set_link(Link.CONNECTED)
+        receiving = asyncio.create_task(self._receive(connection), name="tcpchat-receive")
+        sending = asyncio.create_task(self._send(connection), name="tcpchat-send")
+        try:
+            done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
+            if sending in done:
+                sending.result()
+                # /exit is on its way: let the goodbye arrive and the server close.
+                with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                    async with asyncio.timeout(LEAVE_TIMEOUT):
+                        await receiving
+                return True
+            receiving.result()
+            return False
+        finally:
+            for task in (receiving, sending):
+                task.cancel()
+            await asyncio.gather(receiving, sending, return_exceptions=True)
+
+    async def _register(self, connection: Connection) -> bool:
+        """Choose a nickname until the server welcomes one; False if the user left instead."""
+        nick = self.state.nick or self.settings.nick
+        while True:
+            if not nick:
+                self._set_link(Link.REGISTERING)
+                self.frontend.show(system_line("Choose a nickname:"))
+                line = await self._ask(connection)
+                if line is None:
+                    return False
+                nick = nick_from(line)
+                if not nick:
+                    continue
+            self._set_link(Link.REGISTERING, nick)
+            connection.send_line(f"/nick {nick}")
+            reply = await self._registration_reply(connection)
+            if isinstance(reply, Welcome):
+                self.state.apply(reply)
+                self.frontend.show(render_event(reply, reply.nick))
+                return True
+            self.frontend.show(render_event(reply))
+            nick = None
+
+    async def _ask(self, connection: Connection) -> str | None:
+        """The user's next line, while still showing what the server says meanwhile.
+
+        A server that gives up waiting (its registration time-out) is noticed at
+        once, not when the user next presses Enter.
+        """
+        answer = asyncio.ensure_future(self._lines.get())
+        try:
+            while not answer.done():
+                event = asyncio.ensure_future(read_event(connection))
+                try:
+                    await asyncio.wait({answer, event}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    event.cancel()
+                    await asyncio.gather(event, return_exceptions=True)
+                if event.cancelled():
+                    continue
+                said = event.result()
+                if said is None:
+                    raise ConnectionLost("the server closed the connection")
+                if isinstance(said, Error):
+                    self.frontend.show(render_event(said))
+            return answer.result()
+        finally:
+            answer.cancel()
+
+    async def _registration_reply(self, connection: Connection) -> Welcome | Error:
+        while (event := await read_event(connection)) is not None:
+            if isinstance(event, Welcome | Error):
+                return event
+        raise ConnectionLost("the server closed the connection before welcoming us")
+
+    async def _receive(self, connection: Connection) -> None:
+        """Show each event as it arrives, until the server closes the connection."""
+        while (event := await read_event(connection)) is not None:
+            self.state.apply(event)
+            if isinstance(event, Shutdown):
+                self._ended_by_server = True
+            self.frontend.show(render_event(event, None if self.direct else self.state.nick))
+            self.frontend.refresh()
+
+    async def _send(self, connection: Connection) -> None:
+        """Send the user's lines in order, showing each as sent; on leave, send ``/exit``."""
+        while (line := await self._lines.get()) is not None:
+            wire, shown = outgoing(line, "you" if self.direct else self.state.nick)
+            if wire is not None:
+                connection.send_line(wire)
+            if shown is not None:
+                self.frontend.show(shown)
+        connection.send_line("/exit")
+
+    def _set_link(self, link: Link, detail: str = "") -> None:
+        self.state.set_link(link, detail)
+        self.frontend.refresh()
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """A socket error in a few words: "Connection refused", "timed out"."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if exc.errno is not None:
+        return os.strerror(exc.errno)
+    return str(exc)

@@ -1,0 +1,96 @@
+"""Putting the interactive programs together: a front end, and a client or a 1:1 server.
+
+``tcpchat connect`` and ``tcpchat serve --task 1`` both run here. Each picks the
+prompt_toolkit front end when stdin is a terminal and the piped plain-line mode
+otherwise, and turns SIGTERM (and, in piped mode, SIGINT) into a clean leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+
+from tcpchat.chatstate import ChatState
+from tcpchat.client import ChatClient
+from tcpchat.commands import COMMANDS
+from tcpchat.config import ClientSettings, DirectSettings, ServerSettings
+from tcpchat.direct import DirectServer
+from tcpchat.display import Fragments
+from tcpchat.server import format_address
+from tcpchat.terminal import ChatCompleter, PipedFrontend, PromptFrontend, open_history
+
+#: Commands offered by Tab in the multi-client room (``/format`` is the client's business).
+ROOM_COMMANDS = tuple(
+    sorted({f"/{command.name}" for command in COMMANDS if command.name != "format"} | {"/quit"})
+)
+#: Commands offered by Tab in a 1:1 chat.
+DIRECT_COMMANDS = ("/exit", "/help", "/quit")
+
+
+@contextlib.contextmanager
+def leave_on_signals(leave: Callable[[], None], *, sigint: bool) -> Iterator[None]:
+    """Make SIGTERM (and SIGINT, if asked) call ``leave``, so the program leaves cleanly.
+
+    At a terminal prompt_toolkit reads Ctrl-C as a key itself.
+    """
+    loop = asyncio.get_running_loop()
+    signals = [signal.SIGTERM, *([signal.SIGINT] if sigint else [])]
+    for signum in signals:
+        loop.add_signal_handler(signum, leave)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
+    """``tcpchat connect``: chat until the user leaves (0) or the server is gone (1)."""
+    state = ChatState(format_address((settings.host, settings.port)), settings.nick, direct=direct)
+    if not sys.stdin.isatty():
+        piped = PipedFrontend()
+        try:
+            client = ChatClient(settings, piped, state, direct=direct)
+            with leave_on_signals(client.leave_now, sigint=True):
+                return await client.run()
+        finally:
+            piped.close()
+    commands = DIRECT_COMMANDS if direct else ROOM_COMMANDS
+    frontend = PromptFrontend(
+        prompt=state.prompt,
+        toolbar=state.toolbar,
+        completer=ChatCompleter(lambda: commands, lambda: state.users),
+        history=open_history("history-1to1" if direct else "history"),
+    )
+    client = ChatClient(settings, frontend, state, direct=direct)
+    with frontend.running(), leave_on_signals(client.leave_now, sigint=False):
+        return await client.run()
+
+
+async def run_direct(settings: ServerSettings, direct: DirectSettings) -> int:
+    """``tcpchat serve --task 1``: the 1:1 chat with the operator at this console."""
+    server: DirectServer | None = None
+
+    def toolbar() -> Fragments:
+        return server.toolbar() if server is not None else []
+
+    if not sys.stdin.isatty():
+        piped = PipedFrontend()
+        try:
+            server = DirectServer(settings, piped, once=direct.once)
+            with leave_on_signals(piped.close_input, sigint=True):
+                return await server.run()
+        finally:
+            piped.close()
+    frontend = PromptFrontend(
+        prompt=lambda: "operator> ",
+        toolbar=toolbar,
+        completer=ChatCompleter(lambda: DIRECT_COMMANDS, lambda: ()),
+        history=open_history("history-operator"),
+    )
+    server = DirectServer(settings, frontend, once=direct.once)
+    with frontend.running(), leave_on_signals(frontend.close_input, sigint=False):
+        return await server.run()

@@ -1,0 +1,238 @@
+"""How the terminal client draws events: pure functions from events to styled text.
+
+Every function here returns prompt_toolkit *style and text tuples*
+(``[("class:time", "[14:03:22] "), ...]``), never markup: remote text is
+sanitised with :func:`~tcpchat.sanitize.sanitize_text` and then placed in a
+tuple as plain text, so it is never parsed by ``HTML()`` or ``ANSI()`` and no
+escape sequence from the network can reach the terminal. :func:`plain` turns
+the same tuples into the lines the piped mode prints.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from prompt_toolkit.styles import Style
+
+from tcpchat.events import (
+    Action,
+    AIAnswer,
+    AIDelta,
+    Error,
+    Event,
+    Join,
+    Leave,
+    Message,
+    NickChange,
+    Notice,
+    PrivateMessage,
+    SearchStarted,
+    Shutdown,
+    UserList,
+    Welcome,
+    utc_now,
+)
+from tcpchat.nicks import AI_NICK, nick_key
+from tcpchat.sanitize import sanitize_text
+
+Fragments = list[tuple[str, str]]
+
+#: Colours a nickname may get; chosen to read on dark and light backgrounds alike.
+NICK_COLOURS = (
+    "ansired",
+    "ansigreen",
+    "ansiyellow",
+    "ansiblue",
+    "ansimagenta",
+    "ansicyan",
+    "ansibrightred",
+    "ansibrightgreen",
+    "ansibrightyellow",
+    "ansibrightblue",
+    "ansibrightmagenta",
+    "ansibrightcyan",
+)
+
+#: The client's style sheet: every class the display functions use.
+STYLE = Style.from_dict(
+    {
+        "time": "ansibrightblack",
+        "nick": "bold",
+        "own": "bold",
+        "system": "ansibrightblack italic",
+        "error": "ansired bold",
+        "action": "italic",
+        "private": "ansimagenta",
+        "mention": "reverse",
+        "ai": "ansicyan",
+        "toolbar": "reverse",
+        "toolbar.good": "ansigreen",
+        "toolbar.bad": "ansired bold",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What to draw for one event: its lines, and whether to ring the bell."""
+
+    lines: tuple[Fragments, ...]
+    alert: bool = False
+
+    def fragments(self) -> Fragments:
+        """All lines as one fragment list, separated by newlines (for printing)."""
+        result: Fragments = []
+        for number, line in enumerate(self.lines):
+            if number:
+                result.append(("", "\n"))
+            result.extend(line)
+        return result
+
+
+def nick_colour(nick: str) -> str:
+    """The stable colour of ``nick``: the same name always gets the same colour.
+
+    Names that are the same nickname (``Bob`` and ``bob``) share a colour.
+    """
+    return NICK_COLOURS[zlib.crc32(nick_key(nick).encode()) % len(NICK_COLOURS)]
+
+
+def nick_style(nick: str) -> str:
+    return f"class:nick fg:{nick_colour(nick)}"
+
+
+def mentions(text: str, nick: str | None) -> bool:
+    """Whether ``text`` names ``nick`` as a whole word (compared as nicknames are)."""
+    if not nick:
+        return False
+    pattern = r"(?<![\w-])" + re.escape(nick_key(nick)) + r"(?![\w-])"
+    return re.search(pattern, nick_key(text)) is not None
+
+
+def plain(fragments: Fragments) -> str:
+    """The text of ``fragments`` without its styles."""
+    return "".join(text for _, text in fragments)
+
+
+def _stamp(ts: datetime, tz: tzinfo | None) -> tuple[str, str]:
+    return ("class:time", ts.astimezone(tz).strftime("[%H:%M:%S] "))
+
+
+def _clean(text: str) -> str:
+    return sanitize_text(text)
+
+
+def _clean_lines(text: str) -> list[str]:
+    """Multi-line remote text (notices, AI answers) as sanitised single lines."""
+    return [sanitize_text(line) for line in text.split("\n")]
+
+
+def _system(ts: datetime, tz: tzinfo | None, *texts: str) -> Shown:
+    return Shown(tuple([_stamp(ts, tz), ("class:system", f"*** {text}")] for text in texts))
+
+
+def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = None) -> Shown:
+    """How the client shows ``event`` to the user called ``own_nick``.
+
+    Times are in ``tz`` (default: the user's local time zone). Messages and
+    actions that mention ``own_nick``, and private messages from others, are
+    highlighted and ring the bell.
+    """
+    stamp = _stamp(event.ts, tz)
+    match event:
+        case Message(nick=nick, text=text):
+            return _chat_line(stamp, nick, _clean(text), own_nick)
+        case Action(nick=nick, text=text):
+            text = _clean(text)
+            alert = nick != own_nick and mentions(text, own_nick)
+            style = "class:action class:mention" if alert else "class:action"
+            return Shown(
+                ([stamp, (style, "* "), (nick_style(nick), _clean(nick)), (style, f" {text}")],),
+                alert,
+            )
+        case PrivateMessage(nick=nick, recipient=recipient, text=text):
+            incoming = own_nick is None or nick_key(nick) != nick_key(own_nick)
+            style = "class:private class:mention" if incoming else "class:private"
+            if incoming:
+                heading = [(style, "[private] from "), (nick_style(nick), _clean(nick))]
+            else:
+                heading = [(style, "[private] to "), (nick_style(recipient), _clean(recipient))]
+            return Shown(([stamp, *heading, (style, f": {_clean(text)}")],), incoming)
+        case Join(nick=nick):
+            return _system(event.ts, tz, f"{_clean(nick)} joined")
+        case Leave(nick=nick, reason=reason):
+            return _system(event.ts, tz, f"{_clean(nick)} left ({_clean(reason)})")
+        case NickChange(old=old, new=new):
+            return _system(event.ts, tz, f"{_clean(old)} is now known as {_clean(new)}")
+        case Welcome(nick=nick, users=users):
+            return _system(
+                event.ts,
+                tz,
+                f"Welcome, {_clean(nick)}! {_who(users)}",
+                "Type a message and press Enter; Tab completes, /help lists the commands.",
+            )
+        case UserList(users=users):
+            return _system(event.ts, tz, _who(users))
+        case Notice(text=text):
+            return _system(event.ts, tz, *_clean_lines(text))
+        case Error(text=text):
+            return Shown(
+                tuple([stamp, ("class:error", f"!!! {line}")] for line in _clean_lines(text))
+            )
+        case SearchStarted(nick=nick, question=question):
+            return _system(event.ts, tz, f"{_clean(nick)} asked the AI: {_clean(question)}")
+        case AIDelta():
+            return Shown(())  # the whole answer follows as one AIAnswer
+        case AIAnswer(text=text, sources=sources):
+            ai = [stamp, (nick_style(AI_NICK), f"<{AI_NICK}> ")]
+            lines = [[*ai, ("class:ai", line)] for line in _clean_lines(text)]
+            if sources:
+                lines.append([*ai, ("class:ai", "Sources:")])
+                lines += [
+                    [*ai, ("class:ai", f"[{number}] {_clean(url)}")]
+                    for number, url in enumerate(sources, 1)
+                ]
+            return Shown(tuple(lines))
+        case Shutdown(text=text):
+            return _system(event.ts, tz, _clean(text))
+    raise AssertionError(f"no display for {event!r}")  # pragma: no cover
+
+
+def _chat_line(
+    stamp: tuple[str, str], nick: str, text: str, own_nick: str | None, *, own: bool = False
+) -> Shown:
+    alert = not own and mentions(text, own_nick)
+    text_style = "class:mention" if alert else ("class:own" if own else "")
+    return Shown(
+        ([stamp, (nick_style(nick), f"<{_clean(nick)}>"), (text_style, f" {text}")],), alert
+    )
+
+
+def _who(users: tuple[str, ...]) -> str:
+    count = "1 user" if len(users) == 1 else f"{len(users)} users"
+    return f"{count} online: {', '.join(_clean(user) for user in users)}"
+
+
+def own_message(
+    nick: str, text: str, ts: datetime | None = None, tz: tzinfo | None = None
+) -> Shown:
+    """The user's own chat line, shown as sent (the server does not echo it back)."""
+    return _chat_line(_stamp(ts or utc_now(), tz), nick, _clean(text), nick, own=True)
+
+
+def own_action(nick: str, text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:
+    """The user's own ``/me`` line, shown as sent."""
+    return render_event(Action(0, ts or utc_now(), nick, text), nick, tz)
+
+
+def system_line(text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:
+    """A line from the client itself (connection state, local errors), styled as system."""
+    return _system(ts or utc_now(), tz, *_clean_lines(text))
+
+
+def error_line(text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:
+    """A local error line (a line that was not sent, a refused connection)."""
+    return render_event(Error(0, ts or utc_now(), "client", text), None, tz)

@@ -1,0 +1,293 @@
+"""The terminal front end shared by ``tcpchat connect`` and the 1:1 operator console.
+
+Two implementations of one small :class:`Frontend` interface:
+
+* :class:`PromptFrontend` for a terminal: prompt_toolkit's ``prompt_async()``
+  keeps the input line at the bottom while :meth:`~PromptFrontend.show` prints
+  incoming lines above it, so typing and receiving never wait for each other.
+  It completes commands and nicknames with Tab, keeps a persistent input
+  history in the user's state directory and shows a bottom toolbar.
+* :class:`PipedFrontend` when stdin is not a terminal: plain lines in from
+  stdin, plain lines out to stdout, no prompt_toolkit at all (and so none of
+  its warnings about a missing terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Protocol
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.shortcuts import print_formatted_text
+
+from tcpchat.display import STYLE, Fragments, Shown, plain
+from tcpchat.nicks import nick_key
+from tcpchat.protocol import LineSplitter
+
+#: Longest line read from stdin in piped mode; longer lines are cut off.
+MAX_PIPED_LINE_BYTES = 64 * 1024
+
+
+class Frontend(Protocol):
+    """Where the user's lines come from and where the chat is shown.
+
+    ``interactive`` is true for a person at a terminal, false for a script's pipe.
+    """
+
+    @property
+    def interactive(self) -> bool: ...
+
+    async def read_line(self) -> str | None:
+        """The user's next line; None when the user leaves (EOF, Ctrl-D, Ctrl-C)."""
+
+    def show(self, shown: Shown) -> None:
+        """Show lines above the input, ringing the bell if ``shown.alert``. Never waits."""
+
+    def refresh(self) -> None:
+        """Redraw the prompt and toolbar after the state they show has changed."""
+
+    def close_input(self) -> None:
+        """Make the pending and every later :meth:`read_line` return None (a signal arrived)."""
+
+
+def state_dir(environ: dict[str, str] | None = None) -> Path:
+    """tcpchat's directory for the user's state: ``$XDG_STATE_HOME/tcpchat``.
+
+    The XDG default, ``~/.local/state/tcpchat``, applies when the variable is unset or empty.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tcpchat"
+
+
+def open_history(name: str, environ: dict[str, str] | None = None) -> History:
+    """The persistent input history ``name`` in the state directory.
+
+    The directory is private to the user. If it cannot be created, the history
+    lives in memory for this run only rather than stopping the client.
+    """
+    directory = state_dir(environ)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = directory / name
+        path.touch(mode=0o600, exist_ok=True)
+    except OSError as exc:
+        logging.getLogger("tcpchat").warning("input history not saved: %s", exc)
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
+class ChatCompleter(Completer):
+    """Tab completion of slash commands (first word) and online nicknames (anywhere).
+
+    A nickname completed as the first word of a line gets ``": "`` after it,
+    the way IRC clients address someone.
+    """
+
+    def __init__(
+        self, commands: Callable[[], Sequence[str]], nicks: Callable[[], Iterable[str]]
+    ) -> None:
+        self._commands = commands
+        self._nicks = nicks
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterator[Completion]:
+        before = document.text_before_cursor
+        word = before.split(" ")[-1]
+        first_word = " " not in before
+        if first_word and word.startswith("/"):
+            for command in self._commands():
+                if command.startswith(word.lower()):
+                    yield Completion(command + " ", start_position=-len(word), display=command)
+            return
+        if not word:
+            return
+        key = nick_key(word)
+        for nick in self._nicks():
+            if nick_key(nick).startswith(key):
+                suffix = ": " if first_word else " "
+                yield Completion(nick + suffix, start_position=-len(word), display=nick)
+
+
+class PromptFrontend:
+    """The interactive front end: prompt_toolkit input below, the chat scrolling above.
+
+    Use inside :meth:`running` (which patches stdout so that stray prints and
+    log lines also appear above the prompt instead of breaking it).
+    """
+
+    def __init__(
+        self,
+        *,
+        prompt: Callable[[], str],
+        toolbar: Callable[[], Fragments],
+        completer: Completer | None,
+        history: History,
+        input: Input | None = None,
+        output: Output | None = None,
+    ) -> None:
+        self.session: PromptSession[str] = PromptSession(
+            message=prompt,
+            bottom_toolbar=lambda: FormattedText(toolbar()),
+            completer=completer,
+            complete_while_typing=False,
+            erase_when_done=True,  # the line comes back above, shown as sent
+            history=history,
+            style=STYLE,
+            input=input,
+            output=output,
+        )
+        self._closed = False
+
+    @property
+    def interactive(self) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Patch stdout and stderr, and point log handlers at the patched stderr."""
+        with patch_stdout():
+            handlers = [
+                handler
+                for handler in logging.getLogger().handlers
+                if isinstance(handler, logging.StreamHandler)
+                and handler.stream in (sys.__stderr__, sys.__stdout__)
+            ]
+            previous = [handler.setStream(sys.stderr) for handler in handlers]
+            try:
+                yield
+            finally:
+                for handler, stream in zip(handlers, previous, strict=True):
+                    if stream is not None:
+                        handler.setStream(stream)
+
+    async def read_line(self) -> str | None:
+        if self._closed:
+            return None
+        try:
+            return await self.session.prompt_async()
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+    def show(self, shown: Shown) -> None:
+        if not shown.lines:
+            return
+        output = self.session.output
+        print_formatted_text(FormattedText(shown.fragments()), style=STYLE, output=output)
+        if shown.alert:
+            output.bell()
+            output.flush()
+
+    def refresh(self) -> None:
+        if self.session.app.is_running:
+            self.session.app.invalidate()
+
+    def close_input(self) -> None:
+        self._closed = True
+        if self.session.app.is_running:
+            self.session.app.exit(exception=EOFError())
+
+
+class PipedFrontend:
+    """The plain line mode for scripts: lines from a pipe or file, plain text out.
+
+    Events are printed as sanitised plain lines, without styles or bell.
+    """
+
+    def __init__(self, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None) -> None:
+        self._stdin = stdin if stdin is not None else sys.stdin.buffer
+        self._stdout = stdout if stdout is not None else sys.stdout
+        self._splitter = LineSplitter(MAX_PIPED_LINE_BYTES)
+        self._ready: list[str] = []
+        self._reader: asyncio.StreamReader | None = None
+        self._transport: asyncio.ReadTransport | None = None
+        self._regular_file = False
+        self._eof = False
+        self._closed = asyncio.Event()
+
+    @property
+    def interactive(self) -> bool:
+        return False
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), self._stdin
+            )
+        except ValueError:
+            # A regular file cannot be watched by the event loop, but reading it never blocks.
+            self._regular_file = True
+        else:
+            self._transport = transport
+        self._reader = reader
+
+    async def _read_chunk(self) -> bytes:
+        if self._reader is None:
+            await self._open()
+        if self._regular_file:
+            return os.read(self._stdin.fileno(), 64 * 1024)
+        assert self._reader is not None
+        read = asyncio.ensure_future(self._reader.read(64 * 1024))
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({read, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not read.done():
+                read.cancel()
+        return read.result() if not read.cancelled() else b""
+
+    async def read_line(self) -> str | None:
+        while not self._ready:
+            if self._eof or self._closed.is_set():
+                return None
+            chunk = await self._read_chunk()
+            if not chunk:
+                self._eof = True
+                if self._splitter.buffered:
+                    # A last line without its newline still counts.
+                    self._ready += [
+                        item.decode(errors="replace")
+                        for item in self._splitter.feed(b"\n")
+                        if isinstance(item, bytes)
+                    ]
+                continue
+            self._ready += [
+                item.decode(errors="replace")
+                for item in self._splitter.feed(chunk)
+                if isinstance(item, bytes)
+            ]
+        return self._ready.pop(0)
+
+    def show(self, shown: Shown) -> None:
+        for line in shown.lines:
+            self._stdout.write(plain(line) + "\n")
+        self._stdout.flush()
+
+    def refresh(self) -> None:
+        pass
+
+    def close_input(self) -> None:
+        self._closed.set()
+
+    def close(self) -> None:
+        """Stop watching stdin."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None

@@ -1,0 +1,55 @@
+"""What the client knows about its chat, kept from events: plain calls, no sockets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tcpchat.chatstate import ChatState, Link
+from tcpchat.display import plain
+from tcpchat.events import Join, Leave, NickChange, UserList, Welcome
+
+TS = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_members_follow_joins_leaves_and_renames() -> None:
+    """Welcome fills the member list; joins, leaves and nick changes keep it current."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", ("alice", "bob")))
+    state.apply(Join(2, TS, "Carol"))
+    state.apply(Leave(3, TS, "bob", "quit"))
+    state.apply(NickChange(4, TS, "carol", "dave"))
+    assert state.users == ["alice", "dave"]
+    state.apply(UserList(5, TS, ("x", "y")))
+    assert state.users == ["x", "y"]
+
+
+def test_own_nick_follows_the_servers_nick_event() -> None:
+    """The client learns its new nickname from the nick event sent to everyone."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", ("alice",)))
+    state.apply(NickChange(2, TS, "ALICE", "alicia"))
+    assert state.nick == "alicia"
+    assert state.prompt() == "alicia> "
+
+
+def test_toolbar_shows_server_nick_count_and_link() -> None:
+    """The toolbar names the server, the nickname, the count online and the link state."""
+    state = ChatState("127.0.0.1:5002")
+    state.apply(Welcome(1, TS, "alice", ("alice", "bob")))
+    assert plain(state.toolbar()) == " 127.0.0.1:5002 | alice | 2 online | connected "
+    state.set_link(Link.WAITING, "attempt 2 in 2.0s")
+    assert plain(state.toolbar()).endswith("| reconnecting (attempt 2 in 2.0s) ")
+
+
+def test_prompt_asks_for_a_nickname_while_registering() -> None:
+    """While the server waits for a nickname, the prompt says so."""
+    state = ChatState("h:1")
+    state.set_link(Link.REGISTERING)
+    assert state.prompt() == "nickname> "
+
+
+def test_direct_mode_has_no_nicknames_in_the_toolbar() -> None:
+    """In a 1:1 chat the toolbar shows the server and the link only."""
+    state = ChatState("h:5001", direct=True)
+    state.set_link(Link.CONNECTED)
+    assert plain(state.toolbar()) == " h:5001 | 1:1 chat | connected "

@@ -1,0 +1,316 @@
+"""The client's logic against a real server: registration, events, sending, leaving, reconnecting.
+
+The front end is scripted (tests/frontends.py): the test types lines and reads
+back what was shown as plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from tcpchat.chatstate import ChatState, Link
+from tcpchat.client import ChatClient, outgoing
+from tcpchat.config import ClientSettings, ServerSettings
+from tcpchat.display import plain
+from tcpchat.server import ChatServer
+from tests.conftest import ClientFactory
+from tests.frontends import ScriptedFrontend
+from tests.hostile_server import hostile_server
+
+Started = tuple[ChatClient, ScriptedFrontend, "asyncio.Task[int]"]
+Starter = Callable[..., Started]
+
+
+@pytest.fixture
+async def start_client() -> AsyncIterator[Starter]:
+    """Start ChatClients in the background: ``start_client(port, nick="alice")``."""
+    tasks: list[asyncio.Task[int]] = []
+
+    def start(port: int, *, interactive: bool = True, **settings: object) -> Started:
+        client_settings = ClientSettings(host="127.0.0.1", port=port, **settings)  # type: ignore[arg-type]
+        frontend = ScriptedFrontend(interactive=interactive)
+        state = ChatState(f"127.0.0.1:{port}", client_settings.nick)
+        chat_client = ChatClient(client_settings, frontend, state)
+        task = asyncio.create_task(chat_client.run())
+        tasks.append(task)
+        return chat_client, frontend, task
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def finished(task: asyncio.Task[int]) -> int:
+    async with asyncio.timeout(5):
+        return await task
+
+
+async def test_taken_nickname_shows_the_reason_and_asks_again(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """A refused nickname shows the server's reason; the next one typed is tried."""
+    await client("bob")
+    chat_client, frontend, _ = start_client(server.port, nick="Bob")
+    await frontend.expect(r"!!! the nickname 'Bob' is taken")
+    assert chat_client.state.link is Link.REGISTERING
+    frontend.type("not valid!")
+    await frontend.expect(r"!!! a nickname may hold only")
+    frontend.type("alice")
+    await frontend.expect(r"\*\*\* Welcome, alice! 2 users online: alice, bob")
+    assert chat_client.state.nick == "alice"
+    assert chat_client.state.link in {Link.CONNECTED}  # `in`: mypy narrowed it above
+
+
+async def test_asks_for_a_nickname_when_none_is_given(
+    server: ChatServer, start_client: Starter
+) -> None:
+    """Without --nick, the client asks, and the typed name (or /nick name) is used."""
+    _, frontend, _ = start_client(server.port)
+    await frontend.expect(r"Choose a nickname")
+    frontend.type("/nick carol")
+    await frontend.expect(r"Welcome, carol!")
+
+
+async def test_server_giving_up_on_the_nickname_is_noticed_at_once(
+    start_client: Starter,
+) -> None:
+    """While the user is asked for a nickname, the server's time-out still gets through."""
+    async with ChatServer(ServerSettings(host="127.0.0.1", port=0, register_timeout=0.1)) as slow:
+        _, frontend, task = start_client(slow.port)
+        await frontend.expect("Choose a nickname")
+        assert await finished(task) == 1
+    await frontend.expect(r"!!! no nickname was chosen in time")
+    await frontend.expect(r"!!! the server closed the connection; exiting")
+
+
+async def test_events_from_others_are_rendered(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """Messages, actions, private messages, joins, nick changes and leaves are all shown."""
+    chat_client, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    bob = await client("bob")
+    await frontend.expect(r"\*\*\* bob joined$")
+    assert chat_client.state.users == ["alice", "bob"]
+    await bob.send("plain words", "/me waves", "/msg alice a secret", "/nick rob", "/quit")
+    await frontend.expect(r"<bob> plain words$")
+    await frontend.expect(r"\* bob waves$")
+    await frontend.expect(r"\[private\] from bob: a secret$")
+    await frontend.expect(r"\*\*\* bob is now known as rob$")
+    await frontend.expect(r"\*\*\* rob left \(quit\)$")
+    assert chat_client.state.users == ["alice"]
+    assert frontend.alerts == [line for line in frontend.shown if "[private]" in line]
+
+
+async def test_mention_alerts(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """A message naming the user rings the bell; one that does not stays quiet."""
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    bob = await client("bob")
+    await bob.send("nothing to see", "ALICE: look here")
+    await frontend.expect("look here")
+    assert [line for line in frontend.alerts if "<bob>" in line] == [frontend.shown[-1]]
+
+
+async def test_own_lines_are_sent_and_shown_as_sent(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """A typed line reaches the others and is shown once, as sent; /me too; //x sends /x."""
+    bob = await client("bob")
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await bob.expect(r"alice joined")
+    frontend.type("hello bob", "/me smiles", "//slash")
+    await bob.expect(r"<alice> hello bob$")
+    await bob.expect(r"\* alice smiles$")
+    await bob.expect(r"<alice> /slash$")
+    await frontend.expect(r"<alice> /slash$")
+    assert sum("hello bob" in line for line in frontend.shown) == 1
+
+
+async def test_own_nick_change_comes_back_and_is_followed(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """/nick is confirmed by the server's nick event; the client then uses the new name."""
+    chat_client, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/nick alicia")
+    await frontend.expect(r"alice is now known as alicia")
+    assert chat_client.state.nick == "alicia"
+    assert chat_client.state.prompt() == "alicia> "
+
+
+async def test_lines_typed_before_registration_are_sent_in_order(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """Lines that arrive before the welcome wait for it, then go out in order."""
+    bob = await client("bob")
+    _, frontend, _ = start_client(server.port, nick="alice", interactive=False)
+    frontend.type("one", "two", "three")
+    for word in ("one", "two", "three"):
+        await bob.expect(rf"<alice> {word}$")
+
+
+async def test_format_stays_local(server: ChatServer, start_client: Starter) -> None:
+    """/format is refused by the client itself: it needs the JSON rendering."""
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/format text", "/users")
+    await frontend.expect(r"!!! /format is not available here")
+    await frontend.expect(r"\*\*\* 1 user online: alice")
+
+
+async def test_exit_leaves_with_status_0(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """/exit tells the server, which says goodbye; the client ends with status 0."""
+    bob = await client("bob")
+    _, frontend, task = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/exit")
+    assert await finished(task) == 0
+    await frontend.expect(r"\*\*\* Goodbye!")
+    await bob.expect(r"alice left \(quit\)")
+
+
+async def test_ctrl_d_leaves_with_status_0(server: ChatServer, start_client: Starter) -> None:
+    """End of input (Ctrl-D, Ctrl-C) leaves cleanly too."""
+    _, frontend, task = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.press_ctrl_d()
+    assert await finished(task) == 0
+
+
+async def test_leaving_while_asked_for_a_nickname(
+    server: ChatServer, start_client: Starter
+) -> None:
+    """Ctrl-D at the nickname question leaves with status 0."""
+    _, frontend, task = start_client(server.port)
+    await frontend.expect("Choose a nickname")
+    frontend.press_ctrl_d()
+    assert await finished(task) == 0
+
+
+async def test_server_going_away_exits_non_zero(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """Without --reconnect, the client says the server went away and ends with status 1."""
+    chat_server = ChatServer(settings)
+    await chat_server.start()
+    _, frontend, task = start_client(chat_server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    await chat_server.close()
+    assert await finished(task) == 1
+    await frontend.expect(r"\*\*\* the server is shutting down")
+    await frontend.expect(r"!!! the connection to 127\.0\.0\.1:\d+ was closed; exiting")
+
+
+async def test_unreachable_server_exits_non_zero(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """A server that is not there is reported, with status 1."""
+    chat_server = ChatServer(settings)
+    await chat_server.start()
+    port = chat_server.port
+    await chat_server.close()
+    _, frontend, task = start_client(port, nick="alice")
+    assert await finished(task) == 1
+    await frontend.expect(r"!!! cannot connect to 127\.0\.0\.1:\d+: Connection refused; exiting")
+
+
+async def test_reconnects_and_re_registers(settings: ServerSettings, start_client: Starter) -> None:
+    """With --reconnect, a restarted server gets the client back under the same nickname."""
+    first = ChatServer(settings)
+    await first.start()
+    port = first.port
+    chat_client, frontend, _ = start_client(
+        port, nick="alice", reconnect=True, reconnect_delay=0.05, reconnect_max_delay=0.2
+    )
+    await frontend.expect("Welcome, alice")
+    frontend.type("/nick alicia")
+    await frontend.expect("now known as alicia")
+    await first.close()
+    await frontend.expect(r"reconnecting in \d")
+    second = ChatServer(ServerSettings(host="127.0.0.1", port=port))
+    await second.start()
+    try:
+        await frontend.expect(r"Welcome, alicia! 1 user online: alicia")
+        assert chat_client.state.link is Link.CONNECTED
+        assert chat_client.backoff.attempts == 0
+    finally:
+        await second.close()
+
+
+async def test_lines_typed_while_reconnecting_wait_for_the_connection(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """A line typed while the server is away is sent once the client is back."""
+    away = ChatServer(settings)
+    await away.start()
+    port = away.port
+    _, frontend, _ = start_client(port, nick="alice", reconnect=True, reconnect_delay=0.05)
+    await frontend.expect("Welcome, alice")
+    await away.close()
+    await frontend.expect("reconnecting in")
+    frontend.type("sent later")
+    back = ChatServer(ServerSettings(host="127.0.0.1", port=port))
+    await back.start()
+    try:
+        await frontend.expect(r"Welcome, alice")
+        await frontend.expect(r"<alice> sent later$")
+    finally:
+        await back.close()
+
+
+async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> None:
+    """Escape sequences, controls and bidi overrides from a server never reach the screen."""
+    hostile: list[dict[str, object]] = [
+        {"type": "message", "nick": "m\x1b[31mallory", "text": "\x1b]0;pwned\x07title\u202eX"},
+        {"type": "notice", "text": "clip\x1b]52;c;aGk=\x07board\x07\x08"},
+        {"type": "action", "nick": "mallory", "text": "\x9b2Jclears\rscreen"},
+        {"type": "join", "nick": "the-end"},
+    ]
+    async with hostile_server(hostile) as port:
+        _, frontend, _ = start_client(port, nick="alice")
+        await frontend.expect("Welcome, alice")
+        frontend.type("go")
+        await frontend.expect("the-end joined")
+    for line in frontend.shown:
+        assert line.isprintable(), repr(line)
+    assert any(line.endswith("<mallory> titleX") for line in frontend.shown)
+
+
+async def test_a_pasted_block_is_sent_line_by_line(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """Several lines pasted at once go out, and are shown, as separate lines."""
+    bob = await client("bob")
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await bob.expect("alice joined")
+    frontend.type("first pasted\nsecond pasted")
+    await bob.expect(r"<alice> first pasted$")
+    await bob.expect(r"<alice> second pasted$")
+    await frontend.expect(r"<alice> second pasted$")
+
+
+def test_outgoing_lines() -> None:
+    """What is sent and shown for chat, /me, //escapes, commands and blank lines."""
+    wire, shown = outgoing("hi", "alice")
+    assert wire == "hi"
+    assert shown is not None
+    assert plain(shown.lines[0]).endswith("<alice> hi")
+    wire, shown = outgoing("//etc/passwd", "alice")
+    assert wire == "//etc/passwd"
+    assert shown is not None
+    assert plain(shown.lines[0]).endswith("<alice> /etc/passwd")
+    assert outgoing("/users", "alice") == ("/users", None)
+    assert outgoing("   ", "alice") == (None, None)
+    wire, shown = outgoing("/me waves", "alice")
+    assert wire == "/me waves"
+    assert shown is not None
+    assert plain(shown.lines[0]).endswith("* alice waves")

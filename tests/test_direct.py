@@ -1,0 +1,188 @@
+"""The 1:1 chat (task 1): the operator's console, one client, busy refusals, and its client mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tcpchat.chatstate import ChatState
+from tcpchat.client import ChatClient
+from tcpchat.config import ClientSettings, ServerSettings
+from tcpchat.direct import DirectServer
+from tests.frontends import ScriptedFrontend
+from tests.helpers import LineClient
+
+Running = tuple[DirectServer, ScriptedFrontend, "asyncio.Task[int]"]
+Starter = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_direct(settings: ServerSettings) -> AsyncIterator[Starter]:
+    """Start 1:1 servers with a scripted operator console; all are stopped after the test."""
+    running: list[asyncio.Task[int]] = []
+
+    async def start(*, once: bool = False) -> Running:
+        console = ScriptedFrontend()
+        server = DirectServer(settings, console, once=once)
+        await server.start()
+        task = asyncio.create_task(server.run())
+        running.append(task)
+        return server, console, task
+
+    yield start
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+
+
+async def guest(server: DirectServer) -> LineClient:
+    line_client = await LineClient.connect(server.port)
+    await line_client.expect(r"\*\*\* You are connected to the operator")
+    return line_client
+
+
+async def finished(task: asyncio.Task[int]) -> int:
+    async with asyncio.timeout(5):
+        return await task
+
+
+async def test_both_sides_type_at_any_time(start_direct: Starter) -> None:
+    """The client's lines reach the operator and the operator's reach the client, in any order."""
+    server, console, _ = await start_direct()
+    client = await guest(server)
+    await console.expect(r"127\.0\.0\.1:\d+ connected")
+    console.type("first from the operator", "second from the operator")
+    await client.send("from the client")
+    await client.expect(r"<operator> first from the operator$")
+    await client.expect(r"<operator> second from the operator$")
+    await console.expect(r"<guest> from the client$")
+    await console.expect(r"<operator> second from the operator$")  # shown as sent
+    await client.close()
+
+
+async def test_connection_is_logged_with_address_and_port(
+    start_direct: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server logs who connected: address and port."""
+    caplog.set_level(logging.INFO, logger="tcpchat.direct")
+    server, console, _ = await start_direct()
+    client = await guest(server)
+    await console.expect("connected")
+    assert any("connection from 127.0.0.1:" in record.message for record in caplog.records)
+    await client.close()
+
+
+async def test_second_client_is_told_busy_and_the_chat_goes_on(
+    start_direct: Starter,
+) -> None:
+    """A second client gets one 'busy' line and is closed; the first chat is not disturbed."""
+    server, console, _ = await start_direct()
+    first = await guest(server)
+    second = await LineClient.connect(server.port)
+    assert await second.expect_eof() == [
+        "busy: the operator is already in a 1:1 chat; try again later"
+    ]
+    await second.close()
+    await first.send("still here")
+    await console.expect(r"<guest> still here$")
+    console.type("and so am I")
+    await first.expect(r"<operator> and so am I$")
+    await first.close()
+
+
+async def test_client_leaving_is_told_and_the_next_one_is_served(
+    start_direct: Starter,
+) -> None:
+    """When the client leaves, the operator is told and the next client can connect."""
+    server, console, _ = await start_direct()
+    first = await guest(server)
+    await first.send("/exit")
+    await first.expect(r"\*\*\* Goodbye!")
+    await first.expect_eof()
+    await console.expect(r"left \(quit\); waiting for the next client")
+    second = await guest(server)
+    console.type("hello again")
+    await second.expect(r"<operator> hello again$")
+    await first.close()
+    await second.close()
+
+
+async def test_once_exits_after_the_first_chat(start_direct: Starter) -> None:
+    """With --once, the server exits with status 0 when the client leaves."""
+    server, console, task = await start_direct(once=True)
+    client = await guest(server)
+    await client.close()
+    assert await finished(task) == 0
+    await console.expect(r"left \(connection closed\); exiting")
+
+
+async def test_operator_exit_tells_the_client(start_direct: Starter) -> None:
+    """The operator's /exit tells the client, closes its connection and ends with status 0."""
+    server, console, task = await start_direct()
+    client = await guest(server)
+    console.type("/exit")
+    assert await finished(task) == 0
+    lines = await client.expect_eof()
+    assert any("The operator ended the chat" in line for line in lines)
+    await client.close()
+
+
+async def test_operator_line_without_a_client_is_not_sent(
+    start_direct: Starter,
+) -> None:
+    """Typing with no one connected says so instead of losing the line silently."""
+    _, console, _ = await start_direct()
+    console.type("anyone?")
+    await console.expect(r"!!! not sent: no client is connected yet")
+
+
+async def test_client_commands_in_a_1to1_chat(start_direct: Starter) -> None:
+    """/help answers; other commands are refused; //x is chat; control characters go."""
+    server, console, _ = await start_direct()
+    client = await guest(server)
+    await client.send("/help", "/nick bob", "//slash", "bell\x07 \x1b[2Jhere")
+    await client.expect(r"\*\*\* In a 1:1 chat every line goes to the operator")
+    await client.expect(r"!!! /nick is not available in a 1:1 chat")
+    await console.expect(r"<guest> /slash$")
+    await console.expect(r"<guest> bell here$")
+    await client.close()
+
+
+async def test_connect_task_1_chats_and_reports_the_end(
+    start_direct: Starter,
+) -> None:
+    """`tcpchat connect --task 1` says it connected, chats, and says when the chat ended."""
+    server, console, _ = await start_direct()
+    frontend = ScriptedFrontend()
+    settings = ClientSettings(host="127.0.0.1", port=server.port)
+    state = ChatState(f"127.0.0.1:{server.port}", direct=True)
+    task = asyncio.create_task(ChatClient(settings, frontend, state, direct=True).run())
+    try:
+        await frontend.expect(r"\*\*\* Connected to 127\.0\.0\.1:\d+: you are chatting")
+        frontend.type("hi operator")
+        await console.expect(r"<guest> hi operator$")
+        await frontend.expect(r"<you> hi operator$")
+        console.type("hi guest", "/exit")
+        await frontend.expect(r"<operator> hi guest$")
+        assert await finished(task) == 0
+        await frontend.expect(r"\*\*\* The operator ended the chat")
+        await frontend.expect(r"\*\*\* The chat has ended\.$")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_connect_task_1_refused_when_busy(start_direct: Starter) -> None:
+    """A 1:1 client that finds the operator busy shows the reason and ends with status 1."""
+    server, _, _ = await start_direct()
+    first = await guest(server)
+    frontend = ScriptedFrontend()
+    settings = ClientSettings(host="127.0.0.1", port=server.port)
+    state = ChatState(f"127.0.0.1:{server.port}", direct=True)
+    task = asyncio.create_task(ChatClient(settings, frontend, state, direct=True).run())
+    assert await finished(task) == 1
+    await frontend.expect(r"!!! the server closed the connection: busy: the operator is already")
+    await first.close()

@@ -1,0 +1,183 @@
+"""`tcpchat connect` and `tcpchat serve --task 1` in piped mode, as real subprocesses.
+
+Both read stdin as plain lines and print events as plain lines when stdin is
+not a terminal, so scripts (and these tests) can drive them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tcpchat.server import ChatServer
+from tests.conftest import ClientFactory
+from tests.helpers import LineClient
+
+LINES_EACH_WAY = 20
+WAIT = 10.0
+
+
+class Program:
+    """A tcpchat subprocess with piped stdin and stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.output: list[str] = []
+
+    def type(self, *lines: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("".join(line + "\n" for line in lines).encode())
+
+    async def expect(self, pattern: str) -> re.Match[str]:
+        """Read stdout lines until one matches ``pattern``."""
+        assert self.process.stdout is not None
+        regex = re.compile(pattern)
+        async with asyncio.timeout(WAIT):
+            while True:
+                raw = await self.process.stdout.readline()
+                if not raw:
+                    raise AssertionError(f"EOF waiting for {pattern!r}; saw {self.output!r}")
+                line = raw.decode().rstrip("\n")
+                self.output.append(line)
+                if match := regex.search(line):
+                    return match
+
+    async def exit_status(self) -> int:
+        async with asyncio.timeout(WAIT):
+            assert self.process.stdout is not None
+            self.output += (await self.process.stdout.read()).decode().splitlines()
+            return await self.process.wait()
+
+
+Launcher = Callable[..., Awaitable[Program]]
+
+
+@pytest.fixture
+async def launch(tmp_path: Path) -> AsyncIterator[Launcher]:
+    """Start `python -m tcpchat ARGS…` with pipes; every process is ended after the test."""
+    processes: list[asyncio.subprocess.Process] = []
+    environ = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "PYTHONWARNINGS": "error"}
+
+    async def start(*args: str) -> Program:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tcpchat",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=environ,
+        )
+        processes.append(process)
+        return Program(process)
+
+    yield start
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+        await process.communicate()
+
+
+def numbered(prefix: str) -> list[str]:
+    return [f"{prefix} {number:02d}" for number in range(LINES_EACH_WAY)]
+
+
+async def test_connect_piped_both_ways_at_once(
+    server: ChatServer, client: ClientFactory, launch: Launcher
+) -> None:
+    """20 lines each way at once arrive once each, in order; /exit gives status 0."""
+    bob = await client("bob")
+    alice = await launch("connect", "--port", str(server.port), "--nick", "alice")
+    await bob.expect(r"\*\*\* alice joined")
+    alice.type(*numbered("from alice"))
+    await bob.send(*numbered("from bob"))
+    for line in numbered("from alice"):
+        await bob.expect(rf"<alice> {line}$")
+    for line in numbered("from bob"):
+        await alice.expect(rf"<bob> {line}$")
+    alice.type("/exit")
+    assert await alice.exit_status() == 0
+    received = [line for line in bob.seen if "<alice> from alice" in line]
+    assert [line.split("> ", 1)[1] for line in received] == numbered("from alice")
+    shown = [line for line in alice.output if "<bob> from bob" in line]
+    assert [line.split("> ", 1)[1] for line in shown] == numbered("from bob")
+    assert alice.process.stderr is not None
+    assert await alice.process.stderr.read() == b""  # no prompt_toolkit warnings
+
+
+async def test_connect_piped_asks_for_a_nickname(server: ChatServer, launch: Launcher) -> None:
+    """Without --nick, the first line is the nickname; end of input leaves with status 0."""
+    program = await launch("connect", "--port", str(server.port))
+    program.type("dora", "hello")
+    assert program.process.stdin is not None
+    program.process.stdin.close()
+    assert await program.exit_status() == 0
+    assert any("Welcome, dora!" in line for line in program.output)
+    assert any(line.endswith("<dora> hello") for line in program.output)
+
+
+async def test_serve_task_1_piped_both_ways_and_busy(launch: Launcher) -> None:
+    """The 1:1 operator and client send 20 lines each at once; a second client is refused."""
+    operator = await launch("serve", "--task", "1", "--port", "0")
+    port = int((await operator.expect(r"1:1 chat on 127\.0\.0\.1:(\d+)")).group(1))
+    guest = await LineClient.connect(port)
+    try:
+        await guest.expect("You are connected to the operator")
+        await operator.expect(r"connected; you are chatting")
+        operator.type(*numbered("from the operator"))
+        await guest.send(*numbered("from the guest"))
+        for line in numbered("from the operator"):
+            await guest.expect(rf"<operator> {line}$")
+        for line in numbered("from the guest"):
+            await operator.expect(rf"<guest> {line}$")
+
+        intruder = await LineClient.connect(port)
+        assert (await intruder.expect_eof())[0].startswith("busy:")
+        await intruder.close()
+        await guest.send("after the intruder")
+        await operator.expect(r"<guest> after the intruder$")
+
+        operator.type("/exit")
+        assert await operator.exit_status() == 0
+        assert any("operator ended the chat" in line for line in await guest.expect_eof())
+    finally:
+        await guest.close()
+    from_operator = [line for line in guest.seen if "<operator> from" in line]
+    assert [line.split("> ", 1)[1] for line in from_operator] == numbered("from the operator")
+    from_guest = [line for line in operator.output if "<guest> from" in line]
+    assert [line.split("> ", 1)[1] for line in from_guest] == numbered("from the guest")
+
+
+async def test_connect_task_1_against_serve_task_1(launch: Launcher) -> None:
+    """The 1:1 client and server programs talk; the client ends with 0 when the chat ends."""
+    operator = await launch("serve", "--task", "1", "--port", "0", "--once")
+    port = int((await operator.expect(r"1:1 chat on 127\.0\.0\.1:(\d+)")).group(1))
+    guest = await launch("connect", "--task", "1", "--port", str(port))
+    await guest.expect(r"Connected to 127\.0\.0\.1:\d+")
+    guest.type("hello from the client")
+    await operator.expect(r"<guest> hello from the client$")
+    guest.type("/exit")
+    assert await guest.exit_status() == 0
+    assert guest.output[-1].endswith("*** The chat has ended.")
+    assert await operator.exit_status() == 0
+    assert any("left (quit); exiting" in line for line in operator.output)
+
+
+async def test_connect_piped_sends_a_long_script_whole(
+    server: ChatServer, client: ClientFactory, launch: Launcher
+) -> None:
+    """More lines than may wait for the connection are all sent: stdin is read as room allows."""
+    bob = await client("bob")
+    robot = await launch("connect", "--port", str(server.port), "--nick", "robot")
+    lines = [f"line {number:03d}" for number in range(250)]
+    robot.type(*lines, "/exit")
+    assert await robot.exit_status() == 0
+    for line in lines:
+        await bob.expect(rf"<robot> {line}$")
