@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--task 1 is not available yet")
         try:
             asyncio.run(run_server(settings))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr
             )
