@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from tcpchat.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
 from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
-from tcpchat.keepalive import (
+from tcpchat.sockopts import (
     DEFAULT_KEEPALIVE_COUNT,
     DEFAULT_KEEPALIVE_IDLE,
     DEFAULT_KEEPALIVE_INTERVAL,
@@ -157,6 +157,14 @@ class ServerSettings:
         "--keepalive-count",
         "TCPCHAT_KEEPALIVE_COUNT",
         "unanswered keepalive probes after which a peer counts as gone",
+        int,
+    )
+    send_buffer_bytes: int = setting(
+        0,
+        "--send-buffer-bytes",
+        "TCPCHAT_SEND_BUFFER_BYTES",
+        "kernel send buffer per connection (SO_SNDBUF), on top of --max-queue-bytes; "
+        "0 lets the kernel size it",
         int,
     )
     tls_cert: str = setting(

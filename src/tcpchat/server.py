@@ -19,7 +19,7 @@ from tcpchat.config import ServerSettings
 from tcpchat.errors import LineTooLong
 from tcpchat.events import Error, EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
-from tcpchat.keepalive import enable_keepalive
+from tcpchat.sockopts import enable_keepalive, set_send_buffer
 from tcpchat.protocol import LineSplitter, looks_like_http, looks_like_tls
 from tcpchat.ratelimit import TokenBucket
 from tcpchat.render import Rendering, encode
@@ -180,12 +180,19 @@ class ChatServer:
         try:
             if self._closing:
                 return
-            self._enable_keepalive(writer)
+            self._tune_socket(writer)
             session.greet()
             await self._read_lines(reader, session)
             reason = session.finished or "connection closed"
         except (ConnectionError, OSError):
             reason = "connection lost"
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # close() cancelled us and waits for us: end normally, so that asyncio
+            # (Python 3.11) does not log the cancelled handler as an error.
+            task.uncancel()
+            reason = "server shutting down"
         except Exception:
             # A bug of ours: log it, end this connection, keep serving everyone else.
             log.exception("internal error on the connection from %s", address)
@@ -212,13 +219,15 @@ class ChatServer:
             writer.transport.abort()
             raise
 
-    def _enable_keepalive(self, writer: asyncio.StreamWriter) -> None:
+    def _tune_socket(self, writer: asyncio.StreamWriter) -> None:
+        """Keepalive, and the kernel send buffer if one is configured."""
         sock = writer.get_extra_info("socket")
         if sock is not None:
             settings = self.settings
             enable_keepalive(
                 sock, settings.keepalive_idle, settings.keepalive_interval, settings.keepalive_count
             )
+            set_send_buffer(sock, settings.send_buffer_bytes)
 
     async def _read_lines(self, reader: asyncio.StreamReader, session: Session) -> None:
         """Feed the session line by line until it finishes or the peer goes away."""
@@ -254,6 +263,10 @@ class ChatServer:
                             return
                     if session.registered and registration.when() is not None:
                         registration.reschedule(None)
+                    # read() returns at once while the stream holds data, so yield
+                    # here: one client's burst must not keep the loop from the
+                    # others, nor from flushing what this chunk queued for them.
+                    await asyncio.sleep(0)
                     data = await reader.read(READ_CHUNK)
                     self.received_bytes += len(data)
         except TimeoutError:
