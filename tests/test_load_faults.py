@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import time
 
 import pytest
 
-from tcpchat.server import ChatServer
 from tests.faults import clients, close_writer, open_stalled_client, running_server, wait_until
 from tests.helpers import LineClient
 
@@ -27,28 +25,27 @@ async def test_slow_reader_is_dropped_and_nobody_else_waits_or_loses_a_message(
     count, window, filler = 2000, 100, "x" * 200  # about 500 KB to every member
     async with running_server(
         max_queue_bytes=128 * 1024, send_buffer_bytes=16 * 1024, flood_control=False
-    ) as server:
-        async with clients(server.port) as open_client:
-            alice = await open_client("alice")
-            bob = await open_client("bob")
-            _, stalled = await open_stalled_client(server.port)
-            try:
-                stalled.write(b"sloth\n")
-                await alice.expect(r"\*\*\* sloth joined")
-                await bob.expect(r"\*\*\* sloth joined")
-                got: list[str] = []
-                for start in range(0, count, window):
-                    await alice.send(*(f"{n} {filler}" for n in range(start, start + window)))
-                    while len(got) < start + window:
-                        line = (await bob.expect(r"<alice> |\*\*\* sloth left")).string
-                        if "<alice> " in line:
-                            got.append(line.split("<alice> ", 1)[1])
-                assert got == [f"{n} {filler}" for n in range(count)]
-                assert any("sloth left (send queue exceeded)" in line for line in bob.seen)
-                assert server.hub.nicks() == ("alice", "bob")
-                assert any("send queue exceeded" in r.getMessage() for r in caplog.records)
-            finally:
-                await close_writer(stalled)
+    ) as server, clients(server.port) as open_client:
+        alice = await open_client("alice")
+        bob = await open_client("bob")
+        _, stalled = await open_stalled_client(server.port)
+        try:
+            stalled.write(b"sloth\n")
+            await alice.expect(r"\*\*\* sloth joined")
+            await bob.expect(r"\*\*\* sloth joined")
+            got: list[str] = []
+            for start in range(0, count, window):
+                await alice.send(*(f"{n} {filler}" for n in range(start, start + window)))
+                while len(got) < start + window:
+                    line = (await bob.expect(r"<alice> |\*\*\* sloth left")).string
+                    if "<alice> " in line:
+                        got.append(line.split("<alice> ", 1)[1])
+            assert got == [f"{n} {filler}" for n in range(count)]
+            assert any("sloth left (send queue exceeded)" in line for line in bob.seen)
+            assert server.hub.nicks() == ("alice", "bob")
+            assert any("send queue exceeded" in r.getMessage() for r in caplog.records)
+        finally:
+            await close_writer(stalled)
 
 
 async def test_flood_is_delayed_not_dropped_and_others_are_not_held_up() -> None:
@@ -87,24 +84,22 @@ async def test_flood_control_can_be_turned_off() -> None:
 
 async def test_connections_past_the_server_cap_are_refused_with_a_reason() -> None:
     """With ``max_clients`` connected, the next connection gets one line of reason and EOF."""
-    async with running_server(max_clients=2) as server:
-        async with clients(server.port) as open_client:
-            await open_client("alice")
-            await open_client("bob")
-            third = await open_client()
-            lines = await third.expect_eof()
-            assert len(lines) == 1
-            assert "the server is full (2 connections)" in lines[0]
-            assert len(server.hub) == 2
+    async with running_server(max_clients=2) as server, clients(server.port) as open_client:
+        await open_client("alice")
+        await open_client("bob")
+        third = await open_client()
+        lines = await third.expect_eof()
+        assert len(lines) == 1
+        assert "the server is full (2 connections)" in lines[0]
+        assert len(server.hub) == 2
 
 
 async def test_loopback_is_exempt_from_the_per_address_cap_by_default() -> None:
     """Three loopback clients under a per-address cap of one are all let in."""
-    async with running_server(max_per_ip=1) as server:
-        async with clients(server.port) as open_client:
-            for nick in ("alice", "bob", "carol"):
-                await open_client(nick)
-            assert len(server.hub) == 3
+    async with running_server(max_per_ip=1) as server, clients(server.port) as open_client:
+        for nick in ("alice", "bob", "carol"):
+            await open_client(nick)
+        assert len(server.hub) == 3
 
 
 async def test_per_address_cap_applies_to_loopback_when_configured() -> None:
@@ -120,14 +115,13 @@ async def test_per_address_cap_applies_to_loopback_when_configured() -> None:
 
 async def test_refused_connections_free_nothing_and_leave_no_count() -> None:
     """After a refusal and a departure the counts are back to what is really connected."""
-    async with running_server(max_clients=1) as server:
-        async with clients(server.port) as open_client:
-            alice = await open_client("alice")
-            await (await open_client()).expect_eof()
-            await alice.send("/quit")
-            await alice.expect_eof()
-            await wait_until(lambda: server.admission.total == 0)
-            await open_client("bob")
+    async with running_server(max_clients=1) as server, clients(server.port) as open_client:
+        alice = await open_client("alice")
+        await (await open_client()).expect_eof()
+        await alice.send("/quit")
+        await alice.expect_eof()
+        await wait_until(lambda: server.admission.total == 0)
+        await open_client("bob")
 
 
 async def test_connection_that_never_registers_is_closed() -> None:
@@ -173,11 +167,10 @@ async def test_every_connection_has_tcp_keepalive_with_the_configured_timings() 
 
 async def test_vanished_peer_is_removed_from_the_room() -> None:
     """A peer whose connection is reset without a goodbye is found and leaves the room."""
-    async with running_server() as server:
-        async with clients(server.port) as open_client:
-            alice = await open_client("alice")
-            ghost = await open_client("ghost")
-            await alice.expect(r"\*\*\* ghost joined")
-            ghost.writer.transport.abort()  # an RST, as keepalive's failure would give
-            await alice.expect(r"\*\*\* ghost left \(connection (lost|closed)\)")
-            assert server.hub.nicks() == ("alice",)
+    async with running_server() as server, clients(server.port) as open_client:
+        alice = await open_client("alice")
+        ghost = await open_client("ghost")
+        await alice.expect(r"\*\*\* ghost joined")
+        ghost.writer.transport.abort()  # an RST, as keepalive's failure would give
+        await alice.expect(r"\*\*\* ghost left \(connection (lost|closed)\)")
+        assert server.hub.nicks() == ("alice",)

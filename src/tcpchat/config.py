@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 from tcpchat.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
 from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
+from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
+from tcpchat.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
 from tcpchat.sockopts import (
     DEFAULT_KEEPALIVE_COUNT,
     DEFAULT_KEEPALIVE_IDLE,
     DEFAULT_KEEPALIVE_INTERVAL,
 )
-from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
-from tcpchat.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
 
 T = TypeVar("T")
 

@@ -19,11 +19,11 @@ from tcpchat.config import ServerSettings
 from tcpchat.errors import LineTooLong
 from tcpchat.events import Error, EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
-from tcpchat.sockopts import enable_keepalive, set_send_buffer
 from tcpchat.protocol import LineSplitter, looks_like_http, looks_like_tls
 from tcpchat.ratelimit import TokenBucket
 from tcpchat.render import Rendering, encode
 from tcpchat.session import SearchService, Session
+from tcpchat.sockopts import enable_keepalive, set_send_buffer
 from tcpchat.tls import server_context
 
 log = logging.getLogger("tcpchat.server")
