@@ -23,9 +23,12 @@ async def test_slow_reader_is_dropped_and_nobody_else_waits_or_loses_a_message(
     """
     caplog.set_level(logging.WARNING, logger="tcpchat.server")
     count, window, filler = 2000, 100, "x" * 200  # about 500 KB to every member
-    async with running_server(
-        max_queue_bytes=128 * 1024, send_buffer_bytes=16 * 1024, flood_control=False
-    ) as server, clients(server.port) as open_client:
+    async with (
+        running_server(
+            max_queue_bytes=128 * 1024, send_buffer_bytes=16 * 1024, flood_control=False
+        ) as server,
+        clients(server.port) as open_client,
+    ):
         alice = await open_client("alice")
         bob = await open_client("bob")
         _, stalled = await open_stalled_client(server.port)
@@ -51,19 +54,21 @@ async def test_slow_reader_is_dropped_and_nobody_else_waits_or_loses_a_message(
 async def test_flood_is_delayed_not_dropped_and_others_are_not_held_up() -> None:
     """Lines past the burst arrive late but all, in order; another member's line overtakes them."""
     burst, rate, lines = 3, 20.0, 20
-    async with running_server(flood_burst=burst, flood_rate=rate) as server:
-        async with clients(server.port) as open_client:
-            observer = await open_client("observer")
-            flooder = await open_client("flooder")
-            bob = await open_client("bob")
-            await observer.expect(r"\*\*\* bob joined")
-            started = time.monotonic()
-            await flooder.send(*(f"flood {n}" for n in range(lines)))
-            for n in range(burst):
-                await observer.expect(rf"<flooder> flood {n}$")
-            await bob.send("not held up")
-            got = [(await observer.expect(r"<(bob|flooder)> (.*)$")).groups() for _ in range(18)]
-            elapsed = time.monotonic() - started
+    async with (
+        running_server(flood_burst=burst, flood_rate=rate) as server,
+        clients(server.port) as open_client,
+    ):
+        observer = await open_client("observer")
+        flooder = await open_client("flooder")
+        bob = await open_client("bob")
+        await observer.expect(r"\*\*\* bob joined")
+        started = time.monotonic()
+        await flooder.send(*(f"flood {n}" for n in range(lines)))
+        for n in range(burst):
+            await observer.expect(rf"<flooder> flood {n}$")
+        await bob.send("not held up")
+        got = [(await observer.expect(r"<(bob|flooder)> (.*)$")).groups() for _ in range(18)]
+        elapsed = time.monotonic() - started
     flood = [text for nick, text in got if nick == "flooder"]
     assert flood == [f"flood {n}" for n in range(burst, lines)]
     assert got.index(("bob", "not held up")) < got.index(("flooder", f"flood {lines - 1}"))
@@ -73,13 +78,12 @@ async def test_flood_is_delayed_not_dropped_and_others_are_not_held_up() -> None
 
 async def test_flood_control_can_be_turned_off() -> None:
     """With flood control off, a burst far past the default limit is relayed at once."""
-    async with running_server(flood_control=False) as server:
-        async with clients(server.port) as open_client:
-            observer = await open_client("observer")
-            flooder = await open_client("flooder")
-            await flooder.send(*(f"line {n}" for n in range(200)))
-            for n in range(200):
-                await observer.expect(rf"<flooder> line {n}$", timeout=2)
+    async with running_server(flood_control=False) as server, clients(server.port) as open_client:
+        observer = await open_client("observer")
+        flooder = await open_client("flooder")
+        await flooder.send(*(f"line {n}" for n in range(200)))
+        for n in range(200):
+            await observer.expect(rf"<flooder> line {n}$", timeout=2)
 
 
 async def test_connections_past_the_server_cap_are_refused_with_a_reason() -> None:
@@ -104,13 +108,15 @@ async def test_loopback_is_exempt_from_the_per_address_cap_by_default() -> None:
 
 async def test_per_address_cap_applies_to_loopback_when_configured() -> None:
     """With ``limit_loopback``, a second connection from 127.0.0.1 is refused with a reason."""
-    async with running_server(max_per_ip=1, limit_loopback=True) as server:
-        async with clients(server.port) as open_client:
-            await open_client("alice")
-            second = await open_client()
-            lines = await second.expect_eof()
-            assert len(lines) == 1
-            assert "too many connections from your address (the limit is 1)" in lines[0]
+    async with (
+        running_server(max_per_ip=1, limit_loopback=True) as server,
+        clients(server.port) as open_client,
+    ):
+        await open_client("alice")
+        second = await open_client()
+        lines = await second.expect_eof()
+        assert len(lines) == 1
+        assert "too many connections from your address (the limit is 1)" in lines[0]
 
 
 async def test_refused_connections_free_nothing_and_leave_no_count() -> None:
@@ -137,32 +143,31 @@ async def test_connection_that_never_registers_is_closed() -> None:
 
 async def test_registered_members_are_not_timed_out() -> None:
     """The registration time-out ends once a nickname is chosen."""
-    async with running_server(register_timeout=0.3) as server:
-        async with clients(server.port) as open_client:
-            alice = await open_client("alice")
-            bob = await open_client("bob")
-            await alice.expect(r"\*\*\* bob joined")
-            # Outlive the time-out by waiting on a reply that comes only after it.
-            idle = await LineClient.connect(server.port)
-            try:
-                await idle.expect_eof()
-            finally:
-                await idle.close()
-            await alice.send("still here")
-            await bob.expect(r"<alice> still here$")
+    async with running_server(register_timeout=0.3) as server, clients(server.port) as open_client:
+        alice = await open_client("alice")
+        bob = await open_client("bob")
+        await alice.expect(r"\*\*\* bob joined")
+        # Outlive the time-out by waiting on a reply that comes only after it.
+        idle = await LineClient.connect(server.port)
+        try:
+            await idle.expect_eof()
+        finally:
+            await idle.close()
+        await alice.send("still here")
+        await bob.expect(r"<alice> still here$")
 
 
 async def test_every_connection_has_tcp_keepalive_with_the_configured_timings() -> None:
     """Keepalive is on, with the idle, interval and count settings, on the server's socket."""
-    async with running_server(keepalive_idle=7, keepalive_interval=3, keepalive_count=4) as server:
-        async with clients(server.port) as open_client:
-            await open_client("alice")
-            (session,) = server._connections.values()
-            sock = session.peer.transport.get_extra_info("socket")
-            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 3
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
+    timings = {"keepalive_idle": 7, "keepalive_interval": 3, "keepalive_count": 4}
+    async with running_server(**timings) as server, clients(server.port) as open_client:
+        await open_client("alice")
+        (session,) = server._connections.values()
+        sock = session.peer.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 3
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
 
 
 async def test_vanished_peer_is_removed_from_the_room() -> None:
