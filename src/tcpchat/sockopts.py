@@ -2,10 +2,11 @@
 
 **Keepalive** finds peers that vanished without a FIN. A laptop that closes
 its lid or a NAT that forgets a mapping leaves the server with a connection
-that will never deliver another byte. With keepalive on, the kernel probes a connection after ``idle`` seconds of silence, every
-``interval`` seconds, and gives up after ``count`` unanswered probes: the
-next read then fails and the connection's clean-up takes the member out of the
-room. With the defaults a vanished peer is gone within 60 + 3 × 10 = 90 s.
+that will never deliver another byte. With keepalive on, the kernel probes a
+connection after ``idle`` seconds of silence, every ``interval`` seconds, and
+gives up after ``count`` unanswered probes: the next read then fails and the
+connection's clean-up takes the member out of the room. With the defaults a
+vanished peer is gone within 60 + 3 × 10 = 90 s.
 
 **The send buffer** is the kernel's part of a client's outbound queue, on top
 of the bytes tcpchat itself holds (bounded by ``max_queue_bytes``). Linux
