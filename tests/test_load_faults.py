@@ -162,7 +162,7 @@ async def test_every_connection_has_tcp_keepalive_with_the_configured_timings() 
     timings = {"keepalive_idle": 7, "keepalive_interval": 3, "keepalive_count": 4}
     async with running_server(**timings) as server, clients(server.port) as open_client:
         await open_client("alice")
-        (session,) = server._connections.values()
+        (session,) = server.sessions()
         sock = session.peer.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7

@@ -157,3 +157,25 @@ async def test_signal_shuts_down_within_budget_with_status_0_and_leaves_nothing(
     report = stderr.decode()
     for leak in ("ResourceWarning", "Task was destroyed", "Traceback", "Exception in callback"):
         assert leak not in report, report
+
+
+class StubbornSearch(StuckSearch):
+    """A search service whose shutdown hangs: close() must not wait for it forever."""
+
+    async def aclose(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_close_does_not_wait_forever_for_a_search_service(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A search service that will not stop gets close_timeout, then shutdown goes on."""
+    server = ChatServer(hardened_settings(close_timeout=0.2), search=StubbornSearch())
+    await server.start()
+    async with clients(server.port) as open_client:
+        alice = await open_client("alice")
+        started = time.monotonic()
+        await server.close()
+        assert time.monotonic() - started < SHUTDOWN_BUDGET
+        await alice.expect(r"\*\*\* the server is shutting down")
+    assert any("searches did not stop" in r.getMessage() for r in caplog.records)

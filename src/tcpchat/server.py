@@ -61,7 +61,8 @@ class ChatServer:
         self.clock = EventClock()
         self.hub = LocalHub(settings.max_queue_bytes, on_drop=self._on_drop)
         self._listener: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], Session] = {}
+        # Every connection task, with its session (None while being refused).
+        self._connections: dict[asyncio.Task[None], Session | None] = {}
         self._closing = False
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
@@ -79,6 +80,10 @@ class ChatServer:
     @property
     def address(self) -> str:
         return format_address((self.settings.host, self.port))
+
+    def sessions(self) -> list[Session]:
+        """The sessions of the connections open now, registered or not."""
+        return [session for session in self._connections.values() if session is not None]
 
     @property
     def tls(self) -> bool:
@@ -131,8 +136,9 @@ class ChatServer:
         event_id, ts = self.clock.stamp()
         notice = Shutdown(event_id, ts, reason)
         for session in self._connections.values():
-            self.hub.send(session.peer, notice)
-            session.end("server shutting down", announce=False)
+            if session is not None:
+                self.hub.send(session.peer, notice)
+                session.end("server shutting down", announce=False)
         await self._cancel_searches()
         tasks = list(self._connections)
         for task in tasks:
@@ -146,15 +152,22 @@ class ChatServer:
     async def _cancel_searches(self) -> None:
         """Cancel the searches in flight, before the connections they answer are closed.
 
-        A search service that owns tasks offers ``aclose()``; it must cancel them
-        and return promptly (shutdown as a whole has a 5 s budget).
+        A search service that owns tasks offers ``aclose()``, which cancels them.
+        It gets ``close_timeout`` seconds, so that shutdown as a whole stays
+        within its 5 s budget even if a search will not die.
         """
         aclose = getattr(self.search, "aclose", None)
         if aclose is None:
             return
-        result = aclose()
-        if inspect.isawaitable(result):
-            await result
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                result = aclose()
+                if inspect.isawaitable(result):
+                    await result
+        except TimeoutError:
+            log.error(
+                "searches did not stop within %s s; closing anyway", self.settings.close_timeout
+            )
 
     # -- one connection --------------------------------------------------------
 
@@ -168,7 +181,16 @@ class ChatServer:
         host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
         refusal = self.admission.admit(host)
         if refusal is not None:
-            await self._refuse(writer, address, refusal)
+            # Tracked too, so that close() waits for (or cuts) these last few bytes.
+            self._connections[task] = None
+            try:
+                await self._refuse(writer, address, refusal)
+            except asyncio.CancelledError:
+                if not self._closing:
+                    raise
+                task.uncancel()  # close() cut us short; end normally (see below)
+            finally:
+                del self._connections[task]
             return
         peer = Peer(writer.transport, address)
         session = Session(
