@@ -19,6 +19,7 @@ from tcpchat.config import ServerSettings
 from tcpchat.errors import LineTooLong
 from tcpchat.events import Error, EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
+from tcpchat.password import PasswordGate
 from tcpchat.protocol import LineSplitter, looks_like_http, looks_like_tls
 from tcpchat.ratelimit import TokenBucket
 from tcpchat.render import Rendering, encode
@@ -64,9 +65,13 @@ class ChatServer:
         # Every connection task, with its session (None while being refused).
         self._connections: dict[asyncio.Task[None], Session | None] = {}
         self._closing = False
+        # These raise ValueError for limits that make no sense, before anyone connects.
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
         )
+        self._flood_bucket()
+        if settings.password:
+            PasswordGate(settings.password)
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
         self.received_bytes = 0
