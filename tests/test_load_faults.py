@@ -76,6 +76,23 @@ async def test_flood_is_delayed_not_dropped_and_others_are_not_held_up() -> None
     assert elapsed >= (lines - burst) / rate * 0.9
 
 
+async def test_a_flooder_is_pushed_back_by_tcp_not_buffered_by_the_server() -> None:
+    """While a flooder waits for tokens the server reads nothing more: its bytes back up to it."""
+    flood_limits = {"flood_burst": 1, "flood_rate": 4.0}
+    async with running_server(**flood_limits) as server, clients(server.port) as open_client:
+        observer = await open_client("observer")
+        flooder = await open_client("flooder")
+        before = server.received_bytes
+        flood = b"".join(b"flood %d\n" % n for n in range(1_000_000))  # 11 MB of lines
+        flooder.writer.write(flood)  # no drain(): it would wait for the server
+        await observer.expect(r"<flooder> flood 0$")
+        transport = flooder.writer.transport
+        await wait_until(lambda: transport.get_write_buffer_size() > 0)
+        await observer.expect(r"<flooder> flood 1$")  # delayed, not dropped
+        assert server.received_bytes - before < 1 << 20
+        transport.abort()  # a quick end: the rest would take days
+
+
 async def test_flood_control_can_be_turned_off() -> None:
     """With flood control off, a burst far past the default limit is relayed at once."""
     async with running_server(flood_control=False) as server, clients(server.port) as open_client:
@@ -143,7 +160,7 @@ async def test_connection_that_never_registers_is_closed() -> None:
 
 async def test_registered_members_are_not_timed_out() -> None:
     """The registration time-out ends once a nickname is chosen."""
-    async with running_server(register_timeout=0.3) as server, clients(server.port) as open_client:
+    async with running_server(register_timeout=1.0) as server, clients(server.port) as open_client:
         alice = await open_client("alice")
         bob = await open_client("bob")
         await alice.expect(r"\*\*\* bob joined")
