@@ -170,7 +170,7 @@ class ChatServer:
                 if inspect.isawaitable(result):
                     await result
         except TimeoutError:
-            log.error(
+            log.warning(
                 "searches did not stop within %s s; closing anyway", self.settings.close_timeout
             )
 
