@@ -6,16 +6,26 @@ forbidden character in its output and keep its output within the line limit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import unicodedata
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tcpchat.errors import InvalidEncoding, InvalidNick, LineTooLong
-from tcpchat.nicks import validate_nick
+from tcpchat.errors import InvalidEncoding, InvalidNick, LineTooLong, NickTaken
+from tcpchat.events import Error, Event, EventClock, Notice
+from tcpchat.hub import Peer
+from tcpchat.nicks import nick_key, validate_nick
 from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
 from tcpchat.sanitize import MAX_COMBINING_RUN, sanitize_text
+from tcpchat.session import Session
+
+
+class FakeTransport(asyncio.WriteTransport):
+    """A transport that is never written to: the recording hub keeps the events."""
+
 
 FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
 COMBINING_CATEGORIES = {"Mn", "Me"}
@@ -173,3 +183,80 @@ def test_nicknames_are_safe_single_script_and_stable(raw: str) -> None:
     assert sanitize_text(nick) == nick
     assert not any(char.isspace() for char in nick)
     assert validate_nick(nick) == nick
+
+
+class RecordingHub:
+    """A hub with no event loop: one room, and every event delivered kept in order."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, Peer] = {}
+        self.delivered: list[Event] = []
+
+    def publish(self, event: Event, *, exclude: Peer | None = None) -> None:
+        self.delivered.append(event)
+
+    def send(self, peer: Peer, event: Event) -> None:
+        self.delivered.append(event)
+
+    def join(self, peer: Peer, nick: str) -> None:
+        if nick_key(nick) in self.members:
+            raise NickTaken("taken")
+        self.members[nick_key(nick)] = peer
+        peer.nick = nick
+
+    def rename(self, peer: Peer, nick: str) -> None:
+        assert peer.nick is not None
+        del self.members[nick_key(peer.nick)]
+        self.join(peer, nick)
+
+    def leave(self, peer: Peer) -> bool:
+        return peer.nick is not None and self.members.pop(nick_key(peer.nick), None) is peer
+
+    def find(self, nick: str) -> Peer | None:
+        return self.members.get(nick_key(nick))
+
+    def nicks(self) -> tuple[str, ...]:
+        return tuple(sorted(p.nick for p in self.members.values() if p.nick))
+
+    def flush(self, peer: Peer) -> None:
+        pass
+
+
+input_lines = st.lists(
+    st.one_of(
+        nasty_text.map(lambda text: text.encode("utf-8", "surrogatepass")),
+        st.binary(max_size=20),
+        st.sampled_from(
+            [b"/nick b\xd0\xbeb", b"/me \x1b[2J", b"/msg alice \xe2\x80\xae", b"/help"]
+        ),
+        nasty_text.map(lambda text: ("/" + text).encode("utf-8", "surrogatepass")),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(input_lines)
+def test_a_session_never_raises_and_never_relays_a_forbidden_character(
+    lines: list[bytes],
+) -> None:
+    """Whatever lines arrive, every event the session emits carries only safe text.
+
+    (Notices and errors may span lines: the text rendering prefixes each one.)
+    """
+    hub = RecordingHub()
+    alice_session = Session(Peer(FakeTransport(), "alice"), hub, EventClock())
+    alice_session.receive_line(b"alice")
+    session = Session(Peer(FakeTransport(), "peer"), hub, EventClock())
+    for line in [b"mallory", *lines]:
+        session.receive_line(line)
+    for event in hub.delivered:
+        for field in dataclasses.fields(event):
+            value = getattr(event, field.name)
+            texts = value if isinstance(value, tuple) else (value,)
+            for text in texts:
+                if not isinstance(text, str):
+                    continue
+                if isinstance(event, Notice | Error):
+                    text = text.replace("\n", "")
+                assert not any(unicodedata.category(c) in FORBIDDEN_CATEGORIES for c in text), event
