@@ -138,13 +138,14 @@ class ChatServer:
         self._closing = True
         if self._listener is not None:
             self._listener.close()
+        # Before the goodbye, so that no AI event follows the shutdown notice.
+        await self._cancel_searches()
         event_id, ts = self.clock.stamp()
         notice = Shutdown(event_id, ts, reason)
         for session in self._connections.values():
             if session is not None:
                 self.hub.send(session.peer, notice)
                 session.end("server shutting down", announce=False)
-        await self._cancel_searches()
         tasks = list(self._connections)
         for task in tasks:
             task.cancel()
@@ -173,6 +174,8 @@ class ChatServer:
             log.warning(
                 "searches did not stop within %s s; closing anyway", self.settings.close_timeout
             )
+        except Exception:
+            log.exception("could not close the search service cleanly")
 
     # -- one connection --------------------------------------------------------
 
