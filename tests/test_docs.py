@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import Field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tcpchat.commands import COMMANDS, Command
-from tcpchat.config import ServerSettings, all_settings_table, settings_fields
+from tcpchat.config import all_settings_table
 from tcpchat.events import EVENT_TYPES, Event
 from tcpchat.protocol import JSON_OPENING_LINE
 
@@ -22,13 +20,6 @@ def test_readme_configuration_table_matches_the_settings() -> None:
     """The README's configuration table is the one the settings declare
     (regenerate it with tools/settings_table.py)."""
     assert all_settings_table() in README
-
-
-@pytest.mark.parametrize("field", settings_fields(ServerSettings), ids=lambda f: f.name)
-def test_readme_lists_every_server_setting(field: Field[Any]) -> None:
-    """Each server setting's flag and variable are in the README."""
-    metadata = field.metadata
-    assert f"`{metadata['flag']}` | `{metadata['env']}`" in README
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tcpchat.config import ServerSettings
 from tcpchat.server import ChatServer
 from tests.conftest import ClientFactory
 from tests.helpers import LineClient
@@ -170,6 +171,10 @@ async def test_connect_task_1_against_serve_task_1(launch: Launcher) -> None:
     assert any("left (quit); exiting" in line for line in operator.output)
 
 
+# Flood control would pace the 250 lines at 5 a second; that pacing is tested elsewhere.
+@pytest.mark.parametrize(
+    "settings", [ServerSettings(host="127.0.0.1", port=0, flood_control=False)]
+)
 async def test_connect_piped_sends_a_long_script_whole(
     server: ChatServer, client: ClientFactory, launch: Launcher
 ) -> None:

@@ -175,6 +175,10 @@ async def test_server_reports_zero_members_after_everyone_leaves(
     assert len(server.hub) == 0
 
 
+# Flood control would pace each sender at 5 lines a second; this is about delivery.
+@pytest.mark.parametrize(
+    "settings", [ServerSettings(host="127.0.0.1", port=0, flood_control=False)]
+)
 async def test_many_clients_receive_everything_once_in_order(client: ClientFactory) -> None:
     """20 clients × 50 messages: each client gets every other client's messages exactly
     once, and all clients see them in the same order."""

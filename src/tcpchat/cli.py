@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.task == 1:
                 return serve_direct(parser, args, settings)
             asyncio.run(run_server(settings, search_settings))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr
             )

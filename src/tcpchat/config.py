@@ -12,8 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
 
+from tcpchat.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
 from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
 from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
+from tcpchat.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
+from tcpchat.sockopts import (
+    DEFAULT_KEEPALIVE_COUNT,
+    DEFAULT_KEEPALIVE_IDLE,
+    DEFAULT_KEEPALIVE_INTERVAL,
+)
 
 T = TypeVar("T")
 
@@ -97,6 +104,94 @@ class ServerSettings:
         "TCPCHAT_CLOSE_TIMEOUT",
         "seconds to flush a closing connection before it is cut",
         float,
+    )
+
+    # -- Hardening: flood control, connection caps, keepalive, TLS, password --------
+    # docs/security.md has the threat model and the table of these limits.
+    flood_control: bool = setting(
+        True,
+        "--flood-control",
+        "TCPCHAT_FLOOD_CONTROL",
+        "slow down clients that send lines faster than the flood rate (off: for benchmarks)",
+        parse_bool,
+    )
+    flood_burst: int = setting(
+        DEFAULT_FLOOD_BURST,
+        "--flood-burst",
+        "TCPCHAT_FLOOD_BURST",
+        "lines a client may send at once before flood control slows it down",
+        int,
+    )
+    flood_rate: float = setting(
+        DEFAULT_FLOOD_RATE,
+        "--flood-rate",
+        "TCPCHAT_FLOOD_RATE",
+        "lines a second a client may send once its burst is spent",
+        float,
+    )
+    max_clients: int = setting(
+        DEFAULT_MAX_CLIENTS,
+        "--max-clients",
+        "TCPCHAT_MAX_CLIENTS",
+        "most simultaneous connections; more are refused with a reason",
+        int,
+    )
+    max_per_ip: int = setting(
+        DEFAULT_MAX_PER_IP,
+        "--max-per-ip",
+        "TCPCHAT_MAX_PER_IP",
+        "most simultaneous connections from one IP address",
+        int,
+    )
+    limit_loopback: bool = setting(
+        False,
+        "--limit-loopback",
+        "TCPCHAT_LIMIT_LOOPBACK",
+        "apply --max-per-ip to loopback addresses too (exempt by default)",
+        parse_bool,
+    )
+    keepalive_idle: int = setting(
+        DEFAULT_KEEPALIVE_IDLE,
+        "--keepalive-idle",
+        "TCPCHAT_KEEPALIVE_IDLE",
+        "seconds of silence before TCP keepalive probes a connection",
+        int,
+    )
+    keepalive_interval: int = setting(
+        DEFAULT_KEEPALIVE_INTERVAL,
+        "--keepalive-interval",
+        "TCPCHAT_KEEPALIVE_INTERVAL",
+        "seconds between unanswered keepalive probes",
+        int,
+    )
+    keepalive_count: int = setting(
+        DEFAULT_KEEPALIVE_COUNT,
+        "--keepalive-count",
+        "TCPCHAT_KEEPALIVE_COUNT",
+        "unanswered keepalive probes after which a peer counts as gone",
+        int,
+    )
+    send_buffer_bytes: int = setting(
+        0,
+        "--send-buffer-bytes",
+        "TCPCHAT_SEND_BUFFER_BYTES",
+        "kernel send buffer per connection (SO_SNDBUF), on top of --max-queue-bytes; "
+        "0 lets the kernel size it",
+        int,
+    )
+    tls_cert: str = setting(
+        "", "--tls-cert", "TCPCHAT_TLS_CERT", "serve TLS with this PEM certificate chain file"
+    )
+    tls_key: str = setting(
+        "", "--tls-key", "TCPCHAT_TLS_KEY", "the PEM private key file for --tls-cert"
+    )
+    password: str = setting(
+        "",
+        "--password",
+        "TCPCHAT_PASSWORD",
+        "password clients must give before choosing a nickname (prefer the environment "
+        "variable: a flag shows in the process list)",
+        secret=True,
     )
 
 

@@ -9,17 +9,22 @@ takes it out of the room, flushes what it was owed and closes the socket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
+import ssl
 from typing import Any
 
+from tcpchat.admission import Admission
 from tcpchat.config import TASK_PORTS, ServerSettings
 from tcpchat.errors import LineTooLong
-from tcpchat.events import EventClock, Shutdown
+from tcpchat.events import Error, EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
+from tcpchat.password import PasswordGate
 from tcpchat.protocol import LineSplitter, looks_like_http, looks_like_tls
+from tcpchat.ratelimit import TokenBucket
+from tcpchat.render import Rendering, encode
 from tcpchat.session import SearchService, Session
+from tcpchat.sockopts import enable_keepalive, set_send_buffer
+from tcpchat.tls import server_context
 
 log = logging.getLogger("tcpchat.server")
 
@@ -56,8 +61,19 @@ class ChatServer:
         self.clock = EventClock()
         self.hub = LocalHub(settings.max_queue_bytes, on_drop=self._on_drop)
         self._listener: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], Session] = {}
+        # Every connection task, with its session (None while being refused).
+        self._connections: dict[asyncio.Task[None], Session | None] = {}
         self._closing = False
+        # These raise ValueError for limits that make no sense, before anyone connects.
+        self.admission = Admission(
+            settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
+        )
+        self._flood_bucket()
+        if settings.password:
+            PasswordGate(settings.password)
+        #: Bytes read from all clients so far: traffic accounting for operators, and
+        #: how a test knows the server has read what it sent before sending more.
+        self.received_bytes = 0
 
     @property
     def port(self) -> int:
@@ -69,13 +85,37 @@ class ChatServer:
     def address(self) -> str:
         return format_address((self.settings.host, self.port))
 
+    def sessions(self) -> list[Session]:
+        """The sessions of the connections open now, registered or not."""
+        return [session for session in self._connections.values() if session is not None]
+
+    @property
+    def tls(self) -> bool:
+        """Whether this server speaks TLS (``--tls-cert`` and ``--tls-key`` were given)."""
+        return bool(self.settings.tls_cert)
+
     async def start(self) -> None:
-        """Bind and start accepting connections."""
-        port = TASK_PORTS[2] if self.settings.port is None else self.settings.port
+        """Bind and start accepting connections.
+
+        Raises ValueError for half a TLS configuration, OSError or ssl.SSLError
+        for certificate files that cannot be used, OSError when it cannot bind.
+        """
+        tls_context = self._tls_context()
         self._listener = await asyncio.start_server(
-            self._serve_connection, self.settings.host, port, limit=READ_CHUNK
+            self._serve_connection,
+            self.settings.host,
+            TASK_PORTS[2] if self.settings.port is None else self.settings.port,
+            limit=READ_CHUNK,
+            ssl=tls_context,
+            ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,
         )
-        log.debug("listening on %s", self.address)
+        log.debug("listening on %s%s", self.address, " (TLS)" if tls_context else "")
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        cert, key = self.settings.tls_cert, self.settings.tls_key
+        if bool(cert) != bool(key):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
+        return server_context(cert, key) if cert else None
 
     async def serve_forever(self) -> None:
         if self._listener is None:
@@ -97,17 +137,14 @@ class ChatServer:
         self._closing = True
         if self._listener is not None:
             self._listener.close()
-        if self.search is not None:
-            # Before the goodbye, so that no AI event follows the shutdown notice.
-            try:
-                await self.search.aclose()
-            except Exception:
-                log.exception("could not close the search service cleanly")
+        # Before the goodbye, so that no AI event follows the shutdown notice.
+        await self._cancel_searches()
         event_id, ts = self.clock.stamp()
         notice = Shutdown(event_id, ts, reason)
         for session in self._connections.values():
-            self.hub.send(session.peer, notice)
-            session.end("server shutting down", announce=False)
+            if session is not None:
+                self.hub.send(session.peer, notice)
+                session.end("server shutting down", announce=False)
         tasks = list(self._connections)
         for task in tasks:
             task.cancel()
@@ -117,6 +154,24 @@ class ChatServer:
             await self._listener.wait_closed()
         log.info("server closed")
 
+    async def _cancel_searches(self) -> None:
+        """Cancel the searches in flight, before the connections they answer are closed.
+
+        The service's ``aclose()`` gets ``close_timeout`` seconds, so that shutdown
+        as a whole stays within its 5 s budget even if a search will not die.
+        """
+        if self.search is None:
+            return
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.search.aclose()
+        except TimeoutError:
+            log.warning(
+                "searches did not stop within %s s; closing anyway", self.settings.close_timeout
+            )
+        except Exception:
+            log.exception("could not close the search service cleanly")
+
     # -- one connection --------------------------------------------------------
 
     async def _serve_connection(
@@ -124,16 +179,33 @@ class ChatServer:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        address = format_address(writer.get_extra_info("peername"))
+        peername = writer.get_extra_info("peername")
+        address = format_address(peername)
+        host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        refusal = self.admission.admit(host)
+        if refusal is not None:
+            # Tracked too, so that close() waits for (or cuts) these last few bytes.
+            self._connections[task] = None
+            try:
+                await self._refuse(writer, address, refusal)
+            except asyncio.CancelledError:
+                if not self._closing:
+                    raise
+                task.uncancel()  # close() cut us short; end normally (see below)
+            finally:
+                del self._connections[task]
+            return
         peer = Peer(writer.transport, address)
-        session = Session(peer, self.hub, self.clock, search=self.search)
+        session = Session(
+            peer, self.hub, self.clock, search=self.search, password=self.settings.password
+        )
         self._connections[task] = session
         log.info("connection from %s", address)
         reason = "connection closed"
         try:
             if self._closing:
                 return
-            _enable_keepalive(writer)
+            self._tune_socket(writer)
             session.greet()
             await self._read_lines(reader, session)
             reason = session.finished or "connection closed"
@@ -142,8 +214,9 @@ class ChatServer:
         except asyncio.CancelledError:
             if not self._closing:
                 raise
-            # close() cancelled us: end normally, because asyncio 3.11 reports a
-            # cancelled connection task as an "unhandled exception" in its callback.
+            # close() cancelled us and waits for us: end normally, because asyncio
+            # 3.11 reports a cancelled connection task as an unhandled exception.
+            task.uncancel()
             reason = "server shutting down"
         except Exception:
             # A bug of ours: log it, end this connection, keep serving everyone else.
@@ -152,22 +225,56 @@ class ChatServer:
         finally:
             session.end(peer.drop_reason or reason)
             del self._connections[task]
+            self.admission.release(host)
             await self._close_writer(peer, writer)
             log.info("%s closed: %s", address, session.finished)
+
+    async def _refuse(self, writer: asyncio.StreamWriter, address: str, reason: str) -> None:
+        """Tell a connection past the caps why in one line, and close it."""
+        log.warning("refused %s: %s", address, reason)
+        event_id, ts = self.clock.stamp()
+        writer.write(encode(Error(event_id, ts, "connection_refused", reason), Rendering.TEXT))
+        writer.close()
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await writer.wait_closed()
+        except (TimeoutError, ConnectionError, OSError):
+            writer.transport.abort()
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
+
+    def _tune_socket(self, writer: asyncio.StreamWriter) -> None:
+        """Keepalive, and the kernel send buffer if one is configured."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            settings = self.settings
+            enable_keepalive(
+                sock, settings.keepalive_idle, settings.keepalive_interval, settings.keepalive_count
+            )
+            set_send_buffer(sock, settings.send_buffer_bytes)
 
     async def _read_lines(self, reader: asyncio.StreamReader, session: Session) -> None:
         """Feed the session line by line until it finishes or the peer goes away."""
         splitter = LineSplitter(self.settings.max_line_bytes)
+        bucket = self._flood_bucket()
         first_line = True
         registration = asyncio.timeout(self.settings.register_timeout)
         try:
             async with registration:
                 data = await reader.read(READ_CHUNK)
-                if looks_like_tls(data):
+                self.received_bytes += len(data)
+                if looks_like_tls(data) and not self.tls:
                     session.end("TLS handshake on a plain-text port")
                     return
                 while data:
                     for item in splitter.feed(data):
+                        if bucket is not None:
+                            # Over the rate: wait before acting on this line, reading
+                            # nothing meanwhile, so TCP pushes back on the flooder.
+                            delay = bucket.take()
+                            if delay > 0:
+                                await asyncio.sleep(delay)
                         if isinstance(item, LineTooLong):
                             session.fail(item)
                             continue
@@ -181,7 +288,12 @@ class ChatServer:
                             return
                     if session.registered and registration.when() is not None:
                         registration.reschedule(None)
+                    # read() returns at once while the stream holds data, so yield
+                    # here: one client's burst must not keep the loop from the
+                    # others, nor from flushing what this chunk queued for them.
+                    await asyncio.sleep(0)
                     data = await reader.read(READ_CHUNK)
+                    self.received_bytes += len(data)
         except TimeoutError:
             if not registration.expired():
                 raise  # a socket time-out, not ours
@@ -204,11 +316,8 @@ class ChatServer:
     def _on_drop(self, peer: Peer, reason: str) -> None:
         log.warning("disconnecting %r: %s", peer, reason)
 
-
-def _enable_keepalive(writer: asyncio.StreamWriter) -> None:
-    """Turn on TCP keepalive so that peers that vanished without a FIN are found."""
-    sock = writer.get_extra_info("socket")
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):  # not every socket type supports it
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    def _flood_bucket(self) -> TokenBucket | None:
+        """A new connection's token bucket, or None when flood control is off."""
+        if not self.settings.flood_control:
+            return None
+        return TokenBucket(self.settings.flood_burst, self.settings.flood_rate)

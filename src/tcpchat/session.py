@@ -16,6 +16,7 @@ from tcpchat.errors import InvalidEncoding, NickError, TcpchatError
 from tcpchat.events import Error, EventClock, Join, Leave, Message, Notice, Welcome
 from tcpchat.hub import Hub, Peer
 from tcpchat.nicks import validate_nick
+from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
 from tcpchat.protocol import ChatInput, CommandInput, decode_line, parse_input
 from tcpchat.sanitize import sanitize_text
 
@@ -23,6 +24,12 @@ log = logging.getLogger("tcpchat.server")
 
 GREETING = "Welcome to tcpchat. Choose a nickname (letters, digits, '_' and '-'):"
 NICK_PROMPT = "Choose a nickname:"
+
+PASSWORD_GREETING = "Welcome to tcpchat."
+PASSWORD_PROMPT = "this server needs a password: type it, or send /pass PASSWORD"
+#: What a connection may do before it has given the server password.
+_BEFORE_PASSWORD_COMMANDS = frozenset({"help", "format", "exit", "quit"})
+_PASSWORD_COMMANDS = frozenset({"pass", "password"})
 
 
 class SearchService(Protocol):
@@ -52,6 +59,7 @@ class Session:
         clock: EventClock,
         *,
         search: SearchService | None = None,
+        password: str | None = None,
     ) -> None:
         self.peer = peer
         self.hub = hub
@@ -59,6 +67,7 @@ class Session:
         self.search = search
         self.finished: str | None = None
         self._member = False
+        self.password_gate = PasswordGate(password) if password else None
 
     @property
     def registered(self) -> bool:
@@ -74,7 +83,11 @@ class Session:
     # -- input ---------------------------------------------------------------
 
     def greet(self) -> None:
-        """Send the opening lines that ask for a nickname."""
+        """Send the opening lines that ask for a nickname (or for the password first)."""
+        if self.password_gate is not None:
+            self.notice(PASSWORD_GREETING)
+            self.ask_password()
+            return
         self.notice(GREETING)
 
     def receive_line(self, raw: bytes) -> None:
@@ -89,6 +102,9 @@ class Session:
         parsed = parse_input(text)
         if parsed is None:
             return  # blank lines are ignored
+        if self.password_gate is not None and not self.password_gate.passed:
+            self._before_password(parsed)
+            return
         if isinstance(parsed, CommandInput):
             dispatch(self, parsed)
         elif self._member:
@@ -121,6 +137,44 @@ class Session:
         self.hub.send(self.peer, Welcome(event_id, ts, nick, self.hub.nicks()))
         event_id, ts = self.clock.stamp()
         self.hub.publish(Join(event_id, ts, nick), exclude=self.peer)
+
+    # -- the server password (tcpchat.password) -------------------------------
+
+    def ask_password(self) -> None:
+        """Ask for the server password, with a code programs can act on."""
+        self.error(PASSWORD_REQUIRED, PASSWORD_PROMPT)
+
+    def _before_password(self, parsed: ChatInput | CommandInput) -> None:
+        """Handle a line from a connection that has not given the password yet.
+
+        A bare line or ``/pass PASSWORD`` is an attempt; ``/format``, ``/help`` and
+        ``/exit`` work; anything else is answered by asking for the password again.
+        """
+        if isinstance(parsed, ChatInput):
+            self._try_password(parsed.text)
+        elif parsed.name in _PASSWORD_COMMANDS:
+            self._try_password(parsed.argument)
+        elif parsed.name in _BEFORE_PASSWORD_COMMANDS:
+            dispatch(self, parsed)
+            if parsed.name == "format" and self.finished is None:
+                self.ask_password()  # again, now in the rendering the client asked for
+        else:
+            self.ask_password()
+
+    def _try_password(self, attempt: str) -> None:
+        gate = self.password_gate
+        assert gate is not None
+        if gate.attempt(attempt):
+            log.info("%s gave the server password", self.peer.address)
+            self.notice("Password accepted. " + NICK_PROMPT)
+            return
+        log.warning("%s sent a wrong server password", self.peer.address)
+        if gate.locked:
+            self.error(PASSWORD_WRONG, "wrong password; too many tries, closing")
+            self.end("too many wrong passwords")
+            return
+        tries = "1 try" if gate.tries_left == 1 else f"{gate.tries_left} tries"
+        self.error(PASSWORD_WRONG, f"wrong password; {tries} left")
 
     # -- output --------------------------------------------------------------
 
