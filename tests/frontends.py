@@ -20,6 +20,8 @@ class ScriptedFrontend:
         self.shown: list[str] = []  # every line shown so far, as plain text
         self.alerts: list[str] = []  # the lines that rang the bell
         self.refreshes = 0
+        self.concealed = False  # whether typed lines would be hidden now
+        self.ever_concealed = False
         self._news = asyncio.Event()
 
     @property
@@ -48,6 +50,10 @@ class ScriptedFrontend:
 
     def close_input(self) -> None:
         self._typed.put_nowait(None)
+
+    def conceal_input(self, concealed: bool) -> None:
+        self.concealed = concealed
+        self.ever_concealed = self.ever_concealed or concealed
 
     async def expect(self, pattern: str, timeout: float = SHOW_TIMEOUT) -> str:
         """Wait until a line matching ``pattern`` (a regex, searched) has been shown."""

@@ -151,6 +151,8 @@ def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         configure_logging("warning")
     except ValueError as exc:
         parser.error(str(exc))
+    if settings.password_env and settings.password_env not in os.environ:
+        parser.error(f"--password-env: the variable {settings.password_env} is not set")
     if settings.port is None:
         settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
     try:

@@ -35,7 +35,8 @@ from tcpchat.connection import (
 )
 from tcpchat.display import Shown, error_line, own_action, own_message, render_event, system_line
 from tcpchat.errors import ConnectionLost
-from tcpchat.events import Error, Shutdown, Welcome
+from tcpchat.events import Error, Notice, Shutdown, Welcome
+from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG
 from tcpchat.protocol import ChatInput, CommandInput, parse_input
 from tcpchat.terminal import Frontend
 
@@ -272,8 +273,50 @@ class ChatClient:
                 self.state.apply(reply)
                 self.frontend.show(render_event(reply, reply.nick))
                 return True
+            if reply.code in (PASSWORD_REQUIRED, PASSWORD_WRONG):
+                if not await self._give_password(connection, reply):
+                    return False
+                continue  # the same nickname again, now that the server listens
             self.frontend.show(render_event(reply))
             nick = None
+
+    async def _give_password(self, connection: Connection, request: Error) -> bool:
+        """Give the server its password, from --password-env first, then asking the user;
+        False if the user left instead."""
+        password = self._password_from_environment()
+        while True:
+            if password is None:
+                self.frontend.show(render_event(request))
+                self.frontend.conceal_input(True)
+                try:
+                    line = await self._ask(connection)
+                finally:
+                    self.frontend.conceal_input(False)
+                if line is None:
+                    return False
+                password = line.strip()
+            connection.send_line(f"/pass {password}")
+            answer = await self._password_reply(connection)
+            if answer is None:
+                return True
+            request, password = answer, None
+
+    def _password_from_environment(self) -> str | None:
+        """The password in the variable --password-env names, offered once per connection."""
+        name = self.settings.password_env
+        return os.environ.get(name) if name else None
+
+    async def _password_reply(self, connection: Connection) -> Error | None:
+        """None once the server accepts the password, or its ``password_wrong`` error.
+
+        Requests for the password that were already on their way are skipped.
+        """
+        while (event := await read_event(connection)) is not None:
+            if isinstance(event, Notice):
+                return None
+            if isinstance(event, Error) and event.code == PASSWORD_WRONG:
+                return event
+        raise ConnectionLost("the server closed the connection: too many wrong passwords?")
 
     async def _ask(self, connection: Connection) -> str | None:
         """The user's next line, while still showing what the server says meanwhile.
@@ -335,6 +378,10 @@ def _describe_os_error(exc: OSError) -> str:
     """A socket error in a few words: "Connection refused", "timed out"."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate could not be verified ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc.strerror})"
     if exc.errno is not None:
         return os.strerror(exc.errno)
     return str(exc)

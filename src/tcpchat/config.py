@@ -436,6 +436,36 @@ class ClientSettings:
         "seconds to wait for the server to accept the connection and answer",
         float,
     )
+    tls: bool = setting(
+        False,
+        "--tls",
+        "TCPCHAT_TLS",
+        "connect with TLS, verifying the server against the system's trust store",
+        parse_bool,
+    )
+    tls_ca: str | None = setting(
+        None,
+        "--tls-ca",
+        "TCPCHAT_TLS_CA",
+        "verify the server against this PEM CA file instead (implies --tls)",
+    )
+    insecure: bool = setting(
+        False,
+        "--insecure",
+        "TCPCHAT_INSECURE",
+        "TLS without verifying the server: only for self-signed test servers (implies --tls)",
+        parse_bool,
+    )
+    password_env: str | None = setting(
+        None,
+        "--password-env",
+        "TCPCHAT_PASSWORD_ENV",
+        "name of the environment variable that holds the server password (else it is asked for)",
+    )
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.insecure or self.tls_ca is not None
 
 
 @dataclass(frozen=True)

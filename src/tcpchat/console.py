@@ -21,6 +21,7 @@ from tcpchat.direct import DirectServer
 from tcpchat.display import Fragments
 from tcpchat.server import format_address
 from tcpchat.terminal import ChatCompleter, PipedFrontend, PromptFrontend, open_history
+from tcpchat.tls import client_context
 
 #: Commands offered by Tab in the multi-client room (``/format`` is the client's business).
 ROOM_COMMANDS = tuple(
@@ -50,10 +51,11 @@ def leave_on_signals(leave: Callable[[], None], *, sigint: bool) -> Iterator[Non
 async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
     """``tcpchat connect``: chat until the user leaves (0) or the server is gone (1)."""
     state = ChatState(format_address((settings.host, settings.port)), settings.nick, direct=direct)
+    tls = client_context(settings.tls_ca, settings.insecure) if settings.uses_tls else None
     if not sys.stdin.isatty():
         piped = PipedFrontend()
         try:
-            client = ChatClient(settings, piped, state, direct=direct)
+            client = ChatClient(settings, piped, state, direct=direct, ssl=tls)
             with leave_on_signals(client.leave_now, sigint=True):
                 return await client.run()
         finally:
@@ -65,7 +67,7 @@ async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
         completer=ChatCompleter(lambda: commands, lambda: state.users),
         history=open_history("history-1to1" if direct else "history"),
     )
-    client = ChatClient(settings, frontend, state, direct=direct)
+    client = ChatClient(settings, frontend, state, direct=direct, ssl=tls)
     with frontend.running(), leave_on_signals(client.leave_now, sigint=False):
         return await client.run()
 

@@ -26,6 +26,7 @@ from typing import IO, Protocol
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -61,6 +62,10 @@ class Frontend(Protocol):
 
     def close_input(self) -> None:
         """Make the pending and every later :meth:`read_line` return None (a signal arrived)."""
+
+    def conceal_input(self, concealed: bool) -> None:
+        """While ``concealed``, hide what the user types (a password) and keep it out of
+        the input history."""
 
 
 def state_dir(environ: dict[str, str] | None = None) -> Path:
@@ -140,13 +145,15 @@ class PromptFrontend:
         input: Input | None = None,
         output: Output | None = None,
     ) -> None:
+        self._concealed = False
         self.session: PromptSession[str] = PromptSession(
             message=prompt,
+            is_password=Condition(lambda: self._concealed),
             bottom_toolbar=lambda: FormattedText(toolbar()),
             completer=completer,
             complete_while_typing=False,
             erase_when_done=True,  # the line comes back above, shown as sent
-            history=history,
+            history=_ConcealableHistory(history, lambda: self._concealed),
             style=STYLE,
             input=input,
             output=output,
@@ -200,6 +207,29 @@ class PromptFrontend:
         self._closed = True
         if self.session.app.is_running:
             self.session.app.exit(exception=EOFError())
+
+    def conceal_input(self, concealed: bool) -> None:
+        self._concealed = concealed
+        self.refresh()
+
+
+class _ConcealableHistory(History):
+    """A history that forgets what is typed while input is concealed (a password)."""
+
+    def __init__(self, history: History, concealed: Callable[[], bool]) -> None:
+        super().__init__()
+        self._history = history
+        self._concealed = concealed
+
+    def append_string(self, string: str) -> None:
+        if not self._concealed():
+            super().append_string(string)
+
+    def load_history_strings(self) -> Iterable[str]:
+        return self._history.load_history_strings()
+
+    def store_string(self, string: str) -> None:
+        self._history.store_string(string)
 
 
 class PipedFrontend:
@@ -285,6 +315,9 @@ class PipedFrontend:
 
     def close_input(self) -> None:
         self._closed.set()
+
+    def conceal_input(self, concealed: bool) -> None:
+        pass  # a pipe echoes nothing and keeps no history
 
     def close(self) -> None:
         """Stop watching stdin."""
