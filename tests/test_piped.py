@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -186,3 +187,26 @@ async def test_connect_piped_sends_a_long_script_whole(
     assert await robot.exit_status() == 0
     for line in lines:
         await bob.expect(rf"<robot> {line}$")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+async def test_connect_piped_leaves_on_a_signal_while_stdin_stays_open(
+    server: ChatServer, client: ClientFactory, launch: Launcher, signum: int
+) -> None:
+    """A signal ends a piped client waiting on an open stdin: it leaves, with status 0."""
+    bob = await client("bob")
+    robot = await launch("connect", "--port", str(server.port), "--nick", "robot")
+    await bob.expect(r"\*\*\* robot joined")
+    robot.process.send_signal(signum)
+    assert await robot.exit_status() == 0
+    await bob.expect(r"\*\*\* robot left \(quit\)$")
+
+
+async def test_serve_task_1_piped_ends_cleanly_on_sigterm(launch: Launcher) -> None:
+    """SIGTERM ends a piped 1:1 operator console waiting on stdin, without a traceback."""
+    operator = await launch("serve", "--task", "1", "--port", "0")
+    await operator.expect(r"waiting for a client")
+    operator.process.send_signal(signal.SIGTERM)
+    assert await operator.exit_status() == 0
+    assert operator.process.stderr is not None
+    assert b"Traceback" not in await operator.process.stderr.read()

@@ -280,8 +280,10 @@ class PipedFrontend:
         finally:
             closed.cancel()
             if not read.done():
+                # cancel() only asks: wait until the read has really ended.
                 read.cancel()
-        return read.result() if not read.cancelled() else b""
+                await asyncio.gather(read, return_exceptions=True)
+        return b"" if read.cancelled() else read.result()
 
     async def read_line(self) -> str | None:
         while not self._ready:
