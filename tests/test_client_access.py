@@ -15,12 +15,14 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from tcpchat.chatstate import ChatState
+from tcpchat.cli import main
 from tcpchat.client import ChatClient
 from tcpchat.config import ClientSettings
+from tcpchat.direct import DirectServer
 from tcpchat.server import ChatServer
 from tcpchat.terminal import PromptFrontend
 from tcpchat.tls import client_context
-from tests.faults import running_server
+from tests.faults import hardened_settings, running_server
 from tests.frontends import ScriptedFrontend
 
 SECRET = "correct horse battery staple"
@@ -151,3 +153,36 @@ async def test_client_refuses_an_unverified_server(
         _, frontend = start_client(server.port, nick="alice", tls=client_context())
         await frontend.expect(r"cannot connect to .*: its TLS certificate could not be verified")
         assert not any("Welcome" in line for line in frontend.shown)
+
+
+async def test_1to1_chat_over_tls(certificates: tuple[str, str, str]) -> None:
+    """`serve --task 1` with a certificate speaks TLS; `connect --task 1 --tls-ca` chats."""
+    ca_file, cert_file, key_file = certificates
+    settings = hardened_settings(tls_cert=cert_file, tls_key=key_file)
+    console = ScriptedFrontend()
+    server = DirectServer(settings, console)
+    await server.start()
+    serving = asyncio.create_task(server.run())
+    frontend = ScriptedFrontend()
+    client_settings = ClientSettings(host="127.0.0.1", port=server.port)
+    state = ChatState(f"127.0.0.1:{server.port}", direct=True)
+    chat_client = ChatClient(
+        client_settings, frontend, state, direct=True, ssl=client_context(ca_file)
+    )
+    chatting = asyncio.create_task(chat_client.run())
+    try:
+        await frontend.expect(r"you are chatting with its operator")
+        frontend.type("hello over tls")
+        await console.expect(r"<guest> hello over tls$")
+    finally:
+        for task in (chatting, serving):
+            task.cancel()
+        await asyncio.gather(chatting, serving, return_exceptions=True)
+
+
+def test_a_password_is_refused_for_the_1to1_chat(capsys: pytest.CaptureFixture[str]) -> None:
+    """--password with --task 1 is a usage error, not a server that silently ignores it."""
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--task", "1", "--password", "secret", "--port", "0"])
+    assert exited.value.code == 2
+    assert "--password is for the multi-client room" in capsys.readouterr().err

@@ -67,6 +67,15 @@ def test_the_password_never_shows_in_the_settings_repr() -> None:
         {"max_clients": 0},
         {"max_per_ip": 0},
         {"password": "   "},
+        {"max_line_bytes": 0},
+        {"max_queue_bytes": 0},
+        {"register_timeout": 0.0},
+        {"close_timeout": -1.0},
+        {"keepalive_idle": 0},
+        {"keepalive_count": 0},
+        {"send_buffer_bytes": -1},
+        {"port": 70000},
+        {"tls_cert": "cert.pem"},
     ],
 )
 def test_nonsense_limits_are_refused_before_serving(overrides: dict[str, object]) -> None:

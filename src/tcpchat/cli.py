@@ -21,7 +21,6 @@ from tcpchat.config import (
     add_arguments,
     from_sources,
 )
-from tcpchat.search import Search
 from tcpchat.server import ChatServer
 
 log = logging.getLogger("tcpchat")
@@ -82,6 +81,8 @@ def configure_logging(level_name: str) -> None:
 
 async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
+    from tcpchat.search import Search  # here: openai takes a second to import
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -110,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         if settings.port is None:
             settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
+        if args.task == 1 and settings.password:
+            # One operator, one guest: a password would only lock the guest out of a
+            # chat the operator accepts by hand. TLS works for both tasks.
+            parser.error("--password is for the multi-client room (--task 2), not --task 1")
         try:
             if args.task == 1:
                 return serve_direct(parser, args, settings)

@@ -194,6 +194,33 @@ class ServerSettings:
         secret=True,
     )
 
+    def __post_init__(self) -> None:
+        """Refuse limits that could never work, before anyone connects."""
+        positive = {
+            "--max-line-bytes": self.max_line_bytes,
+            "--max-queue-bytes": self.max_queue_bytes,
+            "--register-timeout": self.register_timeout,
+            "--close-timeout": self.close_timeout,
+            "--flood-burst": self.flood_burst,
+            "--flood-rate": self.flood_rate,
+            "--max-clients": self.max_clients,
+            "--max-per-ip": self.max_per_ip,
+            "--keepalive-idle": self.keepalive_idle,
+            "--keepalive-interval": self.keepalive_interval,
+            "--keepalive-count": self.keepalive_count,
+        }
+        for flag, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{flag} must be positive (got {value})")
+        if self.send_buffer_bytes < 0:
+            raise ValueError("--send-buffer-bytes must not be negative (0 lets the kernel decide)")
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ValueError(f"--port must be 0 to 65535 (got {self.port})")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("TLS needs both --tls-cert and --tls-key: one must not come alone")
+        if self.password and not self.password.strip():
+            raise ValueError("--password must not be blank")
+
 
 def settings_fields(cls: type[Any]) -> list[Field[Any]]:
     """The settings of ``cls``, in declaration order."""

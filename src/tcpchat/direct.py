@@ -27,6 +27,7 @@ from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
 from tcpchat.server import READ_CHUNK, format_address
 from tcpchat.terminal import Frontend
+from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.direct")
 
@@ -101,8 +102,14 @@ class DirectServer:
 
     async def start(self) -> None:
         """Bind and start accepting clients."""
+        tls_context = tls_server_context(self.settings)
         self._listener = await asyncio.start_server(
-            self._serve_guest, self.settings.host, self.settings.port, limit=READ_CHUNK
+            self._serve_guest,
+            self.settings.host,
+            self.settings.port,
+            limit=READ_CHUNK,
+            ssl=tls_context,
+            ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,
         )
         log.info("1:1 chat listening on %s", self.address)
         self._tell_operator(system_line(f"1:1 chat on {self.address}; waiting for a client"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from typing import Any
 
 from tcpchat.admission import Admission
@@ -18,13 +17,12 @@ from tcpchat.config import TASK_PORTS, ServerSettings
 from tcpchat.errors import LineTooLong
 from tcpchat.events import Error, EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
-from tcpchat.password import PasswordGate
 from tcpchat.protocol import LineSplitter, looks_like_http, looks_like_tls
 from tcpchat.ratelimit import TokenBucket
 from tcpchat.render import Rendering, encode
 from tcpchat.session import SearchService, Session
 from tcpchat.sockopts import enable_keepalive, set_send_buffer
-from tcpchat.tls import server_context
+from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.server")
 
@@ -64,13 +62,9 @@ class ChatServer:
         # Every connection task, with its session (None while being refused).
         self._connections: dict[asyncio.Task[None], Session | None] = {}
         self._closing = False
-        # These raise ValueError for limits that make no sense, before anyone connects.
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
         )
-        self._flood_bucket()
-        if settings.password:
-            PasswordGate(settings.password)
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
         self.received_bytes = 0
@@ -97,10 +91,10 @@ class ChatServer:
     async def start(self) -> None:
         """Bind and start accepting connections.
 
-        Raises ValueError for half a TLS configuration, OSError or ssl.SSLError
-        for certificate files that cannot be used, OSError when it cannot bind.
+        Raises OSError (ssl.SSLError among them) for certificate files that cannot
+        be used, and OSError when it cannot bind.
         """
-        tls_context = self._tls_context()
+        tls_context = tls_server_context(self.settings)
         self._listener = await asyncio.start_server(
             self._serve_connection,
             self.settings.host,
@@ -110,12 +104,6 @@ class ChatServer:
             ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,
         )
         log.debug("listening on %s%s", self.address, " (TLS)" if tls_context else "")
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        cert, key = self.settings.tls_cert, self.settings.tls_key
-        if bool(cert) != bool(key):
-            raise ValueError("TLS needs both --tls-cert and --tls-key")
-        return server_context(cert, key) if cert else None
 
     async def serve_forever(self) -> None:
         if self._listener is None:

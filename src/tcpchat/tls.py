@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tcpchat.config import ServerSettings
 
 log = logging.getLogger("tcpchat.tls")
 
@@ -29,6 +33,13 @@ def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def tls_server_context(settings: ServerSettings) -> ssl.SSLContext | None:
+    """The context for a server's ``--tls-cert`` and ``--tls-key``, or None for plain TCP."""
+    if not settings.tls_cert:
+        return None
+    return server_context(settings.tls_cert, settings.tls_key)
 
 
 def client_context(ca_file: str | None = None, insecure: bool = False) -> ssl.SSLContext:
