@@ -35,6 +35,11 @@ def test_surrounding_whitespace_is_trimmed() -> None:
         ("ali\u200bce", "U+200B"),
         ("\u202eecila", "U+202E"),
         ("bоb", "mix scripts"),  # the middle letter is Cyrillic
+        ("bob\u034f", "U+034F"),
+        ("bob\ufe0f", "U+FE0F"),
+        ("\u3164", "U+3164"),
+        ("\u115fbob", "U+115F"),
+        ("a" + "\u0301" * 6, "so many accents"),  # NFC folds the first into á
         ("AI", "reserved"),
         ("server", "reserved"),
         ("ｓｅｒｖｅｒ", "reserved"),

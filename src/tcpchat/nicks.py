@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from tcpchat.errors import InvalidNick
+from tcpchat.sanitize import MAX_COMBINING_RUN
 
 MAX_NICK_LENGTH = 32
 
@@ -20,6 +21,18 @@ AI_NICK = "AI"
 RESERVED_NICKS = frozenset({"ai", "server", "system", "tcpchat"})
 
 _PUNCTUATION = frozenset("_-")
+
+# Letters and marks that draw nothing (Unicode's Default_Ignorable_Code_Point,
+# less the format characters refused anyway): "bob" plus one of these would
+# look exactly like "bob", and a nickname of fillers alone would be invisible.
+_INVISIBLE = frozenset(
+    [
+        *(0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0),
+        *range(0x180B, 0x1810),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    ]
+)
 # Scripts that are written together: kana and kanji in Japanese, hangul and hanja in Korean.
 _SCRIPT_FAMILIES = {
     "HIRAGANA": "CJK",
@@ -46,14 +59,20 @@ def validate_nick(raw: str) -> str:
         raise InvalidNick("a nickname cannot be empty")
     if len(nick) > MAX_NICK_LENGTH:
         raise InvalidNick(f"a nickname is at most {MAX_NICK_LENGTH} characters long")
+    marks_in_a_row = 0
     for position, char in enumerate(nick):
+        category = unicodedata.category(char)
+        if category in ("Mn", "Mc") and position > 0 and ord(char) not in _INVISIBLE:
+            # Vowel signs and accents that belong to the letter before, a few at most.
+            marks_in_a_row += 1
+            if marks_in_a_row > MAX_COMBINING_RUN:
+                raise InvalidNick("a nickname may not stack so many accents on one letter")
+            continue
+        marks_in_a_row = 0
         if char in _PUNCTUATION:
             continue
-        category = unicodedata.category(char)
-        if category[0] == "L" or category == "Nd":
+        if (category[0] == "L" or category == "Nd") and ord(char) not in _INVISIBLE:
             continue
-        if category in ("Mn", "Mc") and position > 0:
-            continue  # vowel signs and accents that belong to the letter before
         raise InvalidNick(
             f"a nickname may hold only letters, digits, '_' and '-' (not {_describe(char)})"
         )
@@ -80,6 +99,6 @@ def _script_of(char: str) -> str | None:
 def _describe(char: str) -> str:
     if char.isspace():
         return "whitespace"
-    if char.isprintable():
+    if char.isprintable() and ord(char) not in _INVISIBLE:
         return repr(char)
     return f"U+{ord(char):04X}"
