@@ -285,6 +285,24 @@ async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> 
     assert any(line.endswith("<mallory> titleX") for line in frontend.shown)
 
 
+async def test_events_with_wrong_field_types_are_skipped(start_client: Starter) -> None:
+    """A server that sends a number for a nickname or null for a text cannot crash the
+    client: those events are skipped, and the next good one is shown."""
+    broken: list[dict[str, object]] = [
+        {"type": "message", "nick": 5, "text": "number for a nick"},
+        {"type": "message", "nick": "mallory", "text": None},
+        {"type": "users", "users": ["a", 3]},
+        {"type": "join", "nick": "the-end"},
+    ]
+    async with hostile_server(broken) as port:
+        _, frontend, task = start_client(port, nick="alice")
+        await frontend.expect("Welcome, alice")
+        frontend.type("go")
+        await frontend.expect("the-end joined")
+        assert not task.done()
+    assert not any("number for a nick" in line for line in frontend.shown)
+
+
 async def test_a_pasted_block_is_sent_line_by_line(
     server: ChatServer, client: ClientFactory, start_client: Starter
 ) -> None:

@@ -132,7 +132,19 @@ def test_text_encoding_ends_every_line() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["not json", "[]", '{"type": "nope"}', '{"type": "message", "id": 1}', '{"id": 1}'],
+    [
+        "not json",
+        "[]",
+        '{"type": "nope"}',
+        '{"type": "message", "id": 1}',
+        '{"id": 1}',
+        '{"type":"message","id":1,"ts":"2026-11-26T14:03:22.000Z","nick":5,"text":"x"}',
+        '{"type":"message","id":1,"ts":"2026-11-26T14:03:22.000Z","nick":"a","text":null}',
+        '{"type":"message","id":true,"ts":"2026-11-26T14:03:22.000Z","nick":"a","text":"x"}',
+        '{"type":"message","id":1,"ts":7,"nick":"a","text":"x"}',
+        '{"type":"users","id":1,"ts":"2026-11-26T14:03:22.000Z","users":["a",3]}',
+        '{"type":"users","id":1,"ts":"2026-11-26T14:03:22.000Z","users":"abc"}',
+    ],
 )
 def test_parse_json_event_rejects_garbage(line: str) -> None:
     """Anything but a known, complete event is a RemoteProtocolError."""

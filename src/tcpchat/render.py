@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, tzinfo
 from typing import Any
@@ -123,10 +124,24 @@ def encode(event: Event, rendering: Rendering) -> bytes:
 _TYPES_BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
 
 
+# What each field annotation of the events accepts in JSON (the annotations are
+# strings: events.py uses postponed evaluation).
+_JSON_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "str": lambda value: isinstance(value, str),
+    "datetime": lambda value: isinstance(value, str),
+    "tuple[str, ...]": lambda value: (
+        isinstance(value, list) and all(isinstance(item, str) for item in value)
+    ),
+}
+
+
 def parse_json_event(line: str | bytes) -> Event:
     """Read one line of the JSON rendering back into an event.
 
-    Raises :class:`RemoteProtocolError` for anything that is not a known event.
+    Raises :class:`RemoteProtocolError` for anything that is not a known event
+    with fields of the right types, so that a broken or hostile server cannot
+    hand a client a nickname that is a number or a text that is null.
     Unknown extra fields are ignored, so that newer servers can add fields.
     """
     try:
@@ -135,6 +150,8 @@ def parse_json_event(line: str | bytes) -> Event:
         values: dict[str, Any] = {}
         for field in fields(cls):
             value = document[field.name]
+            if not _JSON_FIELD_CHECKS[str(field.type)](value):
+                raise TypeError(f"{field.name!r} is not of type {field.type}")
             if field.name == "ts":
                 value = datetime.fromisoformat(value)
             elif isinstance(value, list):
