@@ -174,6 +174,24 @@ async def test_registered_members_are_not_timed_out() -> None:
         await bob.expect(r"<alice> still here$")
 
 
+async def test_registering_late_in_a_flood_paced_burst_is_not_timed_out() -> None:
+    """Registration ends the time-out at once, even while flood control still paces
+    the lines that came in the same read as the nickname."""
+    async with (
+        running_server(register_timeout=0.3, flood_burst=1, flood_rate=4.0) as server,
+        clients(server.port) as open_client,
+    ):
+        bob = await open_client("bob")
+        late = await LineClient.connect(server.port)
+        try:
+            # One read: the nickname, then two lines that wait 0.25 s each for tokens.
+            await late.send("alice", "hello", "world")
+            await bob.expect(r"<alice> world$")
+            assert not any("in time" in line for line in late.seen)
+        finally:
+            await late.close()
+
+
 async def test_every_connection_has_tcp_keepalive_with_the_configured_timings() -> None:
     """Keepalive is on, with the idle, interval and count settings, on the server's socket."""
     timings = {"keepalive_idle": 7, "keepalive_interval": 3, "keepalive_count": 4}

@@ -21,6 +21,7 @@ from tcpchat.events import Event, Notice
 from tcpchat.protocol import JSON_OPENING_LINE, LineSplitter
 from tcpchat.render import parse_json_event
 from tcpchat.sanitize import sanitize_text
+from tcpchat.streams import close_stream
 
 log = logging.getLogger("tcpchat.client")
 
@@ -85,15 +86,7 @@ class Connection:
 
     async def close(self, timeout: float = LEAVE_TIMEOUT) -> None:
         """Close the connection, cutting it if it does not close within ``timeout``."""
-        self._writer.close()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._writer.wait_closed()
-        except (TimeoutError, ConnectionError, OSError):
-            self._writer.transport.abort()
-        except asyncio.CancelledError:
-            self._writer.transport.abort()
-            raise
+        await close_stream(self._writer, timeout)
 
     async def __aenter__(self) -> Connection:
         return self

@@ -26,6 +26,7 @@ from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line,
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
 from tcpchat.server import READ_CHUNK, format_address
+from tcpchat.streams import close_stream
 from tcpchat.terminal import Frontend
 from tcpchat.tls import tls_server_context
 
@@ -196,7 +197,7 @@ class DirectServer:
         if self.guest is not None or self._closing:
             log.info("refused %s: a chat is in progress", address)
             writer.write(BUSY_LINE)
-            await self._close_writer(writer)
+            await close_stream(writer, self.settings.close_timeout)
             return
         guest = Guest(writer, address, self.settings.max_queue_bytes)
         guest.task = asyncio.current_task()
@@ -211,7 +212,7 @@ class DirectServer:
         finally:
             self.guest = None
             reason = guest.ended or "connection closed"
-            await self._close_writer(writer)
+            await close_stream(writer, self.settings.close_timeout)
             log.info("%s left: %s", address, reason)
             if not self._closing:
                 next_step = "exiting" if self.once else "waiting for the next client"
@@ -259,17 +260,6 @@ class DirectServer:
                 name = sanitize_text(parsed.name)[:40]
                 text = f"/{name} is not available in a 1:1 chat; /help says what is"
                 guest.send(Error(*self.clock.stamp(), "unknown_command", text))
-
-    async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-        try:
-            async with asyncio.timeout(self.settings.close_timeout):
-                await writer.wait_closed()
-        except (TimeoutError, ConnectionError, OSError):
-            writer.transport.abort()
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
 
     def toolbar(self) -> Fragments:
         """The operator's bottom toolbar: where the chat listens and with whom it is."""

@@ -22,6 +22,7 @@ from tcpchat.ratelimit import TokenBucket
 from tcpchat.render import Rendering, encode
 from tcpchat.session import SearchService, Session
 from tcpchat.sockopts import enable_keepalive, set_send_buffer
+from tcpchat.streams import close_stream
 from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.server")
@@ -174,14 +175,10 @@ class ChatServer:
         if refusal is not None:
             # Tracked too, so that close() waits for (or cuts) these last few bytes.
             self._connections[task] = None
-            try:
-                await self._refuse(writer, address, refusal)
-            except asyncio.CancelledError:
-                if not self._closing:
-                    raise
-                task.uncancel()  # close() cut us short; end normally (see below)
-            finally:
-                del self._connections[task]
+            log.warning("refused %s: %s", address, refusal)
+            event_id, ts = self.clock.stamp()
+            writer.write(encode(Error(event_id, ts, "connection_refused", refusal), Rendering.TEXT))
+            await self._close_connection(task, writer)
             return
         peer = Peer(writer.transport, address)
         session = Session(
@@ -212,25 +209,28 @@ class ChatServer:
             reason = "server error"
         finally:
             session.end(peer.drop_reason or reason)
-            del self._connections[task]
             self.admission.release(host)
-            await self._close_writer(peer, writer)
+            self.hub.flush(peer)
+            await self._close_connection(task, writer)
             log.info("%s closed: %s", address, session.finished)
 
-    async def _refuse(self, writer: asyncio.StreamWriter, address: str, reason: str) -> None:
-        """Tell a connection past the caps why in one line, and close it."""
-        log.warning("refused %s: %s", address, reason)
-        event_id, ts = self.clock.stamp()
-        writer.write(encode(Error(event_id, ts, "connection_refused", reason), Rendering.TEXT))
-        writer.close()
+    async def _close_connection(
+        self, task: asyncio.Task[None], writer: asyncio.StreamWriter
+    ) -> None:
+        """Close one connection within close_timeout; then stop tracking its task.
+
+        The task stays in ``_connections`` until its socket is closed, so that
+        close() waits for it; if close() cancels it meanwhile, the socket is cut
+        and the task still ends normally (see _serve_connection).
+        """
         try:
-            async with asyncio.timeout(self.settings.close_timeout):
-                await writer.wait_closed()
-        except (TimeoutError, ConnectionError, OSError):
-            writer.transport.abort()
+            await close_stream(writer, self.settings.close_timeout)
         except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
+            if not self._closing:
+                raise
+            task.uncancel()
+        finally:
+            del self._connections[task]
 
     def _tune_socket(self, writer: asyncio.StreamWriter) -> None:
         """Keepalive, and the kernel send buffer if one is configured."""
@@ -274,8 +274,9 @@ class ChatServer:
                         session.receive_line(item)
                         if session.finished is not None:
                             return
-                    if session.registered and registration.when() is not None:
-                        registration.reschedule(None)
+                        if session.registered and registration.when() is not None:
+                            # At once: flood control may still sleep on this chunk.
+                            registration.reschedule(None)
                     # read() returns at once while the stream holds data, so yield
                     # here: one client's burst must not keep the loop from the
                     # others, nor from flushing what this chunk queued for them.
@@ -287,19 +288,6 @@ class ChatServer:
                 raise  # a socket time-out, not ours
             session.error("timeout", "no nickname was chosen in time; closing")
             session.end("registration timed out")
-
-    async def _close_writer(self, peer: Peer, writer: asyncio.StreamWriter) -> None:
-        """Flush what ``peer`` is owed and close, cutting the socket if it will not drain."""
-        self.hub.flush(peer)
-        writer.close()
-        try:
-            async with asyncio.timeout(self.settings.close_timeout):
-                await writer.wait_closed()
-        except (TimeoutError, ConnectionError, OSError):
-            writer.transport.abort()
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
 
     def _on_drop(self, peer: Peer, reason: str) -> None:
         log.warning("disconnecting %r: %s", peer, reason)

@@ -1,0 +1,23 @@
+"""What the servers and the client share about asyncio streams."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def close_stream(writer: asyncio.StreamWriter, timeout: float) -> None:
+    """Close ``writer``, letting its buffered bytes go out for up to ``timeout`` seconds.
+
+    A peer that will not take them (a stalled reader) is cut off with an abort, so
+    closing never waits longer than ``timeout``, and the socket is closed on every
+    path, cancellation included.
+    """
+    writer.close()
+    try:
+        async with asyncio.timeout(timeout):
+            await writer.wait_closed()
+    except (TimeoutError, ConnectionError, OSError):
+        writer.transport.abort()
+    except asyncio.CancelledError:
+        writer.transport.abort()
+        raise
