@@ -79,6 +79,13 @@ async def test_password_is_asked_before_registration(guest: LineClient) -> None:
     await guest.register("alice")
 
 
+async def test_help_names_pass_while_the_password_is_due(guest: LineClient) -> None:
+    """/help before the password lists /pass, the one command needed then."""
+    await guest.expect(r"!!! this server needs a password")
+    await guest.send("/help")
+    await guest.expect(r"\*\*\*   /pass PASSWORD +give the server password")
+
+
 async def test_password_can_be_given_with_pass_command(guest: LineClient) -> None:
     """``/pass PASSWORD`` works too, for passwords that start with '/'."""
     await guest.send(f"/pass {SECRET}")

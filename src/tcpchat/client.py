@@ -24,6 +24,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from tcpchat.chatstate import ChatState, Link
+from tcpchat.commands import LEAVE_COMMANDS
 from tcpchat.config import TASK_PORTS, ClientSettings
 from tcpchat.connection import (
     LEAVE_TIMEOUT,
@@ -47,9 +48,6 @@ T = TypeVar("T")
 #: Lines that may wait for the connection to be ready. More typed at a terminal are
 #: refused; from a pipe, stdin is not read until there is room.
 MAX_QUEUED_LINES = 100
-
-#: Commands the client handles itself instead of sending them.
-LEAVE_COMMANDS = frozenset({"exit", "quit"})
 
 
 def outgoing(line: str, nick: str | None) -> tuple[str | None, Shown | None]:

@@ -38,6 +38,10 @@ class Command:
 def _help(session: Session, argument: str) -> None:
     width = max(len(command.usage) for command in COMMANDS)
     lines = ["Commands:"]
+    if session.awaiting_password:
+        lines.append(
+            "  /pass PASSWORD".ljust(width + 2) + "  give the server password (asked first)"
+        )
     lines += [f"  {command.usage.ljust(width)}  {command.summary}" for command in COMMANDS]
     lines.append("  //text".ljust(width + 2) + "  send a message that starts with '/'")
     session.notice("\n".join(lines))
@@ -128,6 +132,9 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 _ALIASES = {"quit": "exit"}
+
+#: The names that leave a chat, in the room, the 1:1 chat and the client alike.
+LEAVE_COMMANDS = frozenset({"exit", *(alias for alias, name in _ALIASES.items() if name == "exit")})
 _BY_NAME = {command.name: command for command in COMMANDS}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tcpchat.commands import LEAVE_COMMANDS
 from tcpchat.config import ServerSettings
 from tcpchat.display import Fragments, Shown, error_line, own_message, render_event, system_line
 from tcpchat.errors import LineTooLong, RemoteProtocolError
@@ -162,7 +163,7 @@ class DirectServer:
             if parsed is None:
                 continue
             if isinstance(parsed, CommandInput):
-                if parsed.name in ("exit", "quit"):
+                if parsed.name in LEAVE_COMMANDS:
                     return
                 if parsed.name == "help":
                     self._tell_operator(system_line(HELP_FOR_OPERATOR))
@@ -248,7 +249,7 @@ class DirectServer:
                 self._tell_operator(render_event(event, OPERATOR_NICK))
             return
         match parsed.name:
-            case "exit" | "quit":
+            case name if name in LEAVE_COMMANDS:
                 guest.send(Notice(*self.clock.stamp(), "Goodbye!"))
                 guest.ended = "quit"
             case "help":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from tcpchat.commands import dispatch
+from tcpchat.commands import LEAVE_COMMANDS, dispatch
 from tcpchat.errors import InvalidEncoding, NickError, TcpchatError
 from tcpchat.events import Error, EventClock, Join, Leave, Message, Notice, Welcome
 from tcpchat.hub import Hub, Peer
@@ -28,7 +28,7 @@ NICK_PROMPT = "Choose a nickname:"
 PASSWORD_GREETING = "Welcome to tcpchat."
 PASSWORD_PROMPT = "this server needs a password: type it, or send /pass PASSWORD"
 #: What a connection may do before it has given the server password.
-_BEFORE_PASSWORD_COMMANDS = frozenset({"help", "format", "exit", "quit"})
+_BEFORE_PASSWORD_COMMANDS = frozenset({"help", "format", *LEAVE_COMMANDS})
 _PASSWORD_COMMANDS = frozenset({"pass", "password"})
 
 
@@ -70,6 +70,11 @@ class Session:
         self.password_gate = PasswordGate(password) if password else None
 
     @property
+    def awaiting_password(self) -> bool:
+        """Whether the server password is still to be given on this connection."""
+        return self.password_gate is not None and not self.password_gate.passed
+
+    @property
     def registered(self) -> bool:
         """Whether this connection is in the room under a nickname."""
         return self._member
@@ -102,7 +107,7 @@ class Session:
         parsed = parse_input(text)
         if parsed is None:
             return  # blank lines are ignored
-        if self.password_gate is not None and not self.password_gate.passed:
+        if self.awaiting_password:
             self._before_password(parsed)
             return
         if isinstance(parsed, CommandInput):
