@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 from tcpchat import __version__
 from tcpchat.config import (
-    TASK_PORTS,
     ClientSettings,
     DirectSettings,
     SearchSettings,
     ServerSettings,
     add_arguments,
     from_sources,
+    task_port,
 )
 from tcpchat.server import ChatServer
 
@@ -109,8 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(settings.log_level)
         except ValueError as exc:
             parser.error(str(exc))
-        if settings.port is None:
-            settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
+        settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))
         if args.task == 1 and settings.password:
             # One operator, one guest: a password would only lock the guest out of a
             # chat the operator accepts by hand. TLS works for both tasks.
@@ -158,8 +157,7 @@ def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(str(exc))
     if settings.password_env and settings.password_env not in os.environ:
         parser.error(f"--password-env: the variable {settings.password_env} is not set")
-    if settings.port is None:
-        settings = dataclasses.replace(settings, port=TASK_PORTS[args.task])
+    settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))
     try:
         return asyncio.run(run_client(settings, direct=args.task == 1))
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from tcpchat.chatstate import ChatState, Link
 from tcpchat.commands import LEAVE_COMMANDS
-from tcpchat.config import TASK_PORTS, ClientSettings
+from tcpchat.config import ClientSettings, task_port
 from tcpchat.connection import (
     LEAVE_TIMEOUT,
     Backoff,
@@ -196,7 +196,7 @@ class ChatClient:
         """One connection, from connecting to its end: None if the user left, else what
         went wrong, in words for the user."""
         settings = self.settings
-        port = TASK_PORTS[1 if self.direct else 2] if settings.port is None else settings.port
+        port = task_port(settings.port, 1 if self.direct else 2)
         try:
             connection = await self._unless_leaving(
                 open_connection(settings.host, port, ssl=self.ssl, timeout=settings.connect_timeout)

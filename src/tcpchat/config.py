@@ -27,6 +27,11 @@ T = TypeVar("T")
 TASK_PORTS = {1: 5001, 2: 5002}
 
 
+def task_port(port: int | None, task: int) -> int:
+    """``port`` if one was given, else the task's own: 5001 for the 1:1 chat, 5002 for the room."""
+    return TASK_PORTS[task] if port is None else port
+
+
 def setting(
     default: T,
     flag: str,

@@ -19,7 +19,7 @@ import asyncio
 import logging
 
 from tcpchat.commands import LEAVE_COMMANDS
-from tcpchat.config import ServerSettings
+from tcpchat.config import ServerSettings, task_port
 from tcpchat.display import Fragments, Shown, error_line, own_message, render_event, system_line
 from tcpchat.errors import LineTooLong, RemoteProtocolError
 from tcpchat.events import Error, Event, EventClock, Message, Notice, Shutdown
@@ -108,7 +108,7 @@ class DirectServer:
         self._listener = await asyncio.start_server(
             self._serve_guest,
             self.settings.host,
-            self.settings.port,
+            task_port(self.settings.port, 1),
             limit=READ_CHUNK,
             ssl=tls_context,
             ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from tcpchat.admission import Admission
-from tcpchat.config import TASK_PORTS, ServerSettings
+from tcpchat.config import ServerSettings, task_port
 from tcpchat.errors import LineTooLong
 from tcpchat.events import Error, EventClock, Shutdown
 from tcpchat.hub import LocalHub, Peer
@@ -99,7 +99,7 @@ class ChatServer:
         self._listener = await asyncio.start_server(
             self._serve_connection,
             self.settings.host,
-            TASK_PORTS[2] if self.settings.port is None else self.settings.port,
+            task_port(self.settings.port, 2),
             limit=READ_CHUNK,
             ssl=tls_context,
             ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,
