@@ -23,6 +23,7 @@ from tcpchat.config import ServerSettings, task_port
 from tcpchat.display import Fragments, Shown, error_line, own_message, render_event, system_line
 from tcpchat.errors import LineTooLong, RemoteProtocolError
 from tcpchat.events import Error, Event, EventClock, Message, Notice, Shutdown
+from tcpchat.hub import QUEUE_EXCEEDED
 from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
@@ -70,7 +71,7 @@ class Guest:
             return
         transport.write(encode(event, self.rendering))
         if transport.get_write_buffer_size() > self.max_queue_bytes:
-            self.ended = "send queue exceeded"
+            self.ended = QUEUE_EXCEEDED
             transport.abort()
 
 

@@ -12,7 +12,7 @@ import logging
 from typing import Protocol
 
 from tcpchat.commands import LEAVE_COMMANDS, dispatch
-from tcpchat.errors import InvalidEncoding, NickError, TcpchatError
+from tcpchat.errors import InvalidEncoding, LocalProtocolError, NickError, TcpchatError
 from tcpchat.events import Error, EventClock, Join, Leave, Message, Notice, Welcome
 from tcpchat.hub import Hub, Peer
 from tcpchat.nicks import validate_nick
@@ -82,7 +82,7 @@ class Session:
     @property
     def nick(self) -> str:
         if self.peer.nick is None:
-            raise AssertionError("the session has no nickname yet")
+            raise LocalProtocolError("a nickname was used before registration")
         return self.peer.nick
 
     # -- input ---------------------------------------------------------------
