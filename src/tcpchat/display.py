@@ -6,6 +6,10 @@ sanitised with :func:`~tcpchat.sanitize.sanitize_text` and then placed in a
 tuple as plain text, so it is never parsed by ``HTML()`` or ``ANSI()`` and no
 escape sequence from the network can reach the terminal. :func:`plain` turns
 the same tuples into the lines the piped mode prints.
+
+The words are those of the text rendering (:mod:`tcpchat.render`); this module
+adds the styles, the mention highlights and the user's own point of view
+("from bob", "to bob") on private messages.
 """
 
 from __future__ import annotations
@@ -36,6 +40,15 @@ from tcpchat.events import (
     utc_now,
 )
 from tcpchat.nicks import AI_NICK, nick_key
+from tcpchat.render import (
+    ERROR_MARK,
+    PRIVATE_MARK,
+    SYSTEM_MARK,
+    source_lines,
+    system_lines,
+    timestamp,
+    welcome_line,
+)
 from tcpchat.sanitize import sanitize_lines, sanitize_text
 
 Fragments = list[tuple[str, str]]
@@ -117,12 +130,18 @@ def plain(fragments: Fragments) -> str:
     return "".join(text for _, text in fragments)
 
 
+# The client's welcome names Tab completion, which people on nc do not have.
+_WELCOME_HINT = "Type a message and press Enter; Tab completes, /help lists the commands."
+
+
 def _stamp(ts: datetime, tz: tzinfo | None) -> tuple[str, str]:
-    return ("class:time", ts.astimezone(tz).strftime("[%H:%M:%S] "))
+    return ("class:time", timestamp(ts, tz))
 
 
 def _system(ts: datetime, tz: tzinfo | None, *texts: str) -> Shown:
-    return Shown(tuple([_stamp(ts, tz), ("class:system", f"*** {text}")] for text in texts))
+    return Shown(
+        tuple([_stamp(ts, tz), ("class:system", f"{SYSTEM_MARK} {text}")] for text in texts)
+    )
 
 
 def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = None) -> Shown:
@@ -155,57 +174,37 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
             incoming = own_nick is None or nick_key(nick) != nick_key(own_nick)
             style = "class:private class:mention" if incoming else "class:private"
             if incoming:
-                heading = [(style, "[private] from "), (nick_style(nick), sanitize_text(nick))]
+                heading = [
+                    (style, f"{PRIVATE_MARK} from "),
+                    (nick_style(nick), sanitize_text(nick)),
+                ]
             else:
                 heading = [
-                    (style, "[private] to "),
+                    (style, f"{PRIVATE_MARK} to "),
                     (nick_style(recipient), sanitize_text(recipient)),
                 ]
             return Shown(([stamp, *heading, (style, f": {sanitize_text(text)}")],), incoming)
-        case Join(nick=nick):
-            return _system(event.ts, tz, f"{sanitize_text(nick)} joined")
-        case Leave(nick=nick, reason=reason):
-            return _system(event.ts, tz, f"{sanitize_text(nick)} left ({sanitize_text(reason)})")
-        case NickChange(old=old, new=new):
-            return _system(
-                event.ts, tz, f"{sanitize_text(old)} is now known as {sanitize_text(new)}"
-            )
         case Welcome(nick=nick, users=users):
-            return _system(
-                event.ts,
-                tz,
-                f"Welcome, {sanitize_text(nick)}! {_who(users)}",
-                "Type a message and press Enter; Tab completes, /help lists the commands.",
-            )
-        case UserList(users=users):
-            return _system(event.ts, tz, _who(users))
-        case Notice(text=text):
-            return _system(event.ts, tz, *sanitize_lines(text).split("\n"))
+            greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
+            return _system(event.ts, tz, greeting, _WELCOME_HINT)
+        case Join() | Leave() | NickChange() | UserList() | Notice() | SearchStarted() | Shutdown():
+            return _system(event.ts, tz, *system_lines(event, sanitize_text))
         case Error(text=text):
             return Shown(
                 tuple(
-                    [stamp, ("class:error", f"!!! {line}")]
+                    [stamp, ("class:error", f"{ERROR_MARK} {line}")]
                     for line in sanitize_lines(text).split("\n")
                 )
-            )
-        case SearchStarted(nick=nick, question=question):
-            return _system(
-                event.ts, tz, f"{sanitize_text(nick)} asked the AI: {sanitize_text(question)}"
             )
         case AIDelta():
             return Shown(())  # the whole answer follows as one AIAnswer
         case AIAnswer(text=text, sources=sources):
             ai = [stamp, (nick_style(AI_NICK), f"<{AI_NICK}> ")]
-            lines = [[*ai, ("class:ai", line)] for line in sanitize_lines(text).split("\n")]
-            if sources:
-                lines.append([*ai, ("class:ai", "Sources:")])
-                lines += [
-                    [*ai, ("class:ai", f"[{number}] {sanitize_text(url)}")]
-                    for number, url in enumerate(sources, 1)
-                ]
-            return Shown(tuple(lines))
-        case Shutdown(text=text):
-            return _system(event.ts, tz, sanitize_text(text))
+            lines = [
+                *sanitize_lines(text).split("\n"),
+                *source_lines([sanitize_text(url) for url in sources]),
+            ]
+            return Shown(tuple([*ai, ("class:ai", line)] for line in lines))
     raise AssertionError(f"no display for {event!r}")  # pragma: no cover
 
 
@@ -217,11 +216,6 @@ def _chat_line(
     return Shown(
         ([stamp, (nick_style(nick), f"<{sanitize_text(nick)}>"), (text_style, f" {text}")],), alert
     )
-
-
-def _who(users: tuple[str, ...]) -> str:
-    count = "1 user" if len(users) == 1 else f"{len(users)} users"
-    return f"{count} online: {', '.join(sanitize_text(user) for user in users)}"
 
 
 def own_message(
