@@ -35,6 +35,7 @@ from tcpchat.events import (
     UserList,
     Welcome,
 )
+from tcpchat.render import text_lines
 
 TS = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
 TZ = timezone(timedelta(hours=2))  # shown as 14:30:05
@@ -73,6 +74,28 @@ def text_of(shown: Shown) -> list[str]:
 def test_each_event_type_has_its_line(event: Event, expected: list[str]) -> None:
     """Every event type is drawn as its documented line, in the given time zone."""
     assert text_of(render_event(event, "alice", TZ)) == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Message(1, TS, "bob", "hi alice"),
+        Action(1, TS, "bob", "waves"),
+        Join(1, TS, "bob"),
+        Leave(1, TS, "bob", "quit"),
+        NickChange(1, TS, "bob", "rob"),
+        UserList(1, TS, ("alice",)),
+        Notice(1, TS, "one\ntwo"),
+        Error(1, TS, "nick_taken", "taken\nagain"),
+        SearchStarted(1, TS, "bob", 7, "why?"),
+        AIAnswer(1, TS, "bob", 7, "because\nso", ("https://a.example", "https://b.example")),
+        Shutdown(1, TS, "bye all"),
+    ],
+    ids=lambda event: type(event).__name__,
+)
+def test_words_are_those_of_the_text_rendering(event: Event) -> None:
+    """Apart from private messages and the welcome hint, the client says what nc users read."""
+    assert text_of(render_event(event, "alice", TZ)) == text_lines(event, TZ)
 
 
 def test_welcome_names_the_user_and_who_is_online() -> None:

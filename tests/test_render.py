@@ -28,7 +28,19 @@ from tcpchat.events import (
     UserList,
     Welcome,
 )
-from tcpchat.render import Rendering, encode, parse_json_event, text_lines, to_json
+from tcpchat.render import (
+    Rendering,
+    SystemEvent,
+    encode,
+    parse_json_event,
+    source_lines,
+    system_lines,
+    text_lines,
+    timestamp,
+    to_json,
+    users_online,
+    welcome_line,
+)
 
 TS = datetime(2026, 11, 26, 14, 3, 22, 123456, tzinfo=UTC)
 
@@ -90,6 +102,51 @@ def test_every_event_type_has_a_sample() -> None:
 def test_text_rendering(event: Event, lines: list[str]) -> None:
     """Each event has its readable text lines, stamped with the time."""
     assert text_lines(event, UTC) == lines
+
+
+def test_timestamp_is_the_time_in_brackets() -> None:
+    """The stamp before each line is the time of day, in the given time zone."""
+    assert timestamp(TS, UTC) == "[14:03:22] "
+
+
+def test_users_online_counts_and_names() -> None:
+    """Who is online is a count, singular or plural, then the names."""
+    assert users_online(["alice"]) == "1 user online: alice"
+    assert users_online(["alice", "bob"]) == "2 users online: alice, bob"
+    assert users_online(iter(["a", "b", "c"])) == "3 users online: a, b, c"
+
+
+def test_welcome_line_greets_and_says_who_is_online() -> None:
+    """The welcome greets the user by name, then says who is online."""
+    assert welcome_line("bob", ("alice", "bob")) == "Welcome, bob! 2 users online: alice, bob"
+
+
+def test_source_lines_number_the_sources() -> None:
+    """Sources are listed under a heading, numbered from 1; no sources, no lines."""
+    assert source_lines(("https://a.example", "https://b.example")) == [
+        "Sources:",
+        "[1] https://a.example",
+        "[2] https://b.example",
+    ]
+    assert source_lines(()) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "lines"),
+    [
+        (Join(1, TS, "bob"), ["BOB joined"]),
+        (Leave(1, TS, "bob", "quit"), ["BOB left (QUIT)"]),
+        (NickChange(1, TS, "bob", "rob"), ["BOB is now known as ROB"]),
+        (UserList(1, TS, ("al", "bob")), ["2 users online: AL, BOB"]),
+        (Notice(1, TS, "one\ntwo"), ["ONE", "TWO"]),
+        (SearchStarted(1, TS, "bob", 1, "why?"), ["BOB asked the AI: WHY?"]),
+        (Shutdown(1, TS, "bye"), ["BYE"]),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_system_lines_clean_every_text(event: SystemEvent, lines: list[str]) -> None:
+    """System lines are worded without time or mark, each carried text passed through clean."""
+    assert system_lines(event, str.upper) == lines
 
 
 @pytest.mark.parametrize(("event", "lines"), SAMPLES, ids=lambda value: type(value).__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcpchat.sanitize import MAX_COMBINING_RUN, sanitize_text
+from tcpchat.sanitize import MAX_COMBINING_RUN, sanitize_lines, sanitize_text
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,9 @@ def test_output_never_grows() -> None:
     """The result is never longer than the input."""
     raw = "\t" * 10 + "x\x1b[2Jy"
     assert len(sanitize_text(raw)) <= len(raw)
+
+
+def test_sanitize_lines_keeps_line_breaks() -> None:
+    """Multi-line text is sanitised line by line; only its line breaks survive."""
+    raw = "one \x1b[31mred\x1b[0m\n\ttwo\r\n\n\u202ethree"
+    assert sanitize_lines(raw) == "one red\n two\n\nthree"

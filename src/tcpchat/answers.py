@@ -4,7 +4,7 @@
 (:func:`build_input`), then turns what streams back into safe text: the pieces
 shown while the answer grows (:class:`AnswerBuilder`) and the whole answer with
 its numbered sources (:func:`finish_answer`). Everything the model writes goes
-through :func:`tcpchat.sanitize.sanitize_text`, line by line.
+through :func:`tcpchat.sanitize.sanitize_lines`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tcpchat.sanitize import sanitize_text
+from tcpchat.sanitize import sanitize_lines, sanitize_text
 
 #: Longest question accepted, in characters.
 MAX_QUESTION_CHARS = 1000
@@ -92,11 +92,6 @@ def build_input(question: str, context: Sequence[RoomLine] = ()) -> list[str]:
         messages.append(fenced)
     messages.append(question)
     return messages
-
-
-def sanitize_lines(text: str) -> str:
-    """``text`` made safe line by line: each line sanitised, line breaks kept."""
-    return "\n".join(sanitize_text(line) for line in text.split("\n"))
 
 
 class AnswerBuilder:

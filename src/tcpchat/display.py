@@ -6,6 +6,10 @@ sanitised with :func:`~tcpchat.sanitize.sanitize_text` and then placed in a
 tuple as plain text, so it is never parsed by ``HTML()`` or ``ANSI()`` and no
 escape sequence from the network can reach the terminal. :func:`plain` turns
 the same tuples into the lines the piped mode prints.
+
+The words are those of the text rendering (:mod:`tcpchat.render`); this module
+adds the styles, the mention highlights and the user's own point of view
+("from bob", "to bob") on private messages.
 """
 
 from __future__ import annotations
@@ -36,7 +40,16 @@ from tcpchat.events import (
     utc_now,
 )
 from tcpchat.nicks import AI_NICK, nick_key
-from tcpchat.sanitize import sanitize_text
+from tcpchat.render import (
+    ERROR_MARK,
+    PRIVATE_MARK,
+    SYSTEM_MARK,
+    source_lines,
+    system_lines,
+    timestamp,
+    welcome_line,
+)
+from tcpchat.sanitize import sanitize_lines, sanitize_text
 
 Fragments = list[tuple[str, str]]
 
@@ -117,21 +130,18 @@ def plain(fragments: Fragments) -> str:
     return "".join(text for _, text in fragments)
 
 
+# The client's welcome names Tab completion, which people on nc do not have.
+_WELCOME_HINT = "Type a message and press Enter; Tab completes, /help lists the commands."
+
+
 def _stamp(ts: datetime, tz: tzinfo | None) -> tuple[str, str]:
-    return ("class:time", ts.astimezone(tz).strftime("[%H:%M:%S] "))
-
-
-def _clean(text: str) -> str:
-    return sanitize_text(text)
-
-
-def _clean_lines(text: str) -> list[str]:
-    """Multi-line remote text (notices, AI answers) as sanitised single lines."""
-    return [sanitize_text(line) for line in text.split("\n")]
+    return ("class:time", timestamp(ts, tz))
 
 
 def _system(ts: datetime, tz: tzinfo | None, *texts: str) -> Shown:
-    return Shown(tuple([_stamp(ts, tz), ("class:system", f"*** {text}")] for text in texts))
+    return Shown(
+        tuple([_stamp(ts, tz), ("class:system", f"{SYSTEM_MARK} {text}")] for text in texts)
+    )
 
 
 def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = None) -> Shown:
@@ -144,60 +154,57 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
     stamp = _stamp(event.ts, tz)
     match event:
         case Message(nick=nick, text=text):
-            return _chat_line(stamp, nick, _clean(text), own_nick)
+            return _chat_line(stamp, nick, sanitize_text(text), own_nick)
         case Action(nick=nick, text=text):
-            text = _clean(text)
+            text = sanitize_text(text)
             alert = nick != own_nick and mentions(text, own_nick)
             style = "class:action class:mention" if alert else "class:action"
             return Shown(
-                ([stamp, (style, "* "), (nick_style(nick), _clean(nick)), (style, f" {text}")],),
+                (
+                    [
+                        stamp,
+                        (style, "* "),
+                        (nick_style(nick), sanitize_text(nick)),
+                        (style, f" {text}"),
+                    ],
+                ),
                 alert,
             )
         case PrivateMessage(nick=nick, recipient=recipient, text=text):
             incoming = own_nick is None or nick_key(nick) != nick_key(own_nick)
             style = "class:private class:mention" if incoming else "class:private"
             if incoming:
-                heading = [(style, "[private] from "), (nick_style(nick), _clean(nick))]
+                heading = [
+                    (style, f"{PRIVATE_MARK} from "),
+                    (nick_style(nick), sanitize_text(nick)),
+                ]
             else:
-                heading = [(style, "[private] to "), (nick_style(recipient), _clean(recipient))]
-            return Shown(([stamp, *heading, (style, f": {_clean(text)}")],), incoming)
-        case Join(nick=nick):
-            return _system(event.ts, tz, f"{_clean(nick)} joined")
-        case Leave(nick=nick, reason=reason):
-            return _system(event.ts, tz, f"{_clean(nick)} left ({_clean(reason)})")
-        case NickChange(old=old, new=new):
-            return _system(event.ts, tz, f"{_clean(old)} is now known as {_clean(new)}")
+                heading = [
+                    (style, f"{PRIVATE_MARK} to "),
+                    (nick_style(recipient), sanitize_text(recipient)),
+                ]
+            return Shown(([stamp, *heading, (style, f": {sanitize_text(text)}")],), incoming)
         case Welcome(nick=nick, users=users):
-            return _system(
-                event.ts,
-                tz,
-                f"Welcome, {_clean(nick)}! {_who(users)}",
-                "Type a message and press Enter; Tab completes, /help lists the commands.",
-            )
-        case UserList(users=users):
-            return _system(event.ts, tz, _who(users))
-        case Notice(text=text):
-            return _system(event.ts, tz, *_clean_lines(text))
+            greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
+            return _system(event.ts, tz, greeting, _WELCOME_HINT)
+        case Join() | Leave() | NickChange() | UserList() | Notice() | SearchStarted() | Shutdown():
+            return _system(event.ts, tz, *system_lines(event, sanitize_text))
         case Error(text=text):
             return Shown(
-                tuple([stamp, ("class:error", f"!!! {line}")] for line in _clean_lines(text))
+                tuple(
+                    [stamp, ("class:error", f"{ERROR_MARK} {line}")]
+                    for line in sanitize_lines(text).split("\n")
+                )
             )
-        case SearchStarted(nick=nick, question=question):
-            return _system(event.ts, tz, f"{_clean(nick)} asked the AI: {_clean(question)}")
         case AIDelta():
             return Shown(())  # the whole answer follows as one AIAnswer
         case AIAnswer(text=text, sources=sources):
             ai = [stamp, (nick_style(AI_NICK), f"<{AI_NICK}> ")]
-            lines = [[*ai, ("class:ai", line)] for line in _clean_lines(text)]
-            if sources:
-                lines.append([*ai, ("class:ai", "Sources:")])
-                lines += [
-                    [*ai, ("class:ai", f"[{number}] {_clean(url)}")]
-                    for number, url in enumerate(sources, 1)
-                ]
-            return Shown(tuple(lines))
-        case Shutdown(text=text):
-            return _system(event.ts, tz, _clean(text))
+            lines = [
+                *sanitize_lines(text).split("\n"),
+                *source_lines([sanitize_text(url) for url in sources]),
+            ]
+            return Shown(tuple([*ai, ("class:ai", line)] for line in lines))
     raise AssertionError(f"no display for {event!r}")  # pragma: no cover
 
 
@@ -207,20 +214,15 @@ def _chat_line(
     alert = not own and mentions(text, own_nick)
     text_style = "class:mention" if alert else ("class:own" if own else "")
     return Shown(
-        ([stamp, (nick_style(nick), f"<{_clean(nick)}>"), (text_style, f" {text}")],), alert
+        ([stamp, (nick_style(nick), f"<{sanitize_text(nick)}>"), (text_style, f" {text}")],), alert
     )
-
-
-def _who(users: tuple[str, ...]) -> str:
-    count = "1 user" if len(users) == 1 else f"{len(users)} users"
-    return f"{count} online: {', '.join(_clean(user) for user in users)}"
 
 
 def own_message(
     nick: str, text: str, ts: datetime | None = None, tz: tzinfo | None = None
 ) -> Shown:
     """The user's own chat line, shown as sent (the server does not echo it back)."""
-    return _chat_line(_stamp(ts or utc_now(), tz), nick, _clean(text), nick, own=True)
+    return _chat_line(_stamp(ts or utc_now(), tz), nick, sanitize_text(text), nick, own=True)
 
 
 def own_action(nick: str, text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:
@@ -230,7 +232,7 @@ def own_action(nick: str, text: str, ts: datetime | None = None, tz: tzinfo | No
 
 def system_line(text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:
     """A line from the client itself (connection state, local errors), styled as system."""
-    return _system(ts or utc_now(), tz, *_clean_lines(text))
+    return _system(ts or utc_now(), tz, *sanitize_lines(text).split("\n"))
 
 
 def error_line(text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:

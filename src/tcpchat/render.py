@@ -7,16 +7,20 @@
 
 Both are pure functions of the event, so the hub encodes each event once per
 rendering and sends the same bytes to everyone.
+
+The wording of the text rendering (:func:`system_lines`, :func:`users_online`,
+:func:`welcome_line`, :func:`source_lines`, the marks and the time stamp) is
+also what the terminal client shows: :mod:`tcpchat.display` adds styles to it.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, assert_never
 
 from tcpchat.errors import RemoteProtocolError
 from tcpchat.events import (
@@ -48,6 +52,21 @@ class Rendering(enum.IntEnum):
     JSON = 1
 
 
+#: How a system line (joins, notices, who is online...) starts, after the time.
+SYSTEM_MARK = "***"
+#: How an error line starts, after the time.
+ERROR_MARK = "!!!"
+#: How a private message starts, after the time.
+PRIVATE_MARK = "[private]"
+#: The second line of the welcome in the text rendering. The terminal client
+#: words its own, since it also completes nicknames with Tab.
+WELCOME_HINT = "Type a message and press Enter to chat; /help lists the commands."
+
+#: The events shown as system lines, worded by :func:`system_lines`. (The welcome
+#: is one too, but its second line differs: see :func:`welcome_line`.)
+SystemEvent = Join | Leave | NickChange | UserList | Notice | SearchStarted | Shutdown
+
+
 def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
     """The text rendering of ``event``: the lines a person reads, without newlines.
 
@@ -55,50 +74,85 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
     An event that has no text form (a streamed piece of an AI answer, the end of a
     failed search) gives no lines.
     """
-    stamp = "[" + event.ts.astimezone(tz).strftime("%H:%M:%S") + "] "
+    stamp = timestamp(event.ts, tz)
     match event:
         case Message(nick=nick, text=text):
             return [f"{stamp}<{nick}> {text}"]
         case Action(nick=nick, text=text):
             return [f"{stamp}* {nick} {text}"]
         case PrivateMessage(nick=nick, recipient=recipient, text=text):
-            return [f"{stamp}[private] {nick} -> {recipient}: {text}"]
-        case Join(nick=nick):
-            return [f"{stamp}*** {nick} joined"]
-        case Leave(nick=nick, reason=reason):
-            return [f"{stamp}*** {nick} left ({reason})"]
-        case NickChange(old=old, new=new):
-            return [f"{stamp}*** {old} is now known as {new}"]
+            return [f"{stamp}{PRIVATE_MARK} {nick} -> {recipient}: {text}"]
         case Welcome(nick=nick, users=users):
             return [
-                f"{stamp}*** Welcome, {nick}! {_count_users(users)} online: {', '.join(users)}",
-                f"{stamp}*** Type a message and press Enter to chat; /help lists the commands.",
+                f"{stamp}{SYSTEM_MARK} {welcome_line(nick, users)}",
+                f"{stamp}{SYSTEM_MARK} {WELCOME_HINT}",
             ]
-        case UserList(users=users):
-            return [f"{stamp}*** {_count_users(users)} online: {', '.join(users)}"]
-        case Notice(text=text):
-            return [f"{stamp}*** {line}" for line in text.split("\n")]
+        case Join() | Leave() | NickChange() | UserList() | Notice() | SearchStarted() | Shutdown():
+            return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event)]
         case Error(text=text):
-            return [f"{stamp}!!! {line}" for line in text.split("\n")]
-        case SearchStarted(nick=nick, question=question):
-            return [f"{stamp}*** {nick} asked the AI: {question}"]
+            return [f"{stamp}{ERROR_MARK} {line}" for line in text.split("\n")]
         case AIDelta() | SearchFailed():
             return []
         case AIAnswer(text=text, sources=sources):
-            lines = [f"{stamp}<{AI_NICK}> {line}" for line in text.split("\n")]
-            if sources:
-                lines.append(f"{stamp}<{AI_NICK}> Sources:")
-                lines.extend(
-                    f"{stamp}<{AI_NICK}> [{number}] {url}" for number, url in enumerate(sources, 1)
-                )
-            return lines
-        case Shutdown(text=text):
-            return [f"{stamp}*** {text}"]
+            return [
+                f"{stamp}<{AI_NICK}> {line}" for line in [*text.split("\n"), *source_lines(sources)]
+            ]
     raise AssertionError(f"no text rendering for {event!r}")  # pragma: no cover
 
 
-def _count_users(users: tuple[str, ...]) -> str:
-    return "1 user" if len(users) == 1 else f"{len(users)} users"
+def timestamp(ts: datetime, tz: tzinfo | None = None) -> str:
+    """``ts`` as the stamp that starts each line, ``[14:03:22] ``, in the time zone ``tz``."""
+    return ts.astimezone(tz).strftime("[%H:%M:%S] ")
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def system_lines(event: SystemEvent, clean: Callable[[str], str] = _as_is) -> list[str]:
+    """What a system event says, one string per line, without the time or the mark.
+
+    ``clean`` is applied to every text the event carries (to each line of a
+    multi-line one) before it is put into words: the client passes
+    :func:`~tcpchat.sanitize.sanitize_text`. The default leaves the texts as they
+    are, as the text rendering wants: the server sanitised remote text on arrival.
+    """
+    match event:
+        case Join(nick=nick):
+            return [f"{clean(nick)} joined"]
+        case Leave(nick=nick, reason=reason):
+            return [f"{clean(nick)} left ({clean(reason)})"]
+        case NickChange(old=old, new=new):
+            return [f"{clean(old)} is now known as {clean(new)}"]
+        case UserList(users=users):
+            return [users_online(clean(user) for user in users)]
+        case Notice(text=text):
+            return [clean(line) for line in text.split("\n")]
+        case SearchStarted(nick=nick, question=question):
+            return [f"{clean(nick)} asked the AI: {clean(question)}"]
+        case Shutdown(text=text):
+            return [clean(text)]
+        case _:  # pragma: no cover
+            assert_never(event)
+
+
+def users_online(users: Iterable[str]) -> str:
+    """Who is in the room, counted and named: ``2 users online: alice, bob``."""
+    names = list(users)
+    count = "1 user" if len(names) == 1 else f"{len(names)} users"
+    return f"{count} online: {', '.join(names)}"
+
+
+def welcome_line(nick: str, users: Iterable[str]) -> str:
+    """The first line of the welcome: ``Welcome, alice! 2 users online: alice, bob``."""
+    return f"Welcome, {nick}! {users_online(users)}"
+
+
+def source_lines(sources: Sequence[str]) -> list[str]:
+    """The lines under an AI answer that list its sources, numbered from 1 (none if none)."""
+    if not sources:
+        return []
+    return ["Sources:", *(f"[{number}] {url}" for number, url in enumerate(sources, 1))]
 
 
 def to_json(event: Event) -> dict[str, Any]:

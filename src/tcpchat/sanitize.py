@@ -4,7 +4,8 @@ Everything a user or the AI says passes through :func:`sanitize_text` on the
 server before it is relayed, and again in the client before it is drawn. The
 result is one line of printable text: no escape sequences, no control
 characters, no bidi overrides or invisible format characters, and no towers of
-combining marks.
+combining marks. Text that may span lines (notices, errors, AI answers) goes
+through :func:`sanitize_lines`, which keeps its line breaks.
 """
 
 from __future__ import annotations
@@ -59,3 +60,8 @@ def sanitize_text(text: str) -> str:
             combining_run = 0
         kept.append(char)
     return "".join(kept)
+
+
+def sanitize_lines(text: str) -> str:
+    """``text`` made safe line by line: each line sanitised, line breaks kept."""
+    return "\n".join(sanitize_text(line) for line in text.split("\n"))
