@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tcpchat.chatstate import ChatState, Link
+from tcpchat.chatstate import STREAM_PREVIEW_CHARS, ChatState, Link
 from tcpchat.display import plain
-from tcpchat.events import Join, Leave, NickChange, UserList, Welcome
+from tcpchat.events import (
+    AIAnswer,
+    AIDelta,
+    Join,
+    Leave,
+    NickChange,
+    SearchFailed,
+    UserList,
+    Welcome,
+)
 
 TS = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -53,3 +62,29 @@ def test_direct_mode_has_no_nicknames_in_the_toolbar() -> None:
     state = ChatState("h:5001", direct=True)
     state.set_link(Link.CONNECTED)
     assert plain(state.toolbar()) == " h:5001 | 1:1 chat | connected "
+
+
+def test_a_streaming_ai_answer_grows_in_the_toolbar_until_it_is_complete() -> None:
+    """Each piece of a streamed answer is added to the toolbar's AI line; the whole answer
+    (or its failure) clears it."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", ("alice",)))
+    assert "AI" not in plain(state.toolbar())
+    state.apply(AIDelta(2, TS, 7, "Rayleigh "))
+    assert plain(state.toolbar()).endswith("AI ▸ Rayleigh ")
+    state.apply(AIDelta(3, TS, 7, "scattering\n\x1b]0;x\x07of light"))
+    assert plain(state.toolbar()).endswith("AI ▸ Rayleigh scattering of light ")
+    state.apply(AIAnswer(4, TS, "alice", 7, "Rayleigh scattering of light.", ()))
+    assert "AI ▸" not in plain(state.toolbar())
+    state.apply(AIDelta(5, TS, 8, "half an answer"))
+    state.apply(SearchFailed(6, TS, "alice", 8))
+    assert state.streaming is None
+
+
+def test_the_toolbar_shows_only_the_tail_of_a_long_answer() -> None:
+    """A long streaming answer shows its newest words, not a line wider than the screen."""
+    state = ChatState("h:1")
+    state.apply(AIDelta(1, TS, 1, "word " * 200 + "newest"))
+    line = plain(state.toolbar()).split("\n")[-1]
+    assert line.strip().endswith("newest")
+    assert len(line) <= STREAM_PREVIEW_CHARS + len(" AI ▸  ")

@@ -10,9 +10,23 @@ from __future__ import annotations
 import enum
 
 from tcpchat.display import Fragments
-from tcpchat.events import Event, Join, Leave, NickChange, UserList, Welcome
+from tcpchat.events import (
+    AIAnswer,
+    AIDelta,
+    Event,
+    Join,
+    Leave,
+    NickChange,
+    SearchFailed,
+    UserList,
+    Welcome,
+)
 from tcpchat.nicks import nick_key
 from tcpchat.sanitize import sanitize_text
+
+#: How much of a streaming AI answer the client keeps, and shows in its toolbar.
+MAX_STREAMED_CHARS = 4000
+STREAM_PREVIEW_CHARS = 100
 
 
 class Link(enum.Enum):
@@ -38,6 +52,8 @@ class ChatState:
         self.link = Link.CONNECTING
         self.link_detail = ""
         self._users: dict[str, str] = {}  # nick_key -> nickname as shown
+        # AI answers still streaming in: search id -> the text so far.
+        self._answers: dict[int, str] = {}
 
     @property
     def users(self) -> list[str]:
@@ -66,8 +82,21 @@ class ChatState:
                 self._users[nick_key(new)] = sanitize_text(new)
                 if self.nick is not None and nick_key(old) == nick_key(self.nick):
                     self.nick = new
+            case AIDelta(search_id=search_id, text=text):
+                so_far = self._answers.get(search_id, "") + text
+                self._answers[search_id] = so_far[-MAX_STREAMED_CHARS:]
+            case AIAnswer(search_id=search_id) | SearchFailed(search_id=search_id):
+                self._answers.pop(search_id, None)
             case _:
                 pass
+
+    @property
+    def streaming(self) -> str | None:
+        """The latest AI answer still streaming in, as one line for the toolbar."""
+        if not self._answers:
+            return None
+        latest = self._answers[max(self._answers)]
+        return sanitize_text(" ".join(latest.split()))
 
     def forget_users(self) -> None:
         """Clear the member list (the connection is gone; a new Welcome will refill it)."""
@@ -97,4 +126,9 @@ class ChatState:
             who = sanitize_text(self.nick) if self.nick else "(no nickname yet)"
             parts.append(("class:toolbar", f"| {who} | {len(self._users)} online "))
         parts += [("class:toolbar", "| "), (link_style, link_text), ("class:toolbar", " ")]
+        streaming = self.streaming
+        if streaming is not None:
+            # The answer grows here as it streams; the whole of it is printed when done.
+            tail = streaming[-STREAM_PREVIEW_CHARS:]
+            parts += [("class:toolbar", "\n"), ("class:toolbar.ai", f" AI ▸ {tail} ")]
         return parts

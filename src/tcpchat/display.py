@@ -84,6 +84,7 @@ STYLE = Style.from_dict(
         "toolbar": "reverse",
         "toolbar.good": "ansigreen",
         "toolbar.bad": "ansired bold",
+        "toolbar.ai": "ansicyan",
     }
 )
 
