@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tcpchat import __version__
+from tcpchat import __version__, loops
 from tcpchat.config import TASK_PORTS, ServerSettings, add_arguments, from_sources
 from tcpchat.server import ChatServer
 
@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             settings = from_sources(ServerSettings, args, os.environ)
             configure_logging(settings.log_level)
+            loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
         if settings.port == 0 and args.port is None and "TCPCHAT_PORT" not in os.environ:
@@ -90,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.task == 1:
             parser.error("--task 1 is not available yet")
         try:
-            asyncio.run(run_server(settings))
+            log.info("event loop: %s", loops.loop_name(settings.loop))
+            loops.run(run_server(settings), settings.loop)
         except OSError as exc:
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr

@@ -13,6 +13,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
 
 from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
+from tcpchat.loops import parse_loop
 from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
 
 T = TypeVar("T")
@@ -73,6 +74,14 @@ class ServerSettings:
         "TCPCHAT_CLOSE_TIMEOUT",
         "seconds to flush a closing connection before it is cut",
         float,
+    )
+    # -- speed --
+    loop: str = setting(
+        "auto",
+        "--loop",
+        "TCPCHAT_LOOP",
+        "event loop: auto (uvloop when installed, from the 'speed' extra), asyncio or uvloop",
+        parse_loop,
     )
 
 
