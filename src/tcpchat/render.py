@@ -12,6 +12,7 @@ rendering and sends the same bytes to everyone.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from dataclasses import fields
 from datetime import datetime, tzinfo
@@ -52,7 +53,7 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
     Times are shown in ``tz`` (default: the local time zone of the machine rendering).
     An event that has no text form (a streamed piece of an AI answer) gives no lines.
     """
-    stamp = "[" + event.ts.astimezone(tz).strftime("%H:%M:%S") + "] "
+    stamp = _clock_stamp(event.ts, tz)
     match event:
         case Message(nick=nick, text=text):
             return [f"{stamp}<{nick}> {text}"]
@@ -92,6 +93,16 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
         case Shutdown(text=text):
             return [f"{stamp}*** {text}"]
     raise AssertionError(f"no text rendering for {event!r}")  # pragma: no cover
+
+
+def _clock_stamp(ts: datetime, tz: tzinfo | None) -> str:
+    """``[HH:MM:SS] `` for ``ts`` in ``tz``; converting time zones is slow, so by the second."""
+    return _clock_stamp_of_second(int(ts.timestamp() // 1), tz)
+
+
+@functools.lru_cache(maxsize=256)
+def _clock_stamp_of_second(second: int, tz: tzinfo | None) -> str:
+    return "[" + datetime.fromtimestamp(second, tz).strftime("%H:%M:%S") + "] "
 
 
 def _count_users(users: tuple[str, ...]) -> str:
