@@ -69,6 +69,7 @@ struct conn {
     int stalled;      /* registered, then never read again */
     int dirty;        /* queued in the flush list */
     int reg_order;
+    int skipping;     /* inside a line longer than INBUF */
     char nick[24];
     size_t inlen;
     char *in;
@@ -354,7 +355,14 @@ static void on_line(struct conn *c, const char *line, size_t len, uint64_t t) {
 
 static void on_readable(struct conn *c) {
     for (;;) {
-        if (c->inlen == INBUF) c->inlen = 0; /* a line longer than our buffer: not ours */
+        if (c->inlen == INBUF) {
+            /* A line longer than the buffer (a welcome listing thousands of nicks):
+             * its start is enough to recognise it; skip the rest. */
+            if (!c->skipping) on_line(c, c->in, c->inlen, now_ns());
+            if (c->state == S_CLOSED) return;
+            c->skipping = 1;
+            c->inlen = 0;
+        }
         ssize_t n = recv(c->fd, c->in + c->inlen, INBUF - c->inlen, 0);
         if (n == 0) { close_conn(c); return; }
         if (n < 0) {
@@ -368,7 +376,8 @@ static void on_readable(struct conn *c) {
         char *nl;
         while ((nl = memchr(c->in + start, '\n', end - start)) != NULL) {
             size_t len = (size_t)(nl - (c->in + start));
-            on_line(c, c->in + start, len, t);
+            if (c->skipping) c->skipping = 0; /* the end of an overlong line */
+            else on_line(c, c->in + start, len, t);
             if (c->state == S_CLOSED) return;
             start += len + 1;
         }
@@ -490,6 +499,8 @@ static void run_step(double rate, double seconds, double drain, double grace) {
     char line[4096 + 128];
     int pad = payload_bytes > 40 ? payload_bytes - 40 : 0;
     if (pad > 4096) pad = 4096;
+    /* An IRC line is at most 512 bytes with its prefix, as relayed: keep well within. */
+    if (proto == P_IRC && pad > 400) pad = 400;
     char padding[4097];
     memset(padding, 'x', (size_t)pad);
     padding[pad] = 0;
