@@ -19,6 +19,7 @@ Connection code talks to the hub only through the :class:`Hub` interface
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -120,6 +121,11 @@ class LocalHub:
         self.max_queue_bytes = max_queue_bytes
         self._on_drop = on_drop
         self._members: dict[str, Peer] = {}  # nick_key -> peer
+        # The members' nick keys in order, and the sorted nicknames made from them on
+        # demand: every welcome lists the room, so a burst of N joins stays O(N²) in
+        # copying rather than re-normalising and sorting every nickname each time.
+        self._sorted_keys: list[str] = []
+        self._sorted_nicks: tuple[str, ...] | None = ()
         self._dirty: list[Peer] = []  # peers with pending bytes, in first-touched order
         self._flush_scheduled = False
         # This pass's room log: the events published, whom each leaves out, and
@@ -139,6 +145,7 @@ class LocalHub:
         if key in self._members:
             raise NickTaken(f"the nickname {nick!r} is taken; choose another")
         self._members[key] = peer
+        self._add_key(key)
         peer.nick = nick
         peer.room_mark = len(self._room_events)  # owed only what is published from now on
         peer._hub = self
@@ -150,7 +157,9 @@ class LocalHub:
         if holder is not None and holder is not peer:
             raise NickTaken(f"the nickname {nick!r} is taken; choose another")
         del self._members[old_key]
+        self._remove_key(old_key)
         self._members[new_key] = peer
+        self._add_key(new_key)
         peer.nick = nick
 
     def leave(self, peer: Peer) -> bool:
@@ -159,6 +168,7 @@ class LocalHub:
         if self._members.get(nick_key(peer.nick)) is peer:
             self.settle(peer)  # it is still owed what was published while it was a member
             del self._members[nick_key(peer.nick)]
+            self._remove_key(nick_key(peer.nick))
             peer._hub = None
             return True
         return False
@@ -167,7 +177,20 @@ class LocalHub:
         return self._members.get(nick_key(nick))
 
     def nicks(self) -> tuple[str, ...]:
-        return tuple(sorted((p.nick for p in self._members.values() if p.nick), key=nick_key))
+        if self._sorted_nicks is None:
+            members = self._members
+            self._sorted_nicks = tuple(members[key].nick or "" for key in self._sorted_keys)
+        return self._sorted_nicks
+
+    def _add_key(self, key: str) -> None:
+        bisect.insort(self._sorted_keys, key)
+        self._sorted_nicks = None
+
+    def _remove_key(self, key: str) -> None:
+        index = bisect.bisect_left(self._sorted_keys, key)
+        if index < len(self._sorted_keys) and self._sorted_keys[index] == key:
+            del self._sorted_keys[index]
+        self._sorted_nicks = None
 
     def members(self) -> list[Peer]:
         return list(self._members.values())
