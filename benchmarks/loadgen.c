@@ -54,8 +54,8 @@
 #define NBUCKETS 1280
 #define MAX_EVENTS 1024
 #define MAX_OUT (8u << 20)        /* per-connection unsent bytes we accept to hold */
-#define CONNECT_IN_FLIGHT 64      /* connections being set up at once */
-#define REGISTER_TIMEOUT_S 120.0
+#define CONNECT_IN_FLIGHT 256     /* connections being set up at once */
+#define REGISTER_TIMEOUT_S 600.0
 #define QUIET_MS 300              /* "registration traffic is over" after this silence */
 
 enum proto { P_TEXT, P_JSON, P_IRC };

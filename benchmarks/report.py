@@ -157,6 +157,7 @@ def render(results: Results) -> str:
         "",
     ]
     lines += [f"- `{name}`: {label}" for name, label in data["servers"].items()]
+    lines += ["", f"tcpchat's flood limiter: {data.get('tcpchat_flags', '?')}."]
     lines += ["", *targets_section(results), "", *sweeps_section(results)]
     lines += ["", *fixed_section(results), "", *extras_section(results)]
     lines += ["", *missing_section(results), ""]

@@ -27,7 +27,14 @@ from benchmarks.scenarios import (
     run_stalled,
     run_sweep,
 )
-from benchmarks.servers import ALL_KINDS, NGIRCD, RunningServer, ServerKind, ngircd_available
+from benchmarks.servers import (
+    ALL_KINDS,
+    NGIRCD,
+    RunningServer,
+    ServerKind,
+    ngircd_available,
+    tcpchat_flood_off_args,
+)
 from benchmarks.stats import Step
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "servers": {k.name: k.label for k in kinds},
+        "tcpchat_flags": " ".join(tcpchat_flood_off_args()) or "(no flood limiter in this tcpchat)",
         "rounds": [],
     }
     with tempfile.TemporaryDirectory(prefix="tcpchat-bench-") as workdir:

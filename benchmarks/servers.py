@@ -3,7 +3,7 @@
 Every server is started fresh for each round, on a free loopback port, pinned
 with ``taskset`` to :data:`SERVER_CPU` while the load generator runs on
 :data:`GENERATOR_CPU`. Flood protection is off everywhere: for tcpchat through
-:data:`TCPCHAT_FLOOD_OFF_ARGS`, for ngIRCd in ``ngircd.conf.in``.
+:func:`tcpchat_flood_off_args`, for ngIRCd in ``ngircd.conf.in``.
 """
 
 from __future__ import annotations
@@ -21,16 +21,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tcpchat.config import ServerSettings, settings_fields
+
 BENCH_DIR = Path(__file__).resolve().parent
 
 #: CPUs the server and the generator are pinned to (the machine has at least two).
 SERVER_CPU = 1
 GENERATOR_CPU = 0
 
-#: Command-line flags that turn tcpchat's flood limiter off, gathered here so that
-#: there is one place to change when the limiter's setting is named or renamed.
-#: (The limiter reads ``ServerSettings``; every flag here must exist there.)
-TCPCHAT_FLOOD_OFF_ARGS: tuple[str, ...] = ()
+#: The setting (its flag, a yes/no ``ServerSettings`` field) that turns tcpchat's
+#: flood limiter off for the benchmark, as ngIRCd's penalties are off: the one
+#: place to change if the setting is renamed.
+TCPCHAT_FLOOD_SETTING_FLAG = "--flood-control"
+
+
+def tcpchat_flood_off_args() -> tuple[str, ...]:
+    """The flags that turn tcpchat's flood limiter off; none for a tcpchat without one."""
+    for item in settings_fields(ServerSettings):
+        if item.metadata["flag"] == TCPCHAT_FLOOD_SETTING_FLAG:
+            return ("--no-" + TCPCHAT_FLOOD_SETTING_FLAG.removeprefix("--"),)
+    return ()
+
 
 #: Seconds a server has to start listening.
 START_TIMEOUT = 15.0
@@ -108,7 +119,7 @@ class RunningServer:
                 "error",
                 "--loop",
                 loop,
-                *TCPCHAT_FLOOD_OFF_ARGS,
+                *tcpchat_flood_off_args(),
             ]
         if self.kind is NAIVE:
             naive = BENCH_DIR / "baselines" / "naive_server.py"
