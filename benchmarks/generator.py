@@ -20,9 +20,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 SOURCE = BENCH_DIR / "loadgen.c"
 DEFAULT_BINARY = BENCH_DIR / "build" / "loadgen"
 
-#: Longest we wait for the generator to connect and register all its clients.
-READY_TIMEOUT = 300.0
-
 
 def build(binary: Path = DEFAULT_BINARY) -> Path:
     """Compile the generator with the system's C compiler when the source is newer."""
@@ -54,6 +51,7 @@ class Generator:
         stalled: int = 0,
         payload_bytes: int = 64,
         server_pid: int = 0,
+        register_timeout: float = 120.0,
     ) -> None:
         command = [
             str(binary),
@@ -73,6 +71,8 @@ class Generator:
             str(payload_bytes),
             "--server-pid",
             str(server_pid),
+            "--register-timeout",
+            str(register_timeout),
         ]
         self.process = subprocess.Popen(
             pinned(GENERATOR_CPU, command),

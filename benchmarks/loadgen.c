@@ -54,8 +54,8 @@
 #define NBUCKETS 1280
 #define MAX_EVENTS 1024
 #define MAX_OUT (8u << 20)        /* per-connection unsent bytes we accept to hold */
-#define CONNECT_IN_FLIGHT 256     /* connections being set up at once */
-#define REGISTER_TIMEOUT_S 600.0
+#define CONNECT_IN_FLIGHT 128     /* connections being set up at once */
+#define SETUP_RETRIES 1000        /* connections refused during set-up, tried again */
 #define QUIET_MS 300              /* "registration traffic is over" after this silence */
 
 enum proto { P_TEXT, P_JSON, P_IRC };
@@ -87,9 +87,9 @@ static int nsamples = 16;
 static int nstalled = 0;
 static int payload_bytes = 64;
 static int server_pid = 0;
+static double register_timeout_s = 120.0;
 
 static int ep;
-static struct conn **conns;     /* main connections, by index */
 static struct conn **by_order;  /* main connections, by registration order */
 static int nregistered, nclosed_main, in_flight;
 static struct conn **senders;
@@ -274,10 +274,13 @@ static void send_registration(struct conn *c) {
     queue_out(c, buf, (size_t)n);
 }
 
+static int setup_failures;
+
 static void close_conn(struct conn *c) {
     if (c->state == S_CLOSED) return;
     if (c->state != S_READY) in_flight--;
-    if (!c->churn) nclosed_main++;
+    if (!c->churn && c->state != S_READY) setup_failures++; /* tried again by connect_all */
+    else if (!c->churn) nclosed_main++;
     else if (c->state != S_READY) churn_failed++;
     c->state = S_CLOSED;
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -424,27 +427,27 @@ static void wait_quiet(void) {
 }
 
 static void connect_all(void) {
-    int next = 0;
-    uint64_t deadline = now_ns() + (uint64_t)(REGISTER_TIMEOUT_S * 1e9);
+    int opened = 0;
+    uint64_t deadline = now_ns() + (uint64_t)(register_timeout_s * 1e9);
     while (nregistered + nclosed_main < nclients) {
-        while (next < nclients && in_flight < CONNECT_IN_FLIGHT) {
+        /* A connection refused or closed during set-up (a full accept queue) is
+         * opened again, under a new nickname, up to SETUP_RETRIES times in all. */
+        if (setup_failures > SETUP_RETRIES) die("%d connections failed during set-up", setup_failures);
+        while (opened - setup_failures < nclients && in_flight < CONNECT_IN_FLIGHT) {
             struct conn *c = open_conn(0);
-            snprintf(c->nick, sizeof c->nick, "u%d", next);
-            if (next < nstalled) {
-                /* A small receive buffer, so that the stalled reader backs up soon. */
-                int small = 4096;
-                setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-            }
-            conns[next++] = c;
+            snprintf(c->nick, sizeof c->nick, "u%d", opened++);
         }
         poll_once(10000);
         if (now_ns() > deadline) die("registration timed out: %d of %d", nregistered, nclients);
     }
-    if (nclosed_main) die("%d connections were refused or closed during registration", nclosed_main);
+    if (nclosed_main) die("%d connections were closed after registering", nclosed_main);
     wait_quiet();
     /* Roles by fan-out (registration) order: the first ones are stalled readers,
      * senders follow, and samples are spread out and include the very last. */
     for (int i = 0; i < nstalled && i < nregistered; i++) {
+        /* A small receive buffer, so that the stalled reader backs up soon. */
+        int small = 4096;
+        setsockopt(by_order[i]->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
         by_order[i]->stalled = 1;
         watch(by_order[i]);
     }
@@ -591,7 +594,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --port PORT [--host 127.0.0.1] [--proto text|json|irc]\n"
             "               [--clients N] [--senders S|-1] [--samples K] [--stalled K]\n"
-            "               [--bytes PAYLOAD] [--server-pid PID]\n"
+            "               [--bytes PAYLOAD] [--server-pid PID] [--register-timeout SECONDS]\n"
             "then commands on stdin: run RATE SECONDS DRAIN GRACE | stat | churn SECONDS CONC | quit\n");
     exit(2);
 }
@@ -609,6 +612,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--stalled")) nstalled = atoi(v);
         else if (!strcmp(a, "--bytes")) payload_bytes = atoi(v);
         else if (!strcmp(a, "--server-pid")) server_pid = atoi(v);
+        else if (!strcmp(a, "--register-timeout")) register_timeout_s = atof(v);
         else if (!strcmp(a, "--proto")) {
             if (!strcmp(v, "text")) proto = P_TEXT;
             else if (!strcmp(v, "json")) proto = P_JSON;
@@ -625,7 +629,6 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     ep = epoll_create1(EPOLL_CLOEXEC);
-    conns = calloc((size_t)nclients + 1, sizeof *conns);
     by_order = calloc((size_t)nclients + 1, sizeof *by_order);
     connect_all();
     printf("{\"event\": \"ready\", \"clients\": %d, \"senders\": %d, \"server_rss_kb\": %ld, "

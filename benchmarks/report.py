@@ -349,9 +349,12 @@ def extras_section(results: Results) -> list[str]:
         churn = _median(
             results.per_round(server, lambda e: e["churn"]["per_second"] if "churn" in e else None)
         )
+        per_text = "–" if per is None else f"{per / 1024:.2f} KiB"
+        if "error" in idle:
+            per_text = "failed: " + str(idle["error"]).replace("|", "/")
         lines.append(
             f"| {server} | {idle.get('clients', '–')} | "
-            f"{'–' if per is None else f'{per / 1024:.2f} KiB'} | {stall_text} | {ratio_text} "
+            f"{per_text} | {stall_text} | {ratio_text} "
             f"| {series_text} | {'–' if churn is None else f'{churn:.0f}'} |"
         )
     return lines

@@ -32,6 +32,11 @@ class Sweep:
         return f"N={self.clients}, {who}"
 
 
+#: Seconds the idle scenario's clients have to register: every join is announced
+#: to the whole room, so 10,000 registrations are ~50 million deliveries.
+IDLE_REGISTER_TIMEOUT = 300.0
+
+
 def _read_rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -85,7 +90,9 @@ def run_fixed(
 def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:
     """Open ``clients`` registered connections that say nothing; RSS per connection."""
     before = _read_rss_kb(server.pid)
-    with _generator(binary, server, clients, senders=0, samples=0) as generator:
+    with _generator(
+        binary, server, clients, senders=0, samples=0, register_timeout=IDLE_REGISTER_TIMEOUT
+    ) as generator:
         after = int(generator.stat()["server_rss_kb"])
         opened = int(generator.ready["clients"])
     return {
