@@ -15,6 +15,8 @@ TCPCHAT = ("tcpchat-asyncio", "tcpchat-uvloop")
 NAIVE = "naive-baseline"
 NGIRCD = "ngircd"
 PLOT_NAME = "p99-vs-load.png"
+#: Hand-written notes on what limits tcpchat, with profiles, appended to RESULTS.md.
+LIMITS_NAME = "LIMITS.md"
 
 
 def load_average() -> str:
@@ -162,6 +164,9 @@ def render(results: Results) -> str:
     lines += ["", *fixed_section(results), "", *extras_section(results)]
     lines += ["", *missing_section(results), ""]
     lines += [f"![p99 latency against deliveries/s]({PLOT_NAME})", ""]
+    limits = Path(__file__).resolve().parent / LIMITS_NAME
+    if limits.exists():
+        lines += [limits.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -188,7 +193,11 @@ def targets_section(results: Results) -> list[str]:
             row("N=10 p50 ≤ 0.3 ms at 90k/s", server, f"{_ms(p50)} ms", p50, 0.3, below=True)
         )
         idle = results.first(server, "idle")
-        if idle and idle.get("bytes_per_connection") is not None:
+        if idle and "error" in idle:
+            lines.append(
+                f"| idle capacity ({idle['clients']} connections) | {server} | failed | **no** |"
+            )
+        elif idle and idle.get("bytes_per_connection") is not None:
             limit = 4096 if server.endswith("asyncio") else 2048
             per = float(idle["bytes_per_connection"])
             lines.append(
