@@ -275,6 +275,9 @@ static void send_registration(struct conn *c) {
 }
 
 static int setup_failures;
+/* Nicknames differ from one generator run to the next: a server may still hold the
+ * previous run's nicknames for a moment after their connections closed. */
+static unsigned nick_prefix;
 
 static void close_conn(struct conn *c) {
     if (c->state == S_CLOSED) return;
@@ -312,6 +315,13 @@ static void registration_line(struct conn *c, const char *line, size_t len) {
         if (memmem(line, len, "*** Welcome,", 12)) became_ready(c);
     } else if (proto == P_JSON) {
         if (memmem(line, len, "\"type\": \"welcome\"", 17)) became_ready(c);
+    } else if (c->state == S_REGISTERING && memmem(line, len, " 433 ", 5)) {
+        /* Nickname in use: take another. */
+        char buf[64];
+        size_t n = strlen(c->nick);
+        if (n + 1 < sizeof c->nick) { c->nick[n] = '_'; c->nick[n + 1] = 0; }
+        int k = snprintf(buf, sizeof buf, "NICK %s\r\n", c->nick);
+        queue_out(c, buf, (size_t)k);
     } else if (c->state == S_REGISTERING && memmem(line, len, " 001 ", 5)) {
         queue_out(c, "JOIN #bench\r\n", 13);
         c->state = S_JOINING;
@@ -435,7 +445,7 @@ static void connect_all(void) {
         if (setup_failures > SETUP_RETRIES) die("%d connections failed during set-up", setup_failures);
         while (opened - setup_failures < nclients && in_flight < CONNECT_IN_FLIGHT) {
             struct conn *c = open_conn(0);
-            snprintf(c->nick, sizeof c->nick, "u%d", opened++);
+            snprintf(c->nick, sizeof c->nick, "u%x-%d", nick_prefix, opened++);
         }
         poll_once(10000);
         if (now_ns() > deadline) die("registration timed out: %d of %d", nregistered, nclients);
@@ -623,6 +633,7 @@ int main(int argc, char **argv) {
     if (!port || nclients < 0) usage();
     signal(SIGPIPE, SIG_IGN);
     clk_tck = sysconf(_SC_CLK_TCK);
+    nick_prefix = (unsigned)getpid() & 0xffff;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;

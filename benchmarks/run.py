@@ -107,7 +107,11 @@ def run_round(
         out["fixed"] = step_dict(step)
         out["sweeps"] = {}
         for sweep in plan.sweeps:
-            steps = run_sweep(binary, server, sweep, plan.drain, plan.grace)
+            try:
+                steps = run_sweep(binary, server, sweep, plan.drain, plan.grace)
+            except RuntimeError as exc:
+                log(f"  {kind.name:16} {sweep.name:18} failed: {exc}")
+                continue
             out["sweeps"][sweep.name] = [step_dict(s) for s in steps]
             log(f"  {kind.name:16} {sweep.name:18} " + summary(steps))
         if plan.churn_seconds:

@@ -34,7 +34,7 @@ class Sweep:
 
 #: Seconds the idle scenario's clients have to register: every join is announced
 #: to the whole room, so 10,000 registrations are ~50 million deliveries.
-IDLE_REGISTER_TIMEOUT = 300.0
+IDLE_REGISTER_TIMEOUT = 150.0
 
 
 def _read_rss_kb(pid: int) -> int:
