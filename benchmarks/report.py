@@ -254,6 +254,8 @@ def stalled_figures(stalled: dict[str, Any]) -> tuple[float | None, bool, str]:
     clean, with_stall = step_of(stalled["clean"]), step_of(stalled["stalled"])
     p_clean, p_stall = clean.p(99), with_stall.p(99)
     ratio = p_stall / p_clean if p_clean and p_stall is not None else None
+    if with_stall.missing:
+        ratio = None  # the others did not get everything: their latency says nothing
     series = [kb for _, kb in with_stall.rss_series]
     half = len(series) // 2
     # Bounded: the second half of the run grows by less than 1 MiB over the first half's peak.
@@ -351,6 +353,8 @@ def extras_section(results: Results) -> list[str]:
             ratio, bounded, series_text = stalled_figures(stalled)
             clean, slow = step_of(stalled["clean"]), step_of(stalled["stalled"])
             stall_text = f"{_ms(clean.p(99))} → {_ms(slow.p(99))} ms"
+            if slow.missing:
+                stall_text += f", **{slow.missing} deliveries missing**"
             if slow.closed:
                 stall_text += f" (server closed {slow.closed})"
             ratio_text = _ratio(ratio)
