@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tcpchat import __version__
+from tcpchat import __version__, loops
 from tcpchat.config import (
     ClientSettings,
     DirectSettings,
@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = from_sources(ServerSettings, args, os.environ)
             search_settings = from_sources(SearchSettings, args, os.environ)
             configure_logging(settings.log_level)
+            loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
         settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))
@@ -117,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.task == 1:
                 return serve_direct(parser, args, settings)
-            asyncio.run(run_server(settings, search_settings))
+            log.info("event loop: %s", loops.loop_name(settings.loop))
+            loops.run(run_server(settings, search_settings), settings.loop)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr

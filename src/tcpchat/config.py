@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from tcpchat.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
 from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
+from tcpchat.loops import parse_loop
 from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
 from tcpchat.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
 from tcpchat.sockopts import (
@@ -109,6 +110,14 @@ class ServerSettings:
         "TCPCHAT_CLOSE_TIMEOUT",
         "seconds to flush a closing connection before it is cut",
         float,
+    )
+    # -- speed --
+    loop: str = setting(
+        "auto",
+        "--loop",
+        "TCPCHAT_LOOP",
+        "event loop: auto (uvloop when installed, from the 'speed' extra), asyncio or uvloop",
+        parse_loop,
     )
 
     # -- Hardening: flood control, connection caps, keepalive, TLS, password --------

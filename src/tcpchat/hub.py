@@ -1,11 +1,15 @@
 """The broadcast hub: who is in the room, and getting events to them.
 
-A broadcast never waits on a peer. The hub encodes each event once per
-rendering and appends the same bytes to every member's pending list; once per
-event-loop pass (``loop.call_soon``) it writes each member's pending bytes to
-its transport in one ``write()``. The transport's write buffer is then that
-member's outbound queue, and a member whose queue grows past
-``max_queue_bytes`` is cut off rather than allowed to hold anyone else up.
+A broadcast never waits on a peer. Publishing to the room costs the same
+whatever the room's size: the event is appended to the pass's *room log*, and
+once per event-loop pass (``loop.call_soon``) the hub encodes the log once per
+rendering, joins it once, and hands the same bytes object to every member's
+transport in one ``write()``. Only members who sent something in that pass (and
+so must not get their own line back) or who were also sent something of their
+own get bytes assembled for them. Deliveries to a member stay in the order in
+which they were made. The transport's write buffer is then that member's
+outbound queue, and a member whose queue grows past ``max_queue_bytes`` is cut
+off rather than allowed to hold anyone else up.
 
 Connection code talks to the hub only through the :class:`Hub` interface
 (publish to the room, send to one, join, leave, look up), so another backend
@@ -15,6 +19,7 @@ Connection code talks to the hub only through the :class:`Hub` interface
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -37,17 +42,41 @@ class Peer:
 
     ``nick`` is set while the peer is a member of the room. ``drop_reason`` is set
     when the hub cut the peer off, so the connection can say why it ended.
+    ``pending`` holds bytes owed to this peer alone; what it is owed from the
+    room since ``room_mark`` is still in its hub's room log.
     """
 
-    __slots__ = ("address", "drop_reason", "nick", "pending", "rendering", "transport")
+    __slots__ = (
+        "_hub",
+        "_rendering",
+        "address",
+        "drop_reason",
+        "nick",
+        "pending",
+        "room_mark",
+        "transport",
+    )
 
     def __init__(self, transport: asyncio.WriteTransport, address: str = "?") -> None:
         self.transport = transport
         self.address = address
-        self.rendering = Rendering.TEXT
+        self._rendering = Rendering.TEXT
         self.nick: str | None = None
         self.pending: list[bytes] = []
         self.drop_reason: str | None = None
+        self.room_mark = 0  # the first entry of the room log this peer is owed
+        self._hub: LocalHub | None = None  # set while a member
+
+    @property
+    def rendering(self) -> Rendering:
+        return self._rendering
+
+    @rendering.setter
+    def rendering(self, rendering: Rendering) -> None:
+        # What the room owes the peer so far is rendered as it was published.
+        if self._hub is not None and rendering is not self._rendering:
+            self._hub.settle(self)
+        self._rendering = rendering
 
     def __repr__(self) -> str:
         return f"<Peer {self.nick or '(unregistered)'} from {self.address}>"
@@ -92,8 +121,19 @@ class LocalHub:
         self.max_queue_bytes = max_queue_bytes
         self._on_drop = on_drop
         self._members: dict[str, Peer] = {}  # nick_key -> peer
+        # The members' nick keys in order, and the sorted nicknames made from them on
+        # demand: every welcome lists the room, so a burst of N joins stays O(N²) in
+        # copying rather than re-normalising and sorting every nickname each time.
+        self._sorted_keys: list[str] = []
+        self._sorted_nicks: tuple[str, ...] | None = ()
         self._dirty: list[Peer] = []  # peers with pending bytes, in first-touched order
         self._flush_scheduled = False
+        # This pass's room log: the events published, whom each leaves out, and
+        # their encodings per rendering, made on demand.
+        self._room_events: list[Event] = []
+        self._room_excluded: list[Peer | None] = []
+        self._room_encoded: tuple[list[bytes], list[bytes]] = ([], [])
+        self._room_senders: set[Peer] = set()  # peers left out of something this pass
 
     def __len__(self) -> int:
         return len(self._members)
@@ -105,7 +145,10 @@ class LocalHub:
         if key in self._members:
             raise NickTaken(f"the nickname {nick!r} is taken; choose another")
         self._members[key] = peer
+        self._add_key(key)
         peer.nick = nick
+        peer.room_mark = len(self._room_events)  # owed only what is published from now on
+        peer._hub = self
 
     def rename(self, peer: Peer, nick: str) -> None:
         assert peer.nick is not None, "only members can be renamed"
@@ -114,14 +157,19 @@ class LocalHub:
         if holder is not None and holder is not peer:
             raise NickTaken(f"the nickname {nick!r} is taken; choose another")
         del self._members[old_key]
+        self._remove_key(old_key)
         self._members[new_key] = peer
+        self._add_key(new_key)
         peer.nick = nick
 
     def leave(self, peer: Peer) -> bool:
         if peer.nick is None:
             return False
         if self._members.get(nick_key(peer.nick)) is peer:
+            self.settle(peer)  # it is still owed what was published while it was a member
             del self._members[nick_key(peer.nick)]
+            self._remove_key(nick_key(peer.nick))
+            peer._hub = None
             return True
         return False
 
@@ -129,7 +177,20 @@ class LocalHub:
         return self._members.get(nick_key(nick))
 
     def nicks(self) -> tuple[str, ...]:
-        return tuple(sorted((p.nick for p in self._members.values() if p.nick), key=nick_key))
+        if self._sorted_nicks is None:
+            members = self._members
+            self._sorted_nicks = tuple(members[key].nick or "" for key in self._sorted_keys)
+        return self._sorted_nicks
+
+    def _add_key(self, key: str) -> None:
+        bisect.insort(self._sorted_keys, key)
+        self._sorted_nicks = None
+
+    def _remove_key(self, key: str) -> None:
+        index = bisect.bisect_left(self._sorted_keys, key)
+        if index < len(self._sorted_keys) and self._sorted_keys[index] == key:
+            del self._sorted_keys[index]
+        self._sorted_nicks = None
 
     def members(self) -> list[Peer]:
         return list(self._members.values())
@@ -137,22 +198,15 @@ class LocalHub:
     # -- delivery ----------------------------------------------------------
 
     def publish(self, event: Event, *, exclude: Peer | None = None) -> None:
-        encoded: list[bytes | None] = [None, None]  # one encoding per rendering, made on demand
-        dirty = self._dirty
-        for peer in self._members.values():
-            if peer is exclude:
-                continue
-            data = encoded[peer.rendering]
-            if data is None:
-                data = encoded[peer.rendering] = encode(event, peer.rendering)
-            if not data:
-                continue
-            if not peer.pending:
-                dirty.append(peer)
-            peer.pending.append(data)
+        # O(1) whatever the room's size: the fan-out happens once per pass, in _flush_all.
+        self._room_events.append(event)
+        self._room_excluded.append(exclude)
+        if exclude is not None:
+            self._room_senders.add(exclude)
         self._schedule_flush()
 
     def send(self, peer: Peer, event: Event) -> None:
+        self.settle(peer)  # what the room published before this comes first
         data = encode(event, peer.rendering)
         if not data:
             return
@@ -162,26 +216,85 @@ class LocalHub:
         self._schedule_flush()
 
     def flush(self, peer: Peer) -> None:
+        self.settle(peer)
         if peer.pending:
             self._write(peer)
 
+    def settle(self, peer: Peer) -> None:
+        """Move what the room log owes ``peer`` so far into its own pending bytes."""
+        if peer._hub is not self:
+            return  # not a member: the room owes it nothing
+        end = len(self._room_events)
+        start = peer.room_mark
+        if start >= end:
+            return
+        peer.room_mark = end
+        if peer.drop_reason is not None:
+            return
+        encoded = self._encoded(peer.rendering, end)
+        excluded = self._room_excluded
+        owed = [encoded[i] for i in range(start, end) if excluded[i] is not peer and encoded[i]]
+        if owed:
+            if not peer.pending:
+                self._dirty.append(peer)
+            peer.pending.extend(owed)
+
+    def _encoded(self, rendering: Rendering, end: int) -> list[bytes]:
+        """The room log's first ``end`` events in ``rendering``, each encoded once."""
+        encoded = self._room_encoded[rendering]
+        events = self._room_events
+        while len(encoded) < end:
+            encoded.append(encode(events[len(encoded)], rendering))
+        return encoded
+
     def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and self._dirty:
+        if not self._flush_scheduled and (self._dirty or self._room_events):
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
         """Write what each member got in this loop pass, one ``write()`` per member."""
         self._flush_scheduled = False
+        if self._room_events:
+            self._flush_room()
         dirty, self._dirty = self._dirty, []
         for peer in dirty:
             if peer.pending:
                 self._write(peer)
 
+    def _flush_room(self) -> None:
+        """Fan the pass's room log out: the same joined bytes to everyone who sent nothing."""
+        end = len(self._room_events)
+        senders = self._room_senders
+        limit = self.max_queue_bytes
+        shared: list[bytes | None] = [None, None]  # the whole log, joined, per rendering
+        # The hot loop of the server: one iteration per member per pass, kept lean.
+        for peer in list(self._members.values()):
+            if peer.pending or peer.room_mark or peer in senders:
+                self.settle(peer)  # bytes of its own, or a part of the log: assemble them
+                peer.room_mark = 0
+                continue
+            data = shared[peer._rendering]
+            if data is None:
+                data = shared[peer._rendering] = b"".join(self._encoded(peer._rendering, end))
+            transport = peer.transport
+            if not data or peer.drop_reason is not None or transport.is_closing():
+                continue
+            transport.write(data)
+            if transport.get_write_buffer_size() > limit:
+                self.drop(peer, QUEUE_EXCEEDED)
+        self._room_events = []
+        self._room_excluded = []
+        self._room_encoded = ([], [])
+        self._room_senders = set()
+
     def _write(self, peer: Peer) -> None:
         pending = peer.pending
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         pending.clear()
+        self._write_bytes(peer, data)
+
+    def _write_bytes(self, peer: Peer, data: bytes) -> None:
         transport = peer.transport
         if transport.is_closing():
             return

@@ -16,6 +16,7 @@ also what the terminal client shows: :mod:`tcpchat.display` adds styles to it.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
@@ -101,8 +102,17 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
 
 
 def timestamp(ts: datetime, tz: tzinfo | None = None) -> str:
-    """``ts`` as the stamp that starts each line, ``[14:03:22] ``, in the time zone ``tz``."""
-    return ts.astimezone(tz).strftime("[%H:%M:%S] ")
+    """``ts`` as the stamp that starts each line, ``[14:03:22] ``, in the time zone ``tz``.
+
+    Converting time zones is slow and a busy room stamps thousands of events a
+    second, so the stamp is made once per second.
+    """
+    return _timestamp_of_second(int(ts.timestamp() // 1), tz)
+
+
+@functools.lru_cache(maxsize=256)
+def _timestamp_of_second(second: int, tz: tzinfo | None) -> str:
+    return datetime.fromtimestamp(second, tz).strftime("[%H:%M:%S] ")
 
 
 def _as_is(text: str) -> str:

@@ -1,0 +1,1 @@
+"""Baseline servers that tcpchat is measured against. Not part of tcpchat."""

@@ -1,0 +1,672 @@
+/*
+ * loadgen: the load generator of tcpchat's benchmarks.
+ *
+ * One single-threaded epoll process that opens N connections to a chat server,
+ * registers them (tcpchat's text or JSON rendering, or IRC), and then takes
+ * commands on standard input, answering each with one JSON line on standard
+ * output. It is a measuring device only: it counts and buckets, and the Python
+ * side (benchmarks/stats.py) turns the counts into missing deliveries, backlog
+ * and percentiles.
+ *
+ * Commands:
+ *   run RATE SECONDS DRAIN GRACE
+ *       Open-loop step: the senders emit RATE messages per second in total for
+ *       SECONDS, round-robin, each carrying its *intended* send time (so a
+ *       server that stalls the generator cannot hide latency: no coordinated
+ *       omission). DRAIN seconds after sending stops, the deliveries received
+ *       so far are noted as on time; the step then waits up to GRACE seconds
+ *       for the rest.
+ *   stat       The server's CPU time and RSS now.
+ *   churn SECONDS CONCURRENCY
+ *       Extra connections that connect, register and close, CONCURRENCY at a
+ *       time, for SECONDS; reports how many registered.
+ *   quit
+ *
+ * Every connection counts the benchmark lines it receives; only the sample
+ * connections (spread over the fan-out order, including its last members)
+ * parse the embedded time into the latency histogram. A benchmark line ends
+ * with "@@STEP:NANOSECONDS" so lines of an earlier step are told apart.
+ *
+ * The histogram is log-linear in microseconds: values below 64 have a bucket
+ * each, then every power of two is cut into 32 buckets (at most ~3% wide).
+ * benchmarks/stats.py mirrors bucket_of() and is unit-tested.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INBUF 16384
+#define NBUCKETS 1280
+#define MAX_EVENTS 1024
+#define MAX_OUT (8u << 20)        /* per-connection unsent bytes we accept to hold */
+#define CONNECT_IN_FLIGHT 128     /* connections being set up at once */
+#define SETUP_RETRIES 1000        /* connections refused during set-up, tried again */
+#define QUIET_MS 300              /* "registration traffic is over" after this silence */
+
+enum proto { P_TEXT, P_JSON, P_IRC };
+enum state { S_CONNECTING, S_REGISTERING, S_JOINING, S_READY, S_CLOSED };
+
+struct conn {
+    int fd;
+    int state;
+    int churn;        /* a churn connection: close as soon as registered */
+    int sample;       /* parses embedded times into the histogram */
+    int stalled;      /* registered, then never read again */
+    int dirty;        /* queued in the flush list */
+    int reg_order;
+    int skipping;     /* inside a line longer than INBUF */
+    char nick[24];
+    size_t inlen;
+    char *in;
+    char *out;
+    size_t outlen, outcap;
+    uint64_t received; /* benchmark lines of the current step */
+};
+
+static const char *host = "127.0.0.1";
+static int port;
+static int proto = P_TEXT;
+static int nclients = 10;
+static int nsenders = -1;       /* -1: everyone sends */
+static int nsamples = 16;
+static int nstalled = 0;
+static int payload_bytes = 64;
+static int server_pid = 0;
+static double register_timeout_s = 120.0;
+
+static int ep;
+static struct conn **by_order;  /* main connections, by registration order */
+static int nregistered, nclosed_main, in_flight;
+static struct conn **senders;
+static int sender_count;
+static struct conn **dirty_list;
+static int ndirty, dirty_cap;
+
+static unsigned step;
+static uint64_t hist[NBUCKETS];
+static uint64_t stale_lines, samples_taken;
+static uint64_t churn_started, churn_registered, churn_failed;
+static uint64_t churn_counter;
+static uint64_t last_data_ns;
+static long clk_tck;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "loadgen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+/* Mirrored by benchmarks/stats.py:bucket_of. */
+static int bucket_of(uint64_t us) {
+    if (us < 64) return (int)us;
+    int bits = 64 - __builtin_clzll(us);
+    int shift = bits - 6;
+    int idx = 64 + (shift - 1) * 32 + (int)((us >> shift) - 32);
+    return idx < NBUCKETS ? idx : NBUCKETS - 1;
+}
+
+/* ---- the server's resources, from /proc ---------------------------------- */
+
+static double server_cpu_seconds(void) {
+    if (!server_pid) return -1;
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    /* After ")": state is field 3; utime and stime are fields 14 and 15. */
+    unsigned long utime = 0, stime = 0;
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+        field++;
+        if (field == 14) utime = strtoul(tok, NULL, 10);
+        if (field == 15) { stime = strtoul(tok, NULL, 10); break; }
+    }
+    return (double)(utime + stime) / (double)clk_tck;
+}
+
+static long server_rss_kb(void) {
+    if (!server_pid) return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) { kb = strtol(line + 6, NULL, 10); break; }
+    fclose(f);
+    return kb;
+}
+
+static double self_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void mark_dirty(struct conn *c) {
+    if (c->dirty) return;
+    if (ndirty == dirty_cap) {
+        dirty_cap = dirty_cap ? dirty_cap * 2 : 1024;
+        dirty_list = realloc(dirty_list, sizeof *dirty_list * (size_t)dirty_cap);
+        if (!dirty_list) die("out of memory");
+    }
+    c->dirty = 1;
+    dirty_list[ndirty++] = c;
+}
+
+static int queue_out(struct conn *c, const char *data, size_t len) {
+    if (c->state == S_CLOSED) return -1;
+    if (c->outlen + len > c->outcap) {
+        if (c->outlen + len > MAX_OUT) return -1;
+        size_t cap = c->outcap ? c->outcap : 4096;
+        while (cap < c->outlen + len) cap *= 2;
+        c->out = realloc(c->out, cap);
+        if (!c->out) die("out of memory");
+        c->outcap = cap;
+    }
+    memcpy(c->out + c->outlen, data, len);
+    c->outlen += len;
+    mark_dirty(c);
+    return 0;
+}
+
+static void close_conn(struct conn *c);
+
+static void watch(struct conn *c) {
+    struct epoll_event ev = {0};
+    ev.data.ptr = c;
+    if (!c->stalled || c->state != S_READY) ev.events |= EPOLLIN;
+    if (c->outlen || c->state == S_CONNECTING) ev.events |= EPOLLOUT;
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void flush_conn(struct conn *c) {
+    c->dirty = 0;
+    if (c->state == S_CLOSED || c->state == S_CONNECTING) return;
+    size_t before = c->outlen;
+    while (c->outlen) {
+        ssize_t n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            close_conn(c);
+            return;
+        }
+        memmove(c->out, c->out + n, c->outlen - (size_t)n);
+        c->outlen -= (size_t)n;
+    }
+    /* Ask for EPOLLOUT only while something waits, and stop once it drained. */
+    if ((before == 0) != (c->outlen == 0) || c->outlen) watch(c);
+}
+
+static void flush_dirty(void) {
+    for (int i = 0; i < ndirty; i++) flush_conn(dirty_list[i]);
+    ndirty = 0;
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static struct conn *open_conn(int churn) {
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) die("out of memory");
+    c->in = malloc(INBUF);
+    if (!c->in) die("out of memory");
+    c->churn = churn;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) die("socket: %s (raise the open-files limit)", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    c->state = S_CONNECTING;
+    in_flight++;
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)
+        die("connect: %s", strerror(errno));
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    return c;
+}
+
+static void send_registration(struct conn *c) {
+    char buf[256];
+    int n;
+    if (proto == P_IRC)
+        n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :bench\r\n", c->nick, c->nick);
+    else if (proto == P_JSON)
+        n = snprintf(buf, sizeof buf, "/format json\n%s\n", c->nick);
+    else
+        n = snprintf(buf, sizeof buf, "%s\n", c->nick);
+    queue_out(c, buf, (size_t)n);
+}
+
+static int setup_failures;
+/* Nicknames differ from one generator run to the next: a server may still hold the
+ * previous run's nicknames for a moment after their connections closed. */
+static unsigned nick_prefix;
+
+static void close_conn(struct conn *c) {
+    if (c->state == S_CLOSED) return;
+    if (c->state != S_READY) in_flight--;
+    if (!c->churn && c->state != S_READY) setup_failures++; /* tried again by connect_all */
+    else if (!c->churn) nclosed_main++;
+    else if (c->state != S_READY) churn_failed++;
+    c->state = S_CLOSED;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->outlen = 0;
+}
+
+static void free_conn(struct conn *c) {
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+static void became_ready(struct conn *c) {
+    c->state = S_READY;
+    in_flight--;
+    if (c->churn) {
+        churn_registered++;
+        close_conn(c);
+        return;
+    }
+    c->reg_order = nregistered;
+    by_order[nregistered++] = c;
+}
+
+/* Which line ends registration, by protocol. */
+static void registration_line(struct conn *c, const char *line, size_t len) {
+    if (proto == P_TEXT) {
+        if (memmem(line, len, "*** Welcome,", 12)) became_ready(c);
+    } else if (proto == P_JSON) {
+        if (memmem(line, len, "\"type\": \"welcome\"", 17)) became_ready(c);
+    } else if (c->state == S_REGISTERING && memmem(line, len, " 433 ", 5)) {
+        /* Nickname in use: take another. */
+        char buf[64];
+        size_t n = strlen(c->nick);
+        if (n + 1 < sizeof c->nick) { c->nick[n] = '_'; c->nick[n + 1] = 0; }
+        int k = snprintf(buf, sizeof buf, "NICK %s\r\n", c->nick);
+        queue_out(c, buf, (size_t)k);
+    } else if (c->state == S_REGISTERING && memmem(line, len, " 001 ", 5)) {
+        queue_out(c, "JOIN #bench\r\n", 13);
+        c->state = S_JOINING;
+    } else if (c->state == S_JOINING && memmem(line, len, " 366 ", 5)) {
+        became_ready(c);
+    }
+}
+
+/* One complete line (without its newline) from connection c, received at t. */
+static void on_line(struct conn *c, const char *line, size_t len, uint64_t t) {
+    if (proto == P_IRC && len >= 5 && memcmp(line, "PING ", 5) == 0) {
+        char buf[600];
+        int n = snprintf(buf, sizeof buf, "PONG %.*s\r\n", (int)(len - 5), line + 5);
+        queue_out(c, buf, (size_t)n);
+        return;
+    }
+    if (c->state != S_READY) {
+        registration_line(c, line, len);
+        return;
+    }
+    /* The marker sits near the end: "@@STEP:NS" then at most a quote, brace or \r. */
+    size_t lo = len > 48 ? len - 48 : 0;
+    for (size_t i = len >= 2 ? len - 2 : 0; i + 1 > lo && len >= 2; i--) {
+        if (line[i] == '@' && line[i + 1] == '@') {
+            const char *p = line + i + 2;
+            unsigned s = 0;
+            while (*p >= '0' && *p <= '9') s = s * 10 + (unsigned)(*p++ - '0');
+            if (s != step) {
+                stale_lines++;
+                return;
+            }
+            c->received++;
+            if (c->sample && *p == ':') {
+                uint64_t sent = strtoull(p + 1, NULL, 10);
+                uint64_t lat_us = t > sent ? (t - sent) / 1000 : 0;
+                hist[bucket_of(lat_us)]++;
+                samples_taken++;
+            }
+            return;
+        }
+        if (i == 0) break;
+    }
+}
+
+static void on_readable(struct conn *c) {
+    for (;;) {
+        if (c->inlen == INBUF) {
+            /* A line longer than the buffer (a welcome listing thousands of nicks):
+             * its start is enough to recognise it; skip the rest. */
+            if (!c->skipping) on_line(c, c->in, c->inlen, now_ns());
+            if (c->state == S_CLOSED) return;
+            c->skipping = 1;
+            c->inlen = 0;
+        }
+        ssize_t n = recv(c->fd, c->in + c->inlen, INBUF - c->inlen, 0);
+        if (n == 0) { close_conn(c); return; }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) close_conn(c);
+            return;
+        }
+        uint64_t t = now_ns();
+        last_data_ns = t;
+        size_t end = c->inlen + (size_t)n, start = 0;
+        char *nl;
+        while ((nl = memchr(c->in + start, '\n', end - start)) != NULL) {
+            size_t len = (size_t)(nl - (c->in + start));
+            if (c->skipping) c->skipping = 0; /* the end of an overlong line */
+            else on_line(c, c->in + start, len, t);
+            if (c->state == S_CLOSED) return;
+            start += len + 1;
+        }
+        memmove(c->in, c->in + start, end - start);
+        c->inlen = end - start;
+        if ((size_t)n < INBUF / 2) return; /* most likely drained; epoll says if not */
+    }
+}
+
+static void on_event(struct epoll_event *ev) {
+    struct conn *c = ev->data.ptr;
+    if (c->state == S_CLOSED) return;
+    if (c->state == S_CONNECTING && (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) { close_conn(c); return; }
+        c->state = S_REGISTERING;
+        send_registration(c);
+    }
+    if (ev->events & EPOLLIN) on_readable(c);
+    if (c->state == S_CLOSED) return;
+    if (ev->events & (EPOLLERR | EPOLLHUP) && !(ev->events & EPOLLIN)) { close_conn(c); return; }
+    if (ev->events & EPOLLOUT) mark_dirty(c);
+}
+
+/* Wait for events at most timeout_us (epoll_pwait2: finer than a millisecond, so that
+ * messages leave close to their intended times). */
+static void poll_once(int64_t timeout_us) {
+    static struct epoll_event evs[MAX_EVENTS];
+    flush_dirty();
+    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
+    int n = epoll_pwait2(ep, evs, MAX_EVENTS, &ts, NULL);
+    if (n < 0 && errno != EINTR) die("epoll_wait: %s", strerror(errno));
+    for (int i = 0; i < n; i++) on_event(&evs[i]);
+    flush_dirty();
+}
+
+/* ---- phases --------------------------------------------------------------- */
+
+static void wait_quiet(void) {
+    last_data_ns = now_ns();
+    while (now_ns() - last_data_ns < (uint64_t)QUIET_MS * 1000000ull) poll_once(20000);
+}
+
+static void connect_all(void) {
+    int opened = 0;
+    uint64_t deadline = now_ns() + (uint64_t)(register_timeout_s * 1e9);
+    while (nregistered + nclosed_main < nclients) {
+        /* A connection refused or closed during set-up (a full accept queue) is
+         * opened again, under a new nickname, up to SETUP_RETRIES times in all. */
+        if (setup_failures > SETUP_RETRIES) die("%d connections failed during set-up", setup_failures);
+        while (opened - setup_failures < nclients && in_flight < CONNECT_IN_FLIGHT) {
+            struct conn *c = open_conn(0);
+            snprintf(c->nick, sizeof c->nick, "u%x-%d", nick_prefix, opened++);
+        }
+        poll_once(10000);
+        if (now_ns() > deadline) die("registration timed out: %d of %d", nregistered, nclients);
+    }
+    if (nclosed_main) die("%d connections were closed after registering", nclosed_main);
+    wait_quiet();
+    /* Roles by fan-out (registration) order: the first ones are stalled readers,
+     * senders follow, and samples are spread out and include the very last. */
+    for (int i = 0; i < nstalled && i < nregistered; i++) {
+        /* A small receive buffer, so that the stalled reader backs up soon. */
+        int small = 4096;
+        setsockopt(by_order[i]->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        by_order[i]->stalled = 1;
+        watch(by_order[i]);
+    }
+    int active = nregistered - nstalled;
+    int want = nsenders < 0 ? active : nsenders;
+    senders = calloc((size_t)(want > 0 ? want : 1), sizeof *senders);
+    for (int i = nstalled; i < nregistered && sender_count < want; i++)
+        senders[sender_count++] = by_order[i];
+    int ns = nsamples < active ? nsamples : active;
+    int tail = ns < 4 ? ns : 4;
+    for (int i = 0; i < tail; i++) by_order[nregistered - 1 - i]->sample = 1;
+    for (int i = 0; i < ns - tail; i++) {
+        int idx = nstalled + (int)((long)i * (active - tail) / (ns - tail));
+        by_order[idx]->sample = 1;
+    }
+}
+
+static int active_receivers(void) {
+    int n = 0;
+    for (int i = 0; i < nregistered; i++)
+        if (by_order[i]->state == S_READY && !by_order[i]->stalled) n++;
+    return n;
+}
+
+static uint64_t total_received(void) {
+    uint64_t sum = 0;
+    for (int i = 0; i < nregistered; i++) sum += by_order[i]->received;
+    return sum;
+}
+
+static void print_hist(void) {
+    printf("\"hist\": [");
+    int first = 1;
+    for (int i = 0; i < NBUCKETS; i++) {
+        if (!hist[i]) continue;
+        printf("%s[%d, %" PRIu64 "]", first ? "" : ", ", i, hist[i]);
+        first = 0;
+    }
+    printf("]");
+}
+
+static void run_step(double rate, double seconds, double drain, double grace) {
+    step++;
+    memset(hist, 0, sizeof hist);
+    stale_lines = samples_taken = 0;
+    for (int i = 0; i < nregistered; i++) by_order[i]->received = 0;
+    int fanout = active_receivers() - 1;
+    int closed_before = nclosed_main;
+    double cpu0 = self_cpu_seconds(), scpu0 = server_cpu_seconds();
+    uint64_t t0 = now_ns(), t_end = t0 + (uint64_t)(seconds * 1e9);
+    uint64_t sent = 0, send_failures = 0, next_rss = t0;
+    char line[4096 + 128];
+    int pad = payload_bytes > 40 ? payload_bytes - 40 : 0;
+    if (pad > 4096) pad = 4096;
+    /* An IRC line is at most 512 bytes with its prefix, as relayed: keep well within. */
+    if (proto == P_IRC && pad > 400) pad = 400;
+    char padding[4097];
+    memset(padding, 'x', (size_t)pad);
+    padding[pad] = 0;
+
+    printf("{\"event\": \"step\", \"step\": %u, \"rate\": %.1f, \"seconds\": %.3f, \"rss_series\": [",
+           step, rate, seconds);
+    int first_rss = 1;
+    uint64_t t = t0;
+    while (t < t_end) {
+        if (t >= next_rss) {
+            printf("%s[%.3f, %ld]", first_rss ? "" : ", ", (double)(t - t0) / 1e9, server_rss_kb());
+            first_rss = 0;
+            next_rss += 1000000000ull;
+        }
+        uint64_t due = (uint64_t)((double)(t - t0) * rate / 1e9);
+        while (sent < due && sender_count) {
+            struct conn *c = senders[sent % (uint64_t)sender_count];
+            uint64_t intended = t0 + (uint64_t)((double)sent * 1e9 / rate);
+            int n;
+            if (proto == P_IRC)
+                n = snprintf(line, sizeof line, "PRIVMSG #bench :%s@@%u:%" PRIu64 "\r\n", padding,
+                             step, intended);
+            else
+                n = snprintf(line, sizeof line, "%s@@%u:%" PRIu64 "\n", padding, step, intended);
+            if (queue_out(c, line, (size_t)n) < 0) send_failures++;
+            sent++;
+        }
+        /* Sleep until the next message is due (at most 1 ms, at least 20 us). */
+        uint64_t next_due = t0 + (uint64_t)((double)(sent + 1) * 1e9 / rate);
+        int64_t wait_us = next_due > t ? (int64_t)((next_due - t) / 1000) : 0;
+        poll_once(wait_us < 20 ? 20 : wait_us > 1000 ? 1000 : wait_us);
+        t = now_ns();
+    }
+    uint64_t expected = sent * (uint64_t)(fanout > 0 ? fanout : 0);
+    uint64_t on_time_at = t_end + (uint64_t)(drain * 1e9);
+    uint64_t give_up = t_end + (uint64_t)(grace * 1e9);
+    uint64_t on_time = 0;
+    int noted = 0;
+    for (;;) {
+        t = now_ns();
+        uint64_t got = total_received();
+        if (!noted && (t >= on_time_at || got >= expected)) { on_time = got; noted = 1; }
+        if (noted && (got >= expected || t >= give_up)) break;
+        poll_once(5000);
+    }
+    double wall = (double)(now_ns() - t0) / 1e9;
+    printf("], \"sent\": %" PRIu64 ", \"send_failures\": %" PRIu64 ", \"fanout\": %d, "
+           "\"received\": %" PRIu64 ", \"received_on_time\": %" PRIu64 ", \"stale\": %" PRIu64
+           ", \"samples\": %" PRIu64 ", \"closed\": %d, \"wall\": %.3f, \"generator_cpu\": %.3f, "
+           "\"send_wall\": %.3f, \"server_cpu\": %.3f, \"server_rss_kb\": %ld, ",
+           sent, send_failures, fanout, total_received(), on_time, stale_lines, samples_taken,
+           nclosed_main - closed_before, wall, self_cpu_seconds() - cpu0,
+           (double)(t_end - t0) / 1e9 + drain, server_cpu_seconds() - scpu0, server_rss_kb());
+    print_hist();
+    printf("}\n");
+    fflush(stdout);
+}
+
+static void run_churn(double seconds, int concurrency) {
+    uint64_t t0 = now_ns(), t_end = t0 + (uint64_t)(seconds * 1e9);
+    double scpu0 = server_cpu_seconds();
+    churn_started = churn_registered = churn_failed = 0;
+    struct conn **live = calloc((size_t)concurrency, sizeof *live);
+    while (now_ns() < t_end) {
+        for (int i = 0; i < concurrency; i++) {
+            if (live[i] && live[i]->state != S_CLOSED) continue;
+            if (live[i]) free_conn(live[i]);
+            live[i] = open_conn(1);
+            snprintf(live[i]->nick, sizeof live[i]->nick, "c%" PRIu64, churn_counter++);
+            churn_started++;
+        }
+        poll_once(1000);
+    }
+    double wall = (double)(now_ns() - t0) / 1e9;
+    for (int i = 0; i < concurrency; i++) {
+        if (!live[i]) continue;
+        if (live[i]->state != S_CLOSED) { close_conn(live[i]); churn_failed--; }
+        free_conn(live[i]);
+    }
+    free(live);
+    printf("{\"event\": \"churn\", \"seconds\": %.3f, \"started\": %" PRIu64
+           ", \"registered\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"server_cpu\": %.3f}\n",
+           wall, churn_started, churn_registered, churn_failed, server_cpu_seconds() - scpu0);
+    fflush(stdout);
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen --port PORT [--host 127.0.0.1] [--proto text|json|irc]\n"
+            "               [--clients N] [--senders S|-1] [--samples K] [--stalled K]\n"
+            "               [--bytes PAYLOAD] [--server-pid PID] [--register-timeout SECONDS]\n"
+            "then commands on stdin: run RATE SECONDS DRAIN GRACE | stat | churn SECONDS CONC | quit\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) usage();
+        const char *v = argv[++i];
+        if (!strcmp(a, "--host")) host = v;
+        else if (!strcmp(a, "--port")) port = atoi(v);
+        else if (!strcmp(a, "--clients")) nclients = atoi(v);
+        else if (!strcmp(a, "--senders")) nsenders = atoi(v);
+        else if (!strcmp(a, "--samples")) nsamples = atoi(v);
+        else if (!strcmp(a, "--stalled")) nstalled = atoi(v);
+        else if (!strcmp(a, "--bytes")) payload_bytes = atoi(v);
+        else if (!strcmp(a, "--server-pid")) server_pid = atoi(v);
+        else if (!strcmp(a, "--register-timeout")) register_timeout_s = atof(v);
+        else if (!strcmp(a, "--proto")) {
+            if (!strcmp(v, "text")) proto = P_TEXT;
+            else if (!strcmp(v, "json")) proto = P_JSON;
+            else if (!strcmp(v, "irc")) proto = P_IRC;
+            else usage();
+        } else usage();
+    }
+    if (!port || nclients < 0) usage();
+    signal(SIGPIPE, SIG_IGN);
+    clk_tck = sysconf(_SC_CLK_TCK);
+    nick_prefix = (unsigned)getpid() & 0xffff;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    by_order = calloc((size_t)nclients + 1, sizeof *by_order);
+    connect_all();
+    printf("{\"event\": \"ready\", \"clients\": %d, \"senders\": %d, \"server_rss_kb\": %ld, "
+           "\"server_cpu\": %.3f}\n",
+           nregistered, sender_count, server_rss_kb(), server_cpu_seconds());
+    fflush(stdout);
+
+    char cmd[256];
+    while (fgets(cmd, sizeof cmd, stdin)) {
+        double a = 0, b = 0, c = 0, d = 0;
+        int k = 0;
+        if (sscanf(cmd, "run %lf %lf %lf %lf", &a, &b, &c, &d) == 4 && a > 0) {
+            run_step(a, b, c, d);
+        } else if (sscanf(cmd, "churn %lf %d", &a, &k) == 2 && k > 0) {
+            run_churn(a, k);
+        } else if (!strncmp(cmd, "stat", 4)) {
+            poll_once(0);
+            printf("{\"event\": \"stat\", \"server_rss_kb\": %ld, \"server_cpu\": %.3f, "
+                   "\"open\": %d}\n",
+                   server_rss_kb(), server_cpu_seconds(), nregistered - nclosed_main);
+            fflush(stdout);
+        } else if (!strncmp(cmd, "quit", 4)) {
+            break;
+        } else {
+            printf("{\"event\": \"error\", \"text\": \"unknown command\"}\n");
+            fflush(stdout);
+        }
+    }
+    return 0;
+}

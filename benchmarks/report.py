@@ -1,0 +1,440 @@
+"""RESULTS.md and the p99-against-load plot, from the results of one run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.stats import Step, knee, median_ratio
+
+TCPCHAT = ("tcpchat-asyncio", "tcpchat-uvloop")
+NAIVE = "naive-baseline"
+NGIRCD = "ngircd"
+PLOT_NAME = "p99-vs-load.png"
+#: Hand-written notes on what limits tcpchat, with profiles, appended to RESULTS.md.
+LIMITS_NAME = "LIMITS.md"
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def describe_machine() -> dict[str, str]:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cpus": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_before": load_average(),
+    }
+
+
+def steps_of(data: Iterable[dict[str, Any]]) -> list[Step]:
+    steps = []
+    for item in data:
+        values = dict(item)
+        values["histogram"] = {int(i): int(n) for i, n in values["histogram"]}
+        values["rss_series"] = tuple(tuple(p) for p in values["rss_series"])
+        steps.append(Step(**values))
+    return steps
+
+
+def step_of(data: dict[str, Any]) -> Step:
+    return steps_of([data])[0]
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+class Results:
+    """Per-round figures, looked up by server and scenario."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.rounds: list[dict[str, Any]] = data["rounds"]
+        self.servers: list[str] = list(data["servers"])
+
+    def per_round(
+        self, server: str, pick: Callable[[dict[str, Any]], float | None]
+    ) -> list[float | None]:
+        out: list[float | None] = []
+        for round_ in self.rounds:
+            entry = round_.get(server)
+            try:
+                out.append(pick(entry) if entry is not None else None)
+            except (KeyError, IndexError):
+                out.append(None)
+        return out
+
+    def ratio(
+        self, server: str, baseline: str, pick: Callable[[dict[str, Any]], float | None]
+    ) -> float | None:
+        if baseline not in self.servers:
+            return None
+        return median_ratio(
+            zip(self.per_round(server, pick), self.per_round(baseline, pick), strict=True)
+        )
+
+    def sweep_names(self) -> list[str]:
+        names: list[str] = []
+        for round_ in self.rounds:
+            for entry in round_.values():
+                for name in entry.get("sweeps", {}):
+                    if name not in names:
+                        names.append(name)
+        return names
+
+    def first(self, server: str, key: str) -> Any:
+        return self.rounds[0].get(server, {}).get(key) if self.rounds else None
+
+
+def knee_rate(sweep: str, limit_ms: float = 100.0) -> Callable[[dict[str, Any]], float | None]:
+    def pick(entry: dict[str, Any]) -> float | None:
+        found = knee(steps_of(entry["sweeps"][sweep]), limit_ms)
+        return found.deliveries_per_second if found is not None else None
+
+    return pick
+
+
+def knee_step(entry: dict[str, Any], sweep: str, limit_ms: float = 100.0) -> Step | None:
+    return knee(steps_of(entry["sweeps"][sweep]), limit_ms)
+
+
+def _fixed(key: str, what: Callable[[Step], float | None]) -> Callable[[dict[str, Any]], Any]:
+    return lambda entry: what(step_of(entry[key]))
+
+
+def write(data: dict[str, Any], out: Path) -> None:
+    results = Results(data)
+    (out / "RESULTS.md").write_text(render(results))
+    plot(results, out / PLOT_NAME)
+
+
+def render(results: Results) -> str:
+    data = results.data
+    machine = data["machine"]
+    lines = [
+        "# tcpchat benchmark results",
+        "",
+        f"Run: {data['plan']}, {len(results.rounds)} interleaved rounds, started "
+        f"{data['started']}, took {data['seconds']} s. Produced by `benchmarks/run.py`; "
+        "`benchmarks/README.md` explains how to read this page. Raw figures: `results.json`.",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, Linux {machine['kernel']}, "
+        f"Python {machine['python']}. Load average before: {machine['load_before']}, "
+        f"after: {data.get('load_after', '?')} (the machine was shared with other work, "
+        "so absolute figures are noisy; the ratios are taken within each round).",
+        "Server pinned to CPU 1, load generator to CPU 0 (`taskset`).",
+        "",
+        "Servers:",
+        "",
+    ]
+    lines += [f"- `{name}`: {label}" for name, label in data["servers"].items()]
+    lines += ["", f"tcpchat's flood limiter: {data.get('tcpchat_flags', '?')}."]
+    lines += ["", *targets_section(results), "", *sweeps_section(results)]
+    lines += ["", *fixed_section(results), "", *extras_section(results)]
+    lines += ["", *missing_section(results), ""]
+    lines += [f"![p99 latency against deliveries/s]({PLOT_NAME})", ""]
+    limits = Path(__file__).resolve().parent / LIMITS_NAME
+    if limits.exists():
+        lines += [limits.read_text().rstrip(), ""]
+    return "\n".join(lines)
+
+
+def targets_section(results: Results) -> list[str]:
+    lines = ["## Targets", "", "| target | server | measured | met |", "|---|---|---|---|"]
+    sweeps = results.sweep_names()
+    n1000 = next((s for s in sweeps if s.startswith("N=1000, all")), None)
+    n100 = next((s for s in sweeps if s.startswith("N=100, all")), None)
+    for server in TCPCHAT:
+        if server not in results.servers:
+            continue
+        if n1000:
+            k = _median(results.per_round(server, knee_rate(n1000, 50.0)))
+            lines.append(row("N=1000 knee ≥ 1M/s with p99 ≤ 50 ms", server, _rate(k), k, 1e6))
+            r = results.ratio(server, NGIRCD, knee_rate(n1000))
+            lines.append(row("N=1000 knee ≥ 1.0× ngIRCd", server, _ratio(r), r, 1.0))
+            r = results.ratio(server, NAIVE, knee_rate(n1000))
+            lines.append(row("N=1000 knee ≥ 10× naive", server, _ratio(r), r, 10.0))
+        if n100:
+            k = _median(results.per_round(server, knee_rate(n100, 5.0)))
+            lines.append(row("N=100 ≥ 1M/s with p99 ≤ 5 ms", server, _rate(k), k, 1e6))
+        p50 = _median(results.per_round(server, _fixed("n10", lambda s: s.p(50))))
+        lines.append(
+            row("N=10 p50 ≤ 0.3 ms at 90k/s", server, f"{_ms(p50)} ms", p50, 0.3, below=True)
+        )
+        idle = results.first(server, "idle")
+        if idle and "error" in idle:
+            lines.append(
+                f"| idle capacity ({idle['clients']} connections) | {server} | failed | **no** |"
+            )
+        elif idle and idle.get("bytes_per_connection") is not None:
+            limit = 4096 if server.endswith("asyncio") else 2048
+            per = float(idle["bytes_per_connection"])
+            lines.append(
+                row(
+                    f"idle RSS ≤ {limit // 1024} KiB/connection ({idle['clients']} connections)",
+                    server,
+                    f"{per / 1024:.2f} KiB",
+                    per,
+                    limit,
+                    below=True,
+                )
+            )
+        stalled = results.first(server, "stalled")
+        if stalled:
+            ratio, bounded, _ = stalled_figures(stalled)
+            lines.append(
+                row(
+                    "stalled reader: others' p99 < 2×",
+                    server,
+                    _ratio(ratio),
+                    ratio,
+                    2.0,
+                    below=True,
+                    strict=True,
+                )
+            )
+            lines.append(
+                f"| stalled reader: server RSS bounded | {server} | "
+                f"{'yes' if bounded else 'no'} | {'yes' if bounded else '**no**'} |"
+            )
+    return lines
+
+
+def row(
+    target: str,
+    server: str,
+    shown: str,
+    value: float | None,
+    limit: float,
+    *,
+    below: bool = False,
+    strict: bool = False,
+) -> str:
+    if value is None:
+        met = "**no** (no step qualified)" if not below else "not measured"
+    elif below:
+        met = "yes" if (value < limit if strict else value <= limit) else "**no**"
+    else:
+        met = "yes" if value >= limit else "**no**"
+    return f"| {target} | {server} | {shown} | {met} |"
+
+
+def stalled_figures(stalled: dict[str, Any]) -> tuple[float | None, bool, str]:
+    clean, with_stall = step_of(stalled["clean"]), step_of(stalled["stalled"])
+    p_clean, p_stall = clean.p(99), with_stall.p(99)
+    ratio = p_stall / p_clean if p_clean and p_stall is not None else None
+    if with_stall.missing:
+        ratio = None  # the others did not get everything: their latency says nothing
+    series = [kb for _, kb in with_stall.rss_series]
+    half = len(series) // 2
+    # Bounded: the second half of the run grows by less than 1 MiB over the first half's peak.
+    bounded = bool(series) and max(series[half:] or [0]) <= max(series[:half] or series) + 1024
+    shown = ", ".join(f"{kb / 1024:.0f}" for kb in series)
+    return ratio, bounded, shown
+
+
+def sweeps_section(results: Results) -> list[str]:
+    lines = [
+        "## Fan-out sweeps",
+        "",
+        "The knee is the highest load (deliveries/s) with p99 ≤ 100 ms, nothing missing and "
+        "no backlog; the latencies are those of the knee's step (median over rounds). "
+        "Ratios are medians of per-round ratios.",
+        "",
+        "| scenario | server | knee | p50 ms | p99 ms | p99.9 ms | × ngIRCd | × naive |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for sweep in results.sweep_names():
+        for server in results.servers:
+            k = _median(results.per_round(server, knee_rate(sweep)))
+
+            def at_knee(q: float, sweep: str = sweep) -> Callable[[dict[str, Any]], Any]:
+                def pick(entry: dict[str, Any]) -> float | None:
+                    step = knee_step(entry, sweep)
+                    return step.p(q) if step is not None else None
+
+                return pick
+
+            p50, p99, p999 = (
+                _median(results.per_round(server, at_knee(q))) for q in (50, 99, 99.9)
+            )
+            vs_ngircd = results.ratio(server, NGIRCD, knee_rate(sweep))
+            vs_naive = results.ratio(server, NAIVE, knee_rate(sweep))
+            lines.append(
+                f"| {sweep} | {server} | {_rate(k)} | {_ms(p50)} | {_ms(p99)} | {_ms(p999)} "
+                f"| {_ratio(vs_ngircd)} | {_ratio(vs_naive)} |"
+            )
+    lines += ["", "Every step of the first round (load: p99, `!` past the knee):", ""]
+    for sweep in results.sweep_names():
+        for server in results.servers:
+            entry = results.rounds[0].get(server, {})
+            steps = steps_of(entry.get("sweeps", {}).get(sweep, []))
+            text = " · ".join(
+                f"{_rate(s.deliveries_per_second)}: {_ms(s.p(99))} ms"
+                + ("" if s.under_knee() else "!")
+                + (" (generator saturated)" if s.generator_saturated else "")
+                for s in steps
+            )
+            lines.append(f"- {sweep}, {server}: {text}")
+    return lines
+
+
+def _pick_p(q: float) -> Callable[[Step], float | None]:
+    return lambda step: step.p(q)
+
+
+def fixed_section(results: Results) -> list[str]:
+    lines = [
+        "## Fixed loads",
+        "",
+        "N = 100, everyone sending, at 50k deliveries/s (below every server's knee): "
+        "server CPU per delivery. N = 10 at 90k deliveries/s: latency.",
+        "",
+        "| server | CPU µs/delivery (N=100) | × naive | N=10 p50 ms | N=10 p99 ms | "
+        "N=10 p99.9 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for server in results.servers:
+        cpu = _median(results.per_round(server, _fixed("fixed", lambda s: s.cpu_us_per_delivery)))
+        cpu_ratio = results.ratio(server, NAIVE, _fixed("fixed", lambda s: s.cpu_us_per_delivery))
+        p = [_median(results.per_round(server, _fixed("n10", _pick_p(q)))) for q in (50, 99, 99.9)]
+        cpu_text = "–" if cpu is None else f"{cpu:.2f}"
+        lines.append(
+            f"| {server} | {cpu_text} | {_ratio(cpu_ratio)} | {_ms(p[0])} | {_ms(p[1])} "
+            f"| {_ms(p[2])} |"
+        )
+    return lines
+
+
+def extras_section(results: Results) -> list[str]:
+    lines = ["## Capacity, stalled reader, churn", ""]
+    lines += [
+        "| server | idle: connections | RSS/connection | stalled: p99 clean → stalled | "
+        "× | RSS over time (MiB) | churn: registrations/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for server in results.servers:
+        idle = results.first(server, "idle") or {}
+        per = idle.get("bytes_per_connection")
+        stalled = results.first(server, "stalled")
+        stall_text, ratio_text, series_text = "–", "–", "–"
+        if stalled:
+            ratio, bounded, series_text = stalled_figures(stalled)
+            clean, slow = step_of(stalled["clean"]), step_of(stalled["stalled"])
+            stall_text = f"{_ms(clean.p(99))} → {_ms(slow.p(99))} ms"
+            if slow.missing:
+                stall_text += f", **{slow.missing} deliveries missing**"
+            if slow.closed:
+                stall_text += f" (server closed {slow.closed})"
+            ratio_text = _ratio(ratio)
+            series_text += "" if bounded else " (growing)"
+        churn = _median(
+            results.per_round(server, lambda e: e["churn"]["per_second"] if "churn" in e else None)
+        )
+        per_text = "–" if per is None else f"{per / 1024:.2f} KiB"
+        if "error" in idle:
+            per_text = "failed: " + str(idle["error"]).replace("|", "/")
+        lines.append(
+            f"| {server} | {idle.get('clients', '–')} | "
+            f"{per_text} | {stall_text} | {ratio_text} "
+            f"| {series_text} | {'–' if churn is None else f'{churn:.0f}'} |"
+        )
+    return lines
+
+
+def missing_section(results: Results) -> list[str]:
+    lines = ["## Missing deliveries", ""]
+    for server in results.servers:
+        total = 0
+        closed = 0
+        saturated = 0
+        for round_ in results.rounds:
+            entry = round_.get(server)
+            if entry is None:
+                continue
+            steps = [step_of(entry["n10"]), step_of(entry["fixed"])]
+            for data in entry.get("sweeps", {}).values():
+                steps += steps_of(data)
+            total += sum(s.missing for s in steps)
+            closed += sum(s.closed for s in steps)
+            saturated += sum(s.generator_saturated for s in steps)
+        note = f"; the server closed {closed} connections" if closed else ""
+        note += f"; generator above 0.9 core in {saturated} steps" if saturated else ""
+        lines.append(f"- {server}: {total} missing deliveries{note}")
+    return lines
+
+
+def plot(results: Results, path: Path) -> None:
+    """p99 latency against deliveries/s, one line per server, one panel per sweep."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is missing (pip install '.[bench]'): no plot", flush=True)
+        return
+    sweeps = results.sweep_names()
+    if not sweeps:
+        return
+    columns = min(len(sweeps), 3)
+    rows = -(-len(sweeps) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    for panel, sweep in zip(axes.flat, sweeps, strict=False):
+        for server in results.servers:
+            xs: list[float] = []
+            ys: list[float] = []
+            for round_ in results.rounds:
+                entry = round_.get(server)
+                if entry is None:
+                    continue
+                for step in steps_of(entry.get("sweeps", {}).get(sweep, [])):
+                    p99 = step.p(99)
+                    if p99 is not None:
+                        xs.append(step.deliveries_per_second)
+                        ys.append(p99)
+            if xs:
+                panel.scatter(xs, ys, s=14, label=server)
+        panel.axhline(100, color="grey", linestyle=":", linewidth=1)
+        panel.set_xscale("log")
+        panel.set_yscale("log")
+        panel.set_title(sweep)
+        panel.set_xlabel("deliveries/s offered")
+        panel.set_ylabel("p99 latency (ms)")
+        panel.legend(fontsize=7)
+    for panel in list(axes.flat)[len(sweeps) :]:
+        panel.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

@@ -1,0 +1,129 @@
+"""The benchmark's scenarios, each run against one already-started server.
+
+Every function here takes a running server and the generator binary and
+returns plain data (dicts and :class:`~benchmarks.stats.Step` lists) that
+``run.py`` gathers per round and ``report.py`` turns into RESULTS.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.generator import Generator
+from benchmarks.servers import RunningServer
+from benchmarks.stats import KNEE_P99_MS, Step
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A fan-out sweep: N clients, some of them sending, at doubling rates."""
+
+    clients: int
+    senders: int  # -1: everyone sends
+    start_deliveries: float  # deliveries/s of the first step
+    max_steps: int
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        who = "all send" if self.senders < 0 else f"{self.senders} send"
+        return f"N={self.clients}, {who}"
+
+
+#: Seconds the idle scenario's clients have to register: every join is announced
+#: to the whole room, so 10,000 registrations are ~50 million deliveries.
+IDLE_REGISTER_TIMEOUT = 150.0
+
+
+def _read_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def _generator(binary: Path, server: RunningServer, clients: int, **options: Any) -> Generator:
+    return Generator(
+        binary,
+        port=server.port,
+        proto=server.kind.proto,
+        clients=clients,
+        server_pid=server.pid,
+        **options,
+    )
+
+
+def run_sweep(
+    binary: Path, server: RunningServer, sweep: Sweep, drain: float, grace: float
+) -> list[Step]:
+    """Double the rate until p99 passes the knee's limit or a backlog remains."""
+    steps: list[Step] = []
+    with _generator(binary, server, sweep.clients, senders=sweep.senders) as generator:
+        fanout = sweep.clients - 1
+        deliveries = sweep.start_deliveries
+        for _ in range(sweep.max_steps):
+            step = generator.step(deliveries / fanout, sweep.seconds, drain, grace)
+            steps.append(step)
+            if not step.under_knee(KNEE_P99_MS) or step.generator_saturated:
+                break
+            deliveries *= 2
+    return steps
+
+
+def run_fixed(
+    binary: Path,
+    server: RunningServer,
+    clients: int,
+    deliveries: float,
+    seconds: float,
+    drain: float,
+    grace: float,
+) -> Step:
+    """One step at a fixed load, everyone sending: latency and CPU per delivery there."""
+    with _generator(binary, server, clients) as generator:
+        return generator.step(deliveries / (clients - 1), seconds, drain, grace)
+
+
+def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:
+    """Open ``clients`` registered connections that say nothing; RSS per connection."""
+    before = _read_rss_kb(server.pid)
+    with _generator(
+        binary, server, clients, senders=0, samples=0, register_timeout=IDLE_REGISTER_TIMEOUT
+    ) as generator:
+        after = int(generator.stat()["server_rss_kb"])
+        opened = int(generator.ready["clients"])
+    return {
+        "clients": opened,
+        "rss_before_kb": before,
+        "rss_after_kb": after,
+        "bytes_per_connection": (after - before) * 1024 / opened if opened else None,
+    }
+
+
+def run_stalled(
+    binary: Path,
+    server: RunningServer,
+    clients: int,
+    deliveries: float,
+    seconds: float,
+    clean_seconds: float,
+) -> dict[str, Any]:
+    """The others' p99 with one reader that never reads, against the same load without it."""
+    options: dict[str, Any] = {"payload_bytes": 1024, "senders": 20}
+    rate = deliveries / (clients - 1)
+    with _generator(binary, server, clients, **options) as generator:
+        clean = generator.step(rate, clean_seconds)
+    with _generator(binary, server, clients, stalled=1, **options) as generator:
+        stalled = generator.step(deliveries / (clients - 2), seconds)
+    return {"clean": clean, "stalled": stalled}
+
+
+def run_churn(binary: Path, server: RunningServer, seconds: float, concurrency: int) -> Any:
+    """Connect, register, disconnect, ``concurrency`` at a time: registrations per second."""
+    with _generator(binary, server, 0) as generator:
+        report = generator.churn(seconds, concurrency)
+    report["per_second"] = report["registered"] / report["seconds"]
+    return report

@@ -1,0 +1,195 @@
+"""The servers under test: how to start each one, pinned to its CPU, and stop it.
+
+Every server is started fresh for each round, on a free loopback port, pinned
+with ``taskset`` to :data:`SERVER_CPU` while the load generator runs on
+:data:`GENERATOR_CPU`. Flood protection is off everywhere: for tcpchat through
+:func:`tcpchat_flood_off_args`, for ngIRCd in ``ngircd.conf.in``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tcpchat.config import ServerSettings, settings_fields
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+#: CPUs the server and the generator are pinned to (the machine has at least two).
+SERVER_CPU = 1
+GENERATOR_CPU = 0
+
+#: The setting (its flag, a yes/no ``ServerSettings`` field) that turns tcpchat's
+#: flood limiter off for the benchmark, as ngIRCd's penalties are off: the one
+#: place to change if the setting is renamed.
+TCPCHAT_FLOOD_SETTING_FLAG = "--flood-control"
+
+
+def tcpchat_flood_off_args() -> tuple[str, ...]:
+    """The flags that turn tcpchat's flood limiter off; none for a tcpchat without one."""
+    for item in settings_fields(ServerSettings):
+        if item.metadata["flag"] == TCPCHAT_FLOOD_SETTING_FLAG:
+            return ("--no-" + TCPCHAT_FLOOD_SETTING_FLAG.removeprefix("--"),)
+    return ()
+
+
+#: Seconds a server has to start listening.
+START_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    """One contender: its name in the report and the protocol it speaks."""
+
+    name: str
+    proto: str  # the generator's --proto: text, json or irc
+    label: str  # a longer description for RESULTS.md
+
+
+TCPCHAT_ASYNCIO = ServerKind("tcpchat-asyncio", "text", "tcpchat on asyncio's event loop")
+TCPCHAT_UVLOOP = ServerKind("tcpchat-uvloop", "text", "tcpchat on uvloop (`tcpchat[speed]`)")
+NAIVE = ServerKind(
+    "naive-baseline", "text", "BASELINE: thread per client, sendall() to every other client"
+)
+NGIRCD = ServerKind("ngircd", "irc", "ngIRCd (Debian package), flood penalties off")
+
+ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_UVLOOP, NAIVE, NGIRCD)
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _raise_open_files_limit() -> None:
+    """In the child: allow as many open files as the hard limit does (10,000 clients)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    """``command`` run on ``cpu`` only, when taskset exists and the CPU does."""
+    if shutil.which("taskset") and cpu < (os.cpu_count() or 1):
+        return ["taskset", "-c", str(cpu), *command]
+    return command
+
+
+class RunningServer:
+    """A started server process; ``pid`` is what the generator watches in /proc."""
+
+    def __init__(self, kind: ServerKind, workdir: Path | None = None) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self._workdir = workdir
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            pinned(SERVER_CPU, self._command()),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_raise_open_files_limit,
+        )
+        self.pid = self.process.pid  # taskset execs the server, so this is the server
+        self._wait_listening()
+
+    def _command(self) -> list[str]:
+        port = str(self.port)
+        if self.kind.name.startswith("tcpchat"):
+            loop = self.kind.name.removeprefix("tcpchat-")
+            return [
+                sys.executable,
+                "-m",
+                "tcpchat",
+                "serve",
+                "--port",
+                port,
+                "--log-level",
+                "error",
+                "--loop",
+                loop,
+                *tcpchat_flood_off_args(),
+            ]
+        if self.kind is NAIVE:
+            naive = BENCH_DIR / "baselines" / "naive_server.py"
+            return [sys.executable, str(naive), "--port", port]
+        if self.kind is NGIRCD:
+            return [ngircd_binary(), "--nodaemon", "--config", str(self._ngircd_config())]
+        raise ValueError(f"unknown server {self.kind.name}")
+
+    def _ngircd_config(self) -> Path:
+        assert self._workdir is not None, "ngIRCd needs a work directory"
+        user = pwd.getpwuid(os.getuid()).pw_name
+        template = (BENCH_DIR / "ngircd.conf.in").read_text()
+        config = self._workdir / f"ngircd-{self.port}.conf"
+        config.write_text(
+            template.replace("@PORT@", str(self.port))
+            .replace("@DIR@", str(self._workdir))
+            .replace("@USER@", user)
+        )
+        return config
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind.name} exited at start:\n{self.output()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind.name} did not listen within {START_TIMEOUT} s")
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after a few seconds."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def ngircd_binary() -> str:
+    """Where ngIRCd is installed (``make bench`` installs the Debian package)."""
+    found = shutil.which("ngircd") or (
+        "/usr/sbin/ngircd" if Path("/usr/sbin/ngircd").exists() else None
+    )
+    if found is None:
+        raise RuntimeError("ngircd is not installed: apt-get install ngircd")
+    return found
+
+
+def ngircd_available() -> bool:
+    try:
+        ngircd_binary()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,187 @@
+"""The benchmark's counting and percentile code, by plain calls (no sockets, no generator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from benchmarks.stats import (
+    BUCKETS,
+    Step,
+    bucket_bounds,
+    bucket_of,
+    histogram_of,
+    knee,
+    median_ratio,
+    percentile,
+)
+
+
+def make_step(
+    *,
+    rate: float = 100.0,
+    sent: int = 100,
+    fanout: int = 9,
+    received: int | None = None,
+    on_time: int | None = None,
+    closed: int = 0,
+    latencies_us: list[int] | None = None,
+    generator_cpu: float = 0.1,
+) -> Step:
+    expected = sent * fanout
+    return Step(
+        rate=rate,
+        seconds=1.0,
+        sent=sent,
+        fanout=fanout,
+        received=expected if received is None else received,
+        received_on_time=expected if on_time is None else on_time,
+        closed=closed,
+        generator_cpu=generator_cpu,
+        send_wall=1.0,
+        server_cpu=0.5,
+        server_rss_kb=1000,
+        histogram=histogram_of(latencies_us if latencies_us is not None else [1000] * 100),
+    )
+
+
+def test_small_latencies_have_a_bucket_each() -> None:
+    """Below 64 µs every microsecond is its own bucket."""
+    assert [bucket_of(us) for us in range(64)] == list(range(64))
+    assert all(bucket_bounds(us) == (us, us + 1) for us in range(64))
+
+
+@pytest.mark.parametrize("us", [64, 65, 100, 1000, 4095, 4096, 123_456, 10**9])
+def test_a_latency_falls_within_its_buckets_bounds(us: int) -> None:
+    """Every latency lies in [low, high) of the bucket it is counted in."""
+    low, high = bucket_bounds(bucket_of(us))
+    assert low <= us < high
+
+
+def test_buckets_are_at_most_about_three_percent_wide() -> None:
+    """Above 64 µs a bucket spans at most 1/32 of its lower bound."""
+    for index in range(64, BUCKETS):
+        low, high = bucket_bounds(index)
+        assert (high - low) / low <= 1 / 32
+
+
+def test_buckets_are_contiguous() -> None:
+    """Each bucket starts where the previous one ends: no latency is lost between them."""
+    for index in range(1, BUCKETS):
+        assert bucket_bounds(index)[0] == bucket_bounds(index - 1)[1]
+
+
+def test_percentile_of_an_empty_histogram_is_none() -> None:
+    """No samples, no percentile."""
+    assert percentile({}, 99) is None
+
+
+def test_percentile_rejects_out_of_range_quantiles() -> None:
+    """A percentile outside (0, 100] is a mistake of the caller."""
+    with pytest.raises(ValueError, match="percentile"):
+        percentile({1: 1}, 0)
+
+
+def test_percentiles_of_a_uniform_spread_are_close_to_exact() -> None:
+    """p50, p99 and p99.9 of 1..10000 µs come out within a bucket's width (~3%)."""
+    histogram = histogram_of(range(1, 10_001))
+    for q, exact_ms in ((50, 5.0), (99, 9.9), (99.9, 9.99)):
+        measured = percentile(histogram, q)
+        assert measured is not None
+        assert measured == pytest.approx(exact_ms, rel=0.035)
+
+
+def test_p99_sees_a_one_percent_tail() -> None:
+    """With 2% of samples at 50 ms, p99 is about 50 ms while p50 stays at 1 ms."""
+    histogram = histogram_of([1000] * 98 + [50_000] * 2)
+    assert percentile(histogram, 50) == pytest.approx(1.0, rel=0.035)
+    assert percentile(histogram, 99) == pytest.approx(50.0, rel=0.035)
+
+
+def test_expected_deliveries_are_messages_times_fanout() -> None:
+    """Every message is owed to every other active connection."""
+    assert make_step(sent=100, fanout=9).expected == 900
+
+
+def test_missing_counts_what_never_arrived() -> None:
+    """Missing deliveries are those owed but not received by the end of the grace period."""
+    step = make_step(sent=100, fanout=9, received=890)
+    assert step.missing == 10
+    assert make_step(sent=100, fanout=9).missing == 0
+
+
+def test_backlog_is_what_had_not_arrived_when_the_drain_window_closed() -> None:
+    """Deliveries that arrived late but arrived are a backlog, not missing."""
+    step = make_step(sent=100, fanout=9, on_time=800)
+    assert step.backlog
+    assert step.missing == 0
+
+
+def test_deliveries_per_second_is_rate_times_fanout() -> None:
+    """The offered load counts deliveries, not messages."""
+    assert make_step(rate=1000, fanout=999).deliveries_per_second == 999_000
+
+
+def test_a_step_with_high_p99_is_past_the_knee() -> None:
+    """p99 above the limit puts a step past the knee."""
+    assert make_step(latencies_us=[1000] * 100).under_knee(100)
+    assert not make_step(latencies_us=[150_000] * 100).under_knee(100)
+
+
+def test_a_step_with_backlog_or_closed_connections_is_past_the_knee() -> None:
+    """Low latency does not count if deliveries were late or connections were cut."""
+    assert not make_step(on_time=10).under_knee()
+    assert not make_step(closed=1).under_knee()
+
+
+def test_knee_is_the_highest_load_under_the_limit() -> None:
+    """The knee is the fastest qualifying step, even if a slower one failed by noise."""
+    steps = [
+        make_step(rate=100),
+        make_step(rate=200, latencies_us=[200_000] * 10),
+        make_step(rate=400),
+        make_step(rate=800, on_time=0),
+    ]
+    found = knee(steps)
+    assert found is not None
+    assert found.rate == 400
+
+
+def test_knee_is_none_when_no_step_qualifies() -> None:
+    """A server past the limit at the lowest load has no knee."""
+    assert knee([make_step(latencies_us=[500_000])]) is None
+
+
+def test_generator_saturation_is_flagged_above_nine_tenths_of_a_core() -> None:
+    """A generator using more than 0.9 of a core may have been the bottleneck."""
+    assert make_step(generator_cpu=0.95).generator_saturated
+    assert not make_step(generator_cpu=0.5).generator_saturated
+
+
+def test_median_ratio_takes_the_median_of_per_round_ratios() -> None:
+    """Ratios are per round, then the median; rounds missing a figure are skipped."""
+    assert median_ratio([(10, 1), (30, 10), (8, 2), (None, 1), (5, None)]) == 4.0
+    assert median_ratio([(1, 0)]) is None
+
+
+def test_a_generator_report_is_read_into_a_step() -> None:
+    """The generator's JSON line for a step becomes a Step with its histogram."""
+    report: dict[str, Any] = {
+        "rate": 100.0,
+        "seconds": 1.0,
+        "sent": 100,
+        "fanout": 9,
+        "received": 900,
+        "received_on_time": 900,
+        "closed": 0,
+        "generator_cpu": 0.2,
+        "send_wall": 1.5,
+        "server_cpu": 0.4,
+        "server_rss_kb": 20000,
+        "hist": [[bucket_of(500), 3]],
+        "rss_series": [[0.0, 20000]],
+    }
+    step = Step.from_report(report)
+    assert step.histogram == {bucket_of(500): 3}
+    assert step.rss_series == ((0.0, 20000),)
+    assert step.missing == 0
