@@ -12,15 +12,18 @@ from tcpchat.session import SearchService, Session
 
 
 class FakeTransport:
-    """Records what the hub writes; reports a write buffer size the test chooses."""
+    """Records what the hub writes (all of it, and each write() apart, to count them);
+    reports a write buffer size the test chooses."""
 
     def __init__(self) -> None:
         self.written = bytearray()
+        self.writes: list[bytes] = []
         self.buffer_size = 0
         self.aborted = False
 
     def write(self, data: bytes) -> None:
         self.written += data
+        self.writes.append(data)
 
     def is_closing(self) -> bool:
         return self.aborted

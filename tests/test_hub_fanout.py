@@ -9,39 +9,19 @@ from typing import cast
 from tcpchat.events import Event, Message, Notice
 from tcpchat.hub import QUEUE_EXCEEDED, LocalHub, Peer
 from tcpchat.render import Rendering
+from tests.fakes import FakeTransport
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-class RecordingTransport:
-    """Keeps each write() separately, to count writes and compare bytes objects."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.buffer_size = 0
-        self.aborted = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.aborted
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffer_size
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
 def member(hub: LocalHub, nick: str) -> Peer:
-    peer = Peer(cast(asyncio.WriteTransport, RecordingTransport()), nick)
+    peer = Peer(cast(asyncio.WriteTransport, FakeTransport()), nick)
     hub.join(peer, nick)
     return peer
 
 
 def writes(peer: Peer) -> list[bytes]:
-    return cast(RecordingTransport, peer.transport).writes
+    return cast(FakeTransport, peer.transport).writes
 
 
 def message(number: int, nick: str = "alice") -> Event:
@@ -159,9 +139,9 @@ async def test_a_member_past_its_queue_bound_is_dropped_and_others_still_served(
     """A full send queue cuts that member off; the rest of the pass is delivered."""
     hub = LocalHub(max_queue_bytes=10)
     slow, fast = member(hub, "slow"), member(hub, "fast")
-    cast(RecordingTransport, slow.transport).buffer_size = 11
+    cast(FakeTransport, slow.transport).buffer_size = 11
     hub.publish(message(1))
     await next_pass()
     assert slow.drop_reason == QUEUE_EXCEEDED
-    assert cast(RecordingTransport, slow.transport).aborted
+    assert cast(FakeTransport, slow.transport).aborted
     assert b"line 1" in b"".join(writes(fast))

@@ -28,7 +28,7 @@ from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line,
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
 from tcpchat.server import READ_CHUNK, format_address
-from tcpchat.streams import close_stream
+from tcpchat.streams import close_stream, listening_port
 from tcpchat.terminal import Frontend
 from tcpchat.tls import tls_server_context
 
@@ -95,9 +95,7 @@ class DirectServer:
 
     @property
     def port(self) -> int:
-        if self._listener is None or not self._listener.sockets:
-            raise RuntimeError("the server is not listening")
-        return int(self._listener.sockets[0].getsockname()[1])
+        return listening_port(self._listener)
 
     @property
     def address(self) -> str:

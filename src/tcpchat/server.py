@@ -22,7 +22,7 @@ from tcpchat.ratelimit import TokenBucket
 from tcpchat.render import Rendering, encode
 from tcpchat.session import SearchService, Session
 from tcpchat.sockopts import enable_keepalive, set_send_buffer
-from tcpchat.streams import close_stream
+from tcpchat.streams import close_stream, listening_port
 from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.server")
@@ -72,9 +72,7 @@ class ChatServer:
 
     @property
     def port(self) -> int:
-        if self._listener is None or not self._listener.sockets:
-            raise RuntimeError("the server is not listening")
-        return int(self._listener.sockets[0].getsockname()[1])
+        return listening_port(self._listener)
 
     @property
     def address(self) -> str:

@@ -21,3 +21,10 @@ async def close_stream(writer: asyncio.StreamWriter, timeout: float) -> None:
     except asyncio.CancelledError:
         writer.transport.abort()
         raise
+
+
+def listening_port(listener: asyncio.Server | None) -> int:
+    """The port a server listens on (the real one, when it asked for port 0)."""
+    if listener is None or not listener.sockets:
+        raise RuntimeError("the server is not listening")
+    return int(listener.sockets[0].getsockname()[1])
