@@ -151,8 +151,8 @@ def render(results: Results) -> str:
         "",
         f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, Linux {machine['kernel']}, "
         f"Python {machine['python']}. Load average before: {machine['load_before']}, "
-        f"after: {data.get('load_after', '?')} (the machine was shared with other work, "
-        "so absolute figures are noisy; the ratios are taken within each round).",
+        f"after: {data.get('load_after', '?')} (a busy machine makes absolute figures "
+        "noisy; the ratios are taken within each round).",
         "Server pinned to CPU 1, load generator to CPU 0 (`taskset`).",
         "",
         "Servers:",
