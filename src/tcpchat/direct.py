@@ -19,7 +19,7 @@ import asyncio
 import logging
 
 from tcpchat.commands import LEAVE_COMMANDS
-from tcpchat.config import ServerSettings, task_port
+from tcpchat.config import ServerSettings
 from tcpchat.display import Fragments, Shown, error_line, own_message, render_event, system_line
 from tcpchat.errors import LineTooLong, RemoteProtocolError
 from tcpchat.events import Error, Event, EventClock, Message, Notice, Shutdown
@@ -27,10 +27,9 @@ from tcpchat.hub import QUEUE_EXCEEDED
 from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
-from tcpchat.server import READ_CHUNK, format_address
+from tcpchat.server import READ_CHUNK, format_address, start_listening
 from tcpchat.streams import close_stream, listening_port
 from tcpchat.terminal import Frontend
-from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.direct")
 
@@ -103,15 +102,7 @@ class DirectServer:
 
     async def start(self) -> None:
         """Bind and start accepting clients."""
-        tls_context = tls_server_context(self.settings)
-        self._listener = await asyncio.start_server(
-            self._serve_guest,
-            self.settings.host,
-            task_port(self.settings.port, 1),
-            limit=READ_CHUNK,
-            ssl=tls_context,
-            ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,
-        )
+        self._listener = await start_listening(self._serve_guest, self.settings, task=1)
         log.info("1:1 chat listening on %s", self.address)
         self._tell_operator(system_line(f"1:1 chat on {self.address}; waiting for a client"))
 

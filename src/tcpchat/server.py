@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tcpchat.admission import Admission
@@ -44,6 +45,28 @@ def format_address(address: Any) -> str:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return str(address)
+
+
+async def start_listening(
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    settings: ServerSettings,
+    *,
+    task: int,
+) -> asyncio.Server:
+    """Listen as ``settings`` say (address, the task's port, TLS), serving with ``serve``.
+
+    The TLS handshake gets the registration time-out: a client that opens a
+    connection and never finishes it is a client that never registers.
+    """
+    tls_context = tls_server_context(settings)
+    return await asyncio.start_server(
+        serve,
+        settings.host,
+        task_port(settings.port, task),
+        limit=READ_CHUNK,
+        ssl=tls_context,
+        ssl_handshake_timeout=settings.register_timeout if tls_context else None,
+    )
 
 
 class ChatServer:
@@ -93,16 +116,8 @@ class ChatServer:
         Raises OSError (ssl.SSLError among them) for certificate files that cannot
         be used, and OSError when it cannot bind.
         """
-        tls_context = tls_server_context(self.settings)
-        self._listener = await asyncio.start_server(
-            self._serve_connection,
-            self.settings.host,
-            task_port(self.settings.port, 2),
-            limit=READ_CHUNK,
-            ssl=tls_context,
-            ssl_handshake_timeout=self.settings.register_timeout if tls_context else None,
-        )
-        log.debug("listening on %s%s", self.address, " (TLS)" if tls_context else "")
+        self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
 
     async def serve_forever(self) -> None:
         if self._listener is None:
