@@ -239,10 +239,10 @@ def test_bad_values_are_refused(environ: dict[str, str]) -> None:
 # -- the search_failed event -----------------------------------------------------
 
 
-def test_search_failed_is_json_only_and_round_trips() -> None:
-    """search_failed has no text rendering; its JSON reads back to the same event."""
+def test_search_failed_tells_the_room_and_round_trips() -> None:
+    """search_failed is one system line for the room; its JSON reads back to the same event."""
     event = SearchFailed(7, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "alice", 3)
-    assert encode(event, Rendering.TEXT) == b""
+    assert encode(event, Rendering.TEXT).endswith(b"*** the AI could not answer alice's question\n")
     line = encode(event, Rendering.JSON)
     assert json.loads(line)["type"] == "search_failed"
     assert parse_json_event(line) == SearchFailed(

@@ -85,7 +85,7 @@ SAMPLES: list[tuple[Event, list[str]]] = [
             "[14:03:22] <AI> [1] https://example.org/sky",
         ],
     ),
-    (SearchFailed(15, TS, "alice", 1), []),
+    (SearchFailed(15, TS, "alice", 1), ["[14:03:22] *** the AI could not answer alice's question"]),
     (
         Shutdown(14, TS, "the server is shutting down"),
         ["[14:03:22] *** the server is shutting down"],

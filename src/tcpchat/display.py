@@ -33,6 +33,7 @@ from tcpchat.events import (
     NickChange,
     Notice,
     PrivateMessage,
+    SearchFailed,
     SearchStarted,
     Shutdown,
     UserList,
@@ -188,7 +189,16 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
         case Welcome(nick=nick, users=users):
             greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
             return _system(event.ts, tz, greeting, _WELCOME_HINT)
-        case Join() | Leave() | NickChange() | UserList() | Notice() | SearchStarted() | Shutdown():
+        case (
+            Join()
+            | Leave()
+            | NickChange()
+            | UserList()
+            | Notice()
+            | SearchStarted()
+            | SearchFailed()
+            | Shutdown()
+        ):
             return _system(event.ts, tz, *system_lines(event, sanitize_text))
         case Error(text=text):
             return Shown(

@@ -65,15 +65,16 @@ WELCOME_HINT = "Type a message and press Enter to chat; /help lists the commands
 
 #: The events shown as system lines, worded by :func:`system_lines`. (The welcome
 #: is one too, but its second line differs: see :func:`welcome_line`.)
-SystemEvent = Join | Leave | NickChange | UserList | Notice | SearchStarted | Shutdown
+SystemEvent = (
+    Join | Leave | NickChange | UserList | Notice | SearchStarted | SearchFailed | Shutdown
+)
 
 
 def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
     """The text rendering of ``event``: the lines a person reads, without newlines.
 
     Times are shown in ``tz`` (default: the local time zone of the machine rendering).
-    An event that has no text form (a streamed piece of an AI answer, the end of a
-    failed search) gives no lines.
+    An event that has no text form (a streamed piece of an AI answer) gives no lines.
     """
     stamp = timestamp(event.ts, tz)
     match event:
@@ -88,11 +89,20 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
                 f"{stamp}{SYSTEM_MARK} {welcome_line(nick, users)}",
                 f"{stamp}{SYSTEM_MARK} {WELCOME_HINT}",
             ]
-        case Join() | Leave() | NickChange() | UserList() | Notice() | SearchStarted() | Shutdown():
+        case (
+            Join()
+            | Leave()
+            | NickChange()
+            | UserList()
+            | Notice()
+            | SearchStarted()
+            | SearchFailed()
+            | Shutdown()
+        ):
             return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event)]
         case Error(text=text):
             return [f"{stamp}{ERROR_MARK} {line}" for line in text.split("\n")]
-        case AIDelta() | SearchFailed():
+        case AIDelta():
             return []
         case AIAnswer(text=text, sources=sources):
             return [
@@ -140,6 +150,8 @@ def system_lines(event: SystemEvent, clean: Callable[[str], str] = _as_is) -> li
             return [clean(line) for line in text.split("\n")]
         case SearchStarted(nick=nick, question=question):
             return [f"{clean(nick)} asked the AI: {clean(question)}"]
+        case SearchFailed(nick=nick):
+            return [f"the AI could not answer {clean(nick)}'s question"]
         case Shutdown(text=text):
             return [clean(text)]
         case _:  # pragma: no cover
