@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -54,7 +56,15 @@ class Script:
       the real API's does, to prove that tcpchat never repeats it).
     * ``hold``: an event the answer waits for after its first events (or before
       any byte, with ``hold_before_headers``); ``delay``: seconds to wait there.
-    * ``drop_after``: cut the connection after this many pieces.
+    * ``stop_after``: end the stream after this many pieces, without the API's
+      end events, in the way ``stop`` says: ``"reset"`` (a TCP reset), ``"close"``
+      (a clean end of the HTTP body, the connection kept) or ``"hang"`` (send
+      nothing more until the client goes away).
+    * ``outcome``: how the stream ends when it is not stopped. Responses API:
+      ``"completed"``, ``"incomplete"`` (with ``incomplete_reason``), ``"failed"``
+      or ``"error"``; Chat Completions: the ``finish_reason`` (``"stop"``, ``"length"``…).
+    * ``frames``: raw server-sent events to send instead of the script's stream
+      (see :func:`sse_data`), for output the real API would never send.
     """
 
     text: str = "The answer is 42."
@@ -64,7 +74,11 @@ class Script:
     hold: asyncio.Event | None = None
     hold_before_headers: bool = False
     delay: float = 0.0
-    drop_after: int | None = None
+    stop_after: int | None = None
+    stop: str = "reset"
+    outcome: str = ""
+    incomplete_reason: str = "max_output_tokens"
+    frames: Sequence[str] | None = None
     web_search: bool = True
 
     def split(self) -> list[str]:
@@ -197,6 +211,8 @@ class FakeOpenAI:
             await self._send_error(writer, script.status, f"Incorrect API key provided: {key}")
             return True
         model = str(body.get("model", "fake-model"))
+        if body.get("stream") and script.frames is not None:
+            return await self._stream(reader, writer, script, iter(script.frames))
         if target == "/v1/responses":
             if body.get("stream"):
                 return await self._stream(reader, writer, script, _response_frames(script, model))
@@ -222,9 +238,8 @@ class FakeOpenAI:
         pieces_sent = 0
         for frame in frames:
             if frame is None:
-                if script.drop_after is not None and pieces_sent >= script.drop_after:
-                    writer.transport.abort()
-                    return False
+                if script.stop_after is not None and pieces_sent >= script.stop_after:
+                    return await self._stop(reader, writer, script.stop)
                 pieces_sent += 1
                 continue
             if frame == "HOLD":
@@ -242,6 +257,27 @@ class FakeOpenAI:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+    async def _stop(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: str
+    ) -> bool:
+        """End a stream early, as ``how`` says; return whether the connection stays open."""
+        if how == "close":
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        if how == "hang":
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+                while await reader.read(1):
+                    pass
+            self._note_disconnect()
+            return False
+        # A reset: with a zero linger time, closing sends RST instead of FIN.
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        return False
 
     async def _pause(self, reader: asyncio.StreamReader, script: Script) -> bool:
         """Wait for the script's hold or delay; return False if the client went away."""
@@ -320,7 +356,7 @@ def _search_item(status: str) -> dict[str, Any]:
 
 def _response_object(script: Script, model: str, status: str) -> dict[str, Any]:
     output: list[dict[str, Any]] = []
-    if status == "completed":
+    if status in ("completed", "incomplete"):
         if script.web_search:
             output.append(_search_item("completed"))
         output.append(_message_item(script.text, script.annotations(), "completed"))
@@ -389,7 +425,16 @@ def _response_frames(script: Script, model: str) -> Iterator[str | None]:
     yield _sse("response.content_part.done", seq, part=done_part, **where)
     item = _message_item(script.text, script.annotations(), "completed")
     yield _sse("response.output_item.done", seq, output_index=index, item=item)
-    yield _sse("response.completed", seq, response=_response_object(script, model, "completed"))
+    outcome = script.outcome or "completed"
+    if outcome == "error":
+        yield _sse("error", seq, code="server_error", message="The model failed.", param=None)
+        return
+    response = _response_object(script, model, outcome)
+    if outcome == "incomplete":
+        response["incomplete_details"] = {"reason": script.incomplete_reason}
+    if outcome == "failed":
+        response["error"] = {"code": "server_error", "message": "The model failed."}
+    yield _sse(f"response.{outcome}", seq, response=response)
 
 
 # -- Chat Completions ----------------------------------------------------------------
@@ -413,8 +458,14 @@ def _chat_frames(script: Script, model: str) -> Iterator[str | None]:
         yield None
         yield _chat_chunk(model, {"content": piece}, None)
     yield None
-    yield _chat_chunk(model, {}, "stop")
+    yield _chat_chunk(model, {}, script.outcome or "stop")
     yield "data: [DONE]\n\n"
+
+
+def sse_data(document: Any, event: str | None = None) -> str:
+    """One server-sent event whose data is ``document`` as JSON (a ``str`` is sent as is)."""
+    data = document if isinstance(document, str) else json.dumps(document)
+    return (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
 
 
 def _chat_completion(script: Script, model: str) -> dict[str, Any]:

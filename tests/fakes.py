@@ -44,10 +44,11 @@ class Room:
         self.search = search
         self.sessions: dict[str, Session] = {}
 
-    def connect(self, name: str, *, json_mode: bool = True) -> Session:
-        """A new connection, greeted, optionally switched to JSON, not yet registered."""
+    def connect(self, name: str, *, json_mode: bool = True, address: str = "") -> Session:
+        """A new connection (from ``address``, ``host:port``, if given), greeted, optionally
+        switched to JSON, not yet registered."""
         transport = FakeTransport()
-        peer = Peer(cast(asyncio.WriteTransport, transport), f"test:{name}")
+        peer = Peer(cast(asyncio.WriteTransport, transport), address or f"test:{name}")
         session = Session(peer, self.hub, self.clock, search=self.search)
         session.greet()
         if json_mode:
@@ -56,8 +57,8 @@ class Room:
         self.events(session)  # the greeting is not what tests look at
         return session
 
-    def join(self, nick: str) -> Session:
-        session = self.connect(nick)
+    def join(self, nick: str, *, address: str = "") -> Session:
+        session = self.connect(nick, address=address)
         session.receive_line(nick.encode())
         assert session.registered
         self.events(session)

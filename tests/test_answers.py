@@ -13,7 +13,10 @@ import pytest
 from tcpchat import ai_client
 from tcpchat.answers import (
     HOLD_BACK_CHARS,
+    MAX_CITATIONS,
     MAX_SOURCES,
+    MAX_URL_CHARS,
+    RAW_CHARS_PER_ANSWER_CHAR,
     AnswerBuilder,
     Citation,
     RoomLine,
@@ -126,6 +129,28 @@ def test_sources_are_capped_and_must_be_plain_http_urls() -> None:
     assert clean_url("ftp://x") is None
     assert clean_url("https://a b") is None
     assert clean_url(" https://ok.example/path ") == "https://ok.example/path"
+
+
+def test_only_the_first_citations_are_looked_at() -> None:
+    """Past MAX_CITATIONS, further citations are ignored, and huge URLs are refused unread."""
+    text = "x" * 10
+    citations = [Citation("https://a.example/", start=0, end=1)] * MAX_CITATIONS
+    citations.append(Citation("https://late.example/"))
+    _, sources = apply_citations(text, citations)
+    assert sources == ("https://a.example/",)
+    assert clean_url("https://a.example/" + "\u200b" * MAX_URL_CHARS) is None
+
+
+def test_citations_of_a_later_text_part_without_indices_stay_unplaced() -> None:
+    """Shifting indices into the joined text leaves a citation without indices unplaced."""
+    part = {"type": "output_text", "text": "first. ", "annotations": []}
+    unplaced = {"type": "url_citation", "url": "https://b.example/"}
+    second = {"type": "output_text", "text": "second", "annotations": [unplaced]}
+    message = {"type": "message", "content": [part, second]}
+    response = openai.types.responses.Response.construct(output=[message])
+    end = ai_client._answer_end(response, incomplete=False)
+    assert end.text == "first. second"
+    assert end.citations == (Citation("https://b.example/"),)
 
 
 def test_finish_cuts_long_answers_and_says_so() -> None:
@@ -255,3 +280,22 @@ def test_the_models_a_stream_is_parsed_into_are_built_ahead() -> None:
     names = {model.__name__ for model in ai_client._build_models("responses")}
     assert {"ResponseTextDeltaEvent", "ResponseCompletedEvent", "Response"} <= names
     assert "ChatCompletionChunk" in {model.__name__ for model in ai_client._build_models("chat")}
+
+
+def test_builder_keeps_a_bounded_amount_of_invisible_text() -> None:
+    """Invisible characters count against the raw limit; past it the builder is full."""
+    builder = AnswerBuilder(100)
+    assert builder.max_raw_chars == RAW_CHARS_PER_ANSWER_CHAR * 100
+    assert builder.feed("hi") == "hi"
+    assert builder.feed("\u200b" * 1_000_000) == ""
+    assert builder.full
+    assert len(builder.raw) == builder.max_raw_chars
+    assert builder.feed("more") == ""
+    assert len(builder.raw) == builder.max_raw_chars
+
+
+def test_finish_notes_an_answer_tcpchat_stopped_reading() -> None:
+    """An answer abandoned at a size limit says it was cut, even when what is left is short."""
+    text, _ = finish_answer("short", [], 100, cut=True)
+    assert text == "short …\n[answer cut: longer than 100 characters]"
+    assert finish_answer("\u200b" * 50, [], 100, cut=True) == ("", ())

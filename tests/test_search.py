@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -13,11 +14,14 @@ from typing import Any
 
 import pytest
 
-from tcpchat import ai_client, search
+from tcpchat import ai_client, answers, search
 from tcpchat.config import SearchSettings, ServerSettings
-from tcpchat.search import Search
+from tcpchat.search import Search, address_bucket
 from tcpchat.server import ChatServer
-from tests.fake_openai import FakeOpenAI, Script
+from tcpchat.session import Session
+from tests import fakes
+from tests.fake_openai import FakeOpenAI, Script, sse_data
+from tests.faults import wait_until
 from tests.helpers import LineClient
 
 API_KEY = "sk-test-TOPSECRET-0123456789abcdef"
@@ -177,7 +181,7 @@ async def test_several_searches_run_at_once(open_room: OpenRoom, fake: FakeOpenA
         (Script(status=429), ai_client.RATE_LIMITED),
         (Script(status=500), ai_client.SERVER_ERROR),
         (Script(hold=asyncio.Event(), hold_before_headers=True), ai_client.TIMED_OUT),
-        (Script(text="cut", pieces=["a", "b", "c"], drop_after=1), ai_client.UNREACHABLE),
+        (Script(text="cut", pieces=["a", "b", "c"], stop_after=1), ai_client.UNREACHABLE),
     ],
     ids=["401", "429", "500", "timeout", "dropped"],
 )
@@ -194,6 +198,130 @@ async def test_api_errors_reach_the_asker_alone(
     await alice.expect(r"<bob> room still works$")
     assert not any("!!!" in line for line in bob.seen)
     assert not any(API_KEY in line or "Incorrect" in line for line in alice.seen)
+
+
+CUT_ANSWER = Script(
+    text="The safe dose is 5 mg a day.", pieces=["The safe dose is 5", " mg a day."]
+)
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+@pytest.mark.parametrize(
+    ("stop", "words"), [("close", ai_client.INTERRUPTED), ("reset", ai_client.UNREACHABLE)]
+)
+async def test_a_cut_stream_is_a_failure_not_an_answer(
+    open_room: OpenRoom, fake: FakeOpenAI, api: str, stop: str, words: str
+) -> None:
+    """A stream that ends after one piece, closed cleanly or reset, is search_failed."""
+    fake.queue(dataclasses.replace(CUT_ANSWER, stop_after=1, stop=stop))
+    room = await open_room(api=api)
+    alice, bob = await room.join("alice"), await room.join("bob", json_mode=True)
+    await alice.send("/search what dose?")
+    await alice.expect(rf"!!! {_escaped(words)}$")
+    await bob.expect_json("search_failed")
+    assert not any('"type": "ai"' in line for line in bob.seen)
+    assert not any("<AI>" in line for line in alice.seen)
+
+
+@pytest.mark.parametrize(
+    ("api", "outcome", "words"),
+    [
+        ("responses", "failed", ai_client.FAILED),
+        ("responses", "error", ai_client.FAILED),
+        ("chat", "content_filter", ai_client.FILTERED),
+    ],
+)
+async def test_a_failed_end_event_is_a_failure(
+    open_room: OpenRoom, fake: FakeOpenAI, api: str, outcome: str, words: str
+) -> None:
+    """response.failed, an error event or a filtered finish give the asker an error, no answer."""
+    fake.queue(dataclasses.replace(CUT_ANSWER, outcome=outcome))
+    room = await open_room(api=api)
+    alice = await room.join("alice")
+    await alice.send("/search what dose?")
+    await alice.expect(rf"!!! {_escaped(words)}$")
+    assert not any("<AI>" in line for line in alice.seen)
+
+
+async def test_an_answer_incomplete_for_another_reason_is_a_failure(
+    open_room: OpenRoom, fake: FakeOpenAI
+) -> None:
+    """response.incomplete is shown only when the model hit its output limit."""
+    fake.queue(
+        dataclasses.replace(CUT_ANSWER, outcome="incomplete", incomplete_reason="content_filter")
+    )
+    room = await open_room()
+    alice = await room.join("alice")
+    await alice.send("/search what dose?")
+    await alice.expect(rf"!!! {_escaped(ai_client.FILTERED)}$")
+    assert not any("<AI>" in line for line in alice.seen)
+
+
+@pytest.mark.parametrize(("api", "outcome"), [("responses", "incomplete"), ("chat", "length")])
+async def test_an_answer_cut_at_the_output_limit_says_so(
+    open_room: OpenRoom, fake: FakeOpenAI, api: str, outcome: str
+) -> None:
+    """An answer the model stopped at max output tokens is shown, marked as cut."""
+    fake.queue(dataclasses.replace(CUT_ANSWER, outcome=outcome))
+    room = await open_room(api=api)
+    bob = await room.join("bob", json_mode=True)
+    await bob.send("/search what dose?")
+    answer = await bob.expect_json("ai")
+    assert answer["text"] == "The safe dose is 5 mg a day.\n" + answers.INCOMPLETE_NOTE
+
+
+RESPONSES_DELTA = {"type": "response.output_text.delta", "item_id": "msg_fake"}
+CHAT_CHUNK = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "m"}
+
+
+@pytest.mark.parametrize(
+    ("api", "frames"),
+    [
+        ("responses", [sse_data("{not json")]),
+        ("responses", [sse_data({**RESPONSES_DELTA, "delta": 123})]),
+        ("responses", [sse_data({k: v for k, v in RESPONSES_DELTA.items() if k != "delta"})]),
+        ("responses", [sse_data({"delta": "no type"})]),
+        ("responses", [sse_data({"type": "response.completed", "response": "done"})]),
+        ("responses", [sse_data({"type": "response.completed", "response": {"output": 7}})]),
+        ("responses", [b"data: \xff\xfe\n\n".decode("latin-1")]),
+        ("chat", [sse_data("{not json")]),
+        ("chat", [sse_data({**CHAT_CHUNK, "choices": [{"delta": {"content": 123}}]})]),
+        ("chat", [sse_data({**CHAT_CHUNK, "choices": "none"})]),
+        ("chat", [sse_data([1, 2, 3])]),
+        ("chat", [sse_data({**CHAT_CHUNK, "choices": [{"delta": {}, "finish_reason": 5}]})]),
+    ],
+    ids=[
+        "responses-invalid-json",
+        "responses-delta-not-text",
+        "responses-delta-missing",
+        "responses-no-type",
+        "responses-completed-not-an-object",
+        "responses-output-not-a-list",
+        "responses-not-utf8",
+        "chat-invalid-json",
+        "chat-content-not-text",
+        "chat-choices-not-a-list",
+        "chat-chunk-not-an-object",
+        "chat-finish-reason-not-text",
+    ],
+)
+async def test_malformed_api_output_is_an_ai_service_error(
+    open_room: OpenRoom,
+    fake: FakeOpenAI,
+    caplog: pytest.LogCaptureFixture,
+    api: str,
+    frames: list[str],
+) -> None:
+    """Output of the wrong shape is the AI service's fault: short words, a warning, no traceback."""
+    fake.queue(Script(frames=frames))
+    room = await open_room(api=api)
+    alice = await room.join("alice")
+    await alice.send("/search parse this")
+    await alice.expect(rf"!!! {_escaped(ai_client.MALFORMED)}$")
+    warnings = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert warnings
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in warnings)
+    assert API_KEY not in caplog.text
 
 
 async def test_a_failed_request_is_retried_once(open_room: OpenRoom, fake: FakeOpenAI) -> None:
@@ -272,6 +400,64 @@ async def test_cooldown_ends_and_survives_a_rename(open_room: OpenRoom, fake: Fa
     assert len(fake.requests) == 2
 
 
+@pytest.fixture
+async def remote_room(fake: FakeOpenAI) -> AsyncIterator[tuple[fakes.Room, Search, list[float]]]:
+    """A room of sessions with addresses of a test's choosing, a 30 s cooldown and a clock."""
+    now = [1000.0]
+    settings = SearchSettings(
+        api_key=API_KEY, base_url=fake.base_url, max_retries=0, cooldown=30.0, timeout=5.0
+    )
+    service = Search(settings, monotonic=lambda: now[0])
+    try:
+        yield fakes.Room(search=service), service, now
+    finally:
+        await service.aclose()
+
+
+async def _search_to_the_end(room: fakes.Room, service: Search, session: Session) -> None:
+    session.receive_line(b"/search first")
+    await wait_until(lambda: service.in_flight == 0)
+    assert "ai" in room.types(session)
+
+
+async def test_cooldown_is_per_address_for_remote_clients(
+    remote_room: tuple[fakes.Room, Search, list[float]],
+) -> None:
+    """A new connection and nickname from the same address waits; another address does not."""
+    room, service, _ = remote_room
+    await _search_to_the_end(room, service, room.join("alice", address="203.0.113.7:40001"))
+    mallory = room.join("mallory", address="203.0.113.7:40002")
+    mallory.receive_line(b"/search again")
+    errors = [e["text"] for e in room.events(mallory) if e["type"] == "error"]
+    assert errors == ["wait 30 s before the next search from your address"]
+    bob = room.join("bob", address="198.51.100.9:1234")
+    bob.receive_line(b"/search mine")
+    assert "error" not in room.types(bob)
+
+
+async def test_a_nickname_does_not_carry_a_cooldown_to_another_address(
+    remote_room: tuple[fakes.Room, Search, list[float]],
+) -> None:
+    """Whoever takes a nickname next, from elsewhere, may search at once."""
+    room, service, _ = remote_room
+    alice = room.join("alice", address="203.0.113.7:40001")
+    await _search_to_the_end(room, service, alice)
+    alice.receive_line(b"/quit")
+    heir = room.join("alice", address="[2001:db8::1]:5000")
+    heir.receive_line(b"/search mine")
+    assert "error" not in room.types(heir)
+
+
+def test_address_buckets() -> None:
+    """IPv4 is per address, IPv6 per /64; loopback and non-IP addresses have no bucket."""
+    assert address_bucket("203.0.113.7:1") == address_bucket("203.0.113.7:2") == "203.0.113.7"
+    assert address_bucket("[::ffff:203.0.113.7]:1") == "203.0.113.7"
+    assert address_bucket("[2001:db8::1]:1") == address_bucket("[2001:db8::ffff:1]:2")
+    assert address_bucket("[2001:db8::1]:1") != address_bucket("[2001:db8:0:1::1]:1")
+    for local in ("127.0.0.1:5", "127.3.4.5:5", "[::1]:5", "[::ffff:127.0.0.1]:5", "?", ""):
+        assert address_bucket(local) is None
+
+
 async def test_one_search_at_a_time_per_user(open_room: OpenRoom, fake: FakeOpenAI) -> None:
     """A user whose question is still being answered cannot ask another yet."""
     release = asyncio.Event()
@@ -339,6 +525,39 @@ async def test_long_answers_are_cut_at_the_limit(open_room: OpenRoom, fake: Fake
     assert note == "[answer cut: longer than 100 characters]"
     shown = [_json(line) for line in alice.seen if '"ai_delta"' in line]
     assert sum(len(delta["text"]) for delta in shown) == 100
+
+
+async def test_an_answer_of_invisible_characters_is_bounded(
+    open_room: OpenRoom, fake: FakeOpenAI
+) -> None:
+    """Megabytes of zero-width spaces are abandoned at the limit; the room chats on meanwhile."""
+    invisible = "\u200b" * (1 << 19)
+    fake.queue(Script(pieces=["Visible start.", *[invisible] * 16], stop_after=17, stop="hang"))
+    room = await open_room()
+    alice = await room.join("alice")
+    bob, carol = await room.join("bob", json_mode=True), await room.join("carol")
+    await alice.send("/search flood me")
+    await bob.expect_json("ai_delta")  # the stream is running
+    await bob.send("ping")
+    await carol.expect(r"<bob> ping$")
+    await carol.send("pong")
+    await bob.expect_json("message")
+    answer = await bob.expect_json("ai")
+    assert answer["text"] == "Visible start. …\n" + answers.TRUNCATION_NOTE.format(limit=4000)
+    async with asyncio.timeout(5):
+        await fake.disconnected.wait()  # tcpchat stopped reading and closed the stream
+
+
+async def test_one_giant_event_is_not_read_whole(open_room: OpenRoom, fake: FakeOpenAI) -> None:
+    """A single event bigger than the stream limit is abandoned before it is parsed."""
+    giant = "\u200b" * (ai_client.MIN_STREAM_BYTES // 2)  # six bytes each as JSON
+    fake.queue(Script(pieces=[giant], stop_after=1, stop="hang"))
+    room = await open_room()
+    alice = await room.join("alice")
+    await alice.send("/search flood me")
+    await alice.expect(rf"!!! {_escaped(search.EMPTY_ANSWER)}$")
+    async with asyncio.timeout(5):
+        await fake.disconnected.wait()
 
 
 async def test_api_key_never_reaches_clients_or_logs(

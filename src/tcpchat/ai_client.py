@@ -16,21 +16,21 @@ import logging
 import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx2
 import openai
 import pydantic
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from openai.types.responses import (
     EasyInputMessageParam,
-    Response,
     ResponseStreamEvent,
     ToolParam,
 )
 
-from tcpchat.answers import SYSTEM_INSTRUCTIONS, Citation
+from tcpchat.answers import MAX_CITATIONS, MAX_URL_CHARS, SYSTEM_INSTRUCTIONS, Citation
 from tcpchat.config import SearchSettings
-from tcpchat.errors import SearchError
+from tcpchat.errors import SearchError, TcpchatError
 
 log = logging.getLogger("tcpchat.search")
 
@@ -44,6 +44,18 @@ NOT_FOUND = (
 )
 REJECTED = "the AI service rejected this question"
 FAILED = "the AI service could not answer; try again later"
+INTERRUPTED = "the AI's answer was cut off before its end; try again later"
+MALFORMED = "the AI service sent an answer tcpchat cannot read; try again later"
+FILTERED = "the AI service withheld its answer (content filter)"
+
+#: The most bytes read of one API response is this many per character of
+#: ``--ai-max-answer-chars``, and never less than :data:`MIN_STREAM_BYTES`. A
+#: full-length answer streamed by the Responses API, one event per token, takes
+#: about 60 bytes per character; past the limit the stream is abandoned.
+STREAM_BYTES_PER_ANSWER_CHAR = 256
+MIN_STREAM_BYTES = 1 << 20
+
+_Event = TypeVar("_Event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +67,17 @@ class TextPiece:
 
 @dataclass(frozen=True, slots=True)
 class AnswerEnd:
-    """The answer is complete: its whole text (if the API gave it) and its citations."""
+    """The end of an answer: its whole text (if the API gave it) and its citations.
+
+    ``incomplete``: the model stopped at its output limit, so the answer is cut.
+    ``oversized``: the response went past :func:`stream_byte_limit` and was
+    abandoned; the text streamed so far is all there is.
+    """
 
     text: str | None
     citations: tuple[Citation, ...]
     incomplete: bool = False
+    oversized: bool = False
 
 
 StreamItem = TextPiece | Citation | AnswerEnd
@@ -129,6 +147,12 @@ class AIClient:
             base_url=self.settings.base_url or None,
             timeout=self.settings.timeout,
             max_retries=self.settings.max_retries,
+            # Uncompressed, so that the byte limit counts what is parsed (a compressed
+            # body could hold a thousand times more).
+            default_headers={"Accept-Encoding": "identity"},
+            http_client=openai.DefaultAsyncHttpxClient(
+                event_hooks={"response": [self._limit_response]}
+            ),
         )
         _build_models(self.settings.api)
         return client
@@ -142,7 +166,11 @@ class AIClient:
     async def stream(self, messages: Sequence[str]) -> AsyncGenerator[StreamItem, None]:
         """Ask with ``messages`` (user messages, the question last); yield the answer.
 
-        Raises :class:`SearchError` for anything the API or the network did wrong.
+        The last item is always an :class:`AnswerEnd`: the API said the answer is
+        complete (or cut at the model's output limit), or the stream went past
+        :func:`stream_byte_limit`. Anything else (a stream that stops early, an
+        error event, output of the wrong shape) raises :class:`SearchError`, as
+        does anything the API or the network did wrong.
         """
         try:
             if self.settings.api == "chat":
@@ -154,6 +182,9 @@ class AIClient:
         except openai.OpenAIError as exc:
             log.warning("AI request failed: %s", describe(exc))
             raise translate(exc) from None
+        except _StreamTooLarge:
+            log.warning("AI answer abandoned: over %d bytes", self._stream_limit)
+            yield AnswerEnd(None, (), oversized=True)
 
     async def _stream_responses(self, messages: Sequence[str]) -> AsyncIterator[StreamItem]:
         client = await self._get_client()
@@ -168,21 +199,34 @@ class AIClient:
             stream=True,
         )
         async with stream:
-            async for event in stream:
-                match event.type:
+            async for event in _checked(stream):
+                kind = getattr(event, "type", None)
+                if not isinstance(kind, str):
+                    raise _malformed("an event without a type")
+                match kind:
                     case "response.output_text.delta":
-                        yield TextPiece(event.delta)
+                        yield TextPiece(_text_field(event, "delta", kind))
                     case "response.output_text.annotation.added":
-                        citation = _citation(event.annotation)
+                        citation = _citation(getattr(event, "annotation", None))
                         if citation is not None:
                             yield citation
-                    case "response.completed" | "response.incomplete":
-                        # No early return: reading the stream to its end lets the SDK
-                        # finish its own iterator instead of leaving it to the GC.
-                        yield _answer_end(event.response, event.type == "response.incomplete")
+                    case "response.completed":
+                        yield _answer_end(getattr(event, "response", None), incomplete=False)
+                        return
+                    case "response.incomplete":
+                        response = getattr(event, "response", None)
+                        details = getattr(response, "incomplete_details", None)
+                        reason = getattr(details, "reason", None)
+                        if reason != "max_output_tokens":
+                            log.warning("AI response incomplete: %s", _safe_word(reason))
+                            raise SearchError(FILTERED if reason == "content_filter" else FAILED)
+                        yield _answer_end(response, incomplete=True)
+                        return
                     case "response.failed" | "error":
-                        log.warning("AI response failed: %s", event.type)
+                        log.warning("AI response failed: %s", kind)
                         raise SearchError(FAILED)
+        log.warning("AI stream ended without response.completed")
+        raise SearchError(INTERRUPTED)
 
     async def _stream_chat(self, messages: Sequence[str]) -> AsyncIterator[StreamItem]:
         client = await self._get_client()
@@ -198,15 +242,112 @@ class AIClient:
             max_tokens=self.settings.max_output_tokens,
             stream=True,
         )
-        incomplete = False
+        finish_reason: str | None = None
         async with stream:
-            async for chunk in stream:
-                for choice in chunk.choices:
-                    if choice.delta.content:
-                        yield TextPiece(choice.delta.content)
-                    if choice.finish_reason == "length":
-                        incomplete = True
-        yield AnswerEnd(None, (), incomplete)
+            async for chunk in _checked(stream):
+                choices = getattr(chunk, "choices", None)
+                if not isinstance(choices, list):
+                    raise _malformed("a chunk without a choices list")
+                # We ask for one answer (n=1): a server sending more is not obeyed.
+                for choice in choices[:1]:
+                    content = getattr(getattr(choice, "delta", None), "content", None)
+                    if content is not None:
+                        if not isinstance(content, str):
+                            raise _malformed(f"delta.content of type {type(content).__name__}")
+                        if content:
+                            yield TextPiece(content)
+                    reason = getattr(choice, "finish_reason", None)
+                    if reason is not None:
+                        if not isinstance(reason, str):
+                            raise _malformed(f"finish_reason of type {type(reason).__name__}")
+                        finish_reason = reason
+        if finish_reason is None:
+            log.warning("AI stream ended without a finish_reason")
+            raise SearchError(INTERRUPTED)
+        if finish_reason == "content_filter":
+            log.warning("AI answer withheld: finish_reason content_filter")
+            raise SearchError(FILTERED)
+        yield AnswerEnd(None, (), incomplete=finish_reason == "length")
+
+    @property
+    def _stream_limit(self) -> int:
+        return stream_byte_limit(self.settings.max_answer_chars)
+
+    async def _limit_response(self, response: httpx2.Response) -> None:
+        """httpx response hook: read at most :func:`stream_byte_limit` bytes of any body."""
+        response.stream = _LimitedStream(response.stream, self._stream_limit)
+
+
+class _StreamTooLarge(TcpchatError):
+    """A response body went past :func:`stream_byte_limit`; the stream was abandoned."""
+
+
+class _LimitedStream(httpx2.AsyncByteStream):
+    """A response body that raises :class:`_StreamTooLarge` past ``limit`` bytes.
+
+    openai's event-stream decoder keeps a whole event in memory before parsing it,
+    with no size limit of its own: this bounds that, and the JSON work on the event
+    loop, whatever one event or the whole stream claims to hold.
+    """
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in self._inner:
+            received += len(chunk)
+            if received > self._limit:
+                raise _StreamTooLarge
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _checked(stream: AsyncIterator[_Event]) -> AsyncIterator[_Event]:
+    """The stream's events, with output openai could not parse reported as malformed.
+
+    Only the SDK's own step is guarded: invalid JSON, bytes that are not UTF-8 and
+    pydantic's errors are all ``ValueError``; an error in tcpchat's code is not
+    caught here.
+    """
+    iterator = aiter(stream)
+    while True:
+        try:
+            event = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except ValueError as exc:
+            raise _malformed(f"an event openai could not parse ({type(exc).__name__})") from None
+        yield event
+
+
+def _malformed(what: str) -> SearchError:
+    """The error for output of the wrong shape; logs ``what`` (never the output itself)."""
+    log.warning("AI service sent malformed output: %s", what)
+    return SearchError(MALFORMED)
+
+
+def _text_field(event: object, name: str, kind: str) -> str:
+    """``event.name``, which must be a string."""
+    value = getattr(event, name, None)
+    if not isinstance(value, str):
+        raise _malformed(f"{kind} whose {name} is {type(value).__name__}")
+    return value
+
+
+def _safe_word(value: object) -> str:
+    """``value`` for a log line if it is a short plain word, else its type."""
+    if isinstance(value, str) and len(value) <= 40 and value.isascii() and value.isprintable():
+        return value
+    return type(value).__name__
+
+
+def stream_byte_limit(max_answer_chars: int) -> int:
+    """The most bytes read of one API response, for answers of ``max_answer_chars``."""
+    return max(MIN_STREAM_BYTES, STREAM_BYTES_PER_ANSWER_CHAR * max_answer_chars)
 
 
 def _build_models(api: str) -> list[type[pydantic.BaseModel]]:
@@ -235,7 +376,11 @@ def _build_models(api: str) -> list[type[pydantic.BaseModel]]:
 
 
 def _citation(annotation: Any) -> Citation | None:
-    """A :class:`Citation` from a ``url_citation`` annotation (object or dict), else None."""
+    """A :class:`Citation` from a ``url_citation`` annotation (object or dict), else None.
+
+    An annotation of another type, or whose URL is not a string, is skipped; a URL
+    too long to list is dropped here, before anything else looks at it.
+    """
     if isinstance(annotation, dict):
         get = annotation.get
     else:
@@ -243,38 +388,51 @@ def _citation(annotation: Any) -> Citation | None:
         def get(name: str, default: Any = None) -> Any:
             return getattr(annotation, name, default)
 
-    if get("type") != "url_citation" or not isinstance(get("url"), str):
+    url = get("url")
+    if get("type") != "url_citation" or not isinstance(url, str) or len(url) > MAX_URL_CHARS:
         return None
     start, end = get("start_index", -1), get("end_index", -1)
     return Citation(
-        url=str(get("url")),
-        title=str(get("title", "") or ""),
-        start=start if isinstance(start, int) else -1,
-        end=end if isinstance(end, int) else -1,
+        url=url,
+        start=start if type(start) is int else -1,
+        end=end if type(end) is int else -1,
     )
 
 
-def _answer_end(response: Response, incomplete: bool) -> AnswerEnd:
-    """The whole text and every ``url_citation`` of a completed response."""
+def _answer_end(response: object, *, incomplete: bool) -> AnswerEnd:
+    """The whole text and the ``url_citation`` annotations of a finished response.
+
+    Walks the response defensively: openai builds it without validation, so any
+    field may hold anything. At most :data:`MAX_CITATIONS` annotations are kept.
+    """
+    output = getattr(response, "output", None)
+    if not isinstance(output, list):
+        raise _malformed("a finished response without an output list")
+    texts: list[str] = []
     citations: list[Citation] = []
     offset = 0
-    for item in response.output:
-        if item.type != "message":
+    for item in output:
+        if getattr(item, "type", None) != "message":
             continue
-        for content in item.content:
-            if content.type != "output_text":
+        contents = getattr(item, "content", None)
+        if not isinstance(contents, list):
+            raise _malformed("a message without a content list")
+        for content in contents:
+            if getattr(content, "type", None) != "output_text":
                 continue
-            for annotation in content.annotations:
+            text = _text_field(content, "text", "output_text")
+            annotations = getattr(content, "annotations", None) or []
+            if not isinstance(annotations, list):
+                raise _malformed("output_text whose annotations are not a list")
+            for annotation in annotations[: MAX_CITATIONS - len(citations)]:
                 citation = _citation(annotation)
-                if citation is not None and offset:
+                if citation is None:
+                    continue
+                if citation.start >= 0 and citation.end >= 0:
                     # Indices count within one text part; shift them into the joined text.
-                    citation = Citation(
-                        citation.url,
-                        citation.title,
-                        citation.start + offset,
-                        citation.end + offset,
-                    )
-                if citation is not None:
-                    citations.append(citation)
-            offset += len(content.text or "")
-    return AnswerEnd(response.output_text or None, tuple(citations), incomplete)
+                    start, end = citation.start + offset, citation.end + offset
+                    citation = Citation(citation.url, start=start, end=end)
+                citations.append(citation)
+            texts.append(text)
+            offset += len(text)
+    return AnswerEnd("".join(texts) or None, tuple(citations), incomplete=incomplete)

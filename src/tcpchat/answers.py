@@ -9,6 +9,7 @@ through :func:`tcpchat.sanitize.sanitize_lines`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,12 @@ MAX_QUESTION_CHARS = 1000
 MAX_SOURCES = 10
 #: Longest source URL listed; longer ones are left out.
 MAX_URL_CHARS = 2000
+#: Most citations of one answer looked at; the API may send more, which are ignored.
+MAX_CITATIONS = 100
+#: The raw text kept of one answer is at most this many times ``--ai-max-answer-chars``.
+#: The visible cap counts only what survives sanitising, so without this bound an
+#: answer of invisible characters could grow without limit.
+RAW_CHARS_PER_ANSWER_CHAR = 4
 #: An unfinished escape sequence at the end of a streamed piece is held back, up to
 #: this many characters, until the next piece completes it; so a sequence split
 #: across two pieces is removed whole instead of leaving debris such as ``[31m``.
@@ -98,27 +105,41 @@ class AnswerBuilder:
     """Collects a streamed answer; hands out the sanitised text to show as it grows.
 
     ``feed`` returns the new safe text (possibly empty) for each raw piece, and
-    stops returning text once ``max_chars`` have been shown: ``full`` then tells the
-    caller it may stop reading. The raw text is kept for :func:`finish_answer`,
-    whose result is authoritative: the streamed pieces are a preview of it.
+    stops returning text once ``max_chars`` have been shown or ``max_raw_chars``
+    received: ``full`` then tells the caller to stop reading. The raw text (at
+    most ``max_raw_chars``) is kept for :func:`finish_answer`, whose result is
+    authoritative: the streamed pieces are a preview of it.
+
+    The work of one ``feed`` is proportional to the part of the piece kept, never
+    to the piece: a piece of millions of invisible characters costs no more than
+    ``max_raw_chars``.
     """
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, max_raw_chars: int | None = None) -> None:
         self.max_chars = max_chars
+        self.max_raw_chars = (
+            RAW_CHARS_PER_ANSWER_CHAR * max_chars if max_raw_chars is None else max_raw_chars
+        )
         self._raw: list[str] = []
+        self._raw_chars = 0
         self._held = ""
         self._shown = 0
         self.full = False
 
     @property
     def raw(self) -> str:
-        """Everything received so far, unsanitised."""
+        """Everything kept so far, unsanitised: at most ``max_raw_chars``."""
         return "".join(self._raw)
 
     def feed(self, piece: str) -> str:
-        self._raw.append(piece)
         if self.full:
             return ""
+        room = self.max_raw_chars - self._raw_chars
+        if len(piece) >= room:
+            piece = piece[:room]
+            self.full = True
+        self._raw.append(piece)
+        self._raw_chars += len(piece)
         pending = self._held + piece
         escape = pending.rfind("\x1b")
         if (
@@ -134,6 +155,9 @@ class AnswerBuilder:
         if len(shown) >= room:
             shown = shown[:room]
             self.full = True
+        elif self.full:
+            shown += sanitize_lines(self._held)  # nothing more will complete it
+            self._held = ""
         self._shown += len(shown)
         return shown
 
@@ -144,16 +168,19 @@ def finish_answer(
     max_chars: int,
     *,
     incomplete: bool = False,
+    cut: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """The answer as the room sees it, and its numbered sources.
 
     Each cited span (usually a Markdown link the model wrote) becomes ``[n]``,
     ``n`` being the source's number; the text is sanitised, blank-line runs are
-    collapsed, and an answer longer than ``max_chars`` is cut, saying so.
+    collapsed, and an answer longer than ``max_chars`` is cut, saying so. ``cut``
+    says that tcpchat stopped reading the answer (at a size limit), and
+    ``incomplete`` that the model stopped at its output limit: both are noted.
     """
     text, sources = apply_citations(raw, citations)
     text = _tidy(sanitize_lines(text))
-    if len(text) > max_chars:
+    if text and (cut or len(text) > max_chars):
         text = text[:max_chars].rstrip() + " …\n" + TRUNCATION_NOTE.format(limit=max_chars)
     elif incomplete and text:
         text += "\n" + INCOMPLETE_NOTE
@@ -163,13 +190,15 @@ def finish_answer(
 def apply_citations(text: str, citations: Iterable[Citation]) -> tuple[str, tuple[str, ...]]:
     """Number the cited URLs (once each, at most :data:`MAX_SOURCES`) and mark the spans.
 
+    Only the first :data:`MAX_CITATIONS` citations are looked at.
+
     A span is replaced by ``[n]`` only when its indices fit the text and it holds
     the URL, so that a server counting characters differently cannot garble the text.
     """
     sources: list[str] = []
     numbers: dict[str, int] = {}
     spans: list[tuple[int, int, int]] = []
-    for citation in citations:
+    for citation in itertools.islice(citations, MAX_CITATIONS):
         url = clean_url(citation.url)
         if url is None:
             continue
@@ -192,10 +221,12 @@ def apply_citations(text: str, citations: Iterable[Citation]) -> tuple[str, tupl
 
 def clean_url(url: str) -> str | None:
     """``url`` if it is a plain http(s) URL fit to show, else None."""
+    if len(url) > MAX_URL_CHARS:
+        return None  # before any work on it: the API may send a URL of megabytes
     url = url.strip()
-    if sanitize_text(url) != url or any(char.isspace() for char in url):
+    if not url.lower().startswith(("https://", "http://")):
         return None
-    if not url.lower().startswith(("https://", "http://")) or len(url) > MAX_URL_CHARS:
+    if sanitize_text(url) != url or any(char.isspace() for char in url):
         return None
     return url
 

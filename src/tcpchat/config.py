@@ -383,7 +383,7 @@ class SearchSettings:
         20.0,
         "--ai-cooldown",
         "TCPCHAT_AI_COOLDOWN",
-        "seconds a user waits between two searches",
+        "seconds between two searches from one client address (on loopback: per nickname)",
         float,
     )
     max_concurrent: int = setting(

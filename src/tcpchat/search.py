@@ -2,7 +2,8 @@
 
 :class:`Search` is the server's :class:`~tcpchat.session.SearchService`.
 ``request`` never blocks: it checks the limits (an API key, one search per user
-at a time, the per-user cooldown, the server-wide cap on searches at once),
+at a time, the per-user cooldown, the server-wide cap on searches at once; a
+"user" is a client address, or a nickname and connection on loopback),
 tells the room at once that someone asked, and starts a task that streams the
 answer. While it streams, the room gets :class:`~tcpchat.events.AIDelta` events
 (shown by JSON clients only); at the end it gets one
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import logging
 import math
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from tcpchat.ai_client import TIMED_OUT, AIClient, AnswerEnd, TextPiece
 from tcpchat.answers import (
+    MAX_CITATIONS,
     MAX_QUESTION_CHARS,
     AnswerBuilder,
     Citation,
@@ -52,6 +55,7 @@ NOT_CONFIGURED = (
 )
 BUSY = "the AI is busy with other questions; try again in a moment"
 ALREADY_ASKING = "your previous question is still being answered; wait for it"
+ALREADY_ASKING_FROM_ADDRESS = "a question from your address is still being answered; wait for it"
 SHUTTING_DOWN = "the server is shutting down"
 EMPTY_ANSWER = "the AI gave an empty answer; try rephrasing the question"
 INTERNAL = "the search failed because of an error on the server"
@@ -67,10 +71,40 @@ class _Running:
     task: asyncio.Task[None]
 
 
+def address_bucket(address: str) -> str | None:
+    """The per-address key of the ``/search`` limits for a peer at ``address`` (``host:port``).
+
+    An IPv4 address is its own bucket; an IPv6 address shares one with its /64,
+    because one home or one cloud machine is usually given a whole /64. None for
+    loopback and for anything that is not an IP address: those are shared by every
+    local user, SSH tunnel and reverse proxy, so they cannot tell people apart.
+    """
+    host = address.rpartition(":")[0].strip("[]").split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _asker_keys(session: Session) -> tuple[Hashable, ...]:
-    """Who is asking, for the per-user limits: the nickname, and the connection itself,
-    so that neither a rename nor another connection under the same name escapes them."""
-    return (nick_key(session.nick), session.peer)
+    """Who is asking, for the per-user limits (cooldown, one search at a time).
+
+    A remote client is its address (see :func:`address_bucket`): neither a rename
+    nor a new connection escapes the limits, and whoever takes a nickname later,
+    from elsewhere, does not inherit them. A local client is its nickname and its
+    connection, so that local users are not all one.
+    """
+    bucket = address_bucket(session.peer.address)
+    if bucket is not None:
+        return (("address", bucket),)
+    return (("nick", nick_key(session.nick)), ("connection", session.peer))
 
 
 class Search:
@@ -138,12 +172,14 @@ class Search:
         if len(question) > MAX_QUESTION_CHARS:
             raise SearchError(TOO_LONG)
         askers = set(_asker_keys(session))
+        by_address = address_bucket(session.peer.address) is not None
         if any(askers.intersection(running.askers) for running in self._running.values()):
-            raise SearchError(ALREADY_ASKING)
+            raise SearchError(ALREADY_ASKING_FROM_ADDRESS if by_address else ALREADY_ASKING)
         last = max((self._last_asked.get(key, -math.inf) for key in askers), default=-math.inf)
         wait = last + self.settings.cooldown - self._monotonic()
         if wait > 0:
-            raise SearchError(f"wait {math.ceil(wait)} s before your next search")
+            whose = "the next search from your address" if by_address else "your next search"
+            raise SearchError(f"wait {math.ceil(wait)} s before {whose}")
         if len(self._running) >= self.settings.max_concurrent:
             raise SearchError(BUSY)
         self._forget_old_askers()
@@ -175,7 +211,8 @@ class Search:
                             if builder.full:
                                 break  # stop paying for text nobody will see
                         elif isinstance(item, Citation):
-                            streamed_citations.append(item)
+                            if len(streamed_citations) < MAX_CITATIONS:
+                                streamed_citations.append(item)
                         else:
                             end = item
         except SearchError as exc:
@@ -189,17 +226,27 @@ class Search:
             log.exception("search %d failed", search_id)
             self._fail(session, nick, search_id, SearchError(INTERNAL))
             return
+        if end is None and not builder.full:
+            # AIClient.stream ends with an AnswerEnd or raises; this is a bug of ours.
+            log.error("search %d: the answer stream ended without its end", search_id)
+            self._fail(session, nick, search_id, SearchError(INTERNAL))
+            return
         raw = builder.raw
         citations: tuple[Citation, ...] = tuple(streamed_citations)
         incomplete = False
+        cut = builder.full
         if end is not None:
             incomplete = end.incomplete
-            if end.text is not None and not builder.full:
-                raw = end.text
+            cut = cut or end.oversized
+            if end.text is not None and not cut:
+                if len(end.text) <= builder.max_raw_chars:
+                    raw = end.text
+                else:
+                    cut = True  # the whole text is past the raw limit: keep what streamed
             if end.citations:
                 citations = end.citations
         text, sources = finish_answer(
-            raw, citations, self.settings.max_answer_chars, incomplete=incomplete
+            raw, citations, self.settings.max_answer_chars, incomplete=incomplete, cut=cut
         )
         if not text:
             self._fail(session, nick, search_id, SearchError(EMPTY_ANSWER))
