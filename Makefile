@@ -1,20 +1,27 @@
 # tcpchat: `make serve` runs the chat server, `make test` runs every test.
-# Both create .venv and install into it first when needed.
+# Both create .venv and install into it first when needed: `make serve` only
+# what the server runs on, `make test` and `make lint` the test tools as well.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install serve serve-1 test lint format clean bench bench-full
+.PHONY: install serve serve-1 test lint format clean bench bench-full tmux
 
 install: $(STAMP)
 
+# The runtime only: openai, prompt_toolkit and pydantic.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
+
+# The same .venv, upgraded with the test and lint tools (the dev extra).
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(DEV_STAMP)
 
 serve: $(STAMP)
 	$(BIN)/tcpchat serve --task 2
@@ -22,17 +29,27 @@ serve: $(STAMP)
 serve-1: $(STAMP)
 	$(BIN)/tcpchat serve --task 1
 
-test: $(STAMP)
+test: $(DEV_STAMP) tmux
 	$(BIN)/pytest
 
-lint: $(STAMP)
+# The real-terminal tests (tests/test_tmux.py) drive the client under tmux. As root
+# with apt-get it is installed when missing; otherwise those tests are skipped.
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; \
+		else \
+			echo "tmux is missing (install it as root): the real-terminal tests will be skipped"; \
+		fi; }
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy --strict src tests benchmarks tools
 
-format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks tools
+	$(BIN)/ruff format src tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/build
@@ -42,7 +59,7 @@ clean:
 # ngIRCd and a C compiler come from Debian packages, installed when missing (as root).
 BENCH_STAMP := $(VENV)/.installed-bench
 
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(DEV_STAMP)
 	@command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngircd; }
 	@command -v gcc >/dev/null 2>&1 || { \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from tcpchat.chatstate import ChatState
 from tcpchat.client import ChatClient
 from tcpchat.config import ClientSettings, ServerSettings
-from tcpchat.direct import DirectServer
+from tcpchat.direct import BUSY_TEXT, DirectServer
+from tcpchat.protocol import JSON_OPENING_LINE
 from tests.frontends import ScriptedFrontend
 from tests.helpers import LineClient
 
@@ -78,18 +80,34 @@ async def test_connection_is_logged_with_address_and_port(
 async def test_second_client_is_told_busy_and_the_chat_goes_on(
     start_direct: Starter,
 ) -> None:
-    """A second client gets one 'busy' line and is closed; the first chat is not disturbed."""
+    """A second client gets one 'busy' error line and is closed; the first chat is not disturbed."""
     server, console, _ = await start_direct()
     first = await guest(server)
     second = await LineClient.connect(server.port)
-    assert await second.expect_eof() == [
-        "busy: the operator is already in a 1:1 chat; try again later"
-    ]
+    [refusal] = await second.expect_eof()
+    assert re.fullmatch(
+        r"\[\d\d:\d\d:\d\d\] !!! the operator is already in a 1:1 chat; try again later", refusal
+    )
     await second.close()
     await first.send("still here")
     await console.expect(r"<guest> still here$")
     console.type("and so am I")
     await first.expect(r"<operator> and so am I$")
+    await first.close()
+
+
+async def test_busy_refusal_is_a_json_error_for_a_client_that_asks_for_json(
+    start_direct: Starter,
+) -> None:
+    """A second client that opens with /format json gets the refusal as an error event."""
+    server, _, _ = await start_direct()
+    first = await guest(server)
+    second = await LineClient.connect(server.port)
+    await second.send(JSON_OPENING_LINE)
+    error = await second.expect_json("error")
+    assert (error["code"], error["text"]) == ("busy", BUSY_TEXT)
+    await second.expect_eof()
+    await second.close()
     await first.close()
 
 
@@ -184,5 +202,8 @@ async def test_connect_task_1_refused_when_busy(start_direct: Starter) -> None:
     state = ChatState(f"127.0.0.1:{server.port}", direct=True)
     task = asyncio.create_task(ChatClient(settings, frontend, state, direct=True).run())
     assert await finished(task) == 1
-    await frontend.expect(r"!!! the server closed the connection: busy: the operator is already")
+    await frontend.expect(
+        r"!!! the server closed the connection: the operator is already in a 1:1 chat; "
+        r"try again later"
+    )
     await first.close()

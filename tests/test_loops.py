@@ -52,5 +52,5 @@ def test_run_returns_the_coroutines_result() -> None:
 @pytest.mark.skipif(HAVE_UVLOOP, reason="uvloop is installed here")
 def test_asking_for_uvloop_without_it_says_how_to_install_it() -> None:
     """--loop uvloop without uvloop names the extra that provides it."""
-    with pytest.raises(ValueError, match=r"tcpchat\[speed\]"):
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[speed\]'"):
         loops.loop_factory("uvloop")

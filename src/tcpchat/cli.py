@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tcpchat import __version__, loops
 from tcpchat.config import (
@@ -19,6 +20,7 @@ from tcpchat.config import (
     ServerSettings,
     add_arguments,
     from_sources,
+    task_log_level,
     task_port,
 )
 from tcpchat.server import ChatServer
@@ -26,8 +28,33 @@ from tcpchat.server import ChatServer
 log = logging.getLogger("tcpchat")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+#: The exit status for a command line or a setting that cannot be used, as argparse's.
+USAGE_ERROR = 2
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake gets one line: what was wrong, and where the help is.
+
+    argparse would print the whole usage (25 lines for ``serve``) above its one
+    line of error, so the error itself scrolls out of sight.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
+        self.exit(USAGE_ERROR, f"{self.prog}: {message}; see {self.prog} --help\n")
+
+
+def parse_task(text: str) -> int:
+    """``--task``: 1 or 2."""
+    if text.strip() not in ("1", "2"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a task (expected 1 for the 1:1 chat or 2 for the room)"
+        )
+    return int(text)
+
+
+def build_parser() -> CommandLineParser:
+    parser = CommandLineParser(
         prog="tcpchat", description="A self-hostable terminal chat over TCP."
     )
     parser.add_argument("--version", action="version", version=f"tcpchat {__version__}")
@@ -39,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a chat server: --task 2 is the multi-client room (the default), "
         "--task 1 a 1:1 chat between this console and one client.",
     )
+    serve.set_defaults(command_parser=serve)
     serve.add_argument(
         "--task",
-        type=int,
-        choices=(1, 2),
+        type=parse_task,
         default=2,
         help="1: 1:1 chat with one client; 2: multi-client room (default 2)",
     )
@@ -57,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--task 1 the 1:1 chat with a server's operator. Reads stdin as plain lines when it "
         "is not a terminal.",
     )
+    connect.set_defaults(command_parser=connect)
     connect.add_argument(
         "--task",
-        type=int,
-        choices=(1, 2),
+        type=parse_task,
         default=2,
         help="1: the 1:1 chat (no nickname); 2: the multi-client room (default 2)",
     )
@@ -69,11 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level_name: str) -> None:
-    level = logging.getLevelNamesMapping().get(level_name.upper())
-    if level is None:
-        raise ValueError(f"unknown log level {level_name!r}")
     logging.basicConfig(
-        level=level,
+        level=logging.getLevelNamesMapping()[level_name.upper()],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -100,16 +124,19 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    # Errors from here on are about the command's own settings: its --help is the one to read.
+    parser: argparse.ArgumentParser = args.command_parser
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "serve":
         try:
             settings = from_sources(ServerSettings, args, os.environ)
             search_settings = from_sources(SearchSettings, args, os.environ)
-            configure_logging(settings.log_level)
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
+        configure_logging(task_log_level(settings.log_level, args.task))
         settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))
         if args.task == 1 and settings.password:
             # One operator, one guest: a password would only lock the guest out of a

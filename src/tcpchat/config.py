@@ -8,13 +8,15 @@ from that one declaration. A flag beats the environment, which beats the default
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
 
 from tcpchat.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
 from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
-from tcpchat.loops import parse_loop
+from tcpchat.loops import LOOP_CHOICES
 from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
 from tcpchat.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
 from tcpchat.sockopts import (
@@ -59,13 +61,122 @@ def setting(
     return field(default=default, metadata=metadata, repr=not secret)
 
 
+YES_WORDS = ("1", "true", "yes", "on")
+NO_WORDS = ("0", "false", "no", "off", "")
+
+
 def parse_bool(text: str) -> bool:
+    """A yes/no environment variable (flags are ``--name`` and ``--no-name``)."""
     value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+    if value in YES_WORDS:
         return True
-    if value in ("0", "false", "no", "off", ""):
+    if value in NO_WORDS:
         return False
-    raise ValueError(f"not a yes/no value: {text!r}")
+    raise ValueError(f"{text!r} is not a yes/no value (expected 1/0, true/false, yes/no or on/off)")
+
+
+@dataclass(frozen=True)
+class Number:
+    """How a numeric setting is read from text, and the values it accepts.
+
+    Called on a flag's or a variable's text, it returns the number or raises
+    ValueError with a sentence that gives the text and what was expected. The
+    same bounds are checked when settings are built in code (:func:`check_values`).
+    """
+
+    whole: bool
+    minimum: float
+    maximum: float | None = None
+    #: Whether ``minimum`` itself is refused ("above 0" rather than "0 or more").
+    above: bool = False
+    #: What the number counts: "seconds", "bytes"... ("" for a bare count).
+    unit: str = ""
+    #: Overrides the generated description of the accepted values ("a port 0-65535").
+    described: str = ""
+
+    @property
+    def expected(self) -> str:
+        if self.described:
+            return self.described
+        kind = "a whole number" if self.whole else "a number"
+        if self.unit:
+            kind += f" of {self.unit}"
+        low = f"{self.minimum:g}"
+        if self.maximum is not None:
+            return f"{kind} from {low} to {self.maximum:g}"
+        return f"{kind} above {low}" if self.above else f"{kind}, {low} or more"
+
+    def accepts(self, value: float) -> bool:
+        if not math.isfinite(value) or (self.maximum is not None and value > self.maximum):
+            return False
+        return value > self.minimum if self.above else value >= self.minimum
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value: int | float = int(text) if self.whole else float(text)
+        except ValueError:
+            kind = "a whole number" if self.whole else "a number"
+            raise ValueError(f"{text!r} is not {kind} (expected {self.expected})") from None
+        if not self.accepts(value):
+            raise ValueError(f"{text!r} is out of range (expected {self.expected})")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A setting that is one of a few words, given in any case."""
+
+    choices: tuple[str, ...]
+
+    @property
+    def expected(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def accepts(self, value: str) -> bool:
+        return value in self.choices
+
+    def __call__(self, text: str) -> str:
+        value = text.strip().lower()
+        if value not in self.choices:
+            raise ValueError(f"{text!r} is not a choice here (expected {self.expected})")
+        return value
+
+
+@dataclass(frozen=True)
+class ReadableFile:
+    """A setting that names a file tcpchat must read; empty means none."""
+
+    described: str
+
+    def __call__(self, text: str) -> str:
+        if text and not (os.path.isfile(text) and os.access(text, os.R_OK)):
+            raise ValueError(f"{text!r} is not a readable file (expected {self.described})")
+        return text
+
+
+def check_values(settings: object) -> None:
+    """Refuse a number or a choice out of its setting's bounds, naming the flag."""
+    for f in settings_fields(type(settings)):
+        parse, value = f.metadata["parse"], getattr(settings, f.name)
+        if isinstance(parse, Number | Choice) and value is not None and not parse.accepts(value):
+            raise ValueError(f"{f.metadata['flag']} must be {parse.expected} (got {value!r})")
+
+
+PORT = Number(whole=True, minimum=0, maximum=65535, described="a port 0-65535")
+POSITIVE_COUNT = Number(whole=True, minimum=1)
+POSITIVE_BYTES = Number(whole=True, minimum=1, unit="bytes")
+POSITIVE_SECONDS = Number(whole=False, minimum=0, above=True, unit="seconds")
+WHOLE_SECONDS = Number(whole=True, minimum=1, unit="seconds")
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+#: The log level when none is given: the 1:1 chat's console already shows each
+#: connection and departure as chat, so it logs only what goes wrong.
+TASK_LOG_LEVELS = {1: "warning", 2: "info"}
+
+
+def task_log_level(level: str | None, task: int) -> str:
+    """``level`` if one was given, else the task's own: info for the room, warning for 1:1."""
+    return TASK_LOG_LEVELS[task] if level is None else level
 
 
 @dataclass(frozen=True)
@@ -78,38 +189,43 @@ class ServerSettings:
         "--port",
         "TCPCHAT_PORT",
         "port to listen on (unset: 5002, or 5001 for --task 1; 0: any free port)",
-        int,
+        PORT,
     )
-    log_level: str = setting(
-        "info", "--log-level", "TCPCHAT_LOG_LEVEL", "debug, info, warning or error"
+    log_level: str | None = setting(
+        None,
+        "--log-level",
+        "TCPCHAT_LOG_LEVEL",
+        "what is logged to stderr: debug, info, warning or error (unset: info, or warning for "
+        "--task 1, whose console already shows who comes and goes)",
+        Choice(LOG_LEVELS),
     )
     max_line_bytes: int = setting(
         DEFAULT_MAX_LINE_BYTES,
         "--max-line-bytes",
         "TCPCHAT_MAX_LINE_BYTES",
         "longest accepted input line, in bytes; longer lines are discarded whole",
-        int,
+        POSITIVE_BYTES,
     )
     max_queue_bytes: int = setting(
         DEFAULT_MAX_QUEUE_BYTES,
         "--max-queue-bytes",
         "TCPCHAT_MAX_QUEUE_BYTES",
         "unsent bytes a client may fall behind before it is disconnected",
-        int,
+        POSITIVE_BYTES,
     )
     register_timeout: float = setting(
         60.0,
         "--register-timeout",
         "TCPCHAT_REGISTER_TIMEOUT",
         "seconds a new connection has to choose a nickname",
-        float,
+        POSITIVE_SECONDS,
     )
     close_timeout: float = setting(
         2.0,
         "--close-timeout",
         "TCPCHAT_CLOSE_TIMEOUT",
         "seconds to flush a closing connection before it is cut",
-        float,
+        POSITIVE_SECONDS,
     )
     # -- speed --
     loop: str = setting(
@@ -117,7 +233,7 @@ class ServerSettings:
         "--loop",
         "TCPCHAT_LOOP",
         "event loop: auto (uvloop when installed, from the 'speed' extra), asyncio or uvloop",
-        parse_loop,
+        Choice(LOOP_CHOICES),
     )
 
     # -- Hardening: flood control, connection caps, keepalive, TLS, password --------
@@ -134,28 +250,28 @@ class ServerSettings:
         "--flood-burst",
         "TCPCHAT_FLOOD_BURST",
         "lines a client may send at once before flood control slows it down",
-        int,
+        POSITIVE_COUNT,
     )
     flood_rate: float = setting(
         DEFAULT_FLOOD_RATE,
         "--flood-rate",
         "TCPCHAT_FLOOD_RATE",
         "lines a second a client may send once its burst is spent",
-        float,
+        Number(whole=False, minimum=0, above=True),
     )
     max_clients: int = setting(
         DEFAULT_MAX_CLIENTS,
         "--max-clients",
         "TCPCHAT_MAX_CLIENTS",
         "most simultaneous connections; more are refused with a reason",
-        int,
+        POSITIVE_COUNT,
     )
     max_per_ip: int = setting(
         DEFAULT_MAX_PER_IP,
         "--max-per-ip",
         "TCPCHAT_MAX_PER_IP",
         "most simultaneous connections from one IP address",
-        int,
+        POSITIVE_COUNT,
     )
     limit_loopback: bool = setting(
         False,
@@ -169,21 +285,21 @@ class ServerSettings:
         "--keepalive-idle",
         "TCPCHAT_KEEPALIVE_IDLE",
         "seconds of silence before TCP keepalive probes a connection",
-        int,
+        WHOLE_SECONDS,
     )
     keepalive_interval: int = setting(
         DEFAULT_KEEPALIVE_INTERVAL,
         "--keepalive-interval",
         "TCPCHAT_KEEPALIVE_INTERVAL",
         "seconds between unanswered keepalive probes",
-        int,
+        WHOLE_SECONDS,
     )
     keepalive_count: int = setting(
         DEFAULT_KEEPALIVE_COUNT,
         "--keepalive-count",
         "TCPCHAT_KEEPALIVE_COUNT",
         "unanswered keepalive probes after which a peer counts as gone",
-        int,
+        POSITIVE_COUNT,
     )
     send_buffer_bytes: int = setting(
         0,
@@ -191,13 +307,21 @@ class ServerSettings:
         "TCPCHAT_SEND_BUFFER_BYTES",
         "kernel send buffer per connection (SO_SNDBUF), on top of --max-queue-bytes; "
         "0 lets the kernel size it",
-        int,
+        Number(whole=True, minimum=0, unit="bytes"),
     )
     tls_cert: str = setting(
-        "", "--tls-cert", "TCPCHAT_TLS_CERT", "serve TLS with this PEM certificate chain file"
+        "",
+        "--tls-cert",
+        "TCPCHAT_TLS_CERT",
+        "serve TLS with this PEM certificate chain file",
+        ReadableFile("a PEM certificate chain file"),
     )
     tls_key: str = setting(
-        "", "--tls-key", "TCPCHAT_TLS_KEY", "the PEM private key file for --tls-cert"
+        "",
+        "--tls-key",
+        "TCPCHAT_TLS_KEY",
+        "the PEM private key file for --tls-cert",
+        ReadableFile("a PEM private key file"),
     )
     password: str = setting(
         "",
@@ -210,26 +334,7 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         """Refuse limits that could never work, before anyone connects."""
-        positive = {
-            "--max-line-bytes": self.max_line_bytes,
-            "--max-queue-bytes": self.max_queue_bytes,
-            "--register-timeout": self.register_timeout,
-            "--close-timeout": self.close_timeout,
-            "--flood-burst": self.flood_burst,
-            "--flood-rate": self.flood_rate,
-            "--max-clients": self.max_clients,
-            "--max-per-ip": self.max_per_ip,
-            "--keepalive-idle": self.keepalive_idle,
-            "--keepalive-interval": self.keepalive_interval,
-            "--keepalive-count": self.keepalive_count,
-        }
-        for flag, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"{flag} must be positive (got {value})")
-        if self.send_buffer_bytes < 0:
-            raise ValueError("--send-buffer-bytes must not be negative (0 lets the kernel decide)")
-        if self.port is not None and not 0 <= self.port <= 65535:
-            raise ValueError(f"--port must be 0 to 65535 (got {self.port})")
+        check_values(self)
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("TLS needs both --tls-cert and --tls-key: one must not come alone")
         if self.password and not self.password.strip():
@@ -261,11 +366,23 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
             parser.add_argument(
                 f.metadata["flag"],
                 dest=f.name,
-                type=f.metadata["parse"],
+                type=_flag_parser(f.metadata["parse"]),
                 default=None,
                 help=help_text,
                 metavar=f.name.upper(),
             )
+
+
+def _flag_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse, whose error then says our sentence rather than "invalid value"."""
+
+    def parse_flag(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse_flag
 
 
 S = TypeVar("S")
@@ -274,7 +391,8 @@ S = TypeVar("S")
 def from_sources(cls: type[S], args: argparse.Namespace, environ: Mapping[str, str]) -> S:
     """Build ``cls`` from flags first, then the environment, then the defaults.
 
-    Raises ValueError, naming the variable, for an environment value that does not parse.
+    Raises ValueError, naming the variable, for an environment value that does not parse
+    or is out of bounds; the settings' own checks raise it for values that cannot go together.
     """
     values: dict[str, Any] = {}
     for f in settings_fields(cls):
@@ -289,8 +407,10 @@ def from_sources(cls: type[S], args: argparse.Namespace, environ: Mapping[str, s
             try:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError as exc:
-                shown = "(hidden)" if f.metadata.get("secret") else repr(raw)
-                raise ValueError(f"{variable}={shown}: {exc}") from None
+                said = (
+                    "not a valid value (not shown: it is secret)" if f.metadata["secret"] else exc
+                )
+                raise ValueError(f"{variable}: {said}") from None
             break
     return cls(**values)
 
@@ -316,13 +436,6 @@ def settings_table(*classes: type[Any]) -> str:
 # -- /search ------------------------------------------------------------------
 
 AI_APIS = ("responses", "chat")
-
-
-def parse_ai_api(text: str) -> str:
-    value = text.strip().lower()
-    if value not in AI_APIS:
-        raise ValueError(f"not one of {', '.join(AI_APIS)}: {text!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -352,7 +465,7 @@ class SearchSettings:
         "--ai-api",
         "TCPCHAT_AI_API",
         "responses (OpenAI, with web search) or chat (Chat Completions, for local servers)",
-        parse_ai_api,
+        Choice(AI_APIS),
     )
     model: str = setting("gpt-5.4-mini", "--ai-model", "TCPCHAT_AI_MODEL", "model that answers")
     web_search: bool = setting(
@@ -367,63 +480,53 @@ class SearchSettings:
         "--ai-timeout",
         "TCPCHAT_AI_TIMEOUT",
         "seconds a whole search may take, streaming included",
-        float,
+        POSITIVE_SECONDS,
     )
     max_retries: int = setting(
-        1, "--ai-max-retries", "TCPCHAT_AI_MAX_RETRIES", "retries of a failed request (0 to 3)", int
+        1,
+        "--ai-max-retries",
+        "TCPCHAT_AI_MAX_RETRIES",
+        "retries of a failed request (0 to 3)",
+        Number(whole=True, minimum=0, maximum=3),
     )
     max_output_tokens: int = setting(
         2048,
         "--ai-max-output-tokens",
         "TCPCHAT_AI_MAX_OUTPUT_TOKENS",
         "most tokens the model may produce for one answer (reasoning included)",
-        int,
+        Number(whole=True, minimum=16, unit="tokens"),
     )
     cooldown: float = setting(
         20.0,
         "--ai-cooldown",
         "TCPCHAT_AI_COOLDOWN",
         "seconds between two searches from one client address (on loopback: per nickname)",
-        float,
+        Number(whole=False, minimum=0, unit="seconds"),
     )
     max_concurrent: int = setting(
         4,
         "--ai-max-concurrent",
         "TCPCHAT_AI_MAX_CONCURRENT",
         "searches running at once on this server; more are told to try again",
-        int,
+        POSITIVE_COUNT,
     )
     max_answer_chars: int = setting(
         4000,
         "--ai-max-answer-chars",
         "TCPCHAT_AI_MAX_ANSWER_CHARS",
         "longest answer shown in the room; the rest is cut",
-        int,
+        Number(whole=True, minimum=100, unit="characters"),
     )
     room_context: int = setting(
         0,
         "--ai-room-context",
         "TCPCHAT_AI_ROOM_CONTEXT",
         "recent room messages sent with a question, quoted as untrusted (0: none)",
-        int,
+        Number(whole=True, minimum=0, maximum=50, unit="messages"),
     )
 
     def __post_init__(self) -> None:
-        parse_ai_api(self.api)
-        if self.timeout <= 0:
-            raise ValueError("the AI timeout must be positive")
-        if not 0 <= self.max_retries <= 3:
-            raise ValueError("the AI max retries must be 0 to 3")
-        if self.max_output_tokens < 16:
-            raise ValueError("the AI max output tokens must be at least 16")
-        if self.cooldown < 0:
-            raise ValueError("the AI cooldown cannot be negative")
-        if self.max_concurrent < 1:
-            raise ValueError("the AI max concurrent searches must be at least 1")
-        if self.max_answer_chars < 100:
-            raise ValueError("the AI max answer length must be at least 100 characters")
-        if not 0 <= self.room_context <= 50:
-            raise ValueError("the AI room context must be 0 to 50 messages")
+        check_values(self)
 
     @property
     def enabled(self) -> bool:
@@ -444,7 +547,7 @@ class ClientSettings:
         "--port",
         "TCPCHAT_CONNECT_PORT",
         "server port (unset: 5002, or 5001 for --task 1)",
-        int,
+        PORT,
     )
     nick: str | None = setting(
         None, "--nick", "TCPCHAT_NICK", "nickname to register (asked for when not given)"
@@ -461,21 +564,21 @@ class ClientSettings:
         "--reconnect-delay",
         "TCPCHAT_RECONNECT_DELAY",
         "seconds before the first reconnection attempt; doubles with each failed one",
-        float,
+        POSITIVE_SECONDS,
     )
     reconnect_max_delay: float = setting(
         30.0,
         "--reconnect-max-delay",
         "TCPCHAT_RECONNECT_MAX_DELAY",
         "longest wait between reconnection attempts, in seconds",
-        float,
+        POSITIVE_SECONDS,
     )
     connect_timeout: float = setting(
         10.0,
         "--connect-timeout",
         "TCPCHAT_CONNECT_TIMEOUT",
         "seconds to wait for the server to accept the connection and answer",
-        float,
+        POSITIVE_SECONDS,
     )
     tls: bool = setting(
         False,
@@ -489,6 +592,7 @@ class ClientSettings:
         "--tls-ca",
         "TCPCHAT_TLS_CA",
         "verify the server against this PEM CA file instead (implies --tls)",
+        ReadableFile("a PEM file of CA certificates"),
     )
     insecure: bool = setting(
         False,
@@ -504,9 +608,12 @@ class ClientSettings:
         "name of the environment variable that holds the server password (else it is asked for)",
     )
 
+    def __post_init__(self) -> None:
+        check_values(self)
+
     @property
     def uses_tls(self) -> bool:
-        return self.tls or self.insecure or self.tls_ca is not None
+        return self.tls or self.insecure or bool(self.tls_ca)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Callable
 
 from tcpchat.errors import ConnectionLost, LineTooLong, RemoteProtocolError
-from tcpchat.events import Event, Notice
+from tcpchat.events import Error, Event, Notice
 from tcpchat.protocol import JSON_OPENING_LINE, LineSplitter
 from tcpchat.render import parse_json_event
 from tcpchat.sanitize import sanitize_text
@@ -112,8 +112,8 @@ async def open_connection(
 async def switch_to_json(connection: Connection) -> None:
     """Ask for the JSON-lines rendering and skip what comes before the server's ``format: json``.
 
-    Raises :class:`ConnectionLost` if the server closes first, with the last line it
-    said (a 1:1 server's "busy", say).
+    Raises :class:`ConnectionLost` if the server closes first, with the last thing it
+    said: an error event's words (a busy 1:1 server's, say), else its last text line.
     """
     connection.send_line(JSON_OPENING_LINE)
     skipped: collections.deque[str] = collections.deque(maxlen=1)
@@ -123,6 +123,8 @@ async def switch_to_json(connection: Connection) -> None:
                 event = parse_json_event(line)
                 if isinstance(event, Notice) and event.text == JSON_ACK:
                     return
+                if isinstance(event, Error):
+                    skipped.append(event.text)
         elif line.strip():
             skipped.append(line)
     said = f": {sanitize_text(skipped[0])}" if skipped else ""

@@ -3,7 +3,7 @@
 The operator types at a console (the same :class:`~tcpchat.terminal.Frontend`
 as the client's) while the client's lines are shown as they arrive; neither
 side waits for the other. A second client that connects while a chat is in
-progress is told it is busy, in one line, and closed; the chat goes on. When
+progress gets a ``busy`` error, like any other error, and is closed; the chat goes on. When
 the client leaves, the operator is told and the server waits for the next one
 (or, with ``--once``, exits). The operator's ``/exit`` or Ctrl-C tells the
 client and closes everything.
@@ -24,7 +24,14 @@ from tcpchat.display import Fragments, Shown, error_line, own_message, render_ev
 from tcpchat.errors import LineTooLong, RemoteProtocolError
 from tcpchat.events import Error, Event, EventClock, Message, Notice, Shutdown
 from tcpchat.hub import QUEUE_EXCEEDED
-from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
+from tcpchat.protocol import (
+    JSON_OPENING_LINE,
+    ChatInput,
+    CommandInput,
+    LineSplitter,
+    decode_line,
+    parse_input,
+)
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
 from tcpchat.server import READ_CHUNK, format_address, start_listening
@@ -37,8 +44,12 @@ log = logging.getLogger("tcpchat.direct")
 OPERATOR_NICK = "operator"
 GUEST_NICK = "guest"
 
-#: The one line a second client gets while a chat is in progress.
-BUSY_LINE = b"busy: the operator is already in a 1:1 chat; try again later\n"
+#: The error a second client gets while a chat is in progress: its code and its words.
+BUSY_CODE = "busy"
+BUSY_TEXT = "the operator is already in a 1:1 chat; try again later"
+#: Seconds a refused client has to ask for JSON (``tcpchat connect --task 1`` sends
+#: ``/format json`` as soon as it connects) before it is closed.
+BUSY_FORMAT_WAIT = 1.0
 
 GREETING = (
     "You are connected to the operator of this tcpchat server (1:1 chat). "
@@ -187,8 +198,7 @@ class DirectServer:
         address = format_address(writer.get_extra_info("peername"))
         if self.guest is not None or self._closing:
             log.info("refused %s: a chat is in progress", address)
-            writer.write(BUSY_LINE)
-            await close_stream(writer, self.settings.close_timeout)
+            await self._refuse_busy(reader, writer)
             return
         guest = Guest(writer, address, self.settings.max_queue_bytes)
         guest.task = asyncio.current_task()
@@ -210,6 +220,28 @@ class DirectServer:
                 self._tell_operator(system_line(f"{address} left ({reason}); {next_step}"))
             if self.once:
                 self._first_chat_over.set()
+
+    async def _refuse_busy(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Tell a second client that the operator is busy, as an error event, and close.
+
+        The text rendering goes at once, for ``nc``. A client that asks for JSON
+        straight away gets the same error as a JSON event too, as it would get the
+        greeting in text and then the chat in JSON.
+        """
+        busy = Error(*self.clock.stamp(), BUSY_CODE, BUSY_TEXT)
+        try:
+            writer.write(encode(busy, Rendering.TEXT))
+            try:
+                async with asyncio.timeout(BUSY_FORMAT_WAIT):
+                    first_line = await reader.readline()
+            except (TimeoutError, ValueError, OSError):  # ValueError: an overlong line
+                first_line = b""
+            if first_line.rstrip(b"\r\n") == JSON_OPENING_LINE.encode():
+                writer.write(encode(busy, Rendering.JSON))
+        finally:
+            await close_stream(writer, self.settings.close_timeout)
 
     async def _read_guest(self, reader: asyncio.StreamReader, guest: Guest) -> None:
         splitter = LineSplitter(self.settings.max_line_bytes)

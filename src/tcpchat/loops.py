@@ -1,6 +1,6 @@
 """Which event loop runs the server: asyncio's own, or uvloop when it is installed.
 
-uvloop (the ``tcpchat[speed]`` extra) is a drop-in event loop written on
+uvloop (the ``speed`` extra: ``pip install '.[speed]'``) is a drop-in event loop written on
 libuv; with it the same server code fans out faster and keeps less memory per
 connection (see ``benchmarks/RESULTS.md``). ``auto`` uses it when it can be
 imported and asyncio's loop otherwise.
@@ -17,6 +17,12 @@ T = TypeVar("T")
 
 LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 
+#: Said when ``--loop uvloop`` is asked for without it: how to install it from a clone.
+UVLOOP_MISSING = (
+    "--loop uvloop needs uvloop: from tcpchat's source directory, "
+    "run .venv/bin/pip install -e '.[speed]' (or pip install '.[speed]')"
+)
+
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The factory of the loop named ``name``; None means asyncio's default loop.
@@ -31,18 +37,10 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         uvloop: Any = importlib.import_module("uvloop")
     except ImportError:
         if name == "uvloop":
-            raise ValueError("--loop uvloop needs uvloop: pip install 'tcpchat[speed]'") from None
+            raise ValueError(UVLOOP_MISSING) from None
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
-
-
-def parse_loop(text: str) -> str:
-    """Check a ``--loop`` value (for the settings table)."""
-    name = text.strip().lower()
-    if name not in LOOP_CHOICES:
-        raise ValueError(f"unknown event loop {text!r}: choose one of {', '.join(LOOP_CHOICES)}")
-    return name
 
 
 def loop_name(name: str) -> str:
