@@ -151,6 +151,17 @@ async def test_client_commands_in_a_1to1_chat(start_direct: Starter) -> None:
     await client.close()
 
 
+async def test_a_control_key_before_exit_leaves_the_1to1_chat(start_direct: Starter) -> None:
+    """`^L/exit` from the client ends the chat; the operator never sees it as `/exit`."""
+    server, console, _ = await start_direct()
+    client = await guest(server)
+    await client.send("\x1b[A\x0c/exit")
+    await client.expect(r"\*\*\* Goodbye!")
+    await console.expect(r"left \(quit\); waiting for the next client")
+    assert not any("/exit" in line for line in console.shown)
+    await client.close()
+
+
 async def test_connect_task_1_chats_and_reports_the_end(
     start_direct: Starter,
 ) -> None:

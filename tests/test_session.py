@@ -100,10 +100,10 @@ async def test_blank_lines_are_ignored(room: Room) -> None:
 
 
 async def test_chat_text_is_sanitised(room: Room) -> None:
-    """Escape sequences never reach the others."""
+    """Escape sequences never reach the others (and what trails them is trimmed as usual)."""
     alice, bob = room.join("alice"), room.join("bob")
     alice.receive_line(b"hi \x1b]0;owned\x07there \x1b[2J")
-    assert room.events(bob)[-1]["text"] == "hi there "
+    assert room.events(bob)[-1]["text"] == "hi there"
 
 
 async def test_invalid_utf8_is_an_error_to_the_sender_only(room: Room) -> None:

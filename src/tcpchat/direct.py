@@ -24,7 +24,7 @@ from tcpchat.display import Fragments, Shown, error_line, own_message, render_ev
 from tcpchat.errors import LineTooLong, RemoteProtocolError
 from tcpchat.events import Error, Event, EventClock, Message, Notice, Shutdown
 from tcpchat.hub import QUEUE_EXCEEDED
-from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
+from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_received
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
 from tcpchat.server import READ_CHUNK, format_address, start_listening
@@ -149,7 +149,7 @@ class DirectServer:
 
     async def _operator_input(self) -> None:
         while (line := await self.console.read_line()) is not None:
-            parsed = parse_input(line)
+            parsed = parse_received(line)
             if parsed is None:
                 continue
             if isinstance(parsed, CommandInput):
@@ -226,7 +226,7 @@ class DirectServer:
     def _guest_line(self, guest: Guest, raw: bytes) -> None:
         """Handle one line from the client: chat for the operator, or a command."""
         try:
-            parsed = parse_input(decode_line(raw))
+            parsed = parse_received(decode_line(raw))
         except RemoteProtocolError as exc:
             guest.send(Error(*self.clock.stamp(), exc.code, str(exc)))
             return
