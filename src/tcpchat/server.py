@@ -9,7 +9,9 @@ takes it out of the room, flushes what it was owed and closes the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +33,11 @@ log = logging.getLogger("tcpchat.server")
 #: Bytes asked of the socket per read. The stream's own buffer is bounded to
 #: twice this; past it asyncio stops reading the socket and TCP pushes back.
 READ_CHUNK = 64 * 1024
+
+#: Seconds between asking the kernel whether a paced connection was reset. While
+#: flood control holds a flooder back its socket is not read, and asyncio only
+#: sees a reset when it reads; this bounds how long a reset flooder stays.
+RESET_CHECK_INTERVAL = 0.5
 
 NOT_A_WEB_SERVER = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
@@ -67,6 +74,36 @@ async def start_listening(
         ssl=tls_context,
         ssl_handshake_timeout=settings.register_timeout if tls_context else None,
     )
+
+
+def connection_gone(writer: asyncio.StreamWriter) -> asyncio.Future[None]:
+    """A future done once ``writer``'s connection has closed, however it ended.
+
+    Cancelling it leaves the stream alone (``wait_closed()`` awaited directly and
+    cancelled would cancel the stream's own close future). It never holds an
+    exception: the error that ended the connection is the stream's to report.
+    """
+
+    async def closed() -> None:
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+    return asyncio.shield(closed())
+
+
+def socket_error(writer: asyncio.StreamWriter) -> int:
+    """The error the kernel holds for the connection's socket (0 for none).
+
+    This is how a reset is seen while the socket is not being read: flood control
+    stops reading a flooder, and asyncio only learns of a reset when it reads.
+    """
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    except OSError as exc:
+        return exc.errno or -1
 
 
 class ChatServer:
@@ -205,7 +242,7 @@ class ChatServer:
                 return
             self._tune_socket(writer)
             session.greet()
-            await self._read_lines(reader, session)
+            await self._read_lines(reader, writer, session)
             reason = session.finished or "connection closed"
         except (ConnectionError, OSError):
             reason = "connection lost"
@@ -255,12 +292,20 @@ class ChatServer:
             )
             set_send_buffer(sock, settings.send_buffer_bytes)
 
-    async def _read_lines(self, reader: asyncio.StreamReader, session: Session) -> None:
+    async def _read_lines(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: Session,
+    ) -> None:
         """Feed the session line by line until it finishes or the peer goes away."""
         splitter = LineSplitter(self.settings.max_line_bytes)
         bucket = self._flood_bucket()
         first_line = True
         registration = asyncio.timeout(self.settings.register_timeout)
+        # Made the first time flood control holds a line back: done once the
+        # connection is closed, reset or dropped by the hub.
+        lost: asyncio.Future[None] | None = None
         try:
             async with registration:
                 data = await reader.read(READ_CHUNK)
@@ -270,12 +315,18 @@ class ChatServer:
                     return
                 while data:
                     for item in splitter.feed(data):
+                        if session.peer.drop_reason is not None:
+                            return  # cut off by the hub: nothing more of it reaches the room
                         if bucket is not None:
                             # Over the rate: wait before acting on this line, reading
                             # nothing meanwhile, so TCP pushes back on the flooder.
                             delay = bucket.take()
                             if delay > 0:
-                                await asyncio.sleep(delay)
+                                if lost is None:
+                                    lost = connection_gone(writer)
+                                if not await self._pace(writer, lost, delay):
+                                    session.end(session.peer.drop_reason or "connection lost")
+                                    return
                         if isinstance(item, LineTooLong):
                             session.fail(item)
                             continue
@@ -301,6 +352,29 @@ class ChatServer:
                 raise  # a socket time-out, not ours
             session.error("timeout", "no nickname was chosen in time; closing")
             session.end("registration timed out")
+        finally:
+            if lost is not None:
+                lost.cancel()
+
+    async def _pace(
+        self, writer: asyncio.StreamWriter, lost: asyncio.Future[None], delay: float
+    ) -> bool:
+        """Hold a flooder's next line back for ``delay`` seconds; False if it is gone.
+
+        A connection that is closed, reset or dropped meanwhile ends the wait at
+        once: a chunk of short lines can be hours of pacing, and none of it may
+        be said in the name of someone who has left. While the socket is not read,
+        asyncio cannot see a reset, so the kernel is asked too, every
+        :data:`RESET_CHECK_INTERVAL` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        while not (lost.done() or writer.transport.is_closing() or socket_error(writer)):
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return True
+            await asyncio.wait({lost}, timeout=min(remaining, RESET_CHECK_INTERVAL))
+        return False
 
     def _on_drop(self, peer: Peer, reason: str) -> None:
         log.warning("disconnecting %r: %s", peer, reason)
