@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 from tcpchat.commands import LEAVE_COMMANDS
 from tcpchat.config import ServerSettings
@@ -27,9 +28,10 @@ from tcpchat.hub import QUEUE_EXCEEDED
 from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_received
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
-from tcpchat.server import READ_CHUNK, format_address, start_listening
+from tcpchat.server import READ_CHUNK, accept_tls, format_address, start_listening
 from tcpchat.streams import close_stream, listening_port
 from tcpchat.terminal import Frontend
+from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.direct")
 
@@ -89,6 +91,9 @@ class DirectServer:
         self.clock = EventClock()
         self.guest: Guest | None = None
         self._listener: asyncio.Server | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        # The connection in its TLS handshake: it holds the chat's one place meanwhile.
+        self._arriving: asyncio.Task[None] | None = None
         self._first_chat_over = asyncio.Event()
         self._closing = False
 
@@ -102,6 +107,7 @@ class DirectServer:
 
     async def start(self) -> None:
         """Bind and start accepting clients."""
+        self._tls_context = tls_server_context(self.settings)
         self._listener = await start_listening(self._serve_guest, self.settings, task=1)
         log.info("1:1 chat listening on %s", self.address)
         self._tell_operator(system_line(f"1:1 chat on {self.address}; waiting for a client"))
@@ -130,6 +136,10 @@ class DirectServer:
         self._closing = True
         if self._listener is not None:
             self._listener.close()
+        if self._arriving is not None:
+            arriving = self._arriving
+            arriving.cancel()  # its handshake is cut; the task ends normally
+            await asyncio.wait({arriving})
         guest = self.guest
         if guest is not None and guest.task is not None:
             guest.ended = "the operator ended the chat"
@@ -184,11 +194,14 @@ class DirectServer:
     async def _serve_guest(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        # From accept to chatting, TLS handshake included: one registration time-out.
+        deadline = asyncio.get_running_loop().time() + self.settings.register_timeout
         address = format_address(writer.get_extra_info("peername"))
-        if self.guest is not None or self._closing:
+        if self.guest is not None or self._arriving is not None or self._closing:
             log.info("refused %s: a chat is in progress", address)
-            writer.write(BUSY_LINE)
-            await close_stream(writer, self.settings.close_timeout)
+            await self._refuse_busy(writer)
+            return
+        if self._tls_context is not None and not await self._accept_tls(writer, deadline):
             return
         guest = Guest(writer, address, self.settings.max_queue_bytes)
         guest.task = asyncio.current_task()
@@ -210,6 +223,36 @@ class DirectServer:
                 self._tell_operator(system_line(f"{address} left ({reason}); {next_step}"))
             if self.once:
                 self._first_chat_over.set()
+
+    async def _refuse_busy(self, writer: asyncio.StreamWriter) -> None:
+        """Tell a second client that the operator is busy, and close, within close_timeout.
+
+        Over TLS the handshake comes first (a TLS client could not read the line
+        otherwise), in the same time budget.
+        """
+        timeout = self.settings.close_timeout
+        deadline = asyncio.get_running_loop().time() + timeout
+        if self._tls_context is not None and not await accept_tls(
+            writer, self._tls_context, deadline
+        ):
+            return
+        writer.write(BUSY_LINE)
+        await close_stream(writer, max(deadline - asyncio.get_running_loop().time(), 0.0))
+
+    async def _accept_tls(self, writer: asyncio.StreamWriter, deadline: float) -> bool:
+        """The TLS handshake, holding the chat's place; False if it failed or was cut."""
+        assert self._tls_context is not None
+        self._arriving = task = asyncio.current_task()
+        assert task is not None
+        try:
+            return await accept_tls(writer, self._tls_context, deadline)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            task.uncancel()  # close() cut the handshake and waits for this task
+            return False
+        finally:
+            self._arriving = None
 
     async def _read_guest(self, reader: asyncio.StreamReader, guest: Guest) -> None:
         splitter = LineSplitter(self.settings.max_line_bytes)
