@@ -12,6 +12,7 @@ from tcpchat.chatstate import ChatState
 from tcpchat.client import ChatClient
 from tcpchat.config import ClientSettings, ServerSettings
 from tcpchat.direct import DirectServer
+from tests.faults import close_writer, hardened_settings, open_stalled_client, wait_until
 from tests.frontends import ScriptedFrontend
 from tests.helpers import LineClient
 
@@ -108,6 +109,40 @@ async def test_client_leaving_is_told_and_the_next_one_is_served(
     await second.expect(r"<operator> hello again$")
     await first.close()
     await second.close()
+
+
+async def test_the_next_client_never_arrives_before_the_last_one_has_left() -> None:
+    """While a departing client's connection is still closing, a newcomer is told busy.
+
+    The first client stops reading with output owed to it, then quits: its socket
+    takes up to close_timeout to close. The operator must see it leave before
+    anyone else can connect.
+    """
+    settings = hardened_settings(close_timeout=1.0, max_queue_bytes=64 << 20)
+    console = ScriptedFrontend()
+    server = DirectServer(settings, console)
+    await server.start()
+    running = asyncio.create_task(server.run())
+    _, stalled = await open_stalled_client(server.port)
+    try:
+        await console.expect(r"connected; you are chatting with them")
+        leaving = server.guest
+        assert leaving is not None
+        console.type(*(f"{n} " + "x" * 1000 for n in range(3000)))  # past kernel buffers
+        await wait_until(lambda: leaving.writer.transport.get_write_buffer_size() > 0)
+        stalled.write(b"/exit\n")
+        await wait_until(lambda: leaving.ended is not None)
+        newcomer = await LineClient.connect(server.port)
+        first_line = await newcomer.read_line()
+        await newcomer.close()
+        await console.expect(r"left \(quit\); waiting for the next client")
+        assert first_line is not None
+        assert first_line.startswith("busy:")
+        assert sum("connected; you are chatting" in line for line in console.shown) == 1
+    finally:
+        await close_writer(stalled)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_once_exits_after_the_first_chat(start_direct: Starter) -> None:

@@ -214,15 +214,18 @@ class DirectServer:
         except (ConnectionError, OSError):
             guest.ended = guest.ended or "connection lost"
         finally:
-            self.guest = None
             reason = guest.ended or "connection closed"
             await close_stream(writer, self.settings.close_timeout)
             log.info("%s left: %s", address, reason)
             if not self._closing:
                 next_step = "exiting" if self.once else "waiting for the next client"
                 self._tell_operator(system_line(f"{address} left ({reason}); {next_step}"))
+            # Only now may the next client come in: its arrival is never shown before
+            # this one's departure. With ``once`` none may: the server is exiting.
             if self.once:
                 self._first_chat_over.set()
+            else:
+                self.guest = None
 
     async def _refuse_busy(self, writer: asyncio.StreamWriter) -> None:
         """Tell a second client that the operator is busy, and close, within close_timeout.
