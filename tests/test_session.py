@@ -72,6 +72,14 @@ async def test_commands_other_than_nick_need_registration(room: Room) -> None:
     assert room.events(session)[0]["code"] == "not_registered"
 
 
+async def test_an_unknown_command_is_unknown_before_registration_too(room: Room) -> None:
+    """A command that does not exist is `unknown_command` whether or not a nick was chosen."""
+    session = room.connect("x")
+    session.receive_line(b"/dance")
+    assert room.events(session)[0]["code"] == "unknown_command"
+    assert not session.registered
+
+
 async def test_message_goes_to_everyone_but_the_sender(room: Room) -> None:
     """Chat is relayed to the others, not echoed back."""
     alice, bob, carol = room.join("alice"), room.join("bob"), room.join("carol")
