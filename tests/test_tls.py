@@ -243,3 +243,37 @@ async def test_a_silent_tls_connection_holds_the_1to1_chat_only_until_the_time_o
         await guest.close()
     finally:
         await server.close()
+
+
+async def test_closing_the_server_cuts_handshakes_in_progress(
+    certificates: Certificates,
+) -> None:
+    """A connection still in its TLS handshake does not hold up or upset the shutdown."""
+    settings = hardened_settings(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    server = ChatServer(settings)
+    await server.start()
+    async with silent_connections(server.port, 3) as silent:
+        await wait_until(lambda: server.admission.total == 3)
+        async with asyncio.timeout(settings.close_timeout):
+            await server.close()
+        for waiting in silent:
+            assert await waiting.expect_eof() == []
+    assert server.admission.total == 0
+
+
+async def test_closing_the_1to1_chat_cuts_a_handshake_in_progress(
+    certificates: Certificates,
+) -> None:
+    """The 1:1 chat closes at once even while a client is in its TLS handshake."""
+    settings = hardened_settings(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    console = ScriptedFrontend()
+    server = DirectServer(settings, console)
+    await server.start()
+    async with silent_connections(server.port, 1) as (silent,):
+        # The chat's place is held: a second client is refused while the first shakes hands.
+        second = await connect(server.port, client_context(certificates.ca_file))
+        assert (await second.expect_eof())[0].startswith("busy:")
+        await second.close()
+        async with asyncio.timeout(settings.close_timeout):
+            await server.close()
+        assert await silent.expect_eof() == []
