@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
@@ -57,6 +58,13 @@ async def open_stalled_client(port: int) -> tuple[asyncio.StreamReader, asyncio.
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
     return await asyncio.open_connection(sock=sock)
+
+
+def reset_connection(writer: asyncio.StreamWriter) -> None:
+    """Close with SO_LINGER 0: the kernel sends a reset and drops whatever was unsent."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def close_writer(writer: asyncio.StreamWriter) -> None:

@@ -11,6 +11,11 @@ from typing import Any
 #: How long a test waits for an expected line before it fails.
 REPLY_TIMEOUT = 5.0
 
+#: The 1:1 chat's "busy" refusal, as a text-mode client reads it.
+BUSY_REFUSAL = re.compile(
+    r"\[\d\d:\d\d:\d\d\] !!! the operator is already in a 1:1 chat; try again later"
+)
+
 
 class LineClient:
     """A raw TCP client of the chat server, speaking lines like ``nc`` would."""

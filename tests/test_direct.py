@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -14,8 +13,9 @@ from tcpchat.client import ChatClient
 from tcpchat.config import ClientSettings, ServerSettings
 from tcpchat.direct import BUSY_TEXT, DirectServer
 from tcpchat.protocol import JSON_OPENING_LINE
+from tests.faults import close_writer, hardened_settings, open_stalled_client, wait_until
 from tests.frontends import ScriptedFrontend
-from tests.helpers import LineClient
+from tests.helpers import BUSY_REFUSAL, LineClient
 
 Running = tuple[DirectServer, ScriptedFrontend, "asyncio.Task[int]"]
 Starter = Callable[..., Awaitable[Running]]
@@ -85,9 +85,7 @@ async def test_second_client_is_told_busy_and_the_chat_goes_on(
     first = await guest(server)
     second = await LineClient.connect(server.port)
     [refusal] = await second.expect_eof()
-    assert re.fullmatch(
-        r"\[\d\d:\d\d:\d\d\] !!! the operator is already in a 1:1 chat; try again later", refusal
-    )
+    assert BUSY_REFUSAL.fullmatch(refusal)
     await second.close()
     await first.send("still here")
     await console.expect(r"<guest> still here$")
@@ -128,6 +126,40 @@ async def test_client_leaving_is_told_and_the_next_one_is_served(
     await second.close()
 
 
+async def test_the_next_client_never_arrives_before_the_last_one_has_left() -> None:
+    """While a departing client's connection is still closing, a newcomer is told busy.
+
+    The first client stops reading with output owed to it, then quits: its socket
+    takes up to close_timeout to close. The operator must see it leave before
+    anyone else can connect.
+    """
+    settings = hardened_settings(close_timeout=1.0, max_queue_bytes=64 << 20)
+    console = ScriptedFrontend()
+    server = DirectServer(settings, console)
+    await server.start()
+    running = asyncio.create_task(server.run())
+    _, stalled = await open_stalled_client(server.port)
+    try:
+        await console.expect(r"connected; you are chatting with them")
+        leaving = server.guest
+        assert leaving is not None
+        console.type(*(f"{n} " + "x" * 1000 for n in range(3000)))  # past kernel buffers
+        await wait_until(lambda: leaving.writer.transport.get_write_buffer_size() > 0)
+        stalled.write(b"/exit\n")
+        await wait_until(lambda: leaving.ended is not None)
+        newcomer = await LineClient.connect(server.port)
+        first_line = await newcomer.read_line()
+        await newcomer.close()
+        await console.expect(r"left \(quit\); waiting for the next client")
+        assert first_line is not None
+        assert BUSY_REFUSAL.fullmatch(first_line)
+        assert sum("connected; you are chatting" in line for line in console.shown) == 1
+    finally:
+        await close_writer(stalled)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
 async def test_once_exits_after_the_first_chat(start_direct: Starter) -> None:
     """With --once, the server exits with status 0 when the client leaves."""
     server, console, task = await start_direct(once=True)
@@ -166,6 +198,17 @@ async def test_client_commands_in_a_1to1_chat(start_direct: Starter) -> None:
     await client.expect(r"!!! /nick is not available in a 1:1 chat")
     await console.expect(r"<guest> /slash$")
     await console.expect(r"<guest> bell here$")
+    await client.close()
+
+
+async def test_a_control_key_before_exit_leaves_the_1to1_chat(start_direct: Starter) -> None:
+    """`^L/exit` from the client ends the chat; the operator never sees it as `/exit`."""
+    server, console, _ = await start_direct()
+    client = await guest(server)
+    await client.send("\x1b[A\x0c/exit")
+    await client.expect(r"\*\*\* Goodbye!")
+    await console.expect(r"left \(quit\); waiting for the next client")
+    assert not any("/exit" in line for line in console.shown)
     await client.close()
 
 

@@ -177,3 +177,46 @@ async def test_tls_record_bytes_are_not_relayed(server: ChatServer) -> None:
         assert not any("not valid UTF-8" in line for line in lines)
     finally:
         await stranger.close()
+
+
+#: What ``nc`` sends before a line when the user pressed Ctrl-L, an arrow key
+#: (normal and application cursor mode), or edited with a stray backspace.
+KEY_DEBRIS = ["\x0c", "\x1b[A", "\x1bOA", "\x1b[A\x1b[B\x7f\x08"]
+
+
+@pytest.mark.parametrize("debris", KEY_DEBRIS)
+async def test_a_command_after_control_keys_is_a_command_not_chat(
+    client: ClientFactory, debris: str
+) -> None:
+    """`^L/msg alice secret` is a private message: the room never sees it as chat."""
+    alice = await client("alice")
+    bob = await client("bob")
+    mallory = await client("mallory")
+    await bob.expect(r"\*\*\* mallory joined")
+    await mallory.send_bytes(f"{debris}/msg alice my password is hunter2\n".encode())
+    await alice.expect(r"\[private\] mallory -> alice: my password is hunter2$")
+    await mallory.send("after")
+    await bob.expect(r"<mallory> after$")
+    assert not any("hunter2" in line for line in bob.seen)
+
+
+async def test_quit_after_a_control_key_leaves(client: ClientFactory) -> None:
+    """`^L/quit` quits; it is not posted to the room as `/quit`."""
+    alice = await client("alice")
+    bob = await client("bob")
+    await alice.expect(r"\*\*\* bob joined")
+    await bob.send_bytes(b"\x0c/quit\n")
+    await bob.expect(r"\*\*\* Goodbye!")
+    await alice.expect(r"\*\*\* bob left \(quit\)$")
+    assert not any("/quit" in line for line in alice.seen)
+
+
+async def test_a_nickname_after_an_arrow_key_registers_clean(server: ChatServer) -> None:
+    """An arrow key before `/nick alice` (or a bare name) still registers `alice`."""
+    newcomer = await LineClient.connect(server.port)
+    try:
+        await newcomer.expect("Choose a nickname")
+        await newcomer.send_bytes(b"\x1b[A/nick alice\n")
+        await newcomer.expect(r"\*\*\* Welcome, alice!")
+    finally:
+        await newcomer.close()

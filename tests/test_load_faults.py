@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from tests.faults import clients, close_writer, open_stalled_client, running_server, wait_until
+from tests.faults import (
+    clients,
+    close_writer,
+    open_stalled_client,
+    reset_connection,
+    running_server,
+    wait_until,
+)
 from tests.helpers import LineClient
 
 
@@ -91,6 +98,75 @@ async def test_a_flooder_is_pushed_back_by_tcp_not_buffered_by_the_server() -> N
         await observer.expect(r"<flooder> flood 1$")  # delayed, not dropped
         assert server.received_bytes - before < 1 << 20
         transport.abort()  # a quick end: the rest would take days
+
+
+#: Flood limits under which each line past the first costs five seconds: a paced
+#: flooder that is still talking a second or two later has outlived its connection.
+SLOW_PACING = {"flood_burst": 2, "flood_rate": 0.2}
+
+#: Far below one line's pacing, and far above what a prompt leave takes.
+PROMPTLY = 2.0
+
+
+async def test_a_paced_flooder_that_resets_leaves_at_once() -> None:
+    """A reset flooder leaves now, with the reason; its unread lines go, its place is free."""
+    async with (
+        running_server(max_per_ip=2, limit_loopback=True, **SLOW_PACING) as server,
+        clients(server.port) as open_client,
+    ):
+        observer = await open_client("observer")
+        flooder = await open_client("flooder")
+        await observer.expect(r"\*\*\* flooder joined")
+        await flooder.send(*(f"flood {n}" for n in range(200)))
+        await observer.expect(r"<flooder> flood 0$")
+        reset_connection(flooder.writer)
+        await observer.expect(r"\*\*\* flooder left \(connection lost\)$", timeout=PROMPTLY)
+        await observer.send("/users")
+        await observer.expect(r"\*\*\* 1 user online: observer$")
+        assert not any("<flooder> flood 1" in line for line in observer.seen)
+        newcomer = await open_client()
+        await newcomer.expect("Choose a nickname")
+
+
+async def test_a_flooder_reset_while_its_socket_is_not_read_leaves_at_once() -> None:
+    """A reset is found even while flood control has stopped reading the flooder's socket."""
+    async with running_server(**SLOW_PACING) as server, clients(server.port) as open_client:
+        observer = await open_client("observer")
+        flooder = await open_client("flooder")
+        flooder.writer.write(b"".join(b"flood %d\n" % n for n in range(1_000_000)))
+        await observer.expect(r"<flooder> flood 0$")
+        transport = flooder.writer.transport
+        await wait_until(lambda: transport.get_write_buffer_size() > 0)  # TCP pushes back
+        reset_connection(flooder.writer)
+        await observer.expect(r"\*\*\* flooder left \(connection lost\)$", timeout=PROMPTLY)
+        assert server.hub.nicks() == ("observer",)
+
+
+async def test_a_paced_flooder_dropped_for_its_send_queue_leaves_at_once() -> None:
+    """A flooder cut off by the hub while paced leaves now, as `send queue exceeded`."""
+    limits = {"max_queue_bytes": 16 * 1024, "send_buffer_bytes": 16 * 1024}
+    async with (
+        running_server(flood_burst=20, flood_rate=0.2, **limits) as server,
+        clients(server.port) as open_client,
+    ):
+        observer = await open_client("observer")
+        bob = await open_client("bob")
+        _, flooder = await open_stalled_client(server.port)  # it never reads
+        try:
+            flooder.write(b"flooder\n" + b"".join(b"flood %d\n" % n for n in range(100)))
+            await observer.expect(r"<flooder> flood 18$")  # the burst; the rest is paced
+            (paced,) = [s for s in server.sessions() if s.peer.nick == "flooder"]
+            for n in range(50):  # one at a time: the observer keeps up, the flooder cannot
+                if paced.peer.drop_reason is not None:
+                    break
+                await bob.send(f"{n} " + "x" * 4000)
+                await observer.expect(rf"<bob> {n} x+$")
+            await observer.expect(r"\*\*\* flooder left \(send queue exceeded\)$", timeout=PROMPTLY)
+            await observer.send("/users")
+            await observer.expect(r"\*\*\* 2 users online: bob, observer$")
+            assert not any("<flooder> flood 19" in line for line in observer.seen)
+        finally:
+            await close_writer(flooder)
 
 
 async def test_flood_control_can_be_turned_off() -> None:

@@ -114,3 +114,10 @@ async def test_json_clients_see_password_required_as_an_error_code(guest: LineCl
     await guest.send(SECRET, "alice")
     welcome = await guest.expect_json("welcome")
     assert welcome["nick"] == "alice"
+
+
+async def test_a_control_key_before_pass_does_not_spend_a_try(guest: LineClient) -> None:
+    """`^L/pass PASSWORD` is the /pass command, not a wrong password `^L/pass ...`."""
+    await guest.expect(r"!!! this server needs a password")
+    await guest.send(f"\x0c/pass {SECRET}")
+    await guest.expect(r"Password accepted\. Choose a nickname")

@@ -13,6 +13,7 @@ from tcpchat.protocol import (
     looks_like_http,
     looks_like_tls,
     parse_input,
+    parse_received,
 )
 
 
@@ -103,6 +104,25 @@ def test_decode_line_rejects_invalid_utf8() -> None:
 def test_parse_input(line: str, expected: ChatInput | CommandInput | None) -> None:
     """A line is nothing, a chat message, or a lower-cased command with its argument."""
     assert parse_input(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("\x0c/quit", CommandInput("quit", "")),
+        ("\x1b[A/msg alice secret", CommandInput("msg", "alice secret")),
+        ("\x1bOA\x1b[D/nick bob", CommandInput("nick", "bob")),
+        ("\u200b/help", CommandInput("help", "")),
+        ("\x1b[A//literal", ChatInput("/literal")),
+        ("\x07\x1b[2J", None),
+        ("hi\x1b[31m there", ChatInput("hi there")),
+    ],
+)
+def test_parse_received_judges_the_cleaned_line(
+    line: str, expected: ChatInput | CommandInput | None
+) -> None:
+    """Control keys and escapes before a command do not turn it into chat."""
+    assert parse_received(line) == expected
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from tcpchat.sanitize import MAX_COMBINING_RUN, sanitize_lines, sanitize_text
         ("over\rwrite", "overwrite"),
         ("two\nlines", "twolines"),
         ("c1 \x9b31m csi", "c1 31m csi"),
+        ("up \x1bOAarrow", "up arrow"),
+        ("keypad \x1bO2Pkey", "keypad key"),
         ("rtl \u202eevil\u202c", "rtl evil"),
         ("iso\u2066late\u2069", "isolate"),
         ("zero\u200bwidth\ufeff", "zerowidth"),

@@ -72,6 +72,14 @@ async def test_commands_other_than_nick_need_registration(room: Room) -> None:
     assert room.events(session)[0]["code"] == "not_registered"
 
 
+async def test_an_unknown_command_is_unknown_before_registration_too(room: Room) -> None:
+    """A command that does not exist is `unknown_command` whether or not a nick was chosen."""
+    session = room.connect("x")
+    session.receive_line(b"/dance")
+    assert room.events(session)[0]["code"] == "unknown_command"
+    assert not session.registered
+
+
 async def test_message_goes_to_everyone_but_the_sender(room: Room) -> None:
     """Chat is relayed to the others, not echoed back."""
     alice, bob, carol = room.join("alice"), room.join("bob"), room.join("carol")
@@ -100,10 +108,10 @@ async def test_blank_lines_are_ignored(room: Room) -> None:
 
 
 async def test_chat_text_is_sanitised(room: Room) -> None:
-    """Escape sequences never reach the others."""
+    """Escape sequences never reach the others (and what trails them is trimmed as usual)."""
     alice, bob = room.join("alice"), room.join("bob")
     alice.receive_line(b"hi \x1b]0;owned\x07there \x1b[2J")
-    assert room.events(bob)[-1]["text"] == "hi there "
+    assert room.events(bob)[-1]["text"] == "hi there"
 
 
 async def test_invalid_utf8_is_an_error_to_the_sender_only(room: Room) -> None:

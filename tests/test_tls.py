@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -12,10 +13,12 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tcpchat.direct import DirectServer
 from tcpchat.server import ChatServer
 from tcpchat.tls import INSECURE_WARNING, client_context
-from tests.faults import hardened_settings
-from tests.helpers import LineClient
+from tests.faults import hardened_settings, wait_until
+from tests.frontends import ScriptedFrontend
+from tests.helpers import BUSY_REFUSAL, LineClient
 
 
 @dataclass(frozen=True)
@@ -127,3 +130,149 @@ def test_client_context_requires_tls_1_2_and_verifies_by_default() -> None:
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
     assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+
+
+@contextlib.asynccontextmanager
+async def silent_connections(port: int, count: int) -> AsyncIterator[list[LineClient]]:
+    """``count`` plain TCP connections that never start their TLS handshake; closed after."""
+    opened = [await LineClient.connect(port) for _ in range(count)]
+    try:
+        yield opened
+    finally:
+        for silent in opened:
+            await silent.close()
+
+
+async def test_silent_tls_connections_past_the_caps_are_closed(
+    certificates: Certificates,
+) -> None:
+    """Connections are counted when accepted: past the caps they are closed, unanswered."""
+    settings = hardened_settings(
+        tls_cert=certificates.cert_file,
+        tls_key=certificates.key_file,
+        max_per_ip=2,
+        max_clients=3,
+        limit_loopback=True,
+    )
+    async with ChatServer(settings) as server, silent_connections(server.port, 10) as silent:
+        for extra in silent[2:]:
+            assert await extra.expect_eof() == []
+        assert server.admission.total == 2
+        for waiting in silent[:2]:
+            assert not waiting.reader.at_eof()
+
+
+async def test_a_handshake_that_never_finishes_is_closed_within_the_register_timeout(
+    certificates: Certificates,
+) -> None:
+    """A connection that never sends a ClientHello is closed once register_timeout is up."""
+    settings = hardened_settings(
+        tls_cert=certificates.cert_file, tls_key=certificates.key_file, register_timeout=0.3
+    )
+    async with ChatServer(settings) as server, silent_connections(server.port, 1) as (silent,):
+        assert await silent.expect_eof() == []
+        await wait_until(lambda: server.admission.total == 0)
+
+
+async def test_handshake_and_registration_share_one_register_timeout(
+    certificates: Certificates,
+) -> None:
+    """A client slow to shake hands has only what is left of register_timeout to register.
+
+    The client waits on purpose before its handshake (it plays a slow client):
+    from accept to registered is one time-out, not a handshake's and then another.
+    """
+    timeout = 1.0
+    settings = hardened_settings(
+        tls_cert=certificates.cert_file, tls_key=certificates.key_file, register_timeout=timeout
+    )
+    async with ChatServer(settings) as server:
+        loop = asyncio.get_running_loop()
+        accepted = loop.time()
+        slow = await LineClient.connect(server.port)
+        try:
+            await asyncio.sleep(timeout * 0.6)
+            await slow.writer.start_tls(
+                client_context(certificates.ca_file), server_hostname="localhost"
+            )
+            await slow.expect(r"!!! no nickname was chosen in time")
+            await slow.expect_eof()
+            assert loop.time() - accepted < timeout * 1.4
+        finally:
+            await slow.close()
+
+
+async def test_a_1to1_chat_refuses_a_second_tls_client_as_busy(
+    certificates: Certificates,
+) -> None:
+    """Over TLS too, a second client of the 1:1 chat is told it is busy, in one line."""
+    settings = hardened_settings(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    server = DirectServer(settings, ScriptedFrontend())
+    await server.start()
+    context = client_context(certificates.ca_file)
+    first = await connect(server.port, context)
+    try:
+        await first.expect(r"You are connected to the operator")
+        second = await connect(server.port, context)
+        [refusal] = await second.expect_eof()
+        assert BUSY_REFUSAL.fullmatch(refusal)
+        await second.close()
+    finally:
+        await first.close()
+        await server.close()
+
+
+async def test_a_silent_tls_connection_holds_the_1to1_chat_only_until_the_time_out(
+    certificates: Certificates,
+) -> None:
+    """A 1:1 client that never shakes hands is closed at register_timeout; the next one chats."""
+    settings = hardened_settings(
+        tls_cert=certificates.cert_file, tls_key=certificates.key_file, register_timeout=0.3
+    )
+    console = ScriptedFrontend()
+    server = DirectServer(settings, console)
+    await server.start()
+    try:
+        async with silent_connections(server.port, 1) as (silent,):
+            assert await silent.expect_eof() == []
+        guest = await connect(server.port, client_context(certificates.ca_file))
+        await guest.expect(r"You are connected to the operator")
+        await guest.send("made it")
+        await console.expect(r"<guest> made it$")
+        await guest.close()
+    finally:
+        await server.close()
+
+
+async def test_closing_the_server_cuts_handshakes_in_progress(
+    certificates: Certificates,
+) -> None:
+    """A connection still in its TLS handshake does not hold up or upset the shutdown."""
+    settings = hardened_settings(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    server = ChatServer(settings)
+    await server.start()
+    async with silent_connections(server.port, 3) as silent:
+        await wait_until(lambda: server.admission.total == 3)
+        async with asyncio.timeout(settings.close_timeout):
+            await server.close()
+        for waiting in silent:
+            assert await waiting.expect_eof() == []
+    assert server.admission.total == 0
+
+
+async def test_closing_the_1to1_chat_cuts_a_handshake_in_progress(
+    certificates: Certificates,
+) -> None:
+    """The 1:1 chat closes at once even while a client is in its TLS handshake."""
+    settings = hardened_settings(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    console = ScriptedFrontend()
+    server = DirectServer(settings, console)
+    await server.start()
+    async with silent_connections(server.port, 1) as (silent,):
+        # The chat's place is held: a second client is refused while the first shakes hands.
+        second = await connect(server.port, client_context(certificates.ca_file))
+        assert BUSY_REFUSAL.fullmatch((await second.expect_eof())[0])
+        await second.close()
+        async with asyncio.timeout(settings.close_timeout):
+            await server.close()
+        assert await silent.expect_eof() == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 from tcpchat.commands import LEAVE_COMMANDS
 from tcpchat.config import ServerSettings
@@ -30,13 +31,14 @@ from tcpchat.protocol import (
     CommandInput,
     LineSplitter,
     decode_line,
-    parse_input,
+    parse_received,
 )
 from tcpchat.render import Rendering, encode
 from tcpchat.sanitize import sanitize_text
-from tcpchat.server import READ_CHUNK, format_address, start_listening
+from tcpchat.server import READ_CHUNK, accept_tls, format_address, start_listening
 from tcpchat.streams import close_stream, listening_port
 from tcpchat.terminal import Frontend
+from tcpchat.tls import tls_server_context
 
 log = logging.getLogger("tcpchat.direct")
 
@@ -100,6 +102,9 @@ class DirectServer:
         self.clock = EventClock()
         self.guest: Guest | None = None
         self._listener: asyncio.Server | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        # The connection in its TLS handshake: it holds the chat's one place meanwhile.
+        self._arriving: asyncio.Task[None] | None = None
         self._first_chat_over = asyncio.Event()
         self._closing = False
 
@@ -113,6 +118,7 @@ class DirectServer:
 
     async def start(self) -> None:
         """Bind and start accepting clients."""
+        self._tls_context = tls_server_context(self.settings)
         self._listener = await start_listening(self._serve_guest, self.settings, task=1)
         log.info("1:1 chat listening on %s", self.address)
         self._tell_operator(system_line(f"1:1 chat on {self.address}; waiting for a client"))
@@ -141,6 +147,10 @@ class DirectServer:
         self._closing = True
         if self._listener is not None:
             self._listener.close()
+        if self._arriving is not None:
+            arriving = self._arriving
+            arriving.cancel()  # its handshake is cut; the task ends normally
+            await asyncio.wait({arriving})
         guest = self.guest
         if guest is not None and guest.task is not None:
             guest.ended = "the operator ended the chat"
@@ -160,7 +170,7 @@ class DirectServer:
 
     async def _operator_input(self) -> None:
         while (line := await self.console.read_line()) is not None:
-            parsed = parse_input(line)
+            parsed = parse_received(line)
             if parsed is None:
                 continue
             if isinstance(parsed, CommandInput):
@@ -195,10 +205,14 @@ class DirectServer:
     async def _serve_guest(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        # From accept to chatting, TLS handshake included: one registration time-out.
+        deadline = asyncio.get_running_loop().time() + self.settings.register_timeout
         address = format_address(writer.get_extra_info("peername"))
-        if self.guest is not None or self._closing:
+        if self.guest is not None or self._arriving is not None or self._closing:
             log.info("refused %s: a chat is in progress", address)
             await self._refuse_busy(reader, writer)
+            return
+        if self._tls_context is not None and not await self._accept_tls(writer, deadline):
             return
         guest = Guest(writer, address, self.settings.max_queue_bytes)
         guest.task = asyncio.current_task()
@@ -211,37 +225,63 @@ class DirectServer:
         except (ConnectionError, OSError):
             guest.ended = guest.ended or "connection lost"
         finally:
-            self.guest = None
             reason = guest.ended or "connection closed"
             await close_stream(writer, self.settings.close_timeout)
             log.info("%s left: %s", address, reason)
             if not self._closing:
                 next_step = "exiting" if self.once else "waiting for the next client"
                 self._tell_operator(system_line(f"{address} left ({reason}); {next_step}"))
+            # Only now may the next client come in: its arrival is never shown before
+            # this one's departure. With ``once`` none may: the server is exiting.
             if self.once:
                 self._first_chat_over.set()
+            else:
+                self.guest = None
+
+    async def _accept_tls(self, writer: asyncio.StreamWriter, deadline: float) -> bool:
+        """The TLS handshake, holding the chat's place; False if it failed or was cut."""
+        assert self._tls_context is not None
+        self._arriving = task = asyncio.current_task()
+        assert task is not None
+        try:
+            return await accept_tls(writer, self._tls_context, deadline)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            task.uncancel()  # close() cut the handshake and waits for this task
+            return False
+        finally:
+            self._arriving = None
 
     async def _refuse_busy(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        """Tell a second client that the operator is busy, as an error event, and close.
+        """Tell a second client that the operator is busy, as an error event, and close,
+        all within close_timeout.
 
-        The text rendering goes at once, for ``nc``. A client that asks for JSON
-        straight away gets the same error as a JSON event too, as it would get the
-        greeting in text and then the chat in JSON.
+        Over TLS the handshake comes first (a TLS client could not read the line
+        otherwise), in the same time budget. The text rendering goes at once, for
+        ``nc``. A client that asks for JSON straight away gets the same error as a
+        JSON event too, as it would get the greeting in text and then the chat in JSON.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.close_timeout
+        if self._tls_context is not None and not await accept_tls(
+            writer, self._tls_context, deadline
+        ):
+            return
         busy = Error(*self.clock.stamp(), BUSY_CODE, BUSY_TEXT)
         try:
             writer.write(encode(busy, Rendering.TEXT))
             try:
-                async with asyncio.timeout(BUSY_FORMAT_WAIT):
+                async with asyncio.timeout(min(BUSY_FORMAT_WAIT, deadline - loop.time())):
                     first_line = await reader.readline()
             except (TimeoutError, ValueError, OSError):  # ValueError: an overlong line
                 first_line = b""
             if first_line.rstrip(b"\r\n") == JSON_OPENING_LINE.encode():
                 writer.write(encode(busy, Rendering.JSON))
         finally:
-            await close_stream(writer, self.settings.close_timeout)
+            await close_stream(writer, max(deadline - loop.time(), 0.0))
 
     async def _read_guest(self, reader: asyncio.StreamReader, guest: Guest) -> None:
         splitter = LineSplitter(self.settings.max_line_bytes)
@@ -258,7 +298,7 @@ class DirectServer:
     def _guest_line(self, guest: Guest, raw: bytes) -> None:
         """Handle one line from the client: chat for the operator, or a command."""
         try:
-            parsed = parse_input(decode_line(raw))
+            parsed = parse_received(decode_line(raw))
         except RemoteProtocolError as exc:
             guest.send(Error(*self.clock.stamp(), exc.code, str(exc)))
             return

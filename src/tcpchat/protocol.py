@@ -3,7 +3,8 @@
 The wire format is UTF-8 lines. The server accepts ``\\n`` and ``\\r\\n`` and sends
 ``\\n``. :class:`LineSplitter` cuts a byte stream into lines under a hard size
 limit; :func:`decode_line` and :func:`parse_input` turn one line into what the
-user meant: nothing, a chat message, or a command.
+user meant: nothing, a chat message, or a command (:func:`parse_received`
+does so for a line from the network, on its cleaned text).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from tcpchat.errors import InvalidEncoding, LineTooLong
+from tcpchat.sanitize import sanitize_text
 
 #: Default longest line, in bytes without its line ending.
 DEFAULT_MAX_LINE_BYTES = 4096
@@ -116,6 +118,17 @@ def parse_input(line: str) -> ChatInput | CommandInput | None:
         name, _, argument = line[1:].partition(" ")
         return CommandInput(name.lower(), argument.strip())
     return ChatInput(line)
+
+
+def parse_received(line: str) -> ChatInput | CommandInput | None:
+    """What a line from a remote user means, judged on its cleaned text.
+
+    Control characters and escape sequences go first, then the line is parsed:
+    ``nc`` sends what the user's keys made, so ``^L/quit`` or an arrow key's
+    ``ESC [ A`` before ``/msg alice secret`` is that command, not a chat line
+    that happens to show ``/msg alice secret`` to the whole room.
+    """
+    return parse_input(sanitize_text(line))
 
 
 def looks_like_http(first_line: bytes) -> bool:

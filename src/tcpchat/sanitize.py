@@ -23,6 +23,7 @@ _ESCAPE_SEQUENCE = re.compile(
       \x1b\[[0-?]*[ -/]*[@-~]?          # CSI: colours, cursor moves, erase
     | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?  # OSC: window title, clipboard, hyperlinks
     | \x1b[PX^_][^\x1b]*(?:\x1b\\)?       # DCS, SOS, PM, APC strings
+    | \x1b[NO][0-9;]*[ -~]?              # SS2, SS3: keypad and arrow keys (ESC O A)
     | \x1b[ -/]*[0-~]?                  # any other escape
     """,
     re.VERBOSE,

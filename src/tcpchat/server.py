@@ -9,7 +9,10 @@ takes it out of the room, flushes what it was owed and closes the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +35,11 @@ log = logging.getLogger("tcpchat.server")
 #: twice this; past it asyncio stops reading the socket and TCP pushes back.
 READ_CHUNK = 64 * 1024
 
+#: Seconds between asking the kernel whether a paced connection was reset. While
+#: flood control holds a flooder back its socket is not read, and asyncio only
+#: sees a reset when it reads; this bounds how long a reset flooder stays.
+RESET_CHECK_INTERVAL = 0.5
+
 NOT_A_WEB_SERVER = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
     b"This is a tcpchat chat server, not a web server: connect with `nc HOST PORT` "
@@ -53,20 +61,77 @@ async def start_listening(
     *,
     task: int,
 ) -> asyncio.Server:
-    """Listen as ``settings`` say (address, the task's port, TLS), serving with ``serve``.
+    """Listen as ``settings`` say (address and the task's port), serving with ``serve``.
 
-    The TLS handshake gets the registration time-out: a client that opens a
-    connection and never finishes it is a client that never registers.
+    The listener speaks plain TCP even when TLS is on: ``serve`` runs as soon as a
+    connection is accepted and upgrades it with :func:`accept_tls` itself, so that
+    a connection is counted against the caps before its handshake, and the
+    handshake spends the same time budget as registration.
     """
-    tls_context = tls_server_context(settings)
     return await asyncio.start_server(
-        serve,
-        settings.host,
-        task_port(settings.port, task),
-        limit=READ_CHUNK,
-        ssl=tls_context,
-        ssl_handshake_timeout=settings.register_timeout if tls_context else None,
+        serve, settings.host, task_port(settings.port, task), limit=READ_CHUNK
     )
+
+
+async def accept_tls(
+    writer: asyncio.StreamWriter, context: ssl.SSLContext, deadline: float
+) -> bool:
+    """Run the server side of the TLS handshake on ``writer`` by the loop time ``deadline``.
+
+    Returns whether it succeeded; ``writer`` then speaks TLS. A handshake that
+    fails or runs out of time is logged and its socket cut at once: asyncio does
+    not tell the stream that a connection died mid-handshake, so waiting for it
+    to close would wait in vain.
+    """
+    address = format_address(writer.get_extra_info("peername"))
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(deadline):
+            # asyncio's own handshake time-out too, as a backstop never reached first.
+            await writer.start_tls(
+                context, ssl_handshake_timeout=max(deadline - loop.time(), 0.001) + 1.0
+            )
+    except TimeoutError:
+        log.info("%s: no TLS handshake in time; closed", address)
+    except OSError as exc:  # ssl.SSLError and ConnectionError among them
+        log.info("%s: TLS handshake failed (%s); closed", address, exc)
+    except BaseException:
+        writer.transport.abort()
+        raise
+    else:
+        return True
+    writer.transport.abort()
+    return False
+
+
+def connection_gone(writer: asyncio.StreamWriter) -> asyncio.Future[None]:
+    """A future done once ``writer``'s connection has closed, however it ended.
+
+    Cancelling it leaves the stream alone (``wait_closed()`` awaited directly and
+    cancelled would cancel the stream's own close future). It never holds an
+    exception: the error that ended the connection is the stream's to report.
+    """
+
+    async def closed() -> None:
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+    return asyncio.shield(closed())
+
+
+def socket_error(writer: asyncio.StreamWriter) -> int:
+    """The error the kernel holds for the connection's socket (0 for none).
+
+    This is how a reset is seen while the socket is not being read: flood control
+    stops reading a flooder, and asyncio only learns of a reset when it reads.
+    """
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    except OSError as exc:
+        return exc.errno or -1
 
 
 class ChatServer:
@@ -83,6 +148,7 @@ class ChatServer:
         self.clock = EventClock()
         self.hub = LocalHub(settings.max_queue_bytes, on_drop=self._on_drop)
         self._listener: asyncio.Server | None = None
+        self._tls_context: ssl.SSLContext | None = None
         # Every connection task, with its session (None while being refused).
         self._connections: dict[asyncio.Task[None], Session | None] = {}
         self._closing = False
@@ -116,6 +182,7 @@ class ChatServer:
         Raises OSError (ssl.SSLError among them) for certificate files that cannot
         be used, and OSError when it cannot bind.
         """
+        self._tls_context = tls_server_context(self.settings)
         self._listener = await start_listening(self._serve_connection, self.settings, task=2)
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
 
@@ -181,31 +248,34 @@ class ChatServer:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
+        # From accept to registered, TLS handshake included: one registration time-out.
+        deadline = asyncio.get_running_loop().time() + self.settings.register_timeout
         peername = writer.get_extra_info("peername")
         address = format_address(peername)
         host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        # Tracked from the start, so that close() waits for (or cuts) every connection.
+        self._connections[task] = None
         refusal = self.admission.admit(host)
         if refusal is not None:
-            # Tracked too, so that close() waits for (or cuts) these last few bytes.
-            self._connections[task] = None
             log.warning("refused %s: %s", address, refusal)
-            event_id, ts = self.clock.stamp()
-            writer.write(encode(Error(event_id, ts, "connection_refused", refusal), Rendering.TEXT))
+            if self._tls_context is None:
+                # (A TLS client could not read it: it is refused before its handshake.)
+                event_id, ts = self.clock.stamp()
+                error = Error(event_id, ts, "connection_refused", refusal)
+                writer.write(encode(error, Rendering.TEXT))
             await self._close_connection(task, writer)
             return
-        peer = Peer(writer.transport, address)
-        session = Session(
-            peer, self.hub, self.clock, search=self.search, password=self.settings.password
-        )
-        self._connections[task] = session
-        log.info("connection from %s", address)
+        session: Session | None = None
         reason = "connection closed"
         try:
             if self._closing:
                 return
-            self._tune_socket(writer)
-            session.greet()
-            await self._read_lines(reader, session)
+            if self._tls_context is not None and not await accept_tls(
+                writer, self._tls_context, deadline
+            ):
+                return
+            session = self._open_session(task, writer, address)
+            await self._read_lines(reader, writer, session, deadline)
             reason = session.finished or "connection closed"
         except (ConnectionError, OSError):
             reason = "connection lost"
@@ -221,11 +291,30 @@ class ChatServer:
             log.exception("internal error on the connection from %s", address)
             reason = "server error"
         finally:
-            session.end(peer.drop_reason or reason)
             self.admission.release(host)
-            self.hub.flush(peer)
-            await self._close_connection(task, writer)
-            log.info("%s closed: %s", address, session.finished)
+            if session is None:
+                # Never past its TLS handshake: accept_tls has cut it already.
+                writer.transport.abort()
+                del self._connections[task]
+            else:
+                session.end(session.peer.drop_reason or reason)
+                self.hub.flush(session.peer)
+                await self._close_connection(task, writer)
+                log.info("%s closed: %s", address, session.finished)
+
+    def _open_session(
+        self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str
+    ) -> Session:
+        """Start the conversation on an admitted connection (past its TLS handshake)."""
+        peer = Peer(writer.transport, address)
+        session = Session(
+            peer, self.hub, self.clock, search=self.search, password=self.settings.password
+        )
+        self._connections[task] = session
+        log.info("connection from %s", address)
+        self._tune_socket(writer)
+        session.greet()
+        return session
 
     async def _close_connection(
         self, task: asyncio.Task[None], writer: asyncio.StreamWriter
@@ -255,27 +344,45 @@ class ChatServer:
             )
             set_send_buffer(sock, settings.send_buffer_bytes)
 
-    async def _read_lines(self, reader: asyncio.StreamReader, session: Session) -> None:
-        """Feed the session line by line until it finishes or the peer goes away."""
+    async def _read_lines(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: Session,
+        deadline: float,
+    ) -> None:
+        """Feed the session line by line until it finishes or the peer goes away.
+
+        ``deadline`` (loop time) is when an unregistered connection is closed.
+        """
         splitter = LineSplitter(self.settings.max_line_bytes)
         bucket = self._flood_bucket()
         first_line = True
-        registration = asyncio.timeout(self.settings.register_timeout)
+        registration = asyncio.timeout_at(deadline)
+        # Made the first time flood control holds a line back: done once the
+        # connection is closed, reset or dropped by the hub.
+        lost: asyncio.Future[None] | None = None
         try:
             async with registration:
                 data = await reader.read(READ_CHUNK)
                 self.received_bytes += len(data)
-                if looks_like_tls(data) and not self.tls:
+                if looks_like_tls(data) and self._tls_context is None:
                     session.end("TLS handshake on a plain-text port")
                     return
                 while data:
                     for item in splitter.feed(data):
+                        if session.peer.drop_reason is not None:
+                            return  # cut off by the hub: nothing more of it reaches the room
                         if bucket is not None:
                             # Over the rate: wait before acting on this line, reading
                             # nothing meanwhile, so TCP pushes back on the flooder.
                             delay = bucket.take()
                             if delay > 0:
-                                await asyncio.sleep(delay)
+                                if lost is None:
+                                    lost = connection_gone(writer)
+                                if not await self._pace(writer, lost, delay):
+                                    session.end(session.peer.drop_reason or "connection lost")
+                                    return
                         if isinstance(item, LineTooLong):
                             session.fail(item)
                             continue
@@ -301,6 +408,29 @@ class ChatServer:
                 raise  # a socket time-out, not ours
             session.error("timeout", "no nickname was chosen in time; closing")
             session.end("registration timed out")
+        finally:
+            if lost is not None:
+                lost.cancel()
+
+    async def _pace(
+        self, writer: asyncio.StreamWriter, lost: asyncio.Future[None], delay: float
+    ) -> bool:
+        """Hold a flooder's next line back for ``delay`` seconds; False if it is gone.
+
+        A connection that is closed, reset or dropped meanwhile ends the wait at
+        once: a chunk of short lines can be hours of pacing, and none of it may
+        be said in the name of someone who has left. While the socket is not read,
+        asyncio cannot see a reset, so the kernel is asked too, every
+        :data:`RESET_CHECK_INTERVAL` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        while not (lost.done() or writer.transport.is_closing() or socket_error(writer)):
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return True
+            await asyncio.wait({lost}, timeout=min(remaining, RESET_CHECK_INTERVAL))
+        return False
 
     def _on_drop(self, peer: Peer, reason: str) -> None:
         log.warning("disconnecting %r: %s", peer, reason)

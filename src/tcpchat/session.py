@@ -17,7 +17,7 @@ from tcpchat.events import Error, EventClock, Join, Leave, Message, Notice, Welc
 from tcpchat.hub import Hub, Peer
 from tcpchat.nicks import validate_nick
 from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
-from tcpchat.protocol import ChatInput, CommandInput, decode_line, parse_input
+from tcpchat.protocol import ChatInput, CommandInput, decode_line, parse_received
 from tcpchat.sanitize import sanitize_text
 
 log = logging.getLogger("tcpchat.server")
@@ -104,7 +104,7 @@ class Session:
         except InvalidEncoding as exc:
             self.fail(exc)
             return
-        parsed = parse_input(text)
+        parsed = parse_received(text)
         if parsed is None:
             return  # blank lines are ignored
         if self.awaiting_password:
