@@ -59,15 +59,23 @@ async def test_prompt_returns_the_typed_line(pipe_input: PipeInput) -> None:
         assert await frontend.read_line() == "hello there"
 
 
-async def test_ctrl_d_and_ctrl_c_mean_leave(pipe_input: PipeInput) -> None:
-    """Ctrl-D on an empty line and Ctrl-C both end the input."""
+async def test_ctrl_d_and_ctrl_c_at_an_empty_prompt_mean_leave(pipe_input: PipeInput) -> None:
+    """Ctrl-D on an empty line and Ctrl-C on an empty line both end the input."""
     frontend = make_frontend(pipe_input)
     pipe_input.send_text("\x04")
     async with asyncio.timeout(5):
         assert await frontend.read_line() is None
-    pipe_input.send_text("half\x03")
+    pipe_input.send_text("\x03")
     async with asyncio.timeout(5):
         assert await frontend.read_line() is None
+
+
+async def test_ctrl_c_clears_a_half_typed_line(pipe_input: PipeInput) -> None:
+    """Ctrl-C with text at the prompt clears it instead of leaving; the prompt stays."""
+    frontend = make_frontend(pipe_input)
+    pipe_input.send_text("half-typed\x03again\r")
+    async with asyncio.timeout(5):
+        assert await frontend.read_line() == "again"
 
 
 def test_tab_completes_commands_at_the_start() -> None:

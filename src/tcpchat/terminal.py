@@ -30,6 +30,7 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import print_formatted_text
@@ -154,6 +155,7 @@ class PromptFrontend:
             complete_while_typing=False,
             erase_when_done=True,  # the line comes back above, shown as sent
             history=_ConcealableHistory(history, lambda: self._concealed),
+            key_bindings=_chat_keys(),
             style=STYLE,
             input=input,
             output=output,
@@ -211,6 +213,22 @@ class PromptFrontend:
     def conceal_input(self, concealed: bool) -> None:
         self._concealed = concealed
         self.refresh()
+
+
+def _chat_keys() -> KeyBindings:
+    """Ctrl-C as in shells, irssi and WeeChat: it clears a half-typed line, and only
+    at an empty prompt does it leave (Ctrl-D on an empty line leaves too)."""
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _clear_or_leave(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.text:
+            buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt())
+
+    return keys
 
 
 class _ConcealableHistory(History):
