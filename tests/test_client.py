@@ -165,6 +165,18 @@ async def test_format_stays_local(server: ChatServer, start_client: Starter) -> 
     await frontend.expect(r"\*\*\* 1 user online: alice")
 
 
+async def test_help_is_the_clients_own(server: ChatServer, start_client: Starter) -> None:
+    """/help is answered by the client: no /format, the keys listed, nothing asked of the
+    server."""
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/help", "/users")
+    await frontend.expect(r"\*\*\* 1 user online: alice")
+    assert sum(line.endswith("*** Commands:") for line in frontend.shown) == 1
+    assert any("Ctrl-C" in line for line in frontend.shown)
+    assert not any("/format" in line for line in frontend.shown)
+
+
 async def test_exit_leaves_with_status_0(
     server: ChatServer, client: ClientFactory, start_client: Starter
 ) -> None:

@@ -34,7 +34,15 @@ from tcpchat.connection import (
     read_event,
     switch_to_json,
 )
-from tcpchat.display import Shown, error_line, own_action, own_message, render_event, system_line
+from tcpchat.display import (
+    Shown,
+    client_help,
+    error_line,
+    own_action,
+    own_message,
+    render_event,
+    system_line,
+)
 from tcpchat.errors import ConnectionLost
 from tcpchat.events import Error, Notice, Shutdown, Welcome
 from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG
@@ -74,6 +82,12 @@ def is_leave(line: str) -> bool:
     """Whether ``line`` is ``/exit`` or ``/quit``."""
     parsed = parse_input(line)
     return isinstance(parsed, CommandInput) and parsed.name in LEAVE_COMMANDS
+
+
+def is_help(line: str) -> bool:
+    """Whether ``line`` is ``/help``, which the client answers itself."""
+    parsed = parse_input(line)
+    return isinstance(parsed, CommandInput) and parsed.name == "help"
 
 
 def nick_from(line: str) -> str:
@@ -147,6 +161,10 @@ class ChatClient:
                         self._leaving.set()
                     await self._lines.put(None)
                     return
+                if is_help(line):
+                    interactive = self.frontend.interactive
+                    self.frontend.show(client_help(direct=self.direct, keys=interactive))
+                    continue
                 if self.frontend.interactive and self._lines.full():
                     self.frontend.show(error_line("not sent: too many lines wait to be sent"))
                     continue
