@@ -177,6 +177,20 @@ async def test_help_is_the_clients_own(server: ChatServer, start_client: Starter
     assert not any("/format" in line for line in frontend.shown)
 
 
+async def test_refused_nickname_is_not_shown_as_ours(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """After the server refuses --nick, the toolbar shows no nickname until one is accepted."""
+    await client("bob")
+    chat_client, frontend, _ = start_client(server.port, nick="Bob")
+    await frontend.expect(r"!!! the nickname 'Bob' is taken")
+    assert chat_client.state.nick is None
+    assert "Bob" not in plain(chat_client.state.toolbar())
+    frontend.type("alice")
+    await frontend.expect(r"Welcome, alice!")
+    assert " alice | 2 online " in plain(chat_client.state.toolbar())
+
+
 async def test_exit_leaves_with_status_0(
     server: ChatServer, client: ClientFactory, start_client: Starter
 ) -> None:

@@ -42,7 +42,10 @@ class Link(enum.Enum):
 class ChatState:
     """The client's view of its chat: server, own nickname, members, connection state.
 
-    ``direct`` is the 1:1 mode (task 1), where there are no nicknames or members.
+    ``nick`` is the nickname the server accepted (its welcome, then its ``nick``
+    events), never one the client has only asked for: a refused name must not be
+    shown as the user's. ``direct`` is the 1:1 mode (task 1), where there are no
+    nicknames or members.
     """
 
     def __init__(self, server: str, nick: str | None = None, *, direct: bool = False) -> None:

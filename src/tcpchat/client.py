@@ -294,7 +294,8 @@ class ChatClient:
                     return False
                 continue  # the same nickname again, now that the server listens
             self.frontend.show(render_event(reply))
-            nick = None
+            # A name the server refuses is not ours, even one it accepted before a reconnect.
+            self.state.nick = nick = None
 
     async def _give_password(self, connection: Connection, request: Error) -> bool:
         """Give the server its password, from --password-env first, then asking the user;

@@ -50,7 +50,7 @@ def leave_on_signals(leave: Callable[[], None], *, sigint: bool) -> Iterator[Non
 
 async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
     """``tcpchat connect``: chat until the user leaves (0) or the server is gone (1)."""
-    state = ChatState(format_address((settings.host, settings.port)), settings.nick, direct=direct)
+    state = ChatState(format_address((settings.host, settings.port)), direct=direct)
     tls = client_context(settings.tls_ca, settings.insecure) if settings.uses_tls else None
     if not sys.stdin.isatty():
         piped = PipedFrontend()
