@@ -30,7 +30,7 @@ POLL_INTERVAL = 0.05
 
 
 class Tmux:
-    """One private tmux server (its own socket), holding one 120x30 session."""
+    """One private tmux server (its own socket), holding one session (120x30 unless told)."""
 
     def __init__(self, socket_name: str, environ: dict[str, str]) -> None:
         self.socket_name = socket_name
@@ -51,8 +51,8 @@ class Tmux:
             raise AssertionError(f"tmux {args!r} failed: {err.decode()}")
         return out.decode()
 
-    async def start(self, command: str) -> None:
-        await self.run("new-session", "-d", "-x", "120", "-y", "30", command)
+    async def start(self, command: str, *, width: int = 120) -> None:
+        await self.run("new-session", "-d", "-x", str(width), "-y", "30", command)
 
     async def screen(self) -> list[str]:
         return (await self.run("capture-pane", "-p")).splitlines()
@@ -144,6 +144,13 @@ async def test_client_in_a_real_terminal(
     await tmux.press("Enter")
     await tmux.wait_for_screen(r"^\[exited 0\]$")
     await bob.expect(r"\*\*\* alice left \(quit\)")
+
+
+async def test_narrow_terminal_keeps_the_connection_state(server: ChatServer, tmux: Tmux) -> None:
+    """In a terminal 24 columns wide the toolbar still ends with the connection state."""
+    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
+    await tmux.start(shlex.join([*connect, "--nick", "alice"]), width=24)
+    await tmux.wait_for_screen(r"^ 1 online \| connected\s*$")
 
 
 async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:

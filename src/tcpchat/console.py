@@ -20,7 +20,13 @@ from tcpchat.config import ClientSettings, DirectSettings, ServerSettings
 from tcpchat.direct import DirectServer
 from tcpchat.display import Fragments
 from tcpchat.server import format_address
-from tcpchat.terminal import ChatCompleter, PipedFrontend, PromptFrontend, open_history
+from tcpchat.terminal import (
+    ChatCompleter,
+    PipedFrontend,
+    PromptFrontend,
+    open_history,
+    screen_width,
+)
 from tcpchat.tls import client_context
 
 #: Commands offered by Tab in the multi-client room (``/format`` is the client's business).
@@ -63,7 +69,7 @@ async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
     commands = DIRECT_COMMANDS if direct else ROOM_COMMANDS
     frontend = PromptFrontend(
         prompt=state.prompt,
-        toolbar=state.toolbar,
+        toolbar=lambda: state.toolbar(screen_width()),
         completer=ChatCompleter(lambda: commands, lambda: state.users),
         history=open_history("history-1to1" if direct else "history"),
     )

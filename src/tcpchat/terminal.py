@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
@@ -94,6 +95,11 @@ def open_history(name: str, environ: dict[str, str] | None = None) -> History:
         logging.getLogger("tcpchat").warning("input history not saved: %s", exc)
         return InMemoryHistory()
     return FileHistory(str(path))
+
+
+def screen_width() -> int:
+    """The width, in columns, of the terminal the running prompt draws on (for its toolbar)."""
+    return get_app().output.get_size().columns
 
 
 class ChatCompleter(Completer):
