@@ -153,6 +153,27 @@ async def test_narrow_terminal_keeps_the_connection_state(server: ChatServer, tm
     await tmux.wait_for_screen(r"^ 1 online \| connected\s*$")
 
 
+async def test_ctrl_c_clears_the_line_and_then_leaves(
+    server: ChatServer, client: ClientFactory, tmux: Tmux
+) -> None:
+    """Ctrl-C clears a half-typed line and the client stays; at an empty prompt it leaves."""
+    bob = await client("bob")
+    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
+    command = shlex.join([*connect, "--nick", "alice"])
+    await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
+    await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
+    await tmux.type("half-typed words")
+    await tmux.wait_for_screen(r"^alice> half-typed words$")
+    await tmux.press("C-c")
+    await tmux.wait_for_screen(r"^alice>\s*$")
+    await tmux.type("still here")
+    await tmux.press("Enter")
+    await bob.expect(r"<alice> still here$")
+    await tmux.press("C-c")
+    await tmux.wait_for_screen(r"^\[exited 0\]$")
+    await bob.expect(r"\*\*\* alice left")
+
+
 async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:
     """Title, clipboard and screen-clearing sequences sent by a server are not obeyed."""
     hostile: list[dict[str, object]] = [
