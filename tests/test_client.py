@@ -311,6 +311,40 @@ async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> 
     assert any(line.endswith("<mallory> titleX") for line in frontend.shown)
 
 
+class BehindFrontend(ScriptedFrontend):
+    """A front end whose screen is behind until the test lets it catch up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.behind = asyncio.Event()
+        self.caught_up = asyncio.Event()
+
+    async def wait_for_room(self) -> None:
+        self.behind.set()
+        await self.caught_up.wait()
+
+
+async def test_no_more_is_read_while_the_screen_is_behind() -> None:
+    """The receiving side reads the next event only once the front end has room for it,
+    so a flood waits in the network, not in the client's memory."""
+    joins: list[dict[str, object]] = [{"type": "join", "nick": nick} for nick in "abc"]
+    async with hostile_server(joins) as port:
+        frontend = BehindFrontend()
+        settings = ClientSettings(host="127.0.0.1", port=port, nick="alice")
+        running = asyncio.create_task(ChatClient(settings, frontend, ChatState("h")).run())
+        try:
+            await frontend.expect("Welcome, alice")
+            frontend.type("go")
+            async with asyncio.timeout(5):
+                await frontend.behind.wait()
+            assert frontend.shown[-1].endswith("*** a joined")
+            frontend.caught_up.set()
+            await frontend.expect(r"\*\*\* c joined$")
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+
 async def test_events_with_wrong_field_types_are_skipped(start_client: Starter) -> None:
     """A server that sends a number for a nickname or null for a text cannot crash the
     client: those events are skipped, and the next good one is shown."""

@@ -192,3 +192,30 @@ async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:
         await tmux.wait_for_screen(r"<alice> go$", r"<mallory> three$", r"^alice>\s*$")
         assert await tmux.pane_title() == title_before
         assert not any("PWNED" in line for line in screen)
+
+
+#: Lines a flooding server sends at once.
+FLOOD_LINES = 20_000
+#: How soon /exit typed during a flood must end the client.
+EXIT_DURING_FLOOD_TIMEOUT = 5.0
+
+
+async def test_exit_typed_during_a_flood_ends_the_client_promptly(tmux: Tmux) -> None:
+    """A server flooding 20,000 lines neither wedges the keyboard nor delays /exit."""
+    flood: list[dict[str, object]] = [
+        {"type": "message", "nick": "mallory", "text": f"flood {number}"}
+        for number in range(FLOOD_LINES)
+    ]
+    async with hostile_server(flood) as port:
+        connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(port)]
+        command = shlex.join([*connect, "--nick", "alice"])
+        await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
+        await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
+        await tmux.type("go")
+        await tmux.press("Enter")
+        await tmux.wait_for_screen(r"<mallory> flood \d+$")
+        started = asyncio.get_running_loop().time()
+        await tmux.type("/exit")
+        await tmux.press("Enter")
+        await tmux.wait_for_screen(r"^\[exited 0\]$")
+        assert asyncio.get_running_loop().time() - started < EXIT_DURING_FLOOD_TIMEOUT

@@ -257,10 +257,14 @@ class ChatClient:
             done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
             if sending in done:
                 sending.result()
-                # /exit is on its way: let the goodbye arrive and the server close.
+                # /exit is on its way: let the goodbye arrive and the server close. The
+                # room's lines are no longer drawn (nor waited for: a flood would keep
+                # the user who left waiting behind it).
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
                 with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                     async with asyncio.timeout(LEAVE_TIMEOUT):
-                        await receiving
+                        await self._receive_goodbye(connection)
                 return True
             receiving.result()
             return False
@@ -368,13 +372,24 @@ class ChatClient:
         raise ConnectionLost("the server closed the connection before welcoming us")
 
     async def _receive(self, connection: Connection) -> None:
-        """Show each event as it arrives, until the server closes the connection."""
+        """Show each event as it arrives, until the server closes the connection.
+
+        While the screen is behind, the socket is not read: the server is pushed
+        back by TCP instead of this client's memory growing without bound.
+        """
         while (event := await read_event(connection)) is not None:
             self.state.apply(event)
             if isinstance(event, Shutdown):
                 self._ended_by_server = True
             self.frontend.show(render_event(event, None if self.direct else self.state.nick))
             self.frontend.refresh()
+            await self.frontend.wait_for_room()
+
+    async def _receive_goodbye(self, connection: Connection) -> None:
+        """After ``/exit``: read until the server closes, showing only what it says to us."""
+        while (event := await read_event(connection)) is not None:
+            if isinstance(event, Notice | Error | Shutdown):
+                self.frontend.show(render_event(event))
 
     async def _send(self, connection: Connection) -> None:
         """Send the user's lines in order, showing each as sent; on leave, send ``/exit``."""

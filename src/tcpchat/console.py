@@ -74,8 +74,9 @@ async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
         history=open_history("history-1to1" if direct else "history"),
     )
     client = ChatClient(settings, frontend, state, direct=direct, ssl=tls)
-    with frontend.running(), leave_on_signals(client.leave_now, sigint=False):
-        return await client.run()
+    async with frontend.running():
+        with leave_on_signals(client.leave_now, sigint=False):
+            return await client.run()
 
 
 async def run_direct(settings: ServerSettings, direct: DirectSettings) -> int:
@@ -100,5 +101,6 @@ async def run_direct(settings: ServerSettings, direct: DirectSettings) -> int:
         history=open_history("history-operator"),
     )
     server = DirectServer(settings, frontend, once=direct.once)
-    with frontend.running(), leave_on_signals(frontend.close_input, sigint=False):
-        return await server.run()
+    async with frontend.running():
+        with leave_on_signals(frontend.close_input, sigint=False):
+            return await server.run()
