@@ -195,7 +195,12 @@ class ChatServer:
             return
         peer = Peer(writer.transport, address)
         session = Session(
-            peer, self.hub, self.clock, search=self.search, password=self.settings.password
+            peer,
+            self.hub,
+            self.clock,
+            search=self.search,
+            password=self.settings.password,
+            max_line_bytes=self.settings.max_line_bytes,
         )
         self._connections[task] = session
         log.info("connection from %s", address)
