@@ -18,6 +18,7 @@ from tcpchat.display import plain
 from tcpchat.server import ChatServer
 from tests.conftest import ClientFactory
 from tests.frontends import ScriptedFrontend
+from tests.helpers import LineClient
 from tests.hostile_server import hostile_server
 
 Started = tuple[ChatClient, ScriptedFrontend, "asyncio.Task[int]"]
@@ -175,6 +176,41 @@ async def test_help_is_the_clients_own(server: ChatServer, start_client: Starter
     assert sum(line.endswith("*** Commands:") for line in frontend.shown) == 1
     assert any("Ctrl-C" in line for line in frontend.shown)
     assert not any("/format" in line for line in frontend.shown)
+
+
+async def test_an_overlong_message_goes_out_in_pieces_under_the_servers_limit(
+    start_client: Starter,
+) -> None:
+    """With a server that takes 100-byte lines (its welcome says so), a 250-byte message
+    reaches the room as three messages cut at spaces, and the user is told."""
+    settings = ServerSettings(host="127.0.0.1", port=0, max_line_bytes=100)
+    async with ChatServer(settings) as small:
+        bob = await LineClient.connect(small.port)
+        try:
+            await bob.expect("Choose a nickname")
+            await bob.register("bob")
+            _, frontend, _ = start_client(small.port, nick="alice")
+            await bob.expect("alice joined")
+            words = [f"word{number:03}" for number in range(35)]
+            frontend.type(" ".join(words))
+            await frontend.expect(r"\*\*\* That was too long for one line .*3 messages")
+            received = [(await bob.expect(r"<alice> (.*)$")).group(1) for _ in range(3)]
+            assert " ".join(received) == " ".join(words)
+            assert not any("line too long" in line for line in frontend.shown)
+        finally:
+            await bob.close()
+
+
+async def test_an_overlong_command_is_refused_with_the_reason(
+    server: ChatServer, start_client: Starter
+) -> None:
+    """A /search too long for the server is not sent; the user is told why."""
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/search " + "why " * 2000, "/users")
+    await frontend.expect(r"!!! not sent: that line is 8,008 bytes and the server takes 4,096")
+    await frontend.expect(r"\*\*\* 1 user online: alice")
+    assert not any("line too long" in line for line in frontend.shown)
 
 
 async def test_refused_nickname_is_not_shown_as_ours(

@@ -24,6 +24,7 @@ from tcpchat.events import (
     Welcome,
 )
 from tcpchat.nicks import nick_key
+from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
 from tcpchat.sanitize import sanitize_text
 
 #: How much of a streaming AI answer the client keeps, and shows in its toolbar.
@@ -56,6 +57,8 @@ class ChatState:
         self.direct = direct
         self.link = Link.CONNECTING
         self.link_detail = ""
+        #: The longest line the server accepts, as its welcome said.
+        self.max_line_bytes = DEFAULT_MAX_LINE_BYTES
         self._users: dict[str, str] = {}  # nick_key -> nickname as shown
         # AI answers still streaming in: search id -> the text so far.
         self._answers: dict[int, str] = {}
@@ -72,8 +75,9 @@ class ChatState:
     def apply(self, event: Event) -> None:
         """Update the state from one received event."""
         match event:
-            case Welcome(nick=nick, users=users):
+            case Welcome(nick=nick, users=users, max_line_bytes=max_line_bytes):
                 self.nick = nick
+                self.max_line_bytes = max_line_bytes
                 self._set_users(users)
                 self.link, self.link_detail = Link.CONNECTED, ""
             case UserList(users=users):

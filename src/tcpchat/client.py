@@ -45,6 +45,7 @@ from tcpchat.display import (
 )
 from tcpchat.errors import ConnectionLost
 from tcpchat.events import Error, Notice, Shutdown, Welcome
+from tcpchat.linesplit import fit_line, utf8_length
 from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG
 from tcpchat.protocol import ChatInput, CommandInput, parse_input
 from tcpchat.terminal import Frontend
@@ -82,6 +83,15 @@ def is_leave(line: str) -> bool:
     """Whether ``line`` is ``/exit`` or ``/quit``."""
     parsed = parse_input(line)
     return isinstance(parsed, CommandInput) and parsed.name in LEAVE_COMMANDS
+
+
+def too_long(line: str, limit: int, interactive: bool) -> str:
+    """Why an overlong command was not sent, in words for the user."""
+    again = "; Up brings it back" if interactive else ""
+    return (
+        f"not sent: that line is {utf8_length(line):,} bytes and the server takes {limit:,}; "
+        f"only messages, /me and /msg are cut to fit{again}"
+    )
 
 
 def is_help(line: str) -> bool:
@@ -392,13 +402,30 @@ class ChatClient:
                 self.frontend.show(render_event(event))
 
     async def _send(self, connection: Connection) -> None:
-        """Send the user's lines in order, showing each as sent; on leave, send ``/exit``."""
+        """Send the user's lines in order, showing each as sent; on leave, send ``/exit``.
+
+        A line too long for the server is cut into several (see :mod:`tcpchat.linesplit`),
+        and the user is told; one that cannot be cut is not sent.
+        """
         while (line := await self._lines.get()) is not None:
-            wire, shown = outgoing(line, "you" if self.direct else self.state.nick)
-            if wire is not None:
-                connection.send_line(wire)
-            if shown is not None:
-                self.frontend.show(shown)
+            limit = self.state.max_line_bytes
+            pieces = fit_line(line, limit)
+            if pieces is None:
+                self.frontend.show(error_line(too_long(line, limit, self.frontend.interactive)))
+                continue
+            for piece in pieces:
+                wire, shown = outgoing(piece, "you" if self.direct else self.state.nick)
+                if wire is not None:
+                    connection.send_line(wire)
+                if shown is not None:
+                    self.frontend.show(shown)
+            if len(pieces) > 1:
+                self.frontend.show(
+                    system_line(
+                        f"That was too long for one line (the server takes {limit:,} bytes): "
+                        f"it went out as {len(pieces)} messages."
+                    )
+                )
         connection.send_line("/exit")
 
     def _set_link(self, link: Link, detail: str = "") -> None:
