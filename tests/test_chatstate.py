@@ -50,6 +50,28 @@ def test_toolbar_shows_server_nick_count_and_link() -> None:
     assert plain(state.toolbar()).endswith("| reconnecting (attempt 2 in 2.0s) ")
 
 
+def test_narrow_toolbar_keeps_the_connection_state_last_to_go() -> None:
+    """At small widths the server goes first, then the nickname, then the count; the state
+    stays, and is cut short only when it alone is too wide."""
+    state = ChatState("127.0.0.1:5002")
+    state.apply(Welcome(1, TS, "alice", ("alice", "bob")))
+    assert plain(state.toolbar(47)) == " 127.0.0.1:5002 | alice | 2 online | connected "
+    assert plain(state.toolbar(30)) == " alice | 2 online | connected "
+    assert plain(state.toolbar(22)) == " 2 online | connected "
+    assert plain(state.toolbar(20)) == " connected "
+    state.set_link(Link.WAITING, "attempt 2 in 2.1s")
+    assert plain(state.toolbar(30)) == " reconnecting (attempt 2 in … "
+    assert plain(state.toolbar(14)) == " reconnectin… "
+
+
+def test_toolbar_width_counts_wide_characters() -> None:
+    """A nickname of wide characters counts two columns each when fitting the toolbar."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "李小龍", ("李小龍",)))
+    assert plain(state.toolbar(37)) == " h:1 | 李小龍 | 1 online | connected "
+    assert plain(state.toolbar(36)) == " 李小龍 | 1 online | connected "
+
+
 def test_prompt_asks_for_a_nickname_while_registering() -> None:
     """While the server waits for a nickname, the prompt says so."""
     state = ChatState("h:1")
@@ -88,3 +110,11 @@ def test_the_toolbar_shows_only_the_tail_of_a_long_answer() -> None:
     line = plain(state.toolbar()).split("\n")[-1]
     assert line.strip().endswith("newest")
     assert len(line) <= STREAM_PREVIEW_CHARS + len(" AI ▸  ")
+
+
+def test_the_streaming_line_fits_a_narrow_toolbar() -> None:
+    """In a narrow terminal the AI line keeps as much of the newest text as fits."""
+    state = ChatState("h:1")
+    state.apply(AIDelta(1, TS, 1, "word " * 20 + "newest"))
+    line = plain(state.toolbar(20)).split("\n")[-1]
+    assert line == " AI ▸ d word newest "

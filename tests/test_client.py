@@ -18,6 +18,7 @@ from tcpchat.display import plain
 from tcpchat.server import ChatServer
 from tests.conftest import ClientFactory
 from tests.frontends import ScriptedFrontend
+from tests.helpers import LineClient
 from tests.hostile_server import hostile_server
 
 Started = tuple[ChatClient, ScriptedFrontend, "asyncio.Task[int]"]
@@ -165,6 +166,67 @@ async def test_format_stays_local(server: ChatServer, start_client: Starter) -> 
     await frontend.expect(r"\*\*\* 1 user online: alice")
 
 
+async def test_help_is_the_clients_own(server: ChatServer, start_client: Starter) -> None:
+    """/help is answered by the client: no /format, the keys listed, nothing asked of the
+    server."""
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/help", "/users")
+    await frontend.expect(r"\*\*\* 1 user online: alice")
+    assert sum(line.endswith("*** Commands:") for line in frontend.shown) == 1
+    assert any("Ctrl-C" in line for line in frontend.shown)
+    assert not any("/format" in line for line in frontend.shown)
+
+
+async def test_an_overlong_message_goes_out_in_pieces_under_the_servers_limit(
+    start_client: Starter,
+) -> None:
+    """With a server that takes 100-byte lines (its welcome says so), a 250-byte message
+    reaches the room as three messages cut at spaces, and the user is told."""
+    settings = ServerSettings(host="127.0.0.1", port=0, max_line_bytes=100)
+    async with ChatServer(settings) as small:
+        bob = await LineClient.connect(small.port)
+        try:
+            await bob.expect("Choose a nickname")
+            await bob.register("bob")
+            _, frontend, _ = start_client(small.port, nick="alice")
+            await bob.expect("alice joined")
+            words = [f"word{number:03}" for number in range(35)]
+            frontend.type(" ".join(words))
+            await frontend.expect(r"\*\*\* That was too long for one line .*3 messages")
+            received = [(await bob.expect(r"<alice> (.*)$")).group(1) for _ in range(3)]
+            assert " ".join(received) == " ".join(words)
+            assert not any("line too long" in line for line in frontend.shown)
+        finally:
+            await bob.close()
+
+
+async def test_an_overlong_command_is_refused_with_the_reason(
+    server: ChatServer, start_client: Starter
+) -> None:
+    """A /search too long for the server is not sent; the user is told why."""
+    _, frontend, _ = start_client(server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    frontend.type("/search " + "why " * 2000, "/users")
+    await frontend.expect(r"!!! not sent: that line is 8,008 bytes and the server takes 4,096")
+    await frontend.expect(r"\*\*\* 1 user online: alice")
+    assert not any("line too long" in line for line in frontend.shown)
+
+
+async def test_refused_nickname_is_not_shown_as_ours(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """After the server refuses --nick, the toolbar shows no nickname until one is accepted."""
+    await client("bob")
+    chat_client, frontend, _ = start_client(server.port, nick="Bob")
+    await frontend.expect(r"!!! the nickname 'Bob' is taken")
+    assert chat_client.state.nick is None
+    assert "Bob" not in plain(chat_client.state.toolbar())
+    frontend.type("alice")
+    await frontend.expect(r"Welcome, alice!")
+    assert " alice | 2 online " in plain(chat_client.state.toolbar())
+
+
 async def test_exit_leaves_with_status_0(
     server: ChatServer, client: ClientFactory, start_client: Starter
 ) -> None:
@@ -283,6 +345,40 @@ async def test_client_sanitises_what_the_server_sends(start_client: Starter) -> 
     for line in frontend.shown:
         assert line.isprintable(), repr(line)
     assert any(line.endswith("<mallory> titleX") for line in frontend.shown)
+
+
+class BehindFrontend(ScriptedFrontend):
+    """A front end whose screen is behind until the test lets it catch up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.behind = asyncio.Event()
+        self.caught_up = asyncio.Event()
+
+    async def wait_for_room(self) -> None:
+        self.behind.set()
+        await self.caught_up.wait()
+
+
+async def test_no_more_is_read_while_the_screen_is_behind() -> None:
+    """The receiving side reads the next event only once the front end has room for it,
+    so a flood waits in the network, not in the client's memory."""
+    joins: list[dict[str, object]] = [{"type": "join", "nick": nick} for nick in "abc"]
+    async with hostile_server(joins) as port:
+        frontend = BehindFrontend()
+        settings = ClientSettings(host="127.0.0.1", port=port, nick="alice")
+        running = asyncio.create_task(ChatClient(settings, frontend, ChatState("h")).run())
+        try:
+            await frontend.expect("Welcome, alice")
+            frontend.type("go")
+            async with asyncio.timeout(5):
+                await frontend.behind.wait()
+            assert frontend.shown[-1].endswith("*** a joined")
+            frontend.caught_up.set()
+            await frontend.expect(r"\*\*\* c joined$")
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_events_with_wrong_field_types_are_skipped(start_client: Starter) -> None:

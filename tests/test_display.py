@@ -9,6 +9,7 @@ import pytest
 from tcpchat.display import (
     NICK_COLOURS,
     Shown,
+    client_help,
     error_line,
     mentions,
     nick_colour,
@@ -198,3 +199,22 @@ def test_local_lines() -> None:
     """The client's own system and error lines are sanitised and marked."""
     assert text_of(system_line("lost\x1b[2J", TS, TZ)) == ["[14:30:05] *** lost"]
     assert text_of(error_line("cannot", TS, TZ)) == ["[14:30:05] !!! cannot"]
+
+
+def test_client_help_lists_what_the_client_accepts_and_its_keys() -> None:
+    """The client's /help leaves out /format and names Tab, Up/Down, Ctrl-C and Ctrl-D."""
+    help_text = "\n".join(text_of(client_help(ts=TS, tz=TZ)))
+    assert "/format" not in help_text
+    for wanted in ("/users", "/msg NICK TEXT", "/search", "/exit", "//text"):
+        assert wanted in help_text
+    for key in ("Tab", "Up / Down", "Ctrl-C", "Ctrl-D"):
+        assert f"***   {key}" in help_text
+
+
+def test_client_help_in_a_pipe_and_in_a_1to1_chat() -> None:
+    """Piped mode's /help has no keys; the 1:1 chat's offers only /help and /exit."""
+    assert "Keys:" not in "\n".join(text_of(client_help(keys=False, ts=TS, tz=TZ)))
+    direct = "\n".join(text_of(client_help(direct=True, ts=TS, tz=TZ)))
+    assert "/exit" in direct
+    assert "/msg" not in direct
+    assert "nickname" not in direct

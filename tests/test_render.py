@@ -213,3 +213,20 @@ def test_parse_json_event_ignores_unknown_fields() -> None:
     """A newer server's extra fields do not break an older client."""
     line = '{"type":"join","id":3,"ts":"2026-11-26T14:03:22.000Z","nick":"bob","away":false}'
     assert parse_json_event(line) == Join(3, TS.replace(microsecond=0), "bob")
+
+
+def test_welcome_tells_json_clients_the_line_limit() -> None:
+    """The JSON welcome carries the server's max_line_bytes; the text welcome is unchanged."""
+    welcome = Welcome(7, TS, "alice", ("alice",), 512)
+    assert to_json(welcome)["max_line_bytes"] == 512
+    assert encode(welcome, Rendering.TEXT) == encode(
+        Welcome(7, TS, "alice", ("alice",)), Rendering.TEXT
+    )
+
+
+def test_a_welcome_without_the_line_limit_means_the_default() -> None:
+    """An older server's welcome, without max_line_bytes, reads as the default 4096."""
+    line = '{"type":"welcome","id":1,"ts":"2026-11-26T14:03:22.000Z","nick":"a","users":["a"]}'
+    welcome = parse_json_event(line)
+    assert isinstance(welcome, Welcome)
+    assert welcome.max_line_bytes == 4096

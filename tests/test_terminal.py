@@ -17,6 +17,8 @@ from prompt_toolkit.output import DummyOutput
 
 from tcpchat.display import system_line
 from tcpchat.terminal import (
+    MAX_BACKLOG_LINES,
+    MAX_DRAW_BATCH_LINES,
     ChatCompleter,
     PipedFrontend,
     PromptFrontend,
@@ -59,15 +61,23 @@ async def test_prompt_returns_the_typed_line(pipe_input: PipeInput) -> None:
         assert await frontend.read_line() == "hello there"
 
 
-async def test_ctrl_d_and_ctrl_c_mean_leave(pipe_input: PipeInput) -> None:
-    """Ctrl-D on an empty line and Ctrl-C both end the input."""
+async def test_ctrl_d_and_ctrl_c_at_an_empty_prompt_mean_leave(pipe_input: PipeInput) -> None:
+    """Ctrl-D on an empty line and Ctrl-C on an empty line both end the input."""
     frontend = make_frontend(pipe_input)
     pipe_input.send_text("\x04")
     async with asyncio.timeout(5):
         assert await frontend.read_line() is None
-    pipe_input.send_text("half\x03")
+    pipe_input.send_text("\x03")
     async with asyncio.timeout(5):
         assert await frontend.read_line() is None
+
+
+async def test_ctrl_c_clears_a_half_typed_line(pipe_input: PipeInput) -> None:
+    """Ctrl-C with text at the prompt clears it instead of leaving; the prompt stays."""
+    frontend = make_frontend(pipe_input)
+    pipe_input.send_text("half-typed\x03again\r")
+    async with asyncio.timeout(5):
+        assert await frontend.read_line() == "again"
 
 
 def test_tab_completes_commands_at_the_start() -> None:
@@ -160,6 +170,48 @@ def test_show_prints_above_the_prompt_and_rings_the_bell() -> None:
         frontend.show(type(shown)(shown.lines, alert=True))
     assert written.getvalue().count("a line") == 2
     assert written.getvalue().endswith("\a")
+
+
+class CountingOutput(DummyOutput):
+    """An output that counts the lines printed to it."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, data: str) -> None:
+        self.lines += data.count("\n")
+
+
+async def test_a_full_backlog_holds_the_receiver_back_until_it_is_drawn(
+    pipe_input: PipeInput,
+) -> None:
+    """While the prompt is up, lines wait to be drawn in batches; past the bound,
+    wait_for_room waits until drawing has brought the backlog under it."""
+    output = CountingOutput()
+    frontend = PromptFrontend(
+        prompt=lambda: "> ",
+        toolbar=list,
+        completer=None,
+        history=InMemoryHistory(),
+        input=pipe_input,
+        output=output,
+    )
+    prompt_up = asyncio.Event()
+    frontend.session.app.after_render += lambda _: prompt_up.set()
+    async with frontend.running():
+        reading = asyncio.create_task(frontend.read_line())
+        async with asyncio.timeout(5):
+            await prompt_up.wait()
+            total = MAX_BACKLOG_LINES + MAX_DRAW_BATCH_LINES
+            for number in range(total):
+                frontend.show(system_line(f"line {number}"))
+            assert frontend.behind
+            assert frontend.waiting_lines == total
+            await frontend.wait_for_room()
+            assert frontend.waiting_lines < MAX_BACKLOG_LINES
+            assert output.lines >= total - frontend.waiting_lines
+            pipe_input.send_text("\x04")
+            assert await reading is None
 
 
 async def test_piped_frontend_reads_lines_from_a_pipe() -> None:

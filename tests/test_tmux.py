@@ -30,7 +30,7 @@ POLL_INTERVAL = 0.05
 
 
 class Tmux:
-    """One private tmux server (its own socket), holding one 120x30 session."""
+    """One private tmux server (its own socket), holding one session (120x30 unless told)."""
 
     def __init__(self, socket_name: str, environ: dict[str, str]) -> None:
         self.socket_name = socket_name
@@ -51,8 +51,8 @@ class Tmux:
             raise AssertionError(f"tmux {args!r} failed: {err.decode()}")
         return out.decode()
 
-    async def start(self, command: str) -> None:
-        await self.run("new-session", "-d", "-x", "120", "-y", "30", command)
+    async def start(self, command: str, *, width: int = 120) -> None:
+        await self.run("new-session", "-d", "-x", str(width), "-y", "30", command)
 
     async def screen(self) -> list[str]:
         return (await self.run("capture-pane", "-p")).splitlines()
@@ -146,6 +146,34 @@ async def test_client_in_a_real_terminal(
     await bob.expect(r"\*\*\* alice left \(quit\)")
 
 
+async def test_narrow_terminal_keeps_the_connection_state(server: ChatServer, tmux: Tmux) -> None:
+    """In a terminal 24 columns wide the toolbar still ends with the connection state."""
+    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
+    await tmux.start(shlex.join([*connect, "--nick", "alice"]), width=24)
+    await tmux.wait_for_screen(r"^ 1 online \| connected\s*$")
+
+
+async def test_ctrl_c_clears_the_line_and_then_leaves(
+    server: ChatServer, client: ClientFactory, tmux: Tmux
+) -> None:
+    """Ctrl-C clears a half-typed line and the client stays; at an empty prompt it leaves."""
+    bob = await client("bob")
+    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
+    command = shlex.join([*connect, "--nick", "alice"])
+    await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
+    await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
+    await tmux.type("half-typed words")
+    await tmux.wait_for_screen(r"^alice> half-typed words$")
+    await tmux.press("C-c")
+    await tmux.wait_for_screen(r"^alice>\s*$")
+    await tmux.type("still here")
+    await tmux.press("Enter")
+    await bob.expect(r"<alice> still here$")
+    await tmux.press("C-c")
+    await tmux.wait_for_screen(r"^\[exited 0\]$")
+    await bob.expect(r"\*\*\* alice left")
+
+
 async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:
     """Title, clipboard and screen-clearing sequences sent by a server are not obeyed."""
     hostile: list[dict[str, object]] = [
@@ -164,3 +192,30 @@ async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:
         await tmux.wait_for_screen(r"<alice> go$", r"<mallory> three$", r"^alice>\s*$")
         assert await tmux.pane_title() == title_before
         assert not any("PWNED" in line for line in screen)
+
+
+#: Lines a flooding server sends at once.
+FLOOD_LINES = 20_000
+#: How soon /exit typed during a flood must end the client.
+EXIT_DURING_FLOOD_TIMEOUT = 5.0
+
+
+async def test_exit_typed_during_a_flood_ends_the_client_promptly(tmux: Tmux) -> None:
+    """A server flooding 20,000 lines neither wedges the keyboard nor delays /exit."""
+    flood: list[dict[str, object]] = [
+        {"type": "message", "nick": "mallory", "text": f"flood {number}"}
+        for number in range(FLOOD_LINES)
+    ]
+    async with hostile_server(flood) as port:
+        connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(port)]
+        command = shlex.join([*connect, "--nick", "alice"])
+        await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
+        await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
+        await tmux.type("go")
+        await tmux.press("Enter")
+        await tmux.wait_for_screen(r"<mallory> flood \d+$")
+        started = asyncio.get_running_loop().time()
+        await tmux.type("/exit")
+        await tmux.press("Enter")
+        await tmux.wait_for_screen(r"^\[exited 0\]$")
+        assert asyncio.get_running_loop().time() - started < EXIT_DURING_FLOOD_TIMEOUT

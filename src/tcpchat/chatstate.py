@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from prompt_toolkit.utils import get_cwidth
+
 from tcpchat.display import Fragments
 from tcpchat.events import (
     AIAnswer,
@@ -22,6 +24,7 @@ from tcpchat.events import (
     Welcome,
 )
 from tcpchat.nicks import nick_key
+from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
 from tcpchat.sanitize import sanitize_text
 
 #: How much of a streaming AI answer the client keeps, and shows in its toolbar.
@@ -42,7 +45,10 @@ class Link(enum.Enum):
 class ChatState:
     """The client's view of its chat: server, own nickname, members, connection state.
 
-    ``direct`` is the 1:1 mode (task 1), where there are no nicknames or members.
+    ``nick`` is the nickname the server accepted (its welcome, then its ``nick``
+    events), never one the client has only asked for: a refused name must not be
+    shown as the user's. ``direct`` is the 1:1 mode (task 1), where there are no
+    nicknames or members.
     """
 
     def __init__(self, server: str, nick: str | None = None, *, direct: bool = False) -> None:
@@ -51,6 +57,8 @@ class ChatState:
         self.direct = direct
         self.link = Link.CONNECTING
         self.link_detail = ""
+        #: The longest line the server accepts, as its welcome said.
+        self.max_line_bytes = DEFAULT_MAX_LINE_BYTES
         self._users: dict[str, str] = {}  # nick_key -> nickname as shown
         # AI answers still streaming in: search id -> the text so far.
         self._answers: dict[int, str] = {}
@@ -67,8 +75,9 @@ class ChatState:
     def apply(self, event: Event) -> None:
         """Update the state from one received event."""
         match event:
-            case Welcome(nick=nick, users=users):
+            case Welcome(nick=nick, users=users, max_line_bytes=max_line_bytes):
                 self.nick = nick
+                self.max_line_bytes = max_line_bytes
                 self._set_users(users)
                 self.link, self.link_detail = Link.CONNECTED, ""
             case UserList(users=users):
@@ -115,20 +124,70 @@ class ChatState:
             return "> "
         return f"{sanitize_text(self.nick)}> " if self.nick else "> "
 
-    def toolbar(self) -> Fragments:
-        """The bottom toolbar: server, nickname, users online, connection state."""
+    def toolbar(self, width: int | None = None) -> Fragments:
+        """The bottom toolbar: server, nickname, users online, connection state.
+
+        In a terminal ``width`` columns wide, pieces are left out when they do not
+        fit, least needed first: the server, then the nickname (the prompt shows
+        it too), then the count. The connection state goes last, cut short with
+        ``…`` only when it alone is wider than the terminal: it is what matters
+        when the link drops.
+        """
         link_style = "class:toolbar.good" if self.link is Link.CONNECTED else "class:toolbar.bad"
         link_text = self.link.value + (f" ({self.link_detail})" if self.link_detail else "")
-        parts: Fragments = [("class:toolbar", f" {self.server} ")]
         if self.direct:
-            parts.append(("class:toolbar", "| 1:1 chat "))
+            pieces = [self.server, "1:1 chat"]
         else:
             who = sanitize_text(self.nick) if self.nick else "(no nickname yet)"
-            parts.append(("class:toolbar", f"| {who} | {len(self._users)} online "))
-        parts += [("class:toolbar", "| "), (link_style, link_text), ("class:toolbar", " ")]
+            pieces = [self.server, who, f"{len(self._users)} online"]
+        if width is not None:
+            pieces, link_text = _fit_toolbar(pieces, link_text, width)
+        parts: Fragments = [("class:toolbar", "".join(f" {piece} |" for piece in pieces) + " ")]
+        parts += [(link_style, link_text), ("class:toolbar", " ")]
         streaming = self.streaming
         if streaming is not None:
             # The answer grows here as it streams; the whole of it is printed when done.
             tail = streaming[-STREAM_PREVIEW_CHARS:]
+            if width is not None:
+                tail = _tail_fitting(tail, width - get_cwidth(" AI ▸  "))
             parts += [("class:toolbar", "\n"), ("class:toolbar.ai", f" AI ▸ {tail} ")]
         return parts
+
+
+def _fit_toolbar(pieces: list[str], link_text: str, width: int) -> tuple[list[str], str]:
+    """The toolbar's pieces (in the order shown) and state that fit in ``width`` columns.
+
+    Pieces go from the left, so that the state, always last, survives longest.
+    """
+    pieces = list(pieces)
+
+    def needed() -> int:  # " a | b | state "
+        return sum(get_cwidth(piece) + 3 for piece in pieces) + get_cwidth(link_text) + 2
+
+    while pieces and needed() > width:
+        pieces.pop(0)
+    if needed() > width:
+        link_text = _head_fitting(link_text, width - 2)
+    return pieces, link_text
+
+
+def _head_fitting(text: str, columns: int) -> str:
+    """``text`` cut to ``columns`` terminal columns, ending in ``…`` if it was cut."""
+    if get_cwidth(text) <= columns:
+        return text
+    kept = ""
+    for char in text:
+        if get_cwidth(kept + char) > columns - 1:
+            break
+        kept += char
+    return kept + "…" if columns >= 1 else ""
+
+
+def _tail_fitting(text: str, columns: int) -> str:
+    """The end of ``text`` that fits in ``columns`` terminal columns."""
+    kept = ""
+    for char in reversed(text):
+        if get_cwidth(char + kept) > columns:
+            break
+        kept = char + kept
+    return kept

@@ -34,9 +34,18 @@ from tcpchat.connection import (
     read_event,
     switch_to_json,
 )
-from tcpchat.display import Shown, error_line, own_action, own_message, render_event, system_line
+from tcpchat.display import (
+    Shown,
+    client_help,
+    error_line,
+    own_action,
+    own_message,
+    render_event,
+    system_line,
+)
 from tcpchat.errors import ConnectionLost
 from tcpchat.events import Error, Notice, Shutdown, Welcome
+from tcpchat.linesplit import fit_line, utf8_length
 from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG
 from tcpchat.protocol import ChatInput, CommandInput, parse_input
 from tcpchat.terminal import Frontend
@@ -74,6 +83,21 @@ def is_leave(line: str) -> bool:
     """Whether ``line`` is ``/exit`` or ``/quit``."""
     parsed = parse_input(line)
     return isinstance(parsed, CommandInput) and parsed.name in LEAVE_COMMANDS
+
+
+def too_long(line: str, limit: int, interactive: bool) -> str:
+    """Why an overlong command was not sent, in words for the user."""
+    again = "; Up brings it back" if interactive else ""
+    return (
+        f"not sent: that line is {utf8_length(line):,} bytes and the server takes {limit:,}; "
+        f"only messages, /me and /msg are cut to fit{again}"
+    )
+
+
+def is_help(line: str) -> bool:
+    """Whether ``line`` is ``/help``, which the client answers itself."""
+    parsed = parse_input(line)
+    return isinstance(parsed, CommandInput) and parsed.name == "help"
 
 
 def nick_from(line: str) -> str:
@@ -147,6 +171,10 @@ class ChatClient:
                         self._leaving.set()
                     await self._lines.put(None)
                     return
+                if is_help(line):
+                    interactive = self.frontend.interactive
+                    self.frontend.show(client_help(direct=self.direct, keys=interactive))
+                    continue
                 if self.frontend.interactive and self._lines.full():
                     self.frontend.show(error_line("not sent: too many lines wait to be sent"))
                     continue
@@ -239,10 +267,14 @@ class ChatClient:
             done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
             if sending in done:
                 sending.result()
-                # /exit is on its way: let the goodbye arrive and the server close.
+                # /exit is on its way: let the goodbye arrive and the server close. The
+                # room's lines are no longer drawn (nor waited for: a flood would keep
+                # the user who left waiting behind it).
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
                 with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                     async with asyncio.timeout(LEAVE_TIMEOUT):
-                        await receiving
+                        await self._receive_goodbye(connection)
                 return True
             receiving.result()
             return False
@@ -276,7 +308,8 @@ class ChatClient:
                     return False
                 continue  # the same nickname again, now that the server listens
             self.frontend.show(render_event(reply))
-            nick = None
+            # A name the server refuses is not ours, even one it accepted before a reconnect.
+            self.state.nick = nick = None
 
     async def _give_password(self, connection: Connection, request: Error) -> bool:
         """Give the server its password, from --password-env first, then asking the user;
@@ -349,22 +382,50 @@ class ChatClient:
         raise ConnectionLost("the server closed the connection before welcoming us")
 
     async def _receive(self, connection: Connection) -> None:
-        """Show each event as it arrives, until the server closes the connection."""
+        """Show each event as it arrives, until the server closes the connection.
+
+        While the screen is behind, the socket is not read: the server is pushed
+        back by TCP instead of this client's memory growing without bound.
+        """
         while (event := await read_event(connection)) is not None:
             self.state.apply(event)
             if isinstance(event, Shutdown):
                 self._ended_by_server = True
             self.frontend.show(render_event(event, None if self.direct else self.state.nick))
             self.frontend.refresh()
+            await self.frontend.wait_for_room()
+
+    async def _receive_goodbye(self, connection: Connection) -> None:
+        """After ``/exit``: read until the server closes, showing only what it says to us."""
+        while (event := await read_event(connection)) is not None:
+            if isinstance(event, Notice | Error | Shutdown):
+                self.frontend.show(render_event(event))
 
     async def _send(self, connection: Connection) -> None:
-        """Send the user's lines in order, showing each as sent; on leave, send ``/exit``."""
+        """Send the user's lines in order, showing each as sent; on leave, send ``/exit``.
+
+        A line too long for the server is cut into several (see :mod:`tcpchat.linesplit`),
+        and the user is told; one that cannot be cut is not sent.
+        """
         while (line := await self._lines.get()) is not None:
-            wire, shown = outgoing(line, "you" if self.direct else self.state.nick)
-            if wire is not None:
-                connection.send_line(wire)
-            if shown is not None:
-                self.frontend.show(shown)
+            limit = self.state.max_line_bytes
+            pieces = fit_line(line, limit)
+            if pieces is None:
+                self.frontend.show(error_line(too_long(line, limit, self.frontend.interactive)))
+                continue
+            for piece in pieces:
+                wire, shown = outgoing(piece, "you" if self.direct else self.state.nick)
+                if wire is not None:
+                    connection.send_line(wire)
+                if shown is not None:
+                    self.frontend.show(shown)
+            if len(pieces) > 1:
+                self.frontend.show(
+                    system_line(
+                        f"That was too long for one line (the server takes {limit:,} bytes): "
+                        f"it went out as {len(pieces)} messages."
+                    )
+                )
         connection.send_line("/exit")
 
     def _set_link(self, link: Link, detail: str = "") -> None:

@@ -20,7 +20,13 @@ from tcpchat.config import ClientSettings, DirectSettings, ServerSettings
 from tcpchat.direct import DirectServer
 from tcpchat.display import Fragments
 from tcpchat.server import format_address
-from tcpchat.terminal import ChatCompleter, PipedFrontend, PromptFrontend, open_history
+from tcpchat.terminal import (
+    ChatCompleter,
+    PipedFrontend,
+    PromptFrontend,
+    open_history,
+    screen_width,
+)
 from tcpchat.tls import client_context
 
 #: Commands offered by Tab in the multi-client room (``/format`` is the client's business).
@@ -50,7 +56,7 @@ def leave_on_signals(leave: Callable[[], None], *, sigint: bool) -> Iterator[Non
 
 async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
     """``tcpchat connect``: chat until the user leaves (0) or the server is gone (1)."""
-    state = ChatState(format_address((settings.host, settings.port)), settings.nick, direct=direct)
+    state = ChatState(format_address((settings.host, settings.port)), direct=direct)
     tls = client_context(settings.tls_ca, settings.insecure) if settings.uses_tls else None
     if not sys.stdin.isatty():
         piped = PipedFrontend()
@@ -63,13 +69,14 @@ async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
     commands = DIRECT_COMMANDS if direct else ROOM_COMMANDS
     frontend = PromptFrontend(
         prompt=state.prompt,
-        toolbar=state.toolbar,
+        toolbar=lambda: state.toolbar(screen_width()),
         completer=ChatCompleter(lambda: commands, lambda: state.users),
         history=open_history("history-1to1" if direct else "history"),
     )
     client = ChatClient(settings, frontend, state, direct=direct, ssl=tls)
-    with frontend.running(), leave_on_signals(client.leave_now, sigint=False):
-        return await client.run()
+    async with frontend.running():
+        with leave_on_signals(client.leave_now, sigint=False):
+            return await client.run()
 
 
 async def run_direct(settings: ServerSettings, direct: DirectSettings) -> int:
@@ -94,5 +101,6 @@ async def run_direct(settings: ServerSettings, direct: DirectSettings) -> int:
         history=open_history("history-operator"),
     )
     server = DirectServer(settings, frontend, once=direct.once)
-    with frontend.running(), leave_on_signals(frontend.close_input, sigint=False):
-        return await server.run()
+    async with frontend.running():
+        with leave_on_signals(frontend.close_input, sigint=False):
+            return await server.run()

@@ -21,6 +21,7 @@ from datetime import datetime, tzinfo
 
 from prompt_toolkit.styles import Style
 
+from tcpchat.commands import COMMANDS
 from tcpchat.events import (
     Action,
     AIAnswer,
@@ -249,3 +250,40 @@ def system_line(text: str, ts: datetime | None = None, tz: tzinfo | None = None)
 def error_line(text: str, ts: datetime | None = None, tz: tzinfo | None = None) -> Shown:
     """A local error line (a line that was not sent, a refused connection)."""
     return render_event(Error(0, ts or utc_now(), "client", text), None, tz)
+
+
+#: The room's commands as the client offers them: ``/format`` is the client's own business.
+CLIENT_COMMANDS = tuple(
+    (command.usage, command.summary) for command in COMMANDS if command.name != "format"
+)
+#: What a guest of the 1:1 chat may type besides messages.
+DIRECT_CLIENT_COMMANDS = (("/help", "list the commands and keys"), ("/exit", "leave (also /quit)"))
+#: The keys of the interactive client, as its ``/help`` lists them.
+CLIENT_KEYS = (
+    ("Enter", "send the line"),
+    ("Tab", "complete a command, or the nickname of someone online"),
+    ("Up / Down", "walk the input history"),
+    ("Ctrl-C", "clear the line; on an empty line, leave"),
+    ("Ctrl-D", "leave (on an empty line)"),
+)
+
+
+def client_help(
+    *, direct: bool = False, keys: bool = True, ts: datetime | None = None, tz: tzinfo | None = None
+) -> Shown:
+    """The client's own ``/help``: the commands it passes on, and (at a terminal) its keys.
+
+    It is answered by the client, not the server, so that it lists only what this
+    client accepts (no ``/format``) and its keys, even before it is connected.
+    """
+    commands = DIRECT_CLIENT_COMMANDS if direct else CLIENT_COMMANDS
+    rows = [*commands, ("//text", "send a message that starts with '/'")]
+    width = max(len(name) for name, _ in (*rows, *CLIENT_KEYS))
+    lines = ["Commands:", *(f"  {name.ljust(width)}  {what}" for name, what in rows)]
+    if keys:
+        lines.append("Keys:")
+        for name, what in CLIENT_KEYS:
+            if direct and name == "Tab":
+                what = "complete a command"  # a 1:1 chat has no nicknames
+            lines.append(f"  {name.ljust(width)}  {what}")
+    return _system(ts or utc_now(), tz, *lines)

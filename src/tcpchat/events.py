@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -83,13 +85,18 @@ class NickChange:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """Registration succeeded: the connection is in the room as ``nick``."""
+    """Registration succeeded: the connection is in the room as ``nick``.
+
+    ``max_line_bytes`` is the longest line this server accepts, so that a client
+    can cut longer messages itself instead of having them discarded.
+    """
 
     kind: ClassVar[str] = "welcome"
     id: int
     ts: datetime
     nick: str
     users: tuple[str, ...]
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
 @dataclass(frozen=True, slots=True)

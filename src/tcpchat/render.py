@@ -19,7 +19,7 @@ import enum
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import datetime, tzinfo
 from typing import Any, assert_never
 
@@ -218,13 +218,16 @@ def parse_json_event(line: str | bytes) -> Event:
     Raises :class:`RemoteProtocolError` for anything that is not a known event
     with fields of the right types, so that a broken or hostile server cannot
     hand a client a nickname that is a number or a text that is null.
-    Unknown extra fields are ignored, so that newer servers can add fields.
+    Unknown extra fields are ignored, so that newer servers can add fields, and
+    a field with a default may be missing, so that older servers need not send it.
     """
     try:
         document = json.loads(line)
         cls = _TYPES_BY_KIND[document["type"]]
         values: dict[str, Any] = {}
         for field in fields(cls):
+            if field.name not in document and field.default is not MISSING:
+                continue
             value = document[field.name]
             if not _JSON_FIELD_CHECKS[str(field.type)](value):
                 raise TypeError(f"{field.name!r} is not of type {field.type}")

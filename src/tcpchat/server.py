@@ -308,7 +308,12 @@ class ChatServer:
         """Start the conversation on an admitted connection (past its TLS handshake)."""
         peer = Peer(writer.transport, address)
         session = Session(
-            peer, self.hub, self.clock, search=self.search, password=self.settings.password
+            peer,
+            self.hub,
+            self.clock,
+            search=self.search,
+            password=self.settings.password,
+            max_line_bytes=self.settings.max_line_bytes,
         )
         self._connections[task] = session
         log.info("connection from %s", address)

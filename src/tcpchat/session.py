@@ -17,7 +17,13 @@ from tcpchat.events import Error, EventClock, Join, Leave, Message, Notice, Welc
 from tcpchat.hub import Hub, Peer
 from tcpchat.nicks import validate_nick
 from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
-from tcpchat.protocol import ChatInput, CommandInput, decode_line, parse_received
+from tcpchat.protocol import (
+    DEFAULT_MAX_LINE_BYTES,
+    ChatInput,
+    CommandInput,
+    decode_line,
+    parse_received,
+)
 from tcpchat.sanitize import sanitize_text
 
 log = logging.getLogger("tcpchat.server")
@@ -60,11 +66,13 @@ class Session:
         *,
         search: SearchService | None = None,
         password: str | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.peer = peer
         self.hub = hub
         self.clock = clock
         self.search = search
+        self.max_line_bytes = max_line_bytes  # told in the welcome
         self.finished: str | None = None
         self._member = False
         self.password_gate = PasswordGate(password) if password else None
@@ -139,7 +147,7 @@ class Session:
         self._member = True
         log.info("%s registered as %s", self.peer.address, nick)
         event_id, ts = self.clock.stamp()
-        self.hub.send(self.peer, Welcome(event_id, ts, nick, self.hub.nicks()))
+        self.hub.send(self.peer, Welcome(event_id, ts, nick, self.hub.nicks(), self.max_line_bytes))
         event_id, ts = self.clock.stamp()
         self.hub.publish(Join(event_id, ts, nick), exclude=self.peer)
 

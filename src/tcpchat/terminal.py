@@ -15,24 +15,27 @@ Two implementations of one small :class:`Frontend` interface:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app, run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from prompt_toolkit.patch_stdout import patch_stdout
-from prompt_toolkit.shortcuts import print_formatted_text
+from prompt_toolkit.renderer import print_formatted_text
 
 from tcpchat.display import STYLE, Fragments, Shown, plain
 from tcpchat.nicks import nick_key
@@ -40,6 +43,16 @@ from tcpchat.protocol import LineSplitter
 
 #: Longest line read from stdin in piped mode; longer lines are cut off.
 MAX_PIPED_LINE_BYTES = 64 * 1024
+
+#: Lines, and characters, waiting to be drawn above the prompt past which the screen is
+#: "behind": :meth:`PromptFrontend.wait_for_room` then holds the receiving side back
+#: (it stops reading the socket, and TCP pushes back on the server).
+MAX_BACKLOG_LINES = 2000
+MAX_BACKLOG_CHARS = 1024 * 1024
+
+#: Most lines drawn in one pass (one print with one redraw of the prompt); between
+#: passes the keyboard is read, so typing stays responsive during a flood.
+MAX_DRAW_BATCH_LINES = 500
 
 
 class Frontend(Protocol):
@@ -56,6 +69,10 @@ class Frontend(Protocol):
 
     def show(self, shown: Shown) -> None:
         """Show lines above the input, ringing the bell if ``shown.alert``. Never waits."""
+
+    async def wait_for_room(self) -> None:
+        """Wait while the screen is behind with what :meth:`show` was given (backpressure
+        for the receiving side); return at once when it is not."""
 
     def refresh(self) -> None:
         """Redraw the prompt and toolbar after the state they show has changed."""
@@ -93,6 +110,11 @@ def open_history(name: str, environ: dict[str, str] | None = None) -> History:
         logging.getLogger("tcpchat").warning("input history not saved: %s", exc)
         return InMemoryHistory()
     return FileHistory(str(path))
+
+
+def screen_width() -> int:
+    """The width, in columns, of the terminal the running prompt draws on (for its toolbar)."""
+    return get_app().output.get_size().columns
 
 
 class ChatCompleter(Completer):
@@ -133,6 +155,14 @@ class PromptFrontend:
 
     Use inside :meth:`running` (which patches stdout so that stray prints and
     log lines also appear above the prompt instead of breaking it).
+
+    While the prompt is up, :meth:`show` does not draw at once: lines wait in a
+    backlog, and one drawing task prints up to :data:`MAX_DRAW_BATCH_LINES` of
+    them per pass, in one print and one redraw of the prompt, reading the
+    keyboard between passes. A flood of events is thus drawn in a few large
+    prints rather than one prompt redraw per line (which kept the keyboard
+    detached nearly all the time), and :meth:`wait_for_room` lets the client
+    stop reading while the backlog is full, so memory stays bounded.
     """
 
     def __init__(
@@ -154,19 +184,28 @@ class PromptFrontend:
             complete_while_typing=False,
             erase_when_done=True,  # the line comes back above, shown as sent
             history=_ConcealableHistory(history, lambda: self._concealed),
+            key_bindings=_chat_keys(),
             style=STYLE,
             input=input,
             output=output,
         )
         self._closed = False
+        self._backlog: collections.deque[Shown] = collections.deque()
+        self._backlog_lines = 0
+        self._backlog_chars = 0
+        self._room = asyncio.Event()
+        self._drawer: asyncio.Task[None] | None = None
 
     @property
     def interactive(self) -> bool:
         return True
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        """Patch stdout and stderr, and point log handlers at the patched stderr."""
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Patch stdout and stderr, and point log handlers at the patched stderr.
+
+        On the way out, whatever is still waiting to be drawn is drawn.
+        """
         with patch_stdout():
             handlers = [
                 handler
@@ -178,6 +217,7 @@ class PromptFrontend:
             try:
                 yield
             finally:
+                await self._stop_drawing()
                 for handler, stream in zip(handlers, previous, strict=True):
                     if stream is not None:
                         handler.setStream(stream)
@@ -193,11 +233,72 @@ class PromptFrontend:
     def show(self, shown: Shown) -> None:
         if not shown.lines:
             return
+        if not self._backlog and not self.session.app.is_running:
+            self._draw([shown])  # no prompt to draw around: print it now
+            return
+        self._backlog.append(shown)
+        self._backlog_lines += len(shown.lines)
+        self._backlog_chars += sum(len(text) for line in shown.lines for _, text in line)
+        if self._drawer is None or self._drawer.done():
+            self._drawer = asyncio.create_task(self._draw_backlog(), name="tcpchat-draw")
+
+    @property
+    def waiting_lines(self) -> int:
+        """Lines given to :meth:`show` and not drawn yet."""
+        return self._backlog_lines
+
+    @property
+    def behind(self) -> bool:
+        """Whether the backlog of lines to draw is full (see :data:`MAX_BACKLOG_LINES`)."""
+        return self._backlog_lines >= MAX_BACKLOG_LINES or self._backlog_chars >= MAX_BACKLOG_CHARS
+
+    async def wait_for_room(self) -> None:
+        while self.behind:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _draw_backlog(self) -> None:
+        """Draw the backlog in batches until it is empty, reading the keyboard in between."""
+        while self._backlog:
+            # Lines leave the backlog only inside the print, so a cancelled pass loses none.
+            await run_in_terminal(self._draw_batch)
+            await asyncio.sleep(0)  # a pass of the event loop: keys, the socket
+
+    def _draw_batch(self) -> None:
+        batch: list[Shown] = []
+        lines = 0
+        while self._backlog and (not batch or lines < MAX_DRAW_BATCH_LINES):
+            shown = self._backlog.popleft()
+            batch.append(shown)
+            lines += len(shown.lines)
+            self._backlog_lines -= len(shown.lines)
+            self._backlog_chars -= sum(len(text) for line in shown.lines for _, text in line)
+        self._draw(batch)
+        if not self.behind:
+            self._room.set()
+
+    def _draw(self, batch: Sequence[Shown]) -> None:
+        """Print ``batch`` in one go, ringing the bell once if any of it alerts."""
+        fragments: Fragments = []
+        for shown in batch:
+            fragments += [*shown.fragments(), ("", "\n")]
         output = self.session.output
-        print_formatted_text(FormattedText(shown.fragments()), style=STYLE, output=output)
-        if shown.alert:
+        print_formatted_text(output, FormattedText(fragments), STYLE)
+        if any(shown.alert for shown in batch):
             output.bell()
             output.flush()
+
+    async def _stop_drawing(self) -> None:
+        """End the drawing task, then draw what is left (the prompt is gone by now)."""
+        if self._drawer is not None:
+            self._drawer.cancel()
+            await asyncio.gather(self._drawer, return_exceptions=True)
+            self._drawer = None
+        if self._backlog:
+            self._draw(list(self._backlog))
+            self._backlog.clear()
+            self._backlog_lines = self._backlog_chars = 0
+        self._room.set()
 
     def refresh(self) -> None:
         if self.session.app.is_running:
@@ -211,6 +312,22 @@ class PromptFrontend:
     def conceal_input(self, concealed: bool) -> None:
         self._concealed = concealed
         self.refresh()
+
+
+def _chat_keys() -> KeyBindings:
+    """Ctrl-C as in shells, irssi and WeeChat: it clears a half-typed line, and only
+    at an empty prompt does it leave (Ctrl-D on an empty line leaves too)."""
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _clear_or_leave(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.text:
+            buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt())
+
+    return keys
 
 
 class _ConcealableHistory(History):
@@ -311,6 +428,9 @@ class PipedFrontend:
         for line in shown.lines:
             self._stdout.write(plain(line) + "\n")
         self._stdout.flush()
+
+    async def wait_for_room(self) -> None:
+        pass  # writing to stdout blocks until the reader of the pipe takes it
 
     def refresh(self) -> None:
         pass
