@@ -7,12 +7,15 @@ import re
 import pytest
 
 from tcpchat.errors import InvalidNick
-from tcpchat.nicks import MAX_NICK_LENGTH, nick_key, validate_nick
+from tcpchat.nicks import MAX_NICK_LENGTH, nick_key, nick_skeleton, validate_nick
 
 
 @pytest.mark.parametrize(
     "nick",
-    ["alice", "Bob_2", "x", "a-b", "Ünal", "Дмитрий", "小明", "さくら", "山田さくら", "नमस्ते"],
+    [
+        *("alice", "Bob_2", "x", "a-b", "Ünal", "Дмитрий", "小明", "さくら", "山田さくら", "नमस्ते"),
+        *("al", "AL", "Alice", "bob1", "Дима2", "१२३", "علی۱", "٣٣", "\U0001d7cfbob"),
+    ],
 )
 def test_valid_nicknames(nick: str) -> None:
     """Letters and digits of any one script, '_' and '-' make a nickname."""
@@ -43,6 +46,16 @@ def test_surrounding_whitespace_is_trimmed() -> None:
         ("AI", "reserved"),
         ("server", "reserved"),
         ("ｓｅｒｖｅｒ", "reserved"),
+        ("b\u1040b", "mix scripts (Latin and Myanmar)"),  # MYANMAR DIGIT ZERO
+        ("bob\u0661", "mix scripts (Arabic and Latin)"),  # ARABIC-INDIC DIGIT ONE
+        ("ali\u06f1", "mix scripts (Arabic and Latin)"),  # EXTENDED ARABIC-INDIC DIGIT ONE
+        ("alice\u096b", "mix scripts (Devanagari and Latin)"),
+        ("\u0391\u0399", "looks like a reserved name"),  # Greek capital alpha and iota
+        ("\u03b1\u03b9", "looks like a reserved name"),  # Greek small alpha and iota
+        ("\u0410\u0406", "looks like a reserved name"),  # Cyrillic А and І
+        ("Al", "looks like a reserved name"),
+        ("A1", "looks like a reserved name"),
+        ("\u0422\u0421\u0420\u0421\u041d\u0410\u0422", "looks like a reserved name"),
     ],
 )
 def test_invalid_nicknames(nick: str, reason: str) -> None:
@@ -76,3 +89,19 @@ def test_combining_mark_cannot_start_a_nickname() -> None:
     """A nickname cannot open with a combining mark."""
     with pytest.raises(InvalidNick):
         validate_nick("\u0301abc")
+
+
+def test_lookalikes_share_a_skeleton() -> None:
+    """All-Cyrillic аре looks like Latin ape, in any case."""
+    assert nick_skeleton("\u0430\u0440\u0435") == nick_skeleton("ape") == nick_skeleton("APE")
+
+
+def test_ascii_digits_and_letters_stay_apart() -> None:
+    """b0b and bob, bi11 and bill are different people, as on IRC."""
+    assert nick_skeleton("b0b") != nick_skeleton("bob")
+    assert nick_skeleton("bi11") != nick_skeleton("bill")
+
+
+def test_skeletons_extend_keys() -> None:
+    """Nicknames that are the same are also alike."""
+    assert nick_skeleton("Ｂｏｂ") == nick_skeleton("bob")

@@ -19,8 +19,9 @@ from tcpchat.events import Error, Event, EventClock, Notice
 from tcpchat.hub import Peer
 from tcpchat.nicks import nick_key, validate_nick
 from tcpchat.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
-from tcpchat.sanitize import MAX_COMBINING_RUN, sanitize_text
+from tcpchat.sanitize import MAX_COMBINING_RUN, SUBDIVISION_FLAG_TAGS, sanitize_text
 from tcpchat.session import Session
+from tcpchat.unicode_tables import EXTENDED_PICTOGRAPHIC, JOINS_FOLLOWING, JOINS_PRECEDING
 
 
 class FakeTransport(asyncio.WriteTransport):
@@ -29,6 +30,57 @@ class FakeTransport(asyncio.WriteTransport):
 
 FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"}
 COMBINING_CATEGORIES = {"Mn", "Me"}
+ZWJ, ZWNJ, VS16 = "\u200d", "\u200c", "\ufe0f"
+SKIN_TONES = {chr(point) for point in range(0x1F3FB, 0x1F400)}
+VARIATION_SELECTORS = {chr(p) for p in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0))}
+FLAG_SEQUENCES = ["\U0001f3f4" + tags for tags in SUBDIVISION_FLAG_TAGS]
+
+
+def _in(ranges: tuple[tuple[int, int], ...], char: str) -> bool:
+    return any(first <= ord(char) <= last for first, last in ranges)
+
+
+def _joiner_is_between_characters_that_allow_it(text: str, at: int) -> bool:
+    """RFC 8264 CONTEXTJ, or an emoji ZWJ sequence, around ``text[at]``."""
+    if at == 0 or at == len(text) - 1:
+        return False
+    before, after = text[at - 1], text[at + 1]
+    if unicodedata.combining(before) == 9 and unicodedata.category(after).startswith("L"):
+        return True
+    if text[at] == ZWJ:
+        emoji = text[:at].rstrip(VS16 + "".join(SKIN_TONES))
+        return (
+            bool(emoji)
+            and _in(EXTENDED_PICTOGRAPHIC, emoji[-1])
+            and _in(EXTENDED_PICTOGRAPHIC, after)
+        )
+    letters_before = [c for c in text[:at] if unicodedata.category(c) not in COMBINING_CATEGORIES]
+    letters_after = [
+        c for c in text[at + 1 :] if unicodedata.category(c) not in COMBINING_CATEGORIES
+    ]
+    return (
+        bool(letters_before and letters_after)
+        and _in(JOINS_FOLLOWING, letters_before[-1])
+        and _in(JOINS_PRECEDING, letters_after[0])
+    )
+
+
+def assert_no_forbidden_character(text: str) -> None:
+    """No control, format or unassigned character but joiners and flag tags in place."""
+    for flag in FLAG_SEQUENCES:
+        text = text.replace(flag, "\U0001f3f4")
+    for at, char in enumerate(text):
+        if char in (ZWJ, ZWNJ):
+            assert _joiner_is_between_characters_that_allow_it(text, at), (text, at)
+        elif char in VARIATION_SELECTORS:
+            base = text[at - 1] if at else " "
+            if char in "\ufe0e\ufe0f":
+                assert base in "#*0123456789" or _in(EXTENDED_PICTOGRAPHIC, base), (text, at)
+            else:
+                assert unicodedata.category(base)[0] in "LNS", (text, at)
+        else:
+            assert unicodedata.category(char) not in FORBIDDEN_CATEGORIES, (text, at)
+
 
 # Text that hypothesis would rarely build on its own: escapes, bidi, tags, Zalgo.
 nasty_text = st.lists(
@@ -53,10 +105,44 @@ nasty_text = st.lists(
                 "\ud800",
                 "\u0301" * 9,
                 "\U0010ffff",
+                ZWJ,
+                ZWNJ,
+                VS16,
+                "\ufe0e",
+                "👩",
+                "🏽",
+                "\u0915\u094d",  # Devanagari KA and virama
+                "\u0628",  # Arabic BEH, dual-joining
+                "\u0631",  # Arabic REH, right-joining
+                "\U0001f3f4",
+                *FLAG_SEQUENCES[0][1:],
+                SUBDIVISION_FLAG_TAGS[1],
             ]
         ),
     ),
     max_size=8,
+).map("".join)
+
+# Text made mostly of joiners and the characters around which they may survive.
+joiner_text = st.lists(
+    st.sampled_from(
+        [
+            ZWJ,
+            ZWNJ,
+            VS16,
+            "👨",
+            "❤",
+            "🏽",
+            "\u094d",
+            "\u0915",
+            "\u0628",
+            "\u0631",
+            "a",
+            " ",
+            "\u064e",
+        ]
+    ),
+    max_size=12,
 ).map("".join)
 
 
@@ -79,10 +165,23 @@ def _combining_runs(text: str) -> list[int]:
 def test_sanitised_text_is_one_safe_line_and_sanitising_again_changes_nothing(text: str) -> None:
     """No forbidden category, no escape, no line break, no long combining run; idempotent."""
     clean = sanitize_text(text)
-    assert not any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in clean)
+    assert_no_forbidden_character(clean)
     assert not {"\x1b", "\r", "\n"} & set(clean)
     assert max(_combining_runs(clean)) <= MAX_COMBINING_RUN
     assert len(clean.encode("utf-8", "surrogatepass")) <= len(text.encode("utf-8", "surrogatepass"))
+    assert sanitize_text(clean) == clean
+
+
+@settings(deadline=None)
+@given(joiner_text)
+@example(f"👨{ZWJ}{ZWJ}❤{VS16}{ZWJ}")
+def test_a_joiner_that_survives_sits_between_characters_that_allow_it(text: str) -> None:
+    """Every ZWJ or ZWNJ kept has an emoji, virama or joining letter each side; idempotent."""
+    clean = sanitize_text(text)
+    for at, char in enumerate(clean):
+        if char in (ZWJ, ZWNJ):
+            assert _joiner_is_between_characters_that_allow_it(clean, at), (clean, at)
+    assert len(clean) <= len(text)
     assert sanitize_text(clean) == clean
 
 
@@ -259,4 +358,4 @@ def test_a_session_never_raises_and_never_relays_a_forbidden_character(
                     continue
                 if isinstance(event, Notice | Error):
                     text = text.replace("\n", "")
-                assert not any(unicodedata.category(c) in FORBIDDEN_CATEGORIES for c in text), event
+                assert_no_forbidden_character(text)

@@ -74,6 +74,18 @@ async def test_others_see_a_join_only_after_registration(client: ClientFactory) 
     assert line.endswith("*** carol joined")
 
 
+async def test_lookalike_and_reserved_lookalike_nicks_are_refused(client: ClientFactory) -> None:
+    """b၀b (a Myanmar zero) cannot pose as bob, nor Greek ΑΙ as the AI."""
+    await client("bob")
+    newcomer = await client()
+    await newcomer.send("b\u1040b")
+    await newcomer.expect(r"!!! a nickname may not mix scripts \(Latin and Myanmar\)")
+    await newcomer.send("\u0391\u0399")
+    await newcomer.expect(r"!!! the nickname '\u0391\u0399' looks like a reserved name")
+    await newcomer.send("\u0431\u043e\u0431")
+    await newcomer.expect(r"\*\*\* Welcome, \u0431\u043e\u0431!")
+
+
 async def test_taken_nick_in_json_rendering(client: ClientFactory) -> None:
     """The JSON rendering reports a taken nickname with a machine-readable code."""
     await client("alice")

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from tcpchat.errors import NickTaken
 from tcpchat.events import Event
-from tcpchat.nicks import nick_key
+from tcpchat.nicks import nick_key, nick_skeleton
 from tcpchat.render import Rendering, encode
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,15 @@ class Hub(Protocol):
         """Write ``peer``'s pending bytes now (before closing its connection)."""
 
 
+def _check_free(nick: str, holder: Peer | None, asker: Peer) -> None:
+    """Raise :class:`NickTaken` if ``holder``, someone else, has ``nick`` or a lookalike."""
+    if holder is None or holder is asker:
+        return
+    if holder.nick is not None and nick_key(holder.nick) != nick_key(nick):
+        raise NickTaken(f"the nickname {nick!r} looks like {holder.nick!r}'s; choose another")
+    raise NickTaken(f"the nickname {nick!r} is taken; choose another")
+
+
 class LocalHub:
     """The in-process hub: members of one server, fanned out in this event loop."""
 
@@ -120,7 +129,8 @@ class LocalHub:
     ) -> None:
         self.max_queue_bytes = max_queue_bytes
         self._on_drop = on_drop
-        self._members: dict[str, Peer] = {}  # nick_key -> peer
+        self._members: dict[str, Peer] = {}  # nick_key -> peer, for lookups by name
+        self._lookalikes: dict[str, Peer] = {}  # nick_skeleton -> peer, for uniqueness
         # The members' nick keys in order, and the sorted nicknames made from them on
         # demand: every welcome lists the room, so a burst of N joins stays O(N²) in
         # copying rather than re-normalising and sorting every nickname each time.
@@ -141,10 +151,10 @@ class LocalHub:
     # -- membership --------------------------------------------------------
 
     def join(self, peer: Peer, nick: str) -> None:
-        key = nick_key(nick)
-        if key in self._members:
-            raise NickTaken(f"the nickname {nick!r} is taken; choose another")
+        key, skeleton = nick_key(nick), nick_skeleton(nick)
+        _check_free(nick, self._lookalikes.get(skeleton), peer)
         self._members[key] = peer
+        self._lookalikes[skeleton] = peer
         self._add_key(key)
         peer.nick = nick
         peer.room_mark = len(self._room_events)  # owed only what is published from now on
@@ -153,12 +163,13 @@ class LocalHub:
     def rename(self, peer: Peer, nick: str) -> None:
         assert peer.nick is not None, "only members can be renamed"
         old_key, new_key = nick_key(peer.nick), nick_key(nick)
-        holder = self._members.get(new_key)
-        if holder is not None and holder is not peer:
-            raise NickTaken(f"the nickname {nick!r} is taken; choose another")
+        new_skeleton = nick_skeleton(nick)
+        _check_free(nick, self._lookalikes.get(new_skeleton), peer)
         del self._members[old_key]
+        del self._lookalikes[nick_skeleton(peer.nick)]
         self._remove_key(old_key)
         self._members[new_key] = peer
+        self._lookalikes[new_skeleton] = peer
         self._add_key(new_key)
         peer.nick = nick
 
@@ -168,6 +179,7 @@ class LocalHub:
         if self._members.get(nick_key(peer.nick)) is peer:
             self.settle(peer)  # it is still owed what was published while it was a member
             del self._members[nick_key(peer.nick)]
+            del self._lookalikes[nick_skeleton(peer.nick)]
             self._remove_key(nick_key(peer.nick))
             peer._hub = None
             return True

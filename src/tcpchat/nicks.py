@@ -1,10 +1,18 @@
 """Nickname rules: what a nickname may contain and when two are the same.
 
 A nickname is 1 to :data:`MAX_NICK_LENGTH` characters of letters and digits of
-any one script, plus ``_`` and ``-``. Two nicknames are the same when their
-:func:`nick_key` is: NFKC-normalised and casefolded, so ``Bob``, ``bob`` and
-the full-width ``Ｂｏｂ`` are one person. Mixing scripts (Latin with Cyrillic,
-say) is refused so that ``bob`` cannot be imitated by a lookalike.
+any one script, plus ``_`` and ``-``; ASCII digits go with any script, other
+digits belong to theirs. Two nicknames are the same when their :func:`nick_key`
+is: NFKC-normalised and casefolded, so ``Bob``, ``bob`` and the full-width
+``Ｂｏｂ`` are one person. Mixing scripts (Latin with Cyrillic, say) is refused
+so that ``bob`` cannot be imitated by a lookalike letter or digit.
+
+Two nicknames that look alike (all-Cyrillic ``аре`` and Latin ``ape``) share a
+:func:`nick_skeleton`: the UTS #39 confusable skeleton of their key. The hub
+refuses a nickname whose skeleton an online member already has, and
+:func:`validate_nick` refuses one that looks like a reserved name. ASCII letters
+and digits are never confused with each other there: ``b0b`` and ``bob`` are two
+people, as on IRC.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import unicodedata
 
 from tcpchat.errors import InvalidNick
 from tcpchat.sanitize import MAX_COMBINING_RUN
+from tcpchat.unicode_tables import CONFUSABLE_PROTOTYPES
 
 MAX_NICK_LENGTH = 32
 
@@ -41,12 +50,30 @@ _SCRIPT_FAMILIES = {
     "BOPOMOFO": "CJK",
     "IDEOGRAPHIC": "CJK",
     "KATAKANA-HIRAGANA": "CJK",
+    # Digits named otherwise than their script's letters.
+    "ARABIC-INDIC": "ARABIC",
+    "EXTENDED": "ARABIC",  # EXTENDED ARABIC-INDIC DIGIT: Persian and Urdu digits
+}
+
+# UTS #39 confusables.txt, reduced to lookalikes of ASCII letters and digits.
+_PROTOTYPE_OF = {
+    char: prototype for prototype, chars in CONFUSABLE_PROTOTYPES.items() for char in chars
 }
 
 
 def nick_key(nick: str) -> str:
     """The form under which nicknames are compared for uniqueness."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", nick).casefold())
+
+
+def nick_skeleton(nick: str) -> str:
+    """The form under which nicknames are compared for looking alike.
+
+    UTS #39's skeleton of :func:`nick_key` (NFD, each character replaced by the
+    ASCII letter it is confusable with, NFD again), casefolded once more. Only
+    non-ASCII characters are replaced: ``0`` and ``o``, ``1`` and ``l`` stay apart.
+    """
+    return _skeleton(nick_key(nick), ascii_too=False).casefold()
 
 
 def validate_nick(raw: str) -> str:
@@ -83,12 +110,54 @@ def validate_nick(raw: str) -> str:
         raise InvalidNick(f"a nickname may not mix scripts ({names})")
     if nick_key(nick) in RESERVED_NICKS:
         raise InvalidNick(f"the nickname {nick!r} is reserved")
+    if _looks_reserved(nick):
+        raise InvalidNick(f"the nickname {nick!r} looks like a reserved name")
     return nick
 
 
+def _skeleton(text: str, *, ascii_too: bool) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFD",
+        "".join(
+            char if char.isascii() and not ascii_too else _PROTOTYPE_OF.get(char, char)
+            for char in decomposed
+        ),
+    )
+
+
+def _written_skeleton(nick: str) -> str:
+    """The skeleton of ``nick`` as written, ASCII lookalikes included (A1, Al and AI)."""
+    return _skeleton(unicodedata.normalize("NFKC", nick), ascii_too=True)
+
+
+_RESERVED_SKELETONS = frozenset(nick_skeleton(name) for name in RESERVED_NICKS)
+# The reserved names as they are shown: "AI" is how the AI signs its answers.
+_RESERVED_WRITTEN_SKELETONS = frozenset(
+    _written_skeleton(spelling)
+    for name in RESERVED_NICKS
+    for spelling in (name, name.upper(), name.title())
+)
+
+
+def _looks_reserved(nick: str) -> bool:
+    """Whether ``nick`` is a lookalike of a reserved name: Greek ΑΙ, Cyrillic АІ, Al."""
+    return (
+        nick_skeleton(nick) in _RESERVED_SKELETONS
+        or _written_skeleton(nick) in _RESERVED_WRITTEN_SKELETONS
+    )
+
+
 def _script_of(char: str) -> str | None:
-    """The script a letter belongs to, from its Unicode name; None for digits and marks."""
-    if char in _PUNCTUATION or not unicodedata.category(char).startswith("L"):
+    """The script a letter or digit belongs to, from its Unicode name.
+
+    None for marks, '_', '-' and the ASCII digits, which go with any script.
+    (Other digits, MYANMAR DIGIT ZERO say, belong to theirs: ``b၀b`` mixes scripts.)
+    """
+    category = unicodedata.category(char)
+    if char in _PUNCTUATION or not (category[0] == "L" or category == "Nd"):
+        return None
+    if char in "0123456789":
         return None
     word = unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
     if word == "CJK":
