@@ -8,6 +8,7 @@ from that one declaration. A flag beats the environment, which beats the default
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
@@ -503,6 +504,18 @@ class ClientSettings:
         "TCPCHAT_PASSWORD_ENV",
         "name of the environment variable that holds the server password (else it is asked for)",
     )
+
+    def __post_init__(self) -> None:
+        if self.port is not None and not 1 <= self.port <= 65535:
+            raise ValueError(f"--port must be 1 to 65535 (got {self.port})")
+        times = {
+            "--reconnect-delay": self.reconnect_delay,
+            "--reconnect-max-delay": self.reconnect_max_delay,
+            "--connect-timeout": self.connect_timeout,
+        }
+        for flag, value in times.items():
+            if not 0 < value < math.inf:  # refuses NaN too
+                raise ValueError(f"{flag} must be a positive number of seconds (got {value})")
 
     @property
     def uses_tls(self) -> bool:
