@@ -150,6 +150,8 @@ class ChatClient:
         self._welcomed_before = False
         # The nickname to ask for again after registering under a fallback.
         self._preferred_nick: str | None = None
+        # The password the server last accepted, kept in memory for reconnections.
+        self._accepted_password: str | None = None
 
     async def run(self) -> int:
         """Chat until the user leaves (0) or the server goes away for good (1)."""
@@ -357,15 +359,22 @@ class ChatClient:
             self._preferred_nick = None
 
     async def _give_password(self, connection: Connection, request: Error) -> bool:
-        """Give the server its password, from --password-env first, then asking the user;
-        False if the user left instead."""
-        password = self._password_from_environment()
+        """Give the server its password: the one it accepted before this reconnection,
+        else --password-env's, else asking the user; False if the user left instead.
+
+        After a reconnection, lines typed meanwhile are chat, never a password: at a
+        terminal only a line typed after the question answers it, and a script that
+        gave no password ends the connection.
+        """
+        password = self._accepted_password or self._password_from_environment()
         while True:
             if password is None:
+                if self._welcomed_before and not self.frontend.interactive:
+                    raise ConnectionLost("the server asks for a password that was not given")
                 self.frontend.show(render_event(request))
                 self.frontend.conceal_input(True)
                 try:
-                    line = await self._ask(connection)
+                    line = await self._ask(connection, typed_ahead_is_chat=self._welcomed_before)
                 finally:
                     self.frontend.conceal_input(False)
                 if line is None:
@@ -375,6 +384,7 @@ class ChatClient:
             async with asyncio.timeout(self.settings.connect_timeout):
                 answer = await self._password_reply(connection)
             if answer is None:
+                self._accepted_password = password
                 return True
             request, password = answer, None
 
