@@ -270,3 +270,27 @@ async def test_connect_leaves_cleanly_when_its_output_is_closed(
     errors = await robot.process.stderr.read()
     assert b"Traceback" not in errors
     assert b"Exception ignored" not in errors
+
+
+async def test_connect_with_stdin_from_dev_null_ends_when_the_server_does(
+    settings: ServerSettings, launch: Launcher
+) -> None:
+    """A receive-only client ends, with status 1 and no traceback, when its server stops."""
+    chat_server = ChatServer(settings)
+    await chat_server.start()
+    try:
+        robot = await launch(
+            "connect",
+            "--port",
+            str(chat_server.port),
+            "--nick",
+            "robot",
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        await robot.expect(r"Welcome, robot!")
+    finally:
+        await chat_server.close()
+    assert await robot.exit_status() == 1
+    assert any("--reconnect" in line for line in robot.output)
+    assert robot.process.stderr is not None
+    assert b"Traceback" not in await robot.process.stderr.read()
