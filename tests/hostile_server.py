@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 
 @contextlib.asynccontextmanager
-async def hostile_server(events: list[dict[str, object]]) -> AsyncIterator[int]:
-    """A fake server that greets, acknowledges JSON and welcomes anyone as alice; any chat
-    line then makes it send ``events``."""
+async def hostile_server(
+    events: Sequence[Mapping[str, object] | str], *, welcome: bool = True
+) -> AsyncIterator[int]:
+    """A fake server that greets, acknowledges JSON and welcomes anyone as alice (or, if
+    not ``welcome``, never answers a nickname); any chat line then makes it send
+    ``events``: a dict as JSON (with an ``id`` and ``ts`` unless it has its own), a str
+    as the very line."""
 
     connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -31,13 +35,16 @@ async def hostile_server(events: list[dict[str, object]]) -> AsyncIterator[int]:
         while line := await reader.readline():
             if line.startswith(b"/format"):
                 document: dict[str, object] = {"type": "notice", "text": "format: json"}
-            elif line.startswith(b"/nick"):
+            elif line.startswith(b"/nick") and welcome:
                 document = {"type": "welcome", "nick": "alice", "users": ["alice"]}
             elif line.startswith(b"/"):
                 continue
             else:
                 for event in events:
-                    writer.write(json.dumps({**event, "id": 2, "ts": ts}).encode() + b"\n")
+                    if isinstance(event, str):
+                        writer.write(event.encode() + b"\n")
+                    else:
+                        writer.write(json.dumps({"id": 2, "ts": ts, **event}).encode() + b"\n")
                 continue
             writer.write(json.dumps({**document, "id": 1, "ts": ts}).encode() + b"\n")
 

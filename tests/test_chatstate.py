@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tcpchat.chatstate import STREAM_PREVIEW_CHARS, ChatState, Link
+from tcpchat.chatstate import (
+    MAX_MEMBERS,
+    MAX_STREAMING_ANSWERS,
+    STREAM_PREVIEW_CHARS,
+    ChatState,
+    Link,
+)
 from tcpchat.display import plain
 from tcpchat.events import (
     AIAnswer,
@@ -118,3 +124,30 @@ def test_the_streaming_line_fits_a_narrow_toolbar() -> None:
     state.apply(AIDelta(1, TS, 1, "word " * 20 + "newest"))
     line = plain(state.toolbar(20)).split("\n")[-1]
     assert line == " AI ▸ d word newest "
+
+
+def test_streaming_answers_are_bounded() -> None:
+    """A server that starts answers and never ends them cannot grow the client's memory."""
+    state = ChatState("h:1")
+    for search_id in range(1, 1001):
+        state.apply(AIDelta(search_id, TS, search_id, "x"))
+    assert len(state._answers) == MAX_STREAMING_ANSWERS
+    assert min(state._answers) == 1001 - MAX_STREAMING_ANSWERS
+
+
+def test_joins_past_the_member_bound_are_not_kept() -> None:
+    """Endless joins of new names stop adding members at the bound."""
+    state = ChatState("h:1")
+    for number in range(MAX_MEMBERS + 50):
+        state.apply(Join(number + 1, TS, f"u{number}"))
+    assert len(state.users) == MAX_MEMBERS
+
+
+def test_a_lost_connection_forgets_members_and_streaming_answers() -> None:
+    """After a loss, the toolbar shows no members and no answer that will never end."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", ("alice", "bob")))
+    state.apply(AIDelta(2, TS, 7, "half an answer"))
+    state.forget_connection()
+    assert state.users == []
+    assert state.streaming is None

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from tcpchat.chatstate import ChatState, Link
-from tcpchat.client import ChatClient, outgoing
+from tcpchat.client import ChatClient, fallback_nicks, outgoing, typed_lines
 from tcpchat.config import ClientSettings, ServerSettings
 from tcpchat.display import plain
 from tcpchat.server import ChatServer
@@ -272,6 +272,19 @@ async def test_server_going_away_exits_non_zero(
     await frontend.expect(r"!!! the connection to 127\.0\.0\.1:\d+ was closed; exiting")
 
 
+async def test_leaving_because_the_server_closed_mentions_reconnect(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """A client that exits because its server went away says, last, that --reconnect exists."""
+    chat_server = ChatServer(settings)
+    await chat_server.start()
+    _, frontend, task = start_client(chat_server.port, nick="alice")
+    await frontend.expect("Welcome, alice")
+    await chat_server.close()
+    assert await finished(task) == 1
+    assert "--reconnect waits for the server and comes back" in frontend.shown[-1]
+
+
 async def test_unreachable_server_exits_non_zero(
     settings: ServerSettings, start_client: Starter
 ) -> None:
@@ -282,7 +295,10 @@ async def test_unreachable_server_exits_non_zero(
     await chat_server.close()
     _, frontend, task = start_client(port, nick="alice")
     assert await finished(task) == 1
-    await frontend.expect(r"!!! cannot connect to 127\.0\.0\.1:\d+: Connection refused; exiting")
+    await frontend.expect(
+        r"!!! cannot connect to 127\.0\.0\.1:\d+: connection refused "
+        r"\(is the server running, on that port\?\); exiting$"
+    )
 
 
 async def test_reconnects_and_re_registers(settings: ServerSettings, start_client: Starter) -> None:
@@ -428,3 +444,145 @@ def test_outgoing_lines() -> None:
     assert wire == "/me waves"
     assert shown is not None
     assert plain(shown.lines[0]).endswith("* alice waves")
+
+
+async def test_a_crafted_line_or_value_cannot_crash_the_client(start_client: Starter) -> None:
+    """Deep nesting, NaN, a time in the year 0, bad ids and a huge user list are skipped,
+    never drawn, and the client goes on."""
+    crafted: list[dict[str, object] | str] = [
+        "[" * 100_000,
+        '{"type":"join","id":NaN,"ts":"2026-01-01T00:00:00Z","nick":"nan-id"}',
+        {"type": "message", "ts": "0001-01-01T00:00:00+14:00", "nick": "m", "text": "year 0"},
+        {"type": "join", "id": -1, "nick": "negative-id"},
+        {"type": "join", "id": True, "nick": "bool-id"},
+        {"type": "users", "users": [f"u{number}" for number in range(10_001)]},
+        {"type": "join", "nick": "the-end"},
+    ]
+    async with hostile_server(crafted) as port:
+        chat_client, frontend, task = start_client(port, nick="alice")
+        await frontend.expect("Welcome, alice")
+        frontend.type("go")
+        await frontend.expect("the-end joined")
+        assert not task.done()
+    assert not any(word in line for line in frontend.shown for word in ("year 0", "-id", "u9"))
+    assert chat_client.state.users == ["alice", "the-end"]
+
+
+async def test_a_line_holding_separators_stays_one_message(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """U+2028, \\x0b and \\r inside a piped line do not split it: "/exit" there is text."""
+    bob = await client("bob")
+    _, frontend, task = start_client(server.port, nick="alice", interactive=False)
+    await bob.expect("alice joined")
+    frontend.type("a\u2028/exit", "b\x0b/exit", "c\r/exit", "crlf\r", "after")
+    await bob.expect(r"<alice> a/exit$")
+    await bob.expect(r"<alice> b/exit$")
+    await bob.expect(r"<alice> c/exit$")
+    await bob.expect(r"<alice> crlf$")
+    await bob.expect(r"<alice> after$")
+    assert not task.done()
+
+
+def test_typed_lines_split_at_newlines_only() -> None:
+    """A paste splits at \\n alone; a trailing \\r goes, other separators stay."""
+    assert typed_lines("one\r\ntwo\u2028three\x0bfour\rfive") == [
+        "one",
+        "two\u2028three\x0bfour\rfive",
+    ]
+
+
+def test_fallback_nicknames_fit_the_length_limit() -> None:
+    """Fallbacks are nick_, nick__, nick2 …, each cut to fit 32 characters."""
+    assert fallback_nicks("alice", 4) == ["alice_", "alice__", "alice2", "alice3"]
+    assert all(len(nick) == 32 for nick in fallback_nicks("x" * 32))
+    assert len(set(fallback_nicks("x" * 32))) == 10
+
+
+async def test_after_a_reconnect_typed_lines_never_become_a_nickname(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """The server still holds the nickname after a reconnect: the client picks alice_,
+    says so, and the lines typed meanwhile are sent as chat."""
+    first = ChatServer(settings)
+    await first.start()
+    port = first.port
+    chat_client, frontend, _ = start_client(port, nick="alice", reconnect=True, reconnect_delay=1.0)
+    await frontend.expect("Welcome, alice")
+    await first.close()
+    await frontend.expect("reconnecting in")
+    frontend.type("meet me at 5 with the launch codes", "hello")
+    async with ChatServer(ServerSettings(host="127.0.0.1", port=port)) as second:
+        ghost = await LineClient.connect(second.port)
+        try:
+            await ghost.register("alice")  # the old connection, as the server still sees it
+            await ghost.expect(r"\*\*\* alice_ joined$")
+            await ghost.expect(r"<alice_> meet me at 5 with the launch codes$")
+            await ghost.expect(r"<alice_> hello$")
+        finally:
+            await ghost.close()
+    await frontend.expect(r"trying the nickname alice_ instead")
+    await frontend.expect(r"alice is taken, so you are alice_ for now; /nick alice takes it back")
+    assert not any("known as" in line for line in frontend.shown)
+    assert chat_client.state.nick == "alice_"
+
+
+async def test_a_line_typed_before_the_nickname_question_stays_chat(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """At a terminal, --nick taken asks again; a line typed before the question is sent as
+    chat once registered, and only the line typed after it is the nickname."""
+    bob = await client("bob")
+    chat_client, frontend, _ = start_client(server.port, nick="bob")
+    frontend.type("hi all")
+    await frontend.expect(r"Choose another nickname:")
+    frontend.type("alice")
+    await bob.expect(r"\*\*\* alice joined$")
+    await bob.expect(r"<alice> hi all$")
+    assert chat_client.state.nick == "alice"
+
+
+async def test_piped_taken_nickname_falls_back_by_itself(
+    server: ChatServer, client: ClientFactory, start_client: Starter
+) -> None:
+    """From a pipe, a taken --nick is replaced by bob_; the script's lines stay chat."""
+    bob = await client("bob")
+    _, frontend, _ = start_client(server.port, nick="bob", interactive=False)
+    frontend.type("hello")
+    await bob.expect(r"\*\*\* bob_ joined$")
+    await bob.expect(r"<bob_> hello$")
+
+
+async def test_piped_refused_nickname_ends_the_connection(
+    server: ChatServer, start_client: Starter
+) -> None:
+    """From a pipe, an invalid --nick is reported and ends the run: no line is tried as one."""
+    _, frontend, task = start_client(server.port, nick="not valid!", interactive=False)
+    frontend.type("a chat line")
+    assert await finished(task) == 1
+    await frontend.expect(r"!!! the server refused the nickname not valid!; exiting")
+    assert not any("a chat line" in line for line in frontend.shown)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"port": 70000},
+        {"reconnect_delay": float("nan")},
+        {"reconnect_max_delay": float("inf")},
+        {"connect_timeout": -1.0},
+    ],
+    ids=str,
+)
+def test_client_settings_refuse_values_that_cannot_work(setting: dict[str, float]) -> None:
+    """A port past 65535 or a delay that is NaN, infinite or negative is a usage error."""
+    with pytest.raises(ValueError, match="must be"):
+        ClientSettings(**setting)  # type: ignore[arg-type]
+
+
+async def test_a_server_that_never_welcomes_is_given_up_on(start_client: Starter) -> None:
+    """A server that never answers the nickname is left after --connect-timeout, status 1."""
+    async with hostile_server([], welcome=False) as port:
+        _, frontend, task = start_client(port, nick="alice", connect_timeout=0.2)
+        assert await finished(task) == 1
+    await frontend.expect(r"!!! 127\.0\.0\.1:\d+ did not answer in time; exiting")

@@ -22,7 +22,7 @@ from tcpchat.direct import DirectServer
 from tcpchat.server import ChatServer
 from tcpchat.terminal import PromptFrontend
 from tcpchat.tls import client_context
-from tests.faults import hardened_settings, running_server
+from tests.faults import clients, hardened_settings, running_server
 from tests.frontends import ScriptedFrontend
 
 SECRET = "correct horse battery staple"
@@ -186,3 +186,25 @@ def test_a_password_is_refused_for_the_1to1_chat(capsys: pytest.CaptureFixture[s
         main(["serve", "--task", "1", "--password", "secret", "--port", "0"])
     assert exited.value.code == 2
     assert "--password is for the multi-client room" in capsys.readouterr().err
+
+
+async def test_a_typed_password_is_kept_for_reconnections(start_client: Starter) -> None:
+    """After a reconnection the accepted password is given again, without asking, and a
+    line typed meanwhile goes out as chat, not as a password."""
+    async with running_server(password=SECRET) as first:
+        port = first.port
+        _, frontend = start_client(port, nick="alice", reconnect=True)
+        await frontend.expect(r"!!! this server needs a password")
+        frontend.type(SECRET)
+        await frontend.expect(r"\*\*\* Welcome, alice!")
+    await frontend.expect("reconnecting in")
+    frontend.type("back again")
+    async with (
+        running_server(password=SECRET, port=port) as second,
+        clients(second.port) as open_client,
+    ):
+        bob = await open_client()
+        await bob.expect("this server needs a password")
+        await bob.send(f"/pass {SECRET}", "bob")
+        await bob.expect(r"<alice> back again$")
+    assert sum("needs a password" in line for line in frontend.shown) == 1

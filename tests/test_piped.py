@@ -62,18 +62,21 @@ Launcher = Callable[..., Awaitable[Program]]
 
 @pytest.fixture
 async def launch(tmp_path: Path) -> AsyncIterator[Launcher]:
-    """Start `python -m tcpchat ARGS…` with pipes; every process is ended after the test."""
+    """Start `python -m tcpchat ARGS…` with pipes (or the ``stdin`` and ``stdout`` given);
+    every process is ended after the test."""
     processes: list[asyncio.subprocess.Process] = []
     environ = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "PYTHONWARNINGS": "error"}
 
-    async def start(*args: str) -> Program:
+    async def start(
+        *args: str, stdin: int = asyncio.subprocess.PIPE, stdout: int = asyncio.subprocess.PIPE
+    ) -> Program:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tcpchat",
             *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+            stdin=stdin,
+            stdout=stdout,
             stderr=asyncio.subprocess.PIPE,
             env=environ,
         )
@@ -210,3 +213,84 @@ async def test_serve_task_1_piped_ends_cleanly_on_sigterm(launch: Launcher) -> N
     assert await operator.exit_status() == 0
     assert operator.process.stderr is not None
     assert b"Traceback" not in await operator.process.stderr.read()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+async def test_connect_with_stdin_from_dev_null_receives_until_a_signal(
+    server: ChatServer, client: ClientFactory, launch: Launcher, signum: int
+) -> None:
+    """`</dev/null` (cron, systemd, nohup, ssh -n): the client only receives, and a signal
+    makes it leave cleanly with status 0."""
+    bob = await client("bob")
+    robot = await launch(
+        "connect", "--port", str(server.port), "--nick", "robot", stdin=asyncio.subprocess.DEVNULL
+    )
+    await bob.expect(r"\*\*\* robot joined")
+    await bob.send("anyone listening?")
+    await robot.expect(r"<bob> anyone listening\?$")
+    robot.process.send_signal(signum)
+    assert await robot.exit_status() == 0
+    await bob.expect(r"\*\*\* robot left \(quit\)$")
+    assert robot.process.stderr is not None
+    errors = (await robot.process.stderr.read()).decode()
+    assert "Traceback" not in errors
+    assert "receiving only" in errors
+
+
+async def test_connect_leaves_cleanly_when_its_output_is_closed(
+    server: ChatServer, client: ClientFactory, launch: Launcher
+) -> None:
+    """`tcpchat connect … | head -1`: once stdout's reader is gone, the client sends /exit
+    and exits 0, without a traceback."""
+    bob = await client("bob")
+    read_end, write_end = os.pipe()
+    try:
+        robot = await launch(
+            "connect", "--port", str(server.port), "--nick", "robot", stdout=write_end
+        )
+    finally:
+        os.close(write_end)
+    loop = asyncio.get_running_loop()
+    output = asyncio.StreamReader()
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(output), pipe
+        )
+        try:
+            async with asyncio.timeout(WAIT):
+                assert b"Welcome, robot!" in await output.readline()
+        finally:
+            transport.close()  # the reader goes away, as `head -1` does
+    await bob.expect(r"\*\*\* robot joined")
+    await bob.send("is anyone reading?")
+    await bob.expect(r"\*\*\* robot left \(quit\)$")
+    async with asyncio.timeout(WAIT):
+        assert await robot.process.wait() == 0
+    assert robot.process.stderr is not None
+    errors = await robot.process.stderr.read()
+    assert b"Traceback" not in errors
+    assert b"Exception ignored" not in errors
+
+
+async def test_connect_with_stdin_from_dev_null_ends_when_the_server_does(
+    settings: ServerSettings, launch: Launcher
+) -> None:
+    """A receive-only client ends, with status 1 and no traceback, when its server stops."""
+    chat_server = ChatServer(settings)
+    await chat_server.start()
+    try:
+        robot = await launch(
+            "connect",
+            "--port",
+            str(chat_server.port),
+            "--nick",
+            "robot",
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        await robot.expect(r"Welcome, robot!")
+    finally:
+        await chat_server.close()
+    assert await robot.exit_status() == 1
+    assert any("--reconnect" in line for line in robot.output)
+    assert robot.process.stderr is not None
+    assert b"Traceback" not in await robot.process.stderr.read()

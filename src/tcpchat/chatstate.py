@@ -25,11 +25,18 @@ from tcpchat.events import (
 )
 from tcpchat.nicks import nick_key
 from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
+from tcpchat.render import MAX_USERS_LISTED
 from tcpchat.sanitize import sanitize_text
 
 #: How much of a streaming AI answer the client keeps, and shows in its toolbar.
 MAX_STREAMED_CHARS = 4000
 STREAM_PREVIEW_CHARS = 100
+#: AI answers followed while they stream in; past this, the oldest is let go (a server
+#: that starts answers and never ends them cannot grow the client's memory).
+MAX_STREAMING_ANSWERS = 8
+#: Members the client keeps track of: the most a user list may hold. Joins past it are
+#: not added (the count in the toolbar then stops there).
+MAX_MEMBERS = MAX_USERS_LISTED
 
 
 class Link(enum.Enum):
@@ -83,15 +90,17 @@ class ChatState:
             case UserList(users=users):
                 self._set_users(users)
             case Join(nick=nick):
-                self._users[nick_key(nick)] = sanitize_text(nick)
+                self._add_user(nick)
             case Leave(nick=nick):
                 self._users.pop(nick_key(nick), None)
             case NickChange(old=old, new=new):
                 self._users.pop(nick_key(old), None)
-                self._users[nick_key(new)] = sanitize_text(new)
+                self._add_user(new)
                 if self.nick is not None and nick_key(old) == nick_key(self.nick):
                     self.nick = new
             case AIDelta(search_id=search_id, text=text):
+                if search_id not in self._answers and len(self._answers) >= MAX_STREAMING_ANSWERS:
+                    del self._answers[min(self._answers)]
                 so_far = self._answers.get(search_id, "") + text
                 self._answers[search_id] = so_far[-MAX_STREAMED_CHARS:]
             case AIAnswer(search_id=search_id) | SearchFailed(search_id=search_id):
@@ -107,12 +116,18 @@ class ChatState:
         latest = self._answers[max(self._answers)]
         return sanitize_text(" ".join(latest.split()))
 
-    def forget_users(self) -> None:
-        """Clear the member list (the connection is gone; a new Welcome will refill it)."""
+    def forget_connection(self) -> None:
+        """Forget what the lost connection told: the members (a new Welcome refills them)
+        and the AI answers still streaming (their ends will never come)."""
         self._users.clear()
+        self._answers.clear()
+
+    def _add_user(self, nick: str) -> None:
+        if len(self._users) < MAX_MEMBERS or nick_key(nick) in self._users:
+            self._users[nick_key(nick)] = sanitize_text(nick)
 
     def _set_users(self, users: tuple[str, ...]) -> None:
-        self._users = {nick_key(user): sanitize_text(user) for user in users}
+        self._users = {nick_key(user): sanitize_text(user) for user in users[:MAX_MEMBERS]}
 
     # -- what the front end shows ----------------------------------------------
 

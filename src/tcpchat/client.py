@@ -2,20 +2,23 @@
 
 :class:`ChatClient` connects, switches the connection to the JSON-lines
 rendering (skipping the text greeting until the server's ``format: json``
-notice), registers a nickname (asking again with the server's reason when it
-is refused), then runs two tasks at once: one receives events and shows them,
-the other sends what the user types. Neither waits for the other. When the
-server goes away it says so and exits non-zero, or, with ``--reconnect``,
-waits with exponential backoff, connects again and re-registers.
+notice), registers a nickname, then runs two tasks at once: one receives
+events and shows them, the other sends what the user types. Neither waits for
+the other. When the server goes away it says so and exits non-zero, or, with
+``--reconnect``, waits with exponential backoff, connects again and re-registers.
 
 The user's lines come from a :class:`~tcpchat.terminal.Frontend` through one
 queue, so lines typed before the connection is ready are sent, in order, as
-soon as it is.
+soon as it is. A line typed as chat is never taken for a nickname: once the
+user has a nickname (``--nick``, or the one held before a reconnect), a taken
+one is replaced by a fallback the client picks itself (:func:`fallback_nicks`),
+and a question it must still ask is answered only by lines typed after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -30,6 +33,7 @@ from tcpchat.connection import (
     LEAVE_TIMEOUT,
     Backoff,
     Connection,
+    describe_network_error,
     open_connection,
     read_event,
     switch_to_json,
@@ -43,9 +47,10 @@ from tcpchat.display import (
     render_event,
     system_line,
 )
-from tcpchat.errors import ConnectionLost
-from tcpchat.events import Error, Notice, Shutdown, Welcome
+from tcpchat.errors import ConnectionLost, NickTaken
+from tcpchat.events import Error, NickChange, Notice, Shutdown, Welcome
 from tcpchat.linesplit import fit_line, utf8_length
+from tcpchat.nicks import MAX_NICK_LENGTH, nick_key
 from tcpchat.password import PASSWORD_REQUIRED, PASSWORD_WRONG
 from tcpchat.protocol import ChatInput, CommandInput, parse_input
 from tcpchat.terminal import Frontend
@@ -57,6 +62,13 @@ T = TypeVar("T")
 #: Lines that may wait for the connection to be ready. More typed at a terminal are
 #: refused; from a pipe, stdin is not read until there is room.
 MAX_QUEUED_LINES = 100
+
+#: Other nicknames tried, one after another, when the user's own is taken at a
+#: reconnection (the server may still hold the dead connection) or in piped mode.
+MAX_FALLBACK_NICKS = 10
+
+#: Shown once when the client exits because its server went away.
+RECONNECT_HINT = "(tcpchat connect --reconnect waits for the server and comes back instead)"
 
 
 def outgoing(line: str, nick: str | None) -> tuple[str | None, Shown | None]:
@@ -100,6 +112,25 @@ def is_help(line: str) -> bool:
     return isinstance(parsed, CommandInput) and parsed.name == "help"
 
 
+def fallback_nicks(nick: str, count: int = MAX_FALLBACK_NICKS) -> list[str]:
+    """Nicknames to try when ``nick`` is taken: ``alice_``, ``alice__``, ``alice2`` …
+
+    Each is cut to fit :data:`~tcpchat.nicks.MAX_NICK_LENGTH` with its suffix.
+    """
+    suffixes = ["_", "__", *(str(number) for number in range(2, count))][:count]
+    return [nick[: MAX_NICK_LENGTH - len(suffix)] + suffix for suffix in suffixes]
+
+
+def typed_lines(typed: str) -> list[str]:
+    """The lines of what was typed or pasted: split at ``\n`` only, a trailing ``\r`` cut.
+
+    Not ``str.splitlines()``: a message holding U+2028, ``\x0b`` or a lone ``\r``
+    stays one message (the server drops those characters), so a line like
+    ``"a\u2028/exit"`` can never turn into a command.
+    """
+    return [line.removesuffix("\r") for line in typed.split("\n")]
+
+
 def nick_from(line: str) -> str:
     """The nickname a user typed when asked for one (``alice`` or ``/nick alice``)."""
     parsed = parse_input(line)
@@ -135,8 +166,16 @@ class ChatClient:
         )
         # The user's lines, in order; None means "leave".
         self._lines: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_LINES)
+        # Lines typed before a question (a nickname) that they must not answer; sent first.
+        self._held: collections.deque[str] = collections.deque()
         self._leaving = asyncio.Event()
         self._ended_by_server = False
+        self._reached_server = False  # the last connection got as far as the server
+        self._welcomed_before = False
+        # The nickname to ask for again after registering under a fallback.
+        self._preferred_nick: str | None = None
+        # The password the server last accepted, kept in memory for reconnections.
+        self._accepted_password: str | None = None
 
     async def run(self) -> int:
         """Chat until the user leaves (0) or the server goes away for good (1)."""
@@ -165,7 +204,7 @@ class ChatClient:
         while True:
             typed = await self.frontend.read_line()
             # A paste can hold several lines: each is sent (and shown) as its own.
-            for line in [None] if typed is None else typed.splitlines():
+            for line in [None] if typed is None else typed_lines(typed):
                 if line is None or is_leave(line):
                     if self.frontend.interactive:
                         self._leaving.set()
@@ -204,7 +243,7 @@ class ChatClient:
                 if self.direct:
                     self.frontend.show(system_line("The chat has ended."))
                 return 0  # the user left
-            self.state.forget_users()
+            self.state.forget_connection()
             if self.direct and self._ended_by_server:
                 self._set_link(Link.CLOSED)
                 self.frontend.show(system_line("The chat has ended."))
@@ -212,6 +251,8 @@ class ChatClient:
             if not self.settings.reconnect:
                 self._set_link(Link.CLOSED)
                 self.frontend.show(error_line(f"{problem}; exiting"))
+                if self._reached_server:
+                    self.frontend.show(system_line(RECONNECT_HINT))
                 return 1
             delay = self.backoff.next_delay()
             self._set_link(Link.WAITING, f"attempt {self.backoff.attempts} in {delay:.1f}s")
@@ -225,15 +266,17 @@ class ChatClient:
         went wrong, in words for the user."""
         settings = self.settings
         port = task_port(settings.port, 1 if self.direct else 2)
+        self._ended_by_server = self._reached_server = False
         try:
             connection = await self._unless_leaving(
                 open_connection(settings.host, port, ssl=self.ssl, timeout=settings.connect_timeout)
             )
-        except (OSError, TimeoutError) as exc:
-            reason = _describe_os_error(exc)
+        except (OSError, ValueError, OverflowError) as exc:  # TimeoutError is an OSError
+            reason = describe_network_error(exc)
             return f"cannot connect to {self.state.server}: {reason}"
         if connection is None:
             return None
+        self._reached_server = True
         try:
             async with connection:
                 if await self._converse(connection):
@@ -243,8 +286,9 @@ class ChatClient:
             return str(exc)
         except TimeoutError:
             return f"{self.state.server} did not answer in time"
-        except (ConnectionError, OSError) as exc:
-            return f"the connection to {self.state.server} was lost ({_describe_os_error(exc)})"
+        except OSError as exc:
+            reason = describe_network_error(exc)
+            return f"the connection to {self.state.server} was lost ({reason})"
 
     async def _converse(self, connection: Connection) -> bool:
         """Switch to JSON, register, then chat; True if the user left, False if the server did."""
@@ -284,13 +328,26 @@ class ChatClient:
             await asyncio.gather(receiving, sending, return_exceptions=True)
 
     async def _register(self, connection: Connection) -> bool:
-        """Choose a nickname until the server welcomes one; False if the user left instead."""
-        nick = self.state.nick or self.settings.nick
+        """Register a nickname until the server welcomes one; False if the user left instead.
+
+        Without a nickname yet, the user is asked, and their lines answer in order
+        (in piped mode the first line is the nickname). Once there is one, typed
+        lines are never taken for a nickname: if it is taken after a reconnection
+        (the server may still hold the dead connection) or in piped mode, the
+        client tries :func:`fallback_nicks` itself; otherwise, at a terminal, it
+        asks, and only lines typed after the question answer it. In piped mode a
+        nickname that cannot be had ends the connection.
+        """
+        wanted = self._preferred_nick or self.state.nick or self.settings.nick
+        fallbacks = collections.deque(fallback_nicks(wanted) if wanted else ())
+        pick_fallbacks = self._welcomed_before or not self.frontend.interactive
+        nick = wanted
         while True:
             if not nick:
                 self._set_link(Link.REGISTERING)
-                self.frontend.show(system_line("Choose a nickname:"))
-                line = await self._ask(connection)
+                question = "Choose another nickname:" if wanted else "Choose a nickname:"
+                self.frontend.show(system_line(question))
+                line = await self._ask(connection, typed_ahead_is_chat=wanted is not None)
                 if line is None:
                     return False
                 nick = nick_from(line)
@@ -298,10 +355,10 @@ class ChatClient:
                     continue
             self._set_link(Link.REGISTERING, nick)
             connection.send_line(f"/nick {nick}")
-            reply = await self._registration_reply(connection)
+            async with asyncio.timeout(self.settings.connect_timeout):
+                reply = await self._registration_reply(connection)
             if isinstance(reply, Welcome):
-                self.state.apply(reply)
-                self.frontend.show(render_event(reply, reply.nick))
+                self._welcomed(reply, wanted)
                 return True
             if reply.code in (PASSWORD_REQUIRED, PASSWORD_WRONG):
                 if not await self._give_password(connection, reply):
@@ -309,26 +366,59 @@ class ChatClient:
                 continue  # the same nickname again, now that the server listens
             self.frontend.show(render_event(reply))
             # A name the server refuses is not ours, even one it accepted before a reconnect.
-            self.state.nick = nick = None
+            self.state.nick = None
+            if wanted and pick_fallbacks:
+                if reply.code == NickTaken.code and fallbacks:
+                    nick = fallbacks.popleft()
+                    self.frontend.show(system_line(f"trying the nickname {nick} instead"))
+                    continue
+                if not self.frontend.interactive:
+                    raise ConnectionLost(f"the server refused the nickname {wanted}")
+            nick = None
+
+    def _welcomed(self, welcome: Welcome, wanted: str | None) -> None:
+        """Take the server's welcome; say so when it is under a fallback nickname."""
+        self.state.apply(welcome)
+        self._welcomed_before = True
+        self.frontend.show(render_event(welcome, welcome.nick))
+        if wanted and nick_key(welcome.nick) != nick_key(wanted):
+            self._preferred_nick = wanted
+            self.frontend.show(
+                system_line(
+                    f"{wanted} is taken, so you are {welcome.nick} for now; "
+                    f"/nick {wanted} takes it back once it is free"
+                )
+            )
+        else:
+            self._preferred_nick = None
 
     async def _give_password(self, connection: Connection, request: Error) -> bool:
-        """Give the server its password, from --password-env first, then asking the user;
-        False if the user left instead."""
-        password = self._password_from_environment()
+        """Give the server its password: the one it accepted before this reconnection,
+        else --password-env's, else asking the user; False if the user left instead.
+
+        After a reconnection, lines typed meanwhile are chat, never a password: at a
+        terminal only a line typed after the question answers it, and a script that
+        gave no password ends the connection.
+        """
+        password = self._accepted_password or self._password_from_environment()
         while True:
             if password is None:
+                if self._welcomed_before and not self.frontend.interactive:
+                    raise ConnectionLost("the server asks for a password that was not given")
                 self.frontend.show(render_event(request))
                 self.frontend.conceal_input(True)
                 try:
-                    line = await self._ask(connection)
+                    line = await self._ask(connection, typed_ahead_is_chat=self._welcomed_before)
                 finally:
                     self.frontend.conceal_input(False)
                 if line is None:
                     return False
                 password = line.strip()
             connection.send_line(f"/pass {password}")
-            answer = await self._password_reply(connection)
+            async with asyncio.timeout(self.settings.connect_timeout):
+                answer = await self._password_reply(connection)
             if answer is None:
+                self._accepted_password = password
                 return True
             request, password = answer, None
 
@@ -349,12 +439,18 @@ class ChatClient:
                 return event
         raise ConnectionLost("the server closed the connection: too many wrong passwords?")
 
-    async def _ask(self, connection: Connection) -> str | None:
+    async def _ask(
+        self, connection: Connection, *, typed_ahead_is_chat: bool = False
+    ) -> str | None:
         """The user's next line, while still showing what the server says meanwhile.
 
-        A server that gives up waiting (its registration time-out) is noticed at
-        once, not when the user next presses Enter.
+        With ``typed_ahead_is_chat``, the lines typed before the question are put
+        aside, to be sent as chat once registered, and only a line typed after it
+        answers. A server that gives up waiting (its registration time-out) is
+        noticed at once, not when the user next presses Enter.
         """
+        if typed_ahead_is_chat and not self._hold_typed_ahead():
+            return None
         answer = asyncio.ensure_future(self._lines.get())
         try:
             while not answer.done():
@@ -375,6 +471,24 @@ class ChatClient:
         finally:
             answer.cancel()
 
+    def _hold_typed_ahead(self) -> bool:
+        """Put the lines waiting in the queue aside as chat; False if one of them was "leave"."""
+        while not self._lines.empty():
+            line = self._lines.get_nowait()
+            if line is None:
+                return False
+            if len(self._held) >= MAX_QUEUED_LINES:
+                self.frontend.show(error_line("not sent: too many lines wait to be sent"))
+                continue
+            self._held.append(line)
+        return True
+
+    async def _next_line(self) -> str | None:
+        """The next line to send: those put aside during registration first."""
+        if self._held:
+            return self._held.popleft()
+        return await self._lines.get()
+
     async def _registration_reply(self, connection: Connection) -> Welcome | Error:
         while (event := await read_event(connection)) is not None:
             if isinstance(event, Welcome | Error):
@@ -388,6 +502,11 @@ class ChatClient:
         back by TCP instead of this client's memory growing without bound.
         """
         while (event := await read_event(connection)) is not None:
+            own = self.state.nick is not None and (
+                isinstance(event, NickChange) and nick_key(event.old) == nick_key(self.state.nick)
+            )
+            if own:
+                self._preferred_nick = None  # the user chose a nickname of their own
             self.state.apply(event)
             if isinstance(event, Shutdown):
                 self._ended_by_server = True
@@ -407,7 +526,7 @@ class ChatClient:
         A line too long for the server is cut into several (see :mod:`tcpchat.linesplit`),
         and the user is told; one that cannot be cut is not sent.
         """
-        while (line := await self._lines.get()) is not None:
+        while (line := await self._next_line()) is not None:
             limit = self.state.max_line_bytes
             pieces = fit_line(line, limit)
             if pieces is None:
@@ -431,16 +550,3 @@ class ChatClient:
     def _set_link(self, link: Link, detail: str = "") -> None:
         self.state.set_link(link, detail)
         self.frontend.refresh()
-
-
-def _describe_os_error(exc: OSError) -> str:
-    """A socket error in a few words: "Connection refused", "timed out"."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"its TLS certificate could not be verified ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason or exc.strerror})"
-    if exc.errno is not None:
-        return os.strerror(exc.errno)
-    return str(exc)

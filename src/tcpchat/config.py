@@ -163,6 +163,8 @@ def check_values(settings: object) -> None:
 
 
 PORT = Number(whole=True, minimum=0, maximum=65535, described="a port 0-65535")
+#: A port to connect to: 0 means "any free port" only when listening.
+REMOTE_PORT = Number(whole=True, minimum=1, maximum=65535, described="a port 1-65535")
 POSITIVE_COUNT = Number(whole=True, minimum=1)
 POSITIVE_BYTES = Number(whole=True, minimum=1, unit="bytes")
 POSITIVE_SECONDS = Number(whole=False, minimum=0, above=True, unit="seconds")
@@ -547,7 +549,7 @@ class ClientSettings:
         "--port",
         "TCPCHAT_CONNECT_PORT",
         "server port (unset: 5002, or 5001 for --task 1)",
-        PORT,
+        REMOTE_PORT,
     )
     nick: str | None = setting(
         None, "--nick", "TCPCHAT_NICK", "nickname to register (asked for when not given)"

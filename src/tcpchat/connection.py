@@ -4,6 +4,8 @@
 :func:`switch_to_json` asks for the JSON-lines rendering and skips the text
 greeting that comes before the server's ``format: json``; :func:`read_event`
 turns lines back into events. :class:`Backoff` spaces reconnection attempts.
+:func:`describe_network_error` is the one place where a failed connection
+becomes words for the user.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
+import os
 import random
+import socket
 import ssl
 from collections.abc import Callable
 
@@ -40,6 +45,10 @@ LEAVE_TIMEOUT = 2.0
 
 #: The server's answer to ``/format json``, once the JSON rendering is on.
 JSON_ACK = "format: json"
+
+#: The largest power of two the backoff computes (2**30 s is decades): past it,
+#: ``2.0 ** attempts`` would overflow after 1,024 attempts.
+MAX_BACKOFF_EXPONENT = 30
 
 
 class Connection:
@@ -144,6 +153,62 @@ async def read_event(connection: Connection) -> Event | None:
     return None
 
 
+# Socket errors by errno, in the user's words; the exception's class decides first.
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused (is the server running, on that port?)",
+    errno.ECONNRESET: "the connection was reset",
+    errno.ECONNABORTED: "the connection was aborted",
+    errno.EPIPE: "the connection was broken",
+    errno.ETIMEDOUT: "timed out",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ENETDOWN: "the network is down",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.EHOSTDOWN: "the host is down",
+    errno.EADDRNOTAVAIL: "that address cannot be reached from here",
+}
+# Name look-up failures that mean "there is no such host", as opposed to "the look-up failed".
+_NO_SUCH_HOST = {
+    code for name in ("EAI_NONAME", "EAI_NODATA") if (code := getattr(socket, name, None))
+}
+
+
+def describe_network_error(exc: BaseException) -> str:
+    """What went wrong with a connection, in a few words for the user: "host not found",
+    "connection refused …", "timed out", "its TLS certificate could not be verified …".
+
+    Takes what connecting, reading or writing can raise: any ``OSError`` (name
+    look-up, socket and TLS errors), ``TimeoutError``, and the ``ValueError``
+    (``UnicodeError`` included) or ``OverflowError`` of a host name or port that
+    cannot even be tried.
+    """
+    match exc:
+        case socket.gaierror() if exc.errno in _NO_SUCH_HOST:
+            return "host not found"
+        case socket.gaierror() if exc.errno == socket.EAI_AGAIN:
+            return "the host name could not be looked up (no answer from DNS; is the network up?)"
+        case socket.gaierror():
+            return f"the host name could not be looked up ({exc.strerror or exc})"
+        case ssl.SSLCertVerificationError():
+            return f"its TLS certificate could not be verified ({exc.verify_message})"
+        case ssl.SSLError() if exc.reason == "WRONG_VERSION_NUMBER":
+            return "TLS failed: the server does not seem to speak TLS"
+        case ssl.SSLEOFError() | ssl.SSLZeroReturnError():
+            return "the server ended the TLS connection"
+        case ssl.SSLError():
+            return f"TLS failed ({exc.reason or exc.strerror or exc})"
+        case TimeoutError():
+            return "timed out"
+        case OSError() if exc.errno in _ERRNO_WORDS:
+            return _ERRNO_WORDS[exc.errno]
+        case OSError() if exc.errno is not None and exc.errno > 0:
+            return os.strerror(exc.errno).lower()
+        case OverflowError():
+            return "that port does not exist"
+        case ValueError():  # the IDNA codec's "label too long", an embedded NUL
+            return "that is not a valid host name"
+    return str(exc) or type(exc).__name__
+
+
 class Backoff:
     """Delays between reconnection attempts: doubling from ``initial`` up to ``maximum``.
 
@@ -167,7 +232,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call counts one attempt."""
-        base = min(self.maximum, self.initial * 2.0**self.attempts)
+        base = min(self.maximum, self.initial * 2.0 ** min(self.attempts, MAX_BACKOFF_EXPONENT))
         self.attempts += 1
         spread = 1.0 - self.jitter + 2.0 * self.jitter * self.random()
         return min(self.maximum, base * spread)

@@ -2,7 +2,9 @@
 
 ``tcpchat connect`` and ``tcpchat serve --task 1`` both run here. Each picks the
 prompt_toolkit front end when stdin is a terminal and the piped plain-line mode
-otherwise, and turns SIGTERM (and, in piped mode, SIGINT) into a clean leave.
+otherwise (a closed stdin included), and turns SIGTERM (and, in piped mode,
+SIGINT) into a clean leave. A piped client whose stdout's reader goes away
+leaves too: it tells the server (``/exit``) and exits 0.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ ROOM_COMMANDS = tuple(
 DIRECT_COMMANDS = ("/exit", "/help", "/quit")
 
 
+def stdin_is_a_terminal() -> bool:
+    """Whether a person types at stdin (False too when fd 0 was closed: ``<&-``)."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 @contextlib.contextmanager
 def leave_on_signals(leave: Callable[[], None], *, sigint: bool) -> Iterator[None]:
     """Make SIGTERM (and SIGINT, if asked) call ``leave``, so the program leaves cleanly.
@@ -58,8 +65,14 @@ async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
     """``tcpchat connect``: chat until the user leaves (0) or the server is gone (1)."""
     state = ChatState(format_address((settings.host, settings.port)), direct=direct)
     tls = client_context(settings.tls_ca, settings.insecure) if settings.uses_tls else None
-    if not sys.stdin.isatty():
-        piped = PipedFrontend()
+    if not stdin_is_a_terminal():
+        client: ChatClient | None = None
+
+        def leave() -> None:
+            if client is not None:
+                client.leave_now()
+
+        piped = PipedFrontend(on_output_closed=leave)
         try:
             client = ChatClient(settings, piped, state, direct=direct, ssl=tls)
             with leave_on_signals(client.leave_now, sigint=True):
@@ -86,7 +99,7 @@ async def run_direct(settings: ServerSettings, direct: DirectSettings) -> int:
     def toolbar() -> Fragments:
         return server.toolbar() if server is not None else []
 
-    if not sys.stdin.isatty():
+    if not stdin_is_a_terminal():
         piped = PipedFrontend()
         try:
             server = DirectServer(settings, piped, once=direct.once)

@@ -20,7 +20,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, fields
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, assert_never
 
 from tcpchat.errors import RemoteProtocolError
@@ -43,7 +43,7 @@ from tcpchat.events import (
     UserList,
     Welcome,
 )
-from tcpchat.nicks import AI_NICK
+from tcpchat.nicks import AI_NICK, MAX_NICK_LENGTH
 
 
 class Rendering(enum.IntEnum):
@@ -199,43 +199,101 @@ def encode(event: Event, rendering: Rendering) -> bytes:
 
 _TYPES_BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
 
+#: Largest event id or search id accepted (ids are positive 64-bit counters).
+MAX_EVENT_ID = 2**63 - 1
+#: Most names in a list of users (and items in any other list), and most sources under
+#: an AI answer, that an event may carry.
+MAX_USERS_LISTED = 10_000
+MAX_SOURCES_LISTED = 100
+#: Earliest and latest event times accepted: a day inside what ``datetime`` can hold, so
+#: that converting to any local time zone cannot fall off either end.
+EARLIEST_TS = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_TS = datetime(9999, 12, 30, tzinfo=UTC)
+
+# The fields that hold a nickname: 1 to MAX_NICK_LENGTH characters, as the server allows.
+_NICK_FIELDS = frozenset({"nick", "old", "new", "recipient"})
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_EVENT_ID
+
+
+def _is_nick(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_NICK_LENGTH
+
+
+def _is_name_list(limit: int, items_are: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, list) and len(value) <= limit and all(items_are(item) for item in value)
+    )
+
 
 # What each field annotation of the events accepts in JSON (the annotations are
-# strings: events.py uses postponed evaluation).
+# strings: events.py uses postponed evaluation). A field named in _FIELD_CHECKS
+# is checked there instead.
 _JSON_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "int": _is_id,
     "str": lambda value: isinstance(value, str),
     "datetime": lambda value: isinstance(value, str),
-    "tuple[str, ...]": lambda value: (
-        isinstance(value, list) and all(isinstance(item, str) for item in value)
-    ),
+    "tuple[str, ...]": _is_name_list(MAX_USERS_LISTED, lambda item: isinstance(item, str)),
 }
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    **dict.fromkeys(_NICK_FIELDS, _is_nick),
+    "users": _is_name_list(MAX_USERS_LISTED, _is_nick),
+    "sources": _is_name_list(MAX_SOURCES_LISTED, lambda item: isinstance(item, str)),
+}
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _event_time(text: str) -> datetime:
+    """The ``ts`` of an event: an ISO 8601 time with its offset, within what can be drawn."""
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"the time {text!r} has no offset from UTC")
+    if not EARLIEST_TS <= ts <= LATEST_TS:
+        raise ValueError(f"the time {text!r} is out of range")
+    return ts
 
 
 def parse_json_event(line: str | bytes) -> Event:
     """Read one line of the JSON rendering back into an event.
 
     Raises :class:`RemoteProtocolError` for anything that is not a known event
-    with fields of the right types, so that a broken or hostile server cannot
-    hand a client a nickname that is a number or a text that is null.
+    with every field of the right type and within its bounds, so that a broken
+    or hostile server cannot hand a client a nickname that is a number, a text
+    that is null, an id that is ``true`` or ``1e400``, a time in the year 0 or a
+    list of a million users. ``NaN`` and ``Infinity`` are refused, and so is
+    nesting too deep for the parser: whatever the line, the error is this one.
     Unknown extra fields are ignored, so that newer servers can add fields, and
     a field with a default may be missing, so that older servers need not send it.
     """
     try:
-        document = json.loads(line)
+        document = json.loads(line, parse_constant=_refuse_constant)
         cls = _TYPES_BY_KIND[document["type"]]
         values: dict[str, Any] = {}
         for field in fields(cls):
             if field.name not in document and field.default is not MISSING:
                 continue
             value = document[field.name]
-            if not _JSON_FIELD_CHECKS[str(field.type)](value):
-                raise TypeError(f"{field.name!r} is not of type {field.type}")
+            check = _FIELD_CHECKS.get(field.name) or _JSON_FIELD_CHECKS[str(field.type)]
+            if not check(value):
+                raise TypeError(f"{field.name!r} is not a valid {field.type}")
             if field.name == "ts":
-                value = datetime.fromisoformat(value)
+                value = _event_time(value)
             elif isinstance(value, list):
                 value = tuple(value)
             values[field.name] = value
         return cls(**values)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RemoteProtocolError(f"not a tcpchat event: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
+        # ValueError covers JSONDecodeError and UnicodeDecodeError (bytes that are not
+        # UTF-8); RecursionError is "[[[[…" past the parser's depth.
+        raise RemoteProtocolError(f"not a tcpchat event: {_brief(exc)}") from None
+
+
+def _brief(exc: BaseException) -> str:
+    """The first 200 characters of what went wrong (the log must not hold a megabyte line)."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"

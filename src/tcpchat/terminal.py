@@ -19,6 +19,8 @@ import collections
 import contextlib
 import logging
 import os
+import selectors
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -353,11 +355,28 @@ class PipedFrontend:
     """The plain line mode for scripts: lines from a pipe or file, plain text out.
 
     Events are printed as sanitised plain lines, without styles or bell.
+
+    A stdin that cannot be read or watched (``/dev/null``, as cron, systemd,
+    ``nohup`` and ``ssh -n`` give, or a closed one) gives no lines and no end:
+    the program only receives, until :meth:`close_input` (a signal). When
+    stdout's reader goes away (``| head -1``), ``on_output_closed`` is called
+    once (default: :meth:`close_input`) and later lines are dropped.
     """
 
-    def __init__(self, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None) -> None:
-        self._stdin = stdin if stdin is not None else sys.stdin.buffer
+    def __init__(
+        self,
+        stdin: IO[bytes] | None = None,
+        stdout: IO[str] | None = None,
+        *,
+        on_output_closed: Callable[[], None] | None = None,
+    ) -> None:
+        if stdin is None and sys.stdin is not None:  # None: Python found fd 0 closed
+            stdin = sys.stdin.buffer
+        self._stdin = stdin
         self._stdout = stdout if stdout is not None else sys.stdout
+        self._on_output_closed = on_output_closed or self.close_input
+        self._output_closed = False
+        self._no_input = False
         self._splitter = LineSplitter(MAX_PIPED_LINE_BYTES)
         self._ready: list[str] = []
         self._reader: asyncio.StreamReader | None = None
@@ -373,21 +392,31 @@ class PipedFrontend:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
-        try:
+        kind = _stdin_kind(self._stdin)
+        if kind == "pollable":
+            assert self._stdin is not None
             transport, _ = await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), self._stdin
             )
-        except ValueError:
+            self._transport = transport
+        elif kind == "file":
             # A regular file cannot be watched by the event loop, but reading it never blocks.
             self._regular_file = True
         else:
-            self._transport = transport
+            self._no_input = True
+            logging.getLogger("tcpchat").warning(
+                "stdin cannot be read (%s): receiving only; SIGTERM or SIGINT leaves", kind
+            )
         self._reader = reader
 
     async def _read_chunk(self) -> bytes:
         if self._reader is None:
             await self._open()
+        if self._no_input:
+            await self._closed.wait()
+            return b""
         if self._regular_file:
+            assert self._stdin is not None
             return os.read(self._stdin.fileno(), 64 * 1024)
         assert self._reader is not None
         read = asyncio.ensure_future(self._reader.read(64 * 1024))
@@ -425,9 +454,16 @@ class PipedFrontend:
         return self._ready.pop(0)
 
     def show(self, shown: Shown) -> None:
-        for line in shown.lines:
-            self._stdout.write(plain(line) + "\n")
-        self._stdout.flush()
+        if self._output_closed:
+            return
+        try:
+            for line in shown.lines:
+                self._stdout.write(plain(line) + "\n")
+            self._stdout.flush()
+        except BrokenPipeError:
+            self._output_closed = True
+            _discard_further_output(self._stdout)
+            self._on_output_closed()
 
     async def wait_for_room(self) -> None:
         pass  # writing to stdout blocks until the reader of the pipe takes it
@@ -446,3 +482,35 @@ class PipedFrontend:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+def _stdin_kind(stdin: IO[bytes] | None) -> str:
+    """How stdin can be read: "pollable" (a pipe, socket or terminal the event loop can
+    watch), "file" (a regular file, read directly), or else why it cannot be read."""
+    if stdin is None:
+        return "it is closed"
+    try:
+        fd = stdin.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return "it is closed"
+    if stat.S_ISREG(mode):
+        return "file"
+    with selectors.DefaultSelector() as probe:
+        try:
+            probe.register(fd, selectors.EVENT_READ)
+        except (OSError, ValueError):
+            # epoll refuses /dev/null; asyncio would log the error and then wait forever.
+            return "it cannot be watched: /dev/null?"
+    return "pollable"
+
+
+def _discard_further_output(stream: IO[str]) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so that what is still buffered (and
+    Python's last flush at exit) goes nowhere instead of failing with EPIPE again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
