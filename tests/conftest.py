@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from tcpchat.config import ServerSettings
-from tcpchat.server import ChatServer
-from tests.helpers import LineClient
+from tcpchat.server.chat import ChatServer
+from tests.support.helpers import LineClient
 
 
 class _ErrorRecords(logging.Handler):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tcpchat.cli import USAGE_ERROR, main
-from tests.helpers import LineClient
-from tests.test_piped import Program
+from tests.support.helpers import LineClient
+from tests.support.programs import Program
 
 SEE_SERVE_HELP = "; see tcpchat serve --help"
 SEE_CONNECT_HELP = "; see tcpchat connect --help"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tcpchat.commands import COMMANDS, Command
 from tcpchat.config import all_settings_table
-from tcpchat.events import EVENT_TYPES, Event
-from tcpchat.protocol import JSON_OPENING_LINE
+from tcpchat.core.commands import COMMANDS, Command
+from tcpchat.core.events import EVENT_TYPES, Event
+from tcpchat.core.protocol import JSON_OPENING_LINE
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from tcpchat import __version__, loops
+from tcpchat import __version__
 from tcpchat.config import (
     ClientSettings,
     DirectSettings,
@@ -23,7 +23,8 @@ from tcpchat.config import (
     task_log_level,
     task_port,
 )
-from tcpchat.server import ChatServer
+from tcpchat.net import loops
+from tcpchat.server.chat import ChatServer
 
 log = logging.getLogger("tcpchat")
 
@@ -105,7 +106,7 @@ def configure_logging(level_name: str) -> None:
 
 async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
-    from tcpchat.search import Search  # here: openai takes a second to import
+    from tcpchat.ai.search import Search  # here: openai takes a second to import
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -163,7 +164,7 @@ def serve_direct(
     parser: argparse.ArgumentParser, args: argparse.Namespace, settings: ServerSettings
 ) -> int:
     """Run the 1:1 chat with this console as the operator."""
-    from tcpchat.console import run_direct
+    from tcpchat.server.console import run_direct
 
     try:
         direct = from_sources(DirectSettings, args, os.environ)
@@ -177,7 +178,7 @@ def serve_direct(
 
 def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Run the terminal client until the user leaves (0) or the server is gone (1)."""
-    from tcpchat.console import run_client
+    from tcpchat.client.console import run_client
 
     try:
         settings = from_sources(ClientSettings, args, os.environ)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
 
-from tcpchat.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
-from tcpchat.hub import DEFAULT_MAX_QUEUE_BYTES
-from tcpchat.loops import LOOP_CHOICES
-from tcpchat.protocol import DEFAULT_MAX_LINE_BYTES
-from tcpchat.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
-from tcpchat.sockopts import (
+from tcpchat.core.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
+from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES
+from tcpchat.core.protocol import DEFAULT_MAX_LINE_BYTES
+from tcpchat.core.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
+from tcpchat.net.loops import LOOP_CHOICES
+from tcpchat.net.sockopts import (
     DEFAULT_KEEPALIVE_COUNT,
     DEFAULT_KEEPALIVE_IDLE,
     DEFAULT_KEEPALIVE_INTERVAL,

@@ -1,0 +1,1 @@
+"""/search: the AI service's edge (the only importer of openai), answers, and limits."""

@@ -1,0 +1,275 @@
+"""``/search``: one question to the AI, one answer for the whole room.
+
+:class:`Search` is the server's :class:`~tcpchat.core.conversation.SearchService`.
+``request`` never blocks: it checks the limits (an API key, one search per user
+at a time, the per-user cooldown, the server-wide cap on searches at once; a
+"user" is a client address, or a nickname and connection on loopback),
+tells the room at once that someone asked, and starts a task that streams the
+answer. While it streams, the room gets :class:`~tcpchat.core.events.AIDelta` events
+(shown by JSON clients only); at the end it gets one
+:class:`~tcpchat.core.events.AIAnswer` with the whole sanitised text and its numbered
+sources. A failure goes to the asker alone as an
+:class:`~tcpchat.core.events.Error`; the room gets only a
+:class:`~tcpchat.core.events.SearchFailed` (no text), so that clients stop waiting.
+
+``aclose`` cancels every search in flight and closes the API client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from tcpchat.ai.answers import (
+    MAX_CITATIONS,
+    MAX_QUESTION_CHARS,
+    AnswerBuilder,
+    Citation,
+    RoomLine,
+    build_input,
+    finish_answer,
+)
+from tcpchat.ai.openai_edge import TIMED_OUT, AIClient, AnswerEnd, TextPiece
+from tcpchat.config import SearchSettings
+from tcpchat.core.conversation import Conversation
+from tcpchat.core.errors import SearchError
+from tcpchat.core.events import AIAnswer, AIDelta, Error, Message, SearchFailed, SearchStarted
+from tcpchat.core.nicks import nick_key
+
+log = logging.getLogger("tcpchat.search")
+
+NOT_CONFIGURED = (
+    "/search is not enabled on this server: whoever runs it must set OPENAI_API_KEY "
+    "(see the README, section /search)"
+)
+BUSY = "the AI is busy with other questions; try again in a moment"
+ALREADY_ASKING = "your previous question is still being answered; wait for it"
+ALREADY_ASKING_FROM_ADDRESS = "a question from your address is still being answered; wait for it"
+SHUTTING_DOWN = "the server is shutting down"
+EMPTY_ANSWER = "the AI gave an empty answer; try rephrasing the question"
+INTERNAL = "the search failed because of an error on the server"
+TOO_LONG = f"a question is at most {MAX_QUESTION_CHARS} characters long"
+
+
+@dataclass(slots=True)
+class _Running:
+    """A search in flight: who asked, and the task answering."""
+
+    search_id: int
+    askers: tuple[Hashable, ...]
+    task: asyncio.Task[None]
+
+
+def address_bucket(address: str) -> str | None:
+    """The per-address key of the ``/search`` limits for a peer at ``address`` (``host:port``).
+
+    An IPv4 address is its own bucket; an IPv6 address shares one with its /64,
+    because one home or one cloud machine is usually given a whole /64. None for
+    loopback and for anything that is not an IP address: those are shared by every
+    local user, SSH tunnel and reverse proxy, so they cannot tell people apart.
+    """
+    host = address.rpartition(":")[0].strip("[]").split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def _asker_keys(session: Conversation) -> tuple[Hashable, ...]:
+    """Who is asking, for the per-user limits (cooldown, one search at a time).
+
+    A remote client is its address (see :func:`address_bucket`): neither a rename
+    nor a new connection escapes the limits, and whoever takes a nickname later,
+    from elsewhere, does not inherit them. A local client is its nickname and its
+    connection, so that local users are not all one.
+    """
+    bucket = address_bucket(session.peer.address)
+    if bucket is not None:
+        return (("address", bucket),)
+    return (("nick", nick_key(session.nick)), ("connection", session.peer))
+
+
+class Search:
+    """The ``/search`` service of one server. See the module docstring.
+
+    ``monotonic`` is the clock of the cooldown, replaceable in tests.
+    """
+
+    def __init__(
+        self,
+        settings: SearchSettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.ai = AIClient(settings)
+        self._monotonic = monotonic
+        self._ids = itertools.count(1)
+        self._running: dict[int, _Running] = {}
+        self._last_asked: dict[Hashable, float] = {}  # asker key -> when its last search began
+        self._room: deque[RoomLine] = deque(maxlen=max(settings.room_context, 1))
+        self._closing = False
+
+    @property
+    def in_flight(self) -> int:
+        """How many searches are running now."""
+        return len(self._running)
+
+    # -- the session's side ------------------------------------------------------
+
+    def request(self, session: Conversation, question: str) -> None:
+        """Start answering ``question`` for ``session``, or tell it why not. Never blocks."""
+        try:
+            self._admit(session, question)
+        except SearchError as exc:
+            session.fail(exc)
+            return
+        nick = session.nick
+        search_id = next(self._ids)
+        askers = _asker_keys(session)
+        for key in askers:
+            self._last_asked[key] = self._monotonic()
+        event_id, ts = session.clock.stamp()
+        session.hub.publish(SearchStarted(event_id, ts, nick, search_id, question))
+        context = tuple(self._room) if self.settings.room_context else ()
+        task = asyncio.get_running_loop().create_task(
+            self._answer(session, nick, search_id, build_input(question, context)),
+            name=f"tcpchat-search-{search_id}",
+        )
+        self._running[search_id] = _Running(search_id, askers, task)
+        task.add_done_callback(lambda _: self._running.pop(search_id, None))
+        log.info("search %d by %s started", search_id, nick)
+
+    def observe(self, message: Message) -> None:
+        """Remember a room message, for the room context (kept only when it is on)."""
+        if self.settings.room_context:
+            self._room.append(RoomLine(message.nick, message.text))
+
+    def _admit(self, session: Conversation, question: str) -> None:
+        """Raise :class:`SearchError` with the reason if this search may not start."""
+        if self._closing:
+            raise SearchError(SHUTTING_DOWN)
+        if not self.settings.enabled:
+            raise SearchError(NOT_CONFIGURED)
+        if len(question) > MAX_QUESTION_CHARS:
+            raise SearchError(TOO_LONG)
+        askers = set(_asker_keys(session))
+        by_address = address_bucket(session.peer.address) is not None
+        if any(askers.intersection(running.askers) for running in self._running.values()):
+            raise SearchError(ALREADY_ASKING_FROM_ADDRESS if by_address else ALREADY_ASKING)
+        last = max((self._last_asked.get(key, -math.inf) for key in askers), default=-math.inf)
+        wait = last + self.settings.cooldown - self._monotonic()
+        if wait > 0:
+            whose = "the next search from your address" if by_address else "your next search"
+            raise SearchError(f"wait {math.ceil(wait)} s before {whose}")
+        if len(self._running) >= self.settings.max_concurrent:
+            raise SearchError(BUSY)
+        self._forget_old_askers()
+
+    def _forget_old_askers(self) -> None:
+        """Drop cooldown entries that have run out, so the table stays small."""
+        horizon = self._monotonic() - self.settings.cooldown
+        for key in [key for key, last in self._last_asked.items() if last <= horizon]:
+            del self._last_asked[key]
+
+    # -- one search --------------------------------------------------------------
+
+    async def _answer(
+        self, session: Conversation, nick: str, search_id: int, messages: list[str]
+    ) -> None:
+        """Stream one answer into the room; report a failure to the asker."""
+        builder = AnswerBuilder(self.settings.max_answer_chars)
+        streamed_citations: list[Citation] = []
+        end: AnswerEnd | None = None
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                async with contextlib.aclosing(self.ai.stream(messages)) as items:
+                    async for item in items:
+                        if isinstance(item, TextPiece):
+                            piece = builder.feed(item.text)
+                            if piece:
+                                event_id, ts = session.clock.stamp()
+                                session.hub.publish(AIDelta(event_id, ts, search_id, piece))
+                            if builder.full:
+                                break  # stop paying for text nobody will see
+                        elif isinstance(item, Citation):
+                            if len(streamed_citations) < MAX_CITATIONS:
+                                streamed_citations.append(item)
+                        else:
+                            end = item
+        except SearchError as exc:
+            self._fail(session, nick, search_id, exc)
+            return
+        except TimeoutError:
+            log.warning("search %d timed out", search_id)
+            self._fail(session, nick, search_id, SearchError(TIMED_OUT))
+            return
+        except Exception:
+            log.exception("search %d failed", search_id)
+            self._fail(session, nick, search_id, SearchError(INTERNAL))
+            return
+        if end is None and not builder.full:
+            # AIClient.stream ends with an AnswerEnd or raises; this is a bug of ours.
+            log.error("search %d: the answer stream ended without its end", search_id)
+            self._fail(session, nick, search_id, SearchError(INTERNAL))
+            return
+        raw = builder.raw
+        citations: tuple[Citation, ...] = tuple(streamed_citations)
+        incomplete = False
+        cut = builder.full
+        if end is not None:
+            incomplete = end.incomplete
+            cut = cut or end.oversized
+            if end.text is not None and not cut:
+                if len(end.text) <= builder.max_raw_chars:
+                    raw = end.text
+                else:
+                    cut = True  # the whole text is past the raw limit: keep what streamed
+            if end.citations:
+                citations = end.citations
+        text, sources = finish_answer(
+            raw, citations, self.settings.max_answer_chars, incomplete=incomplete, cut=cut
+        )
+        if not text:
+            self._fail(session, nick, search_id, SearchError(EMPTY_ANSWER))
+            return
+        event_id, ts = session.clock.stamp()
+        session.hub.publish(AIAnswer(event_id, ts, nick, search_id, text, sources))
+        log.info(
+            "search %d answered: %d characters, %d sources", search_id, len(text), len(sources)
+        )
+
+    def _fail(self, session: Conversation, nick: str, search_id: int, exc: SearchError) -> None:
+        """Tell the asker what went wrong; tell the room's programs the search is over."""
+        event_id, ts = session.clock.stamp()
+        session.hub.send(session.peer, Error(event_id, ts, exc.code, str(exc)))
+        event_id, ts = session.clock.stamp()
+        session.hub.publish(SearchFailed(event_id, ts, nick, search_id))
+
+    # -- shutdown ------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Refuse new searches, cancel those in flight, close the API client."""
+        self._closing = True
+        tasks = [running.task for running in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("cancelled %d searches in flight", len(tasks))
+        await self.ai.aclose()

@@ -1,0 +1,1 @@
+"""The terminal client, ``tcpchat connect``: its connection, its state, and the program."""

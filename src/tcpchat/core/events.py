@@ -1,0 +1,247 @@
+"""What happens in a chat, as frozen dataclasses.
+
+The server turns everything into events; :mod:`tcpchat.core.render` turns events
+into bytes for the wire, in the text or the JSON-lines rendering. Every event
+has a server-assigned ``id`` (increasing, in the one order in which the server
+accepted things) and a UTC timestamp ``ts``. :data:`Event` names them all.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from tcpchat.core.protocol import DEFAULT_MAX_LINE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A chat line from ``nick`` to the room."""
+
+    kind: ClassVar[str] = "message"
+    id: int
+    ts: datetime
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A ``/me`` line: shown as ``* nick text``."""
+
+    kind: ClassVar[str] = "action"
+    id: int
+    ts: datetime
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateMessage:
+    """A ``/msg`` line, delivered to its sender and its recipient only."""
+
+    kind: ClassVar[str] = "private"
+    id: int
+    ts: datetime
+    nick: str
+    recipient: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """``nick`` registered and entered the room."""
+
+    kind: ClassVar[str] = "join"
+    id: int
+    ts: datetime
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """``nick`` left the room; ``reason`` says how (``quit``, ``connection lost`` …)."""
+
+    kind: ClassVar[str] = "leave"
+    id: int
+    ts: datetime
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NickChange:
+    """``old`` is now known as ``new``."""
+
+    kind: ClassVar[str] = "nick"
+    id: int
+    ts: datetime
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Registration succeeded: the connection is in the room as ``nick``.
+
+    ``max_line_bytes`` is the longest line this server accepts, so that a client
+    can cut longer messages itself instead of having them discarded.
+    """
+
+    kind: ClassVar[str] = "welcome"
+    id: int
+    ts: datetime
+    nick: str
+    users: tuple[str, ...]
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class UserList:
+    """The answer to ``/users``: who is in the room."""
+
+    kind: ClassVar[str] = "users"
+    id: int
+    ts: datetime
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message from the server itself: the greeting, ``/help``, goodbye. May span lines."""
+
+    kind: ClassVar[str] = "notice"
+    id: int
+    ts: datetime
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Something the recipient asked went wrong: ``code`` for programs, ``text`` for people."""
+
+    kind: ClassVar[str] = "error"
+    id: int
+    ts: datetime
+    code: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStarted:
+    """``nick`` asked the AI ``question``; the answer follows as AI events with ``search_id``."""
+
+    kind: ClassVar[str] = "search"
+    id: int
+    ts: datetime
+    nick: str
+    search_id: int
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class AIDelta:
+    """A piece of an AI answer as it streams in (JSON rendering only)."""
+
+    kind: ClassVar[str] = "ai_delta"
+    id: int
+    ts: datetime
+    search_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AIAnswer:
+    """The whole AI answer to ``nick``'s search, with its numbered web sources."""
+
+    kind: ClassVar[str] = "ai"
+    id: int
+    ts: datetime
+    nick: str
+    search_id: int
+    text: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFailed:
+    """``nick``'s search ended without an answer (JSON rendering only).
+
+    The asker alone is told why, in an :class:`Error`; this tells the room's
+    programs to stop waiting for the answer to ``search_id``.
+    """
+
+    kind: ClassVar[str] = "search_failed"
+    id: int
+    ts: datetime
+    nick: str
+    search_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The server is shutting down; the connection will close."""
+
+    kind: ClassVar[str] = "shutdown"
+    id: int
+    ts: datetime
+    text: str
+
+
+Event = (
+    Message
+    | Action
+    | PrivateMessage
+    | Join
+    | Leave
+    | NickChange
+    | Welcome
+    | UserList
+    | Notice
+    | Error
+    | SearchStarted
+    | AIDelta
+    | AIAnswer
+    | SearchFailed
+    | Shutdown
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    Message,
+    Action,
+    PrivateMessage,
+    Join,
+    Leave,
+    NickChange,
+    Welcome,
+    UserList,
+    Notice,
+    Error,
+    SearchStarted,
+    AIDelta,
+    AIAnswer,
+    SearchFailed,
+    Shutdown,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventClock:
+    """Hands out event ids, in increasing order, and timestamps.
+
+    One per server, so that two servers in one process keep their own counts.
+    """
+
+    def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
+        self._ids = itertools.count(1)
+        self._now = now
+
+    def stamp(self) -> tuple[int, datetime]:
+        """The next event id and the current UTC time."""
+        return next(self._ids), self._now()

@@ -1,0 +1,299 @@
+"""Events to wire lines, in the two renderings, and JSON lines back to events.
+
+* **Text** (the default) is for people on ``nc`` or ``telnet``:
+  ``[14:03:22] <alice> hello``, with system lines marked ``***`` and errors ``!!!``.
+* **JSON lines** is for programs, the official client among them: one object per
+  event, with ``type``, ``id``, ``ts`` (ISO 8601, UTC) and the event's fields.
+
+Both are pure functions of the event, so the hub encodes each event once per
+rendering and sends the same bytes to everyone.
+
+The wording of the text rendering (:func:`system_lines`, :func:`users_online`,
+:func:`welcome_line`, :func:`source_lines`, the marks and the time stamp) is
+also what the terminal client shows: :mod:`tcpchat.tui.display` adds styles to it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import MISSING, fields
+from datetime import UTC, datetime, tzinfo
+from typing import Any, assert_never
+
+from tcpchat.core.errors import RemoteProtocolError
+from tcpchat.core.events import (
+    EVENT_TYPES,
+    Action,
+    AIAnswer,
+    AIDelta,
+    Error,
+    Event,
+    Join,
+    Leave,
+    Message,
+    NickChange,
+    Notice,
+    PrivateMessage,
+    SearchFailed,
+    SearchStarted,
+    Shutdown,
+    UserList,
+    Welcome,
+)
+from tcpchat.core.nicks import AI_NICK, MAX_NICK_LENGTH
+
+
+class Rendering(enum.IntEnum):
+    """How a connection wants its events written."""
+
+    TEXT = 0
+    JSON = 1
+
+
+#: How a system line (joins, notices, who is online...) starts, after the time.
+SYSTEM_MARK = "***"
+#: How an error line starts, after the time.
+ERROR_MARK = "!!!"
+#: How a private message starts, after the time.
+PRIVATE_MARK = "[private]"
+#: The second line of the welcome in the text rendering. The terminal client
+#: words its own, since it also completes nicknames with Tab.
+WELCOME_HINT = "Type a message and press Enter to chat; /help lists the commands."
+
+#: The events shown as system lines, worded by :func:`system_lines`. (The welcome
+#: is one too, but its second line differs: see :func:`welcome_line`.)
+SystemEvent = (
+    Join | Leave | NickChange | UserList | Notice | SearchStarted | SearchFailed | Shutdown
+)
+
+
+def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
+    """The text rendering of ``event``: the lines a person reads, without newlines.
+
+    Times are shown in ``tz`` (default: the local time zone of the machine rendering).
+    An event that has no text form (a streamed piece of an AI answer) gives no lines.
+    """
+    stamp = timestamp(event.ts, tz)
+    match event:
+        case Message(nick=nick, text=text):
+            return [f"{stamp}<{nick}> {text}"]
+        case Action(nick=nick, text=text):
+            return [f"{stamp}* {nick} {text}"]
+        case PrivateMessage(nick=nick, recipient=recipient, text=text):
+            return [f"{stamp}{PRIVATE_MARK} {nick} -> {recipient}: {text}"]
+        case Welcome(nick=nick, users=users):
+            return [
+                f"{stamp}{SYSTEM_MARK} {welcome_line(nick, users)}",
+                f"{stamp}{SYSTEM_MARK} {WELCOME_HINT}",
+            ]
+        case (
+            Join()
+            | Leave()
+            | NickChange()
+            | UserList()
+            | Notice()
+            | SearchStarted()
+            | SearchFailed()
+            | Shutdown()
+        ):
+            return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event)]
+        case Error(text=text):
+            return [f"{stamp}{ERROR_MARK} {line}" for line in text.split("\n")]
+        case AIDelta():
+            return []
+        case AIAnswer(text=text, sources=sources):
+            return [
+                f"{stamp}<{AI_NICK}> {line}" for line in [*text.split("\n"), *source_lines(sources)]
+            ]
+    raise AssertionError(f"no text rendering for {event!r}")  # pragma: no cover
+
+
+def timestamp(ts: datetime, tz: tzinfo | None = None) -> str:
+    """``ts`` as the stamp that starts each line, ``[14:03:22] ``, in the time zone ``tz``.
+
+    Converting time zones is slow and a busy room stamps thousands of events a
+    second, so the stamp is made once per second.
+    """
+    return _timestamp_of_second(int(ts.timestamp() // 1), tz)
+
+
+@functools.lru_cache(maxsize=256)
+def _timestamp_of_second(second: int, tz: tzinfo | None) -> str:
+    return datetime.fromtimestamp(second, tz).strftime("[%H:%M:%S] ")
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def system_lines(event: SystemEvent, clean: Callable[[str], str] = _as_is) -> list[str]:
+    """What a system event says, one string per line, without the time or the mark.
+
+    ``clean`` is applied to every text the event carries (to each line of a
+    multi-line one) before it is put into words: the client passes
+    :func:`~tcpchat.core.sanitize.sanitize_text`. The default leaves the texts as they
+    are, as the text rendering wants: the server sanitised remote text on arrival.
+    """
+    match event:
+        case Join(nick=nick):
+            return [f"{clean(nick)} joined"]
+        case Leave(nick=nick, reason=reason):
+            return [f"{clean(nick)} left ({clean(reason)})"]
+        case NickChange(old=old, new=new):
+            return [f"{clean(old)} is now known as {clean(new)}"]
+        case UserList(users=users):
+            return [users_online(clean(user) for user in users)]
+        case Notice(text=text):
+            return [clean(line) for line in text.split("\n")]
+        case SearchStarted(nick=nick, question=question):
+            return [f"{clean(nick)} asked the AI: {clean(question)}"]
+        case SearchFailed(nick=nick):
+            return [f"the AI could not answer {clean(nick)}'s question"]
+        case Shutdown(text=text):
+            return [clean(text)]
+        case _:  # pragma: no cover
+            assert_never(event)
+
+
+def users_online(users: Iterable[str]) -> str:
+    """Who is in the room, counted and named: ``2 users online: alice, bob``."""
+    names = list(users)
+    count = "1 user" if len(names) == 1 else f"{len(names)} users"
+    return f"{count} online: {', '.join(names)}"
+
+
+def welcome_line(nick: str, users: Iterable[str]) -> str:
+    """The first line of the welcome: ``Welcome, alice! 2 users online: alice, bob``."""
+    return f"Welcome, {nick}! {users_online(users)}"
+
+
+def source_lines(sources: Sequence[str]) -> list[str]:
+    """The lines under an AI answer that list its sources, numbered from 1 (none if none)."""
+    if not sources:
+        return []
+    return ["Sources:", *(f"[{number}] {url}" for number, url in enumerate(sources, 1))]
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    """The JSON rendering of ``event`` as a dict: ``type``, then the event's fields."""
+    document: dict[str, Any] = {"type": event.kind}
+    for field in fields(event):
+        value = getattr(event, field.name)
+        if isinstance(value, datetime):
+            value = value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        elif isinstance(value, tuple):
+            value = list(value)
+        document[field.name] = value
+    return document
+
+
+def encode(event: Event, rendering: Rendering) -> bytes:
+    """``event`` as bytes for the wire, each line ending in ``\\n``; may be empty."""
+    if rendering is Rendering.JSON:
+        return (json.dumps(to_json(event), ensure_ascii=False) + "\n").encode()
+    return "".join(line + "\n" for line in text_lines(event)).encode()
+
+
+_TYPES_BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
+
+#: Largest event id or search id accepted (ids are positive 64-bit counters).
+MAX_EVENT_ID = 2**63 - 1
+#: Most names in a list of users (and items in any other list), and most sources under
+#: an AI answer, that an event may carry.
+MAX_USERS_LISTED = 10_000
+MAX_SOURCES_LISTED = 100
+#: Earliest and latest event times accepted: a day inside what ``datetime`` can hold, so
+#: that converting to any local time zone cannot fall off either end.
+EARLIEST_TS = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_TS = datetime(9999, 12, 30, tzinfo=UTC)
+
+# The fields that hold a nickname: 1 to MAX_NICK_LENGTH characters, as the server allows.
+_NICK_FIELDS = frozenset({"nick", "old", "new", "recipient"})
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_EVENT_ID
+
+
+def _is_nick(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_NICK_LENGTH
+
+
+def _is_name_list(limit: int, items_are: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, list) and len(value) <= limit and all(items_are(item) for item in value)
+    )
+
+
+# What each field annotation of the events accepts in JSON (the annotations are
+# strings: events.py uses postponed evaluation). A field named in _FIELD_CHECKS
+# is checked there instead.
+_JSON_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": _is_id,
+    "str": lambda value: isinstance(value, str),
+    "datetime": lambda value: isinstance(value, str),
+    "tuple[str, ...]": _is_name_list(MAX_USERS_LISTED, lambda item: isinstance(item, str)),
+}
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    **dict.fromkeys(_NICK_FIELDS, _is_nick),
+    "users": _is_name_list(MAX_USERS_LISTED, _is_nick),
+    "sources": _is_name_list(MAX_SOURCES_LISTED, lambda item: isinstance(item, str)),
+}
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _event_time(text: str) -> datetime:
+    """The ``ts`` of an event: an ISO 8601 time with its offset, within what can be drawn."""
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"the time {text!r} has no offset from UTC")
+    if not EARLIEST_TS <= ts <= LATEST_TS:
+        raise ValueError(f"the time {text!r} is out of range")
+    return ts
+
+
+def parse_json_event(line: str | bytes) -> Event:
+    """Read one line of the JSON rendering back into an event.
+
+    Raises :class:`RemoteProtocolError` for anything that is not a known event
+    with every field of the right type and within its bounds, so that a broken
+    or hostile server cannot hand a client a nickname that is a number, a text
+    that is null, an id that is ``true`` or ``1e400``, a time in the year 0 or a
+    list of a million users. ``NaN`` and ``Infinity`` are refused, and so is
+    nesting too deep for the parser: whatever the line, the error is this one.
+    Unknown extra fields are ignored, so that newer servers can add fields, and
+    a field with a default may be missing, so that older servers need not send it.
+    """
+    try:
+        document = json.loads(line, parse_constant=_refuse_constant)
+        cls = _TYPES_BY_KIND[document["type"]]
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if field.name not in document and field.default is not MISSING:
+                continue
+            value = document[field.name]
+            check = _FIELD_CHECKS.get(field.name) or _JSON_FIELD_CHECKS[str(field.type)]
+            if not check(value):
+                raise TypeError(f"{field.name!r} is not a valid {field.type}")
+            if field.name == "ts":
+                value = _event_time(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[field.name] = value
+        return cls(**values)
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
+        # ValueError covers JSONDecodeError and UnicodeDecodeError (bytes that are not
+        # UTF-8); RecursionError is "[[[[…" past the parser's depth.
+        raise RemoteProtocolError(f"not a tcpchat event: {_brief(exc)}") from None
+
+
+def _brief(exc: BaseException) -> str:
+    """The first 200 characters of what went wrong (the log must not hold a megabyte line)."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"

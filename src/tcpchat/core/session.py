@@ -1,0 +1,207 @@
+"""One connection's conversation with the room, with no I/O of its own.
+
+A :class:`Session` takes decoded input lines and turns them into events for the
+hub: first registration (choosing a nickname), then chat and commands. It never
+awaits and never touches a socket: the server feeds it lines and reads
+``finished`` to know when to close, so it can be driven by plain calls.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tcpchat.core.commands import LEAVE_COMMANDS, dispatch
+from tcpchat.core.conversation import SearchService
+from tcpchat.core.errors import InvalidEncoding, LocalProtocolError, NickError, TcpchatError
+from tcpchat.core.events import Error, EventClock, Join, Leave, Message, Notice, Welcome
+from tcpchat.core.hub import Hub, Peer
+from tcpchat.core.nicks import validate_nick
+from tcpchat.core.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
+from tcpchat.core.protocol import (
+    DEFAULT_MAX_LINE_BYTES,
+    ChatInput,
+    CommandInput,
+    decode_line,
+    parse_received,
+)
+from tcpchat.core.sanitize import sanitize_text
+
+log = logging.getLogger("tcpchat.server")
+
+GREETING = "Welcome to tcpchat. Choose a nickname (letters, digits, '_' and '-'):"
+NICK_PROMPT = "Choose a nickname:"
+
+PASSWORD_GREETING = "Welcome to tcpchat."
+PASSWORD_PROMPT = "this server needs a password: type it, or send /pass PASSWORD"
+#: What a connection may do before it has given the server password.
+_BEFORE_PASSWORD_COMMANDS = frozenset({"help", "format", *LEAVE_COMMANDS})
+_PASSWORD_COMMANDS = frozenset({"pass", "password"})
+
+
+class Session:
+    """Registration, chat and commands for one connection.
+
+    ``finished`` becomes the reason the session ended (``"quit"``, ``"connection
+    lost"`` …) once it has; the room is told a member left exactly once.
+    """
+
+    def __init__(
+        self,
+        peer: Peer,
+        hub: Hub,
+        clock: EventClock,
+        *,
+        search: SearchService | None = None,
+        password: str | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
+        self.peer = peer
+        self.hub = hub
+        self.clock = clock
+        self.search = search
+        self.max_line_bytes = max_line_bytes  # told in the welcome
+        self.finished: str | None = None
+        self._member = False
+        self.password_gate = PasswordGate(password) if password else None
+
+    @property
+    def awaiting_password(self) -> bool:
+        """Whether the server password is still to be given on this connection."""
+        return self.password_gate is not None and not self.password_gate.passed
+
+    @property
+    def registered(self) -> bool:
+        """Whether this connection is in the room under a nickname."""
+        return self._member
+
+    @property
+    def nick(self) -> str:
+        if self.peer.nick is None:
+            raise LocalProtocolError("a nickname was used before registration")
+        return self.peer.nick
+
+    # -- input ---------------------------------------------------------------
+
+    def greet(self) -> None:
+        """Send the opening lines that ask for a nickname (or for the password first)."""
+        if self.password_gate is not None:
+            self.notice(PASSWORD_GREETING)
+            self.ask_password()
+            return
+        self.notice(GREETING)
+
+    def receive_line(self, raw: bytes) -> None:
+        """Handle one complete input line (without its line ending)."""
+        if self.finished is not None:
+            return
+        try:
+            text = decode_line(raw)
+        except InvalidEncoding as exc:
+            self.fail(exc)
+            return
+        parsed = parse_received(text)
+        if parsed is None:
+            return  # blank lines are ignored
+        if self.awaiting_password:
+            self._before_password(parsed)
+            return
+        if isinstance(parsed, CommandInput):
+            dispatch(self, parsed)
+        elif self._member:
+            self.say(parsed)
+        else:
+            self.register(parsed.text)
+
+    def say(self, chat: ChatInput) -> None:
+        text = sanitize_text(chat.text)
+        if not text.strip():
+            return
+        event_id, ts = self.clock.stamp()
+        message = Message(event_id, ts, self.nick, text)
+        self.hub.publish(message, exclude=self.peer)
+        if self.search is not None:
+            self.search.observe(message)
+
+    def register(self, wanted: str) -> None:
+        """Try to enter the room as ``wanted``; on failure, say why and ask again."""
+        try:
+            nick = validate_nick(wanted)
+            self.hub.join(self.peer, nick)
+        except NickError as exc:
+            self.fail(exc)
+            self.notice(NICK_PROMPT)
+            return
+        self._member = True
+        log.info("%s registered as %s", self.peer.address, nick)
+        event_id, ts = self.clock.stamp()
+        self.hub.send(self.peer, Welcome(event_id, ts, nick, self.hub.nicks(), self.max_line_bytes))
+        event_id, ts = self.clock.stamp()
+        self.hub.publish(Join(event_id, ts, nick), exclude=self.peer)
+
+    # -- the server password (tcpchat.password) -------------------------------
+
+    def ask_password(self) -> None:
+        """Ask for the server password, with a code programs can act on."""
+        self.error(PASSWORD_REQUIRED, PASSWORD_PROMPT)
+
+    def _before_password(self, parsed: ChatInput | CommandInput) -> None:
+        """Handle a line from a connection that has not given the password yet.
+
+        A bare line or ``/pass PASSWORD`` is an attempt; ``/format``, ``/help`` and
+        ``/exit`` work; anything else is answered by asking for the password again.
+        """
+        if isinstance(parsed, ChatInput):
+            self._try_password(parsed.text)
+        elif parsed.name in _PASSWORD_COMMANDS:
+            self._try_password(parsed.argument)
+        elif parsed.name in _BEFORE_PASSWORD_COMMANDS:
+            dispatch(self, parsed)
+            if parsed.name == "format" and self.finished is None:
+                self.ask_password()  # again, now in the rendering the client asked for
+        else:
+            self.ask_password()
+
+    def _try_password(self, attempt: str) -> None:
+        gate = self.password_gate
+        assert gate is not None
+        if gate.attempt(attempt):
+            log.info("%s gave the server password", self.peer.address)
+            self.notice("Password accepted. " + NICK_PROMPT)
+            return
+        log.warning("%s sent a wrong server password", self.peer.address)
+        if gate.locked:
+            self.error(PASSWORD_WRONG, "wrong password; too many tries, closing")
+            self.end("too many wrong passwords")
+            return
+        tries = "1 try" if gate.tries_left == 1 else f"{gate.tries_left} tries"
+        self.error(PASSWORD_WRONG, f"wrong password; {tries} left")
+
+    # -- output --------------------------------------------------------------
+
+    def notice(self, text: str) -> None:
+        event_id, ts = self.clock.stamp()
+        self.hub.send(self.peer, Notice(event_id, ts, text))
+
+    def error(self, code: str, text: str) -> None:
+        event_id, ts = self.clock.stamp()
+        self.hub.send(self.peer, Error(event_id, ts, code, text))
+
+    def fail(self, exc: TcpchatError) -> None:
+        """Tell this connection what went wrong, in the exception's user-facing words."""
+        self.error(getattr(exc, "code", "error"), str(exc))
+
+    # -- the end -------------------------------------------------------------
+
+    def end(self, reason: str, *, announce: bool = True) -> None:
+        """Finish the session: leave the room and tell the others, once."""
+        if self.finished is not None:
+            return
+        self.finished = reason
+        if self._member:
+            self._member = False
+            nick = self.nick
+            self.hub.leave(self.peer)
+            log.info("%s (%s) left: %s", nick, self.peer.address, reason)
+            if announce:
+                event_id, ts = self.clock.stamp()
+                self.hub.publish(Leave(event_id, ts, nick, reason))

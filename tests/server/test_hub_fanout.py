@@ -1,0 +1,148 @@
+"""The hub's per-pass fan-out: one write per member per pass, in the order things happened."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import cast
+
+from tcpchat.core.events import Event, Message, Notice
+from tcpchat.core.hub import QUEUE_EXCEEDED, Peer
+from tcpchat.core.render import Rendering
+from tcpchat.server.local_hub import LocalHub
+from tests.support.fakes import FakeTransport
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def member(hub: LocalHub, nick: str) -> Peer:
+    peer = Peer(cast(asyncio.WriteTransport, FakeTransport()), nick)
+    hub.join(peer, nick)
+    return peer
+
+
+def writes(peer: Peer) -> list[bytes]:
+    return cast(FakeTransport, peer.transport).writes
+
+
+def message(number: int, nick: str = "alice") -> Event:
+    return Message(number, NOW, nick, f"line {number}")
+
+
+async def next_pass() -> None:
+    """Wait until the callbacks scheduled so far (the hub's flush) have run."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.call_soon(done.set_result, None)
+    await done
+
+
+async def test_a_pass_is_one_write_per_member_with_the_same_bytes() -> None:
+    """Members who sent nothing in a pass share one joined bytes object, written once."""
+    hub = LocalHub()
+    alice, bob, carol = member(hub, "alice"), member(hub, "bob"), member(hub, "carol")
+    for number in range(3):
+        hub.publish(message(number), exclude=alice)
+    await next_pass()
+    assert len(writes(bob)) == len(writes(carol)) == 1
+    assert writes(bob)[0] is writes(carol)[0]
+    assert writes(bob)[0].count(b"\n") == 3
+    assert writes(alice) == []
+
+
+async def test_a_sender_gets_everything_but_its_own_lines_in_order() -> None:
+    """A member who sent in the pass gets the others' lines, in order, without its own."""
+    hub = LocalHub()
+    alice, bob = member(hub, "alice"), member(hub, "bob")
+    hub.publish(message(1, "bob"), exclude=bob)
+    hub.publish(message(2, "alice"), exclude=alice)
+    hub.publish(message(3, "bob"), exclude=bob)
+    await next_pass()
+    assert [line.split(b"> ")[1] for line in b"".join(writes(alice)).splitlines()] == [
+        b"line 1",
+        b"line 3",
+    ]
+    assert b"line 2" in b"".join(writes(bob))
+    assert b"line 1" not in b"".join(writes(bob))
+
+
+async def test_room_and_private_deliveries_keep_their_order() -> None:
+    """A line sent to one member between two broadcasts arrives between them."""
+    hub = LocalHub()
+    member(hub, "alice")
+    bob = member(hub, "bob")
+    hub.publish(message(1))
+    hub.send(bob, Notice(2, NOW, "just for bob"))
+    hub.publish(message(3))
+    await next_pass()
+    lines = b"".join(writes(bob)).splitlines()
+    assert [b"line 1" in lines[0], b"just for bob" in lines[1], b"line 3" in lines[2]] == [
+        True,
+        True,
+        True,
+    ]
+
+
+async def test_a_member_who_joins_mid_pass_gets_only_what_follows() -> None:
+    """Joining does not deliver what the room heard earlier in the same pass."""
+    hub = LocalHub()
+    member(hub, "alice")
+    hub.publish(message(1))
+    late = member(hub, "late")
+    hub.publish(message(2))
+    await next_pass()
+    received = b"".join(writes(late))
+    assert b"line 1" not in received
+    assert b"line 2" in received
+
+
+async def test_a_member_who_leaves_is_still_flushed_what_it_was_owed() -> None:
+    """What was published while a peer was a member reaches it when its connection flushes."""
+    hub = LocalHub()
+    member(hub, "alice")
+    bob = member(hub, "bob")
+    hub.publish(message(1))
+    hub.leave(bob)
+    hub.publish(message(2))
+    hub.flush(bob)
+    await next_pass()
+    received = b"".join(writes(bob))
+    assert b"line 1" in received
+    assert b"line 2" not in received
+
+
+async def test_each_rendering_is_encoded_for_its_members() -> None:
+    """Text and JSON members each get the pass in their own rendering."""
+    hub = LocalHub()
+    text, json_member = member(hub, "text"), member(hub, "json")
+    json_member.rendering = Rendering.JSON
+    hub.publish(message(1))
+    await next_pass()
+    assert writes(text)[0].endswith(b"<alice> line 1\n")
+    assert writes(json_member)[0].startswith(b'{"type": "message"')
+
+
+async def test_changing_rendering_mid_pass_keeps_earlier_lines_as_they_were() -> None:
+    """Lines published before a /format switch are written in the old rendering."""
+    hub = LocalHub()
+    member(hub, "alice")
+    bob = member(hub, "bob")
+    hub.publish(message(1))
+    bob.rendering = Rendering.JSON
+    hub.publish(message(2))
+    await next_pass()
+    first, second = b"".join(writes(bob)).splitlines()
+    assert first.endswith(b"<alice> line 1")
+    assert second.startswith(b"{")
+
+
+async def test_a_member_past_its_queue_bound_is_dropped_and_others_still_served() -> None:
+    """A full send queue cuts that member off; the rest of the pass is delivered."""
+    hub = LocalHub(max_queue_bytes=10)
+    slow, fast = member(hub, "slow"), member(hub, "fast")
+    cast(FakeTransport, slow.transport).buffer_size = 11
+    hub.publish(message(1))
+    await next_pass()
+    assert slow.drop_reason == QUEUE_EXCEEDED
+    assert cast(FakeTransport, slow.transport).aborted
+    assert b"line 1" in b"".join(writes(fast))
