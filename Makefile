@@ -46,6 +46,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy --strict src tests benchmarks tools
+	$(BIN)/python tools/check_imports.py
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks tools
