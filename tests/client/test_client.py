@@ -258,16 +258,24 @@ async def test_leaving_while_asked_for_a_nickname(
     assert await finished(task) == 0
 
 
-async def test_server_going_away_exits_non_zero(
+async def lose_the_server(
     settings: ServerSettings, start_client: Starter
-) -> None:
-    """Without --reconnect, the client says the server went away and ends with status 1."""
+) -> tuple[ScriptedFrontend, int]:
+    """Start a server and a client as alice, close the server; the front end and exit status."""
     chat_server = ChatServer(settings)
     await chat_server.start()
     _, frontend, task = start_client(chat_server.port, nick="alice")
     await frontend.expect("Welcome, alice")
     await chat_server.close()
-    assert await finished(task) == 1
+    return frontend, await finished(task)
+
+
+async def test_server_going_away_exits_non_zero(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """Without --reconnect, the client says the server went away and ends with status 1."""
+    frontend, status = await lose_the_server(settings, start_client)
+    assert status == 1
     await frontend.expect(r"\*\*\* the server is shutting down")
     await frontend.expect(r"!!! the connection to 127\.0\.0\.1:\d+ was closed; exiting")
 
@@ -276,12 +284,8 @@ async def test_leaving_because_the_server_closed_mentions_reconnect(
     settings: ServerSettings, start_client: Starter
 ) -> None:
     """A client that exits because its server went away says, last, that --reconnect exists."""
-    chat_server = ChatServer(settings)
-    await chat_server.start()
-    _, frontend, task = start_client(chat_server.port, nick="alice")
-    await frontend.expect("Welcome, alice")
-    await chat_server.close()
-    assert await finished(task) == 1
+    frontend, status = await lose_the_server(settings, start_client)
+    assert status == 1
     assert "--reconnect waits for the server and comes back" in frontend.shown[-1]
 
 

@@ -92,6 +92,13 @@ def _in_order(lines: list[str], regexes: list[re.Pattern[str]]) -> bool:
     return all(any(regex.search(line) for line in remaining) for regex in regexes)
 
 
+def connect_alice(port: int) -> str:
+    """The shell command that runs ``tcpchat connect --nick alice`` against ``port``."""
+    return shlex.join(
+        [sys.executable, "-m", "tcpchat", "connect", "--port", str(port), "--nick", "alice"]
+    )
+
+
 @pytest.fixture
 async def tmux(tmp_path: Path) -> AsyncIterator[Tmux]:
     """A tmux server of its own, killed after the test whatever happened."""
@@ -117,8 +124,7 @@ async def test_client_in_a_real_terminal(
 ) -> None:
     """Typing is never disturbed by arriving messages; Enter sends; no title change; /exit is 0."""
     bob = await client("bob")
-    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
-    command = shlex.join([*connect, "--nick", "alice"])
+    command = connect_alice(server.port)
     await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
     await tmux.wait_for_screen(r"\*\*\* Welcome, alice! 2 users online: alice, bob")
     await tmux.wait_for_screen(r"alice \| 2 online \| connected")  # the toolbar
@@ -148,8 +154,7 @@ async def test_client_in_a_real_terminal(
 
 async def test_narrow_terminal_keeps_the_connection_state(server: ChatServer, tmux: Tmux) -> None:
     """In a terminal 24 columns wide the toolbar still ends with the connection state."""
-    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
-    await tmux.start(shlex.join([*connect, "--nick", "alice"]), width=24)
+    await tmux.start(connect_alice(server.port), width=24)
     await tmux.wait_for_screen(r"^ 1 online \| connected\s*$")
 
 
@@ -158,8 +163,7 @@ async def test_ctrl_c_clears_the_line_and_then_leaves(
 ) -> None:
     """Ctrl-C clears a half-typed line and the client stays; at an empty prompt it leaves."""
     bob = await client("bob")
-    connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(server.port)]
-    command = shlex.join([*connect, "--nick", "alice"])
+    command = connect_alice(server.port)
     await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
     await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
     await tmux.type("half-typed words")
@@ -182,8 +186,7 @@ async def test_hostile_server_cannot_reach_the_terminal(tmux: Tmux) -> None:
         {"type": "message", "nick": "mallory", "text": "\u202ethree\x1bc"},
     ]
     async with hostile_server(hostile) as port:
-        connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(port)]
-        await tmux.start(shlex.join([*connect, "--nick", "alice"]))
+        await tmux.start(connect_alice(port))
         await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
         title_before = await tmux.pane_title()
         await tmux.type("go")
@@ -207,8 +210,7 @@ async def test_exit_typed_during_a_flood_ends_the_client_promptly(tmux: Tmux) ->
         for number in range(FLOOD_LINES)
     ]
     async with hostile_server(flood) as port:
-        connect = [sys.executable, "-m", "tcpchat", "connect", "--port", str(port)]
-        command = shlex.join([*connect, "--nick", "alice"])
+        command = connect_alice(port)
         await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
         await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
         await tmux.type("go")
