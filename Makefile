@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install serve serve-1 test lint format clean bench bench-full tmux
+.PHONY: install serve serve-1 test lint format clean bench bench-full
 
 install: $(STAMP)
 
@@ -29,18 +29,13 @@ serve: $(STAMP)
 serve-1: $(STAMP)
 	$(BIN)/tcpchat serve --task 1
 
-test: $(DEV_STAMP) tmux
-	$(BIN)/pytest
+# Real programs the tests drive, as PROGRAM=DEBIAN_PACKAGE: tmux for the terminal
+# client's end-to-end tests, a C compiler for the benchmark's smoke test.
+TEST_PROGRAMS := tmux=tmux gcc=gcc,libc6-dev
 
-# The real-terminal tests (tests/test_tmux.py) drive the client under tmux. As root
-# with apt-get it is installed when missing; otherwise those tests are skipped.
-tmux:
-	@command -v tmux >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; \
-		else \
-			echo "tmux is missing (install it as root): the real-terminal tests will be skipped"; \
-		fi; }
+test: $(DEV_STAMP)
+	@sh tools/install-programs $(TEST_PROGRAMS)
+	$(BIN)/pytest
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
@@ -61,10 +56,7 @@ clean:
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(DEV_STAMP)
-	@command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngircd; }
-	@command -v gcc >/dev/null 2>&1 || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
+	@sh tools/install-programs ngircd=ngircd gcc=gcc,libc6-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 

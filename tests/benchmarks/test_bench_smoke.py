@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,9 @@ from benchmarks.generator import Generator
 from benchmarks.servers import TCPCHAT_ASYNCIO, RunningServer
 
 from benchmarks import generator
+from tests.support.components import needs
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("gcc") is None and shutil.which("cc") is None,
-    reason="the load generator needs a C compiler",
-)
+pytestmark = needs("gcc")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import shlex
-import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -21,9 +20,10 @@ import pytest
 
 from tcpchat.server.chat import ChatServer
 from tests.conftest import ClientFactory
+from tests.support.components import needs
 from tests.support.hostile_server import hostile_server
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = needs("tmux")
 
 SCREEN_TIMEOUT = 10.0
 POLL_INTERVAL = 0.05
