@@ -8,7 +8,9 @@ The rules (docs/architecture.md explains them):
   serve both ends, so they import neither end, nor ``tcpchat.ai``;
 - ``tcpchat.client`` and ``tcpchat.server`` never import each other, nor ``tcpchat.ai``
   (the command line hands the server its search service);
-- only ``tcpchat.ai`` imports ``openai``;
+- only ``tcpchat.ai.openai_edge`` imports ``openai`` (and ``httpx2`` and
+  ``pydantic``, which come with it), so that they are loaded on the first
+  ``/search`` and never at start-up;
 - nothing imports ``tcpchat.cli``;
 - no modules import each other, directly or round a longer cycle.
 
@@ -53,8 +55,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "tcpchat.ai": ("tcpchat.client", "tcpchat.server", "tcpchat.tui"),
     "tcpchat.config": ("tcpchat.ai", "tcpchat.client", "tcpchat.server", "tcpchat.tui"),
 }
-#: Packages that only one part of tcpchat may import.
-OWNED: dict[str, str] = {"openai": "tcpchat.ai"}
+#: Packages that only one part (or one module) of tcpchat may import.
+OWNED: dict[str, str] = {
+    "openai": "tcpchat.ai.openai_edge",
+    "httpx2": "tcpchat.ai.openai_edge",
+    "pydantic": "tcpchat.ai.openai_edge",
+}
 #: The module that nothing else may import.
 ENTRY_POINTS = ("tcpchat.cli",)
 #: Modules allowed to import an entry point (``python -m tcpchat``).

@@ -106,7 +106,7 @@ def configure_logging(level_name: str) -> None:
 
 async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
-    from tcpchat.ai.search import Search  # here: openai takes a second to import
+    from tcpchat.ai.search import Search  # here: tcpchat connect has no use for it
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
