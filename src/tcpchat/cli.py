@@ -32,6 +32,7 @@ from tcpchat.config_file import (
     example,
     read_config,
 )
+from tcpchat.logs import announce, configure_logging
 from tcpchat.net import loops
 from tcpchat.server.chat import ChatServer
 
@@ -125,14 +126,6 @@ def build_parser() -> CommandLineParser:
     return parser
 
 
-def configure_logging(level_name: str) -> None:
-    logging.basicConfig(
-        level=logging.getLevelNamesMapping()[level_name.upper()],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         CONFIG_FLAG,
@@ -178,7 +171,7 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
         log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
         async with ChatServer(settings, search=Search(search_settings)) as server:
-            print(f"listening on {server.address}", file=sys.stderr, flush=True)
+            announce(f"listening on {server.address}", settings.log_format, address=server.address)
             await stop.wait()
             log.info("shutting down")
     finally:
@@ -203,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
-        configure_logging(task_log_level(settings.log_level, args.task))
+        configure_logging(task_log_level(settings.log_level, args.task), settings.log_format)
         warn_if_exposed(config)
         settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))
         if args.task == 1 and settings.password:

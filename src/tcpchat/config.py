@@ -172,6 +172,8 @@ POSITIVE_SECONDS = Number(whole=False, minimum=0, above=True, unit="seconds")
 WHOLE_SECONDS = Number(whole=True, minimum=1, unit="seconds")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: How log lines are written: for people (text) or for log shippers (one JSON object a line).
+LOG_FORMATS = ("text", "json")
 #: The log level when none is given: the 1:1 chat's console already shows each
 #: connection and departure as chat, so it logs only what goes wrong.
 TASK_LOG_LEVELS = {1: "warning", 2: "info"}
@@ -201,6 +203,13 @@ class ServerSettings:
         "what is logged to stderr: debug, info, warning or error (unset: info, or warning for "
         "--task 1, whose console already shows who comes and goes)",
         Choice(LOG_LEVELS),
+    )
+    log_format: str = setting(
+        "text",
+        "--log-format",
+        "TCPCHAT_LOG_FORMAT",
+        "how log lines are written: text, or json (one object a line, for log shippers)",
+        Choice(LOG_FORMATS),
     )
     max_line_bytes: int = setting(
         DEFAULT_MAX_LINE_BYTES,
