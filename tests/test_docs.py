@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tcpchat.config import all_settings_table
+from tcpchat.config_file import example
 from tcpchat.core.commands import COMMANDS, Command
 from tcpchat.core.events import EVENT_TYPES, Event
 from tcpchat.core.protocol import JSON_OPENING_LINE
@@ -20,6 +21,12 @@ def test_readme_configuration_table_matches_the_settings() -> None:
     """The README's configuration table is the one the settings declare
     (regenerate it with tools/settings_table.py)."""
     assert all_settings_table() in README
+
+
+def test_the_shipped_example_config_matches_the_settings() -> None:
+    """contrib/tcpchat.example.toml is what `tcpchat config example` prints
+    (regenerate it with tools/settings_table.py)."""
+    assert (ROOT / "contrib" / "tcpchat.example.toml").read_text() == example()
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)

@@ -8,6 +8,8 @@ The rules (docs/architecture.md explains them):
   serve both ends, so they import neither end, nor ``tcpchat.ai``;
 - ``tcpchat.client`` and ``tcpchat.server`` never import each other, nor ``tcpchat.ai``
   (the command line hands the server its search service);
+- ``tcpchat.config_file`` keeps ``tcpchat.config``'s rules, and ``tcpchat.logs``
+  imports no other part of tcpchat;
 - only ``tcpchat.ai.openai_edge`` imports ``openai`` (and ``httpx2`` and
   ``pydantic``, which come with it), so that they are loaded on the first
   ``/search`` and never at start-up;
@@ -44,6 +46,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "tcpchat.cli",
         "tcpchat.client",
         "tcpchat.config",
+        "tcpchat.config_file",
+        "tcpchat.logs",
         "tcpchat.net",
         "tcpchat.server",
         "tcpchat.tui",
@@ -54,6 +58,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "tcpchat.server": ("tcpchat.ai", "tcpchat.client"),
     "tcpchat.ai": ("tcpchat.client", "tcpchat.server", "tcpchat.tui"),
     "tcpchat.config": ("tcpchat.ai", "tcpchat.client", "tcpchat.server", "tcpchat.tui"),
+    "tcpchat.config_file": ("tcpchat.ai", "tcpchat.client", "tcpchat.server", "tcpchat.tui"),
+    "tcpchat.logs": (
+        "tcpchat.ai",
+        "tcpchat.client",
+        "tcpchat.config",
+        "tcpchat.config_file",
+        "tcpchat.net",
+        "tcpchat.server",
+        "tcpchat.tui",
+    ),
 }
 #: Packages that only one part (or one module) of tcpchat may import.
 OWNED: dict[str, str] = {

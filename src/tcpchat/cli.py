@@ -1,4 +1,4 @@
-"""The ``tcpchat`` command: ``tcpchat serve`` and ``tcpchat connect``."""
+"""The ``tcpchat`` command: ``tcpchat serve``, ``tcpchat connect`` and ``tcpchat config``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ from tcpchat.config import (
     task_log_level,
     task_port,
 )
+from tcpchat.config_file import (
+    COMMAND_SETTINGS,
+    CONFIG_ENV,
+    CONFIG_FLAG,
+    ConfigFile,
+    ConfigFileError,
+    example,
+    read_config,
+)
+from tcpchat.logs import announce, configure_logging
 from tcpchat.net import loops
 from tcpchat.server.chat import ChatServer
 
@@ -74,6 +84,7 @@ def build_parser() -> CommandLineParser:
         default=2,
         help="1: 1:1 chat with one client; 2: multi-client room (default 2)",
     )
+    add_config_argument(serve)
     add_arguments(serve, ServerSettings)
     add_arguments(serve, SearchSettings)
     add_arguments(serve, DirectSettings)
@@ -92,16 +103,60 @@ def build_parser() -> CommandLineParser:
         default=2,
         help="1: the 1:1 chat (no nickname); 2: the multi-client room (default 2)",
     )
+    add_config_argument(connect)
     add_arguments(connect, ClientSettings)
+
+    config = commands.add_parser(
+        "config",
+        help="write or check a configuration file",
+        description="Write an example configuration file, or check one.",
+    )
+    config.set_defaults(command_parser=config)
+    actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    example_parser = actions.add_parser(
+        "example",
+        help="print a complete, commented configuration file, every setting at its default",
+    )
+    example_parser.set_defaults(command_parser=example_parser)
+    check = actions.add_parser(
+        "check", help="check a configuration file: 'ok', or the first problem and status 2"
+    )
+    check.set_defaults(command_parser=check)
+    check.add_argument("file", metavar="FILE", help="the TOML file to check")
     return parser
 
 
-def configure_logging(level_name: str) -> None:
-    logging.basicConfig(
-        level=logging.getLevelNamesMapping()[level_name.upper()],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        CONFIG_FLAG,
+        dest="config",
+        metavar="FILE",
+        default=None,
+        help=f"read settings from this TOML file; a flag or an environment variable beats it "
+        f"(`tcpchat config example` writes one) [env {CONFIG_ENV}]",
     )
+
+
+def load_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ConfigFile | None:
+    """The configuration file named by --config or TCPCHAT_CONFIG, checked; or None."""
+    path = args.config if args.config is not None else os.environ.get(CONFIG_ENV, "")
+    if not path:
+        return None
+    try:
+        return read_config(path)
+    except ConfigFileError as exc:
+        parser.error(str(exc))
+
+
+def file_values(config: ConfigFile | None, command: str) -> dict[str, object]:
+    return dict(config.values(command)) if config is not None else {}
+
+
+def warn_if_exposed(config: ConfigFile | None) -> None:
+    """Warn when the configuration file holds a secret that other users may read."""
+    warning = config.exposure_warning() if config is not None else None
+    if warning is not None:
+        log.warning("%s", warning)
 
 
 async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
@@ -116,7 +171,7 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
         log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
         async with ChatServer(settings, search=Search(search_settings)) as server:
-            print(f"listening on {server.address}", file=sys.stderr, flush=True)
+            announce(f"listening on {server.address}", settings.log_format, address=server.address)
             await stop.wait()
             log.info("shutting down")
     finally:
@@ -130,14 +185,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser: argparse.ArgumentParser = args.command_parser
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "config":
+        return config_command(parser, args)
+    config = load_config(parser, args)
     if args.command == "serve":
+        values = file_values(config, "serve")
         try:
-            settings = from_sources(ServerSettings, args, os.environ)
-            search_settings = from_sources(SearchSettings, args, os.environ)
+            settings = from_sources(ServerSettings, args, os.environ, values)
+            search_settings = from_sources(SearchSettings, args, os.environ, values)
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
-        configure_logging(task_log_level(settings.log_level, args.task))
+        configure_logging(task_log_level(settings.log_level, args.task), settings.log_format)
+        warn_if_exposed(config)
         settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))
         if args.task == 1 and settings.password:
             # One operator, one guest: a password would only lock the guest out of a
@@ -145,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--password is for the multi-client room (--task 2), not --task 1")
         try:
             if args.task == 1:
-                return serve_direct(parser, args, settings)
+                return serve_direct(parser, args, settings, values)
             log.info("event loop: %s", loops.loop_name(settings.loop))
             loops.run(run_server(settings, search_settings), settings.loop)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
@@ -154,20 +214,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
         return 0
-    return connect(parser, args)
+    return connect(parser, args, config)
+
+
+def config_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``tcpchat config example`` and ``tcpchat config check FILE``."""
+    if args.action == "example":
+        sys.stdout.write(example())
+        return 0
+    try:
+        config = read_config(args.file)
+        counts = []
+        for command, classes in COMMAND_SETTINGS.items():
+            values = config.values(command)
+            for cls in classes:
+                # Built from the file alone, so that settings that cannot go together show.
+                from_sources(cls, argparse.Namespace(), {}, values)
+            counts.append(f"[{command}] {len(values)}")
+    except ConfigFileError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except ValueError as exc:
+        print(f"{parser.prog}: {args.file}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    warning = config.exposure_warning()
+    if warning is not None:
+        print(f"{parser.prog}: warning: {warning}", file=sys.stderr)
+    print(f"{args.file}: ok (settings given: {', '.join(counts)})")
+    return 0
 
 
 # -- tcpchat connect and tcpchat serve --task 1 (the interactive programs) -------
 
 
 def serve_direct(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, settings: ServerSettings
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    settings: ServerSettings,
+    values: dict[str, object],
 ) -> int:
     """Run the 1:1 chat with this console as the operator."""
     from tcpchat.server.console import run_direct
 
     try:
-        direct = from_sources(DirectSettings, args, os.environ)
+        direct = from_sources(DirectSettings, args, os.environ, values)
     except ValueError as exc:
         parser.error(str(exc))
     try:
@@ -176,15 +266,18 @@ def serve_direct(
         return 0  # Ctrl-C while no prompt was up: the operator left
 
 
-def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def connect(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: ConfigFile | None
+) -> int:
     """Run the terminal client until the user leaves (0) or the server is gone (1)."""
     from tcpchat.client.console import run_client
 
     try:
-        settings = from_sources(ClientSettings, args, os.environ)
+        settings = from_sources(ClientSettings, args, os.environ, file_values(config, "connect"))
         configure_logging("warning")
     except ValueError as exc:
         parser.error(str(exc))
+    warn_if_exposed(config)
     if settings.password_env and settings.password_env not in os.environ:
         parser.error(f"--password-env: the variable {settings.password_env} is not set")
     settings = dataclasses.replace(settings, port=task_port(settings.port, args.task))

@@ -1,8 +1,9 @@
 """Settings: every tunable and limit, each with a flag, an environment variable and a default.
 
 A setting is declared once, as a dataclass field made by :func:`setting`; the
-command line, the environment and the README's configuration table all come
-from that one declaration. A flag beats the environment, which beats the default.
+command line, the environment, the configuration file (:mod:`tcpchat.config_file`)
+and the README's configuration table all come from that one declaration. A flag
+beats the environment, which beats the file, which beats the default.
 """
 
 from __future__ import annotations
@@ -171,6 +172,8 @@ POSITIVE_SECONDS = Number(whole=False, minimum=0, above=True, unit="seconds")
 WHOLE_SECONDS = Number(whole=True, minimum=1, unit="seconds")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: How log lines are written: for people (text) or for log shippers (one JSON object a line).
+LOG_FORMATS = ("text", "json")
 #: The log level when none is given: the 1:1 chat's console already shows each
 #: connection and departure as chat, so it logs only what goes wrong.
 TASK_LOG_LEVELS = {1: "warning", 2: "info"}
@@ -200,6 +203,13 @@ class ServerSettings:
         "what is logged to stderr: debug, info, warning or error (unset: info, or warning for "
         "--task 1, whose console already shows who comes and goes)",
         Choice(LOG_LEVELS),
+    )
+    log_format: str = setting(
+        "text",
+        "--log-format",
+        "TCPCHAT_LOG_FORMAT",
+        "how log lines are written: text, or json (one object a line, for log shippers)",
+        Choice(LOG_FORMATS),
     )
     max_line_bytes: int = setting(
         DEFAULT_MAX_LINE_BYTES,
@@ -348,6 +358,12 @@ def settings_fields(cls: type[Any]) -> list[Field[Any]]:
     return [f for f in fields(cls) if "flag" in f.metadata]
 
 
+def file_key(f: Field[Any]) -> str:
+    """A setting's key in a configuration file: its flag without the dashes."""
+    flag: str = f.metadata["flag"]
+    return flag.removeprefix("--")
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
     """Add one flag per setting of ``cls``; each defaults to None (meaning: not given)."""
     for f in settings_fields(cls):
@@ -390,10 +406,17 @@ def _flag_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 S = TypeVar("S")
 
 
-def from_sources(cls: type[S], args: argparse.Namespace, environ: Mapping[str, str]) -> S:
-    """Build ``cls`` from flags first, then the environment, then the defaults.
+def from_sources(
+    cls: type[S],
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    file_values: Mapping[str, Any] | None = None,
+) -> S:
+    """Build ``cls`` from flags first, then the environment, then a file, then the defaults.
 
-    Raises ValueError, naming the variable, for an environment value that does not parse
+    ``file_values`` are a configuration file's checked values for this command,
+    by flag name without the dashes (:mod:`tcpchat.config_file`). Raises
+    ValueError, naming the variable, for an environment value that does not parse
     or is out of bounds; the settings' own checks raise it for values that cannot go together.
     """
     values: dict[str, Any] = {}
@@ -402,6 +425,8 @@ def from_sources(cls: type[S], args: argparse.Namespace, environ: Mapping[str, s
         if given is not None:
             values[f.name] = given
             continue
+        if file_values is not None and file_key(f) in file_values:
+            values[f.name] = file_values[file_key(f)]
         for variable in (f.metadata["env"], f.metadata.get("fallback_env")):
             if variable is None or variable not in environ:
                 continue

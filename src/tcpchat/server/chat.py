@@ -24,7 +24,7 @@ from tcpchat.core.render import Rendering, encode
 from tcpchat.core.session import Session
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
-from tcpchat.server.line import read_lines
+from tcpchat.server.line import FRONT_DOOR, read_lines
 from tcpchat.server.listener import accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
 
@@ -154,7 +154,12 @@ class ChatServer:
         self._connections[task] = None
         refusal = self.admission.admit(host)
         if refusal is not None:
-            log.warning("refused %s: %s", address, refusal)
+            log.warning(
+                "refused %s: %s",
+                address,
+                refusal,
+                extra={"address": address, "door": FRONT_DOOR, "reason": refusal},
+            )
             if self._tls_context is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
                 event_id, ts = self.clock.stamp()
@@ -205,7 +210,13 @@ class ChatServer:
                 session.end(session.peer.drop_reason or reason)
                 self.hub.flush(session.peer)
                 await self._close_connection(task, writer)
-                log.info("%s closed: %s", address, session.finished)
+                fields = {"nick": session.peer.nick, "reason": session.finished}
+                log.info(
+                    "%s closed: %s",
+                    address,
+                    session.finished,
+                    extra={"address": address, "door": FRONT_DOOR, **fields},
+                )
 
     def _open_session(
         self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str
@@ -221,7 +232,7 @@ class ChatServer:
             max_line_bytes=self.settings.max_line_bytes,
         )
         self._connections[task] = session
-        log.info("connection from %s", address)
+        log.info("connection from %s", address, extra={"address": address, "door": FRONT_DOOR})
         tune_socket(writer, self.settings)
         session.greet()
         return session
@@ -248,4 +259,9 @@ class ChatServer:
         self.received_bytes += size
 
     def _on_drop(self, peer: Peer, reason: str) -> None:
-        log.warning("disconnecting %r: %s", peer, reason)
+        log.warning(
+            "disconnecting %r: %s",
+            peer,
+            reason,
+            extra={"address": peer.address, "nick": peer.nick, "reason": reason},
+        )

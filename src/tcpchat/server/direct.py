@@ -36,6 +36,7 @@ from tcpchat.core.render import Rendering, encode
 from tcpchat.core.sanitize import sanitize_text
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
+from tcpchat.server.line import FRONT_DOOR
 from tcpchat.server.listener import READ_CHUNK, accept_tls, start_listening
 from tcpchat.tui.display import Fragments, Shown, error_line, own_message, render_event, system_line
 from tcpchat.tui.terminal import Frontend
@@ -209,7 +210,11 @@ class DirectServer:
         deadline = asyncio.get_running_loop().time() + self.settings.register_timeout
         address = format_address(writer.get_extra_info("peername"))
         if self.guest is not None or self._arriving is not None or self._closing:
-            log.info("refused %s: a chat is in progress", address)
+            log.info(
+                "refused %s: a chat is in progress",
+                address,
+                extra={"address": address, "door": FRONT_DOOR, "reason": "a chat is in progress"},
+            )
             await self._refuse_busy(reader, writer)
             return
         if self._tls_context is not None and not await self._accept_tls(writer, deadline):
@@ -217,7 +222,7 @@ class DirectServer:
         guest = Guest(writer, address, self.settings.max_queue_bytes)
         guest.task = asyncio.current_task()
         self.guest = guest
-        log.info("connection from %s", address)
+        log.info("connection from %s", address, extra={"address": address, "door": FRONT_DOOR})
         self._tell_operator(system_line(f"{address} connected; you are chatting with them"))
         try:
             guest.send(Notice(*self.clock.stamp(), GREETING))
@@ -227,7 +232,12 @@ class DirectServer:
         finally:
             reason = guest.ended or "connection closed"
             await close_stream(writer, self.settings.close_timeout)
-            log.info("%s left: %s", address, reason)
+            log.info(
+                "%s left: %s",
+                address,
+                reason,
+                extra={"address": address, "door": FRONT_DOOR, "reason": reason},
+            )
             if not self._closing:
                 next_step = "exiting" if self.once else "waiting for the next client"
                 self._tell_operator(system_line(f"{address} left ({reason}); {next_step}"))

@@ -27,6 +27,9 @@ from tcpchat.server.listener import READ_CHUNK
 #: sees a reset when it reads; this bounds how long a reset flooder stays.
 RESET_CHECK_INTERVAL = 0.5
 
+#: The name of this front door in the log's connection lines (``door``).
+FRONT_DOOR = "line"
+
 NOT_A_WEB_SERVER = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
     b"This is a tcpchat chat server, not a web server: connect with `nc HOST PORT` "
