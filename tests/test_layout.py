@@ -45,7 +45,11 @@ def test_the_package_keeps_its_import_rules() -> None:
             {"server/chat.py": "def f():\n    from tcpchat.client import chat\n"},
             "tcpchat.server may not import",
         ),
-        ({"server/search.py": "import openai\n"}, "only tcpchat.ai may import openai"),
+        ({"server/search.py": "import openai\n"}, "only tcpchat.ai.openai_edge may import openai"),
+        (
+            {"ai/search.py": "def f():\n    import pydantic\n"},
+            "only tcpchat.ai.openai_edge may import pydantic",
+        ),
         ({"config.py": "from tcpchat.cli import main\n"}, "nothing imports tcpchat.cli"),
         (
             {
@@ -71,8 +75,8 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
         "core/events.py": "import dataclasses\n",
         "net/streams.py": "import asyncio\nfrom tcpchat.core import events\n",
         "server/chat.py": "from tcpchat.net.streams import x\nfrom tcpchat.core.events import y\n",
-        "ai/edge.py": "import openai\n",
-        "cli.py": "from tcpchat.server import chat\nfrom tcpchat.ai import edge\n",
+        "ai/openai_edge.py": "import openai\nimport httpx2\n",
+        "cli.py": "from tcpchat.server import chat\nfrom tcpchat.ai import openai_edge\n",
         "__main__.py": "from tcpchat.cli import main\n",
     }
     assert broken_rules(all_imports(tree(tmp_path, modules))) == []

@@ -10,7 +10,9 @@ The rules (docs/architecture.md explains them):
   (the command line hands the server its search service);
 - ``tcpchat.config_file`` keeps ``tcpchat.config``'s rules, and ``tcpchat.logs``
   imports no other part of tcpchat;
-- only ``tcpchat.ai`` imports ``openai``;
+- only ``tcpchat.ai.openai_edge`` imports ``openai`` (and ``httpx2`` and
+  ``pydantic``, which come with it), so that they are loaded on the first
+  ``/search`` and never at start-up;
 - nothing imports ``tcpchat.cli``;
 - no modules import each other, directly or round a longer cycle.
 
@@ -67,8 +69,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "tcpchat.tui",
     ),
 }
-#: Packages that only one part of tcpchat may import.
-OWNED: dict[str, str] = {"openai": "tcpchat.ai"}
+#: Packages that only one part (or one module) of tcpchat may import.
+OWNED: dict[str, str] = {
+    "openai": "tcpchat.ai.openai_edge",
+    "httpx2": "tcpchat.ai.openai_edge",
+    "pydantic": "tcpchat.ai.openai_edge",
+}
 #: The module that nothing else may import.
 ENTRY_POINTS = ("tcpchat.cli",)
 #: Modules allowed to import an entry point (``python -m tcpchat``).

@@ -161,7 +161,7 @@ def warn_if_exposed(config: ConfigFile | None) -> None:
 
 async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
-    from tcpchat.ai.search import Search  # here: openai takes a second to import
+    from tcpchat.ai.search import Search  # here: tcpchat connect has no use for it
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

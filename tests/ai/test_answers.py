@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from tcpchat.ai.answers import (
     MAX_SOURCES,
     MAX_URL_CHARS,
     RAW_CHARS_PER_ANSWER_CHAR,
+    TIMED_OUT,
     AnswerBuilder,
     Citation,
     RoomLine,
@@ -186,7 +188,7 @@ def _status_error(cls: type[openai.APIStatusError], status: int) -> openai.APISt
         (_status_error(openai.RateLimitError, 429), openai_edge.RATE_LIMITED),
         (_status_error(openai.InternalServerError, 500), openai_edge.SERVER_ERROR),
         (_status_error(openai.BadRequestError, 400), openai_edge.REJECTED),
-        (openai.APITimeoutError(request=_REQUEST), openai_edge.TIMED_OUT),
+        (openai.APITimeoutError(request=_REQUEST), TIMED_OUT),
         (openai.APIConnectionError(request=_REQUEST), openai_edge.UNREACHABLE),
         (openai.OpenAIError("anything"), openai_edge.FAILED),
     ],
@@ -280,6 +282,17 @@ def test_the_models_a_stream_is_parsed_into_are_built_ahead() -> None:
     names = {model.__name__ for model in openai_edge._build_models("responses")}
     assert {"ResponseTextDeltaEvent", "ResponseCompletedEvent", "Response"} <= names
     assert "ChatCompletionChunk" in {model.__name__ for model in openai_edge._build_models("chat")}
+
+
+@pytest.mark.parametrize(("api", "resource"), [("responses", "responses"), ("chat", "chat")])
+async def test_the_client_is_built_with_its_api_resource_ready(api: str, resource: str) -> None:
+    """The worker thread also makes the API's resource, whose module openai imports on first use."""
+    ai = openai_edge.AIClient(SearchSettings(api_key="sk-never-used", api=api))
+    client = await asyncio.to_thread(ai._build_client)
+    try:
+        assert resource in vars(client)  # made, so the first request imports nothing
+    finally:
+        await client.close()
 
 
 def test_builder_keeps_a_bounded_amount_of_invisible_text() -> None:

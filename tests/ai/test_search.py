@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from tcpchat.ai import answers, openai_edge, search
+from tcpchat.ai.openai_edge import AIClient
 from tcpchat.ai.search import Search, address_bucket
 from tcpchat.config import SearchSettings, ServerSettings
 from tcpchat.core.session import Session
@@ -66,7 +68,9 @@ async def open_room(fake: FakeOpenAI) -> AsyncIterator[OpenRoom]:
     rooms: list[Room] = []
 
     async def open_room_with(
-        monotonic: Callable[[], float] = time.monotonic, **overrides: Any
+        monotonic: Callable[[], float] = time.monotonic,
+        load_client: Callable[[SearchSettings], AIClient] = search.load_ai_client,
+        **overrides: Any,
     ) -> Room:
         values: dict[str, Any] = {
             "api_key": API_KEY,
@@ -76,7 +80,7 @@ async def open_room(fake: FakeOpenAI) -> AsyncIterator[OpenRoom]:
             "timeout": 5.0,
         }
         values.update(overrides)
-        service = Search(SearchSettings(**values), monotonic=monotonic)
+        service = Search(SearchSettings(**values), monotonic=monotonic, load_client=load_client)
         server = ChatServer(ServerSettings(host="127.0.0.1", port=0), search=service)
         await server.start()
         room = Room(server, service)
@@ -114,6 +118,64 @@ async def test_answer_with_sources_reaches_every_client(
     assert body["tools"] == [{"type": "web_search"}]
     assert body["input"][-1] == {"role": "user", "content": "latest python?"}
     assert "tcpchat" in body["instructions"]
+
+
+class SlowLoader:
+    """Loads the real API client in the worker thread only once the test releases it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.loading = asyncio.Event()
+        self.release = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, settings: SearchSettings) -> AIClient:
+        self.threads.append(threading.current_thread())
+        self.loop.call_soon_threadsafe(self.loading.set)
+        # On the event loop this wait would freeze the room, and the test would fail.
+        assert self.release.wait(LOAD_WAIT), "the room was not served while the client loaded"
+        return search.load_ai_client(settings)
+
+
+#: Seconds a :class:`SlowLoader` waits to be released.
+LOAD_WAIT = 5.0
+
+
+async def test_chat_is_relayed_while_the_first_search_loads_the_ai_client(
+    open_room: OpenRoom, fake: FakeOpenAI
+) -> None:
+    """The first /search loads openai in a worker thread: the room chats on meanwhile."""
+    fake.queue(Script(text="Loaded."))
+    loader = SlowLoader()
+    room = await open_room(load_client=loader)
+    alice, bob = await room.join("alice"), await room.join("bob")
+    assert room.search.ai is None
+    await alice.send("/search are you there?")
+    async with asyncio.timeout(LOAD_WAIT):
+        await loader.loading.wait()
+    await bob.send("still chatting")
+    await alice.expect(r"<bob> still chatting$")
+    loader.release.set()
+    await alice.expect(r"<AI> Loaded\.$")
+    assert loader.threads != [threading.main_thread()]
+    assert len(loader.threads) == 1
+
+
+async def test_searches_waiting_for_the_ai_client_share_one_load(
+    open_room: OpenRoom, fake: FakeOpenAI
+) -> None:
+    """Two searches asked while the client loads wait for the same load, then both answer."""
+    fake.queue(Script(text="first"), Script(text="second"))
+    loader = SlowLoader()
+    room = await open_room(load_client=loader)
+    alice, bob = await room.join("alice"), await room.join("bob")
+    await alice.send("/search one")
+    await bob.send("/search two")
+    await alice.expect(r"\*\*\* bob asked the AI: two$")
+    loader.release.set()
+    answers = {(await alice.expect(r"<AI> (first|second)$"))[1] for _ in range(2)}
+    assert answers == {"first", "second"}
+    assert len(loader.threads) == 1
 
 
 async def test_answer_streams_into_the_json_rendering(
@@ -180,7 +242,7 @@ async def test_several_searches_run_at_once(open_room: OpenRoom, fake: FakeOpenA
         (Script(status=401), openai_edge.AUTH_FAILED),
         (Script(status=429), openai_edge.RATE_LIMITED),
         (Script(status=500), openai_edge.SERVER_ERROR),
-        (Script(hold=asyncio.Event(), hold_before_headers=True), openai_edge.TIMED_OUT),
+        (Script(hold=asyncio.Event(), hold_before_headers=True), answers.TIMED_OUT),
         (Script(text="cut", pieces=["a", "b", "c"], stop_after=1), openai_edge.UNREACHABLE),
     ],
     ids=["401", "429", "500", "timeout", "dropped"],
@@ -590,6 +652,7 @@ async def test_shutdown_cancels_a_search_in_flight(open_room: OpenRoom, fake: Fa
     async with asyncio.timeout(5):
         await fake.disconnected.wait()
     assert room.search.in_flight == 0
+    assert room.search.ai is not None
     assert not room.search.ai.started
     lines = await alice.expect_eof()
     assert any("shutting down" in line for line in lines)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ from tcpchat.core.conversation import Conversation
 from tcpchat.server.chat import ChatServer
 from tests.support.faults import clients, close_writer, hardened_settings, open_stalled_client
 from tests.support.helpers import LineClient
+from tests.support.programs import start_server
 
 #: What the issue promises: shutdown completes within this many seconds.
 SHUTDOWN_BUDGET = 5.0
@@ -103,30 +102,11 @@ async def test_nobody_gets_in_after_close() -> None:
 
 async def _server_process(*flags: str) -> tuple[asyncio.subprocess.Process, int]:
     """Start ``tcpchat serve`` in development mode (which reports leaks) on a free port."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-X",
-        "dev",
-        "-m",
-        "tcpchat",
-        "serve",
-        "--port",
-        "0",
+    return await start_server(
         *flags,
-        stdin=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONWARNINGS": "always"},
+        python=("-X", "dev", "-m", "tcpchat"),
     )
-    assert process.stderr is not None
-    seen: list[str] = []
-    async with asyncio.timeout(10):
-        while True:  # other start-up lines (warnings about optional features) may come first
-            line = (await process.stderr.readline()).decode()
-            assert line, f"the server exited before listening: {seen}"
-            seen.append(line)
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if match:
-                return process, int(match.group(1))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

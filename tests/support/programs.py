@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
+from collections.abc import Mapping, Sequence
 
 #: Seconds to wait for a program's next line, or for it to exit.
 WAIT = 10.0
@@ -39,3 +41,37 @@ class Program:
             assert self.process.stdout is not None
             self.output += (await self.process.stdout.read()).decode().splitlines()
             return await self.process.wait()
+
+
+async def start_server(
+    *argv: str, env: Mapping[str, str], python: Sequence[str] = ("-m", "tcpchat")
+) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``python -m tcpchat serve ARGV`` (or ``python PYTHON serve ARGV``) on a free port.
+
+    Returns once the server says it is listening, with its port; stderr stays
+    piped for the rest, stdout too. The caller ends the process.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *python,
+        *("serve", "--port", "0", *argv),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(WAIT):
+            while True:  # other start-up lines (warnings about optional features) may come first
+                line = (await process.stderr.readline()).decode()
+                assert line, f"the server exited before listening: {seen}"
+                seen.append(line)
+                match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+                if match:
+                    return process, int(match.group(1))
+    except BaseException:
+        process.kill()
+        await process.communicate()
+        raise

@@ -65,6 +65,8 @@ ROOM_CONTEXT_INTRO = (
 
 TRUNCATION_NOTE = "[answer cut: longer than {limit} characters]"
 INCOMPLETE_NOTE = "[answer cut: the model reached its output limit]"
+#: What the asker is told when an answer takes longer than ``--ai-timeout``.
+TIMED_OUT = "the AI took too long to answer; try again later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,33 @@ class Citation:
     title: str = ""
     start: int = -1
     end: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    """More answer text, as the model wrote it (unsanitised)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEnd:
+    """The end of an answer: its whole text (if the API gave it) and its citations.
+
+    ``incomplete``: the model stopped at its output limit, so the answer is cut.
+    ``oversized``: the response went past the edge's byte limit and was
+    abandoned; the text streamed so far is all there is.
+    """
+
+    text: str | None
+    citations: tuple[Citation, ...]
+    incomplete: bool = False
+    oversized: bool = False
+
+
+#: What the AI's stream yields, as plain values of our own (made by
+#: :mod:`tcpchat.ai.openai_edge`, which alone knows openai's types).
+StreamItem = TextPiece | Citation | AnswerEnd
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,15 @@
 :class:`AIClient` owns the server's one :class:`openai.AsyncOpenAI` client,
 created on first use and closed by :meth:`AIClient.aclose`. :meth:`AIClient.stream`
 asks a question through the Responses API (with the ``web_search`` tool) or Chat
-Completions, and yields what streams back as plain values of our own: text
-pieces, citations and the end of the answer. Every ``openai`` exception is
+Completions, and yields what streams back as plain values of our own
+(:data:`~tcpchat.ai.answers.StreamItem`): text pieces, citations and the end of
+the answer. Every ``openai`` exception is
 translated here into a :class:`~tcpchat.core.errors.SearchError` with short words for
 the user; its raw text, which may quote the API key, goes nowhere.
+
+Importing this module imports ``openai``, ``httpx2`` and ``pydantic``: about half
+a second of CPU and 25 MB. The server does it on the first ``/search``, in a
+worker thread (:func:`tcpchat.ai.search.load_ai_client`), never at start-up.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import asyncio
 import logging
 import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx2
@@ -28,7 +32,16 @@ from openai.types.responses import (
     ToolParam,
 )
 
-from tcpchat.ai.answers import MAX_CITATIONS, MAX_URL_CHARS, SYSTEM_INSTRUCTIONS, Citation
+from tcpchat.ai.answers import (
+    MAX_CITATIONS,
+    MAX_URL_CHARS,
+    SYSTEM_INSTRUCTIONS,
+    TIMED_OUT,
+    AnswerEnd,
+    Citation,
+    StreamItem,
+    TextPiece,
+)
 from tcpchat.config import SearchSettings
 from tcpchat.core.errors import SearchError, TcpchatError
 
@@ -36,7 +49,6 @@ log = logging.getLogger("tcpchat.search")
 
 AUTH_FAILED = "the AI service refused this server's API key; tell whoever runs the server"
 RATE_LIMITED = "the AI service is rate-limiting this server; try again in a minute"
-TIMED_OUT = "the AI took too long to answer; try again later"
 UNREACHABLE = "cannot reach the AI service right now; try again later"
 SERVER_ERROR = "the AI service had an internal error; try again later"
 NOT_FOUND = (
@@ -56,31 +68,6 @@ STREAM_BYTES_PER_ANSWER_CHAR = 256
 MIN_STREAM_BYTES = 1 << 20
 
 _Event = TypeVar("_Event")
-
-
-@dataclass(frozen=True, slots=True)
-class TextPiece:
-    """More answer text, as the model wrote it (unsanitised)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerEnd:
-    """The end of an answer: its whole text (if the API gave it) and its citations.
-
-    ``incomplete``: the model stopped at its output limit, so the answer is cut.
-    ``oversized``: the response went past :func:`stream_byte_limit` and was
-    abandoned; the text streamed so far is all there is.
-    """
-
-    text: str | None
-    citations: tuple[Citation, ...]
-    incomplete: bool = False
-    oversized: bool = False
-
-
-StreamItem = TextPiece | Citation | AnswerEnd
 
 
 def translate(exc: openai.OpenAIError) -> SearchError:
@@ -154,6 +141,9 @@ class AIClient:
                 event_hooks={"response": [self._limit_response]}
             ),
         )
+        # The SDK imports an API's module when the client first reaches for it:
+        # reach for it here, so that this import too stays off the event loop.
+        _ = client.chat.completions if self.settings.api == "chat" else client.responses
         _build_models(self.settings.api)
         return client
 

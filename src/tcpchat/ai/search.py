@@ -13,6 +13,10 @@ sources. A failure goes to the asker alone as an
 :class:`~tcpchat.core.events.SearchFailed` (no text), so that clients stop waiting.
 
 ``aclose`` cancels every search in flight and closes the API client.
+
+The API client, and with it ``openai``, is loaded on the first search, in a
+worker thread (:func:`load_ai_client`): a server that nobody asks anything
+never pays for it, and chat goes on while it loads.
 """
 
 from __future__ import annotations
@@ -27,22 +31,28 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tcpchat.ai.answers import (
     MAX_CITATIONS,
     MAX_QUESTION_CHARS,
+    TIMED_OUT,
     AnswerBuilder,
+    AnswerEnd,
     Citation,
     RoomLine,
+    TextPiece,
     build_input,
     finish_answer,
 )
-from tcpchat.ai.openai_edge import TIMED_OUT, AIClient, AnswerEnd, TextPiece
 from tcpchat.config import SearchSettings
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import SearchError
 from tcpchat.core.events import AIAnswer, AIDelta, Error, Message, SearchFailed, SearchStarted
 from tcpchat.core.nicks import nick_key
+
+if TYPE_CHECKING:
+    from tcpchat.ai.openai_edge import AIClient
 
 log = logging.getLogger("tcpchat.search")
 
@@ -57,6 +67,19 @@ SHUTTING_DOWN = "the server is shutting down"
 EMPTY_ANSWER = "the AI gave an empty answer; try rephrasing the question"
 INTERNAL = "the search failed because of an error on the server"
 TOO_LONG = f"a question is at most {MAX_QUESTION_CHARS} characters long"
+
+
+def load_ai_client(settings: SearchSettings) -> AIClient:
+    """Import the openai edge and make the server's API client; run in a worker thread.
+
+    Importing ``openai`` (with ``httpx2`` and ``pydantic``) takes about half a
+    second of CPU and 25 MB: done at start-up it would double the server's memory
+    for a feature many servers never use, and done on the event loop it would
+    freeze every chat in the room during the first search.
+    """
+    from tcpchat.ai.openai_edge import AIClient
+
+    return AIClient(settings)
 
 
 @dataclass(slots=True)
@@ -107,7 +130,9 @@ def _asker_keys(session: Conversation) -> tuple[Hashable, ...]:
 class Search:
     """The ``/search`` service of one server. See the module docstring.
 
-    ``monotonic`` is the clock of the cooldown, replaceable in tests.
+    ``monotonic`` is the clock of the cooldown, and ``load_client`` what makes
+    the API client on the first search (in a worker thread); both are
+    replaceable in tests.
     """
 
     def __init__(
@@ -115,9 +140,13 @@ class Search:
         settings: SearchSettings,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        load_client: Callable[[SearchSettings], AIClient] = load_ai_client,
     ) -> None:
         self.settings = settings
-        self.ai = AIClient(settings)
+        #: The API client: None until the first search has loaded it.
+        self.ai: AIClient | None = None
+        self._load_client = load_client
+        self._loading = asyncio.Lock()
         self._monotonic = monotonic
         self._ids = itertools.count(1)
         self._running: dict[int, _Running] = {}
@@ -198,7 +227,8 @@ class Search:
         end: AnswerEnd | None = None
         try:
             async with asyncio.timeout(self.settings.timeout):
-                async with contextlib.aclosing(self.ai.stream(messages)) as items:
+                ai = await self._ai_client()
+                async with contextlib.aclosing(ai.stream(messages)) as items:
                     async for item in items:
                         if isinstance(item, TextPiece):
                             piece = builder.feed(item.text)
@@ -254,6 +284,13 @@ class Search:
             "search %d answered: %d characters, %d sources", search_id, len(text), len(sources)
         )
 
+    async def _ai_client(self) -> AIClient:
+        """The API client, loaded by the first search that needs it, off the event loop."""
+        async with self._loading:
+            if self.ai is None:
+                self.ai = await asyncio.to_thread(self._load_client, self.settings)
+        return self.ai
+
     def _fail(self, session: Conversation, nick: str, search_id: int, exc: SearchError) -> None:
         """Tell the asker what went wrong; tell the room's programs the search is over."""
         event_id, ts = session.clock.stamp()
@@ -272,4 +309,5 @@ class Search:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("cancelled %d searches in flight", len(tasks))
-        await self.ai.aclose()
+        if self.ai is not None:
+            await self.ai.aclose()

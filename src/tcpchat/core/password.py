@@ -10,9 +10,6 @@ a line-based protocol cannot carry it reliably.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 #: Wrong passwords a connection may send before it is closed.
 MAX_PASSWORD_TRIES = 3
 
@@ -22,6 +19,10 @@ PASSWORD_WRONG = "password_wrong"
 
 
 def _digest(password: str) -> bytes:
+    # hashlib and hmac are imported on first use: they load OpenSSL's digests,
+    # 0.7 MB that a server without a password never needs.
+    import hashlib
+
     return hashlib.sha256(password.strip().encode("utf-8", "surrogatepass")).digest()
 
 
@@ -50,6 +51,8 @@ class PasswordGate:
             return True
         if self.tries_left <= 0:
             return False
+        import hmac
+
         if hmac.compare_digest(_digest(password), self._expected):
             self.passed = True
             return True

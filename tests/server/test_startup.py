@@ -1,0 +1,113 @@
+"""Start-up: how much memory ``tcpchat serve`` holds, and what it imports, before anyone asks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.support.helpers import LineClient
+from tests.support.programs import WAIT, start_server
+
+#: The most memory (VmRSS) the room server may hold once it listens, before any
+#: client and any /search: 25 MiB, on asyncio's event loop (uvloop adds about 2.5).
+MAX_STARTUP_RSS_KIB = 25 * 1024
+
+#: What the room server must not have imported before a first /search, and why.
+NOT_BEFORE_A_SEARCH = {
+    "openai": "only /search needs it: its first search imports it, in a worker thread",
+    "httpx2": "openai's HTTP client comes with openai, on the first /search",
+    "pydantic": "openai's models come with openai, on the first /search",
+    "tcpchat.ai.openai_edge": "the openai edge is loaded by the first /search",
+    "prompt_toolkit": "only the terminal front ends (connect, serve --task 1) draw a prompt",
+    "tcpchat.tui": "the room server has no terminal front end",
+    "tcpchat.client": "the room server is not a client",
+    "hashlib": "only --password needs a digest",
+}
+
+#: Runs ``tcpchat serve`` in this process; once it has stopped, prints the modules it imported.
+IMPORTS_PROBE = """\
+import json, sys
+from tcpchat.cli import main
+status = main(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)), flush=True)
+raise SystemExit(status)
+"""
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc (Linux)"
+)
+
+
+def server_environment() -> dict[str, str]:
+    """This environment with /search on (a key that is never used) and no TCPCHAT_ setting."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("TCPCHAT_")}
+    environ["OPENAI_API_KEY"] = "sk-never-used"
+    return environ
+
+
+def vm_rss_kib(pid: int) -> int:
+    """The resident memory of process ``pid``, in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
+    assert match, status
+    return int(match.group(1))
+
+
+async def stop(process: asyncio.subprocess.Process) -> bytes:
+    """SIGTERM ``process``, wait for it to exit 0, and return what it wrote to stdout."""
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(WAIT):
+        stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    return stdout
+
+
+@needs_proc
+async def test_the_room_server_starts_within_its_memory_bound() -> None:
+    """``tcpchat serve --task 2``, listening with /search on and nobody in, holds ≤ 25 MiB."""
+    process, _ = await start_server("--task", "2", "--loop", "asyncio", env=server_environment())
+    try:
+        rss = vm_rss_kib(process.pid)
+        await stop(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    assert rss <= MAX_STARTUP_RSS_KIB, (
+        f"the server holds {rss} KiB once listening, past {MAX_STARTUP_RSS_KIB} KiB: "
+        "see what it imports with python -X importtime -m tcpchat serve --port 0"
+    )
+
+
+async def test_the_room_server_imports_no_search_or_terminal_code_before_a_search() -> None:
+    """Start-up, a client's chat and shutdown import neither openai nor prompt_toolkit."""
+    process, port = await start_server(
+        "--task", "2", "--loop", "asyncio", env=server_environment(), python=("-c", IMPORTS_PROBE)
+    )
+    try:
+        alice = await LineClient.connect(port)
+        try:
+            await alice.expect("Choose a nickname")
+            await alice.register("alice")
+            await alice.send("hello, is anyone here?", "/users")
+            await alice.expect(r"\*\*\* 1 user online: alice$")
+        finally:
+            await alice.close()
+        modules = set(json.loads(await stop(process)))
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    assert "tcpchat.server.chat" in modules  # the probe saw the server's imports
+    imported = {
+        name: why
+        for name, why in NOT_BEFORE_A_SEARCH.items()
+        if any(module == name or module.startswith(name + ".") for module in modules)
+    }
+    assert imported == {}
