@@ -16,9 +16,18 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
 
 from tcpchat.core.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP
+from tcpchat.core.errors import TcpchatError
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES
 from tcpchat.core.protocol import DEFAULT_MAX_LINE_BYTES
 from tcpchat.core.ratelimit import DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE
+from tcpchat.core.rooms import (
+    DEFAULT_MAX_ROOMS,
+    DEFAULT_MAX_ROOMS_PER_MEMBER,
+    DEFAULT_MAX_TOPIC_CHARS,
+    DEFAULT_ROOM,
+    RoomRules,
+    validate_room,
+)
 from tcpchat.net.loops import LOOP_CHOICES
 from tcpchat.net.sockopts import (
     DEFAULT_KEEPALIVE_COUNT,
@@ -155,11 +164,31 @@ class ReadableFile:
         return text
 
 
+@dataclass(frozen=True)
+class RoomName:
+    """A setting that names a room: ``#`` and a valid name (see tcpchat.core.rooms)."""
+
+    expected: str = "a room name such as #lobby"
+
+    def accepts(self, value: str) -> bool:
+        try:
+            return validate_room(value) == value
+        except TcpchatError:
+            return False
+
+    def __call__(self, text: str) -> str:
+        try:
+            return validate_room(text)
+        except TcpchatError as exc:
+            raise ValueError(f"{text!r} is not a room name: {exc}") from None
+
+
 def check_values(settings: object) -> None:
-    """Refuse a number or a choice out of its setting's bounds, naming the flag."""
+    """Refuse a number, a choice or a name out of its setting's bounds, naming the flag."""
     for f in settings_fields(type(settings)):
         parse, value = f.metadata["parse"], getattr(settings, f.name)
-        if isinstance(parse, Number | Choice) and value is not None and not parse.accepts(value):
+        checked = isinstance(parse, Number | Choice | RoomName)
+        if checked and value is not None and not parse.accepts(value):
             raise ValueError(f"{f.metadata['flag']} must be {parse.expected} (got {value!r})")
 
 
@@ -246,6 +275,35 @@ class ServerSettings:
         "TCPCHAT_LOOP",
         "event loop: auto (uvloop when installed, from the 'speed' extra), asyncio or uvloop",
         Choice(LOOP_CHOICES),
+    )
+    # -- rooms --
+    default_room: str = setting(
+        DEFAULT_ROOM,
+        "--default-room",
+        "TCPCHAT_DEFAULT_ROOM",
+        "the room every connection joins when it registers (it never disappears)",
+        RoomName(),
+    )
+    max_rooms: int = setting(
+        DEFAULT_MAX_ROOMS,
+        "--max-rooms",
+        "TCPCHAT_MAX_ROOMS",
+        "most rooms on the server, the default room included; /join of a new one is refused",
+        POSITIVE_COUNT,
+    )
+    max_rooms_per_member: int = setting(
+        DEFAULT_MAX_ROOMS_PER_MEMBER,
+        "--max-rooms-per-member",
+        "TCPCHAT_MAX_ROOMS_PER_MEMBER",
+        "most rooms one connection may be in at once",
+        POSITIVE_COUNT,
+    )
+    max_topic_chars: int = setting(
+        DEFAULT_MAX_TOPIC_CHARS,
+        "--max-topic-chars",
+        "TCPCHAT_MAX_TOPIC_CHARS",
+        "longest room topic; a longer one is refused",
+        Number(whole=True, minimum=1, unit="characters"),
     )
 
     # -- Hardening: flood control, connection caps, keepalive, TLS, password --------
@@ -351,6 +409,13 @@ class ServerSettings:
             raise ValueError("TLS needs both --tls-cert and --tls-key: one must not come alone")
         if self.password and not self.password.strip():
             raise ValueError("--password must not be blank")
+
+    @property
+    def room_rules(self) -> RoomRules:
+        """The default room and the room limits, as the hub and the sessions take them."""
+        return RoomRules(
+            self.default_room, self.max_rooms, self.max_rooms_per_member, self.max_topic_chars
+        )
 
 
 def settings_fields(cls: type[Any]) -> list[Field[Any]]:

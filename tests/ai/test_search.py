@@ -419,7 +419,7 @@ async def test_room_programs_learn_that_a_search_failed(
     started = await bob.expect_json("search")
     failed = await bob.expect_json("search_failed")
     assert failed["search_id"] == started["search_id"]
-    assert set(failed) == {"type", "id", "ts", "nick", "search_id"}
+    assert set(failed) == {"type", "id", "ts", "nick", "search_id", "room"}
 
 
 async def test_no_api_key_explains_how_to_enable_search(
@@ -724,3 +724,39 @@ def _json(line: str) -> dict[str, Any]:
 
 def _escaped(words: str) -> str:
     return re.escape(words)
+
+
+async def test_an_answer_goes_to_the_room_where_it_was_asked(
+    open_room: OpenRoom, fake: FakeOpenAI
+) -> None:
+    """A search asked in #dev is answered in #dev: a member only in #lobby sees none of it."""
+    fake.queue(Script(text="forty-two"))
+    room = await open_room()
+    alice, bob = await room.join("alice"), await room.join("bob", json_mode=True)
+    lobby_only = await room.join("carol", json_mode=True)
+    await bob.send("/join #dev")
+    await bob.expect_json("current")
+    await alice.send("/join #dev", "/search the answer?")
+    assert (await bob.expect_json("search"))["room"] == "#dev"
+    answer = await bob.expect_json("ai")
+    assert (answer["room"], answer["text"]) == ("#dev", "forty-two")
+    await bob.send("/msg #lobby marker")
+    while (await lobby_only.expect_json("message"))["text"] != "marker":
+        pass
+    assert not [line for line in lobby_only.seen if "forty-two" in line or "the answer?" in line]
+
+
+async def test_the_room_context_is_the_rooms_own(open_room: OpenRoom, fake: FakeOpenAI) -> None:
+    """With room context on, a question in #lobby is sent #lobby's lines, never #dev's."""
+    fake.queue(Script(text="ok"))
+    room = await open_room(room_context=5)
+    alice, bob = await room.join("alice"), await room.join("bob")
+    await bob.send("/join #dev", "a line from dev")
+    await bob.expect("talking in #dev")
+    await alice.send("a line from the lobby")
+    await bob.expect("a line from the lobby")
+    await alice.send("/search what was said?")
+    await alice.expect("<AI> ok")
+    sent = json.dumps(fake.requests[0].body)
+    assert "a line from the lobby" in sent
+    assert "a line from dev" not in sent

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from tcpchat.core.errors import InvalidEncoding, InvalidNick, LineTooLong, NickTaken
 from tcpchat.core.events import Error, Event, EventClock, Notice
-from tcpchat.core.hub import Peer
+from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key, validate_nick
 from tcpchat.core.protocol import ChatInput, CommandInput, LineSplitter, decode_line, parse_input
+from tcpchat.core.rooms import room_key
 from tcpchat.core.sanitize import MAX_COMBINING_RUN, SUBDIVISION_FLAG_TAGS, sanitize_text
 from tcpchat.core.session import Session
 from tcpchat.core.unicode_tables import EXTENDED_PICTOGRAPHIC, JOINS_FOLLOWING, JOINS_PRECEDING
@@ -285,19 +286,23 @@ def test_nicknames_are_safe_single_script_and_stable(raw: str) -> None:
 
 
 class RecordingHub:
-    """A hub with no event loop: one room, and every event delivered kept in order."""
+    """A hub with no event loop: rooms, and every event delivered kept in order."""
 
     def __init__(self) -> None:
         self.members: dict[str, Peer] = {}
+        self.rooms_by_key: dict[str, Room] = {}
         self.delivered: list[Event] = []
 
-    def publish(self, event: Event, *, exclude: Peer | None = None) -> None:
+    def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
+        self.delivered.append(event)
+
+    def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
         self.delivered.append(event)
 
     def send(self, peer: Peer, event: Event) -> None:
         self.delivered.append(event)
 
-    def join(self, peer: Peer, nick: str) -> None:
+    def register(self, peer: Peer, nick: str) -> None:
         if nick_key(nick) in self.members:
             raise NickTaken("taken")
         self.members[nick_key(nick)] = peer
@@ -305,10 +310,15 @@ class RecordingHub:
 
     def rename(self, peer: Peer, nick: str) -> None:
         assert peer.nick is not None
-        del self.members[nick_key(peer.nick)]
-        self.join(peer, nick)
+        old = nick_key(peer.nick)
+        del self.members[old]
+        self.register(peer, nick)
+        for room in peer.rooms:
+            room.renamed(old, peer)
 
     def leave(self, peer: Peer) -> bool:
+        for room in list(peer.rooms):
+            self.part_room(peer, room)
         return peer.nick is not None and self.members.pop(nick_key(peer.nick), None) is peer
 
     def find(self, nick: str) -> Peer | None:
@@ -316,6 +326,27 @@ class RecordingHub:
 
     def nicks(self) -> tuple[str, ...]:
         return tuple(sorted(p.nick for p in self.members.values() if p.nick))
+
+    def join_room(self, peer: Peer, name: str) -> Room:
+        assert peer.nick is not None
+        room = self.rooms_by_key.setdefault(room_key(name), Room(name, peer.nick))
+        room.add(nick_key(peer.nick), peer)
+        peer.rooms[room] = None
+        return room
+
+    def part_room(self, peer: Peer, room: Room) -> None:
+        assert peer.nick is not None
+        room.remove(nick_key(peer.nick))
+        del peer.rooms[room]
+
+    def room(self, name: str) -> Room | None:
+        return self.rooms_by_key.get(room_key(name))
+
+    def rooms(self) -> list[Room]:
+        return list(self.rooms_by_key.values())
+
+    def set_topic(self, room: Room, text: str, nick: str) -> None:
+        room.topic, room.topic_by = text, nick
 
     def flush(self, peer: Peer) -> None:
         pass

@@ -14,6 +14,8 @@ from tcpchat.core.events import (
     Action,
     AIAnswer,
     AIDelta,
+    AwayReply,
+    CurrentRoom,
     Error,
     Event,
     Join,
@@ -21,14 +23,20 @@ from tcpchat.core.events import (
     Message,
     NickChange,
     Notice,
+    Part,
     PrivateMessage,
+    RoomInfo,
+    RoomList,
     SearchFailed,
     SearchStarted,
     Shutdown,
+    Topic,
     UserList,
     Welcome,
+    Whois,
 )
 from tcpchat.core.render import (
+    FORMATS,
     Rendering,
     SystemEvent,
     encode,
@@ -38,6 +46,7 @@ from tcpchat.core.render import (
     text_lines,
     timestamp,
     to_json,
+    users_in,
     users_online,
     welcome_line,
 )
@@ -86,6 +95,41 @@ SAMPLES: list[tuple[Event, list[str]]] = [
         ],
     ),
     (SearchFailed(15, TS, "alice", 1), ["[14:03:22] *** the AI could not answer alice's question"]),
+    (Part(16, TS, "bob", "#dev", ""), ["[14:03:22] *** bob left the room"]),
+    (Part(17, TS, "bob", "#dev", "lunch"), ["[14:03:22] *** bob left the room (lunch)"]),
+    (
+        Topic(18, TS, "#dev", "alice", "ship it", changed=True),
+        ["[14:03:22] *** alice set the topic: ship it"],
+    ),
+    (Topic(19, TS, "#dev", "alice", "", changed=True), ["[14:03:22] *** alice cleared the topic"]),
+    (
+        Topic(20, TS, "#dev", "alice", "ship it", changed=False),
+        ["[14:03:22] *** topic of #dev: ship it (set by alice)"],
+    ),
+    (Topic(21, TS, "#dev", "", "", changed=False), ["[14:03:22] *** #dev has no topic"]),
+    (CurrentRoom(22, TS, "#dev"), ["[14:03:22] *** you are now talking in #dev"]),
+    (CurrentRoom(23, TS, None), ["[14:03:22] *** you are in no room; /join #room to talk"]),
+    (
+        RoomList(24, TS, (RoomInfo("#dev", 3, "ship it"), RoomInfo("#lobby", 1, ""))),
+        [
+            "[14:03:22] *** 2 rooms:",
+            "[14:03:22] ***   #dev (3 users): ship it",
+            "[14:03:22] ***   #lobby (1 user)",
+        ],
+    ),
+    (
+        Whois(25, TS, "alice", ("#lobby", "#dev"), 7380, 5, "lunch"),
+        ["[14:03:22] *** alice: in #lobby, #dev; connected 2h 3m; idle 5s; away: lunch"],
+    ),
+    (
+        Whois(26, TS, "bob", (), 59, 125, None),
+        ["[14:03:22] *** bob: in no room; connected 59s; idle 2m 5s"],
+    ),
+    (AwayReply(27, TS, "bob", "lunch"), ["[14:03:22] *** bob is away: lunch"]),
+    (
+        UserList(28, TS, ("alice", "bob"), "#dev", ("bob",)),
+        ["[14:03:22] *** 2 users in #dev: alice, bob (away)"],
+    ),
     (
         Shutdown(14, TS, "the server is shutting down"),
         ["[14:03:22] *** the server is shutting down"],
@@ -166,13 +210,14 @@ def _ms(event: Event) -> Event:
 
 def test_json_fields() -> None:
     """A JSON event carries type, id, an ISO 8601 UTC time and its own fields."""
-    document = json.loads(encode(Message(42, TS, "alice", "héllo"), Rendering.JSON))
+    document = json.loads(encode(Message(42, TS, "alice", "héllo", "#dev"), Rendering.JSON))
     assert document == {
         "type": "message",
         "id": 42,
         "ts": "2026-11-26T14:03:22.123Z",
         "nick": "alice",
         "text": "héllo",
+        "room": "#dev",
     }
 
 
@@ -201,6 +246,18 @@ def test_text_encoding_ends_every_line() -> None:
         '{"type":"message","id":1,"ts":7,"nick":"a","text":"x"}',
         '{"type":"users","id":1,"ts":"2026-11-26T14:03:22.000Z","users":["a",3]}',
         '{"type":"users","id":1,"ts":"2026-11-26T14:03:22.000Z","users":"abc"}',
+        '{"type":"message","id":1,"ts":"2026-11-26T14:03:22.000Z","nick":"a","text":"x","room":5}',
+        '{"type":"join","id":1,"ts":"2026-11-26T14:03:22.000Z","nick":"a","room":"#'
+        + "x" * 33
+        + '"}',
+        '{"type":"current","id":1,"ts":"2026-11-26T14:03:22.000Z","room":""}',
+        '{"type":"topic","id":1,"ts":"2026-11-26T14:03:22.000Z","room":"#a","nick":"",'
+        '"text":"","changed":"yes"}',
+        '{"type":"rooms","id":1,"ts":"2026-11-26T14:03:22.000Z","rooms":[{"name":"#a"}]}',
+        '{"type":"rooms","id":1,"ts":"2026-11-26T14:03:22.000Z","rooms":["#a"]}',
+        '{"type":"whois","id":1,"ts":"2026-11-26T14:03:22.000Z","nick":"a","rooms":[],'
+        '"connected":-1,"idle":0,"away":null}',
+        '{"type":"users","id":1,"ts":"2026-11-26T14:03:22.000Z","users":["a"],"away":[7]}',
     ],
 )
 def test_parse_json_event_rejects_garbage(line: str) -> None:
@@ -230,3 +287,77 @@ def test_a_welcome_without_the_line_limit_means_the_default() -> None:
     welcome = parse_json_event(line)
     assert isinstance(welcome, Welcome)
     assert welcome.max_line_bytes == 4096
+
+
+ROOM_LINES: list[tuple[Event, list[str]]] = [
+    (Message(1, TS, "alice", "hello", "#dev"), ["[14:03:22] #dev <alice> hello"]),
+    (Action(2, TS, "alice", "waves", "#dev"), ["[14:03:22] #dev * alice waves"]),
+    (Join(3, TS, "bob", "#dev"), ["[14:03:22] #dev *** bob joined"]),
+    (Part(4, TS, "bob", "#dev", ""), ["[14:03:22] #dev *** bob left the room"]),
+    (
+        Topic(5, TS, "#dev", "bob", "x", changed=True),
+        ["[14:03:22] #dev *** bob set the topic: x"],
+    ),
+    (
+        SearchStarted(6, TS, "bob", 1, "why?", "#dev"),
+        ["[14:03:22] #dev *** bob asked the AI: why?"],
+    ),
+    (
+        AIAnswer(7, TS, "bob", 1, "one\ntwo", (), "#dev"),
+        ["[14:03:22] #dev <AI> one", "[14:03:22] #dev <AI> two"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "lines"), ROOM_LINES, ids=lambda value: type(value).__name__)
+def test_text_for_several_rooms_names_the_room_after_the_time(
+    event: Event, lines: list[str]
+) -> None:
+    """A reader in several rooms sees the room of every room line after the time."""
+    assert text_lines(event, UTC, rooms=True) == lines
+    assert text_lines(event, UTC) == [line.replace("#dev ", "", 1) for line in lines]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Leave(1, TS, "bob", "quit"),
+        NickChange(2, TS, "bob", "rob"),
+        Topic(3, TS, "#dev", "bob", "x", changed=False),
+        PrivateMessage(4, TS, "bob", "alice", "psst"),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_lines_of_no_room_or_naming_it_already_are_the_same_in_several_rooms(
+    event: Event,
+) -> None:
+    """Leaves, nick changes, private lines and topic answers get no room before them."""
+    assert encode(event, Rendering.TEXT_ROOMS) == encode(event, Rendering.TEXT)
+
+
+def test_the_user_list_of_the_default_room_keeps_the_words_from_before_rooms() -> None:
+    """Marked online, a user list says "users online", with away marks only if any."""
+    assert users_in("#lobby", ["alice", "bob"], online=True) == "2 users online: alice, bob"
+    assert users_in("#lobby", ["al", "bob"], ["bob"], online=True) == (
+        "2 users online: al, bob (away)"
+    )
+    assert users_in("#dev", ["al"]) == "1 user in #dev: al"
+
+
+def test_a_user_list_tells_programs_its_room_and_who_is_away() -> None:
+    """A JSON user list carries its room, the away nicks and whether it is worded "online"."""
+    document = to_json(UserList(1, TS, ("a", "b"), "#lobby", ("b",), online=True))
+    assert document == {
+        "type": "users",
+        "id": 1,
+        "ts": "2026-11-26T14:03:22.123Z",
+        "users": ["a", "b"],
+        "room": "#lobby",
+        "away": ["b"],
+        "online": True,
+    }
+
+
+def test_a_connection_may_choose_text_or_json_only() -> None:
+    """/format takes text and json; the several-rooms text is the hub's to choose."""
+    assert FORMATS == {"text": Rendering.TEXT, "json": Rendering.JSON}

@@ -13,12 +13,23 @@ from tcpchat.server.local_hub import LocalHub
 from tests.support.fakes import FakeTransport
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+LOBBY = "#lobby"
 
 
-def member(hub: LocalHub, nick: str) -> Peer:
+def member(hub: LocalHub, nick: str, *rooms: str) -> Peer:
+    """A peer registered as ``nick`` and in ``rooms`` (default: the default room)."""
     peer = Peer(cast(asyncio.WriteTransport, FakeTransport()), nick)
-    hub.join(peer, nick)
+    hub.register(peer, nick)
+    for room in rooms or (LOBBY,):
+        hub.join_room(peer, room)
     return peer
+
+
+def publish(hub: LocalHub, event: Event, exclude: Peer | None = None, room: str = LOBBY) -> None:
+    """Publish ``event`` to ``room`` (default: the default room)."""
+    where = hub.room(room)
+    assert where is not None
+    hub.publish(event, room=where, exclude=exclude)
 
 
 def writes(peer: Peer) -> list[bytes]:
@@ -42,7 +53,7 @@ async def test_a_pass_is_one_write_per_member_with_the_same_bytes() -> None:
     hub = LocalHub()
     alice, bob, carol = member(hub, "alice"), member(hub, "bob"), member(hub, "carol")
     for number in range(3):
-        hub.publish(message(number), exclude=alice)
+        publish(hub, message(number), exclude=alice)
     await next_pass()
     assert len(writes(bob)) == len(writes(carol)) == 1
     assert writes(bob)[0] is writes(carol)[0]
@@ -54,9 +65,9 @@ async def test_a_sender_gets_everything_but_its_own_lines_in_order() -> None:
     """A member who sent in the pass gets the others' lines, in order, without its own."""
     hub = LocalHub()
     alice, bob = member(hub, "alice"), member(hub, "bob")
-    hub.publish(message(1, "bob"), exclude=bob)
-    hub.publish(message(2, "alice"), exclude=alice)
-    hub.publish(message(3, "bob"), exclude=bob)
+    publish(hub, message(1, "bob"), exclude=bob)
+    publish(hub, message(2, "alice"), exclude=alice)
+    publish(hub, message(3, "bob"), exclude=bob)
     await next_pass()
     assert [line.split(b"> ")[1] for line in b"".join(writes(alice)).splitlines()] == [
         b"line 1",
@@ -71,9 +82,9 @@ async def test_room_and_private_deliveries_keep_their_order() -> None:
     hub = LocalHub()
     member(hub, "alice")
     bob = member(hub, "bob")
-    hub.publish(message(1))
+    publish(hub, message(1))
     hub.send(bob, Notice(2, NOW, "just for bob"))
-    hub.publish(message(3))
+    publish(hub, message(3))
     await next_pass()
     lines = b"".join(writes(bob)).splitlines()
     assert [b"line 1" in lines[0], b"just for bob" in lines[1], b"line 3" in lines[2]] == [
@@ -87,9 +98,9 @@ async def test_a_member_who_joins_mid_pass_gets_only_what_follows() -> None:
     """Joining does not deliver what the room heard earlier in the same pass."""
     hub = LocalHub()
     member(hub, "alice")
-    hub.publish(message(1))
+    publish(hub, message(1))
     late = member(hub, "late")
-    hub.publish(message(2))
+    publish(hub, message(2))
     await next_pass()
     received = b"".join(writes(late))
     assert b"line 1" not in received
@@ -101,9 +112,9 @@ async def test_a_member_who_leaves_is_still_flushed_what_it_was_owed() -> None:
     hub = LocalHub()
     member(hub, "alice")
     bob = member(hub, "bob")
-    hub.publish(message(1))
+    publish(hub, message(1))
     hub.leave(bob)
-    hub.publish(message(2))
+    publish(hub, message(2))
     hub.flush(bob)
     await next_pass()
     received = b"".join(writes(bob))
@@ -116,7 +127,7 @@ async def test_each_rendering_is_encoded_for_its_members() -> None:
     hub = LocalHub()
     text, json_member = member(hub, "text"), member(hub, "json")
     json_member.rendering = Rendering.JSON
-    hub.publish(message(1))
+    publish(hub, message(1))
     await next_pass()
     assert writes(text)[0].endswith(b"<alice> line 1\n")
     assert writes(json_member)[0].startswith(b'{"type": "message"')
@@ -127,9 +138,9 @@ async def test_changing_rendering_mid_pass_keeps_earlier_lines_as_they_were() ->
     hub = LocalHub()
     member(hub, "alice")
     bob = member(hub, "bob")
-    hub.publish(message(1))
+    publish(hub, message(1))
     bob.rendering = Rendering.JSON
-    hub.publish(message(2))
+    publish(hub, message(2))
     await next_pass()
     first, second = b"".join(writes(bob)).splitlines()
     assert first.endswith(b"<alice> line 1")
@@ -141,7 +152,7 @@ async def test_a_member_past_its_queue_bound_is_dropped_and_others_still_served(
     hub = LocalHub(max_queue_bytes=10)
     slow, fast = member(hub, "slow"), member(hub, "fast")
     cast(FakeTransport, slow.transport).buffer_size = 11
-    hub.publish(message(1))
+    publish(hub, message(1))
     await next_pass()
     assert slow.drop_reason == QUEUE_EXCEEDED
     assert cast(FakeTransport, slow.transport).aborted

@@ -34,7 +34,7 @@ def test_nicks_are_sorted_case_insensitively() -> None:
     """Members are listed in nickname order, whatever the case they chose."""
     hub = LocalHub()
     for nick in ("carol", "Bob", "alice", "Zed"):
-        hub.join(peer(), nick)
+        hub.register(peer(), nick)
     assert hub.nicks() == ("alice", "Bob", "carol", "Zed")
 
 
@@ -42,9 +42,9 @@ def test_nicks_follow_renames_and_leaves() -> None:
     """A rename moves a member to its new place; a leave removes it."""
     hub = LocalHub()
     alice, bob, carol = peer(), peer(), peer()
-    hub.join(alice, "alice")
-    hub.join(bob, "bob")
-    hub.join(carol, "carol")
+    hub.register(alice, "alice")
+    hub.register(bob, "bob")
+    hub.register(carol, "carol")
     assert hub.nicks() == ("alice", "bob", "carol")
     hub.rename(alice, "dora")
     assert hub.nicks() == ("bob", "carol", "dora")
@@ -59,17 +59,17 @@ CYRILLIC_APE = "\u0430\u0440\u0435"
 def test_a_lookalike_of_an_online_nick_is_refused() -> None:
     """All-Cyrillic аре cannot join while Latin ape is online, and is told why."""
     hub = LocalHub()
-    hub.join(peer(), "ape")
+    hub.register(peer(), "ape")
     with pytest.raises(NickTaken, match="looks like 'ape'"):
-        hub.join(peer(), CYRILLIC_APE)
+        hub.register(peer(), CYRILLIC_APE)
 
 
 def test_a_rename_to_a_lookalike_is_refused() -> None:
     """A member cannot rename to a lookalike of another member."""
     hub = LocalHub()
-    hub.join(peer(), "ape")
+    hub.register(peer(), "ape")
     other = peer()
-    hub.join(other, "zed")
+    hub.register(other, "zed")
     with pytest.raises(NickTaken):
         hub.rename(other, CYRILLIC_APE)
     assert hub.nicks() == ("ape", "zed")
@@ -79,7 +79,7 @@ def test_a_member_may_rename_to_its_own_lookalike() -> None:
     """Switching one's own nickname to a lookalike of itself is allowed."""
     hub = LocalHub()
     ape = peer()
-    hub.join(ape, "ape")
+    hub.register(ape, "ape")
     hub.rename(ape, CYRILLIC_APE)
     assert hub.nicks() == (CYRILLIC_APE,)
     assert hub.find("ape") is None
@@ -90,7 +90,7 @@ def test_lookups_use_the_typed_name_not_the_lookalike() -> None:
     """/msg finds a member by its own name; a lookalike of it finds no one."""
     hub = LocalHub()
     ape = peer()
-    hub.join(ape, "ape")
+    hub.register(ape, "ape")
     assert hub.find("APE") is ape
     assert hub.find(CYRILLIC_APE) is None
 
@@ -99,15 +99,15 @@ def test_a_lookalike_is_free_once_its_holder_leaves() -> None:
     """After ape leaves, аре can join."""
     hub = LocalHub()
     ape = peer()
-    hub.join(ape, "ape")
+    hub.register(ape, "ape")
     hub.leave(ape)
-    hub.join(peer(), CYRILLIC_APE)
+    hub.register(peer(), CYRILLIC_APE)
     assert hub.nicks() == (CYRILLIC_APE,)
 
 
 def test_digits_do_not_make_lookalikes() -> None:
     """b0b may join while bob is online."""
     hub = LocalHub()
-    hub.join(peer(), "bob")
-    hub.join(peer(), "b0b")
+    hub.register(peer(), "bob")
+    hub.register(peer(), "b0b")
     assert hub.nicks() == ("b0b", "bob")

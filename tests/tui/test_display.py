@@ -37,6 +37,7 @@ from tcpchat.tui.display import (
     render_event,
     system_line,
 )
+from tests.core.test_render import SAMPLES
 
 TS = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
 TZ = timezone(timedelta(hours=2))  # shown as 14:30:05
@@ -218,3 +219,20 @@ def test_client_help_in_a_pipe_and_in_a_1to1_chat() -> None:
     assert "/exit" in direct
     assert "/msg" not in direct
     assert "nickname" not in direct
+
+
+ROOM_KINDS = {"part", "topic", "current", "rooms", "whois", "away"}
+
+
+@pytest.mark.parametrize(
+    ("event", "lines"),
+    [sample for sample in SAMPLES if sample[0].kind in ROOM_KINDS],
+    ids=lambda value: type(value).__name__,
+)
+def test_room_events_are_drawn_in_the_words_of_the_text_rendering(
+    event: Event, lines: list[str]
+) -> None:
+    """Parts, topics, the current room, /rooms, /whois and away replies draw as the server
+    words them."""
+    shown = render_event(event, "alice", UTC)
+    assert [plain(line) for line in shown.lines] == lines

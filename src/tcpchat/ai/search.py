@@ -1,4 +1,4 @@
-"""``/search``: one question to the AI, one answer for the whole room.
+"""``/search``: one question to the AI, one answer for the room where it was asked.
 
 :class:`Search` is the server's :class:`~tcpchat.core.conversation.SearchService`.
 ``request`` never blocks: it checks the limits (an API key, one search per user
@@ -28,7 +28,7 @@ import itertools
 import logging
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,7 +49,9 @@ from tcpchat.config import SearchSettings
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import SearchError
 from tcpchat.core.events import AIAnswer, AIDelta, Error, Message, SearchFailed, SearchStarted
+from tcpchat.core.hub import Room
 from tcpchat.core.nicks import nick_key
+from tcpchat.core.rooms import DEFAULT_MAX_ROOMS, room_key
 
 if TYPE_CHECKING:
     from tcpchat.ai.openai_edge import AIClient
@@ -67,6 +69,9 @@ SHUTTING_DOWN = "the server is shutting down"
 EMPTY_ANSWER = "the AI gave an empty answer; try rephrasing the question"
 INTERNAL = "the search failed because of an error on the server"
 TOO_LONG = f"a question is at most {MAX_QUESTION_CHARS} characters long"
+NO_ROOM = "you are in no room; /join #room"
+#: Rooms whose recent lines are kept for the room context (the least recently heard go).
+MAX_CONTEXT_ROOMS = DEFAULT_MAX_ROOMS
 
 
 def load_ai_client(settings: SearchSettings) -> AIClient:
@@ -151,7 +156,8 @@ class Search:
         self._ids = itertools.count(1)
         self._running: dict[int, _Running] = {}
         self._last_asked: dict[Hashable, float] = {}  # asker key -> when its last search began
-        self._room: deque[RoomLine] = deque(maxlen=max(settings.room_context, 1))
+        # Recent lines per room key: a question's context is its own room's, never another's.
+        self._rooms: OrderedDict[str, deque[RoomLine]] = OrderedDict()
         self._closing = False
 
     @property
@@ -165,19 +171,23 @@ class Search:
         """Start answering ``question`` for ``session``, or tell it why not. Never blocks."""
         try:
             self._admit(session, question)
+            if session.room is None:
+                raise SearchError(NO_ROOM)
         except SearchError as exc:
             session.fail(exc)
             return
+        room = session.room
         nick = session.nick
         search_id = next(self._ids)
         askers = _asker_keys(session)
         for key in askers:
             self._last_asked[key] = self._monotonic()
         event_id, ts = session.clock.stamp()
-        session.hub.publish(SearchStarted(event_id, ts, nick, search_id, question))
-        context = tuple(self._room) if self.settings.room_context else ()
+        started = SearchStarted(event_id, ts, nick, search_id, question, room.name)
+        session.hub.publish(started, room=room)
+        context = tuple(self._rooms.get(room.key, ())) if self.settings.room_context else ()
         task = asyncio.get_running_loop().create_task(
-            self._answer(session, nick, search_id, build_input(question, context)),
+            self._answer(session, room, nick, search_id, build_input(question, context)),
             name=f"tcpchat-search-{search_id}",
         )
         self._running[search_id] = _Running(search_id, askers, task)
@@ -186,8 +196,17 @@ class Search:
 
     def observe(self, message: Message) -> None:
         """Remember a room message, for the room context (kept only when it is on)."""
-        if self.settings.room_context:
-            self._room.append(RoomLine(message.nick, message.text))
+        if not self.settings.room_context:
+            return
+        key = room_key(message.room)
+        lines = self._rooms.get(key)
+        if lines is None:
+            lines = self._rooms[key] = deque(maxlen=self.settings.room_context)
+            if len(self._rooms) > MAX_CONTEXT_ROOMS:
+                self._rooms.popitem(last=False)
+        else:
+            self._rooms.move_to_end(key)
+        lines.append(RoomLine(message.nick, message.text))
 
     def _admit(self, session: Conversation, question: str) -> None:
         """Raise :class:`SearchError` with the reason if this search may not start."""
@@ -219,7 +238,7 @@ class Search:
     # -- one search --------------------------------------------------------------
 
     async def _answer(
-        self, session: Conversation, nick: str, search_id: int, messages: list[str]
+        self, session: Conversation, room: Room, nick: str, search_id: int, messages: list[str]
     ) -> None:
         """Stream one answer into the room; report a failure to the asker."""
         builder = AnswerBuilder(self.settings.max_answer_chars)
@@ -234,7 +253,8 @@ class Search:
                             piece = builder.feed(item.text)
                             if piece:
                                 event_id, ts = session.clock.stamp()
-                                session.hub.publish(AIDelta(event_id, ts, search_id, piece))
+                                delta = AIDelta(event_id, ts, search_id, piece, room.name)
+                                session.hub.publish(delta, room=room)
                             if builder.full:
                                 break  # stop paying for text nobody will see
                         elif isinstance(item, Citation):
@@ -243,20 +263,20 @@ class Search:
                         else:
                             end = item
         except SearchError as exc:
-            self._fail(session, nick, search_id, exc)
+            self._fail(session, room, nick, search_id, exc)
             return
         except TimeoutError:
             log.warning("search %d timed out", search_id)
-            self._fail(session, nick, search_id, SearchError(TIMED_OUT))
+            self._fail(session, room, nick, search_id, SearchError(TIMED_OUT))
             return
         except Exception:
             log.exception("search %d failed", search_id)
-            self._fail(session, nick, search_id, SearchError(INTERNAL))
+            self._fail(session, room, nick, search_id, SearchError(INTERNAL))
             return
         if end is None and not builder.full:
             # AIClient.stream ends with an AnswerEnd or raises; this is a bug of ours.
             log.error("search %d: the answer stream ended without its end", search_id)
-            self._fail(session, nick, search_id, SearchError(INTERNAL))
+            self._fail(session, room, nick, search_id, SearchError(INTERNAL))
             return
         raw = builder.raw
         citations: tuple[Citation, ...] = tuple(streamed_citations)
@@ -276,10 +296,11 @@ class Search:
             raw, citations, self.settings.max_answer_chars, incomplete=incomplete, cut=cut
         )
         if not text:
-            self._fail(session, nick, search_id, SearchError(EMPTY_ANSWER))
+            self._fail(session, room, nick, search_id, SearchError(EMPTY_ANSWER))
             return
         event_id, ts = session.clock.stamp()
-        session.hub.publish(AIAnswer(event_id, ts, nick, search_id, text, sources))
+        answer = AIAnswer(event_id, ts, nick, search_id, text, sources, room.name)
+        session.hub.publish(answer, room=room)
         log.info(
             "search %d answered: %d characters, %d sources", search_id, len(text), len(sources)
         )
@@ -291,12 +312,14 @@ class Search:
                 self.ai = await asyncio.to_thread(self._load_client, self.settings)
         return self.ai
 
-    def _fail(self, session: Conversation, nick: str, search_id: int, exc: SearchError) -> None:
+    def _fail(
+        self, session: Conversation, room: Room, nick: str, search_id: int, exc: SearchError
+    ) -> None:
         """Tell the asker what went wrong; tell the room's programs the search is over."""
         event_id, ts = session.clock.stamp()
         session.hub.send(session.peer, Error(event_id, ts, exc.code, str(exc)))
         event_id, ts = session.clock.stamp()
-        session.hub.publish(SearchFailed(event_id, ts, nick, search_id))
+        session.hub.publish(SearchFailed(event_id, ts, nick, search_id, room.name), room=room)
 
     # -- shutdown ------------------------------------------------------------------
 

@@ -11,12 +11,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tcpchat.core.conversation import Conversation
-from tcpchat.core.errors import CommandError, NickError
-from tcpchat.core.events import Action, NickChange, PrivateMessage, UserList
+from tcpchat.core.errors import (
+    CommandError,
+    NickError,
+    NoRoom,
+    NotInRoom,
+    RoomError,
+    TopicTooLong,
+)
+from tcpchat.core.events import (
+    Action,
+    AwayReply,
+    CurrentRoom,
+    Join,
+    NickChange,
+    Part,
+    PrivateMessage,
+    RoomInfo,
+    RoomList,
+    Topic,
+    UserList,
+    Whois,
+)
+from tcpchat.core.hub import Room
 from tcpchat.core.nicks import validate_nick
 from tcpchat.core.protocol import CommandInput
-from tcpchat.core.render import Rendering
+from tcpchat.core.render import FORMATS
+from tcpchat.core.rooms import MAX_AWAY_CHARS, is_room_name, room_key, validate_room
 from tcpchat.core.sanitize import sanitize_text
+
+#: What ``/topic -`` means: clear the topic.
+CLEAR_TOPIC = "-"
 
 Handler = Callable[[Conversation, str], None]
 
@@ -44,9 +69,137 @@ def _help(session: Conversation, argument: str) -> None:
     session.notice("\n".join(lines))
 
 
-def _users(session: Conversation, argument: str) -> None:
+def current_room(session: Conversation) -> Room:
+    """The connection's current room; raise :class:`NoRoom` if it is in none."""
+    if session.room is None:
+        raise NoRoom("you are in no room; /join #room")
+    return session.room
+
+
+def _own_room(session: Conversation, name: str) -> Room:
+    """The room ``name`` if the connection is in it; else raise :class:`NotInRoom`."""
+    name = validate_room(name)
+    room = session.hub.room(name)
+    if room is None or room not in session.peer.rooms:
+        raise NotInRoom(f"you are not in {name}; /join {name} first")
+    return room
+
+
+def _send_users(session: Conversation, room: Room) -> None:
+    # The default room, to a connection in it alone, is worded as before rooms.
+    online = session.peer.rooms.keys() == {room} and room.key == room_key(
+        session.rules.default_room
+    )
     event_id, ts = session.clock.stamp()
-    session.hub.send(session.peer, UserList(event_id, ts, session.hub.nicks()))
+    users = UserList(event_id, ts, room.nicks(), room.name, room.away(), online=online)
+    session.hub.send(session.peer, users)
+
+
+def _send_current(session: Conversation) -> None:
+    event_id, ts = session.clock.stamp()
+    name = session.room.name if session.room is not None else None
+    session.hub.send(session.peer, CurrentRoom(event_id, ts, name))
+
+
+def _send_topic(session: Conversation, room: Room) -> None:
+    event_id, ts = session.clock.stamp()
+    topic = Topic(event_id, ts, room.name, room.topic_by, room.topic, changed=False)
+    session.hub.send(session.peer, topic)
+
+
+def _users(session: Conversation, argument: str) -> None:
+    name = argument.strip()
+    if not name:
+        _send_users(session, current_room(session))
+        return
+    room = session.hub.room(validate_room(name))
+    if room is None:
+        raise CommandError(f"there is no room {sanitize_text(name)}; /rooms lists them")
+    _send_users(session, room)
+
+
+def _join(session: Conversation, argument: str) -> None:
+    if not argument.strip():
+        raise CommandError("usage: /join #ROOM")
+    name = validate_room(argument)
+    room = session.hub.room(name)
+    if room is None or room not in session.peer.rooms:
+        room = session.hub.join_room(session.peer, name)
+        event_id, ts = session.clock.stamp()
+        # The joiner is told too: it is how a client learns the join worked.
+        session.hub.publish(Join(event_id, ts, session.nick, room.name), room=room)
+        if room.topic:
+            _send_topic(session, room)
+        _send_users(session, room)
+    session.room = room
+    _send_current(session)
+
+
+def _part(session: Conversation, argument: str) -> None:
+    argument = argument.strip()
+    if is_room_name(argument):
+        name, _, reason = argument.partition(" ")
+        room = _own_room(session, name)
+    else:
+        room, reason = current_room(session), argument
+    event_id, ts = session.clock.stamp()
+    part = Part(event_id, ts, session.nick, room.name, sanitize_text(reason).strip())
+    session.hub.publish(part, room=room)
+    session.hub.part_room(session.peer, room)
+    if session.room is room:
+        # As on IRC clients: the room joined most recently of those left becomes current.
+        remaining = list(session.peer.rooms)
+        session.room = remaining[-1] if remaining else None
+        _send_current(session)
+
+
+def _rooms(session: Conversation, argument: str) -> None:
+    rooms = tuple(RoomInfo(room.name, len(room), room.topic) for room in session.hub.rooms())
+    event_id, ts = session.clock.stamp()
+    session.hub.send(session.peer, RoomList(event_id, ts, rooms))
+
+
+def _topic(session: Conversation, argument: str) -> None:
+    room = current_room(session)
+    text = sanitize_text(argument).strip()
+    if not text:
+        _send_topic(session, room)
+        return
+    if text == CLEAR_TOPIC:
+        text = ""
+    most = session.rules.max_topic_chars
+    if len(text) > most:
+        raise TopicTooLong(f"a topic is at most {most:,} characters long")
+    session.hub.set_topic(room, text, session.nick)
+    event_id, ts = session.clock.stamp()
+    session.hub.publish(Topic(event_id, ts, room.name, session.nick, text, changed=True), room=room)
+
+
+def _whois(session: Conversation, argument: str) -> None:
+    target = argument.strip()
+    if not target:
+        raise CommandError("usage: /whois NICK")
+    peer = session.hub.find(target)
+    if peer is None or peer.nick is None:
+        raise CommandError(f"there is no user called {sanitize_text(target)!r}; see /users")
+    now = session.monotonic()
+    rooms = tuple(room.name for room in peer.rooms)
+    connected, idle = int(now - peer.connected_at), int(now - peer.active_at)
+    event_id, ts = session.clock.stamp()
+    whois = Whois(event_id, ts, peer.nick, rooms, max(connected, 0), max(idle, 0), peer.away)
+    session.hub.send(session.peer, whois)
+
+
+def _away(session: Conversation, argument: str) -> None:
+    text = sanitize_text(argument).strip()
+    if not text:
+        session.peer.away = None
+        session.notice("you are no longer marked as away")
+        return
+    if len(text) > MAX_AWAY_CHARS:
+        raise CommandError(f"an away message is at most {MAX_AWAY_CHARS} characters long")
+    session.peer.away = text
+    session.notice(f"you are marked as away: {text}")
 
 
 def _nick(session: Conversation, argument: str) -> None:
@@ -61,8 +214,9 @@ def _nick(session: Conversation, argument: str) -> None:
         raise CommandError(f"you are already {old}")
     session.hub.rename(session.peer, new)
     event_id, ts = session.clock.stamp()
-    # The sender is told too: it is how a client learns its own new name.
-    session.hub.publish(NickChange(event_id, ts, old, new))
+    # The sender is told too: it is how a client learns its own new name. Everyone
+    # sharing a room with it is told once, however many rooms they share.
+    session.hub.announce(NickChange(event_id, ts, old, new), about=session.peer)
 
 
 def _exit(session: Conversation, argument: str) -> None:
@@ -75,22 +229,33 @@ def _msg(session: Conversation, argument: str) -> None:
     text = sanitize_text(text.strip())
     if not target or not text.strip():
         raise CommandError("usage: /msg NICK TEXT")
+    if is_room_name(target):
+        # Said in one of its rooms, as IRC's PRIVMSG #room, without changing the current one.
+        session.say_in(_own_room(session, target), text)
+        return
     recipient = session.hub.find(target)
     if recipient is None or recipient.nick is None:
         raise CommandError(f"there is no user called {sanitize_text(target)!r}; see /users")
+    session.peer.active_at = session.monotonic()
     event_id, ts = session.clock.stamp()
     event = PrivateMessage(event_id, ts, session.nick, recipient.nick, text)
     session.hub.send(recipient, event)
     if recipient is not session.peer:
         session.hub.send(session.peer, event)  # the sender's copy confirms delivery
+    if recipient.away is not None:
+        event_id, ts = session.clock.stamp()
+        session.hub.send(session.peer, AwayReply(event_id, ts, recipient.nick, recipient.away))
 
 
 def _me(session: Conversation, argument: str) -> None:
     text = sanitize_text(argument)
     if not text.strip():
         raise CommandError("usage: /me ACTION")
+    room = current_room(session)
+    session.peer.active_at = session.monotonic()
     event_id, ts = session.clock.stamp()
-    session.hub.publish(Action(event_id, ts, session.nick, text), exclude=session.peer)
+    action = Action(event_id, ts, session.nick, text, room.name)
+    session.hub.publish(action, room=room, exclude=session.peer)
 
 
 def _search(session: Conversation, argument: str) -> None:
@@ -99,25 +264,32 @@ def _search(session: Conversation, argument: str) -> None:
     question = sanitize_text(argument).strip()
     if not question:
         raise CommandError("usage: /search QUESTION")
+    current_room(session)  # the answer goes to the room where it was asked
+    session.peer.active_at = session.monotonic()
     session.search.request(session, question)
 
 
 def _format(session: Conversation, argument: str) -> None:
-    try:
-        rendering = Rendering[argument.strip().upper()]
-    except KeyError:
-        raise CommandError("usage: /format text|json") from None
+    rendering = FORMATS.get(argument.strip().lower())
+    if rendering is None:
+        raise CommandError("usage: /format text|json")
     session.peer.rendering = rendering
     session.notice(f"format: {rendering.name.lower()}")
 
 
 COMMANDS: tuple[Command, ...] = (
     Command("help", "/help", "list the commands", _help, before_registration=True),
-    Command("users", "/users", "list who is online", _users),
+    Command("users", "/users [#ROOM]", "list who is in this room (or in #ROOM)", _users),
     Command("nick", "/nick NEWNAME", "change your nickname", _nick, before_registration=True),
-    Command("msg", "/msg NICK TEXT", "send a private message to one user", _msg),
+    Command("msg", "/msg NICK TEXT", "send a private message to one user (#ROOM: to a room)", _msg),
     Command("me", "/me ACTION", "describe an action: * you ACTION", _me),
-    Command("search", "/search QUESTION", "ask the AI; everyone sees the answer", _search),
+    Command("join", "/join #ROOM", "join a room (made if new) and talk in it", _join),
+    Command("part", "/part [#ROOM] [REASON]", "leave this room (or #ROOM)", _part),
+    Command("rooms", "/rooms", "list the rooms, with their topics", _rooms),
+    Command("topic", "/topic [TEXT|-]", "show, set or (-) clear this room's topic", _topic),
+    Command("whois", "/whois NICK", "someone's rooms, time connected and idle, away", _whois),
+    Command("away", "/away [MESSAGE]", "mark yourself away (no message: back)", _away),
+    Command("search", "/search QUESTION", "ask the AI; the room sees the answer", _search),
     Command(
         "format",
         "/format text|json",
@@ -152,5 +324,5 @@ def dispatch(session: Conversation, command_input: CommandInput) -> None:
         return
     try:
         command.handler(session, command_input.argument)
-    except (CommandError, NickError) as exc:
+    except (CommandError, NickError, RoomError) as exc:
         session.fail(exc)

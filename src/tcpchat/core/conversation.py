@@ -10,20 +10,29 @@ table and the search service free of import cycles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from tcpchat.core.errors import TcpchatError
 from tcpchat.core.events import EventClock, Message
-from tcpchat.core.hub import Hub, Peer
+from tcpchat.core.hub import Hub, Peer, Room
+from tcpchat.core.rooms import RoomRules
 
 
 class Conversation(Protocol):
-    """One connection's side of the chat, as a command or a search sees it."""
+    """One connection's side of the chat, as a command or a search sees it.
+
+    ``room`` is its current room (None: it is in none); ``rules`` the server's
+    room rules; ``monotonic`` the clock of idle and connected times.
+    """
 
     peer: Peer
     hub: Hub
     clock: EventClock
     search: SearchService | None
+    room: Room | None
+    rules: RoomRules
+    monotonic: Callable[[], float]
 
     @property
     def nick(self) -> str:
@@ -39,6 +48,9 @@ class Conversation(Protocol):
 
     def register(self, wanted: str) -> None:
         """Try to enter the room as ``wanted``; on failure, say why and ask again."""
+
+    def say_in(self, room: Room, text: str) -> None:
+        """Say ``text`` (sanitised, not blank) in ``room``, one of this connection's."""
 
     def notice(self, text: str) -> None:
         """Tell this connection something, as the server."""

@@ -10,12 +10,18 @@
     │   ├── InvalidNick            it breaks the nickname rules
     │   └── NickTaken              someone else has it
     ├── CommandError               a command was used wrongly (bad arguments, unknown user)
+    ├── RoomError                  a room cannot be used as asked
+    │   ├── InvalidRoom            its name breaks the room-name rules
+    │   ├── RoomLimit              the server, or the member, has all the rooms it may
+    │   ├── NotInRoom              the member is not in that room
+    │   ├── NoRoom                 the member is in no room at all
+    │   └── TopicTooLong           a topic past the topic-length limit
     ├── SearchError                /search could not produce an answer (user-facing words)
     ├── ConnectionLost             the client's server went away (or refused it)
     └── LocalProtocolError         tcpchat itself misused its protocol: a bug
 
-Every message of a ``RemoteProtocolError``, ``NickError``, ``CommandError`` or
-``SearchError`` is written for the user at the other end and may be sent to them.
+Every message of a ``RemoteProtocolError``, ``NickError``, ``CommandError``,
+``RoomError`` or ``SearchError`` is written for the user at the other end and may be sent to them.
 """
 
 from __future__ import annotations
@@ -65,6 +71,42 @@ class CommandError(TcpchatError):
     """A command was used wrongly: missing arguments, an unknown user, and so on."""
 
     code = "command"
+
+
+class RoomError(TcpchatError):
+    """A room cannot be used as asked."""
+
+    code = "room"
+
+
+class InvalidRoom(RoomError):
+    """A room name breaks the room-name rules."""
+
+    code = "room_invalid"
+
+
+class RoomLimit(RoomError):
+    """The server has as many rooms as it may, or the member is in as many as one may be."""
+
+    code = "room_limit"
+
+
+class NotInRoom(RoomError):
+    """The member is not in the room it named (or the room does not exist)."""
+
+    code = "not_in_room"
+
+
+class NoRoom(RoomError):
+    """The member is in no room, so there is nowhere to say anything."""
+
+    code = "no_room"
+
+
+class TopicTooLong(RoomError):
+    """A topic is longer than the topic-length limit."""
+
+    code = "topic_too_long"
 
 
 class SearchError(TcpchatError):

@@ -16,16 +16,21 @@ from typing import ClassVar
 
 from tcpchat.core.protocol import DEFAULT_MAX_LINE_BYTES
 
+# Every room event carries ``room``, the room's name as first written. It defaults
+# to "" so that events built without a room (and JSON from servers before rooms)
+# still make sense.
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A chat line from ``nick`` to the room."""
+    """A chat line from ``nick`` to ``room``."""
 
     kind: ClassVar[str] = "message"
     id: int
     ts: datetime
     nick: str
     text: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,7 @@ class Action:
     ts: datetime
     nick: str
     text: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +59,21 @@ class PrivateMessage:
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """``nick`` registered and entered the room."""
+    """``nick`` entered ``room`` (at registration, the default room; else by ``/join``)."""
 
     kind: ClassVar[str] = "join"
     id: int
     ts: datetime
     nick: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Leave:
-    """``nick`` left the room; ``reason`` says how (``quit``, ``connection lost`` …)."""
+    """``nick`` left the server; ``reason`` says how (``quit``, ``connection lost`` …).
+
+    Told once to everyone who shared a room with ``nick``, whatever the number of rooms.
+    """
 
     kind: ClassVar[str] = "leave"
     id: int
@@ -85,8 +95,9 @@ class NickChange:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """Registration succeeded: the connection is in the room as ``nick``.
+    """Registration succeeded: the connection is ``nick``, in the default room ``room``.
 
+    ``users`` are the members of ``room``.
     ``max_line_bytes`` is the longest line this server accepts, so that a client
     can cut longer messages itself instead of having them discarded.
     """
@@ -97,16 +108,27 @@ class Welcome:
     nick: str
     users: tuple[str, ...]
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class UserList:
-    """The answer to ``/users``: who is in the room."""
+    """The answer to ``/users``, and what follows a ``/join``: who is in ``room``.
+
+    ``away`` names those of ``users`` who are away. ``online`` says to word it as
+    before rooms (``2 users online: ...``): it is the default room's list, told to
+    a connection in that room alone.
+    """
 
     kind: ClassVar[str] = "users"
     id: int
     ts: datetime
     users: tuple[str, ...]
+    room: str = ""
+    away: tuple[str, ...] = ()
+    #: Word it as before rooms, ``2 users online: ...``: the list of the default room,
+    #: told to a connection in that room alone.
+    online: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +162,7 @@ class SearchStarted:
     nick: str
     search_id: int
     question: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +174,7 @@ class AIDelta:
     ts: datetime
     search_id: int
     text: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +188,7 @@ class AIAnswer:
     search_id: int
     text: str
     sources: tuple[str, ...]
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +204,90 @@ class SearchFailed:
     ts: datetime
     nick: str
     search_id: int
+    room: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """``nick`` left ``room`` (``/part``), saying ``reason`` (may be "")."""
+
+    kind: ClassVar[str] = "part"
+    id: int
+    ts: datetime
+    nick: str
+    room: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """The topic of ``room``: ``text`` ("" for none), set by ``nick`` ("" if never set).
+
+    ``changed`` is true when this announces a change to the room, false when it
+    answers ``/topic`` or follows a ``/join``.
+    """
+
+    kind: ClassVar[str] = "topic"
+    id: int
+    ts: datetime
+    room: str
+    nick: str
+    text: str
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentRoom:
+    """The connection's current room is now ``room`` (None: it is in no room)."""
+
+    kind: ClassVar[str] = "current"
+    id: int
+    ts: datetime
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """One line of ``/rooms``: a room's name, how many are in it, and its topic."""
+
+    name: str
+    members: int
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    """The answer to ``/rooms``: every room of the server, by name."""
+
+    kind: ClassVar[str] = "rooms"
+    id: int
+    ts: datetime
+    rooms: tuple[RoomInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Whois:
+    """The answer to ``/whois``: ``nick``'s rooms, seconds connected and idle, away message."""
+
+    kind: ClassVar[str] = "whois"
+    id: int
+    ts: datetime
+    nick: str
+    rooms: tuple[str, ...]
+    connected: int
+    idle: int
+    away: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AwayReply:
+    """The automatic answer to a ``/msg`` sent to ``nick``, who is away: ``text``."""
+
+    kind: ClassVar[str] = "away"
+    id: int
+    ts: datetime
+    nick: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +315,12 @@ Event = (
     | AIDelta
     | AIAnswer
     | SearchFailed
+    | Part
+    | Topic
+    | CurrentRoom
+    | RoomList
+    | Whois
+    | AwayReply
     | Shutdown
 )
 
@@ -224,6 +339,12 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AIDelta,
     AIAnswer,
     SearchFailed,
+    Part,
+    Topic,
+    CurrentRoom,
+    RoomList,
+    Whois,
+    AwayReply,
     Shutdown,
 )
 

@@ -1,21 +1,26 @@
 """The hub's interface, and the sending side of one connection, with no I/O.
 
-A *hub* is a broadcast backend: who is in the chat, and getting events to
-them. Sessions and commands talk to it only through :class:`Hub` (publish to
-the room, send to one, join, leave, look up), so the backend behind it can be
-the in-process one (:mod:`tcpchat.server.chat.local_hub`) or, later, one that spans
+A *hub* is a broadcast backend: who is on the server, which rooms there are
+and who is in each, and getting events to them. Sessions and commands talk to
+it only through :class:`Hub` (register a nickname, join and part rooms,
+publish to a room, send to one, look up), so the backend behind it can be the
+in-process one (:mod:`tcpchat.server.local_hub`) or, later, one that spans
 several servers. A :class:`Peer` is what the hub knows of one connection: its
-transport, its rendering and the bytes it is owed. The transport is any object
+transport, its rendering, its rooms and the bytes it is owed; a :class:`Room`
+is one room: its name, its topic and its members. The transport is any object
 with the four methods of :class:`Transport` (an asyncio transport, or a test's
 fake), so this module needs no asyncio.
 """
 
 from __future__ import annotations
 
+import bisect
 from typing import Protocol
 
 from tcpchat.core.events import Event
+from tcpchat.core.nicks import nick_key
 from tcpchat.core.render import Rendering
+from tcpchat.core.rooms import room_key
 
 #: Default bound on one member's unsent bytes before it is disconnected.
 DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
@@ -47,73 +52,187 @@ class Settles(Protocol):
 
 
 class Peer:
-    """The sending side of one connection: its transport, rendering and pending bytes.
+    """The sending side of one connection: its transport, rendering, rooms and pending bytes.
 
-    ``nick`` is set while the peer is a member of the room. ``drop_reason`` is set
-    when the hub cut the peer off, so the connection can say why it ended.
-    ``pending`` holds bytes owed to this peer alone; what it is owed from the
-    room since ``room_mark`` is still in its hub's room log.
+    ``nick`` is set while the peer is registered on the server; ``rooms`` are the
+    rooms it is in, in the order it joined them. ``drop_reason`` is set when the
+    hub cut the peer off, so the connection can say why it ended. ``pending``
+    holds bytes owed to this peer alone; what it is owed from its rooms since
+    ``room_mark`` is still in its hub's room log. ``away`` is its away message
+    (None: here); ``connected_at`` and ``active_at`` are monotonic times of its
+    connection and of the last line it said, for ``/whois``.
     """
 
     __slots__ = (
+        "_format",
         "_hub",
         "_rendering",
+        "active_at",
         "address",
+        "away",
+        "connected_at",
         "drop_reason",
         "nick",
         "pending",
         "room_mark",
+        "rooms",
         "transport",
     )
 
-    def __init__(self, transport: Transport, address: str = "?") -> None:
+    def __init__(self, transport: Transport, address: str = "?", now: float = 0.0) -> None:
         self.transport = transport
         self.address = address
-        self._rendering = Rendering.TEXT
+        self._format = Rendering.TEXT  # what the connection chose
+        self._rendering = Rendering.TEXT  # what it gets: TEXT_ROOMS when in several rooms
         self.nick: str | None = None
+        self.rooms: dict[Room, None] = {}
         self.pending: list[bytes] = []
         self.drop_reason: str | None = None
         self.room_mark = 0  # the first entry of the room log this peer is owed
-        self._hub: Settles | None = None  # set while a member
+        self._hub: Settles | None = None  # set while registered
+        self.away: str | None = None
+        self.connected_at = self.active_at = now
 
     @property
     def rendering(self) -> Rendering:
-        return self._rendering
+        """The rendering this connection chose: TEXT or JSON (``/format``)."""
+        return self._format
 
     @rendering.setter
     def rendering(self, rendering: Rendering) -> None:
         # What the room owes the peer so far is rendered as it was published.
-        if self._hub is not None and rendering is not self._rendering:
+        if self._hub is not None and rendering is not self._format:
             self._hub.settle(self)
-        self._rendering = rendering
+        self._format = rendering
+        self.rooms_changed()
+
+    @property
+    def wire_rendering(self) -> Rendering:
+        """How events are written to it now: its choice, with rooms named when in several."""
+        return self._rendering
+
+    def rooms_changed(self) -> None:
+        """Choose the text with room names while in several rooms (the hub settled first)."""
+        several = self._format is Rendering.TEXT and len(self.rooms) > 1
+        self._rendering = Rendering.TEXT_ROOMS if several else self._format
 
     def __repr__(self) -> str:
         return f"<Peer {self.nick or '(unregistered)'} from {self.address}>"
 
 
-class Hub(Protocol):
-    """What connection code needs from a broadcast backend."""
+class Room:
+    """One room: its name (as first written), its topic, its creator and its members.
 
-    def publish(self, event: Event, *, exclude: Peer | None = None) -> None:
-        """Deliver ``event`` to every member of the room except ``exclude``."""
+    A hub keeps its rooms' members up to date (:meth:`add`, :meth:`remove`,
+    :meth:`renamed`); everyone else reads them. ``members`` maps each member's
+    nickname key to its peer. ``creator`` is the nickname that made the room,
+    for the moderation to come.
+    """
 
-    def send(self, peer: Peer, event: Event) -> None:
-        """Deliver ``event`` to ``peer`` alone (a member or not)."""
+    __slots__ = ("_nicks", "_sorted_keys", "creator", "key", "members", "name", "topic", "topic_by")
 
-    def join(self, peer: Peer, nick: str) -> None:
-        """Make ``peer`` a member as ``nick``; raise :class:`NickTaken` if someone has it."""
+    def __init__(self, name: str, creator: str = "") -> None:
+        self.name = name
+        self.key = room_key(name)
+        self.creator = creator
+        self.topic = ""
+        self.topic_by = ""  # who set the topic ("" if nobody has)
+        self.members: dict[str, Peer] = {}
+        # The members' nick keys in order, and the sorted nicknames made from them on
+        # demand: every join lists the room, so a burst of N joins stays O(N²) in
+        # copying rather than re-normalising and sorting every nickname each time.
+        self._sorted_keys: list[str] = []
+        self._nicks: tuple[str, ...] | None = ()
 
-    def rename(self, peer: Peer, nick: str) -> None:
-        """Change a member's nickname; raise :class:`NickTaken` if someone else has it."""
+    def __len__(self) -> int:
+        return len(self.members)
 
-    def leave(self, peer: Peer) -> bool:
-        """Remove ``peer`` from the room; return whether it was a member."""
-
-    def find(self, nick: str) -> Peer | None:
-        """The member with nickname ``nick`` (compared as nicknames are), if any."""
+    def __repr__(self) -> str:
+        return f"<Room {self.name} of {len(self.members)}>"
 
     def nicks(self) -> tuple[str, ...]:
-        """The members' nicknames, sorted."""
+        """The members' nicknames, sorted as nicknames compare."""
+        if self._nicks is None:
+            members = self.members
+            self._nicks = tuple(members[key].nick or "" for key in self._sorted_keys)
+        return self._nicks
+
+    def away(self) -> tuple[str, ...]:
+        """The nicknames of the members who are away, sorted."""
+        members = self.members
+        return tuple(members[key].nick or "" for key in self._sorted_keys if members[key].away)
+
+    def add(self, key: str, peer: Peer) -> None:
+        self.members[key] = peer
+        bisect.insort(self._sorted_keys, key)
+        self._nicks = None
+
+    def remove(self, key: str) -> None:
+        del self.members[key]
+        index = bisect.bisect_left(self._sorted_keys, key)
+        if index < len(self._sorted_keys) and self._sorted_keys[index] == key:
+            del self._sorted_keys[index]
+        self._nicks = None
+
+    def renamed(self, old_key: str, peer: Peer) -> None:
+        """``peer``, a member known as ``old_key``, has a new nickname."""
+        self.remove(old_key)
+        self.add(nick_key(peer.nick or ""), peer)
+
+
+class Hub(Protocol):
+    """What connection code needs from a broadcast backend.
+
+    Nicknames are server-wide: :meth:`register` takes one, :meth:`leave` gives it
+    back and takes the peer out of every room. Rooms are joined and parted one by
+    one; an event said in a room is published to it, reaching its members only,
+    and a nick change or a leaving is announced once to everyone who shares a
+    room with that peer.
+    """
+
+    def register(self, peer: Peer, nick: str) -> None:
+        """Put ``peer`` on the server as ``nick``; raise :class:`NickTaken` if someone has it."""
+
+    def rename(self, peer: Peer, nick: str) -> None:
+        """Change a peer's nickname; raise :class:`NickTaken` if someone else has it."""
+
+    def leave(self, peer: Peer) -> bool:
+        """Take ``peer`` out of every room and off the server; return whether it was on it."""
+
+    def find(self, nick: str) -> Peer | None:
+        """The peer with nickname ``nick`` (compared as nicknames are), if any."""
+
+    def nicks(self) -> tuple[str, ...]:
+        """Everyone's nickname on the server, sorted."""
+
+    def join_room(self, peer: Peer, name: str) -> Room:
+        """Put ``peer`` in the room ``name`` (a valid name), made if new, and return it.
+
+        Raise :class:`RoomLimit` if the server has all its rooms or ``peer`` is in
+        as many as one may be. Joining a room one is in changes nothing.
+        """
+
+    def part_room(self, peer: Peer, room: Room) -> None:
+        """Take ``peer`` out of ``room``; a room left empty disappears (unless kept)."""
+
+    def room(self, name: str) -> Room | None:
+        """The room called ``name`` (compared as nicknames are), if it exists."""
+
+    def rooms(self) -> list[Room]:
+        """Every room, sorted by name."""
+
+    def set_topic(self, room: Room, text: str, nick: str) -> None:
+        """Make ``text`` the topic of ``room``, set by ``nick`` ("" clears it)."""
+
+    def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
+        """Deliver ``event`` to every member of ``room`` except ``exclude``."""
+
+    def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
+        """Deliver ``event`` once to ``about`` and to everyone sharing a room with it,
+        except ``exclude`` (a nick change, a leaving)."""
+
+    def send(self, peer: Peer, event: Event) -> None:
+        """Deliver ``event`` to ``peer`` alone (registered or not)."""
 
     def flush(self, peer: Peer) -> None:
         """Write ``peer``'s pending bytes now (before closing its connection)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from tcpchat.core.errors import InvalidNick
+from tcpchat.core.errors import InvalidNick, TcpchatError
 from tcpchat.core.sanitize import MAX_COMBINING_RUN
 from tcpchat.core.unicode_tables import CONFUSABLE_PROTOTYPES
 
@@ -86,33 +86,40 @@ def validate_nick(raw: str) -> str:
         raise InvalidNick("a nickname cannot be empty")
     if len(nick) > MAX_NICK_LENGTH:
         raise InvalidNick(f"a nickname is at most {MAX_NICK_LENGTH} characters long")
+    check_characters(nick, "a nickname", InvalidNick)
+    if nick_key(nick) in RESERVED_NICKS:
+        raise InvalidNick(f"the nickname {nick!r} is reserved")
+    if _looks_reserved(nick):
+        raise InvalidNick(f"the nickname {nick!r} looks like a reserved name")
+    return nick
+
+
+def check_characters(name: str, noun: str, error: type[TcpchatError]) -> None:
+    """Raise ``error`` unless ``name`` is letters and digits of one script, ``_`` and ``-``.
+
+    The rule that nicknames and room names share; ``noun`` ("a nickname", "a room
+    name") starts the sentence that says what is wrong.
+    """
     marks_in_a_row = 0
-    for position, char in enumerate(nick):
+    for position, char in enumerate(name):
         category = unicodedata.category(char)
         if category in ("Mn", "Mc") and position > 0 and ord(char) not in _INVISIBLE:
             # Vowel signs and accents that belong to the letter before, a few at most.
             marks_in_a_row += 1
             if marks_in_a_row > MAX_COMBINING_RUN:
-                raise InvalidNick("a nickname may not stack so many accents on one letter")
+                raise error(f"{noun} may not stack so many accents on one letter")
             continue
         marks_in_a_row = 0
         if char in _PUNCTUATION:
             continue
         if (category[0] == "L" or category == "Nd") and ord(char) not in _INVISIBLE:
             continue
-        raise InvalidNick(
-            f"a nickname may hold only letters, digits, '_' and '-' (not {_describe(char)})"
-        )
-    scripts = {_script_of(char) for char in unicodedata.normalize("NFKC", nick)}
+        raise error(f"{noun} may hold only letters, digits, '_' and '-' (not {_describe(char)})")
+    scripts = {_script_of(char) for char in unicodedata.normalize("NFKC", name)}
     scripts.discard(None)
     if len(scripts) > 1:
         names = " and ".join(sorted(s.title() for s in scripts if s))
-        raise InvalidNick(f"a nickname may not mix scripts ({names})")
-    if nick_key(nick) in RESERVED_NICKS:
-        raise InvalidNick(f"the nickname {nick!r} is reserved")
-    if _looks_reserved(nick):
-        raise InvalidNick(f"the nickname {nick!r} looks like a reserved name")
-    return nick
+        raise error(f"{noun} may not mix scripts ({names})")
 
 
 def _skeleton(text: str, *, ascii_too: bool) -> str:

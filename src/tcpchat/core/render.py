@@ -29,6 +29,8 @@ from tcpchat.core.events import (
     Action,
     AIAnswer,
     AIDelta,
+    AwayReply,
+    CurrentRoom,
     Error,
     Event,
     Join,
@@ -36,21 +38,37 @@ from tcpchat.core.events import (
     Message,
     NickChange,
     Notice,
+    Part,
     PrivateMessage,
+    RoomInfo,
+    RoomList,
     SearchFailed,
     SearchStarted,
     Shutdown,
+    Topic,
     UserList,
     Welcome,
+    Whois,
 )
 from tcpchat.core.nicks import AI_NICK, MAX_NICK_LENGTH
 
 
 class Rendering(enum.IntEnum):
-    """How a connection wants its events written."""
+    """How events are written to a connection.
+
+    A connection chooses ``TEXT`` or ``JSON`` (``/format``, see :data:`FORMATS`).
+    ``TEXT_ROOMS`` is the text a connection in more than one room gets: every
+    room line names its room after the time, ``[14:03:22] #dev <alice> hello``.
+    The hub picks it by the member's room count, never the member.
+    """
 
     TEXT = 0
     JSON = 1
+    TEXT_ROOMS = 2
+
+
+#: The renderings a connection may choose, by the name ``/format`` takes.
+FORMATS = {"text": Rendering.TEXT, "json": Rendering.JSON}
 
 
 #: How a system line (joins, notices, who is online...) starts, after the time.
@@ -66,17 +84,36 @@ WELCOME_HINT = "Type a message and press Enter to chat; /help lists the commands
 #: The events shown as system lines, worded by :func:`system_lines`. (The welcome
 #: is one too, but its second line differs: see :func:`welcome_line`.)
 SystemEvent = (
-    Join | Leave | NickChange | UserList | Notice | SearchStarted | SearchFailed | Shutdown
+    Join
+    | Leave
+    | NickChange
+    | UserList
+    | Notice
+    | SearchStarted
+    | SearchFailed
+    | Part
+    | Topic
+    | CurrentRoom
+    | RoomList
+    | Whois
+    | AwayReply
+    | Shutdown
 )
+#: The events said in a room, which name it in ``TEXT_ROOMS``; a topic change is one too.
+RoomEvent = Message | Action | Join | Part | Topic | SearchStarted | SearchFailed | AIAnswer
 
 
-def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
+def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -> list[str]:
     """The text rendering of ``event``: the lines a person reads, without newlines.
 
     Times are shown in ``tz`` (default: the local time zone of the machine rendering).
-    An event that has no text form (a streamed piece of an AI answer) gives no lines.
+    With ``rooms`` (the reader is in more than one room), a line said in a room
+    names it after the time. An event that has no text form (a streamed piece of an
+    AI answer) gives no lines.
     """
     stamp = timestamp(event.ts, tz)
+    if rooms and room_of(event):
+        stamp = f"{stamp}{room_of(event)} "
     match event:
         case Message(nick=nick, text=text):
             return [f"{stamp}<{nick}> {text}"]
@@ -97,6 +134,12 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
             | Notice()
             | SearchStarted()
             | SearchFailed()
+            | Part()
+            | Topic()
+            | CurrentRoom()
+            | RoomList()
+            | Whois()
+            | AwayReply()
             | Shutdown()
         ):
             return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event)]
@@ -109,6 +152,21 @@ def text_lines(event: Event, tz: tzinfo | None = None) -> list[str]:
                 f"{stamp}<{AI_NICK}> {line}" for line in [*text.split("\n"), *source_lines(sources)]
             ]
     raise AssertionError(f"no text rendering for {event!r}")  # pragma: no cover
+
+
+def room_of(event: Event) -> str:
+    """The room ``event`` was said in, for its line in ``TEXT_ROOMS`` ("" if none).
+
+    A topic that answers ``/topic`` names its room in its words already.
+    """
+    match event:
+        case Topic(changed=False):
+            return ""
+        case Message() | Action() | Join() | Part() | Topic() | SearchStarted():
+            return event.room
+        case SearchFailed() | AIAnswer():
+            return event.room
+    return ""
 
 
 def timestamp(ts: datetime, tz: tzinfo | None = None) -> str:
@@ -144,18 +202,89 @@ def system_lines(event: SystemEvent, clean: Callable[[str], str] = _as_is) -> li
             return [f"{clean(nick)} left ({clean(reason)})"]
         case NickChange(old=old, new=new):
             return [f"{clean(old)} is now known as {clean(new)}"]
-        case UserList(users=users):
-            return [users_online(clean(user) for user in users)]
+        case UserList(users=users, room=room, away=away, online=online):
+            return [users_in(room, users, away, online=online, clean=clean)]
         case Notice(text=text):
             return [clean(line) for line in text.split("\n")]
         case SearchStarted(nick=nick, question=question):
             return [f"{clean(nick)} asked the AI: {clean(question)}"]
         case SearchFailed(nick=nick):
             return [f"the AI could not answer {clean(nick)}'s question"]
+        case Part(nick=nick, reason=reason):
+            because = f" ({clean(reason)})" if reason else ""
+            return [f"{clean(nick)} left the room{because}"]
+        case Topic(room=room, nick=nick, text=text, changed=True):
+            if not text:
+                return [f"{clean(nick)} cleared the topic"]
+            return [f"{clean(nick)} set the topic: {clean(text)}"]
+        case Topic(room=room, nick=nick, text=text):
+            if not text:
+                return [f"{clean(room)} has no topic"]
+            by = f" (set by {clean(nick)})" if nick else ""
+            return [f"topic of {clean(room)}: {clean(text)}{by}"]
+        case CurrentRoom(room=None):
+            return ["you are in no room; /join #room to talk"]
+        case CurrentRoom(room=room):
+            return [f"you are now talking in {clean(room or '')}"]
+        case RoomList(rooms=rooms):
+            return [count(len(rooms), "room") + ":", *(room_line(info, clean) for info in rooms)]
+        case Whois(nick=nick, rooms=rooms, connected=connected, idle=idle, away=away):
+            where = ", ".join(clean(room) for room in rooms) if rooms else "no room"
+            line = (
+                f"{clean(nick)}: in {where}; connected {duration(connected)}; idle {duration(idle)}"
+            )
+            return [line + (f"; away: {clean(away)}" if away is not None else "")]
+        case AwayReply(nick=nick, text=text):
+            return [f"{clean(nick)} is away: {clean(text)}"]
         case Shutdown(text=text):
             return [clean(text)]
         case _:  # pragma: no cover
             assert_never(event)
+
+
+def count(number: int, noun: str) -> str:
+    """``1 room``, ``3 rooms``."""
+    return f"1 {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def users_in(
+    room: str,
+    users: Iterable[str],
+    away: Iterable[str] = (),
+    *,
+    online: bool = False,
+    clean: Callable[[str], str] = _as_is,
+) -> str:
+    """Who is in ``room``, with away marks: ``2 users in #dev: alice, bob (away)``.
+
+    With ``online`` (the default room, told to a connection in it alone), in the
+    words from before rooms: ``2 users online: alice, bob``.
+    """
+    away_keys = frozenset(away)
+    names = [clean(user) + (" (away)" if user in away_keys else "") for user in users]
+    if online or not room:
+        return users_online(names)
+    return f"{count(len(names), 'user')} in {clean(room)}: {', '.join(names)}"
+
+
+def room_line(info: RoomInfo, clean: Callable[[str], str] = _as_is) -> str:
+    """One room in ``/rooms``: ``  #dev (3 users): topic``."""
+    line = f"  {clean(info.name)} ({count(info.members, 'user')})"
+    return f"{line}: {clean(info.topic)}" if info.topic else line
+
+
+def duration(seconds: int) -> str:
+    """A span of time in its two largest units: ``5s``, ``3m 2s``, ``2h 3m``, ``4d 1h``."""
+    minutes, secs = divmod(max(seconds, 0), 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    if days:
+        return f"{days}d {hrs}h"
+    if hours:
+        return f"{hours}h {mins}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
 
 
 def users_online(users: Iterable[str]) -> str:
@@ -180,30 +309,45 @@ def source_lines(sources: Sequence[str]) -> list[str]:
 def to_json(event: Event) -> dict[str, Any]:
     """The JSON rendering of ``event`` as a dict: ``type``, then the event's fields."""
     document: dict[str, Any] = {"type": event.kind}
-    for field in fields(event):
-        value = getattr(event, field.name)
+    for name in _FIELD_NAMES[type(event)]:
+        value = getattr(event, name)
         if isinstance(value, datetime):
             value = value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         elif isinstance(value, tuple):
-            value = list(value)
-        document[field.name] = value
+            value = [_json_item(item) for item in value]
+        document[name] = value
     return document
+
+
+# The names of each event's fields, in order.
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(field.name for field in fields(cls)) for cls in EVENT_TYPES
+}
+
+
+def _json_item(item: Any) -> Any:
+    if isinstance(item, RoomInfo):
+        return {"name": item.name, "members": item.members, "topic": item.topic}
+    return item
 
 
 def encode(event: Event, rendering: Rendering) -> bytes:
     """``event`` as bytes for the wire, each line ending in ``\\n``; may be empty."""
     if rendering is Rendering.JSON:
         return (json.dumps(to_json(event), ensure_ascii=False) + "\n").encode()
-    return "".join(line + "\n" for line in text_lines(event)).encode()
+    lines = text_lines(event, rooms=rendering is Rendering.TEXT_ROOMS)
+    return "".join(line + "\n" for line in lines).encode()
 
 
 _TYPES_BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
 
 #: Largest event id or search id accepted (ids are positive 64-bit counters).
 MAX_EVENT_ID = 2**63 - 1
-#: Most names in a list of users (and items in any other list), and most sources under
-#: an AI answer, that an event may carry.
+#: Most names in a list of users (and items in any other list, rooms among them), and
+#: most sources under an AI answer, that an event may carry.
 MAX_USERS_LISTED = 10_000
+#: Longest room name in characters: "#" and 32 more (see tcpchat.core.rooms).
+MAX_ROOM_CHARS = 1 + MAX_NICK_LENGTH
 MAX_SOURCES_LISTED = 100
 #: Earliest and latest event times accepted: a day inside what ``datetime`` can hold, so
 #: that converting to any local time zone cannot fall off either end.
@@ -222,6 +366,28 @@ def _is_nick(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_NICK_LENGTH
 
 
+def _is_room(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ROOM_CHARS
+
+
+def _is_room_field(value: Any) -> bool:
+    """A ``room``: a room name, or "" from a server that predates rooms."""
+    return value == "" or _is_room(value)
+
+
+def _is_count(value: Any) -> bool:
+    return _is_id(value)
+
+
+def _is_room_info(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and _is_room(value.get("name"))
+        and _is_count(value.get("members"))
+        and isinstance(value.get("topic"), str)
+    )
+
+
 def _is_name_list(limit: int, items_are: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: (
         isinstance(value, list) and len(value) <= limit and all(items_are(item) for item in value)
@@ -236,11 +402,24 @@ _JSON_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "str": lambda value: isinstance(value, str),
     "datetime": lambda value: isinstance(value, str),
     "tuple[str, ...]": _is_name_list(MAX_USERS_LISTED, lambda item: isinstance(item, str)),
+    "bool": lambda value: isinstance(value, bool),
+    "str | None": lambda value: value is None or isinstance(value, str),
 }
 _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     **dict.fromkeys(_NICK_FIELDS, _is_nick),
     "users": _is_name_list(MAX_USERS_LISTED, _is_nick),
+    "away": _is_name_list(MAX_USERS_LISTED, _is_nick),
     "sources": _is_name_list(MAX_SOURCES_LISTED, lambda item: isinstance(item, str)),
+    "room": _is_room_field,
+}
+# Fields whose check differs in one event from the same name elsewhere.
+_EVENT_FIELD_CHECKS: dict[tuple[str, str], Callable[[Any], bool]] = {
+    ("topic", "nick"): lambda value: value == "" or _is_nick(value),  # "" when never set
+    ("current", "room"): lambda value: value is None or _is_room(value),
+    ("rooms", "rooms"): _is_name_list(MAX_USERS_LISTED, _is_room_info),
+    ("whois", "rooms"): _is_name_list(MAX_USERS_LISTED, _is_room),
+    ("whois", "away"): lambda value: value is None or isinstance(value, str),
+    ("away", "nick"): _is_nick,
 }
 
 
@@ -278,19 +457,29 @@ def parse_json_event(line: str | bytes) -> Event:
             if field.name not in document and field.default is not MISSING:
                 continue
             value = document[field.name]
-            check = _FIELD_CHECKS.get(field.name) or _JSON_FIELD_CHECKS[str(field.type)]
+            check = (
+                _EVENT_FIELD_CHECKS.get((cls.kind, field.name))
+                or _FIELD_CHECKS.get(field.name)
+                or _JSON_FIELD_CHECKS[str(field.type)]
+            )
             if not check(value):
                 raise TypeError(f"{field.name!r} is not a valid {field.type}")
             if field.name == "ts":
                 value = _event_time(value)
             elif isinstance(value, list):
-                value = tuple(value)
+                value = tuple(_from_json_item(item) for item in value)
             values[field.name] = value
         return cls(**values)
     except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
         # ValueError covers JSONDecodeError and UnicodeDecodeError (bytes that are not
         # UTF-8); RecursionError is "[[[[…" past the parser's depth.
         raise RemoteProtocolError(f"not a tcpchat event: {_brief(exc)}") from None
+
+
+def _from_json_item(item: Any) -> Any:
+    if isinstance(item, dict):  # checked above: a room of /rooms
+        return RoomInfo(item["name"], item["members"], item["topic"])
+    return item
 
 
 def _brief(exc: BaseException) -> str:

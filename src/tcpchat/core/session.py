@@ -9,12 +9,20 @@ awaits and never touches a socket: the server feeds it lines and reads
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
-from tcpchat.core.commands import LEAVE_COMMANDS, dispatch
+from tcpchat.core.commands import LEAVE_COMMANDS, current_room, dispatch
 from tcpchat.core.conversation import SearchService
-from tcpchat.core.errors import InvalidEncoding, LocalProtocolError, NickError, TcpchatError
-from tcpchat.core.events import Error, EventClock, Join, Leave, Message, Notice, Welcome
-from tcpchat.core.hub import Hub, Peer
+from tcpchat.core.errors import (
+    InvalidEncoding,
+    LocalProtocolError,
+    NickError,
+    RoomError,
+    TcpchatError,
+)
+from tcpchat.core.events import Error, EventClock, Join, Leave, Message, Notice, Topic, Welcome
+from tcpchat.core.hub import Hub, Peer, Room
 from tcpchat.core.nicks import validate_nick
 from tcpchat.core.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
 from tcpchat.core.protocol import (
@@ -24,6 +32,7 @@ from tcpchat.core.protocol import (
     decode_line,
     parse_received,
 )
+from tcpchat.core.rooms import RoomRules
 from tcpchat.core.sanitize import sanitize_text
 
 log = logging.getLogger("tcpchat.server")
@@ -41,8 +50,10 @@ _PASSWORD_COMMANDS = frozenset({"pass", "password"})
 class Session:
     """Registration, chat and commands for one connection.
 
-    ``finished`` becomes the reason the session ended (``"quit"``, ``"connection
-    lost"`` …) once it has; the room is told a member left exactly once.
+    ``room`` is the connection's current room (None: it is in none), where plain
+    lines, ``/me`` and ``/search`` go. ``finished`` becomes the reason the session
+    ended (``"quit"``, ``"connection lost"`` …) once it has; everyone who shared a
+    room with it is told it left exactly once.
     """
 
     def __init__(
@@ -54,14 +65,20 @@ class Session:
         search: SearchService | None = None,
         password: str | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        rules: RoomRules | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.peer = peer
         self.hub = hub
         self.clock = clock
         self.search = search
         self.max_line_bytes = max_line_bytes  # told in the welcome
+        self.rules = rules or RoomRules()
+        self.monotonic = monotonic
+        self.room: Room | None = None
         self.finished: str | None = None
         self._member = False
+        peer.connected_at = peer.active_at = monotonic()
         self.password_gate = PasswordGate(password) if password else None
 
     @property
@@ -116,27 +133,46 @@ class Session:
         text = sanitize_text(chat.text)
         if not text.strip():
             return
+        try:
+            room = current_room(self)
+        except RoomError as exc:
+            self.fail(exc)
+            return
+        self.say_in(room, text)
+
+    def say_in(self, room: Room, text: str) -> None:
+        """Say ``text`` (sanitised, not blank) in ``room``, one of this connection's."""
+        self.peer.active_at = self.monotonic()
         event_id, ts = self.clock.stamp()
-        message = Message(event_id, ts, self.nick, text)
-        self.hub.publish(message, exclude=self.peer)
+        message = Message(event_id, ts, self.nick, text, room.name)
+        self.hub.publish(message, room=room, exclude=self.peer)
         if self.search is not None:
             self.search.observe(message)
 
     def register(self, wanted: str) -> None:
-        """Try to enter the room as ``wanted``; on failure, say why and ask again."""
+        """Try to get on the server as ``wanted``, in the default room; else say why, ask again."""
         try:
             nick = validate_nick(wanted)
-            self.hub.join(self.peer, nick)
+            self.hub.register(self.peer, nick)
         except NickError as exc:
             self.fail(exc)
             self.notice(NICK_PROMPT)
             return
         self._member = True
         log.info("%s registered as %s", self.peer.address, nick)
+        # The default room is always there and a new member is in no room: this cannot fail.
+        room = self.room = self.hub.join_room(self.peer, self.rules.default_room)
         event_id, ts = self.clock.stamp()
-        self.hub.send(self.peer, Welcome(event_id, ts, nick, self.hub.nicks(), self.max_line_bytes))
+        self.hub.send(
+            self.peer,
+            Welcome(event_id, ts, nick, room.nicks(), self.max_line_bytes, room.name),
+        )
         event_id, ts = self.clock.stamp()
-        self.hub.publish(Join(event_id, ts, nick), exclude=self.peer)
+        self.hub.publish(Join(event_id, ts, nick, room.name), room=room, exclude=self.peer)
+        if room.topic:
+            event_id, ts = self.clock.stamp()
+            topic = Topic(event_id, ts, room.name, room.topic_by, room.topic, changed=False)
+            self.hub.send(self.peer, topic)
 
     # -- the server password (tcpchat.password) -------------------------------
 
@@ -193,15 +229,18 @@ class Session:
     # -- the end -------------------------------------------------------------
 
     def end(self, reason: str, *, announce: bool = True) -> None:
-        """Finish the session: leave the room and tell the others, once."""
+        """Finish the session: leave the server, and tell those who shared a room, once."""
         if self.finished is not None:
             return
         self.finished = reason
         if self._member:
             self._member = False
             nick = self.nick
-            self.hub.leave(self.peer)
-            log.info("%s (%s) left: %s", nick, self.peer.address, reason)
             if announce:
                 event_id, ts = self.clock.stamp()
-                self.hub.publish(Leave(event_id, ts, nick, reason))
+                self.hub.announce(
+                    Leave(event_id, ts, nick, reason), about=self.peer, exclude=self.peer
+                )
+            self.hub.leave(self.peer)
+            self.room = None
+            log.info("%s (%s) left: %s", nick, self.peer.address, reason)

@@ -43,7 +43,9 @@ class ChatServer:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
-        self.hub = LocalHub(settings.max_queue_bytes, on_drop=self._on_drop)
+        self.hub = LocalHub(
+            settings.max_queue_bytes, on_drop=self._on_drop, rules=settings.room_rules
+        )
         self._listener: asyncio.Server | None = None
         self._tls_context: ssl.SSLContext | None = None
         # Every connection task, with its session (None while being refused).
@@ -230,6 +232,7 @@ class ChatServer:
             search=self.search,
             password=self.settings.password,
             max_line_bytes=self.settings.max_line_bytes,
+            rules=self.hub.rules,
         )
         self._connections[task] = session
         log.info("connection from %s", address, extra={"address": address, "door": FRONT_DOOR})

@@ -32,7 +32,7 @@ from tcpchat.core.protocol import (
     decode_line,
     parse_received,
 )
-from tcpchat.core.render import Rendering, encode
+from tcpchat.core.render import FORMATS, Rendering, encode
 from tcpchat.core.sanitize import sanitize_text
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
@@ -326,8 +326,8 @@ class DirectServer:
                 guest.ended = "quit"
             case "help":
                 guest.send(Notice(*self.clock.stamp(), HELP_FOR_GUEST))
-            case "format" if parsed.argument.strip().upper() in Rendering.__members__:
-                guest.rendering = Rendering[parsed.argument.strip().upper()]
+            case "format" if parsed.argument.strip().lower() in FORMATS:
+                guest.rendering = FORMATS[parsed.argument.strip().lower()]
                 guest.send(Notice(*self.clock.stamp(), f"format: {guest.rendering.name.lower()}"))
             case _:
                 name = sanitize_text(parsed.name)[:40]

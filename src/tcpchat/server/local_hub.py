@@ -1,19 +1,21 @@
-"""The broadcast hub: who is in the room, and getting events to them.
+"""The broadcast hub: who is on the server, in which rooms, and getting events to them.
 
-A broadcast never waits on a peer. Publishing to the room costs the same
-whatever the room's size: the event is appended to the pass's *room log*, and
-once per event-loop pass (``loop.call_soon``) the hub encodes the log once per
-rendering, joins it once, and hands the same bytes object to every member's
-transport in one ``write()``. Only members who sent something in that pass (and
-so must not get their own line back) or who were also sent something of their
-own get bytes assembled for them. Deliveries to a member stay in the order in
-which they were made. The transport's write buffer is then that member's
+A broadcast never waits on a peer. Publishing to a room costs the same
+whatever the room's size: the event is appended to the pass's *room log* (with
+its room), and once per event-loop pass (``loop.call_soon``) the hub fans the
+log out room by room. Each room's events are encoded once per rendering and
+joined once, and the same bytes object goes to every member of the room in one
+``write()``. Only members who must be left out of something (senders), who
+were also sent something of their own, whose rooms changed in the pass, or who
+heard from two or more rooms in it get bytes assembled for them, in the one
+server order. So a member still gets at most one ``write()`` per pass, however
+many rooms it is in. The transport's write buffer is then that member's
 outbound queue, and a member whose queue grows past ``max_queue_bytes`` is cut
 off rather than allowed to hold anyone else up.
 
 Connection code talks to the hub only through the :class:`~tcpchat.core.hub.Hub`
-interface (publish to the room, send to one, join, leave, look up), so another
-backend (Redis across machines, say) can stand beside :class:`LocalHub`.
+interface, so another backend (Redis across machines, say) can stand beside
+:class:`LocalHub`.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ import asyncio
 import bisect
 import logging
 from collections.abc import Callable
+from typing import cast
 
-from tcpchat.core.errors import NickTaken
+from tcpchat.core.errors import NickTaken, RoomLimit
 from tcpchat.core.events import Event
-from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer
+from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer, Room
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Rendering, encode
+from tcpchat.core.rooms import RoomRules, room_key
 
 log = logging.getLogger(__name__)
 
@@ -42,78 +46,98 @@ def _check_free(nick: str, holder: Peer | None, asker: Peer) -> None:
 
 
 class LocalHub:
-    """The in-process hub: members of one server, fanned out in this event loop."""
+    """The in-process hub: the peers and rooms of one server, fanned out in this event loop.
+
+    ``rules`` gives the default room and the limits on rooms. ``keeps_room`` is
+    asked whether a room left empty should stay (with its topic) rather than
+    disappear: the default room always stays, and a history store will keep
+    the rooms it has history for.
+    """
 
     def __init__(
         self,
         max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         on_drop: Callable[[Peer, str], None] | None = None,
+        *,
+        rules: RoomRules | None = None,
+        keeps_room: Callable[[Room], bool] | None = None,
     ) -> None:
         self.max_queue_bytes = max_queue_bytes
+        self.rules = rules or RoomRules()
         self._on_drop = on_drop
-        self._members: dict[str, Peer] = {}  # nick_key -> peer, for lookups by name
+        self._keeps_room = keeps_room
+        self._default_key = room_key(self.rules.default_room)
+        self._peers: dict[str, Peer] = {}  # nick_key -> peer, for lookups by name
         self._lookalikes: dict[str, Peer] = {}  # nick_skeleton -> peer, for uniqueness
-        # The members' nick keys in order, and the sorted nicknames made from them on
-        # demand: every welcome lists the room, so a burst of N joins stays O(N²) in
-        # copying rather than re-normalising and sorting every nickname each time.
+        # Everyone's nick keys in order, and the sorted nicknames made from them on demand.
         self._sorted_keys: list[str] = []
         self._sorted_nicks: tuple[str, ...] | None = ()
+        self._rooms: dict[str, Room] = {}  # room_key -> room
         self._dirty: list[Peer] = []  # peers with pending bytes, in first-touched order
         self._flush_scheduled = False
-        # This pass's room log: the events published, whom each leaves out, and
-        # their encodings per rendering, made on demand.
-        self._room_events: list[Event] = []
-        self._room_excluded: list[Peer | None] = []
-        self._room_encoded: tuple[list[bytes], list[bytes]] = ([], [])
-        self._room_senders: set[Peer] = set()  # peers left out of something this pass
+        # This pass's room log: the events published, to which room, whom each leaves
+        # out, and their encodings per rendering, made on demand.
+        self._log_events: list[Event] = []
+        self._log_rooms: list[Room] = []
+        self._log_excluded: list[Peer | None] = []
+        self._log_encoded: tuple[list[bytes | None], ...] = ([], [], [])
+        self._log_encoded_through = [0, 0, 0]  # per rendering: how many of the first are made
+        self._active: dict[Room, list[int]] = {}  # the rooms published to, and where in the log
+        self._senders: set[Peer] = set()  # peers left out of something this pass
+        self._marked: list[Peer] = []  # peers whose room_mark is not 0, to reset after the pass
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self._peers)
 
-    # -- membership --------------------------------------------------------
+    # -- nicknames -----------------------------------------------------------
 
-    def join(self, peer: Peer, nick: str) -> None:
+    def register(self, peer: Peer, nick: str) -> None:
         key, skeleton = nick_key(nick), nick_skeleton(nick)
         _check_free(nick, self._lookalikes.get(skeleton), peer)
-        self._members[key] = peer
+        self._peers[key] = peer
         self._lookalikes[skeleton] = peer
         self._add_key(key)
         peer.nick = nick
-        peer.room_mark = len(self._room_events)  # owed only what is published from now on
         peer._hub = self
 
     def rename(self, peer: Peer, nick: str) -> None:
-        assert peer.nick is not None, "only members can be renamed"
+        assert peer.nick is not None, "only registered peers can be renamed"
         old_key, new_key = nick_key(peer.nick), nick_key(nick)
         new_skeleton = nick_skeleton(nick)
         _check_free(nick, self._lookalikes.get(new_skeleton), peer)
-        del self._members[old_key]
+        del self._peers[old_key]
         del self._lookalikes[nick_skeleton(peer.nick)]
         self._remove_key(old_key)
-        self._members[new_key] = peer
+        self._peers[new_key] = peer
         self._lookalikes[new_skeleton] = peer
         self._add_key(new_key)
         peer.nick = nick
+        for room in peer.rooms:
+            room.renamed(old_key, peer)
 
     def leave(self, peer: Peer) -> bool:
         if peer.nick is None:
             return False
-        if self._members.get(nick_key(peer.nick)) is peer:
-            self.settle(peer)  # it is still owed what was published while it was a member
-            del self._members[nick_key(peer.nick)]
-            del self._lookalikes[nick_skeleton(peer.nick)]
-            self._remove_key(nick_key(peer.nick))
-            peer._hub = None
-            return True
-        return False
+        key = nick_key(peer.nick)
+        if self._peers.get(key) is not peer:
+            return False
+        self.settle(peer)  # it is still owed what was published while it was a member
+        for room in list(peer.rooms):
+            self._remove_from(room, key, peer)
+        peer.rooms_changed()
+        del self._peers[key]
+        del self._lookalikes[nick_skeleton(peer.nick)]
+        self._remove_key(key)
+        peer._hub = None
+        return True
 
     def find(self, nick: str) -> Peer | None:
-        return self._members.get(nick_key(nick))
+        return self._peers.get(nick_key(nick))
 
     def nicks(self) -> tuple[str, ...]:
         if self._sorted_nicks is None:
-            members = self._members
-            self._sorted_nicks = tuple(members[key].nick or "" for key in self._sorted_keys)
+            peers = self._peers
+            self._sorted_nicks = tuple(peers[key].nick or "" for key in self._sorted_keys)
         return self._sorted_nicks
 
     def _add_key(self, key: str) -> None:
@@ -127,21 +151,100 @@ class LocalHub:
         self._sorted_nicks = None
 
     def members(self) -> list[Peer]:
-        return list(self._members.values())
+        """Everyone registered on the server."""
+        return list(self._peers.values())
+
+    # -- rooms -----------------------------------------------------------------
+
+    def join_room(self, peer: Peer, name: str) -> Room:
+        assert peer.nick is not None, "only registered peers join rooms"
+        key = room_key(name)
+        room = self._rooms.get(key)
+        if room is not None and room in peer.rooms:
+            return room
+        most = self.rules.max_rooms_per_member
+        if len(peer.rooms) >= most:
+            raise RoomLimit(f"you are in {most:,} rooms, the most one may be in; /part one first")
+        if room is None:
+            if len(self._rooms) >= self.rules.max_rooms:
+                raise RoomLimit(
+                    f"the server has its {self.rules.max_rooms:,} rooms; join an existing one"
+                )
+            room = self._rooms[key] = Room(name, creator=peer.nick)
+        # What it is owed so far is rendered as it was published (with or without rooms).
+        self.settle(peer)
+        room.add(nick_key(peer.nick), peer)
+        peer.rooms[room] = None
+        peer.rooms_changed()
+        return room
+
+    def part_room(self, peer: Peer, room: Room) -> None:
+        if peer.nick is None or room not in peer.rooms:
+            return
+        self.settle(peer)
+        self._remove_from(room, nick_key(peer.nick), peer)
+        peer.rooms_changed()
+
+    def _remove_from(self, room: Room, key: str, peer: Peer) -> None:
+        room.remove(key)
+        del peer.rooms[room]
+        if not room.members and not self._keeps(room):
+            del self._rooms[room.key]
+
+    def _keeps(self, room: Room) -> bool:
+        """Whether ``room``, now empty, stays: the default room does, and what the policy keeps."""
+        if room.key == self._default_key:
+            return True
+        return self._keeps_room is not None and self._keeps_room(room)
+
+    def room(self, name: str) -> Room | None:
+        return self._rooms.get(room_key(name))
+
+    def rooms(self) -> list[Room]:
+        return sorted(self._rooms.values(), key=lambda room: room.key)
+
+    def set_topic(self, room: Room, text: str, nick: str) -> None:
+        room.topic = text
+        room.topic_by = nick
 
     # -- delivery ----------------------------------------------------------
 
-    def publish(self, event: Event, *, exclude: Peer | None = None) -> None:
+    def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
         # O(1) whatever the room's size: the fan-out happens once per pass, in _flush_all.
-        self._room_events.append(event)
-        self._room_excluded.append(exclude)
+        index = len(self._log_events)
+        self._log_events.append(event)
+        self._log_rooms.append(room)
+        self._log_excluded.append(exclude)
         if exclude is not None:
-            self._room_senders.add(exclude)
+            self._senders.add(exclude)
+        where = self._active.get(room)
+        if where is None:
+            self._active[room] = [index]
+        else:
+            where.append(index)
         self._schedule_flush()
 
+    def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
+        # O(co-members), once each however many rooms they share: nick changes and
+        # leavings are rare, and IRC tells each co-member once too.
+        recipients: dict[Peer, None] = {about: None} if about._hub is self else {}
+        for room in about.rooms:
+            recipients.update(dict.fromkeys(room.members.values()))
+        if exclude is not None:
+            recipients.pop(exclude, None)
+        encoded: list[bytes | None] = [None, None, None]
+        for peer in recipients:
+            self.settle(peer)  # what its rooms published before this comes first
+            data = encoded[peer._rendering]
+            if data is None:
+                data = encoded[peer._rendering] = encode(event, peer._rendering)
+            self._queue(peer, data)
+
     def send(self, peer: Peer, event: Event) -> None:
-        self.settle(peer)  # what the room published before this comes first
-        data = encode(event, peer.rendering)
+        self.settle(peer)  # what its rooms published before this comes first
+        self._queue(peer, encode(event, peer._rendering))
+
+    def _queue(self, peer: Peer, data: bytes) -> None:
         if not data:
             return
         if not peer.pending:
@@ -157,70 +260,141 @@ class LocalHub:
     def settle(self, peer: Peer) -> None:
         """Move what the room log owes ``peer`` so far into its own pending bytes."""
         if peer._hub is not self:
-            return  # not a member: the room owes it nothing
-        end = len(self._room_events)
+            return  # not registered: its rooms owe it nothing
+        end = len(self._log_events)
         start = peer.room_mark
         if start >= end:
             return
+        if not start:
+            self._marked.append(peer)
         peer.room_mark = end
-        if peer.drop_reason is not None:
+        if peer.drop_reason is not None or not peer.rooms:
             return
-        encoded = self._encoded(peer.rendering, end)
-        excluded = self._room_excluded
-        owed = [encoded[i] for i in range(start, end) if excluded[i] is not peer and encoded[i]]
+        rendering = peer._rendering
+        excluded = self._log_excluded
+        mine = peer.rooms
+        if len(self._active) == 1 and next(iter(self._active)) in mine:
+            # The whole log is of one of its rooms (the common case): no room to check.
+            encoded = self._encoded_through(rendering, end)
+            owed = [
+                data
+                for index in range(start, end)
+                if excluded[index] is not peer and (data := encoded[index])
+            ]
+        else:
+            encoded = self._encodings(rendering)
+            events, rooms = self._log_events, self._log_rooms
+            owed = []
+            for index in range(start, end):
+                if rooms[index] in mine and excluded[index] is not peer:
+                    data = encoded[index]
+                    if data is None:
+                        data = encoded[index] = encode(events[index], rendering)
+                    if data:
+                        owed.append(data)
         if owed:
             if not peer.pending:
                 self._dirty.append(peer)
             peer.pending.extend(owed)
 
-    def _encoded(self, rendering: Rendering, end: int) -> list[bytes]:
-        """The room log's first ``end`` events in ``rendering``, each encoded once."""
-        encoded = self._room_encoded[rendering]
-        events = self._room_events
-        while len(encoded) < end:
-            encoded.append(encode(events[len(encoded)], rendering))
+    def _encodings(self, rendering: Rendering) -> list[bytes | None]:
+        """The room log's encodings in ``rendering`` so far (None: not made yet)."""
+        encoded = self._log_encoded[rendering]
+        missing = len(self._log_events) - len(encoded)
+        if missing:
+            encoded.extend([None] * missing)
         return encoded
 
+    def _encoded_through(self, rendering: Rendering, end: int) -> list[bytes | None]:
+        """The room log's encodings in ``rendering``, every one of the first ``end`` made."""
+        encoded = self._encodings(rendering)
+        done = self._log_encoded_through[rendering]
+        if done < end:
+            events = self._log_events
+            for index in range(done, end):
+                if encoded[index] is None:
+                    encoded[index] = encode(events[index], rendering)
+            self._log_encoded_through[rendering] = end
+        return encoded
+
+    def _joined(self, rendering: Rendering, indexes: list[int]) -> bytes:
+        """The room log's events at ``indexes``, encoded in ``rendering`` and joined."""
+        end = len(self._log_events)
+        if len(indexes) == end:  # the whole log: one room was published to
+            return b"".join(cast(list[bytes], self._encoded_through(rendering, end)))
+        encoded = self._encodings(rendering)
+        events = self._log_events
+        parts: list[bytes] = []
+        for index in indexes:
+            data = encoded[index]
+            if data is None:
+                data = encoded[index] = encode(events[index], rendering)
+            parts.append(data)
+        return b"".join(parts)
+
     def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and (self._dirty or self._room_events):
+        if not self._flush_scheduled and (self._dirty or self._log_events):
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
         """Write what each member got in this loop pass, one ``write()`` per member."""
         self._flush_scheduled = False
-        if self._room_events:
-            self._flush_room()
+        if self._log_events:
+            self._flush_rooms()
         dirty, self._dirty = self._dirty, []
         for peer in dirty:
             if peer.pending:
                 self._write(peer)
 
-    def _flush_room(self) -> None:
-        """Fan the pass's room log out: the same joined bytes to everyone who sent nothing."""
-        end = len(self._room_events)
-        senders = self._room_senders
+    def _flush_rooms(self) -> None:
+        """Fan the pass's room log out: each room's joined bytes to its members who sent nothing."""
+        senders = self._senders
+        active = self._active
+        several = len(active) > 1
         limit = self.max_queue_bytes
-        shared: list[bytes | None] = [None, None]  # the whole log, joined, per rendering
-        # The hot loop of the server: one iteration per member per pass, kept lean.
-        for peer in list(self._members.values()):
-            if peer.pending or peer.room_mark or peer in senders:
-                self.settle(peer)  # bytes of its own, or a part of the log: assemble them
-                peer.room_mark = 0
-                continue
-            data = shared[peer._rendering]
-            if data is None:
-                data = shared[peer._rendering] = b"".join(self._encoded(peer._rendering, end))
-            transport = peer.transport
-            if not data or peer.drop_reason is not None or transport.is_closing():
-                continue
-            transport.write(data)
-            if transport.get_write_buffer_size() > limit:
-                self.drop(peer, QUEUE_EXCEEDED)
-        self._room_events = []
-        self._room_excluded = []
-        self._room_encoded = ([], [])
-        self._room_senders = set()
+        for room, indexes in active.items():
+            shared: list[bytes | None] = [None, None, None]  # the room's events, per rendering
+            # The hot loop of the server: one iteration per member per pass, kept lean.
+            for peer in list(room.members.values()):
+                if (
+                    peer.pending
+                    or peer.room_mark
+                    or peer in senders
+                    or (several and len(peer.rooms) > 1 and self._hears_several(peer))
+                ):
+                    self.settle(peer)  # bytes of its own, or a part of the log: assemble them
+                    continue
+                data = shared[peer._rendering]
+                if data is None:
+                    data = shared[peer._rendering] = self._joined(peer._rendering, indexes)
+                transport = peer.transport
+                if not data or peer.drop_reason is not None or transport.is_closing():
+                    continue
+                transport.write(data)
+                if transport.get_write_buffer_size() > limit:
+                    self.drop(peer, QUEUE_EXCEEDED)
+        for peer in self._marked:
+            peer.room_mark = 0
+        self._log_events = []
+        self._log_rooms = []
+        self._log_excluded = []
+        self._log_encoded = ([], [], [])
+        self._log_encoded_through = [0, 0, 0]
+        self._active = {}
+        self._senders = set()
+        self._marked = []
+
+    def _hears_several(self, peer: Peer) -> bool:
+        """Whether two or more of ``peer``'s rooms were published to in this pass."""
+        active = self._active
+        heard = 0
+        for room in peer.rooms:
+            if room in active:
+                heard += 1
+                if heard > 1:
+                    return True
+        return False
 
     def _write(self, peer: Peer) -> None:
         pending = peer.pending

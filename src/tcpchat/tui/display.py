@@ -26,6 +26,8 @@ from tcpchat.core.events import (
     Action,
     AIAnswer,
     AIDelta,
+    AwayReply,
+    CurrentRoom,
     Error,
     Event,
     Join,
@@ -33,12 +35,16 @@ from tcpchat.core.events import (
     Message,
     NickChange,
     Notice,
+    Part,
     PrivateMessage,
+    RoomList,
     SearchFailed,
     SearchStarted,
     Shutdown,
+    Topic,
     UserList,
     Welcome,
+    Whois,
     utc_now,
 )
 from tcpchat.core.nicks import AI_NICK, nick_key
@@ -198,6 +204,12 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
             | Notice()
             | SearchStarted()
             | SearchFailed()
+            | Part()
+            | Topic()
+            | CurrentRoom()
+            | RoomList()
+            | Whois()
+            | AwayReply()
             | Shutdown()
         ):
             return _system(event.ts, tz, *system_lines(event, sanitize_text))
