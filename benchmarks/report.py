@@ -46,7 +46,9 @@ def steps_of(data: Iterable[dict[str, Any]]) -> list[Step]:
     steps = []
     for item in data:
         values = dict(item)
-        values["histogram"] = {int(i): int(n) for i, n in values["histogram"]}
+        for name in ("histogram", "lag_histogram"):
+            if name in values:
+                values[name] = {int(i): int(n) for i, n in values[name]}
         values["rss_series"] = tuple(tuple(p) for p in values["rss_series"])
         steps.append(Step(**values))
     return steps

@@ -72,7 +72,7 @@ QUICK = Plan(
     # scenario, so that one run shows what rooms cost the single room's knee.
     sweeps=(
         Sweep(clients=100, senders=-1, start_deliveries=50_000, max_steps=8, seconds=0.5),
-        Sweep(clients=1000, senders=-1, start_deliveries=250_000, max_steps=6, seconds=0.5),
+        Sweep(clients=1000, senders=-1, start_deliveries=250_000, max_steps=7, seconds=0.5),
         ROOMS_SWEEP_QUICK,
     ),
     step_seconds=0.5,
@@ -106,6 +106,7 @@ FULL = Plan(
 def step_dict(step: Step) -> dict[str, Any]:
     data = asdict(step)
     data["histogram"] = sorted(step.histogram.items())
+    data["lag_histogram"] = sorted(step.lag_histogram.items())
     return data
 
 

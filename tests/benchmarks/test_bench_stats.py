@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from benchmarks.report import steps_of
+from benchmarks.run import step_dict
 from benchmarks.stats import (
     BUCKETS,
     Step,
@@ -217,3 +220,9 @@ def test_owed_deliveries_replace_sent_times_fanout() -> None:
 def test_a_foreign_line_puts_a_step_past_the_knee() -> None:
     """A line delivered to a room it was not sent to is a failure, whatever the latency."""
     assert not replace(make_step(), foreign=1).under_knee()
+
+
+def test_a_step_reads_back_from_results_json_as_it_was() -> None:
+    """A step written to results.json and read back has the same histograms and figures."""
+    step = replace(make_step(), lag_histogram=histogram_of([20, 30, 5000]), machine_cpu=1.0)
+    assert steps_of([json.loads(json.dumps(step_dict(step)))]) == [step]
