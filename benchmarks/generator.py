@@ -8,36 +8,31 @@ standard input and answers each with one JSON line.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.build import BUILD_DIR, compile_c
 from benchmarks.servers import GENERATOR_CPU, pinned
 from benchmarks.stats import Step
 
 BENCH_DIR = Path(__file__).resolve().parent
 SOURCE = BENCH_DIR / "loadgen.c"
-DEFAULT_BINARY = BENCH_DIR / "build" / "loadgen"
+DEFAULT_BINARY = BUILD_DIR / "loadgen"
 
 
 def build(binary: Path = DEFAULT_BINARY) -> Path:
     """Compile the generator with the system's C compiler when the source is newer."""
-    if binary.exists() and binary.stat().st_mtime >= SOURCE.stat().st_mtime:
-        return binary
-    compiler = shutil.which("gcc") or shutil.which("cc")
-    if compiler is None:
-        raise RuntimeError("no C compiler: apt-get install gcc")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [compiler, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(SOURCE)],
-        check=True,
-    )
-    return binary
+    return compile_c(SOURCE, binary)
 
 
 class Generator:
-    """One running generator with its clients connected and registered."""
+    """One running generator with its clients connected and registered.
+
+    With ``rooms``, the clients are dealt into that many rooms (``#r00``, ``#r01``,
+    ...) as they register, each joining its own only, and every member sends in
+    its room; without, they all share the server's one default room.
+    """
 
     def __init__(
         self,
@@ -52,6 +47,7 @@ class Generator:
         payload_bytes: int = 64,
         server_pid: int = 0,
         register_timeout: float = 120.0,
+        rooms: int = 0,
     ) -> None:
         command = [
             str(binary),
@@ -74,6 +70,8 @@ class Generator:
             "--register-timeout",
             str(register_timeout),
         ]
+        if rooms:
+            command += ["--rooms", str(rooms)]
         self.process = subprocess.Popen(
             pinned(GENERATOR_CPU, command),
             stdin=subprocess.PIPE,

@@ -27,6 +27,14 @@
  * parse the embedded time into the latency histogram. A benchmark line ends
  * with "@@STEP:NANOSECONDS" so lines of an earlier step are told apart.
  *
+ * Rooms (--rooms R): the clients are dealt into R rooms #r00, #r01, ... in turn
+ * as they register. A tcpchat client then sends "/join #rNN" (which makes the
+ * room its current one) and "/part #lobby", so that, like the IRC clients
+ * (JOIN #rNN, PRIVMSG #rNN), each is in its one room. Its benchmark lines say
+ * their room, "@@STEP/ROOM:NANOSECONDS": a member counts only its own room's
+ * lines, and any other room's line as "foreign" (a leak between rooms). Each
+ * message is owed to the other members of its sender's room ("owed").
+ *
  * The histogram is log-linear in microseconds: values below 64 have a bucket
  * each, then every power of two is cut into 32 buckets (at most ~3% wide).
  * benchmarks/stats.py mirrors bucket_of() and is unit-tested.
@@ -45,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -54,7 +63,10 @@
 #define NBUCKETS 1280
 #define MAX_EVENTS 1024
 #define MAX_OUT (8u << 20)        /* per-connection unsent bytes we accept to hold */
-#define CONNECT_IN_FLIGHT 128     /* connections being set up at once */
+/* Connections being set up at once. A server with a short listen backlog (ngIRCd's)
+ * drops the connection attempts past it, which the kernel sends again 1, 3, 7 s
+ * later: with 128 at once ngIRCd took 55 s to register 1,000 clients, with 8 0.7 s. */
+#define CONNECT_IN_FLIGHT 8
 #define SETUP_RETRIES 1000        /* connections refused during set-up, tried again */
 #define QUIET_MS 300              /* "registration traffic is over" after this silence */
 
@@ -70,6 +82,7 @@ struct conn {
     int dirty;        /* queued in the flush list */
     int reg_order;
     int skipping;     /* inside a line longer than INBUF */
+    int room;         /* with --rooms: its room's number; -1 before it is dealt one */
     char nick[24];
     size_t inlen;
     char *in;
@@ -88,6 +101,9 @@ static int nstalled = 0;
 static int payload_bytes = 64;
 static int server_pid = 0;
 static double register_timeout_s = 120.0;
+static int nrooms = 0;          /* 0: everyone in the server's one (default) room */
+static int rooms_dealt;
+#define MAX_ROOMS 10000
 
 static int ep;
 static struct conn **by_order;  /* main connections, by registration order */
@@ -99,7 +115,8 @@ static int ndirty, dirty_cap;
 
 static unsigned step;
 static uint64_t hist[NBUCKETS];
-static uint64_t stale_lines, samples_taken;
+static uint64_t lag_hist[NBUCKETS]; /* how late each message was handed to send() */
+static uint64_t stale_lines, foreign_lines, samples_taken;
 static uint64_t churn_started, churn_registered, churn_failed;
 static uint64_t churn_counter;
 static uint64_t last_data_ns;
@@ -174,6 +191,32 @@ static double self_cpu_seconds(void) {
            (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU seconds the whole machine spent busy (all CPUs, everything but idle and
+ * iowait) and stolen by the hypervisor, from the "cpu" line of /proc/stat. What is
+ * busy beyond the server's and the generator's own CPU time is other work, which
+ * shows up as latency: benchmarks/stats.py flags such steps. */
+static void machine_cpu_seconds(double *busy, double *steal) {
+    *busy = *steal = -1;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return;
+    unsigned long long user, nice, sys, idle, iowait, irq, softirq, st;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+               &iowait, &irq, &softirq, &st) == 8) {
+        *busy = (double)(user + nice + sys + irq + softirq) / (double)clk_tck;
+        *steal = (double)st / (double)clk_tck;
+    }
+    fclose(f);
+}
+
+static double load_average(void) {
+    double one = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%lf", &one) != 1) one = -1;
+    fclose(f);
+    return one;
+}
+
 /* ---- output ------------------------------------------------------------- */
 
 static void mark_dirty(struct conn *c) {
@@ -245,6 +288,7 @@ static struct conn *open_conn(int churn) {
     c->in = malloc(INBUF);
     if (!c->in) die("out of memory");
     c->churn = churn;
+    c->room = -1;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) die("socket: %s (raise the open-files limit)", strerror(errno));
     int one = 1;
@@ -309,12 +353,46 @@ static void became_ready(struct conn *c) {
     by_order[nregistered++] = c;
 }
 
+/* With --rooms, a tcpchat client joins its room once welcomed, and leaves the default
+ * room; it is ready once its own part is announced (the server handles a
+ * connection's commands in order, so it is in its room by then). */
+static void join_room(struct conn *c) {
+    char buf[96];
+    c->room = rooms_dealt++ % nrooms;
+    int n = snprintf(buf, sizeof buf, "/join #r%02d\n/part #lobby\n", c->room);
+    queue_out(c, buf, (size_t)n);
+    c->state = S_JOINING;
+}
+
+static void joining_line(struct conn *c, const char *line, size_t len) {
+    char own_part[64];
+    int n;
+    if (proto == P_JSON) {
+        if (memmem(line, len, "\"type\": \"error\"", 15))
+            die("%s could not join #r%02d: %.*s", c->nick, c->room, (int)len, line);
+        n = snprintf(own_part, sizeof own_part, "\"nick\": \"%s\"", c->nick);
+        if (memmem(line, len, "\"type\": \"part\"", 14) && memmem(line, len, own_part, (size_t)n))
+            became_ready(c);
+    } else {
+        if (memmem(line, len, "] !!! ", 6))
+            die("%s could not join #r%02d: %.*s", c->nick, c->room, (int)len, line);
+        n = snprintf(own_part, sizeof own_part, "*** %s left the room", c->nick);
+        if (memmem(line, len, own_part, (size_t)n)) became_ready(c);
+    }
+}
+
 /* Which line ends registration, by protocol. */
 static void registration_line(struct conn *c, const char *line, size_t len) {
-    if (proto == P_TEXT) {
-        if (memmem(line, len, "*** Welcome,", 12)) became_ready(c);
+    if (proto != P_IRC && c->state == S_JOINING) {
+        joining_line(c, line, len);
+    } else if (proto == P_TEXT) {
+        if (!memmem(line, len, "*** Welcome,", 12)) return;
+        if (nrooms && !c->churn) join_room(c);
+        else became_ready(c);
     } else if (proto == P_JSON) {
-        if (memmem(line, len, "\"type\": \"welcome\"", 17)) became_ready(c);
+        if (!memmem(line, len, "\"type\": \"welcome\"", 17)) return;
+        if (nrooms && !c->churn) join_room(c);
+        else became_ready(c);
     } else if (c->state == S_REGISTERING && memmem(line, len, " 433 ", 5)) {
         /* Nickname in use: take another. */
         char buf[64];
@@ -323,10 +401,23 @@ static void registration_line(struct conn *c, const char *line, size_t len) {
         int k = snprintf(buf, sizeof buf, "NICK %s\r\n", c->nick);
         queue_out(c, buf, (size_t)k);
     } else if (c->state == S_REGISTERING && memmem(line, len, " 001 ", 5)) {
-        queue_out(c, "JOIN #bench\r\n", 13);
+        char buf[32];
+        int n;
+        if (nrooms) {
+            c->room = rooms_dealt++ % nrooms;
+            n = snprintf(buf, sizeof buf, "JOIN #r%02d\r\n", c->room);
+        } else {
+            n = snprintf(buf, sizeof buf, "JOIN #bench\r\n");
+        }
+        queue_out(c, buf, (size_t)n);
         c->state = S_JOINING;
     } else if (c->state == S_JOINING && memmem(line, len, " 366 ", 5)) {
         became_ready(c);
+    } else if (c->state == S_JOINING && len > 5 && line[0] == ':') {
+        /* ":server 4NN nick ...": an error numeric (too many channels, say). */
+        const char *sp = memchr(line, ' ', len);
+        if (sp && (size_t)(sp - line) + 4 < len && sp[1] == '4' && sp[4] == ' ')
+            die("%s could not join: %.*s", c->nick, (int)len, line);
     }
 }
 
@@ -342,27 +433,37 @@ static void on_line(struct conn *c, const char *line, size_t len, uint64_t t) {
         registration_line(c, line, len);
         return;
     }
-    /* The marker sits near the end: "@@STEP:NS" then at most a quote, brace or \r. */
-    size_t lo = len > 48 ? len - 48 : 0;
+    /* The marker sits near the end ("@@STEP:NS" then a few fields of JSON at most):
+     * look there first, then anywhere. */
+    const char *marker = NULL;
+    size_t lo = len > 96 ? len - 96 : 0;
     for (size_t i = len >= 2 ? len - 2 : 0; i + 1 > lo && len >= 2; i--) {
-        if (line[i] == '@' && line[i + 1] == '@') {
-            const char *p = line + i + 2;
-            unsigned s = 0;
-            while (*p >= '0' && *p <= '9') s = s * 10 + (unsigned)(*p++ - '0');
-            if (s != step) {
-                stale_lines++;
-                return;
-            }
-            c->received++;
-            if (c->sample && *p == ':') {
-                uint64_t sent = strtoull(p + 1, NULL, 10);
-                uint64_t lat_us = t > sent ? (t - sent) / 1000 : 0;
-                hist[bucket_of(lat_us)]++;
-                samples_taken++;
-            }
+        if (line[i] == '@' && line[i + 1] == '@') { marker = line + i; break; }
+        if (i == 0) break;
+    }
+    if (!marker && lo) marker = memmem(line, len, "@@", 2);
+    if (!marker) return;
+    const char *p = marker + 2, *end = line + len;
+    unsigned s = 0;
+    while (p < end && *p >= '0' && *p <= '9') s = s * 10 + (unsigned)(*p++ - '0');
+    if (s != step) {
+        stale_lines++;
+        return;
+    }
+    if (p < end && *p == '/') {
+        int room = 0;
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) room = room * 10 + (*p - '0');
+        if (room != c->room) {
+            foreign_lines++;
             return;
         }
-        if (i == 0) break;
+    }
+    c->received++;
+    if (c->sample && p < end && *p == ':') {
+        uint64_t sent = strtoull(p + 1, NULL, 10);
+        uint64_t lat_us = t > sent ? (t - sent) / 1000 : 0;
+        hist[bucket_of(lat_us)]++;
+        samples_taken++;
     }
 }
 
@@ -417,12 +518,12 @@ static void on_event(struct epoll_event *ev) {
     if (ev->events & EPOLLOUT) mark_dirty(c);
 }
 
-/* Wait for events at most timeout_us (epoll_pwait2: finer than a millisecond, so that
+/* Wait for events at most timeout_ns (epoll_pwait2: finer than a millisecond, so that
  * messages leave close to their intended times). */
-static void poll_once(int64_t timeout_us) {
+static void poll_once(int64_t timeout_ns) {
     static struct epoll_event evs[MAX_EVENTS];
     flush_dirty();
-    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
+    struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
     int n = epoll_pwait2(ep, evs, MAX_EVENTS, &ts, NULL);
     if (n < 0 && errno != EINTR) die("epoll_wait: %s", strerror(errno));
     for (int i = 0; i < n; i++) on_event(&evs[i]);
@@ -433,7 +534,7 @@ static void poll_once(int64_t timeout_us) {
 
 static void wait_quiet(void) {
     last_data_ns = now_ns();
-    while (now_ns() - last_data_ns < (uint64_t)QUIET_MS * 1000000ull) poll_once(20000);
+    while (now_ns() - last_data_ns < (uint64_t)QUIET_MS * 1000000ull) poll_once(20000000);
 }
 
 static void connect_all(void) {
@@ -447,7 +548,7 @@ static void connect_all(void) {
             struct conn *c = open_conn(0);
             snprintf(c->nick, sizeof c->nick, "u%x-%d", nick_prefix, opened++);
         }
-        poll_once(10000);
+        poll_once(10000000);
         if (now_ns() > deadline) die("registration timed out: %d of %d", nregistered, nclients);
     }
     if (nclosed_main) die("%d connections were closed after registering", nclosed_main);
@@ -488,12 +589,12 @@ static uint64_t total_received(void) {
     return sum;
 }
 
-static void print_hist(void) {
-    printf("\"hist\": [");
+static void print_hist(const char *name, const uint64_t *buckets) {
+    printf("\"%s\": [", name);
     int first = 1;
     for (int i = 0; i < NBUCKETS; i++) {
-        if (!hist[i]) continue;
-        printf("%s[%d, %" PRIu64 "]", first ? "" : ", ", i, hist[i]);
+        if (!buckets[i]) continue;
+        printf("%s[%d, %" PRIu64 "]", first ? "" : ", ", i, buckets[i]);
         first = 0;
     }
     printf("]");
@@ -502,11 +603,26 @@ static void print_hist(void) {
 static void run_step(double rate, double seconds, double drain, double grace) {
     step++;
     memset(hist, 0, sizeof hist);
-    stale_lines = samples_taken = 0;
+    memset(lag_hist, 0, sizeof lag_hist);
+    stale_lines = foreign_lines = samples_taken = 0;
     for (int i = 0; i < nregistered; i++) by_order[i]->received = 0;
     int fanout = active_receivers() - 1;
+    /* With rooms, a message is owed to the other active members of its own room. */
+    static int *room_active;
+    if (nrooms) {
+        if (!room_active) room_active = calloc((size_t)nrooms, sizeof *room_active);
+        if (!room_active) die("out of memory");
+        memset(room_active, 0, sizeof *room_active * (size_t)nrooms);
+        for (int i = 0; i < nregistered; i++) {
+            struct conn *c = by_order[i];
+            if (c->state == S_READY && !c->stalled && c->room >= 0) room_active[c->room]++;
+        }
+    }
+    uint64_t owed = 0;
     int closed_before = nclosed_main;
-    double cpu0 = self_cpu_seconds(), scpu0 = server_cpu_seconds();
+    double cpu0 = self_cpu_seconds(), scpu0 = server_cpu_seconds(), busy0, steal0;
+    double load0 = load_average();
+    machine_cpu_seconds(&busy0, &steal0);
     uint64_t t0 = now_ns(), t_end = t0 + (uint64_t)(seconds * 1e9);
     uint64_t sent = 0, send_failures = 0, next_rss = t0;
     char line[4096 + 128];
@@ -528,26 +644,40 @@ static void run_step(double rate, double seconds, double drain, double grace) {
             first_rss = 0;
             next_rss += 1000000000ull;
         }
-        uint64_t due = (uint64_t)((double)(t - t0) * rate / 1e9);
+        /* Message k is due at t0 + k/rate: the first at once, each on its own time
+         * (not one interval late, which read as 1/rate of latency at low rates). */
+        uint64_t due = (uint64_t)((double)(t - t0) * rate / 1e9) + 1;
         while (sent < due && sender_count) {
             struct conn *c = senders[sent % (uint64_t)sender_count];
             uint64_t intended = t0 + (uint64_t)((double)sent * 1e9 / rate);
+            lag_hist[bucket_of((t - intended) / 1000)]++;
             int n;
-            if (proto == P_IRC)
+            if (nrooms && proto == P_IRC)
+                n = snprintf(line, sizeof line, "PRIVMSG #r%02d :%s@@%u/%d:%" PRIu64 "\r\n",
+                             c->room, padding, step, c->room, intended);
+            else if (nrooms)
+                n = snprintf(line, sizeof line, "%s@@%u/%d:%" PRIu64 "\n", padding, step, c->room,
+                             intended);
+            else if (proto == P_IRC)
                 n = snprintf(line, sizeof line, "PRIVMSG #bench :%s@@%u:%" PRIu64 "\r\n", padding,
                              step, intended);
             else
                 n = snprintf(line, sizeof line, "%s@@%u:%" PRIu64 "\n", padding, step, intended);
+            if (nrooms) owed += room_active[c->room] > 0 ? (uint64_t)(room_active[c->room] - 1) : 0;
+            else owed += (uint64_t)(fanout > 0 ? fanout : 0);
             if (queue_out(c, line, (size_t)n) < 0) send_failures++;
             sent++;
         }
-        /* Sleep until the next message is due (at most 1 ms, at least 20 us). */
-        uint64_t next_due = t0 + (uint64_t)((double)(sent + 1) * 1e9 / rate);
-        int64_t wait_us = next_due > t ? (int64_t)((next_due - t) / 1000) : 0;
-        poll_once(wait_us < 20 ? 20 : wait_us > 1000 ? 1000 : wait_us);
+        /* Sleep until the next message is due, or 1 ms at most (for the RSS samples).
+         * epoll_pwait2 sleeps to the microsecond (the timer slack is 1 ns, see main). */
+        uint64_t next_due = t0 + (uint64_t)((double)sent * 1e9 / rate);
+        int64_t wait_ns = next_due > t ? (int64_t)(next_due - t) : 0;
+        poll_once(wait_ns > 1000000 ? 1000000 : wait_ns);
         t = now_ns();
     }
-    uint64_t expected = sent * (uint64_t)(fanout > 0 ? fanout : 0);
+    uint64_t expected = owed;
+    /* With rooms, the fan-out reported is the mean over the messages sent. */
+    if (nrooms) fanout = sent ? (int)((owed + sent / 2) / sent) : nregistered / nrooms - 1;
     uint64_t on_time_at = t_end + (uint64_t)(drain * 1e9);
     uint64_t give_up = t_end + (uint64_t)(grace * 1e9);
     uint64_t on_time = 0;
@@ -557,9 +687,10 @@ static void run_step(double rate, double seconds, double drain, double grace) {
         uint64_t got = total_received();
         if (!noted && (t >= on_time_at || got >= expected)) { on_time = got; noted = 1; }
         if (noted && (got >= expected || t >= give_up)) break;
-        poll_once(5000);
+        poll_once(5000000);
     }
-    double wall = (double)(now_ns() - t0) / 1e9;
+    double wall = (double)(now_ns() - t0) / 1e9, busy1, steal1;
+    machine_cpu_seconds(&busy1, &steal1);
     printf("], \"sent\": %" PRIu64 ", \"send_failures\": %" PRIu64 ", \"fanout\": %d, "
            "\"received\": %" PRIu64 ", \"received_on_time\": %" PRIu64 ", \"stale\": %" PRIu64
            ", \"samples\": %" PRIu64 ", \"closed\": %d, \"wall\": %.3f, \"generator_cpu\": %.3f, "
@@ -567,7 +698,12 @@ static void run_step(double rate, double seconds, double drain, double grace) {
            sent, send_failures, fanout, total_received(), on_time, stale_lines, samples_taken,
            nclosed_main - closed_before, wall, self_cpu_seconds() - cpu0,
            (double)(t_end - t0) / 1e9 + drain, server_cpu_seconds() - scpu0, server_rss_kb());
-    print_hist();
+    printf("\"owed\": %" PRIu64 ", \"foreign\": %" PRIu64 ", ", owed, foreign_lines);
+    printf("\"machine_cpu\": %.3f, \"steal\": %.3f, \"load_average\": %.2f, ",
+           busy0 < 0 ? -1 : busy1 - busy0, steal0 < 0 ? -1 : steal1 - steal0, load0);
+    print_hist("hist", hist);
+    printf(", ");
+    print_hist("lag_hist", lag_hist);
     printf("}\n");
     fflush(stdout);
 }
@@ -585,7 +721,7 @@ static void run_churn(double seconds, int concurrency) {
             snprintf(live[i]->nick, sizeof live[i]->nick, "c%" PRIu64, churn_counter++);
             churn_started++;
         }
-        poll_once(1000);
+        poll_once(1000000);
     }
     double wall = (double)(now_ns() - t0) / 1e9;
     for (int i = 0; i < concurrency; i++) {
@@ -605,6 +741,7 @@ static void usage(void) {
             "usage: loadgen --port PORT [--host 127.0.0.1] [--proto text|json|irc]\n"
             "               [--clients N] [--senders S|-1] [--samples K] [--stalled K]\n"
             "               [--bytes PAYLOAD] [--server-pid PID] [--register-timeout SECONDS]\n"
+            "               [--rooms R]\n"
             "then commands on stdin: run RATE SECONDS DRAIN GRACE | stat | churn SECONDS CONC | quit\n");
     exit(2);
 }
@@ -623,6 +760,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--bytes")) payload_bytes = atoi(v);
         else if (!strcmp(a, "--server-pid")) server_pid = atoi(v);
         else if (!strcmp(a, "--register-timeout")) register_timeout_s = atof(v);
+        else if (!strcmp(a, "--rooms")) nrooms = atoi(v);
         else if (!strcmp(a, "--proto")) {
             if (!strcmp(v, "text")) proto = P_TEXT;
             else if (!strcmp(v, "json")) proto = P_JSON;
@@ -630,8 +768,11 @@ int main(int argc, char **argv) {
             else usage();
         } else usage();
     }
-    if (!port || nclients < 0) usage();
+    if (!port || nclients < 0 || nrooms < 0 || nrooms > MAX_ROOMS) usage();
     signal(SIGPIPE, SIG_IGN);
+    /* Sleep exactly as long as asked: the default 50 us of timer slack would make
+     * every message leave late, and read as the server's latency. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     clk_tck = sysconf(_SC_CLK_TCK);
     nick_prefix = (unsigned)getpid() & 0xffff;
     struct rlimit rl;

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stats import Step, knee, median_ratio
+from benchmarks.stats import OTHER_WORK_LIMIT, Step, knee, median_ratio
 
 TCPCHAT = ("tcpchat-asyncio", "tcpchat-uvloop")
 NAIVE = "naive-baseline"
@@ -46,7 +46,9 @@ def steps_of(data: Iterable[dict[str, Any]]) -> list[Step]:
     steps = []
     for item in data:
         values = dict(item)
-        values["histogram"] = {int(i): int(n) for i, n in values["histogram"]}
+        for name in ("histogram", "lag_histogram"):
+            if name in values:
+                values[name] = {int(i): int(n) for i, n in values[name]}
         values["rss_series"] = tuple(tuple(p) for p in values["rss_series"])
         steps.append(Step(**values))
     return steps
@@ -175,6 +177,7 @@ def targets_section(results: Results) -> list[str]:
     sweeps = results.sweep_names()
     n1000 = next((s for s in sweeps if s.startswith("N=1000, all")), None)
     n100 = next((s for s in sweeps if s.startswith("N=100, all")), None)
+    rooms = next((s for s in sweeps if " rooms of " in s), None)
     for server in TCPCHAT:
         if server not in results.servers:
             continue
@@ -185,6 +188,9 @@ def targets_section(results: Results) -> list[str]:
             lines.append(row("N=1000 knee ≥ 1.0× ngIRCd", server, _ratio(r), r, 1.0))
             r = results.ratio(server, NAIVE, knee_rate(n1000))
             lines.append(row("N=1000 knee ≥ 10× naive", server, _ratio(r), r, 10.0))
+        if rooms:
+            r = results.ratio(server, NGIRCD, knee_rate(rooms))
+            lines.append(row(f"{rooms}: knee ≥ 1.0× ngIRCd", server, _ratio(r), r, 1.0))
         if n100:
             k = _median(results.per_round(server, knee_rate(n100, 5.0)))
             lines.append(row("N=100 ≥ 1M/s with p99 ≤ 5 ms", server, _rate(k), k, 1e6))
@@ -295,7 +301,12 @@ def sweeps_section(results: Results) -> list[str]:
                 f"| {sweep} | {server} | {_rate(k)} | {_ms(p50)} | {_ms(p99)} | {_ms(p999)} "
                 f"| {_ratio(vs_ngircd)} | {_ratio(vs_naive)} |"
             )
-    lines += ["", "Every step of the first round (load: p99, `!` past the knee):", ""]
+    lines += [
+        "",
+        "Every step of the first round (load: p99, `!` past the knee; a step during which "
+        f"other work took more than {OTHER_WORK_LIMIT} of a core is marked with it):",
+        "",
+    ]
     for sweep in results.sweep_names():
         for server in results.servers:
             entry = results.rounds[0].get(server, {})
@@ -304,10 +315,17 @@ def sweeps_section(results: Results) -> list[str]:
                 f"{_rate(s.deliveries_per_second)}: {_ms(s.p(99))} ms"
                 + ("" if s.under_knee() else "!")
                 + (" (generator saturated)" if s.generator_saturated else "")
+                + _other_work_note(s)
                 for s in steps
             )
             lines.append(f"- {sweep}, {server}: {text}")
     return lines
+
+
+def _other_work_note(step: Step) -> str:
+    if not step.overlapped_other_work:
+        return ""
+    return f" (other work: {step.other_work:.2f} core)"
 
 
 def _pick_p(q: float) -> Callable[[Step], float | None]:
@@ -319,20 +337,22 @@ def fixed_section(results: Results) -> list[str]:
         "## Fixed loads",
         "",
         "N = 100, everyone sending, at 50k deliveries/s (below every server's knee): "
-        "server CPU per delivery. N = 10 at 90k deliveries/s: latency.",
+        "server CPU per delivery. N = 10 at 90k deliveries/s: latency, and the generator's "
+        "own share of it (how late it sent, p99: `benchmarks/calibrate.py` measures its floor).",
         "",
         "| server | CPU µs/delivery (N=100) | × naive | N=10 p50 ms | N=10 p99 ms | "
-        "N=10 p99.9 ms |",
-        "|---|---|---|---|---|---|",
+        "N=10 p99.9 ms | generator lag p99 ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     for server in results.servers:
         cpu = _median(results.per_round(server, _fixed("fixed", lambda s: s.cpu_us_per_delivery)))
         cpu_ratio = results.ratio(server, NAIVE, _fixed("fixed", lambda s: s.cpu_us_per_delivery))
         p = [_median(results.per_round(server, _fixed("n10", _pick_p(q)))) for q in (50, 99, 99.9)]
+        lag = _median(results.per_round(server, _fixed("n10", lambda s: s.send_lag(99))))
         cpu_text = "–" if cpu is None else f"{cpu:.2f}"
         lines.append(
             f"| {server} | {cpu_text} | {_ratio(cpu_ratio)} | {_ms(p[0])} | {_ms(p[1])} "
-            f"| {_ms(p[2])} |"
+            f"| {_ms(p[2])} | {_ms(lag)} |"
         )
     return lines
 
@@ -379,6 +399,9 @@ def missing_section(results: Results) -> list[str]:
         total = 0
         closed = 0
         saturated = 0
+        foreign = 0
+        overlapped = 0
+        counted = 0
         for round_ in results.rounds:
             entry = round_.get(server)
             if entry is None:
@@ -389,8 +412,17 @@ def missing_section(results: Results) -> list[str]:
             total += sum(s.missing for s in steps)
             closed += sum(s.closed for s in steps)
             saturated += sum(s.generator_saturated for s in steps)
-        note = f"; the server closed {closed} connections" if closed else ""
+            foreign += sum(s.foreign for s in steps)
+            overlapped += sum(s.overlapped_other_work for s in steps)
+            counted += len(steps)
+        note = f"; **{foreign} lines reached a room they were not sent to**" if foreign else ""
+        note += f"; the server closed {closed} connections" if closed else ""
         note += f"; generator above 0.9 core in {saturated} steps" if saturated else ""
+        note += (
+            f"; {overlapped} of {counted} steps overlapped other work on the machine"
+            if overlapped
+            else ""
+        )
         lines.append(f"- {server}: {total} missing deliveries{note}")
     return lines
 

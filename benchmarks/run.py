@@ -60,11 +60,21 @@ class Plan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: 100 rooms of 10 members, everyone sending in their room: the shape of a real server.
+ROOMS_SWEEP_QUICK = Sweep(
+    clients=1000, senders=-1, start_deliveries=50_000, max_steps=8, seconds=0.5, rooms=100
+)
+
 QUICK = Plan(
     name="quick (make bench)",
     rounds=3,
-    # N = 100 registers in a moment on every server; N = 1,000 is left to bench-full.
-    sweeps=(Sweep(clients=100, senders=-1, start_deliveries=50_000, max_steps=8, seconds=0.5),),
+    # N = 1,000 in one room stays in the quick run, side by side with the rooms
+    # scenario, so that one run shows what rooms cost the single room's knee.
+    sweeps=(
+        Sweep(clients=100, senders=-1, start_deliveries=50_000, max_steps=8, seconds=0.5),
+        Sweep(clients=1000, senders=-1, start_deliveries=250_000, max_steps=7, seconds=0.5),
+        ROOMS_SWEEP_QUICK,
+    ),
     step_seconds=0.5,
     drain=0.3,
     grace=1.0,
@@ -74,11 +84,16 @@ QUICK = Plan(
 FULL = Plan(
     name="full (make bench-full)",
     rounds=3,
-    sweeps=tuple(
-        Sweep(clients=n, senders=s, start_deliveries=start, max_steps=9, seconds=1.0)
-        for n, start in ((10, 22_500), (100, 50_000), (1000, 62_500))
-        for s in (-1, 20)
-        if not (n <= 20 and s == 20)  # at N = 10, "20 senders" is everyone
+    sweeps=(
+        *(
+            Sweep(clients=n, senders=s, start_deliveries=start, max_steps=9, seconds=1.0)
+            for n, start in ((10, 22_500), (100, 50_000), (1000, 62_500))
+            for s in (-1, 20)
+            if not (n <= 20 and s == 20)  # at N = 10, "20 senders" is everyone
+        ),
+        Sweep(
+            clients=1000, senders=-1, start_deliveries=22_500, max_steps=9, seconds=1.0, rooms=100
+        ),
     ),
     step_seconds=1.0,
     grace=2.0,
@@ -91,6 +106,7 @@ FULL = Plan(
 def step_dict(step: Step) -> dict[str, Any]:
     data = asdict(step)
     data["histogram"] = sorted(step.histogram.items())
+    data["lag_histogram"] = sorted(step.lag_histogram.items())
     return data
 
 
@@ -108,6 +124,9 @@ def run_round(
         out["fixed"] = step_dict(step)
         out["sweeps"] = {}
         for sweep in plan.sweeps:
+            if sweep.rooms and not kind.rooms:
+                log(f"  {kind.name:16} {sweep.name:18} skipped: it has no rooms")
+                continue
             try:
                 steps = run_sweep(binary, server, sweep, plan.drain, plan.grace)
             except RuntimeError as exc:

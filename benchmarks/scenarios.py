@@ -25,11 +25,19 @@ class Sweep:
     start_deliveries: float  # deliveries/s of the first step
     max_steps: int
     seconds: float
+    rooms: int = 0  # 0: everyone in one room; else clients / rooms members in each
 
     @property
     def name(self) -> str:
         who = "all send" if self.senders < 0 else f"{self.senders} send"
+        if self.rooms:
+            return f"{self.rooms} rooms of {self.clients // self.rooms}, {who}"
         return f"N={self.clients}, {who}"
+
+    @property
+    def fanout(self) -> int:
+        """The receivers of each message: the other members of its room."""
+        return (self.clients // self.rooms if self.rooms else self.clients) - 1
 
 
 #: Seconds the idle scenario's clients have to register: every join is announced
@@ -61,11 +69,12 @@ def run_sweep(
 ) -> list[Step]:
     """Double the rate until p99 passes the knee's limit or a backlog remains."""
     steps: list[Step] = []
-    with _generator(binary, server, sweep.clients, senders=sweep.senders) as generator:
-        fanout = sweep.clients - 1
+    with _generator(
+        binary, server, sweep.clients, senders=sweep.senders, rooms=sweep.rooms
+    ) as generator:
         deliveries = sweep.start_deliveries
         for _ in range(sweep.max_steps):
-            step = generator.step(deliveries / fanout, sweep.seconds, drain, grace)
+            step = generator.step(deliveries / sweep.fanout, sweep.seconds, drain, grace)
             steps.append(step)
             if not step.under_knee(KNEE_P99_MS) or step.generator_saturated:
                 break

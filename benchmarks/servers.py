@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.build import BUILD_DIR, compile_c
 from tcpchat.config import ServerSettings, settings_fields
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -54,14 +55,25 @@ class ServerKind:
     name: str
     proto: str  # the generator's --proto: text, json or irc
     label: str  # a longer description for RESULTS.md
+    rooms: bool = True  # whether it has rooms (channels) for the rooms scenario
 
 
 TCPCHAT_ASYNCIO = ServerKind("tcpchat-asyncio", "text", "tcpchat on asyncio's event loop")
 TCPCHAT_UVLOOP = ServerKind("tcpchat-uvloop", "text", "tcpchat on uvloop (`tcpchat[speed]`)")
 NAIVE = ServerKind(
-    "naive-baseline", "text", "BASELINE: thread per client, sendall() to every other client"
+    "naive-baseline",
+    "text",
+    "BASELINE: thread per client, sendall() to every other client",
+    rooms=False,
 )
 NGIRCD = ServerKind("ngircd", "irc", "ngIRCd (Debian package), flood penalties off")
+#: Not a contender: the generator's yardstick (benchmarks/calibrate.py).
+CALIBRATION = ServerKind(
+    "calibration-fanout",
+    "text",
+    "CALIBRATION: baselines/fanout_server.c, a bare C fan-out loop",
+    rooms=False,
+)
 
 ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_UVLOOP, NAIVE, NGIRCD)
 
@@ -124,6 +136,8 @@ class RunningServer:
         if self.kind is NAIVE:
             naive = BENCH_DIR / "baselines" / "naive_server.py"
             return [sys.executable, str(naive), "--port", port]
+        if self.kind is CALIBRATION:
+            return [str(fanout_server_binary()), port]
         if self.kind is NGIRCD:
             return [ngircd_binary(), "--nodaemon", "--config", str(self._ngircd_config())]
         raise ValueError(f"unknown server {self.kind.name}")
@@ -175,6 +189,11 @@ class RunningServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def fanout_server_binary() -> Path:
+    """The calibration server, compiled into ``build/`` when its source is newer."""
+    return compile_c(BENCH_DIR / "baselines" / "fanout_server.c", BUILD_DIR / "fanout_server")
 
 
 def ngircd_binary() -> str:

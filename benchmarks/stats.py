@@ -25,6 +25,12 @@ KNEE_P99_MS = 100.0
 #: A step whose generator used more than this share of one core may have measured itself.
 GENERATOR_CPU_LIMIT = 0.9
 
+#: Cores' worth of CPU time that other work (neither the server nor the generator) may
+#: take during a step before the step is flagged as having overlapped other work: such
+#: work competes with both for the two CPUs and shows up as latency. A quiet machine
+#: stays well below it.
+OTHER_WORK_LIMIT = 0.25
+
 
 def bucket_of(us: int) -> int:
     """The histogram bucket of a latency of ``us`` microseconds."""
@@ -92,6 +98,17 @@ class Step:
     server_rss_kb: int
     histogram: dict[int, int] = field(default_factory=dict)
     rss_series: tuple[tuple[float, int], ...] = ()
+    # How late the generator handed each message to send(), against its intended time:
+    # the generator's own share of the latency (same buckets as ``histogram``).
+    lag_histogram: dict[int, int] = field(default_factory=dict)
+    wall: float = 0.0  # seconds the whole step took, grace period included
+    machine_cpu: float = -1.0  # CPU seconds the machine spent busy (all CPUs); -1: unknown
+    steal: float = -1.0  # CPU seconds the hypervisor took (all CPUs); -1: unknown
+    load_average: float = -1.0  # the 1-minute load average as the step began
+    # Deliveries owed as the generator counted them, when it is not sent × fanout
+    # (the rooms scenario: each message is owed to its own room only).
+    owed: int | None = None
+    foreign: int = 0  # lines a member received from a room it is not in: must be 0
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any]) -> Step:
@@ -110,12 +127,19 @@ class Step:
             server_rss_kb=int(report["server_rss_kb"]),
             histogram={int(i): int(n) for i, n in report["hist"]},
             rss_series=tuple((float(t), int(kb)) for t, kb in report["rss_series"]),
+            lag_histogram={int(i): int(n) for i, n in report.get("lag_hist", [])},
+            wall=float(report.get("wall", 0.0)),
+            machine_cpu=float(report.get("machine_cpu", -1.0)),
+            steal=float(report.get("steal", -1.0)),
+            load_average=float(report.get("load_average", -1.0)),
+            owed=int(report["owed"]) if "owed" in report else None,
+            foreign=int(report.get("foreign", 0)),
         )
 
     @property
     def expected(self) -> int:
-        """Deliveries owed: every message to every other active connection."""
-        return self.sent * max(self.fanout, 0)
+        """Deliveries owed: every message to every other active member of its room."""
+        return self.owed if self.owed is not None else self.sent * max(self.fanout, 0)
 
     @property
     def missing(self) -> int:
@@ -143,6 +167,26 @@ class Step:
         return self.generator_load > GENERATOR_CPU_LIMIT
 
     @property
+    def other_work(self) -> float | None:
+        """Cores' worth of CPU that neither the server nor the generator used during the step.
+
+        None when the machine's CPU time is unknown (results from an older generator).
+        """
+        if self.machine_cpu < 0 or self.wall <= 0:
+            return None
+        return max(self.machine_cpu - self.server_cpu - self.generator_cpu, 0.0) / self.wall
+
+    @property
+    def overlapped_other_work(self) -> bool:
+        """Whether other work on the machine took more than :data:`OTHER_WORK_LIMIT`."""
+        other = self.other_work
+        return other is not None and other > OTHER_WORK_LIMIT
+
+    def send_lag(self, q: float) -> float | None:
+        """The ``q``-th percentile of how late the generator sent (ms): its own latency."""
+        return percentile(self.lag_histogram, q)
+
+    @property
     def cpu_us_per_delivery(self) -> float | None:
         """Server CPU time per delivery received, in microseconds."""
         return self.server_cpu / self.received * 1e6 if self.received else None
@@ -152,13 +196,14 @@ class Step:
         return percentile(self.histogram, q)
 
     def under_knee(self, p99_limit_ms: float = KNEE_P99_MS) -> bool:
-        """Whether this step kept p99 within the limit, with nothing missing or backlogged."""
+        """Whether this step kept p99 within the limit, nothing missing, misrouted or late."""
         p99 = self.p(99)
         return (
             p99 is not None
             and p99 <= p99_limit_ms
             and not self.backlog
             and self.missing == 0
+            and self.foreign == 0
             and self.closed == 0
         )
 

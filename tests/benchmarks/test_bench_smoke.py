@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,31 @@ def test_ten_clients_for_two_seconds_miss_no_delivery(loadgen: Path, proto: str)
     assert step.received == step.expected
     assert step.missing == 0
     assert sum(step.histogram.values()) > 0
+
+
+def server_has_rooms(port: int) -> bool:
+    """Whether the server answers ``/join #probe`` as a rooms server does (a join line)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        lines = sock.makefile("r", encoding="utf-8")
+        sock.sendall(b"prober\n/join #probe\n")
+        for line in lines:
+            if "*** prober joined" in line:
+                return True
+            if "!!!" in line:
+                return False
+    return False
+
+
+def test_ten_rooms_of_ten_miss_no_delivery_and_leak_nothing(loadgen: Path) -> None:
+    """100 clients in 10 rooms, everyone sending: each message reaches its room's 9 others."""
+    with RunningServer(TCPCHAT_ASYNCIO) as server:
+        if not server_has_rooms(server.port):
+            pytest.skip("this tcpchat has no rooms yet: /join #probe was refused")
+        with Generator(
+            loadgen, port=server.port, proto="text", clients=100, rooms=10, server_pid=server.pid
+        ) as gen:
+            step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
+    assert step.fanout == 9
+    assert step.closed == 0
+    assert step.foreign == 0
+    assert step.received == step.expected

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from benchmarks.report import steps_of
+from benchmarks.run import step_dict
 from benchmarks.stats import (
     BUCKETS,
     Step,
@@ -185,3 +189,40 @@ def test_a_generator_report_is_read_into_a_step() -> None:
     assert step.histogram == {bucket_of(500): 3}
     assert step.rss_series == ((0.0, 20000),)
     assert step.missing == 0
+
+
+def test_other_work_is_the_machines_cpu_beyond_server_and_generator() -> None:
+    """Busy CPU not used by the server or the generator, per second of the step, is other work."""
+    step = replace(make_step(generator_cpu=0.2), machine_cpu=1.4, wall=2.0)
+    assert step.other_work == pytest.approx((1.4 - 0.5 - 0.2) / 2.0)
+    assert step.overlapped_other_work
+
+
+def test_a_quiet_machine_is_not_flagged() -> None:
+    """A step where only the server and the generator ran is not flagged."""
+    step = replace(make_step(generator_cpu=0.2), machine_cpu=0.75, wall=1.0)
+    assert not step.overlapped_other_work
+
+
+def test_results_without_the_machines_cpu_flag_nothing() -> None:
+    """Figures from a generator that did not read /proc/stat give no other-work figure."""
+    assert make_step().other_work is None
+    assert not make_step().overlapped_other_work
+
+
+def test_owed_deliveries_replace_sent_times_fanout() -> None:
+    """With rooms, what is owed is the generator's per-room count."""
+    step = replace(make_step(sent=10, fanout=9, received=80, on_time=80), owed=80)
+    assert step.expected == 80
+    assert step.missing == 0
+
+
+def test_a_foreign_line_puts_a_step_past_the_knee() -> None:
+    """A line delivered to a room it was not sent to is a failure, whatever the latency."""
+    assert not replace(make_step(), foreign=1).under_knee()
+
+
+def test_a_step_reads_back_from_results_json_as_it_was() -> None:
+    """A step written to results.json and read back has the same histograms and figures."""
+    step = replace(make_step(), lag_histogram=histogram_of([20, 30, 5000]), machine_cpu=1.0)
+    assert steps_of([json.loads(json.dumps(step_dict(step)))]) == [step]
