@@ -50,6 +50,15 @@ def test_the_package_keeps_its_import_rules() -> None:
             {"ai/search.py": "def f():\n    import pydantic\n"},
             "only tcpchat.ai.openai_edge may import pydantic",
         ),
+        ({"irc/message.py": "import asyncio\n"}, "tcpchat.irc may not import"),
+        (
+            {"irc/registration.py": "from tcpchat.config import Settings\n", "config.py": ""},
+            "tcpchat.irc may not import",
+        ),
+        (
+            {"core/protocol.py": "from tcpchat.irc import message\n", "irc/message.py": ""},
+            "tcpchat.core may not import",
+        ),
         ({"config.py": "from tcpchat.cli import main\n"}, "nothing imports tcpchat.cli"),
         (
             {
@@ -73,6 +82,7 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
     """The layers may import downwards: server from core and net, ai openai, cli anything."""
     modules = {
         "core/events.py": "import dataclasses\n",
+        "irc/message.py": "from tcpchat.core.protocol import LineSplitter\n",
         "net/streams.py": "import asyncio\nfrom tcpchat.core import events\n",
         "server/chat.py": "from tcpchat.net.streams import x\nfrom tcpchat.core.events import y\n",
         "ai/openai_edge.py": "import openai\nimport httpx2\n",

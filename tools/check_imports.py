@@ -4,6 +4,8 @@ The rules (docs/architecture.md explains them):
 
 - ``tcpchat.core`` is pure: no asyncio, socket, ssl, selectors, openai or
   prompt_toolkit, and no other part of tcpchat;
+- ``tcpchat.irc`` (IRC's framing and vocabulary) is pure in the same way, and
+  may import ``tcpchat.core`` only;
 - ``tcpchat.net`` (asyncio plumbing) and ``tcpchat.tui`` (terminal front ends)
   serve both ends, so they import neither end, nor ``tcpchat.ai``;
 - ``tcpchat.client`` and ``tcpchat.server`` never import each other, nor ``tcpchat.ai``
@@ -36,6 +38,25 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent / "src"
 #: What a part of the package may not import, by module prefix.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "tcpchat.core": (
+        "asyncio",
+        "socket",
+        "ssl",
+        "selectors",
+        "openai",
+        "prompt_toolkit",
+        "tcpchat.ai",
+        "tcpchat.cli",
+        "tcpchat.client",
+        "tcpchat.config",
+        "tcpchat.config_file",
+        "tcpchat.irc",
+        "tcpchat.logs",
+        "tcpchat.net",
+        "tcpchat.server",
+        "tcpchat.tui",
+    ),
+    # IRC's codec is pure like the core, and builds on it alone.
+    "tcpchat.irc": (
         "asyncio",
         "socket",
         "ssl",
