@@ -143,7 +143,7 @@ async def test_own_nick_change_comes_back_and_is_followed(
     frontend.type("/nick alicia")
     await frontend.expect(r"alice is now known as alicia")
     assert chat_client.state.nick == "alicia"
-    assert chat_client.state.prompt() == "alicia> "
+    assert chat_client.state.prompt() == "alicia #lobby> "
 
 
 async def test_lines_typed_before_registration_are_sent_in_order(
