@@ -137,6 +137,22 @@ async def test_a_key_of_the_caller_runs_its_action_and_keeps_the_line(
     assert pressed == ["next", "previous"]
 
 
+async def test_ctrl_n_walks_an_open_completion_menu(pipe_input: PipeInput) -> None:
+    """While Tab's menu is open, Ctrl-N moves to the next completion instead of its action."""
+    pressed: list[str] = []
+    frontend = make_frontend(pipe_input, keys={"c-n": lambda: pressed.append("next")})
+    buffer = frontend.session.default_buffer
+    menu_open = asyncio.Event()
+    buffer.on_completions_changed += lambda _: menu_open.set() if buffer.complete_state else None
+    reading = asyncio.create_task(frontend.read_line())
+    pipe_input.send_text("/m\t")
+    async with asyncio.timeout(5):
+        await menu_open.wait()
+        pipe_input.send_text("\x0e\x0ex\r")
+        assert await reading == "/msg x"
+    assert pressed == []
+
+
 async def test_tab_in_the_prompt_inserts_the_completion(pipe_input: PipeInput) -> None:
     """Pressing Tab at the prompt completes the only matching nickname."""
     frontend = make_frontend(pipe_input)
