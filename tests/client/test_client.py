@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from tcpchat.client.chat import ChatClient, fallback_nicks, outgoing, typed_lines
 from tcpchat.client.chatstate import ChatState, Link
 from tcpchat.config import ClientSettings, ServerSettings
+from tcpchat.core.events import Join, Welcome
 from tcpchat.server.chat import ChatServer
 from tcpchat.tui.display import plain
 from tests.conftest import ClientFactory
 from tests.support.frontends import ScriptedFrontend
 from tests.support.helpers import LineClient
 from tests.support.hostile_server import hostile_server
+
+TS = datetime(2026, 3, 1, tzinfo=UTC)
 
 Started = tuple[ChatClient, ScriptedFrontend, "asyncio.Task[int]"]
 Starter = Callable[..., Started]
@@ -143,7 +147,7 @@ async def test_own_nick_change_comes_back_and_is_followed(
     frontend.type("/nick alicia")
     await frontend.expect(r"alice is now known as alicia")
     assert chat_client.state.nick == "alicia"
-    assert chat_client.state.prompt() == "alicia> "
+    assert chat_client.state.prompt() == "alicia #lobby> "
 
 
 async def test_lines_typed_before_registration_are_sent_in_order(
@@ -328,6 +332,39 @@ async def test_reconnects_and_re_registers(settings: ServerSettings, start_clien
         await second.close()
 
 
+async def test_a_reconnection_joins_the_rooms_again_before_typed_lines(
+    settings: ServerSettings, start_client: Starter
+) -> None:
+    """Back after a loss, the client joins its rooms again, makes the current one current
+    again, and only then sends what was typed meanwhile (meant for that room)."""
+    away = ChatServer(settings)
+    await away.start()
+    port = away.port
+    chat_client, frontend, _ = start_client(
+        port, nick="alice", reconnect=True, reconnect_delay=0.05
+    )
+    await frontend.expect("Welcome, alice")
+    frontend.type("/join #ops", "/join #dev")
+    await frontend.expect(r"you are now talking in #dev")
+    await away.close()
+    await frontend.expect("reconnecting in")
+    frontend.type("/topic for dev")
+    back = ChatServer(ServerSettings(host="127.0.0.1", port=port))
+    await back.start()
+    try:
+        await frontend.expect(r"joining #ops, #dev again")
+        await frontend.expect(r"you are now talking in #dev")
+        # The topic, typed while away, is set in #dev, current again by then.
+        await frontend.expect(r"\] \*\*\* alice set the topic: for dev$")
+        assert chat_client.state.rooms == ["#lobby", "#ops", "#dev"]
+        assert chat_client.state.prompt() == "alice #dev> "
+        dev = chat_client.state.room("#dev")
+        assert dev is not None
+        assert dev.topic == "for dev"
+    finally:
+        await back.close()
+
+
 async def test_lines_typed_while_reconnecting_wait_for_the_connection(
     settings: ServerSettings, start_client: Starter
 ) -> None:
@@ -448,6 +485,23 @@ def test_outgoing_lines() -> None:
     assert wire == "/me waves"
     assert shown is not None
     assert plain(shown.lines[0]).endswith("* alice waves")
+
+
+def test_a_line_said_in_another_room_is_shown_marked_with_it() -> None:
+    """`/msg #room text` (not echoed by the server) is shown as sent, marked with its room
+    unless it is current; for a room the user is not in, nothing is shown."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", ("alice",), room="#lobby"))
+    state.apply(Join(2, TS, "alice", "#dev"))
+    wire, shown = outgoing("/msg #dev hello dev", "alice", state)
+    assert wire == "/msg #dev hello dev"
+    assert shown is not None
+    assert plain(shown.lines[0]).endswith("] #dev <alice> hello dev")
+    _, shown = outgoing("/msg #Lobby here", "alice", state)
+    assert shown is not None
+    assert plain(shown.lines[0]).endswith("] <alice> here")
+    assert outgoing("/msg #elsewhere hi", "alice", state) == ("/msg #elsewhere hi", None)
+    assert outgoing("/msg bob hi", "alice", state) == ("/msg bob hi", None)
 
 
 async def test_a_crafted_line_or_value_cannot_crash_the_client(start_client: Starter) -> None:

@@ -127,14 +127,16 @@ async def test_client_in_a_real_terminal(
     command = connect_alice(server.port)
     await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
     await tmux.wait_for_screen(r"\*\*\* Welcome, alice! 2 users online: alice, bob")
-    await tmux.wait_for_screen(r"alice \| 2 online \| connected")  # the toolbar
+    await tmux.wait_for_screen(r"alice \| 2 online \| #lobby \| connected")  # the toolbar
     title_before = await tmux.pane_title()
 
     await tmux.type("half-way thro")
-    await tmux.wait_for_screen(r"^alice> half-way thro$")
+    await tmux.wait_for_screen(r"^alice #lobby> half-way thro$")
     await bob.send("a message while alice types")
     # The message lands above the input line, and the half-typed input is intact.
-    await tmux.wait_for_screen(r"<bob> a message while alice types$", r"^alice> half-way thro$")
+    await tmux.wait_for_screen(
+        r"<bob> a message while alice types$", r"^alice #lobby> half-way thro$"
+    )
 
     await tmux.type("ugh")
     await tmux.press("Enter")
@@ -167,9 +169,9 @@ async def test_ctrl_c_clears_the_line_and_then_leaves(
     await tmux.start(f'{command}; echo "[exited $?]"; exec sleep 600')
     await tmux.wait_for_screen(r"\*\*\* Welcome, alice!")
     await tmux.type("half-typed words")
-    await tmux.wait_for_screen(r"^alice> half-typed words$")
+    await tmux.wait_for_screen(r"^alice #lobby> half-typed words$")
     await tmux.press("C-c")
-    await tmux.wait_for_screen(r"^alice>\s*$")
+    await tmux.wait_for_screen(r"^alice #lobby>\s*$")
     await tmux.type("still here")
     await tmux.press("Enter")
     await bob.expect(r"<alice> still here$")
@@ -221,3 +223,48 @@ async def test_exit_typed_during_a_flood_ends_the_client_promptly(tmux: Tmux) ->
         await tmux.press("Enter")
         await tmux.wait_for_screen(r"^\[exited 0\]$")
         assert asyncio.get_running_loop().time() - started < EXIT_DURING_FLOOD_TIMEOUT
+
+
+async def test_rooms_in_a_real_terminal(
+    server: ChatServer, client: ClientFactory, tmux: Tmux
+) -> None:
+    """Joining #dev moves the prompt and toolbar there; talk stays in #dev; a #lobby line
+    is marked and counted unread; Ctrl-P goes back to #lobby and clears the count."""
+    bob = await client("bob")  # only ever in #lobby
+    carol = await client("carol")
+    await carol.send("/join #dev", "/part #lobby")  # only in #dev
+    await carol.expect(r"\*\*\* you are now talking in #dev")
+    await tmux.start(connect_alice(server.port))
+    await tmux.wait_for_screen(r"^alice #lobby>\s*$", r"alice \| 2 online \| #lobby \| connected")
+
+    await tmux.type("/join #dev")
+    await tmux.press("Enter")
+    await tmux.wait_for_screen(
+        r"\*\*\* you are now talking in #dev",
+        r"^alice #dev>\s*$",
+        r"alice \| 2 in #dev \| #lobby #dev \| connected",
+    )
+    await carol.expect(r"\*\*\* alice joined$")
+
+    await tmux.type("hello dev")
+    await tmux.press("Enter")
+    await carol.expect(r"\] <alice> hello dev$")
+    await tmux.wait_for_screen(r"\] <alice> hello dev$")
+    # Bob hears alice's next line in #lobby, and nothing of #dev before it.
+    await tmux.type("/msg #lobby hello lobby")
+    await tmux.press("Enter")
+    await bob.expect(r"\] <alice> hello lobby$")
+    await tmux.wait_for_screen(r"\] #lobby <alice> hello lobby$")
+    assert not any("hello dev" in line for line in bob.seen)
+
+    await bob.send("psst, alice")
+    await tmux.wait_for_screen(r"\] #lobby <bob> psst, alice$", r"\| #lobby\(1\) #dev \|")
+
+    await tmux.press("C-p")
+    await tmux.wait_for_screen(
+        r"\*\*\* you are now talking in #lobby",
+        r"^alice #lobby>\s*$",
+        r"alice \| 2 in #lobby \| #lobby #dev \| connected",
+    )
+    await carol.send("still here")
+    await tmux.wait_for_screen(r"\] #dev <carol> still here$", r"\| #lobby #dev\(1\) \|")

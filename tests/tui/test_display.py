@@ -10,6 +10,7 @@ from tcpchat.core.events import (
     Action,
     AIAnswer,
     AIDelta,
+    CurrentRoom,
     Error,
     Event,
     Join,
@@ -17,11 +18,16 @@ from tcpchat.core.events import (
     Message,
     NickChange,
     Notice,
+    Part,
     PrivateMessage,
+    RoomInfo,
+    RoomList,
     SearchStarted,
     Shutdown,
+    Topic,
     UserList,
     Welcome,
+    Whois,
 )
 from tcpchat.core.render import text_lines
 from tcpchat.tui.display import (
@@ -29,8 +35,10 @@ from tcpchat.tui.display import (
     Shown,
     client_help,
     error_line,
+    in_room,
     mentions,
     nick_colour,
+    nick_style,
     own_action,
     own_message,
     plain,
@@ -208,7 +216,7 @@ def test_client_help_lists_what_the_client_accepts_and_its_keys() -> None:
     assert "/format" not in help_text
     for wanted in ("/users", "/msg NICK TEXT", "/search", "/exit", "//text"):
         assert wanted in help_text
-    for key in ("Tab", "Up / Down", "Ctrl-C", "Ctrl-D"):
+    for key in ("Tab", "Ctrl-N / Ctrl-P", "Up / Down", "Ctrl-C", "Ctrl-D"):
         assert f"***   {key}" in help_text
 
 
@@ -219,6 +227,7 @@ def test_client_help_in_a_pipe_and_in_a_1to1_chat() -> None:
     assert "/exit" in direct
     assert "/msg" not in direct
     assert "nickname" not in direct
+    assert "Ctrl-N" not in direct
 
 
 ROOM_KINDS = {"part", "topic", "current", "rooms", "whois", "away"}
@@ -236,3 +245,62 @@ def test_room_events_are_drawn_in_the_words_of_the_text_rendering(
     words them."""
     shown = render_event(event, "alice", UTC)
     assert [plain(line) for line in shown.lines] == lines
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Message(1, TS, "bob", "hi", "#dev"),
+        Action(1, TS, "bob", "waves", "#dev"),
+        Join(1, TS, "bob", "#dev"),
+        Part(1, TS, "bob", "#dev", "later"),
+        Topic(1, TS, "#dev", "bob", "release", changed=True),
+        SearchStarted(1, TS, "bob", 7, "why?", "#dev"),
+        AIAnswer(1, TS, "bob", 7, "because\nso", ("https://a.example",), "#dev"),
+    ],
+    ids=lambda event: type(event).__name__,
+)
+def test_a_line_from_another_room_is_marked_as_the_text_rendering_marks_it(event: Event) -> None:
+    """With a room mark, every line names the room after the time, as nc users in several
+    rooms read it: `[14:30:05] #dev <bob> hi`."""
+    shown = render_event(event, "alice", TZ, room_mark="#dev")
+    assert text_of(shown) == text_lines(event, TZ, rooms=True)
+    assert all(line[1] == ("class:room", "#dev ") for line in shown.lines)
+
+
+def test_lines_without_a_room_mark_are_as_before_rooms() -> None:
+    """A line of the current room is drawn without its room."""
+    assert text_of(render_event(Message(1, TS, "bob", "hi", "#dev"), "alice", TZ)) == [
+        "[14:30:05] <bob> hi"
+    ]
+
+
+def test_a_room_mark_keeps_the_mention_alert() -> None:
+    """A line from another room that names the user still alerts."""
+    assert in_room(render_event(Message(1, TS, "bob", "alice?", "#dev"), "alice"), "#dev").alert
+
+
+def test_whois_is_drawn_with_the_nick_in_its_colour_and_the_rooms_styled() -> None:
+    """/whois reads at a glance: the nickname in its colour, each room in the room style."""
+    whois = Whois(1, TS, "bob", ("#lobby", "#dev"), 7380, 5, "lunch")
+    line = render_event(whois, "alice", TZ).lines[0]
+    assert (
+        plain(line) == "[14:30:05] *** bob: in #lobby, #dev; connected 2h 3m; idle 5s; away: lunch"
+    )
+    assert (nick_style("bob"), "bob") in line
+    assert ("class:room", "#lobby") in line
+    assert ("class:room", "#dev") in line
+
+
+def test_rooms_topics_and_the_current_room_style_room_names() -> None:
+    """/rooms, a topic and a change of current room show room names in the room style."""
+    rooms = RoomList(1, TS, (RoomInfo("#dev", 3, "release"), RoomInfo("#lobby", 1, "")))
+    events: list[Event] = [
+        rooms,
+        Topic(1, TS, "#dev", "bob", "release", changed=False),
+        CurrentRoom(1, TS, "#dev"),
+    ]
+    for event in events:
+        shown = render_event(event, "alice", TZ)
+        assert text_of(shown) == text_lines(event, TZ)
+        assert ("class:room", "#dev") in shown.fragments()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from tcpchat.tui.terminal import (
 
 COMMANDS = ("/exit", "/help", "/me", "/msg", "/nick", "/quit", "/users")
 NICKS = ["alice", "Bob", "bobby"]
+ROOMS = {"": ["#dev", "#design", "#lobby"], "/part": ["#dev", "#lobby"]}
 
 
 @pytest.fixture
@@ -36,19 +37,28 @@ def pipe_input() -> Iterator[PipeInput]:
         yield pipe
 
 
-def make_frontend(pipe: PipeInput, history: History | None = None) -> PromptFrontend:
+def make_frontend(
+    pipe: PipeInput,
+    history: History | None = None,
+    keys: Mapping[str, Callable[[], None]] | None = None,
+) -> PromptFrontend:
     return PromptFrontend(
         prompt=lambda: "alice> ",
         toolbar=lambda: [("class:toolbar", " server ")],
         completer=ChatCompleter(lambda: COMMANDS, lambda: NICKS),
         history=history or InMemoryHistory(),
+        keys=keys,
         input=pipe,
         output=DummyOutput(),
     )
 
 
+def rooms_after(command: str) -> list[str]:
+    return ROOMS.get(command, ROOMS[""])
+
+
 def completions(text: str) -> list[str]:
-    completer = ChatCompleter(lambda: COMMANDS, lambda: NICKS)
+    completer = ChatCompleter(lambda: COMMANDS, lambda: NICKS, rooms_after)
     found = completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
     return [completion.text for completion in found]
 
@@ -93,6 +103,54 @@ def test_tab_completes_online_nicknames() -> None:
     assert completions("hello AL") == ["alice "]
     assert completions("/msg b") == ["Bob ", "bobby "]
     assert completions("hello ") == []
+
+
+def test_tab_completes_room_names() -> None:
+    """A word starting with '#' completes to a room anywhere; after /join, /part and /users
+    the first argument does without it; /part offers only the user's rooms."""
+    assert completions("/join #d") == ["#dev ", "#design "]
+    assert completions("/join de") == ["#dev ", "#design "]
+    assert completions("/join ") == ["#dev ", "#design ", "#lobby "]
+    assert completions("/part #") == ["#dev ", "#lobby "]
+    assert completions("/users #L") == ["#lobby "]
+    assert completions("/topic see #des") == ["#design "]
+    assert completions("/msg #de") == ["#dev ", "#design "]
+    assert completions("come to #lo") == ["#lobby "]
+
+
+def test_nicknames_still_complete_after_room_commands() -> None:
+    """/msg completes nicknames as before, and /join's second word is not a room."""
+    assert completions("/msg bo") == ["Bob ", "bobby "]
+    assert completions("/topic hi b") == ["Bob ", "bobby "]
+
+
+async def test_a_key_of_the_caller_runs_its_action_and_keeps_the_line(
+    pipe_input: PipeInput,
+) -> None:
+    """Ctrl-N and Ctrl-P run the actions given for them; the half-typed line stays."""
+    pressed: list[str] = []
+    keys = {"c-n": lambda: pressed.append("next"), "c-p": lambda: pressed.append("previous")}
+    frontend = make_frontend(pipe_input, keys=keys)
+    pipe_input.send_text("half\x0e\x10 done\r")
+    async with asyncio.timeout(5):
+        assert await frontend.read_line() == "half done"
+    assert pressed == ["next", "previous"]
+
+
+async def test_ctrl_n_walks_an_open_completion_menu(pipe_input: PipeInput) -> None:
+    """While Tab's menu is open, Ctrl-N moves to the next completion instead of its action."""
+    pressed: list[str] = []
+    frontend = make_frontend(pipe_input, keys={"c-n": lambda: pressed.append("next")})
+    buffer = frontend.session.default_buffer
+    menu_open = asyncio.Event()
+    buffer.on_completions_changed += lambda _: menu_open.set() if buffer.complete_state else None
+    reading = asyncio.create_task(frontend.read_line())
+    pipe_input.send_text("/m\t")
+    async with asyncio.timeout(5):
+        await menu_open.wait()
+        pipe_input.send_text("\x0e\x0ex\r")
+        assert await reading == "/msg x"
+    assert pressed == []
 
 
 async def test_tab_in_the_prompt_inserts_the_completion(pipe_input: PipeInput) -> None:

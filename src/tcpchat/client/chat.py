@@ -40,14 +40,16 @@ from tcpchat.client.linesplit import fit_line, utf8_length
 from tcpchat.config import ClientSettings, task_port
 from tcpchat.core.commands import LEAVE_COMMANDS
 from tcpchat.core.errors import ConnectionLost, NickTaken
-from tcpchat.core.events import Error, NickChange, Notice, Shutdown, Welcome
+from tcpchat.core.events import Error, Message, NickChange, Notice, Shutdown, Welcome, utc_now
 from tcpchat.core.nicks import MAX_NICK_LENGTH, nick_key
 from tcpchat.core.password import PASSWORD_REQUIRED, PASSWORD_WRONG
 from tcpchat.core.protocol import ChatInput, CommandInput, parse_input
+from tcpchat.core.rooms import is_room_name, room_key
 from tcpchat.tui.display import (
     Shown,
     client_help,
     error_line,
+    in_room,
     own_action,
     own_message,
     render_event,
@@ -71,11 +73,16 @@ MAX_FALLBACK_NICKS = 10
 RECONNECT_HINT = "(tcpchat connect --reconnect waits for the server and comes back instead)"
 
 
-def outgoing(line: str, nick: str | None) -> tuple[str | None, Shown | None]:
+def outgoing(
+    line: str, nick: str | None, state: ChatState | None = None
+) -> tuple[str | None, Shown | None]:
     """What to send for one typed line, and what to show for it, if anything.
 
-    Chat lines and ``/me`` actions are shown as sent, because the server does
-    not echo them. ``/format`` stays local: the client needs the JSON rendering.
+    Chat lines, ``/me`` actions and ``/msg #room`` lines are shown as sent,
+    because the server does not echo them; a ``/msg #room`` line is marked with
+    its room unless it is the current one (as ``state`` knows), and shown only
+    for one of the user's rooms (for another, the server's error says why).
+    ``/format`` stays local: the client needs the JSON rendering.
     """
     parsed = parse_input(line)
     if parsed is None:
@@ -88,6 +95,13 @@ def outgoing(line: str, nick: str | None) -> tuple[str | None, Shown | None]:
         return None, error_line("/format is not available here: this client needs JSON")
     if parsed.name == "me" and parsed.argument.strip():
         return line, own_action(shown_as, parsed.argument)
+    if parsed.name == "msg" and state is not None:
+        target, _, text = parsed.argument.partition(" ")
+        view = state.room(target) if is_room_name(target) else None
+        if view is not None and text.strip():
+            shown = own_message(shown_as, text.strip())
+            mark = state.room_mark(Message(0, utc_now(), shown_as, text, view.name))
+            return line, in_room(shown, mark) if mark else shown
     return line, None
 
 
@@ -218,6 +232,20 @@ class ChatClient:
                     self.frontend.show(error_line("not sent: too many lines wait to be sent"))
                     continue
                 await self._lines.put(line)  # from a pipe: stop reading until there is room
+
+    def switch_room(self, step: int) -> None:
+        """Make the room ``step`` places after the current one current (-1: the one before),
+        by sending ``/join`` for it; the server's ``current`` event then moves the prompt.
+
+        Bound to Ctrl-N and Ctrl-P. Does nothing while not connected, or in one room.
+        """
+        target = self.state.room_after(step)
+        if target is None or self.state.link is not Link.CONNECTED:
+            return
+        if self._lines.full():
+            self.frontend.show(error_line("not sent: too many lines wait to be sent"))
+            return
+        self._lines.put_nowait(f"/join {target}")
 
     async def _unless_leaving(self, awaitable: Awaitable[T]) -> T | None:
         """Await ``awaitable`` unless the user leaves first (then cancel it, return None)."""
@@ -377,10 +405,16 @@ class ChatClient:
             nick = None
 
     def _welcomed(self, welcome: Welcome, wanted: str | None) -> None:
-        """Take the server's welcome; say so when it is under a fallback nickname."""
+        """Take the server's welcome; say so when it is under a fallback nickname.
+
+        After a reconnection, the rooms the user was in are joined again, and the
+        room that was current is made current again, before anything typed meanwhile
+        is sent (which was meant for that room).
+        """
         self.state.apply(welcome)
         self._welcomed_before = True
         self.frontend.show(render_event(welcome, welcome.nick))
+        self._rejoin(welcome.room)
         if wanted and nick_key(welcome.nick) != nick_key(wanted):
             self._preferred_nick = wanted
             self.frontend.show(
@@ -391,6 +425,19 @@ class ChatClient:
             )
         else:
             self._preferred_nick = None
+
+    def _rejoin(self, welcomed_in: str) -> None:
+        rooms, current = self.state.rooms_before_loss, self.state.current_before_loss
+        self.state.rooms_before_loss, self.state.current_before_loss = [], None
+        again = [room for room in rooms if room_key(room) != room_key(welcomed_in)]
+        if current is not None and room_key(current) != room_key(welcomed_in):
+            again = [room for room in again if room_key(room) != room_key(current)] + [current]
+        elif again and current is not None:
+            again.append(current)  # back to the default room, after joining the others
+        if again:
+            self.frontend.show(system_line(f"joining {', '.join(again)} again"))
+        # Sent first of all, in this order: before the lines typed while away.
+        self._held.extendleft(f"/join {room}" for room in reversed(again))
 
     async def _give_password(self, connection: Connection, request: Error) -> bool:
         """Give the server its password: the one it accepted before this reconnection,
@@ -510,7 +557,11 @@ class ChatClient:
             self.state.apply(event)
             if isinstance(event, Shutdown):
                 self._ended_by_server = True
-            self.frontend.show(render_event(event, None if self.direct else self.state.nick))
+            if self.direct:
+                self.frontend.show(render_event(event))
+            else:
+                mark = self.state.room_mark(event)
+                self.frontend.show(render_event(event, self.state.nick, room_mark=mark))
             self.frontend.refresh()
             await self.frontend.wait_for_room()
 
@@ -533,7 +584,10 @@ class ChatClient:
                 self.frontend.show(error_line(too_long(line, limit, self.frontend.interactive)))
                 continue
             for piece in pieces:
-                wire, shown = outgoing(piece, "you" if self.direct else self.state.nick)
+                if self.direct:
+                    wire, shown = outgoing(piece, "you")
+                else:
+                    wire, shown = outgoing(piece, self.state.nick, self.state)
                 if wire is not None:
                     connection.send_line(wire)
                 if shown is not None:

@@ -47,13 +47,20 @@ async def run_client(settings: ClientSettings, *, direct: bool = False) -> int:
         finally:
             piped.close()
     commands = DIRECT_COMMANDS if direct else ROOM_COMMANDS
+    chat: ChatClient  # made below, once its front end is
+    # Ctrl-N and Ctrl-P cycle the current room, as in irssi and WeeChat.
+    room_keys = {
+        "c-n": lambda: chat.switch_room(+1),
+        "c-p": lambda: chat.switch_room(-1),
+    }
     frontend = PromptFrontend(
         prompt=state.prompt,
         toolbar=lambda: state.toolbar(screen_width()),
-        completer=ChatCompleter(lambda: commands, lambda: state.users),
+        completer=ChatCompleter(lambda: commands, lambda: state.everyone, state.completion_rooms),
         history=open_history("history-1to1" if direct else "history"),
+        keys=None if direct else room_keys,
     )
-    client = ChatClient(settings, frontend, state, direct=direct, ssl=tls)
+    chat = ChatClient(settings, frontend, state, direct=direct, ssl=tls)
     async with frontend.running():
-        with leave_on_signals(client.leave_now, sigint=False):
-            return await client.run()
+        with leave_on_signals(chat.leave_now, sigint=False):
+            return await chat.run()

@@ -8,8 +8,10 @@ escape sequence from the network can reach the terminal. :func:`plain` turns
 the same tuples into the lines the piped mode prints.
 
 The words are those of the text rendering (:mod:`tcpchat.core.render`); this module
-adds the styles, the mention highlights and the user's own point of view
-("from bob", "to bob") on private messages.
+adds the styles, the mention highlights, the user's own point of view
+("from bob", "to bob") on private messages, and the room a line comes from
+when it is not the current one (``[14:03:22] #dev <bob> hi``, as the text
+rendering names it for a reader in several rooms).
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ STYLE = Style.from_dict(
         "toolbar.good": "ansigreen",
         "toolbar.bad": "ansired bold",
         "toolbar.ai": "ansicyan",
+        "toolbar.current": "bold underline",
+        "toolbar.unread": "bold",
+        "room": "ansibrightblue bold",
     }
 )
 
@@ -153,13 +158,27 @@ def _system(ts: datetime, tz: tzinfo | None, *texts: str) -> Shown:
     )
 
 
-def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = None) -> Shown:
+def render_event(
+    event: Event, own_nick: str | None = None, tz: tzinfo | None = None, *, room_mark: str = ""
+) -> Shown:
     """How the client shows ``event`` to the user called ``own_nick``.
 
     Times are in ``tz`` (default: the user's local time zone). Messages and
     actions that mention ``own_nick``, and private messages from others, are
-    highlighted and ring the bell.
+    highlighted and ring the bell. A ``room_mark`` (the event's room, when it is
+    not the current one) is drawn after the time on each line.
     """
+    shown = _render(event, own_nick, tz)
+    return in_room(shown, room_mark) if room_mark else shown
+
+
+def in_room(shown: Shown, room: str) -> Shown:
+    """``shown`` with ``room`` after the time on each line: ``[14:03:22] #dev <bob> hi``."""
+    mark = ("class:room", f"{sanitize_text(room)} ")
+    return Shown(tuple([*line[:1], mark, *line[1:]] for line in shown.lines), shown.alert)
+
+
+def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
     stamp = _stamp(event.ts, tz)
     match event:
         case Message(nick=nick, text=text):
@@ -196,6 +215,8 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
         case Welcome(nick=nick, users=users):
             greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
             return _system(event.ts, tz, greeting, _WELCOME_HINT)
+        case Whois() | RoomList() | Topic() | AwayReply() | CurrentRoom():
+            return Shown(tuple([stamp, *line] for line in _room_answer(event)))
         case (
             Join()
             | Leave()
@@ -205,11 +226,6 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
             | SearchStarted()
             | SearchFailed()
             | Part()
-            | Topic()
-            | CurrentRoom()
-            | RoomList()
-            | Whois()
-            | AwayReply()
             | Shutdown()
         ):
             return _system(event.ts, tz, *system_lines(event, sanitize_text))
@@ -230,6 +246,45 @@ def render_event(event: Event, own_nick: str | None = None, tz: tzinfo | None = 
             ]
             return Shown(tuple([*ai, ("class:ai", line)] for line in lines))
     raise AssertionError(f"no display for {event!r}")  # pragma: no cover
+
+
+def _room_answer(event: Whois | RoomList | Topic | AwayReply | CurrentRoom) -> list[Fragments]:
+    """The answers about rooms and people, in the words of the text rendering, with the
+    nicknames in their colours and the room names in the room style, so that they can be
+    read at a glance."""
+    words = system_lines(event, sanitize_text)
+    nicks = [nick for nick in (getattr(event, "nick", ""),) if nick]
+    return [_highlight(f"{SYSTEM_MARK} {line}", nicks) for line in words]
+
+
+# A room name where it stands as a word in a line of the client's own wording.
+_ROOM_IN_WORDS = re.compile(r"(?<![\w#])#[\w-]+")
+
+
+def _highlight(line: str, nicks: list[str]) -> Fragments:
+    """``line`` as system text, with the first mention of each of ``nicks`` (at the start
+    of a word) in its colour and each room name in the room style."""
+    spans: list[tuple[int, int, str]] = []
+    for nick in nicks:
+        shown = sanitize_text(nick)
+        match = re.search(r"(?<![\w-])" + re.escape(shown) + r"(?![\w-])", line)
+        if match:
+            spans.append((match.start(), match.end(), nick_style(nick)))
+    for match in _ROOM_IN_WORDS.finditer(line):
+        if not any(start < match.end() and match.start() < end for start, end, _ in spans):
+            spans.append((match.start(), match.end(), "class:room"))
+    fragments: Fragments = []
+    position = 0
+    for start, end, style in sorted(spans):
+        if start < position:
+            continue
+        if start > position:
+            fragments.append(("class:system", line[position:start]))
+        fragments.append((style, line[start:end]))
+        position = end
+    if position < len(line):
+        fragments.append(("class:system", line[position:]))
+    return fragments
 
 
 def _chat_line(
@@ -273,11 +328,15 @@ DIRECT_CLIENT_COMMANDS = (("/help", "list the commands and keys"), ("/exit", "le
 #: The keys of the interactive client, as its ``/help`` lists them.
 CLIENT_KEYS = (
     ("Enter", "send the line"),
-    ("Tab", "complete a command, or the nickname of someone online"),
+    ("Tab", "complete a command, a #room, or the nickname of someone in your rooms"),
+    ("Ctrl-N / Ctrl-P", "make your next / previous room the current one"),
     ("Up / Down", "walk the input history"),
     ("Ctrl-C", "clear the line; on an empty line, leave"),
     ("Ctrl-D", "leave (on an empty line)"),
 )
+
+#: The keys that only a client in rooms has.
+ROOM_KEYS = frozenset({"Ctrl-N / Ctrl-P"})
 
 
 def client_help(
@@ -295,6 +354,8 @@ def client_help(
     if keys:
         lines.append("Keys:")
         for name, what in CLIENT_KEYS:
+            if direct and name in ROOM_KEYS:
+                continue  # a 1:1 chat has no rooms
             if direct and name == "Tab":
                 what = "complete a command"  # a 1:1 chat has no nicknames
             lines.append(f"  {name.ljust(width)}  {what}")

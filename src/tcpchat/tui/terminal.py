@@ -5,7 +5,7 @@ Two implementations of one small :class:`Frontend` interface:
 * :class:`PromptFrontend` for a terminal: prompt_toolkit's ``prompt_async()``
   keeps the input line at the bottom while :meth:`~PromptFrontend.show` prints
   incoming lines above it, so typing and receiving never wait for each other.
-  It completes commands and nicknames with Tab, keeps a persistent input
+  It completes commands, rooms and nicknames with Tab, keeps a persistent input
   history in the user's state directory and shows a bottom toolbar.
 * :class:`PipedFrontend` when stdin is not a terminal: plain lines in from
   stdin, plain lines out to stdout, no prompt_toolkit at all (and so none of
@@ -22,7 +22,7 @@ import os
 import selectors
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -30,7 +30,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app, run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, has_completions
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -41,6 +41,7 @@ from prompt_toolkit.renderer import print_formatted_text
 
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.protocol import LineSplitter
+from tcpchat.core.rooms import ROOM_MARK, room_key
 from tcpchat.tui.display import STYLE, Fragments, Shown, plain
 
 #: Longest line read from stdin in piped mode; longer lines are cut off.
@@ -119,29 +120,51 @@ def screen_width() -> int:
     return get_app().output.get_size().columns
 
 
-class ChatCompleter(Completer):
-    """Tab completion of slash commands (first word) and online nicknames (anywhere).
+#: The commands whose first argument is a room, and nothing else: Tab offers rooms there
+#: even before a ``#`` is typed (``/join de`` completes to ``/join #dev``).
+ROOM_COMMANDS = frozenset({"/join", "/part", "/users"})
 
-    A nickname completed as the first word of a line gets ``": "`` after it,
-    the way IRC clients address someone.
+
+class ChatCompleter(Completer):
+    """Tab completion of slash commands (first word), room names and nicknames.
+
+    A word that starts with ``#`` completes to a room name anywhere (after
+    ``/topic`` and ``/msg`` too), and so does the first argument of ``/join``,
+    ``/part`` and ``/users`` without it; ``rooms`` is asked for the names to
+    offer after a given command (``""`` when the line is not a command). Any
+    other word completes to a nickname; one completed as the first word of a
+    line gets ``": "`` after it, the way IRC clients address someone.
     """
 
     def __init__(
-        self, commands: Callable[[], Sequence[str]], nicks: Callable[[], Iterable[str]]
+        self,
+        commands: Callable[[], Sequence[str]],
+        nicks: Callable[[], Iterable[str]],
+        rooms: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self._commands = commands
         self._nicks = nicks
+        self._rooms = rooms or (lambda command: ())
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterator[Completion]:
         before = document.text_before_cursor
-        word = before.split(" ")[-1]
-        first_word = " " not in before
+        words = before.split(" ")
+        word = words[-1]
+        first_word = len(words) == 1
         if first_word and word.startswith("/"):
             for command in self._commands():
                 if command.startswith(word.lower()):
                     yield Completion(command + " ", start_position=-len(word), display=command)
+            return
+        command = words[0].lower() if words[0].startswith("/") else ""
+        room_argument = len(words) == 2 and command in ROOM_COMMANDS
+        if word.startswith(ROOM_MARK) or room_argument:
+            key = room_key(word if word.startswith(ROOM_MARK) else ROOM_MARK + word)
+            for room in self._rooms(command):
+                if room_key(room).startswith(key):
+                    yield Completion(room + " ", start_position=-len(word), display=room)
             return
         if not word:
             return
@@ -174,6 +197,7 @@ class PromptFrontend:
         toolbar: Callable[[], Fragments],
         completer: Completer | None,
         history: History,
+        keys: Mapping[str, Callable[[], None]] | None = None,
         input: Input | None = None,
         output: Output | None = None,
     ) -> None:
@@ -186,7 +210,7 @@ class PromptFrontend:
             complete_while_typing=False,
             erase_when_done=True,  # the line comes back above, shown as sent
             history=_ConcealableHistory(history, lambda: self._concealed),
-            key_bindings=_chat_keys(),
+            key_bindings=_chat_keys(keys or {}),
             style=STYLE,
             input=input,
             output=output,
@@ -316,10 +340,17 @@ class PromptFrontend:
         self.refresh()
 
 
-def _chat_keys() -> KeyBindings:
+def _chat_keys(actions: Mapping[str, Callable[[], None]]) -> KeyBindings:
     """Ctrl-C as in shells, irssi and WeeChat: it clears a half-typed line, and only
-    at an empty prompt does it leave (Ctrl-D on an empty line leaves too)."""
+    at an empty prompt does it leave (Ctrl-D on an empty line leaves too).
+
+    ``actions`` are the caller's own keys (prompt_toolkit's names: ``"c-n"``), which
+    leave the half-typed line as it is. While a completion menu is open they keep
+    their usual meaning there (Ctrl-N and Ctrl-P walk the menu).
+    """
     keys = KeyBindings()
+    for key, action in actions.items():
+        keys.add(key, filter=~has_completions)(_calling(action))
 
     @keys.add("c-c")
     def _clear_or_leave(event: KeyPressEvent) -> None:
@@ -330,6 +361,13 @@ def _chat_keys() -> KeyBindings:
             event.app.exit(exception=KeyboardInterrupt())
 
     return keys
+
+
+def _calling(action: Callable[[], None]) -> Callable[[KeyPressEvent], None]:
+    def handler(event: KeyPressEvent) -> None:
+        action()
+
+    return handler
 
 
 class _ConcealableHistory(History):
