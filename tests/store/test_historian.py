@@ -14,6 +14,7 @@ from tcpchat.store.historian import FLUSH_SOON_RECORDS, Historian
 from tcpchat.store.sqlite import SQLiteStore
 from tests.support.history import WatchedStore, record
 
+#: The records of these tests are from NOON, months ago: retention would take them.
 NO_PRUNING = {"max_age_days": 0, "max_rows_per_room": 0}
 
 
@@ -30,7 +31,7 @@ async def test_appended_records_are_committed_within_a_second(tmp_path: Path) ->
     """With no read and no close, the flush task commits what was appended within 1 s."""
     path = str(tmp_path / "history.db")
     store = WatchedStore(path)
-    async with Historian(store) as historian:
+    async with Historian(store, **NO_PRUNING) as historian:
         loop = asyncio.get_running_loop()
         appended_at = loop.time()
         historian.append([record(1), record(2)])
@@ -53,7 +54,7 @@ async def test_a_full_buffer_is_flushed_before_the_interval(tmp_path: Path) -> N
 async def test_closing_commits_everything(tmp_path: Path) -> None:
     """A graceful shutdown (SIGTERM) commits every record before the historian is done."""
     path = str(tmp_path / "history.db")
-    async with Historian(SQLiteStore(path), flush_interval=3600) as historian:
+    async with Historian(SQLiteStore(path), flush_interval=3600, **NO_PRUNING) as historian:
         historian.append(record(n) for n in range(1, 101))
     assert committed_ids(path) == list(range(1, 101))
 
@@ -61,9 +62,9 @@ async def test_closing_commits_everything(tmp_path: Path) -> None:
 async def test_the_clock_can_start_above_what_was_kept(tmp_path: Path) -> None:
     """After a restart, the historian knows the highest id kept, for the server's clock."""
     path = str(tmp_path / "history.db")
-    async with Historian(SQLiteStore(path)) as historian:
+    async with Historian(SQLiteStore(path), **NO_PRUNING) as historian:
         historian.append([record(41), record(42)])
-    async with Historian(SQLiteStore(path)) as historian:
+    async with Historian(SQLiteStore(path), **NO_PRUNING) as historian:
         assert historian.highest_id() == 42
 
 
@@ -111,7 +112,7 @@ async def test_retention_is_applied_at_start(tmp_path: Path) -> None:
     """A server started on an old file prunes what is past --history-max-days at once."""
     path = str(tmp_path / "history.db")
     old = datetime.now(UTC) - timedelta(days=100)
-    async with Historian(SQLiteStore(path)) as historian:
+    async with Historian(SQLiteStore(path), **NO_PRUNING) as historian:
         historian.append([record(1, ts=old), record(2, ts=datetime.now(UTC))])
     store = CountedPrunes(path)
     async with Historian(store, max_age_days=90, max_rows_per_room=0):

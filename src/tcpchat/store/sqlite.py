@@ -322,8 +322,10 @@ class SQLiteStore:
 
     async def _rows(self, sql: str, args: tuple[object, ...]) -> list[StoredEvent]:
         """Run a query in the writer thread, after committing what waits, so that a read
-        sees everything appended before it."""
-        await self.flush()
+        sees everything appended before it. During an outage the read does not try the
+        write first: it would wait on the lock, and fail, before reading what is there."""
+        if self._available:
+            await self.flush()
         try:
             rows: list[Row] = await self.run_in_writer(lambda db: db.execute(sql, args).fetchall())
         except sqlite3.Error as exc:
