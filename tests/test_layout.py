@@ -59,6 +59,11 @@ def test_the_package_keeps_its_import_rules() -> None:
             {"core/protocol.py": "from tcpchat.irc import message\n", "irc/message.py": ""},
             "tcpchat.core may not import",
         ),
+        (
+            {"store/sqlite.py": "from tcpchat.server.chat import ChatServer\n"},
+            "tcpchat.store may not import",
+        ),
+        ({"store/base.py": "import tcpchat.ai.search\n"}, "tcpchat.store may not import"),
         ({"config.py": "from tcpchat.cli import main\n"}, "nothing imports tcpchat.cli"),
         (
             {
@@ -79,13 +84,15 @@ def test_a_broken_rule_is_reported(tmp_path: Path, modules: dict[str, str], expe
 
 
 def test_allowed_imports_pass(tmp_path: Path) -> None:
-    """The layers may import downwards: server from core and net, ai openai, cli anything."""
+    """The layers may import downwards: server from core, net and store, ai openai, cli anything."""
     modules = {
         "core/events.py": "import dataclasses\n",
         "irc/message.py": "from tcpchat.core.protocol import LineSplitter\n",
         "net/streams.py": "import asyncio\nfrom tcpchat.core import events\n",
         "server/chat.py": "from tcpchat.net.streams import x\nfrom tcpchat.core.events import y\n",
         "ai/openai_edge.py": "import openai\nimport httpx2\n",
+        "store/sqlite.py": "import asyncio\nimport sqlite3\nfrom tcpchat.core.errors import x\n",
+        "server/history.py": "from tcpchat.store.sqlite import SQLiteStore\n",
         "cli.py": "from tcpchat.server import chat\nfrom tcpchat.ai import openai_edge\n",
         "__main__.py": "from tcpchat.cli import main\n",
     }

@@ -10,6 +10,8 @@ The rules (docs/architecture.md explains them):
   serve both ends, so they import neither end, nor ``tcpchat.ai``;
 - ``tcpchat.client`` and ``tcpchat.server`` never import each other, nor ``tcpchat.ai``
   (the command line hands the server its search service);
+- ``tcpchat.store`` (room history) sits below the server: it imports ``tcpchat.core``,
+  ``tcpchat.config`` and the standard library (asyncio and sqlite3 included), nothing else;
 - ``tcpchat.config_file`` keeps ``tcpchat.config``'s rules, and ``tcpchat.logs``
   imports no other part of tcpchat;
 - only ``tcpchat.ai.openai_edge`` imports ``openai`` (and ``httpx2`` and
@@ -78,6 +80,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "tcpchat.client": ("tcpchat.ai", "tcpchat.server"),
     "tcpchat.server": ("tcpchat.ai", "tcpchat.client"),
     "tcpchat.ai": ("tcpchat.client", "tcpchat.server", "tcpchat.tui"),
+    # Below the server, which will own a store: core and config only, and the stdlib.
+    "tcpchat.store": (
+        "tcpchat.ai",
+        "tcpchat.client",
+        "tcpchat.config_file",
+        "tcpchat.net",
+        "tcpchat.server",
+        "tcpchat.tui",
+    ),
     "tcpchat.config": ("tcpchat.ai", "tcpchat.client", "tcpchat.server", "tcpchat.tui"),
     "tcpchat.config_file": ("tcpchat.ai", "tcpchat.client", "tcpchat.server", "tcpchat.tui"),
     "tcpchat.logs": (

@@ -16,6 +16,7 @@ from tcpchat import __version__
 from tcpchat.config import (
     ClientSettings,
     DirectSettings,
+    HistorySettings,
     SearchSettings,
     ServerSettings,
     add_arguments,
@@ -87,6 +88,7 @@ def build_parser() -> CommandLineParser:
     add_config_argument(serve)
     add_arguments(serve, ServerSettings)
     add_arguments(serve, SearchSettings)
+    add_arguments(serve, HistorySettings)
     add_arguments(serve, DirectSettings)
 
     connect = commands.add_parser(
@@ -193,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             settings = from_sources(ServerSettings, args, os.environ, values)
             search_settings = from_sources(SearchSettings, args, os.environ, values)
+            from_sources(HistorySettings, args, os.environ, values)  # refused early when wrong
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))

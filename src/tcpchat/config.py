@@ -34,6 +34,8 @@ from tcpchat.net.sockopts import (
     DEFAULT_KEEPALIVE_IDLE,
     DEFAULT_KEEPALIVE_INTERVAL,
 )
+from tcpchat.store.base import MAX_PAGE
+from tcpchat.store.historian import DEFAULT_MAX_DAYS, DEFAULT_MAX_ROWS
 
 T = TypeVar("T")
 
@@ -626,6 +628,55 @@ class SearchSettings:
         return bool(self.api_key.strip())
 
 
+# -- room history (docs/history.md) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """Where the rooms' history is kept, how much of it, and how much a joiner is shown."""
+
+    history: bool = setting(
+        True,
+        "--history",
+        "TCPCHAT_HISTORY",
+        "keep each room's history in the --db file (--no-history: no store and no file)",
+        parse_bool,
+    )
+    db: str = setting(
+        "tcpchat.db",
+        "--db",
+        "TCPCHAT_DB",
+        "the history database, an SQLite file created when missing (relative to the "
+        "working directory)",
+    )
+    history_on_join: int = setting(
+        20,
+        "--history-on-join",
+        "TCPCHAT_HISTORY_ON_JOIN",
+        f"messages replayed to whoever joins a room (0 to {MAX_PAGE}; 0: none)",
+        Number(whole=True, minimum=0, maximum=MAX_PAGE, unit="messages"),
+    )
+    history_max_days: int = setting(
+        DEFAULT_MAX_DAYS,
+        "--history-max-days",
+        "TCPCHAT_HISTORY_MAX_DAYS",
+        "days history is kept before it is pruned (0: no age limit)",
+        Number(whole=True, minimum=0, unit="days"),
+    )
+    history_max_rows: int = setting(
+        DEFAULT_MAX_ROWS,
+        "--history-max-rows",
+        "TCPCHAT_HISTORY_MAX_ROWS",
+        "records each room keeps; older ones are pruned (0: no limit)",
+        Number(whole=True, minimum=0, unit="records"),
+    )
+
+    def __post_init__(self) -> None:
+        check_values(self)
+        if self.history and not self.db.strip():
+            raise ValueError("--db must name a file (or turn history off with --no-history)")
+
+
 # -- the terminal client (tcpchat connect) and the 1:1 chat (task 1) -----------
 
 
@@ -725,7 +776,7 @@ def all_settings_table() -> str:
     """The README's configuration tables: one for ``serve``, one for ``connect``."""
     return (
         "### `tcpchat serve`\n\n"
-        + settings_table(ServerSettings, SearchSettings, DirectSettings)
+        + settings_table(ServerSettings, SearchSettings, HistorySettings, DirectSettings)
         + "\n\n### `tcpchat connect`\n\n"
         + settings_table(ClientSettings)
     )

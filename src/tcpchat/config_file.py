@@ -32,6 +32,7 @@ from tcpchat.config import (
     Choice,
     ClientSettings,
     DirectSettings,
+    HistorySettings,
     Number,
     ReadableFile,
     SearchSettings,
@@ -48,7 +49,7 @@ CONFIG_ENV = "TCPCHAT_CONFIG"
 #: Each command's table in the file, and the settings classes it holds. The
 #: flags of one command are unique, so a key names one setting of its table.
 COMMAND_SETTINGS: dict[str, tuple[type[Any], ...]] = {
-    "serve": (ServerSettings, SearchSettings, DirectSettings),
+    "serve": (ServerSettings, SearchSettings, HistorySettings, DirectSettings),
     "connect": (ClientSettings,),
 }
 

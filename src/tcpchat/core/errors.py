@@ -17,11 +17,15 @@
     │   ├── NoRoom                 the member is in no room at all
     │   └── TopicTooLong           a topic past the topic-length limit
     ├── SearchError                /search could not produce an answer (user-facing words)
+    ├── StoreError                 the history database cannot be opened (names the path)
+    │   └── HistoryUnavailable     history cannot be read right now (disk, lock); chat goes on
     ├── ConnectionLost             the client's server went away (or refused it)
     └── LocalProtocolError         tcpchat itself misused its protocol: a bug
 
 Every message of a ``RemoteProtocolError``, ``NickError``, ``CommandError``,
 ``RoomError`` or ``SearchError`` is written for the user at the other end and may be sent to them.
+A ``StoreError`` is written for the operator (it names the database's path);
+only its ``HistoryUnavailable`` kind, which names no path, goes to users.
 """
 
 from __future__ import annotations
@@ -113,6 +117,20 @@ class SearchError(TcpchatError):
     """``/search`` could not produce an answer; the message is safe to show the asker."""
 
     code = "search"
+
+
+class StoreError(TcpchatError):
+    """The history database cannot be used: a path that cannot be opened, a file that is
+    not a tcpchat database, a schema from a newer tcpchat. One line for the operator,
+    naming the path; the server refuses to start on it rather than lose history silently."""
+
+    code = "history"
+
+
+class HistoryUnavailable(StoreError):
+    """History cannot be read right now (the disk or a lock); the words are safe for users."""
+
+    code = "history_unavailable"
 
 
 class ConnectionLost(TcpchatError):

@@ -357,10 +357,15 @@ class EventClock:
     """Hands out event ids, in increasing order, and timestamps.
 
     One per server, so that two servers in one process keep their own counts.
+    The first id is ``after + 1``: a server that keeps history starts its clock
+    above the highest id its store holds, so that ids keep increasing across
+    restarts and a replayed event never shares an id with a new one.
     """
 
-    def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
-        self._ids = itertools.count(1)
+    def __init__(self, now: Callable[[], datetime] = utc_now, *, after: int = 0) -> None:
+        if after < 0:
+            raise ValueError(f"ids start above `after`, which must be 0 or more, not {after}")
+        self._ids = itertools.count(after + 1)
         self._now = now
 
     def stamp(self) -> tuple[int, datetime]:

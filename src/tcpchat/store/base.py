@@ -1,0 +1,152 @@
+"""What a history store keeps, and the one interface every backend implements.
+
+A store keeps each room's history: messages, actions, topic changes, the
+questions put to the AI and its answers (with their sources), and one record
+per room when someone leaves it (what ``/seen`` and ``/summary`` need). It
+never keeps private messages: without accounts, nobody could later prove to be
+their recipient (``docs/security.md``).
+
+Writing never waits: :meth:`Store.append` puts records on an in-memory buffer
+and returns, and a flush (every 100 ms, from
+:class:`~tcpchat.store.historian.Historian`) commits the buffer off the event
+loop. Reads are coroutines, each with a hard limit on the rows it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+#: The most records one history page (``recent``, ``before``, ``since``) returns.
+MAX_PAGE = 100
+#: The most hits one search returns: the newest ones.
+MAX_SEARCH_HITS = 20
+
+
+class Kind(StrEnum):
+    """What a stored record is."""
+
+    MESSAGE = "message"
+    ACTION = "action"
+    TOPIC = "topic"
+    #: A question put to the AI (``/search``); ``text`` is the question.
+    SEARCH = "search"
+    #: The AI's answer; ``nick`` is the asker, ``sources`` its numbered web sources.
+    AI = "ai"
+    #: ``nick`` left this room (``/part``, or leaving the server while in it); ``text``: why.
+    LEAVE = "leave"
+
+
+#: The kinds that are said in a room: what ``/find`` searches and ``/summary`` reads.
+SAID = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.TOPIC, Kind.SEARCH, Kind.AI})
+#: The kinds in which a nick shows itself: what ``/seen`` looks for (an AI answer is not theirs).
+SIGHTINGS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.TOPIC, Kind.SEARCH, Kind.LEAVE})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One record of a room's history, as it is stored and read back.
+
+    ``id`` and ``ts`` are the event's own (the server's id, a UTC time), so that
+    a replayed event keeps them. ``room`` is the room's name as first written,
+    for display; ``room_key`` the key under which names are compared
+    (:func:`tcpchat.core.nicks.nick_key`), under which the store files it.
+    """
+
+    id: int
+    ts: datetime
+    room: str
+    room_key: str
+    kind: Kind
+    nick: str
+    text: str
+    sources: tuple[str, ...] = ()
+
+
+class Store(Protocol):
+    """A history backend: SQLite embedded (:mod:`tcpchat.store.sqlite`), others to come.
+
+    ``open`` raises :class:`~tcpchat.core.errors.StoreError` (one line naming the
+    path) when the store cannot be used, before a server listens. After that,
+    nothing raises into the chat: ``append`` and ``flush`` never raise for
+    trouble with the disk, which they log once and retry (``available`` says
+    whether the last write worked), and the reads raise only
+    :class:`~tcpchat.core.errors.HistoryUnavailable`, whose words suit users.
+    """
+
+    async def open(self) -> None:
+        """Open (or create) the store; StoreError if it cannot be used."""
+        ...
+
+    async def close(self) -> None:
+        """Commit everything appended so far, then release the store."""
+        ...
+
+    def append(self, records: Iterable[StoredEvent]) -> None:
+        """Queue records to be committed by the next flush. O(1) a record; never waits."""
+        ...
+
+    async def flush(self) -> None:
+        """Commit what ``append`` queued. On trouble, keep it (bounded) for the next flush."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """How many appended records wait for a flush."""
+        ...
+
+    @property
+    def available(self) -> bool:
+        """Whether the last write worked (False while the disk is full or the store locked)."""
+        ...
+
+    def highest_id(self) -> int:
+        """The highest id ever committed (0 for none): a server's clock starts above it."""
+        ...
+
+    async def recent(self, room_key: str, limit: int) -> list[StoredEvent]:
+        """The room's last ``limit`` SAID records (at most MAX_PAGE), oldest first.
+
+        History pages hold what was said; LEAVE records serve ``seen`` and ``last_left``.
+        """
+        ...
+
+    async def before(self, room_key: str, before_id: int, limit: int) -> list[StoredEvent]:
+        """The room's ``limit`` SAID records (at most MAX_PAGE) just older than
+        ``before_id``, oldest first: ``/history`` paging back."""
+        ...
+
+    async def since(self, room_key: str, after_id: int, limit: int) -> list[StoredEvent]:
+        """The room's last ``limit`` SAID records (at most MAX_PAGE) newer than ``after_id``, oldest
+        first: what someone missed since they left."""
+        ...
+
+    async def search(
+        self, room_key: str, words: str, limit: int = MAX_SEARCH_HITS
+    ) -> list[StoredEvent]:
+        """The room's newest ``limit`` (at most MAX_SEARCH_HITS) said records matching
+        ``words`` (:mod:`tcpchat.store.fts`), newest first. CommandError for words with
+        nothing to find."""
+        ...
+
+    async def seen(self, nick: str, room_key: str | None = None) -> StoredEvent | None:
+        """The last time ``nick`` (compared as nicknames are) spoke or left, in any room or in
+        ``room_key``'s: a SAID record of theirs, or a LEAVE record, whichever is newer."""
+        ...
+
+    async def last_left(self, nick: str, room_key: str) -> StoredEvent | None:
+        """``nick``'s last LEAVE record in the room (``/summary``: what they missed since)."""
+        ...
+
+    async def topic(self, room_key: str) -> StoredEvent | None:
+        """The room's last topic record: a room that empties keeps its topic."""
+        ...
+
+    async def prune(self, max_age_days: int, max_rows_per_room: int) -> int:
+        """Delete records older than ``max_age_days`` and past ``max_rows_per_room`` (the
+        oldest of each room; 0 turns either off), keeping each room's last topic.
+        Returns how many went."""
+        ...

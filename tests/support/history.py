@@ -1,0 +1,47 @@
+"""Records for history-store tests, and a store whose flushes a test can wait on."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from tcpchat.core.nicks import nick_key
+from tcpchat.store.base import Kind, StoredEvent
+from tcpchat.store.sqlite import DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_PENDING, SQLiteStore
+
+#: A fixed moment, so that tests say exactly what they store.
+NOON = datetime(2026, 5, 1, 12, 0, 0, 123_456, tzinfo=UTC)
+
+
+def record(
+    id: int,
+    text: str = "hello",
+    *,
+    room: str = "#lobby",
+    nick: str = "alice",
+    kind: Kind = Kind.MESSAGE,
+    ts: datetime = NOON,
+    sources: tuple[str, ...] = (),
+) -> StoredEvent:
+    """One record of ``room``'s history (its key as rooms compare names)."""
+    return StoredEvent(id, ts, room, nick_key(room), kind, nick, text, sources)
+
+
+class WatchedStore(SQLiteStore):
+    """An SQLite store that tells waiting tests when a flush has committed all it held."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        super().__init__(path, max_pending=max_pending, busy_timeout=busy_timeout)
+        self.emptied = asyncio.Event()
+
+    async def flush(self) -> None:
+        had_records = bool(self.pending)
+        await super().flush()
+        if had_records and not self.pending:  # this flush wrote them all
+            self.emptied.set()
