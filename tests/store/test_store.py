@@ -1,49 +1,65 @@
-"""The SQLite history store: what it keeps, how it reads back, and its retention."""
+"""Every history store, SQLite and Redis alike: what it keeps, how it reads back, its retention.
+
+Each test runs on both backends (the Redis one against a real redis-server);
+what only one backend does is in ``test_sqlite.py`` and ``test_redis.py``.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
-import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tcpchat.core.errors import CommandError
-from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, Kind
+from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, Kind, Store
+from tcpchat.store.redis import RedisStore
 from tcpchat.store.sqlite import SQLiteStore
+from tests.support.components import needs
 from tests.support.history import NOON, record
 
+#: Opens another store on the same data: what a restarted server does.
+Reopen = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=needs("redis-server"))])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Reopen:
+    """Opens a store of the backend under test, on one fresh file or one emptied Redis."""
+    if request.param == "sqlite":
+        path = str(tmp_path / "history.db")
+
+        def make() -> Store:
+            return SQLiteStore(path)
+    else:
+        url: str = request.getfixturevalue("redis_url")
+
+        def make() -> Store:
+            return RedisStore(url)
+
+    async def opened() -> Store:
+        new = make()
+        await new.open()
+        return new
+
+    return opened
+
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "history.db")
-
-
-@pytest.fixture
-async def store(db_path: str) -> AsyncIterator[SQLiteStore]:
-    """An open store on a fresh file, closed after the test."""
-    opened = SQLiteStore(db_path)
-    await opened.open()
+async def store(reopen: Reopen) -> AsyncIterator[Store]:
+    """An open, empty store, closed after the test."""
+    opened = await reopen()
     yield opened
     await opened.close()
 
 
-async def reopened(path: str) -> SQLiteStore:
-    again = SQLiteStore(path)
-    await again.open()
-    return again
-
-
-async def test_recent_is_the_rooms_last_records_oldest_first(store: SQLiteStore) -> None:
+async def test_recent_is_the_rooms_last_records_oldest_first(store: Store) -> None:
     """recent(room, 3) is the room's last three records, in the order they were said."""
     store.append(record(n, f"line {n}") for n in range(1, 8))
     assert [r.text for r in await store.recent("#lobby", 3)] == ["line 5", "line 6", "line 7"]
 
 
-async def test_a_read_sees_what_was_just_appended(store: SQLiteStore) -> None:
+async def test_a_read_sees_what_was_just_appended(store: Store) -> None:
     """A read commits the buffer first: someone joining right after a line sees it."""
     store.append([record(1, "just now")])
     assert store.pending == 1
@@ -51,7 +67,7 @@ async def test_a_read_sees_what_was_just_appended(store: SQLiteStore) -> None:
     assert store.pending == 0
 
 
-async def test_records_read_back_as_they_were_stored(store: SQLiteStore) -> None:
+async def test_records_read_back_as_they_were_stored(store: Store) -> None:
     """Every field comes back equal: the id, the UTC time to the microsecond, the sources."""
     answer = record(
         7,
@@ -66,28 +82,28 @@ async def test_records_read_back_as_they_were_stored(store: SQLiteStore) -> None
     assert await store.recent(answer.room_key, 1) == [answer]
 
 
-async def test_rooms_keep_their_own_history(store: SQLiteStore) -> None:
+async def test_rooms_keep_their_own_history(store: Store) -> None:
     """A room's pages never hold another room's records; rooms are found by key."""
     store.append([record(1, "in lobby"), record(2, "in dev", room="#Dev")])
     assert [r.text for r in await store.recent("#dev", 20)] == ["in dev"]
     assert [r.text for r in await store.recent("#lobby", 20)] == ["in lobby"]
 
 
-async def test_before_pages_back_from_an_id(store: SQLiteStore) -> None:
+async def test_before_pages_back_from_an_id(store: Store) -> None:
     """before(room, id, n) is the n records just older than id, oldest first."""
     store.append(record(n, f"line {n}") for n in range(1, 11))
     assert [r.id for r in await store.before("#lobby", 6, 3)] == [3, 4, 5]
     assert [r.id for r in await store.before("#lobby", 2, 3)] == [1]
 
 
-async def test_since_is_what_came_after_an_id(store: SQLiteStore) -> None:
+async def test_since_is_what_came_after_an_id(store: Store) -> None:
     """since(room, id, n) is the last n records newer than id: what someone missed."""
     store.append(record(n) for n in range(1, 11))
     assert [r.id for r in await store.since("#lobby", 8, 5)] == [9, 10]
     assert [r.id for r in await store.since("#lobby", 2, 3)] == [8, 9, 10]
 
 
-async def test_pages_are_bounded(store: SQLiteStore) -> None:
+async def test_pages_are_bounded(store: Store) -> None:
     """No page holds more than MAX_PAGE records, whatever is asked; a negative ask is empty."""
     store.append(record(n) for n in range(1, MAX_PAGE + 50))
     assert len(await store.recent("#lobby", 10_000)) == MAX_PAGE
@@ -95,7 +111,7 @@ async def test_pages_are_bounded(store: SQLiteStore) -> None:
     assert await store.recent("#lobby", -1) == []
 
 
-async def test_pages_hold_what_was_said_not_who_left(store: SQLiteStore) -> None:
+async def test_pages_hold_what_was_said_not_who_left(store: Store) -> None:
     """Leave records serve /seen; history pages show messages, actions, topics, AI."""
     store.append(
         [
@@ -110,11 +126,11 @@ async def test_pages_hold_what_was_said_not_who_left(store: SQLiteStore) -> None
     assert [r.id for r in await store.recent("#lobby", 20)] == [1, 2, 4, 5, 6]
 
 
-async def test_history_survives_a_restart(store: SQLiteStore, db_path: str) -> None:
-    """Closing commits everything; a store opened on the same file reads it all back."""
+async def test_history_survives_a_restart(store: Store, reopen: Reopen) -> None:
+    """Closing commits everything; a store opened again on the same data reads it all back."""
     store.append(record(n, f"line {n}") for n in range(1, 4))
     await store.close()
-    again = await reopened(db_path)
+    again = await reopen()
     try:
         assert [r.text for r in await again.recent("#lobby", 20)] == ["line 1", "line 2", "line 3"]
         assert again.highest_id() == 3
@@ -122,21 +138,21 @@ async def test_history_survives_a_restart(store: SQLiteStore, db_path: str) -> N
         await again.close()
 
 
-async def test_the_highest_id_survives_pruning_everything(store: SQLiteStore, db_path: str) -> None:
-    """Ids keep increasing after a restart even when retention emptied the file."""
+async def test_the_highest_id_survives_pruning_everything(store: Store, reopen: Reopen) -> None:
+    """Ids keep increasing after a restart even when retention emptied the store."""
     store.append(
         [record(41, ts=NOON - timedelta(days=400)), record(42, ts=NOON - timedelta(days=400))]
     )
     assert await store.prune(max_age_days=1, max_rows_per_room=0) == 2
     await store.close()
-    again = await reopened(db_path)
+    again = await reopen()
     try:
         assert again.highest_id() == 42
     finally:
         await again.close()
 
 
-async def test_an_id_stored_twice_is_kept_once(store: SQLiteStore) -> None:
+async def test_an_id_stored_twice_is_kept_once(store: Store) -> None:
     """A batch written again after a failure changes nothing: ids are the records' keys."""
     store.append([record(1, "first")])
     await store.flush()
@@ -144,7 +160,7 @@ async def test_an_id_stored_twice_is_kept_once(store: SQLiteStore) -> None:
     assert [r.text for r in await store.recent("#lobby", 20)] == ["first", "second"]
 
 
-async def test_search_finds_the_newest_hits_in_the_room(store: SQLiteStore) -> None:
+async def test_search_finds_the_newest_hits_in_the_room(store: Store) -> None:
     """search is the room's newest matching records, newest first, at most MAX_SEARCH_HITS."""
     store.append(record(n, f"deploy number {n}") for n in range(1, 31))
     store.append([record(31, "deploy elsewhere", room="#dev"), record(32, "unrelated")])
@@ -152,19 +168,19 @@ async def test_search_finds_the_newest_hits_in_the_room(store: SQLiteStore) -> N
     assert [r.id for r in hits] == list(range(30, 30 - MAX_SEARCH_HITS, -1))
 
 
-async def test_search_reads_said_records_only(store: SQLiteStore) -> None:
+async def test_search_reads_said_records_only(store: Store) -> None:
     """A leave's reason is not something anyone said: /find skips it."""
     store.append([record(1, "timeout", kind=Kind.LEAVE), record(2, "a timeout again")])
     assert [r.id for r in await store.search("#lobby", "timeout")] == [2]
 
 
-async def test_search_with_nothing_to_find_is_a_command_error(store: SQLiteStore) -> None:
+async def test_search_with_nothing_to_find_is_a_command_error(store: Store) -> None:
     """Words that hold nothing to look for are refused in words for the user."""
     with pytest.raises(CommandError):
         await store.search("#lobby", '"" -x')
 
 
-async def test_pruned_records_leave_the_search_index(store: SQLiteStore) -> None:
+async def test_pruned_records_leave_the_search_index(store: Store) -> None:
     """A record pruned away is no longer found by search."""
     now = datetime.now(UTC)
     store.append(
@@ -174,7 +190,7 @@ async def test_pruned_records_leave_the_search_index(store: SQLiteStore) -> None
     assert [r.id for r in await store.search("#lobby", "plan")] == [2]
 
 
-async def test_seen_is_the_nicks_last_line_or_leave(store: SQLiteStore) -> None:
+async def test_seen_is_the_nicks_last_line_or_leave(store: Store) -> None:
     """seen(nick) compares nicks as nicknames are, and takes the newest sighting."""
     store.append(
         [
@@ -192,7 +208,7 @@ async def test_seen_is_the_nicks_last_line_or_leave(store: SQLiteStore) -> None:
     assert await store.seen("carol") is None
 
 
-async def test_last_left_is_the_nicks_last_leave_of_the_room(store: SQLiteStore) -> None:
+async def test_last_left_is_the_nicks_last_leave_of_the_room(store: Store) -> None:
     """last_left(nick, room) is where /summary starts "since you left"."""
     store.append(
         [
@@ -206,7 +222,7 @@ async def test_last_left_is_the_nicks_last_leave_of_the_room(store: SQLiteStore)
     assert left.id == 1
 
 
-async def test_prune_keeps_each_rooms_newest_rows(store: SQLiteStore) -> None:
+async def test_prune_keeps_each_rooms_newest_rows(store: Store) -> None:
     """Past max_rows_per_room, a room's oldest records go; other rooms are untouched."""
     store.append(record(n) for n in range(1, 2_501))
     store.append(record(n, room="#dev") for n in range(2_501, 2_511))
@@ -216,54 +232,9 @@ async def test_prune_keeps_each_rooms_newest_rows(store: SQLiteStore) -> None:
     assert len(await store.recent("#dev", 100)) == 10
 
 
-async def test_prune_by_age(store: SQLiteStore) -> None:
+async def test_prune_by_age(store: Store) -> None:
     """Records older than max_age_days go; younger ones stay."""
     now = datetime.now(UTC)
     store.append([record(1, ts=now - timedelta(days=91)), record(2, ts=now - timedelta(days=89))])
     assert await store.prune(max_age_days=90, max_rows_per_room=0) == 1
     assert [r.id for r in await store.recent("#lobby", 20)] == [2]
-
-
-async def test_a_rooms_last_topic_outlives_retention(store: SQLiteStore) -> None:
-    """An emptied room keeps its topic: pruning spares each room's newest topic record."""
-    old = NOON - timedelta(days=400)
-    store.append(
-        [
-            record(1, "first topic", kind=Kind.TOPIC, ts=old),
-            record(2, "release friday", kind=Kind.TOPIC, ts=old),
-            record(3, "chatter", ts=old),
-        ]
-    )
-    await store.prune(max_age_days=30, max_rows_per_room=1)
-    topic = await store.topic("#lobby")
-    assert topic is not None
-    assert topic.text == "release friday"
-    assert [r.id for r in await store.recent("#lobby", 20)] == [2]
-
-
-async def test_a_new_file_is_private_and_in_wal_mode(store: SQLiteStore, db_path: str) -> None:
-    """The file is created owner-only (rw-------) and written with write-ahead logging."""
-    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
-    mode = await store.run_in_writer(lambda db: db.execute("PRAGMA journal_mode").fetchone())
-    assert mode == ("wal",)
-
-
-@pytest.fixture
-def readable_db(db_path: str) -> str:
-    """An empty history file that group and others may read (rw-r--r--)."""
-    Path(db_path).touch()
-    os.chmod(db_path, 0o644)
-    return db_path
-
-
-async def test_a_file_others_can_read_is_warned_about(
-    readable_db: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Opening a history file that group or others may read logs how to make it private."""
-    db_path = readable_db
-    caplog.set_level(logging.WARNING, logger="tcpchat.store")
-    opened = await reopened(db_path)
-    await opened.close()
-    assert [r.getMessage() for r in caplog.records] == [
-        f"{db_path} holds the rooms' history and other users can read it: chmod 600 {db_path}"
-    ]
