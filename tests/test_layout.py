@@ -50,6 +50,11 @@ def test_the_package_keeps_its_import_rules() -> None:
             {"ai/search.py": "def f():\n    import pydantic\n"},
             "only tcpchat.ai.openai_edge may import pydantic",
         ),
+        (
+            {"store/sqlite.py": "import redis.asyncio\n"},
+            "only tcpchat.store.redis and tcpchat.server.redis_hub may import redis",
+        ),
+        ({"server/chat.py": "from redis import Redis\n"}, "may import redis"),
         ({"irc/message.py": "import asyncio\n"}, "tcpchat.irc may not import"),
         (
             {"irc/registration.py": "from tcpchat.config import Settings\n", "config.py": ""},
@@ -91,6 +96,8 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
         "net/streams.py": "import asyncio\nfrom tcpchat.core import events\n",
         "server/chat.py": "from tcpchat.net.streams import x\nfrom tcpchat.core.events import y\n",
         "ai/openai_edge.py": "import openai\nimport httpx2\n",
+        "store/redis.py": "import redis.asyncio\nfrom redis.exceptions import RedisError\n",
+        "server/redis_hub.py": "import redis.asyncio\n",
         "store/sqlite.py": "import asyncio\nimport sqlite3\nfrom tcpchat.core.errors import x\n",
         "server/history.py": "from tcpchat.store.sqlite import SQLiteStore\n",
         "cli.py": "from tcpchat.server import chat\nfrom tcpchat.ai import openai_edge\n",

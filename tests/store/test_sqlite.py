@@ -1,4 +1,4 @@
-"""The SQLite history store: what it keeps, how it reads back, and its retention."""
+"""What only the SQLite history store does: its file, and topics kept in the history pages."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import logging
 import os
 import stat
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tcpchat.core.errors import CommandError
-from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, Kind
+from tcpchat.store.base import Kind
 from tcpchat.store.sqlite import SQLiteStore
 from tests.support.history import NOON, record
 
@@ -35,193 +34,6 @@ async def reopened(path: str) -> SQLiteStore:
     again = SQLiteStore(path)
     await again.open()
     return again
-
-
-async def test_recent_is_the_rooms_last_records_oldest_first(store: SQLiteStore) -> None:
-    """recent(room, 3) is the room's last three records, in the order they were said."""
-    store.append(record(n, f"line {n}") for n in range(1, 8))
-    assert [r.text for r in await store.recent("#lobby", 3)] == ["line 5", "line 6", "line 7"]
-
-
-async def test_a_read_sees_what_was_just_appended(store: SQLiteStore) -> None:
-    """A read commits the buffer first: someone joining right after a line sees it."""
-    store.append([record(1, "just now")])
-    assert store.pending == 1
-    assert [r.text for r in await store.recent("#lobby", 20)] == ["just now"]
-    assert store.pending == 0
-
-
-async def test_records_read_back_as_they_were_stored(store: SQLiteStore) -> None:
-    """Every field comes back equal: the id, the UTC time to the microsecond, the sources."""
-    answer = record(
-        7,
-        "It is 42 [1].",
-        room="#Dév",
-        nick="Ünal",
-        kind=Kind.AI,
-        ts=datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC),
-        sources=("https://example.org/a", "https://example.org/b"),
-    )
-    store.append([answer])
-    assert await store.recent(answer.room_key, 1) == [answer]
-
-
-async def test_rooms_keep_their_own_history(store: SQLiteStore) -> None:
-    """A room's pages never hold another room's records; rooms are found by key."""
-    store.append([record(1, "in lobby"), record(2, "in dev", room="#Dev")])
-    assert [r.text for r in await store.recent("#dev", 20)] == ["in dev"]
-    assert [r.text for r in await store.recent("#lobby", 20)] == ["in lobby"]
-
-
-async def test_before_pages_back_from_an_id(store: SQLiteStore) -> None:
-    """before(room, id, n) is the n records just older than id, oldest first."""
-    store.append(record(n, f"line {n}") for n in range(1, 11))
-    assert [r.id for r in await store.before("#lobby", 6, 3)] == [3, 4, 5]
-    assert [r.id for r in await store.before("#lobby", 2, 3)] == [1]
-
-
-async def test_since_is_what_came_after_an_id(store: SQLiteStore) -> None:
-    """since(room, id, n) is the last n records newer than id: what someone missed."""
-    store.append(record(n) for n in range(1, 11))
-    assert [r.id for r in await store.since("#lobby", 8, 5)] == [9, 10]
-    assert [r.id for r in await store.since("#lobby", 2, 3)] == [8, 9, 10]
-
-
-async def test_pages_are_bounded(store: SQLiteStore) -> None:
-    """No page holds more than MAX_PAGE records, whatever is asked; a negative ask is empty."""
-    store.append(record(n) for n in range(1, MAX_PAGE + 50))
-    assert len(await store.recent("#lobby", 10_000)) == MAX_PAGE
-    assert len(await store.before("#lobby", 10_000, 10_000)) == MAX_PAGE
-    assert await store.recent("#lobby", -1) == []
-
-
-async def test_pages_hold_what_was_said_not_who_left(store: SQLiteStore) -> None:
-    """Leave records serve /seen; history pages show messages, actions, topics, AI."""
-    store.append(
-        [
-            record(1, "hi"),
-            record(2, "waves", kind=Kind.ACTION),
-            record(3, "quit", kind=Kind.LEAVE),
-            record(4, "release day", kind=Kind.TOPIC),
-            record(5, "why?", kind=Kind.SEARCH),
-            record(6, "because", kind=Kind.AI),
-        ]
-    )
-    assert [r.id for r in await store.recent("#lobby", 20)] == [1, 2, 4, 5, 6]
-
-
-async def test_history_survives_a_restart(store: SQLiteStore, db_path: str) -> None:
-    """Closing commits everything; a store opened on the same file reads it all back."""
-    store.append(record(n, f"line {n}") for n in range(1, 4))
-    await store.close()
-    again = await reopened(db_path)
-    try:
-        assert [r.text for r in await again.recent("#lobby", 20)] == ["line 1", "line 2", "line 3"]
-        assert again.highest_id() == 3
-    finally:
-        await again.close()
-
-
-async def test_the_highest_id_survives_pruning_everything(store: SQLiteStore, db_path: str) -> None:
-    """Ids keep increasing after a restart even when retention emptied the file."""
-    store.append(
-        [record(41, ts=NOON - timedelta(days=400)), record(42, ts=NOON - timedelta(days=400))]
-    )
-    assert await store.prune(max_age_days=1, max_rows_per_room=0) == 2
-    await store.close()
-    again = await reopened(db_path)
-    try:
-        assert again.highest_id() == 42
-    finally:
-        await again.close()
-
-
-async def test_an_id_stored_twice_is_kept_once(store: SQLiteStore) -> None:
-    """A batch written again after a failure changes nothing: ids are the records' keys."""
-    store.append([record(1, "first")])
-    await store.flush()
-    store.append([record(1, "again"), record(2, "second")])
-    assert [r.text for r in await store.recent("#lobby", 20)] == ["first", "second"]
-
-
-async def test_search_finds_the_newest_hits_in_the_room(store: SQLiteStore) -> None:
-    """search is the room's newest matching records, newest first, at most MAX_SEARCH_HITS."""
-    store.append(record(n, f"deploy number {n}") for n in range(1, 31))
-    store.append([record(31, "deploy elsewhere", room="#dev"), record(32, "unrelated")])
-    hits = await store.search("#lobby", "deploy")
-    assert [r.id for r in hits] == list(range(30, 30 - MAX_SEARCH_HITS, -1))
-
-
-async def test_search_reads_said_records_only(store: SQLiteStore) -> None:
-    """A leave's reason is not something anyone said: /find skips it."""
-    store.append([record(1, "timeout", kind=Kind.LEAVE), record(2, "a timeout again")])
-    assert [r.id for r in await store.search("#lobby", "timeout")] == [2]
-
-
-async def test_search_with_nothing_to_find_is_a_command_error(store: SQLiteStore) -> None:
-    """Words that hold nothing to look for are refused in words for the user."""
-    with pytest.raises(CommandError):
-        await store.search("#lobby", '"" -x')
-
-
-async def test_pruned_records_leave_the_search_index(store: SQLiteStore) -> None:
-    """A record pruned away is no longer found by search."""
-    now = datetime.now(UTC)
-    store.append(
-        [record(1, "secret plan", ts=now - timedelta(days=40)), record(2, "plan b", ts=now)]
-    )
-    await store.prune(max_age_days=30, max_rows_per_room=0)
-    assert [r.id for r in await store.search("#lobby", "plan")] == [2]
-
-
-async def test_seen_is_the_nicks_last_line_or_leave(store: SQLiteStore) -> None:
-    """seen(nick) compares nicks as nicknames are, and takes the newest sighting."""
-    store.append(
-        [
-            record(1, "morning", nick="Bob"),
-            record(2, "quit", nick="bob", kind=Kind.LEAVE, room="#dev"),
-            record(3, "bob's answer", nick="BOB", kind=Kind.AI),
-        ]
-    )
-    last = await store.seen("ＢＯＢ")  # fullwidth: the same nick after NFKC
-    assert last is not None
-    assert (last.id, last.kind, last.room) == (2, Kind.LEAVE, "#dev")
-    in_lobby = await store.seen("bob", room_key="#lobby")
-    assert in_lobby is not None
-    assert in_lobby.id == 1
-    assert await store.seen("carol") is None
-
-
-async def test_last_left_is_the_nicks_last_leave_of_the_room(store: SQLiteStore) -> None:
-    """last_left(nick, room) is where /summary starts "since you left"."""
-    store.append(
-        [
-            record(1, "quit", kind=Kind.LEAVE),
-            record(2, "back"),
-            record(3, "bye", kind=Kind.LEAVE, room="#dev"),
-        ]
-    )
-    left = await store.last_left("Alice", "#lobby")
-    assert left is not None
-    assert left.id == 1
-
-
-async def test_prune_keeps_each_rooms_newest_rows(store: SQLiteStore) -> None:
-    """Past max_rows_per_room, a room's oldest records go; other rooms are untouched."""
-    store.append(record(n) for n in range(1, 2_501))
-    store.append(record(n, room="#dev") for n in range(2_501, 2_511))
-    assert await store.prune(max_age_days=0, max_rows_per_room=100) == 2_400
-    assert [r.id for r in await store.recent("#lobby", 1)] == [2_500]
-    assert len(await store.before("#lobby", 2_401, 100)) == 0
-    assert len(await store.recent("#dev", 100)) == 10
-
-
-async def test_prune_by_age(store: SQLiteStore) -> None:
-    """Records older than max_age_days go; younger ones stay."""
-    now = datetime.now(UTC)
-    store.append([record(1, ts=now - timedelta(days=91)), record(2, ts=now - timedelta(days=89))])
-    assert await store.prune(max_age_days=90, max_rows_per_room=0) == 1
-    assert [r.id for r in await store.recent("#lobby", 20)] == [2]
 
 
 async def test_a_rooms_last_topic_outlives_retention(store: SQLiteStore) -> None:

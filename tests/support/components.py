@@ -1,4 +1,4 @@
-"""Real programs the tests drive (tmux, and later redis-server, irssi, chromium).
+"""Real programs the tests drive (tmux, redis-server, and later irssi, chromium).
 
 A test that needs one is marked ``@needs("tmux")``. Where the program is
 missing it is skipped, with the reason printed (``make test`` installs what it

@@ -67,7 +67,8 @@ class StoredEvent:
 
 
 class Store(Protocol):
-    """A history backend: SQLite embedded (:mod:`tcpchat.store.sqlite`), others to come.
+    """A history backend: SQLite embedded (:mod:`tcpchat.store.sqlite`), or Redis shared
+    (:mod:`tcpchat.store.redis`).
 
     ``open`` raises :class:`~tcpchat.core.errors.StoreError` (one line naming the
     path) when the store cannot be used, before a server listens. After that,

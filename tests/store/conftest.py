@@ -1,0 +1,7 @@
+"""The history stores' fixtures: a real redis-server beside the SQLite files."""
+
+from __future__ import annotations
+
+from tests.support.redis import own_redis, redis_server, redis_url
+
+__all__ = ["own_redis", "redis_server", "redis_url"]
