@@ -36,8 +36,8 @@ from tcpchat.irc.numerics import Replies
 CAPABILITIES: Mapping[str, str] = {
     "echo-message": "PRIVMSG and NOTICE are sent back to their sender, as the others see them",
     "message-tags": (
-        "any tag is parsed; TAGMSG is taken; client-only (+) tags on PRIVMSG, NOTICE "
-        "and TAGMSG are relayed to the IRC users who asked for message-tags"
+        "any tag is parsed and TAGMSG is taken; client-only (+) tags are accepted but "
+        "not relayed yet (that needs a rendering per set of capabilities)"
     ),
     "server-time": "every message carries its time (the time tag), history replays included",
 }
