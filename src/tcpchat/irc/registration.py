@@ -186,7 +186,8 @@ class Registration:
     def _user(self, message: IrcMessage, replies: Replies) -> list[IrcMessage]:
         if self.registered:
             return [replies.already_registered()]
-        if len(message.params) < 4 or not message.params[0]:
+        # An empty user name or real name counts as missing (Modern IRC).
+        if len(message.params) < 4 or not message.params[0] or not message.params[3]:
             return [replies.need_more_params("USER")]
         self.user = _USER_NAME.sub("", message.params[0])[:USERLEN] or "user"
         self.realname = sanitize_text(message.params[3]).strip()[:MAX_REALNAME_CHARS]
