@@ -30,9 +30,10 @@ serve-1: $(STAMP)
 	$(BIN)/tcpchat serve --task 1
 
 # Real programs the tests drive, as PROGRAM=DEBIAN_PACKAGE: tmux for the terminal
-# client's end-to-end tests, a C compiler for the benchmark's smoke test, redis-server
-# for the Redis backends (each test run starts its own, on a free port).
-TEST_PROGRAMS := tmux=tmux gcc=gcc,libc6-dev redis-server=redis-server
+# client's end-to-end tests, irssi for the IRC door's, a C compiler for the benchmark's
+# smoke test, redis-server for the Redis backends (each test run starts its own, on a
+# free port).
+TEST_PROGRAMS := tmux=tmux irssi=irssi gcc=gcc,libc6-dev redis-server=redis-server
 
 test: $(DEV_STAMP)
 	@sh tools/install-programs $(TEST_PROGRAMS)

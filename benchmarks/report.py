@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.stats import OTHER_WORK_LIMIT, Step, knee, median_ratio
 
-TCPCHAT = ("tcpchat-asyncio", "tcpchat-uvloop")
+TCPCHAT = ("tcpchat-asyncio", "tcpchat-uvloop", "tcpchat-irc")
 NAIVE = "naive-baseline"
 NGIRCD = "ngircd"
 PLOT_NAME = "p99-vs-load.png"

@@ -66,6 +66,10 @@ NAIVE = ServerKind(
     "BASELINE: thread per client, sendall() to every other client",
     rooms=False,
 )
+#: tcpchat's IRC port (--irc-port), driven by the generator's IRC mode as ngIRCd is.
+TCPCHAT_IRC = ServerKind(
+    "tcpchat-irc", "irc", "tcpchat's IRC port (`--irc-port`), on uvloop when installed"
+)
 NGIRCD = ServerKind("ngircd", "irc", "ngIRCd (Debian package), flood penalties off")
 #: Not a contender: the generator's yardstick (benchmarks/calibrate.py).
 CALIBRATION = ServerKind(
@@ -75,7 +79,7 @@ CALIBRATION = ServerKind(
     rooms=False,
 )
 
-ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_UVLOOP, NAIVE, NGIRCD)
+ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_UVLOOP, TCPCHAT_IRC, NAIVE, NGIRCD)
 
 
 def free_port() -> int:
@@ -118,6 +122,23 @@ class RunningServer:
 
     def _command(self) -> list[str]:
         port = str(self.port)
+        if self.kind is TCPCHAT_IRC:
+            # The generator talks to the IRC port; the native one listens unused.
+            return [
+                sys.executable,
+                "-m",
+                "tcpchat",
+                "serve",
+                "--port",
+                str(free_port()),
+                "--irc-port",
+                port,
+                "--log-level",
+                "error",
+                "--loop",
+                "auto",
+                *tcpchat_flood_off_args(),
+            ]
         if self.kind.name.startswith("tcpchat"):
             loop = self.kind.name.removeprefix("tcpchat-")
             return [

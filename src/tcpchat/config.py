@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
@@ -185,6 +187,18 @@ class RoomName:
             raise ValueError(f"{text!r} is not a room name: {exc}") from None
 
 
+#: What a server name on IRC may be: one word a reply's source can carry.
+SERVER_NAME_RULE = "1 to 63 ASCII letters, digits, '.' and '-', starting with a letter or digit"
+#: The server's name on IRC when the host name is not one IRC can carry.
+FALLBACK_SERVER_NAME = "tcpchat.local"
+_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}")
+
+
+def is_server_name(text: str) -> bool:
+    """Whether ``text`` can be the server's name on IRC (the source of its replies)."""
+    return _SERVER_NAME.fullmatch(text) is not None
+
+
 def check_values(settings: object) -> None:
     """Refuse a number, a choice or a name out of its setting's bounds, naming the flag."""
     for f in settings_fields(type(settings)):
@@ -307,6 +321,38 @@ class ServerSettings:
         "longest room topic; a longer one is refused",
         Number(whole=True, minimum=1, unit="characters"),
     )
+    # -- IRC (docs/irc.md) --
+    irc_port: int | None = setting(
+        None,
+        "--irc-port",
+        "TCPCHAT_IRC_PORT",
+        "also serve IRC on this port, for irssi, WeeChat and bots (unset: off; 6667 is "
+        "IRC's; 0: any free port)",
+        PORT,
+    )
+    irc_tls_port: int | None = setting(
+        None,
+        "--irc-tls-port",
+        "TCPCHAT_IRC_TLS_PORT",
+        "also serve IRC over TLS on this port, with --tls-cert and --tls-key (unset: off; "
+        "6697 is IRC's)",
+        PORT,
+    )
+    server_name: str = setting(
+        "",
+        "--server-name",
+        "TCPCHAT_SERVER_NAME",
+        "the server's name on IRC: ASCII letters, digits, '.' and '-' (empty: the machine's "
+        "host name)",
+    )
+    irc_ping_interval: float = setting(
+        120.0,
+        "--irc-ping-interval",
+        "TCPCHAT_IRC_PING_INTERVAL",
+        "seconds of silence before an IRC client is sent PING; as many again without a "
+        "line and it is disconnected",
+        POSITIVE_SECONDS,
+    )
 
     # -- Hardening: flood control, connection caps, keepalive, TLS, password --------
     # docs/security.md has the threat model and the table of these limits.
@@ -411,6 +457,18 @@ class ServerSettings:
             raise ValueError("TLS needs both --tls-cert and --tls-key: one must not come alone")
         if self.password and not self.password.strip():
             raise ValueError("--password must not be blank")
+        if self.irc_tls_port is not None and not self.tls_cert:
+            raise ValueError("--irc-tls-port needs --tls-cert and --tls-key")
+        if self.server_name and not is_server_name(self.server_name):
+            raise ValueError(f"--server-name must be {SERVER_NAME_RULE} (got {self.server_name!r})")
+
+    @property
+    def irc_server_name(self) -> str:
+        """The server's name on IRC: ``--server-name``, else the host name if IRC can carry it."""
+        if self.server_name:
+            return self.server_name
+        host = socket.gethostname()
+        return host if is_server_name(host) else FALLBACK_SERVER_NAME
 
     @property
     def room_rules(self) -> RoomRules:

@@ -302,6 +302,9 @@ class RecordingHub:
     def send(self, peer: Peer, event: Event) -> None:
         self.delivered.append(event)
 
+    def send_raw(self, peer: Peer, data: bytes) -> None:
+        pass  # only IRC sessions send bytes of their own
+
     def register(self, peer: Peer, nick: str) -> None:
         if nick_key(nick) in self.members:
             raise NickTaken("taken")

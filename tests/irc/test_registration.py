@@ -276,3 +276,10 @@ def test_isupport_tells_tcpchat_s_rules() -> None:
 def test_only_honoured_capabilities_are_offered() -> None:
     """The offer is exactly echo-message, message-tags and server-time."""
     assert sorted(CAPABILITIES) == ["echo-message", "message-tags", "server-time"]
+
+
+def test_user_with_an_empty_real_name_gets_461() -> None:
+    """USER name 0 * : (an empty real name) is 461, as Modern IRC asks."""
+    registration = Registration(INFO)
+    replies = feed(registration, "NICK alice", "USER alice 0 * :")
+    assert replies == [":My.Little.Server 461 * USER :Not enough parameters"]

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
-from typing import Any
+from typing import Any, Self
 
 #: How long a test waits for an expected line before it fails.
 REPLY_TIMEOUT = 5.0
@@ -26,7 +26,7 @@ class LineClient:
         self.seen: list[str] = []  # every line received so far, in order
 
     @classmethod
-    async def connect(cls, port: int, host: str = "127.0.0.1") -> LineClient:
+    async def connect(cls, port: int, host: str = "127.0.0.1") -> Self:
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
         return cls(reader, writer)
 

@@ -48,7 +48,7 @@ from tcpchat.ai.answers import (
 from tcpchat.config import SearchSettings
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import SearchError
-from tcpchat.core.events import AIAnswer, AIDelta, Error, Message, SearchFailed, SearchStarted
+from tcpchat.core.events import AIAnswer, AIDelta, Message, SearchFailed, SearchStarted
 from tcpchat.core.hub import Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import DEFAULT_MAX_ROOMS, room_key
@@ -316,8 +316,7 @@ class Search:
         self, session: Conversation, room: Room, nick: str, search_id: int, exc: SearchError
     ) -> None:
         """Tell the asker what went wrong; tell the room's programs the search is over."""
-        event_id, ts = session.clock.stamp()
-        session.hub.send(session.peer, Error(event_id, ts, exc.code, str(exc)))
+        session.fail(exc)  # in the words of the asker's front door
         event_id, ts = session.clock.stamp()
         session.hub.publish(SearchFailed(event_id, ts, nick, search_id, room.name), room=room)
 

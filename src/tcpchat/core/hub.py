@@ -234,5 +234,12 @@ class Hub(Protocol):
     def send(self, peer: Peer, event: Event) -> None:
         """Deliver ``event`` to ``peer`` alone (registered or not)."""
 
+    def send_raw(self, peer: Peer, data: bytes) -> None:
+        """Deliver ``data``, already in ``peer``'s rendering, to ``peer`` alone, in order.
+
+        For replies that only the front door knows how to word for that one
+        connection (an IRC numeric names its recipient).
+        """
+
     def flush(self, peer: Peer) -> None:
         """Write ``peer``'s pending bytes now (before closing its connection)."""

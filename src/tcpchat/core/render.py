@@ -60,11 +60,19 @@ class Rendering(enum.IntEnum):
     ``TEXT_ROOMS`` is the text a connection in more than one room gets: every
     room line names its room after the time, ``[14:03:22] #dev <alice> hello``.
     The hub picks it by the member's room count, never the member.
+
+    ``IRC`` and ``IRC_TIME`` are the IRC front door's (``:alice!alice@tcpchat
+    PRIVMSG #lobby :hello``; ``IRC_TIME`` with the ``time`` tag, for clients
+    that negotiated ``server-time``). The core does not write IRC: the hub is
+    handed the IRC encoder by the server (:mod:`tcpchat.server.irc`);
+    :func:`encode` knows only the first three.
     """
 
     TEXT = 0
     JSON = 1
     TEXT_ROOMS = 2
+    IRC = 3
+    IRC_TIME = 4
 
 
 #: The renderings a connection may choose, by the name ``/format`` takes.
@@ -329,6 +337,10 @@ def _json_item(item: Any) -> Any:
     if isinstance(item, RoomInfo):
         return {"name": item.name, "members": item.members, "topic": item.topic}
     return item
+
+
+#: An encoder of events for the wire: :func:`encode`, or one that also writes IRC.
+Encoder = Callable[[Event, Rendering], bytes]
 
 
 def encode(event: Event, rendering: Rendering) -> bytes:

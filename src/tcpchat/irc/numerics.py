@@ -52,6 +52,9 @@ RPL_TOPICWHOTIME = "333"
 RPL_WHOREPLY = "352"
 RPL_NAMREPLY = "353"
 RPL_ENDOFNAMES = "366"
+RPL_ENDOFINVITELIST = "347"
+RPL_ENDOFEXCEPTLIST = "349"
+RPL_ENDOFBANLIST = "368"
 RPL_MOTD = "372"
 RPL_MOTDSTART = "375"
 RPL_ENDOFMOTD = "376"
@@ -95,6 +98,15 @@ MAX_SERVER_NAME_BYTES = 63
 MAX_ECHO_BYTES = 1 + 4 * MAX_NICK_LENGTH
 #: RPL_ISUPPORT tokens per line: 15 parameters, less the nick and the closing words.
 MAX_ISUPPORT_TOKENS = MAX_PARAMS - 2
+
+#: The channel modes that are lists, which clients query on joining: their end numerics.
+_MODE_LISTS = {
+    "b": (RPL_ENDOFBANLIST, "ban"),
+    "e": (RPL_ENDOFEXCEPTLIST, "exception"),
+    "I": (RPL_ENDOFINVITELIST, "invite"),
+}
+#: The list modes a ``MODE #room b`` query may name.
+LIST_MODES = frozenset(_MODE_LISTS)
 
 _SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _STANDARD_REPLY_CODE = re.compile(r"[A-Z0-9_]+")
@@ -254,6 +266,14 @@ class Replies:
         """``353`` lines listing ``nicks`` (a public channel, ``=``), then ``366``."""
         lines = self._packed(RPL_NAMREPLY, ["=", channel], nicks) if nicks else []
         return [*lines, self.end_of_names(channel)]
+
+    def end_of_mode_list(self, mode: str, channel: str) -> IrcMessage:
+        """The end of a channel's ban (``b``), exception (``e``) or invite (``I``) list.
+
+        tcpchat's lists are always empty, so the end is the whole answer.
+        """
+        code, what = _MODE_LISTS[mode]
+        return self._numeric(code, f"End of channel {what} list", self._echo(channel))
 
     def end_of_names(self, channel: str) -> IrcMessage:
         return self._numeric(RPL_ENDOFNAMES, "End of /NAMES list", self._echo(channel))

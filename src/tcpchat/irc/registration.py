@@ -36,8 +36,8 @@ from tcpchat.irc.numerics import Replies
 CAPABILITIES: Mapping[str, str] = {
     "echo-message": "PRIVMSG and NOTICE are sent back to their sender, as the others see them",
     "message-tags": (
-        "any tag is parsed; TAGMSG is taken; client-only (+) tags on PRIVMSG, NOTICE "
-        "and TAGMSG are relayed to the IRC users who asked for message-tags"
+        "any tag is parsed and TAGMSG is taken; client-only (+) tags are accepted but "
+        "not relayed yet (that needs a rendering per set of capabilities)"
     ),
     "server-time": "every message carries its time (the time tag), history replays included",
 }
@@ -186,7 +186,8 @@ class Registration:
     def _user(self, message: IrcMessage, replies: Replies) -> list[IrcMessage]:
         if self.registered:
             return [replies.already_registered()]
-        if len(message.params) < 4 or not message.params[0]:
+        # An empty user name or real name counts as missing (Modern IRC).
+        if len(message.params) < 4 or not message.params[0] or not message.params[3]:
             return [replies.need_more_params("USER")]
         self.user = _USER_NAME.sub("", message.params[0])[:USERLEN] or "user"
         self.realname = sanitize_text(message.params[3]).strip()[:MAX_REALNAME_CHARS]

@@ -4,7 +4,9 @@
 clock, the connection caps, the search service, and one task per connection.
 Each connection coroutine admits the connection, shakes hands (TLS), opens a
 :class:`~tcpchat.core.session.Session` and hands the socket to the front door
-that reads it (:mod:`tcpchat.server.chat.line`). Writing is the hub's job. Whatever
+that reads it: the native line protocol (:mod:`tcpchat.server.line`) on the
+main port, IRC (:mod:`tcpchat.server.irc`) on the IRC ports when they are set.
+Writing is the hub's job. Whatever
 way a connection ends, its ``finally`` takes it out of the room, flushes what
 it was owed and closes the socket.
 """
@@ -12,23 +14,52 @@ it was owed and closes the socket.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeAlias
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
 from tcpchat.core.hub import Peer
-from tcpchat.core.render import Rendering, encode
+from tcpchat.core.render import Encoder, Rendering, encode
 from tcpchat.core.session import Session
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
 from tcpchat.server.line import FRONT_DOOR, read_lines
-from tcpchat.server.listener import accept_tls, start_listening, tune_socket
+from tcpchat.server.listener import READ_CHUNK, accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
 
+if TYPE_CHECKING:
+    from tcpchat.irc.session import IrcSession
+    from tcpchat.server.irc import IrcDoor
+
 log = logging.getLogger("tcpchat.server")
+
+#: A connection's conversation, whichever front door it came in by.
+AnySession: TypeAlias = "Session | IrcSession"
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """How one listener's connections are spoken to: its protocol, and TLS or not.
+
+    ``refusal`` words a refusal at admission for the protocol; ``open`` starts
+    the conversation on a peer past its TLS handshake; ``read`` feeds that
+    session from the socket until it ends (:func:`~tcpchat.server.line.read_lines`
+    or :func:`~tcpchat.server.irc.read_irc_lines`).
+    """
+
+    name: str
+    tls: ssl.SSLContext | None
+    refusal: Callable[[str], bytes]
+    open: Callable[[Peer], AnySession]
+    read: Callable[..., Awaitable[None]]
 
 
 class ChatServer:
@@ -43,13 +74,27 @@ class ChatServer:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
+        # IRC is loaded only when an IRC port is set: a server without it never pays for it.
+        self._irc: IrcDoor | None = None
+        wire: Encoder = encode
+        if settings.irc_port is not None or settings.irc_tls_port is not None:
+            from tcpchat.server.irc import IrcDoor
+
+            created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            self._irc = IrcDoor(settings, created)
+            wire = self._irc.encoder
         self.hub = LocalHub(
-            settings.max_queue_bytes, on_drop=self._on_drop, rules=settings.room_rules
+            settings.max_queue_bytes,
+            on_drop=self._on_drop,
+            rules=settings.room_rules,
+            encode=wire,
         )
         self._listener: asyncio.Server | None = None
+        # The IRC listeners, plain (False) and TLS (True), when their ports are set.
+        self._irc_listeners: dict[bool, asyncio.Server] = {}
         self._tls_context: ssl.SSLContext | None = None
         # Every connection task, with its session (None while being refused).
-        self._connections: dict[asyncio.Task[None], Session | None] = {}
+        self._connections: dict[asyncio.Task[None], AnySession | None] = {}
         self._closing = False
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
@@ -66,8 +111,18 @@ class ChatServer:
     def address(self) -> str:
         return format_address((self.settings.host, self.port))
 
-    def sessions(self) -> list[Session]:
-        """The sessions of the connections open now, registered or not."""
+    @property
+    def irc_port(self) -> int:
+        """The real port of the IRC listener (``--irc-port``); it must be on."""
+        return listening_port(self._irc_listeners.get(False))
+
+    @property
+    def irc_tls_port(self) -> int:
+        """The real port of the IRC-over-TLS listener (``--irc-tls-port``); it must be on."""
+        return listening_port(self._irc_listeners.get(True))
+
+    def sessions(self) -> list[AnySession]:
+        """The sessions of the connections open now, registered or not, of every front door."""
         return [session for session in self._connections.values() if session is not None]
 
     @property
@@ -84,6 +139,34 @@ class ChatServer:
         self._tls_context = tls_server_context(self.settings)
         self._listener = await start_listening(self._serve_connection, self.settings, task=2)
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
+        await self._start_irc()
+
+    async def _start_irc(self) -> None:
+        """Listen for IRC on ``--irc-port`` and ``--irc-tls-port``, whichever are set."""
+        irc = self._irc
+        if irc is None:
+            return
+        from tcpchat.server.irc import read_irc_lines
+
+        for port, tls in ((self.settings.irc_port, False), (self.settings.irc_tls_port, True)):
+            if port is None:
+                continue
+            door = FrontDoor(
+                irc.name,
+                self._tls_context if tls else None,
+                irc.refusal,
+                self._irc_session,
+                read_irc_lines,
+            )
+            serve = functools.partial(self._serve_connection, door=door)
+            self._irc_listeners[tls] = await asyncio.start_server(
+                serve, self.settings.host, port, limit=READ_CHUNK
+            )
+            log.debug(
+                "IRC%s on port %d",
+                " over TLS" if tls else "",
+                listening_port(self._irc_listeners[tls]),
+            )
 
     async def serve_forever(self) -> None:
         if self._listener is None:
@@ -105,6 +188,8 @@ class ChatServer:
         self._closing = True
         if self._listener is not None:
             self._listener.close()
+        for listener in self._irc_listeners.values():
+            listener.close()
         # Before the goodbye, so that no AI event follows the shutdown notice.
         await self._cancel_searches()
         event_id, ts = self.clock.stamp()
@@ -120,6 +205,8 @@ class ChatServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._listener is not None:
             await self._listener.wait_closed()
+        for listener in self._irc_listeners.values():
+            await listener.wait_closed()
         log.info("server closed")
 
     async def _cancel_searches(self) -> None:
@@ -143,8 +230,17 @@ class ChatServer:
     # -- one connection --------------------------------------------------------
 
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        door: FrontDoor | None = None,
     ) -> None:
+        """One connection, from admission to its socket closed; ``door`` None is the native one."""
+        if door is None:
+            door = FrontDoor(
+                FRONT_DOOR, self._tls_context, self._text_refusal, self._native_session, read_lines
+            )
+        tls_context = door.tls
         task = asyncio.current_task()
         assert task is not None
         # From accept to registered, TLS handshake included: one registration time-out.
@@ -160,32 +256,28 @@ class ChatServer:
                 "refused %s: %s",
                 address,
                 refusal,
-                extra={"address": address, "door": FRONT_DOOR, "reason": refusal},
+                extra={"address": address, "door": door.name, "reason": refusal},
             )
-            if self._tls_context is None:
+            if tls_context is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
-                event_id, ts = self.clock.stamp()
-                error = Error(event_id, ts, "connection_refused", refusal)
-                writer.write(encode(error, Rendering.TEXT))
+                writer.write(door.refusal(refusal))
             await self._close_connection(task, writer)
             return
-        session: Session | None = None
+        session: AnySession | None = None
         reason = "connection closed"
         try:
             if self._closing:
                 return
-            if self._tls_context is not None and not await accept_tls(
-                writer, self._tls_context, deadline
-            ):
+            if tls_context is not None and not await accept_tls(writer, tls_context, deadline):
                 return
-            session = self._open_session(task, writer, address)
-            await read_lines(
+            session = self._open_session(task, writer, address, door)
+            await door.read(
                 reader,
                 writer,
                 session,
                 self.settings,
                 deadline=deadline,
-                tls=self._tls_context is not None,
+                tls=tls_context is not None,
                 on_read=self._count_received,
             )
             reason = session.finished or "connection closed"
@@ -217,14 +309,24 @@ class ChatServer:
                     "%s closed: %s",
                     address,
                     session.finished,
-                    extra={"address": address, "door": FRONT_DOOR, **fields},
+                    extra={"address": address, "door": door.name, **fields},
                 )
 
+    def _text_refusal(self, reason: str) -> bytes:
+        """A refusal at admission as a native client reads it."""
+        event_id, ts = self.clock.stamp()
+        return encode(Error(event_id, ts, "connection_refused", reason), Rendering.TEXT)
+
     def _open_session(
-        self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str
-    ) -> Session:
+        self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str, door: FrontDoor
+    ) -> AnySession:
         """Start the conversation on an admitted connection (past its TLS handshake)."""
-        peer = Peer(writer.transport, address)
+        log.info("connection from %s", address, extra={"address": address, "door": door.name})
+        tune_socket(writer, self.settings)
+        session = self._connections[task] = door.open(Peer(writer.transport, address))
+        return session
+
+    def _native_session(self, peer: Peer) -> Session:
         session = Session(
             peer,
             self.hub,
@@ -234,11 +336,12 @@ class ChatServer:
             max_line_bytes=self.settings.max_line_bytes,
             rules=self.hub.rules,
         )
-        self._connections[task] = session
-        log.info("connection from %s", address, extra={"address": address, "door": FRONT_DOOR})
-        tune_socket(writer, self.settings)
         session.greet()
         return session
+
+    def _irc_session(self, peer: Peer) -> IrcSession:
+        assert self._irc is not None
+        return self._irc.open(peer, self.hub, self.clock, self.search)
 
     async def _close_connection(
         self, task: asyncio.Task[None], writer: asyncio.StreamWriter

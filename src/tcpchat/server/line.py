@@ -3,7 +3,8 @@
 This is where ``nc``, ``telnet`` and ``tcpchat connect`` come in. The bytes of
 one connection are cut into lines under the line-length limit
 (:class:`~tcpchat.core.protocol.LineSplitter`), paced by flood control, and
-handed to the connection's :class:`~tcpchat.core.session.Session` one by one.
+handed to the connection's :class:`~tcpchat.core.session.Session` one by one
+(flood control is :mod:`tcpchat.server.pacing`, shared with the IRC door).
 Everything the session says goes out through the hub, never from here. Other
 front doors (IRC, WebSocket) stand beside this module and feed the same
 sessions and hub.
@@ -17,15 +18,9 @@ from collections.abc import Callable
 from tcpchat.config import ServerSettings
 from tcpchat.core.errors import LineTooLong
 from tcpchat.core.protocol import LineSplitter, looks_like_http, looks_like_tls
-from tcpchat.core.ratelimit import TokenBucket
 from tcpchat.core.session import Session
-from tcpchat.net.streams import connection_gone, socket_error
 from tcpchat.server.listener import READ_CHUNK
-
-#: Seconds between asking the kernel whether a paced connection was reset. While
-#: flood control holds a flooder back its socket is not read, and asyncio only
-#: sees a reset when it reads; this bounds how long a reset flooder stays.
-RESET_CHECK_INTERVAL = 0.5
+from tcpchat.server.pacing import Pacer
 
 #: The name of this front door in the log's connection lines (``door``).
 FRONT_DOOR = "line"
@@ -54,12 +49,9 @@ async def read_lines(
     how many bytes each read brought (the server's traffic count).
     """
     splitter = LineSplitter(settings.max_line_bytes)
-    bucket = flood_bucket(settings)
+    pacer = Pacer(writer, settings)
     first_line = True
     registration = asyncio.timeout_at(deadline)
-    # Made the first time flood control holds a line back: done once the
-    # connection is closed, reset or dropped by the hub.
-    lost: asyncio.Future[None] | None = None
     try:
         async with registration:
             data = await reader.read(READ_CHUNK)
@@ -71,16 +63,11 @@ async def read_lines(
                 for item in splitter.feed(data):
                     if session.peer.drop_reason is not None:
                         return  # cut off by the hub: nothing more of it reaches the room
-                    if bucket is not None:
-                        # Over the rate: wait before acting on this line, reading
-                        # nothing meanwhile, so TCP pushes back on the flooder.
-                        delay = bucket.take()
-                        if delay > 0:
-                            if lost is None:
-                                lost = connection_gone(writer)
-                            if not await pace(writer, lost, delay):
-                                session.end(session.peer.drop_reason or "connection lost")
-                                return
+                    # Over the rate: wait before acting on this line, reading
+                    # nothing meanwhile, so TCP pushes back on the flooder.
+                    if not await pacer.admit():
+                        session.end(session.peer.drop_reason or "connection lost")
+                        return
                     if isinstance(item, LineTooLong):
                         session.fail(item)
                         continue
@@ -107,31 +94,4 @@ async def read_lines(
         session.error("timeout", "no nickname was chosen in time; closing")
         session.end("registration timed out")
     finally:
-        if lost is not None:
-            lost.cancel()
-
-
-async def pace(writer: asyncio.StreamWriter, lost: asyncio.Future[None], delay: float) -> bool:
-    """Hold a flooder's next line back for ``delay`` seconds; False if it is gone.
-
-    A connection that is closed, reset or dropped meanwhile ends the wait at
-    once: a chunk of short lines can be hours of pacing, and none of it may
-    be said in the name of someone who has left. While the socket is not read,
-    asyncio cannot see a reset, so the kernel is asked too, every
-    :data:`RESET_CHECK_INTERVAL` seconds.
-    """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + delay
-    while not (lost.done() or writer.transport.is_closing() or socket_error(writer)):
-        remaining = end - loop.time()
-        if remaining <= 0:
-            return True
-        await asyncio.wait({lost}, timeout=min(remaining, RESET_CHECK_INTERVAL))
-    return False
-
-
-def flood_bucket(settings: ServerSettings) -> TokenBucket | None:
-    """A new connection's token bucket, or None when flood control is off."""
-    if not settings.flood_control:
-        return None
-    return TokenBucket(settings.flood_burst, settings.flood_rate)
+        pacer.close()

@@ -32,10 +32,19 @@ from tcpchat.core.errors import NickTaken, RoomLimit
 from tcpchat.core.events import Event
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer, Room
 from tcpchat.core.nicks import nick_key, nick_skeleton
-from tcpchat.core.render import Rendering, encode
+from tcpchat.core.render import Encoder, Rendering, encode
 from tcpchat.core.rooms import RoomRules, room_key
 
 log = logging.getLogger(__name__)
+
+
+#: How many renderings there are: the hub keeps each pass's encodings per rendering.
+_RENDERINGS = len(Rendering)
+
+
+def _per_rendering() -> tuple[list[bytes | None], ...]:
+    """One empty list of encodings per rendering."""
+    return tuple([] for _ in Rendering)
 
 
 def _check_free(nick: str, holder: Peer | None, asker: Peer) -> None:
@@ -77,7 +86,9 @@ class LocalHub:
     ``rules`` gives the default room and the limits on rooms. ``keeps_room`` is
     asked whether a room left empty should stay (with its topic) rather than
     disappear: the default room always stays, and a history store will keep
-    the rooms it has history for.
+    the rooms it has history for. ``encode`` writes an event in a rendering:
+    the core's text and JSON by default; the server hands in one that writes
+    IRC too, so that every IRC member of a room gets the same bytes.
     """
 
     def __init__(
@@ -87,8 +98,10 @@ class LocalHub:
         *,
         rules: RoomRules | None = None,
         keeps_room: Callable[[Room], bool] | None = None,
+        encode: Encoder = encode,
     ) -> None:
         self.max_queue_bytes = max_queue_bytes
+        self._encode = encode
         self.rules = rules or RoomRules()
         self._on_drop = on_drop
         self._keeps_room = keeps_room
@@ -106,8 +119,8 @@ class LocalHub:
         self._log_events: list[Event] = []
         self._log_rooms: list[Room] = []
         self._log_excluded: list[Peer | None] = []
-        self._log_encoded: tuple[list[bytes | None], ...] = ([], [], [])
-        self._log_encoded_through = [0, 0, 0]  # per rendering: how many of the first are made
+        self._log_encoded: tuple[list[bytes | None], ...] = _per_rendering()
+        self._log_encoded_through = [0] * _RENDERINGS  # per rendering: how many are made
         self._active: dict[Room, list[int]] = {}  # the rooms published to, and where in the log
         # The peers left out of something this pass, with the log entries they are left out of.
         self._senders: dict[Peer, list[int]] = {}
@@ -268,17 +281,21 @@ class LocalHub:
             recipients.update(dict.fromkeys(room.members.values()))
         if exclude is not None:
             recipients.pop(exclude, None)
-        encoded: list[bytes | None] = [None, None, None]
+        encoded: list[bytes | None] = [None] * _RENDERINGS
         for peer in recipients:
             self.settle(peer)  # what its rooms published before this comes first
             data = encoded[peer._rendering]
             if data is None:
-                data = encoded[peer._rendering] = encode(event, peer._rendering)
+                data = encoded[peer._rendering] = self._encode(event, peer._rendering)
             self._queue(peer, data)
 
     def send(self, peer: Peer, event: Event) -> None:
         self.settle(peer)  # what its rooms published before this comes first
-        self._queue(peer, encode(event, peer._rendering))
+        self._queue(peer, self._encode(event, peer._rendering))
+
+    def send_raw(self, peer: Peer, data: bytes) -> None:
+        self.settle(peer)  # what its rooms published before this comes first
+        self._queue(peer, data)
 
     def _queue(self, peer: Peer, data: bytes) -> None:
         if not data:
@@ -325,7 +342,7 @@ class LocalHub:
                 if rooms[index] in mine and excluded[index] is not peer:
                     data = encoded[index]
                     if data is None:
-                        data = encoded[index] = encode(events[index], rendering)
+                        data = encoded[index] = self._encode(events[index], rendering)
                     if data:
                         owed.append(data)
         if owed:
@@ -349,7 +366,7 @@ class LocalHub:
             events = self._log_events
             for index in range(done, end):
                 if encoded[index] is None:
-                    encoded[index] = encode(events[index], rendering)
+                    encoded[index] = self._encode(events[index], rendering)
             self._log_encoded_through[rendering] = end
         return encoded
 
@@ -364,7 +381,7 @@ class LocalHub:
         for index in indexes:
             data = encoded[index]
             if data is None:
-                data = encoded[index] = encode(events[index], rendering)
+                data = encoded[index] = self._encode(events[index], rendering)
             parts.append(data)
         return b"".join(parts)
 
@@ -390,9 +407,9 @@ class LocalHub:
         several = len(active) > 1
         limit = self.max_queue_bytes
         for room, indexes in active.items():
-            shared: list[bytes | None] = [None, None, None]  # the room's events, per rendering
+            shared: list[bytes | None] = [None] * _RENDERINGS  # the room's events, per rendering
             # Where each of the room's events ends in ``shared``, per rendering, made for senders.
-            ends: list[list[int] | None] = [None, None, None]
+            ends: list[list[int] | None] = [None] * _RENDERINGS
             # The hot loop of the server: one iteration per member per pass, kept lean.
             for peer in list(room.members.values()):
                 if (
@@ -424,8 +441,8 @@ class LocalHub:
         self._log_events = []
         self._log_rooms = []
         self._log_excluded = []
-        self._log_encoded = ([], [], [])
-        self._log_encoded_through = [0, 0, 0]
+        self._log_encoded = _per_rendering()
+        self._log_encoded_through = [0] * _RENDERINGS
         self._active = {}
         self._senders = {}
         self._marked = []

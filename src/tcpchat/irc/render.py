@@ -1,0 +1,171 @@
+"""tcpchat's events as IRC lines, and IRC formatting taken out of IRC users' text; no I/O.
+
+The hub encodes each event once per rendering and sends the same bytes to every
+member in that rendering (:mod:`tcpchat.server.local_hub`). For IRC members the
+rendering is :data:`~tcpchat.core.render.Rendering.IRC` (or ``IRC_TIME``, with
+the ``time`` tag for clients that negotiated ``server-time``), and
+:class:`IrcEncoder` writes it. A room event names its speaker and its room,
+never its recipient, so every IRC member of a room gets the same bytes::
+
+    :alice!alice@tcpchat PRIVMSG #lobby :hello
+
+Everyone appears as ``nick!nick@tcpchat``: the user part is the nickname,
+because an event carries no more, and the host is the network's name, never
+an address. The AI speaks as ``AI!AI@tcpchat``.
+
+Events meant for one connection (a native command's answer, an error from a
+search) are written as server ``NOTICE`` lines to ``*``; the IRC front door
+words its own replies as numerics, with the recipient's nickname
+(:mod:`tcpchat.irc.session`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from tcpchat.core.events import (
+    Action,
+    AIAnswer,
+    AIDelta,
+    AwayReply,
+    CurrentRoom,
+    Error,
+    Event,
+    Join,
+    Leave,
+    Message,
+    NickChange,
+    Notice,
+    Part,
+    PrivateMessage,
+    RoomList,
+    SearchFailed,
+    SearchStarted,
+    Shutdown,
+    Topic,
+    UserList,
+    Welcome,
+    Whois,
+)
+from tcpchat.core.nicks import AI_NICK
+from tcpchat.core.render import Rendering, encode, source_lines, system_lines, welcome_line
+from tcpchat.core.textsplit import split_text, utf8_length
+from tcpchat.irc.message import MAX_BODY_BYTES, IrcMessage, fit_last_param, server_time
+
+#: The host part of every user's mask: the network's name, never an address.
+USER_HOST = "tcpchat"
+#: What wraps a CTCP message (``\x01ACTION waves\x01``).
+CTCP_MARK = "\x01"
+ACTION_PREFIX = f"{CTCP_MARK}ACTION "
+
+# mIRC's formatting codes: bold, colour (with its digits), hex colour, reset,
+# monospace, italics, strikethrough, underline, reverse.
+_FORMATTING = re.compile(
+    "\x03(?:[0-9]{1,2}(?:,[0-9]{1,2})?)?"
+    "|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
+    "|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
+)
+
+
+def strip_formatting(text: str) -> str:
+    """``text`` without IRC's formatting codes (colours keep none of their digits)."""
+    if not any(char < " " for char in text):
+        return text
+    return _FORMATTING.sub("", text)
+
+
+def mask(nick: str) -> str:
+    """How ``nick`` appears as a message's source: ``alice!alice@tcpchat``."""
+    return f"{nick}!{nick}@{USER_HOST}"
+
+
+def said_lines(source: str, command: str, target: str, text: str, *, action: bool = False) -> bytes:
+    """``text`` as ``:source COMMAND target :text`` lines (CRLF each), cut to fit 512 bytes.
+
+    ``text`` is one line. As an ``action`` each piece is wrapped in CTCP ACTION.
+    """
+    head = f":{source} {command} {target} :"
+    extra = len(ACTION_PREFIX) + 1 if action else 0
+    room = MAX_BODY_BYTES - utf8_length(head) - extra
+    pieces = [text] if utf8_length(text) <= room else split_text(text, room)
+    if action:
+        pieces = [f"{ACTION_PREFIX}{piece}{CTCP_MARK}" for piece in pieces]
+    return "".join(f"{head}{piece}\r\n" for piece in pieces).encode("utf-8")
+
+
+def with_time(data: bytes, ts: datetime) -> bytes:
+    """IRC lines ``data`` with the ``time`` tag (server-time) of ``ts`` on each."""
+    if not data:
+        return data
+    tag = f"@time={server_time(ts.timestamp())} ".encode()
+    return b"".join(tag + line + b"\r\n" for line in data.split(b"\r\n") if line)
+
+
+class IrcEncoder:
+    """The hub's encoder: IRC for IRC members, the core's text and JSON for the rest.
+
+    One per server (it knows the server's name, the source of its notices).
+    """
+
+    def __init__(self, server_name: str) -> None:
+        self.server_name = server_name
+
+    def __call__(self, event: Event, rendering: Rendering) -> bytes:
+        if rendering is Rendering.IRC:
+            return self.lines(event)
+        if rendering is Rendering.IRC_TIME:
+            return with_time(self.lines(event), event.ts)
+        return encode(event, rendering)
+
+    def lines(self, event: Event) -> bytes:
+        """``event`` as IRC lines, CRLF each, without tags; b"" for an event IRC has no use for."""
+        match event:
+            case Message(nick=nick, text=text, room=room):
+                return said_lines(mask(nick), "PRIVMSG", room, text)
+            case Action(nick=nick, text=text, room=room):
+                return said_lines(mask(nick), "PRIVMSG", room, text, action=True)
+            case PrivateMessage(nick=nick, recipient=recipient, text=text):
+                return said_lines(mask(nick), "PRIVMSG", recipient, text)
+            case Join(nick=nick, room=room):
+                return _line(IrcMessage("JOIN", [room], mask(nick)))
+            case Part(nick=nick, room=room, reason=reason):
+                params = [room, reason] if reason else [room]
+                return _line(fit_last_param(IrcMessage("PART", params, mask(nick))))
+            case Leave(nick=nick, reason=reason):
+                return _line(fit_last_param(IrcMessage("QUIT", [reason], mask(nick))))
+            case NickChange(old=old, new=new):
+                return _line(IrcMessage("NICK", [new], mask(old)))
+            case Topic(room=room, nick=nick, text=text, changed=True):
+                return _line(fit_last_param(IrcMessage("TOPIC", [room, text], mask(nick))))
+            case SearchStarted(nick=nick, question=question, room=room):
+                return said_lines(mask(AI_NICK), "NOTICE", room, f"{nick} asked: {question}")
+            case AIDelta():
+                return b""
+            case SearchFailed(nick=nick, room=room):
+                text = f"I could not answer {nick}'s question"
+                return said_lines(mask(AI_NICK), "NOTICE", room, text)
+            case AIAnswer(text=text, sources=sources, room=room):
+                lines = [*text.split("\n"), *source_lines(sources)]
+                return b"".join(
+                    said_lines(mask(AI_NICK), "PRIVMSG", room, line) for line in lines if line
+                )
+            case Shutdown(text=text):
+                return _line(IrcMessage("ERROR", [f"Closing link: {text}"]))
+            case Error(text=text):
+                return self._notices(text.split("\n"))
+            case Welcome(nick=nick, users=users):
+                return self._notices([welcome_line(nick, users)])
+            case (
+                Notice() | UserList() | CurrentRoom() | RoomList() | Whois() | AwayReply() | Topic()
+            ):
+                return self._notices(system_lines(event))
+        raise AssertionError(f"no IRC rendering for {event!r}")  # pragma: no cover
+
+    def _notices(self, texts: list[str]) -> bytes:
+        """Server notices to ``*``: what a native command or the search service told one user."""
+        return b"".join(said_lines(self.server_name, "NOTICE", "*", text) for text in texts if text)
+
+
+def _line(message: IrcMessage) -> bytes:
+    return message.to_bytes()
