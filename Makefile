@@ -30,8 +30,9 @@ serve-1: $(STAMP)
 	$(BIN)/tcpchat serve --task 1
 
 # Real programs the tests drive, as PROGRAM=DEBIAN_PACKAGE: tmux for the terminal
-# client's end-to-end tests, a C compiler for the benchmark's smoke test.
-TEST_PROGRAMS := tmux=tmux gcc=gcc,libc6-dev
+# client's end-to-end tests, a C compiler for the benchmark's smoke test, chromium
+# for the web client's (driven by Playwright, never with a browser of its own).
+TEST_PROGRAMS := tmux=tmux gcc=gcc,libc6-dev chromium=chromium
 
 test: $(DEV_STAMP)
 	@sh tools/install-programs $(TEST_PROGRAMS)

@@ -2,11 +2,13 @@
 
 :class:`ChatServer` owns everything a running chat needs: the hub, the event
 clock, the connection caps, the search service, and one task per connection.
-Each connection coroutine admits the connection, shakes hands (TLS), opens a
-:class:`~tcpchat.core.session.Session` and hands the socket to the front door
-that reads it (:mod:`tcpchat.server.chat.line`). Writing is the hub's job. Whatever
-way a connection ends, its ``finally`` takes it out of the room, flushes what
-it was owed and closes the socket.
+Each connection coroutine admits the connection, shakes hands (TLS) and hands
+the socket to the front door of its listener: the line protocol's
+(:mod:`tcpchat.server.line`) or, with ``--http-port``, the web's
+(:mod:`tcpchat.server.web`), which opens a
+:class:`~tcpchat.core.session.Session` when a chat begins. Writing is the
+hub's job. Whatever way a connection ends, its ``finally`` takes it out of the
+room, flushes what it was owed and closes the socket.
 """
 
 from __future__ import annotations
@@ -14,29 +16,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import TYPE_CHECKING
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
-from tcpchat.core.hub import Peer
-from tcpchat.core.render import Rendering, encode
+from tcpchat.core.hub import Peer, Transport
+from tcpchat.core.render import Rendering
 from tcpchat.core.session import Session
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
-from tcpchat.server.line import FRONT_DOOR, read_lines
-from tcpchat.server.listener import accept_tls, start_listening, tune_socket
+from tcpchat.server.line import LineDoor
+from tcpchat.server.listener import FrontDoor, accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
+
+if TYPE_CHECKING:
+    from tcpchat.server.web import WebDoor
 
 log = logging.getLogger("tcpchat.server")
 
 
 class ChatServer:
-    """A multi-client chat room on one listening socket.
+    """A multi-client chat on its listening sockets: the line protocol's, and the web's.
 
     Use as ``async with ChatServer(settings) as server: await server.serve_forever()``,
-    or ``start()`` and ``close()``. ``port`` is the real port once started, so
-    tests can listen on port 0.
+    or ``start()`` and ``close()``. ``port`` (and ``http_port`` with
+    ``--http-port``) is the real port once started, so tests can listen on port 0.
     """
 
     def __init__(self, settings: ServerSettings, *, search: SearchService | None = None) -> None:
@@ -47,6 +53,9 @@ class ChatServer:
             settings.max_queue_bytes, on_drop=self._on_drop, rules=settings.room_rules
         )
         self._listener: asyncio.Server | None = None
+        self._web_listener: asyncio.Server | None = None
+        self._line_door = LineDoor(settings)
+        self._web_door: WebDoor | None = None
         self._tls_context: ssl.SSLContext | None = None
         # Every connection task, with its session (None while being refused).
         self._connections: dict[asyncio.Task[None], Session | None] = {}
@@ -66,6 +75,19 @@ class ChatServer:
     def address(self) -> str:
         return format_address((self.settings.host, self.port))
 
+    @property
+    def http_port(self) -> int:
+        """The web listener's port (RuntimeError when ``--http-port`` is off)."""
+        return listening_port(self._web_listener)
+
+    @property
+    def web_url(self) -> str | None:
+        """Where the web client is, once started (None when ``--http-port`` is off)."""
+        if self._web_listener is None:
+            return None
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{format_address((self.settings.host, self.http_port))}/"
+
     def sessions(self) -> list[Session]:
         """The sessions of the connections open now, registered or not."""
         return [session for session in self._connections.values() if session is not None]
@@ -82,8 +104,21 @@ class ChatServer:
         be used, and OSError when it cannot bind.
         """
         self._tls_context = tls_server_context(self.settings)
-        self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        self._listener = await start_listening(self._serve_line, self.settings, task=2)
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
+        if self.settings.http_port is not None:
+            try:
+                # Here: websockets is 4 MiB that a server without --http-port never needs.
+                from tcpchat.server.web import WebDoor
+
+                self._web_door = WebDoor(self.settings)
+                self._web_listener = await start_listening(
+                    self._serve_web, self.settings, task=2, port=self.settings.http_port
+                )
+            except BaseException:
+                self._listener.close()
+                raise
+            log.debug("web client on %s", self.web_url)
 
     async def serve_forever(self) -> None:
         if self._listener is None:
@@ -103,8 +138,9 @@ class ChatServer:
         if self._closing:
             return
         self._closing = True
-        if self._listener is not None:
-            self._listener.close()
+        listeners = [lst for lst in (self._listener, self._web_listener) if lst is not None]
+        for listener in listeners:
+            listener.close()
         # Before the goodbye, so that no AI event follows the shutdown notice.
         await self._cancel_searches()
         event_id, ts = self.clock.stamp()
@@ -118,8 +154,8 @@ class ChatServer:
             task.cancel()
         # Each connection's own clean-up flushes and closes within close_timeout.
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._listener is not None:
-            await self._listener.wait_closed()
+        for listener in listeners:
+            await listener.wait_closed()
         log.info("server closed")
 
     async def _cancel_searches(self) -> None:
@@ -142,8 +178,15 @@ class ChatServer:
 
     # -- one connection --------------------------------------------------------
 
+    async def _serve_line(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve_connection(reader, writer, self._line_door)
+
+    async def _serve_web(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self._web_door is not None
+        await self._serve_connection(reader, writer, self._web_door)
+
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, door: FrontDoor
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -160,17 +203,26 @@ class ChatServer:
                 "refused %s: %s",
                 address,
                 refusal,
-                extra={"address": address, "door": FRONT_DOOR, "reason": refusal},
+                extra={"address": address, "door": door.name, "reason": refusal},
             )
             if self._tls_context is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
                 event_id, ts = self.clock.stamp()
                 error = Error(event_id, ts, "connection_refused", refusal)
-                writer.write(encode(error, Rendering.TEXT))
+                try:
+                    await door.refuse(reader, writer, error)
+                except (ConnectionError, OSError):
+                    pass
+                except asyncio.CancelledError:
+                    if not self._closing:
+                        self._connections.pop(task, None)
+                        writer.transport.abort()
+                        raise
+                    task.uncancel()
             await self._close_connection(task, writer)
             return
-        session: Session | None = None
         reason = "connection closed"
+        shaken = False  # past the TLS handshake (or none is needed)
         try:
             if self._closing:
                 return
@@ -178,17 +230,21 @@ class ChatServer:
                 writer, self._tls_context, deadline
             ):
                 return
-            session = self._open_session(task, writer, address)
-            await read_lines(
+            shaken = True
+
+            def open_session(transport: Transport, rendering: Rendering) -> Session:
+                return self._open_session(task, writer, transport, rendering, address, door)
+
+            await door.converse(
                 reader,
                 writer,
-                session,
-                self.settings,
                 deadline=deadline,
                 tls=self._tls_context is not None,
+                open_session=open_session,
                 on_read=self._count_received,
             )
-            reason = session.finished or "connection closed"
+            session = self._connections[task]
+            reason = (session.finished if session else None) or "connection closed"
         except (ConnectionError, OSError):
             reason = "connection lost"
         except asyncio.CancelledError:
@@ -204,27 +260,39 @@ class ChatServer:
             reason = "server error"
         finally:
             self.admission.release(host)
-            if session is None:
+            session = self._connections.get(task)
+            if not shaken:
                 # Never past its TLS handshake: accept_tls has cut it already.
                 writer.transport.abort()
                 del self._connections[task]
+            elif session is None:
+                # A plain HTTP request, answered (or never sent): let the answer go out.
+                await self._close_connection(task, writer)
             else:
                 session.end(session.peer.drop_reason or reason)
                 self.hub.flush(session.peer)
+                door.finish(session)
                 await self._close_connection(task, writer)
                 fields = {"nick": session.peer.nick, "reason": session.finished}
                 log.info(
                     "%s closed: %s",
                     address,
                     session.finished,
-                    extra={"address": address, "door": FRONT_DOOR, **fields},
+                    extra={"address": address, "door": door.name, **fields},
                 )
 
     def _open_session(
-        self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str
+        self,
+        task: asyncio.Task[None],
+        writer: asyncio.StreamWriter,
+        transport: Transport,
+        rendering: Rendering,
+        address: str,
+        door: FrontDoor,
     ) -> Session:
         """Start the conversation on an admitted connection (past its TLS handshake)."""
-        peer = Peer(writer.transport, address)
+        peer = Peer(transport, address)
+        peer.rendering = rendering
         session = Session(
             peer,
             self.hub,
@@ -235,7 +303,7 @@ class ChatServer:
             rules=self.hub.rules,
         )
         self._connections[task] = session
-        log.info("connection from %s", address, extra={"address": address, "door": FRONT_DOOR})
+        log.info("connection from %s", address, extra={"address": address, "door": door.name})
         tune_socket(writer, self.settings)
         session.greet()
         return session

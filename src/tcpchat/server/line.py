@@ -2,11 +2,11 @@
 
 This is where ``nc``, ``telnet`` and ``tcpchat connect`` come in. The bytes of
 one connection are cut into lines under the line-length limit
-(:class:`~tcpchat.core.protocol.LineSplitter`), paced by flood control, and
-handed to the connection's :class:`~tcpchat.core.session.Session` one by one.
-Everything the session says goes out through the hub, never from here. Other
-front doors (IRC, WebSocket) stand beside this module and feed the same
-sessions and hub.
+(:class:`~tcpchat.core.protocol.LineSplitter`), and handed one by one to the
+connection's :class:`~tcpchat.core.session.Session` at the flood rate
+(:mod:`tcpchat.server.pacing`). Everything the session says goes out through
+the hub, never from here. The WebSocket door (:mod:`tcpchat.server.web`)
+stands beside this module and feeds the same sessions and hub.
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ from collections.abc import Callable
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.errors import LineTooLong
+from tcpchat.core.events import Error
 from tcpchat.core.protocol import LineSplitter, looks_like_http, looks_like_tls
-from tcpchat.core.ratelimit import TokenBucket
+from tcpchat.core.render import Rendering, encode
 from tcpchat.core.session import Session
-from tcpchat.net.streams import connection_gone, socket_error
-from tcpchat.server.listener import READ_CHUNK
-
-#: Seconds between asking the kernel whether a paced connection was reset. While
-#: flood control holds a flooder back its socket is not read, and asyncio only
-#: sees a reset when it reads; this bounds how long a reset flooder stays.
-RESET_CHECK_INTERVAL = 0.5
+from tcpchat.server.listener import READ_CHUNK, OpenSession
+from tcpchat.server.pacing import paced_input
 
 #: The name of this front door in the log's connection lines (``door``).
 FRONT_DOOR = "line"
@@ -35,6 +31,38 @@ NOT_A_WEB_SERVER = (
     b"This is a tcpchat chat server, not a web server: connect with `nc HOST PORT` "
     b"or `tcpchat connect`.\n"
 )
+
+
+class LineDoor:
+    """The native line protocol as a :class:`~tcpchat.server.listener.FrontDoor` of ChatServer."""
+
+    name = FRONT_DOOR
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+
+    async def refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
+    ) -> None:
+        writer.write(encode(error, Rendering.TEXT))
+
+    async def converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        deadline: float,
+        tls: bool,
+        open_session: OpenSession,
+        on_read: Callable[[int], None],
+    ) -> None:
+        session = open_session(writer.transport, Rendering.TEXT)
+        await read_lines(
+            reader, writer, session, self.settings, deadline=deadline, tls=tls, on_read=on_read
+        )
+
+    def finish(self, session: Session) -> None:
+        """Nothing to add: the line protocol ends by closing the socket."""
 
 
 async def read_lines(
@@ -54,84 +82,25 @@ async def read_lines(
     how many bytes each read brought (the server's traffic count).
     """
     splitter = LineSplitter(settings.max_line_bytes)
-    bucket = flood_bucket(settings)
     first_line = True
-    registration = asyncio.timeout_at(deadline)
-    # Made the first time flood control holds a line back: done once the
-    # connection is closed, reset or dropped by the hub.
-    lost: asyncio.Future[None] | None = None
-    try:
-        async with registration:
+    async with paced_input(session, settings, writer, deadline) as intake:
+        data = await reader.read(READ_CHUNK)
+        on_read(len(data))
+        if looks_like_tls(data) and not tls:
+            session.end("TLS handshake on a plain-text port")
+            return
+        while data:
+            for item in splitter.feed(data):
+                if first_line and not isinstance(item, LineTooLong) and looks_like_http(item):
+                    session.peer.transport.write(NOT_A_WEB_SERVER)
+                    session.end("HTTP request on a chat port")
+                    return
+                first_line = False
+                if not await intake.deliver(item):
+                    return
+            # read() returns at once while the stream holds data, so yield
+            # here: one client's burst must not keep the loop from the
+            # others, nor from flushing what this chunk queued for them.
+            await asyncio.sleep(0)
             data = await reader.read(READ_CHUNK)
             on_read(len(data))
-            if looks_like_tls(data) and not tls:
-                session.end("TLS handshake on a plain-text port")
-                return
-            while data:
-                for item in splitter.feed(data):
-                    if session.peer.drop_reason is not None:
-                        return  # cut off by the hub: nothing more of it reaches the room
-                    if bucket is not None:
-                        # Over the rate: wait before acting on this line, reading
-                        # nothing meanwhile, so TCP pushes back on the flooder.
-                        delay = bucket.take()
-                        if delay > 0:
-                            if lost is None:
-                                lost = connection_gone(writer)
-                            if not await pace(writer, lost, delay):
-                                session.end(session.peer.drop_reason or "connection lost")
-                                return
-                    if isinstance(item, LineTooLong):
-                        session.fail(item)
-                        continue
-                    if first_line and looks_like_http(item):
-                        session.peer.transport.write(NOT_A_WEB_SERVER)
-                        session.end("HTTP request on a chat port")
-                        return
-                    first_line = False
-                    session.receive_line(item)
-                    if session.finished is not None:
-                        return
-                    if session.registered and registration.when() is not None:
-                        # At once: flood control may still sleep on this chunk.
-                        registration.reschedule(None)
-                # read() returns at once while the stream holds data, so yield
-                # here: one client's burst must not keep the loop from the
-                # others, nor from flushing what this chunk queued for them.
-                await asyncio.sleep(0)
-                data = await reader.read(READ_CHUNK)
-                on_read(len(data))
-    except TimeoutError:
-        if not registration.expired():
-            raise  # a socket time-out, not ours
-        session.error("timeout", "no nickname was chosen in time; closing")
-        session.end("registration timed out")
-    finally:
-        if lost is not None:
-            lost.cancel()
-
-
-async def pace(writer: asyncio.StreamWriter, lost: asyncio.Future[None], delay: float) -> bool:
-    """Hold a flooder's next line back for ``delay`` seconds; False if it is gone.
-
-    A connection that is closed, reset or dropped meanwhile ends the wait at
-    once: a chunk of short lines can be hours of pacing, and none of it may
-    be said in the name of someone who has left. While the socket is not read,
-    asyncio cannot see a reset, so the kernel is asked too, every
-    :data:`RESET_CHECK_INTERVAL` seconds.
-    """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + delay
-    while not (lost.done() or writer.transport.is_closing() or socket_error(writer)):
-        remaining = end - loop.time()
-        if remaining <= 0:
-            return True
-        await asyncio.wait({lost}, timeout=min(remaining, RESET_CHECK_INTERVAL))
-    return False
-
-
-def flood_bucket(settings: ServerSettings) -> TokenBucket | None:
-    """A new connection's token bucket, or None when flood control is off."""
-    if not settings.flood_control:
-        return None
-    return TokenBucket(settings.flood_burst, settings.flood_rate)

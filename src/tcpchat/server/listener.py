@@ -12,8 +12,13 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from tcpchat.config import ServerSettings, task_port
+from tcpchat.core.events import Error
+from tcpchat.core.hub import Transport
+from tcpchat.core.render import Rendering
+from tcpchat.core.session import Session
 from tcpchat.net.sockopts import enable_keepalive, set_send_buffer
 from tcpchat.net.streams import format_address
 
@@ -23,23 +28,66 @@ log = logging.getLogger("tcpchat.server")
 #: twice this; past it asyncio stops reading the socket and TCP pushes back.
 READ_CHUNK = 64 * 1024
 
+#: How a front door opens the session of an admitted connection: with the
+#: transport the hub writes to and the rendering the door speaks.
+OpenSession = Callable[[Transport, Rendering], Session]
+
+
+class FrontDoor(Protocol):
+    """One way into the chat: how an admitted connection's bytes reach a session.
+
+    The server accepts, counts the connection against the caps and runs its
+    TLS handshake; the door does the rest (:mod:`tcpchat.server.line`,
+    :mod:`tcpchat.server.web`). Whatever way it returns, the server then ends
+    the session, flushes what the hub owes it, lets the door say goodbye
+    (:meth:`finish`) and closes the socket.
+    """
+
+    #: The door's name in the log's connection lines (``door``).
+    name: str
+
+    async def refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
+    ) -> None:
+        """Tell a plain-text connection over the caps why it is closed."""
+
+    async def converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        deadline: float,
+        tls: bool,
+        open_session: OpenSession,
+        on_read: Callable[[int], None],
+    ) -> None:
+        """Serve the connection until it is done; ``open_session`` starts a chat session.
+
+        ``deadline`` is the loop time by which it must have registered.
+        """
+
+    def finish(self, session: Session) -> None:
+        """Close the session's conversation the door's way, after its last events."""
+
 
 async def start_listening(
     serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
     settings: ServerSettings,
     *,
     task: int,
+    port: int | None = None,
 ) -> asyncio.Server:
     """Listen as ``settings`` say (address and the task's port), serving with ``serve``.
 
     The listener speaks plain TCP even when TLS is on: ``serve`` runs as soon as a
     connection is accepted and upgrades it with :func:`accept_tls` itself, so that
     a connection is counted against the caps before its handshake, and the
-    handshake spends the same time budget as registration.
+    handshake spends the same time budget as registration. ``port`` overrides
+    the task's port (the HTTP listener's).
     """
-    return await asyncio.start_server(
-        serve, settings.host, task_port(settings.port, task), limit=READ_CHUNK
-    )
+    if port is None:
+        port = task_port(settings.port, task)
+    return await asyncio.start_server(serve, settings.host, port, limit=READ_CHUNK)
 
 
 async def accept_tls(

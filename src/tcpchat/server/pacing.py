@@ -1,0 +1,140 @@
+"""What every front door does with one connection's input lines: pace, time, hand on.
+
+A front door cuts its connection's bytes into input lines (the line protocol at
+newlines, the WebSocket door at frames) and hands them to :class:`Intake`,
+which is where the rules that do not depend on framing live:
+
+- flood control: a line over the rate waits before it is acted on, and the
+  door reads nothing meanwhile, so the transport (TCP) pushes back on the
+  flooder;
+- the registration time-out: from accept to a nickname, one deadline;
+- a connection cut off by the hub, reset or closed while held back says
+  nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from tcpchat.config import ServerSettings
+from tcpchat.core.errors import LineTooLong
+from tcpchat.core.ratelimit import TokenBucket
+from tcpchat.core.session import Session
+from tcpchat.net.streams import connection_gone, socket_error
+
+#: Seconds between asking the kernel whether a paced connection was reset. While
+#: flood control holds a flooder back its socket is not read, and asyncio only
+#: sees a reset when it reads; this bounds how long a reset flooder stays.
+RESET_CHECK_INTERVAL = 0.5
+
+
+class Intake:
+    """One connection's input lines on their way to its session, at the flood rate.
+
+    Made by :func:`paced_input`, which also keeps the registration deadline.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        settings: ServerSettings,
+        writer: asyncio.StreamWriter,
+        registration: asyncio.Timeout,
+    ) -> None:
+        self.session = session
+        self._writer = writer
+        self._bucket = flood_bucket(settings)
+        self._registration = registration
+        # Made the first time flood control holds a line back: done once the
+        # connection is closed, reset or dropped by the hub.
+        self._lost: asyncio.Future[None] | None = None
+
+    async def deliver(self, item: bytes | LineTooLong) -> bool:
+        """Hand one input line (or news of an overlong one) to the session.
+
+        Returns False when the door should stop reading: the session finished,
+        the hub cut the connection off, or it went away while held back.
+        """
+        session = self.session
+        if session.peer.drop_reason is not None:
+            return False  # cut off by the hub: nothing more of it reaches the room
+        if not await self._wait_turn():
+            session.end(session.peer.drop_reason or "connection lost")
+            return False
+        if isinstance(item, LineTooLong):
+            session.fail(item)
+            return True
+        session.receive_line(item)
+        if session.finished is not None:
+            return False
+        if session.registered and self._registration.when() is not None:
+            # At once: flood control may still hold back lines already read.
+            self._registration.reschedule(None)
+        return True
+
+    async def _wait_turn(self) -> bool:
+        """Wait until flood control lets the next line through; False if the peer is gone."""
+        if self._bucket is None:
+            return True
+        delay = self._bucket.take()
+        if delay <= 0:
+            return True
+        if self._lost is None:
+            self._lost = connection_gone(self._writer)
+        return await pace(self._writer, self._lost, delay)
+
+    def close(self) -> None:
+        if self._lost is not None:
+            self._lost.cancel()
+
+
+@contextlib.asynccontextmanager
+async def paced_input(
+    session: Session, settings: ServerSettings, writer: asyncio.StreamWriter, deadline: float
+) -> AsyncIterator[Intake]:
+    """An :class:`Intake` for ``session``, closing the connection at ``deadline`` if unregistered.
+
+    ``deadline`` is a loop time. When it passes before the session has a
+    nickname, the session is told why and ended, and the ``async with`` block
+    is left as if the door had stopped reading.
+    """
+    registration = asyncio.timeout_at(deadline)
+    intake = Intake(session, settings, writer, registration)
+    try:
+        async with registration:
+            yield intake
+    except TimeoutError:
+        if not registration.expired():
+            raise  # a socket time-out, not ours
+        session.error("timeout", "no nickname was chosen in time; closing")
+        session.end("registration timed out")
+    finally:
+        intake.close()
+
+
+async def pace(writer: asyncio.StreamWriter, lost: asyncio.Future[None], delay: float) -> bool:
+    """Hold a flooder's next line back for ``delay`` seconds; False if it is gone.
+
+    A connection that is closed, reset or dropped meanwhile ends the wait at
+    once: a chunk of short lines can be hours of pacing, and none of it may
+    be said in the name of someone who has left. While the socket is not read,
+    asyncio cannot see a reset, so the kernel is asked too, every
+    :data:`RESET_CHECK_INTERVAL` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + delay
+    while not (lost.done() or writer.transport.is_closing() or socket_error(writer)):
+        remaining = end - loop.time()
+        if remaining <= 0:
+            return True
+        await asyncio.wait({lost}, timeout=min(remaining, RESET_CHECK_INTERVAL))
+    return False
+
+
+def flood_bucket(settings: ServerSettings) -> TokenBucket | None:
+    """A new connection's token bucket, or None when flood control is off."""
+    if not settings.flood_control:
+        return None
+    return TokenBucket(settings.flood_burst, settings.flood_rate)
