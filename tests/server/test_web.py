@@ -10,6 +10,7 @@ import pytest
 from websockets.frames import CloseCode
 
 from tcpchat.config import ServerSettings
+from tcpchat.server import web
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.http import CONTENT_SECURITY_POLICY
 from tests.conftest import ClientFactory
@@ -137,6 +138,19 @@ async def test_a_connection_over_the_caps_is_refused_with_503() -> None:
         assert status == "HTTP/1.1 503 Service Unavailable"
         assert b"connections" in body
         await first.close()
+
+
+async def test_a_connection_that_sends_no_request_is_closed(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection to the web listener that never asks anything is closed after a while."""
+    monkeypatch.setattr(web, "REQUEST_TIMEOUT", 0.2)
+    idle = await LineClient.connect(server.http_port)
+    try:
+        async with asyncio.timeout(5):
+            assert await idle.reader.read() == b""
+    finally:
+        await idle.close()
 
 
 async def test_an_unregistered_websocket_is_closed_at_the_register_timeout() -> None:

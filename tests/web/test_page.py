@@ -219,7 +219,7 @@ async def test_history_is_replayed_after_a_reload(
     await alice.page.reload()
     await join(alice, "alice")
     await alice.page.locator("#load-earlier").click()
-    await expect(shown(alice)).to_contain_text("said before the reload", timeout=SHOWN)
+    await expect(shown(alice)).to_contain_text("said before the reload", timeout=2_000)
 
 
 async def test_load_earlier_without_history_says_so(
