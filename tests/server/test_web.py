@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -41,14 +42,29 @@ async def http_get(port: int, path: str, *headers: str) -> tuple[str, dict[str, 
     return status, fields, body
 
 
-async def open_web(
-    server: ChatServer, nick: str | None = None, *, origin: str | None = OWN_ORIGIN
-) -> WebSocketClient:
-    """A WebSocket to ``server``'s /ws (registered as ``nick`` if given)."""
-    client = await WebSocketClient.connect(server.http_port, origin=origin)
-    if nick is not None:
-        await client.register(nick)
-    return client
+OpenWeb = Callable[..., Awaitable[WebSocketClient]]
+
+
+@pytest.fixture
+async def open_web() -> AsyncIterator[OpenWeb]:
+    """Open WebSockets: ``await open_web(server, "alice")`` (registered if a nick is given).
+
+    ``origin`` is the Origin header sent (None: none). Every one is closed after the test.
+    """
+    opened: list[WebSocketClient] = []
+
+    async def open_client(
+        server: ChatServer, nick: str | None = None, *, origin: str | None = OWN_ORIGIN
+    ) -> WebSocketClient:
+        client = await WebSocketClient.connect(server.http_port, origin=origin)
+        opened.append(client)
+        if nick is not None:
+            await client.register(nick)
+        return client
+
+    yield open_client
+    for client in opened:
+        await client.close()
 
 
 # -- HTTP ------------------------------------------------------------------------------
@@ -92,7 +108,7 @@ async def test_the_server_without_an_http_port_has_no_web_listener() -> None:
 
 
 async def test_a_websocket_member_chats_with_a_tcp_member(
-    server: ChatServer, client: ClientFactory
+    server: ChatServer, client: ClientFactory, open_web: OpenWeb
 ) -> None:
     """A browser's WebSocket and an nc user share #lobby: one JSON event per frame each way."""
     bob = await client("bob")
@@ -108,10 +124,11 @@ async def test_a_websocket_member_chats_with_a_tcp_member(
     assert (message["nick"], message["text"], message["room"]) == ("bob", "hello alice", "#lobby")
     alice.send("hi bob")
     await bob.expect(r"<alice> hi bob$")
-    await alice.close()
 
 
-async def test_a_page_of_another_origin_is_refused_with_403(server: ChatServer) -> None:
+async def test_a_page_of_another_origin_is_refused_with_403(
+    server: ChatServer, open_web: OpenWeb
+) -> None:
     """Cross-site WebSocket hijacking: an Origin that is neither ours nor allowed gets 403."""
     with pytest.raises(HandshakeRefused) as refused:
         await open_web(server, origin="https://evil.example")
@@ -119,25 +136,26 @@ async def test_a_page_of_another_origin_is_refused_with_403(server: ChatServer) 
     assert server.sessions() == []
 
 
-async def test_an_allowed_origin_and_a_program_without_one_get_in(settings: ServerSettings) -> None:
+async def test_an_allowed_origin_and_a_program_without_one_get_in(
+    settings: ServerSettings, open_web: OpenWeb
+) -> None:
     """--http-allowed-origins lets a named site in; a client that sends no Origin is no page."""
     allowed = replace(settings, http_allowed_origins="https://chat.example.org")
     async with ChatServer(allowed) as server:
         page = await open_web(server, "alice", origin="https://chat.example.org")
         program = await open_web(server, "bot", origin=None)
+        program.send("hello from a program")
         await page.expect_json("join")
-        await page.close()
-        await program.close()
+        assert (await page.expect_json("message"))["text"] == "hello from a program"
 
 
-async def test_a_connection_over_the_caps_is_refused_with_503() -> None:
+async def test_a_connection_over_the_caps_is_refused_with_503(open_web: OpenWeb) -> None:
     """The web listener shares the connection caps, counted at accept: over them, 503."""
     async with running_server(http_port=0, max_per_ip=1, limit_loopback=True) as server:
-        first = await open_web(server)
+        await open_web(server)  # holds the one place
         status, _, body = await http_get(server.http_port, "/")
         assert status == "HTTP/1.1 503 Service Unavailable"
         assert b"connections" in body
-        await first.close()
 
 
 async def test_a_connection_that_sends_no_request_is_closed(
@@ -153,7 +171,9 @@ async def test_a_connection_that_sends_no_request_is_closed(
         await idle.close()
 
 
-async def test_an_unregistered_websocket_is_closed_at_the_register_timeout() -> None:
+async def test_an_unregistered_websocket_is_closed_at_the_register_timeout(
+    open_web: OpenWeb,
+) -> None:
     """The registration time-out runs from accept: a silent WebSocket is told, then closed."""
     async with running_server(http_port=0, register_timeout=0.3) as server:
         silent = await open_web(server)
@@ -163,13 +183,14 @@ async def test_an_unregistered_websocket_is_closed_at_the_register_timeout() -> 
         assert close is not None
         assert close.code == CloseCode.NORMAL_CLOSURE
         assert close.reason == "registration timed out"
-        await silent.close()
 
 
 # -- frames ------------------------------------------------------------------------------
 
 
-async def test_a_frame_over_the_line_limit_gets_line_too_long(server: ChatServer) -> None:
+async def test_a_frame_over_the_line_limit_gets_line_too_long(
+    server: ChatServer, open_web: OpenWeb
+) -> None:
     """A text frame past --max-line-bytes is discarded with line_too_long; the connection stays."""
     alice = await open_web(server, "alice")
     alice.send("x" * (server.settings.max_line_bytes + 1))
@@ -178,20 +199,22 @@ async def test_a_frame_over_the_line_limit_gets_line_too_long(server: ChatServer
     alice.send("/users")
     users = await alice.expect_json("users")
     assert users["users"] == ["alice"]
-    await alice.close()
 
 
-async def test_a_frame_far_over_the_limit_closes_with_1009(server: ChatServer) -> None:
+async def test_a_frame_far_over_the_limit_closes_with_1009(
+    server: ChatServer, open_web: OpenWeb
+) -> None:
     """A message too big to be worth reading whole closes the WebSocket: message too big."""
     alice = await open_web(server, "alice")
     alice.send("x" * (server.settings.max_line_bytes * 64))
     close = await alice.expect_close()
     assert close is not None
     assert close.code == CloseCode.MESSAGE_TOO_BIG
-    await alice.close()
 
 
-async def test_a_binary_frame_is_refused_with_1003_and_a_reason(server: ChatServer) -> None:
+async def test_a_binary_frame_is_refused_with_1003_and_a_reason(
+    server: ChatServer, open_web: OpenWeb
+) -> None:
     """Binary frames are not lines: the connection is closed with 1003, saying why."""
     alice = await open_web(server, "alice")
     alice.send_binary(b"\x00\x01")
@@ -199,11 +222,10 @@ async def test_a_binary_frame_is_refused_with_1003_and_a_reason(server: ChatServ
     assert close is not None
     assert close.code == CloseCode.UNSUPPORTED_DATA
     assert "text frame" in close.reason
-    await alice.close()
 
 
 async def test_a_frame_with_a_line_break_is_one_line(
-    server: ChatServer, client: ClientFactory
+    server: ChatServer, client: ClientFactory, open_web: OpenWeb
 ) -> None:
     """A frame is one input line: a newline inside cannot smuggle in a second command."""
     bob = await client("bob")
@@ -214,22 +236,22 @@ async def test_a_frame_with_a_line_break_is_one_line(
     users = await alice.expect_json("users")
     assert users["users"] == ["alice", "bob"]
     await bob.expect(r"<alice> hello ?/nick mallory$")
-    await alice.close()
 
 
-async def test_the_rendering_of_a_websocket_is_json_for_good(server: ChatServer) -> None:
+async def test_the_rendering_of_a_websocket_is_json_for_good(
+    server: ChatServer, open_web: OpenWeb
+) -> None:
     """/format text on a WebSocket is refused: the browser never sees text lines."""
     alice = await open_web(server, "alice")
     alice.send("/format text")
     error = await alice.expect_json("error")
     assert "JSON only" in error["text"]
-    await alice.close()
 
 
 # -- flood control and the send queue ------------------------------------------------------
 
 
-async def test_a_websocket_flood_is_paced_not_dropped() -> None:
+async def test_a_websocket_flood_is_paced_not_dropped(open_web: OpenWeb) -> None:
     """Frames past the burst are delayed to the flood rate, all of them, in order."""
     burst, rate, lines = 3, 20.0, 13
     async with running_server(http_port=0, flood_burst=burst, flood_rate=rate) as server:
@@ -239,13 +261,11 @@ async def test_a_websocket_flood_is_paced_not_dropped() -> None:
         flooder.send(*(f"flood {n}" for n in range(lines)))
         got = [(await observer.expect_json("message"))["text"] for _ in range(lines)]
         elapsed = time.monotonic() - started
-        await observer.close()
-        await flooder.close()
     assert got == [f"flood {n}" for n in range(lines)]
     assert elapsed >= (lines - burst) / rate * 0.9
 
 
-async def test_a_websocket_flooder_is_pushed_back_by_tcp() -> None:
+async def test_a_websocket_flooder_is_pushed_back_by_tcp(open_web: OpenWeb) -> None:
     """While a flooder waits for tokens the server reads nothing more of its frames."""
     async with running_server(http_port=0, flood_burst=1, flood_rate=4.0) as server:
         observer = await open_web(server, "observer")
@@ -257,10 +277,11 @@ async def test_a_websocket_flooder_is_pushed_back_by_tcp() -> None:
         await wait_until(lambda: transport.get_write_buffer_size() > 0)
         assert server.received_bytes - before < 1 << 20
         transport.abort()
-        await observer.close()
 
 
-async def test_a_websocket_member_that_does_not_read_is_cut_at_the_queue_bound() -> None:
+async def test_a_websocket_member_that_does_not_read_is_cut_at_the_queue_bound(
+    open_web: OpenWeb,
+) -> None:
     """The hub's send-queue bound holds for a WebSocket: the room is told, nobody waits."""
     limits = {"max_queue_bytes": 16 * 1024, "send_buffer_bytes": 16 * 1024}
     async with running_server(http_port=0, flood_control=False, **limits) as server:
@@ -271,4 +292,3 @@ async def test_a_websocket_member_that_does_not_read_is_cut_at_the_queue_bound()
         leave = await talker.expect_json("leave", timeout=10)
         assert (leave["nick"], leave["reason"]) == ("sloth", "send queue exceeded")
         await sloth.close()
-        await talker.close()
