@@ -32,8 +32,9 @@ serve-1: $(STAMP)
 # Real programs the tests drive, as PROGRAM=DEBIAN_PACKAGE: tmux for the terminal
 # client's end-to-end tests, irssi for the IRC door's, a C compiler for the benchmark's
 # smoke test, redis-server for the Redis backends (each test run starts its own, on a
-# free port).
-TEST_PROGRAMS := tmux=tmux irssi=irssi gcc=gcc,libc6-dev redis-server=redis-server
+# free port), chromium for the web client's (driven by Playwright, never with a browser
+# of its own).
+TEST_PROGRAMS := tmux=tmux irssi=irssi gcc=gcc,libc6-dev redis-server=redis-server chromium=chromium
 
 test: $(DEV_STAMP)
 	@sh tools/install-programs $(TEST_PROGRAMS)

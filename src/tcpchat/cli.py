@@ -193,6 +193,8 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
         async with ChatServer(settings, search=Search(search_settings)) as server:
             release_freed_memory()
             announce(f"listening on {server.address}", settings.log_format, address=server.address)
+            if server.web_url is not None:
+                announce(f"web client at {server.web_url}", settings.log_format, url=server.web_url)
             await stop.wait()
             log.info("shutting down")
     finally:

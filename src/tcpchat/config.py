@@ -199,11 +199,38 @@ def is_server_name(text: str) -> bool:
     return _SERVER_NAME.fullmatch(text) is not None
 
 
+@dataclass(frozen=True)
+class OriginList:
+    """A setting that lists web origins, comma-separated: ``https://chat.example.org``.
+
+    Each origin is a scheme (http or https), ``://`` and a host, with an optional
+    port: what a browser sends in its ``Origin`` header. The value is kept
+    normalised: lower case, separated by ``,`` alone.
+    """
+
+    expected: str = "origins such as https://chat.example.org,http://10.0.0.2:8080"
+
+    def accepts(self, value: str) -> bool:
+        try:
+            self(value)
+        except ValueError:
+            return False
+        return True
+
+    def __call__(self, text: str) -> str:
+        origins = [item.strip().lower() for item in text.split(",") if item.strip()]
+        for origin in origins:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or any(c in rest for c in "/?#@ "):
+                raise ValueError(f"{origin!r} is not a web origin (expected {self.expected})")
+        return ",".join(origins)
+
+
 def check_values(settings: object) -> None:
     """Refuse a number, a choice or a name out of its setting's bounds, naming the flag."""
     for f in settings_fields(type(settings)):
         parse, value = f.metadata["parse"], getattr(settings, f.name)
-        checked = isinstance(parse, Number | Choice | RoomName)
+        checked = isinstance(parse, Number | Choice | RoomName | OriginList)
         if checked and value is not None and not parse.accepts(value):
             raise ValueError(f"{f.metadata['flag']} must be {parse.expected} (got {value!r})")
 
@@ -353,6 +380,23 @@ class ServerSettings:
         "line and it is disconnected",
         POSITIVE_SECONDS,
     )
+    # -- the web front door (docs/web.md) --
+    http_port: int | None = setting(
+        None,
+        "--http-port",
+        "TCPCHAT_HTTP_PORT",
+        "port of the web client and its WebSocket endpoint /ws, on --host, with TLS when "
+        "configured (unset: off; 8080 is conventional; 0: any free port)",
+        PORT,
+    )
+    http_allowed_origins: str = setting(
+        "",
+        "--http-allowed-origins",
+        "TCPCHAT_HTTP_ALLOWED_ORIGINS",
+        "web origins besides the page's own whose pages may open /ws, comma-separated "
+        "(https://chat.example.org); other origins get 403",
+        OriginList(),
+    )
 
     # -- Hardening: flood control, connection caps, keepalive, TLS, password --------
     # docs/security.md has the threat model and the table of these limits.
@@ -469,6 +513,13 @@ class ServerSettings:
             return self.server_name
         host = socket.gethostname()
         return host if is_server_name(host) else FALLBACK_SERVER_NAME
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """``--http-allowed-origins`` as a tuple (the page's own origin is always allowed)."""
+        return tuple(
+            origin for origin in OriginList()(self.http_allowed_origins).split(",") if origin
+        )
 
     @property
     def room_rules(self) -> RoomRules:

@@ -1,7 +1,7 @@
 """Log lines, as text for people or as JSON for log shippers (``--log-format``).
 
 A log call may carry structured fields in ``extra``: a connection's line names
-``address``, ``door`` (the front door it came in by: ``line`` today), ``nick``
+``address``, ``door`` (the front door it came in by: ``line``, ``irc`` or ``web``), ``nick``
 and ``reason``. The text format has them in its sentence already; the JSON
 format writes them as fields of the line's object, beside ``time``, ``level``,
 ``logger`` and ``message``.

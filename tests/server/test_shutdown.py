@@ -8,12 +8,20 @@ import signal
 import time
 
 import pytest
+from websockets.frames import CloseCode
 
 from tcpchat.core.conversation import Conversation
 from tcpchat.server.chat import ChatServer
-from tests.support.faults import clients, close_writer, hardened_settings, open_stalled_client
+from tests.support.faults import (
+    clients,
+    close_writer,
+    hardened_settings,
+    open_stalled_client,
+    wait_until,
+)
 from tests.support.helpers import LineClient
 from tests.support.programs import start_server
+from tests.support.websocket import WebSocketClient
 
 #: What the issue promises: shutdown completes within this many seconds.
 SHUTDOWN_BUDGET = 5.0
@@ -166,3 +174,25 @@ async def test_close_does_not_wait_forever_for_a_search_service(
         assert time.monotonic() - started < SHUTDOWN_BUDGET
         await alice.expect(r"\*\*\* the server is shutting down")
     assert any("searches did not stop" in r.getMessage() for r in caplog.records)
+
+
+async def test_shutdown_tells_websockets_and_closes_them_with_1001() -> None:
+    """close() sends the shutdown event, then a 1001 close frame, and leaves no task behind."""
+    server = ChatServer(hardened_settings(http_port=0))
+    await server.start()
+    try:
+        alice = await WebSocketClient.connect(server.http_port)
+        await alice.register("alice")
+        idle = await LineClient.connect(server.http_port)  # a connection that never asks
+        await wait_until(lambda: len(server._connections) == 2)
+    finally:
+        await server.close()
+    shutdown = await alice.expect_json("shutdown")
+    assert "shutting down" in shutdown["text"]
+    close = await alice.expect_close()
+    assert close is not None
+    assert close.code == CloseCode.GOING_AWAY
+    assert await idle.reader.read() == b""
+    assert server._connections == {}
+    await alice.close()
+    await idle.close()

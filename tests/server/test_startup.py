@@ -28,6 +28,8 @@ NOT_BEFORE_A_SEARCH = {
     "tcpchat.tui": "the room server has no terminal front end",
     "tcpchat.client": "the room server is not a client",
     "hashlib": "only --password needs a digest",
+    "websockets": "only the web front door (--http-port) speaks HTTP and WebSocket",
+    "tcpchat.server.web": "the web front door is loaded with --http-port",
 }
 
 #: Runs ``tcpchat serve`` in this process; once it has stopped, prints the modules it imported.

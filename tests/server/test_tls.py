@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+from websockets.asyncio.client import connect as websocket_connect
+from websockets.typing import Origin
 
 from tcpchat.net.tls import INSECURE_WARNING, client_context
 from tcpchat.server.chat import ChatServer
@@ -276,3 +279,33 @@ async def test_closing_the_1to1_chat_cuts_a_handshake_in_progress(
         async with asyncio.timeout(settings.close_timeout):
             await server.close()
         assert await silent.expect_eof() == []
+
+
+async def test_the_web_listener_speaks_tls_too(certificates: Certificates) -> None:
+    """With TLS configured, the page is served over https and /ws is wss, into the same room."""
+    settings = hardened_settings(
+        http_port=0, tls_cert=certificates.cert_file, tls_key=certificates.key_file
+    )
+    context = client_context(certificates.ca_file)
+    async with ChatServer(settings) as server:
+        assert server.web_url == f"https://127.0.0.1:{server.http_port}/"
+        page = await connect(server.http_port, context)
+        try:
+            await page.send_bytes(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            await page.expect(r"^HTTP/1\.1 200 OK")
+        finally:
+            await page.close()
+        bob = await connect(server.port, context)
+        url = f"wss://localhost:{server.http_port}/ws"
+        origin = Origin(f"https://localhost:{server.http_port}")
+        try:
+            await bob.register("bob")
+            async with websocket_connect(url, ssl=context, origin=origin) as alice:
+                await alice.recv()  # the greeting
+                await alice.send("alice")
+                await bob.expect(r"\*\*\* alice joined")
+                await bob.send("hello over wss")
+                while json.loads(await alice.recv())["type"] != "message":
+                    pass
+        finally:
+            await bob.close()

@@ -36,7 +36,7 @@ from tcpchat.core.events import (
 from tcpchat.core.hub import Room
 from tcpchat.core.nicks import validate_nick
 from tcpchat.core.protocol import CommandInput
-from tcpchat.core.render import FORMATS
+from tcpchat.core.render import FORMATS, Rendering
 from tcpchat.core.rooms import MAX_AWAY_CHARS, is_room_name, room_key, validate_room
 from tcpchat.core.sanitize import sanitize_text
 
@@ -273,6 +273,8 @@ def _format(session: Conversation, argument: str) -> None:
     rendering = FORMATS.get(argument.strip().lower())
     if rendering is None:
         raise CommandError("usage: /format text|json")
+    if session.peer.json_only and rendering is not Rendering.JSON:
+        raise CommandError("this connection speaks JSON only (it is a WebSocket)")
     session.peer.rendering = rendering
     session.notice(f"format: {rendering.name.lower()}")
 

@@ -60,7 +60,9 @@ class Peer:
     holds bytes owed to this peer alone; what it is owed from its rooms since
     ``room_mark`` is still in its hub's room log. ``away`` is its away message
     (None: here); ``connected_at`` and ``active_at`` are monotonic times of its
-    connection and of the last line it said, for ``/whois``.
+    connection and of the last line it said, for ``/whois``. ``json_only`` is
+    set for a connection whose door frames JSON events (the WebSocket door): it
+    cannot switch to text.
     """
 
     __slots__ = (
@@ -72,6 +74,7 @@ class Peer:
         "away",
         "connected_at",
         "drop_reason",
+        "json_only",
         "nick",
         "pending",
         "room_mark",
@@ -92,6 +95,7 @@ class Peer:
         self._hub: Settles | None = None  # set while registered
         self.away: str | None = None
         self.connected_at = self.active_at = now
+        self.json_only = False
 
     @property
     def rendering(self) -> Rendering:

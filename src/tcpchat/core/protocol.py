@@ -78,7 +78,12 @@ class LineSplitter:
         return items
 
     def _too_long(self) -> LineTooLong:
-        return LineTooLong(f"line too long (the limit is {self.max_line_bytes} bytes); discarded")
+        return line_too_long(self.max_line_bytes)
+
+
+def line_too_long(max_line_bytes: int) -> LineTooLong:
+    """What a line over ``max_line_bytes`` gets, whatever door it came through."""
+    return LineTooLong(f"line too long (the limit is {max_line_bytes} bytes); discarded")
 
 
 def decode_line(raw: bytes) -> str:

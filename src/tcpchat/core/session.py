@@ -16,6 +16,7 @@ from tcpchat.core.commands import LEAVE_COMMANDS, current_room, dispatch
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.errors import (
     InvalidEncoding,
+    LineTooLong,
     LocalProtocolError,
     NickError,
     RoomError,
@@ -122,9 +123,12 @@ class Session:
             return
         self.notice(GREETING)
 
-    def receive_line(self, raw: bytes) -> None:
-        """Handle one complete input line (without its line ending)."""
+    def receive_line(self, raw: bytes | LineTooLong) -> None:
+        """Handle one complete input line (without its line ending), or an overlong one."""
         if self.finished is not None:
+            return
+        if isinstance(raw, LineTooLong):
+            self.fail(raw)  # and carry on: the line was discarded whole, never acted on
             return
         try:
             text = decode_line(raw)
@@ -242,6 +246,11 @@ class Session:
         self.error(getattr(exc, "code", "error"), str(exc))
 
     # -- the end -------------------------------------------------------------
+
+    def registration_timed_out(self) -> None:
+        """Say that no nickname was chosen in time, and end."""
+        self.error("timeout", "no nickname was chosen in time; closing")
+        self.end("registration timed out")
 
     def end(self, reason: str, *, announce: bool = True) -> None:
         """Finish the session: leave the server, and tell those who shared a room, once."""

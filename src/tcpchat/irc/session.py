@@ -239,6 +239,10 @@ class IrcSession:
         self.send(self.replies.error(f"Closing link: {reason}"))
         self.end(reason)
 
+    def registration_timed_out(self) -> None:
+        """No NICK and USER in time: ``ERROR``, and the end."""
+        self.close_with("registration timed out")
+
     # -- the end -----------------------------------------------------------------
 
     def end(self, reason: str, *, announce: bool = True) -> None:

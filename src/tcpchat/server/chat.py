@@ -1,72 +1,62 @@
-"""The multi-client chat server: its listener, its connections, its hub.
+"""The multi-client chat server: its listeners, its connections, its hub.
 
 :class:`ChatServer` owns everything a running chat needs: the hub, the event
 clock, the connection caps, the search service, and one task per connection.
-Each connection coroutine admits the connection, shakes hands (TLS), opens a
-:class:`~tcpchat.core.session.Session` and hands the socket to the front door
-that reads it: the native line protocol (:mod:`tcpchat.server.line`) on the
-main port, IRC (:mod:`tcpchat.server.irc`) on the IRC ports when they are set.
-Writing is the hub's job. Whatever
-way a connection ends, its ``finally`` takes it out of the room, flushes what
-it was owed and closes the socket.
+Each listener has a front door (:class:`~tcpchat.server.listener.FrontDoor`):
+the native line protocol's (:mod:`tcpchat.server.line`) on the main port,
+IRC's (:mod:`tcpchat.server.irc`) on ``--irc-port`` and ``--irc-tls-port``,
+the web's (:mod:`tcpchat.server.web`) on ``--http-port``. Each connection
+coroutine admits the connection, shakes hands (TLS) and hands the socket to
+its listener's door, which opens a session and feeds it. Writing is the hub's
+job. Whatever way a connection ends, its ``finally`` takes it out of the
+rooms, flushes what it was owed, lets the door say goodbye and closes the
+socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
-from tcpchat.core.hub import Peer
-from tcpchat.core.render import Encoder, Rendering, encode
-from tcpchat.core.session import Session
+from tcpchat.core.hub import Peer, Transport
+from tcpchat.core.render import Encoder, encode
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
-from tcpchat.server.line import FRONT_DOOR, read_lines
-from tcpchat.server.listener import READ_CHUNK, accept_tls, start_listening, tune_socket
+from tcpchat.server.line import LineDoor
+from tcpchat.server.listener import (
+    DoorSession,
+    FrontDoor,
+    S,
+    accept_tls,
+    start_listening,
+    tune_socket,
+)
 from tcpchat.server.local_hub import LocalHub
 
 if TYPE_CHECKING:
-    from tcpchat.irc.session import IrcSession
     from tcpchat.server.irc import IrcDoor
+    from tcpchat.server.web import WebDoor
 
 log = logging.getLogger("tcpchat.server")
 
-#: A connection's conversation, whichever front door it came in by.
-AnySession: TypeAlias = "Session | IrcSession"
-
-
-@dataclass(frozen=True)
-class FrontDoor:
-    """How one listener's connections are spoken to: its protocol, and TLS or not.
-
-    ``refusal`` words a refusal at admission for the protocol; ``open`` starts
-    the conversation on a peer past its TLS handshake; ``read`` feeds that
-    session from the socket until it ends (:func:`~tcpchat.server.line.read_lines`
-    or :func:`~tcpchat.server.irc.read_irc_lines`).
-    """
-
-    name: str
-    tls: ssl.SSLContext | None
-    refusal: Callable[[str], bytes]
-    open: Callable[[Peer], AnySession]
-    read: Callable[..., Awaitable[None]]
+#: What a listener runs for each connection it accepts.
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class ChatServer:
-    """A multi-client chat room on one listening socket.
+    """A multi-client chat on its listening sockets: the line protocol's, IRC's, the web's.
 
     Use as ``async with ChatServer(settings) as server: await server.serve_forever()``,
-    or ``start()`` and ``close()``. ``port`` is the real port once started, so
+    or ``start()`` and ``close()``. ``port`` (and ``irc_port``, ``irc_tls_port``
+    and ``http_port`` when they are set) is the real port once started, so
     tests can listen on port 0.
     """
 
@@ -74,15 +64,22 @@ class ChatServer:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
-        # IRC is loaded only when an IRC port is set: a server without it never pays for it.
-        self._irc: IrcDoor | None = None
+        self._line_door = LineDoor(settings)
+        # IRC and the web are loaded only when their ports are set: a server
+        # without them never pays for them (websockets alone is 4 MiB).
+        self._irc_door: IrcDoor | None = None
+        self._web_door: WebDoor | None = None
         wire: Encoder = encode
         if settings.irc_port is not None or settings.irc_tls_port is not None:
             from tcpchat.server.irc import IrcDoor
 
             created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-            self._irc = IrcDoor(settings, created)
-            wire = self._irc.encoder
+            self._irc_door = IrcDoor(settings, created)
+            wire = self._irc_door.encoder
+        if settings.http_port is not None:
+            from tcpchat.server.web import WebDoor
+
+            self._web_door = WebDoor(settings)
         self.hub = LocalHub(
             settings.max_queue_bytes,
             on_drop=self._on_drop,
@@ -92,9 +89,10 @@ class ChatServer:
         self._listener: asyncio.Server | None = None
         # The IRC listeners, plain (False) and TLS (True), when their ports are set.
         self._irc_listeners: dict[bool, asyncio.Server] = {}
+        self._web_listener: asyncio.Server | None = None
         self._tls_context: ssl.SSLContext | None = None
-        # Every connection task, with its session (None while being refused).
-        self._connections: dict[asyncio.Task[None], AnySession | None] = {}
+        # Every connection task, with its session (None until the door opens one).
+        self._connections: dict[asyncio.Task[None], DoorSession | None] = {}
         self._closing = False
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
@@ -121,7 +119,20 @@ class ChatServer:
         """The real port of the IRC-over-TLS listener (``--irc-tls-port``); it must be on."""
         return listening_port(self._irc_listeners.get(True))
 
-    def sessions(self) -> list[AnySession]:
+    @property
+    def http_port(self) -> int:
+        """The web listener's port (RuntimeError when ``--http-port`` is off)."""
+        return listening_port(self._web_listener)
+
+    @property
+    def web_url(self) -> str | None:
+        """Where the web client is, once started (None when ``--http-port`` is off)."""
+        if self._web_listener is None:
+            return None
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{format_address((self.settings.host, self.http_port))}/"
+
+    def sessions(self) -> list[DoorSession]:
         """The sessions of the connections open now, registered or not, of every front door."""
         return [session for session in self._connections.values() if session is not None]
 
@@ -131,42 +142,50 @@ class ChatServer:
         return bool(self.settings.tls_cert)
 
     async def start(self) -> None:
-        """Bind and start accepting connections.
+        """Bind and start accepting connections, on every port that is set.
 
         Raises OSError (ssl.SSLError among them) for certificate files that cannot
-        be used, and OSError when it cannot bind.
+        be used, and OSError when it cannot bind (closing what it had bound).
         """
         self._tls_context = tls_server_context(self.settings)
-        self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        serve = self._serving(self._line_door, self._tls_context)
+        self._listener = await start_listening(serve, self.settings, task=2)
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
-        await self._start_irc()
+        try:
+            await self._start_irc()
+            await self._start_web()
+        except BaseException:
+            for listener in self._listeners():
+                listener.close()
+            raise
 
     async def _start_irc(self) -> None:
         """Listen for IRC on ``--irc-port`` and ``--irc-tls-port``, whichever are set."""
-        irc = self._irc
-        if irc is None:
+        door = self._irc_door
+        if door is None:
             return
-        from tcpchat.server.irc import read_irc_lines
-
         for port, tls in ((self.settings.irc_port, False), (self.settings.irc_tls_port, True)):
             if port is None:
                 continue
-            door = FrontDoor(
-                irc.name,
-                self._tls_context if tls else None,
-                irc.refusal,
-                self._irc_session,
-                read_irc_lines,
-            )
-            serve = functools.partial(self._serve_connection, door=door)
-            self._irc_listeners[tls] = await asyncio.start_server(
-                serve, self.settings.host, port, limit=READ_CHUNK
-            )
-            log.debug(
-                "IRC%s on port %d",
-                " over TLS" if tls else "",
-                listening_port(self._irc_listeners[tls]),
-            )
+            serve = self._serving(door, self._tls_context if tls else None)
+            listener = await start_listening(serve, self.settings, task=2, port=port)
+            self._irc_listeners[tls] = listener
+            log.debug("IRC%s on port %d", " over TLS" if tls else "", listening_port(listener))
+
+    async def _start_web(self) -> None:
+        """Listen for browsers on ``--http-port``, if it is set (with TLS when configured)."""
+        door = self._web_door
+        if door is None:
+            return
+        serve = self._serving(door, self._tls_context)
+        port = self.settings.http_port
+        self._web_listener = await start_listening(serve, self.settings, task=2, port=port)
+        log.debug("web client on %s", self.web_url)
+
+    def _listeners(self) -> list[asyncio.Server]:
+        """Every listener started so far."""
+        listeners = [self._listener, *self._irc_listeners.values(), self._web_listener]
+        return [listener for listener in listeners if listener is not None]
 
     async def serve_forever(self) -> None:
         if self._listener is None:
@@ -186,9 +205,8 @@ class ChatServer:
         if self._closing:
             return
         self._closing = True
-        if self._listener is not None:
-            self._listener.close()
-        for listener in self._irc_listeners.values():
+        listeners = self._listeners()
+        for listener in listeners:
             listener.close()
         # Before the goodbye, so that no AI event follows the shutdown notice.
         await self._cancel_searches()
@@ -203,9 +221,7 @@ class ChatServer:
             task.cancel()
         # Each connection's own clean-up flushes and closes within close_timeout.
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._listener is not None:
-            await self._listener.wait_closed()
-        for listener in self._irc_listeners.values():
+        for listener in listeners:
             await listener.wait_closed()
         log.info("server closed")
 
@@ -229,18 +245,22 @@ class ChatServer:
 
     # -- one connection --------------------------------------------------------
 
+    def _serving(self, door: FrontDoor[S], tls: ssl.SSLContext | None) -> Serve:
+        """What a listener runs per connection: ``door``, behind TLS if ``tls`` is given."""
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve_connection(reader, writer, door, tls)
+
+        return serve
+
     async def _serve_connection(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        door: FrontDoor | None = None,
+        door: FrontDoor[S],
+        tls: ssl.SSLContext | None,
     ) -> None:
-        """One connection, from admission to its socket closed; ``door`` None is the native one."""
-        if door is None:
-            door = FrontDoor(
-                FRONT_DOOR, self._tls_context, self._text_refusal, self._native_session, read_lines
-            )
-        tls_context = door.tls
+        """One connection, from admission to its socket closed."""
         task = asyncio.current_task()
         assert task is not None
         # From accept to registered, TLS handshake included: one registration time-out.
@@ -258,29 +278,50 @@ class ChatServer:
                 refusal,
                 extra={"address": address, "door": door.name, "reason": refusal},
             )
-            if tls_context is None:
+            if tls is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
-                writer.write(door.refusal(refusal))
+                event_id, ts = self.clock.stamp()
+                error = Error(event_id, ts, "connection_refused", refusal)
+                try:
+                    await door.refuse(reader, writer, error)
+                except (ConnectionError, OSError):
+                    pass
+                except asyncio.CancelledError:
+                    if not self._closing:
+                        self._connections.pop(task, None)
+                        writer.transport.abort()
+                        raise
+                    task.uncancel()
             await self._close_connection(task, writer)
             return
-        session: AnySession | None = None
+        session: S | None = None
+
+        def open_session(transport: Transport) -> S:
+            """Start the conversation on the admitted connection (past its TLS handshake)."""
+            nonlocal session
+            log.info("connection from %s", address, extra={"address": address, "door": door.name})
+            tune_socket(writer, self.settings)
+            session = door.open(Peer(transport, address), self.hub, self.clock, self.search)
+            self._connections[task] = session
+            return session
+
         reason = "connection closed"
+        shaken = False  # past the TLS handshake (or none is needed)
         try:
             if self._closing:
                 return
-            if tls_context is not None and not await accept_tls(writer, tls_context, deadline):
+            if tls is not None and not await accept_tls(writer, tls, deadline):
                 return
-            session = self._open_session(task, writer, address, door)
-            await door.read(
+            shaken = True
+            await door.converse(
                 reader,
                 writer,
-                session,
-                self.settings,
                 deadline=deadline,
-                tls=tls_context is not None,
+                tls=tls is not None,
+                open_session=open_session,
                 on_read=self._count_received,
             )
-            reason = session.finished or "connection closed"
+            reason = (session.finished if session else None) or "connection closed"
         except (ConnectionError, OSError):
             reason = "connection lost"
         except asyncio.CancelledError:
@@ -296,13 +337,17 @@ class ChatServer:
             reason = "server error"
         finally:
             self.admission.release(host)
-            if session is None:
+            if not shaken:
                 # Never past its TLS handshake: accept_tls has cut it already.
                 writer.transport.abort()
                 del self._connections[task]
+            elif session is None:
+                # A plain HTTP request, answered (or never sent): let the answer go out.
+                await self._close_connection(task, writer)
             else:
                 session.end(session.peer.drop_reason or reason)
                 self.hub.flush(session.peer)
+                door.finish(session)
                 await self._close_connection(task, writer)
                 fields = {"nick": session.peer.nick, "reason": session.finished}
                 log.info(
@@ -311,37 +356,6 @@ class ChatServer:
                     session.finished,
                     extra={"address": address, "door": door.name, **fields},
                 )
-
-    def _text_refusal(self, reason: str) -> bytes:
-        """A refusal at admission as a native client reads it."""
-        event_id, ts = self.clock.stamp()
-        return encode(Error(event_id, ts, "connection_refused", reason), Rendering.TEXT)
-
-    def _open_session(
-        self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str, door: FrontDoor
-    ) -> AnySession:
-        """Start the conversation on an admitted connection (past its TLS handshake)."""
-        log.info("connection from %s", address, extra={"address": address, "door": door.name})
-        tune_socket(writer, self.settings)
-        session = self._connections[task] = door.open(Peer(writer.transport, address))
-        return session
-
-    def _native_session(self, peer: Peer) -> Session:
-        session = Session(
-            peer,
-            self.hub,
-            self.clock,
-            search=self.search,
-            password=self.settings.password,
-            max_line_bytes=self.settings.max_line_bytes,
-            rules=self.hub.rules,
-        )
-        session.greet()
-        return session
-
-    def _irc_session(self, peer: Peer) -> IrcSession:
-        assert self._irc is not None
-        return self._irc.open(peer, self.hub, self.clock, self.search)
 
     async def _close_connection(
         self, task: asyncio.Task[None], writer: asyncio.StreamWriter

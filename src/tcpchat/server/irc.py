@@ -4,11 +4,12 @@ A sibling of :mod:`tcpchat.server.line`. :class:`~tcpchat.server.chat.ChatServer
 accepts, admits (the same caps, before any TLS handshake) and closes IRC
 connections exactly as native ones; here the bytes are cut into lines under
 IRC's limits (:func:`~tcpchat.irc.message.line_splitter`: a line past them is
-thrown away whole, never read as a command), paced by the same flood control
-(:mod:`tcpchat.server.pacing`) and handed to the connection's
-:class:`~tcpchat.irc.session.IrcSession`. Everything the session says goes
-out through the hub. A registered client that falls silent is sent ``PING``;
-one that stays silent as long again is disconnected.
+thrown away whole, never read as a command) and handed to the connection's
+:class:`~tcpchat.irc.session.IrcSession` through the same intake as the other
+doors' (:mod:`tcpchat.server.pacing`: flood control, the registration
+deadline). Everything the session says goes out through the hub. A
+registered client that falls silent is sent ``PING``; one that stays silent
+as long again is disconnected.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from collections.abc import Callable
 from tcpchat import __version__
 from tcpchat.config import ServerSettings
 from tcpchat.core.conversation import SearchService
-from tcpchat.core.events import EventClock
-from tcpchat.core.hub import Hub, Peer
+from tcpchat.core.events import Error, EventClock
+from tcpchat.core.hub import Hub, Peer, Transport
 from tcpchat.core.protocol import looks_like_tls
 from tcpchat.core.rooms import MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS
 from tcpchat.irc.message import line_splitter
@@ -29,7 +30,7 @@ from tcpchat.irc.registration import ServerInfo
 from tcpchat.irc.render import IrcEncoder
 from tcpchat.irc.session import IrcSession
 from tcpchat.server.listener import READ_CHUNK
-from tcpchat.server.pacing import Pacer
+from tcpchat.server.pacing import paced_input
 
 #: The name of this front door in the log's connection lines (``door``).
 FRONT_DOOR = "irc"
@@ -44,9 +45,10 @@ MOTD = (
 
 
 class IrcDoor:
-    """What the server needs to open its IRC door: the encoder, the refusal, the sessions.
+    """IRC as a :class:`~tcpchat.server.listener.FrontDoor` of ChatServer.
 
-    One per server, made only when an IRC port is set.
+    One per server, made only when an IRC port is set, for both IRC listeners
+    (plain and TLS). It also holds the hub's encoder, which writes IRC.
     """
 
     name = FRONT_DOOR
@@ -57,9 +59,11 @@ class IrcDoor:
         #: The hub's encoder: the core's text and JSON, and IRC for IRC members.
         self.encoder = IrcEncoder(self.info.name)
 
-    def refusal(self, reason: str) -> bytes:
+    async def refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
+    ) -> None:
         """What a connection refused at admission reads: IRC's last line, ``ERROR``."""
-        return f"ERROR :Closing link: {reason}\r\n".encode()
+        writer.write(f"ERROR :Closing link: {error.text}\r\n".encode())
 
     def open(
         self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None
@@ -74,6 +78,24 @@ class IrcDoor:
             password=self.settings.password or None,
             rules=self.settings.room_rules,
         )
+
+    async def converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        deadline: float,
+        tls: bool,
+        open_session: Callable[[Transport], IrcSession],
+        on_read: Callable[[int], None],
+    ) -> None:
+        session = open_session(writer.transport)
+        await read_irc_lines(
+            reader, writer, session, self.settings, deadline=deadline, tls=tls, on_read=on_read
+        )
+
+    def finish(self, session: IrcSession) -> None:
+        """Nothing to add: IRC's last word, ``ERROR``, was the session's to say."""
 
 
 def server_info(settings: ServerSettings, created: str) -> ServerInfo:
@@ -108,13 +130,11 @@ async def read_irc_lines(
     and the connection is closed after as many again.
     """
     splitter = line_splitter()
-    pacer = Pacer(writer, settings)
-    loop = asyncio.get_running_loop()
     interval = settings.irc_ping_interval
     tokens = itertools.count(1)
     pinged = False
     first_read = True
-    try:
+    async with paced_input(session, settings, writer, deadline) as intake:
         while True:
             if session.registered:
                 # Silence: a PING first, then, if that goes unanswered, the end.
@@ -129,12 +149,7 @@ async def read_irc_lines(
                     session.ping(f"tcpchat-{next(tokens)}")
                     continue
             else:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        data = await reader.read(READ_CHUNK)
-                except TimeoutError:
-                    session.close_with("registration timed out")
-                    return
+                data = await reader.read(READ_CHUNK)  # by the registration deadline
             on_read(len(data))
             if not data:
                 return
@@ -145,18 +160,7 @@ async def read_irc_lines(
                     session.end("TLS handshake on a plain-text port")
                     return
             for item in splitter.feed(data):
-                if session.peer.drop_reason is not None:
-                    return  # cut off by the hub: nothing more of it reaches the room
-                if not await pacer.admit():
-                    session.end(session.peer.drop_reason or "connection lost")
-                    return
-                session.receive_line(item)
-                if session.finished is not None:
+                if not await intake.deliver(item):
                     return
             # One client's burst must not keep the loop from the others (see line.py).
             await asyncio.sleep(0)
-            if not session.registered and loop.time() >= deadline:
-                session.close_with("registration timed out")
-                return
-    finally:
-        pacer.close()

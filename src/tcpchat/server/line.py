@@ -2,12 +2,13 @@
 
 This is where ``nc``, ``telnet`` and ``tcpchat connect`` come in. The bytes of
 one connection are cut into lines under the line-length limit
-(:class:`~tcpchat.core.protocol.LineSplitter`), paced by flood control, and
-handed to the connection's :class:`~tcpchat.core.session.Session` one by one
-(flood control is :mod:`tcpchat.server.pacing`, shared with the IRC door).
-Everything the session says goes out through the hub, never from here. Other
-front doors (IRC, WebSocket) stand beside this module and feed the same
-sessions and hub.
+(:class:`~tcpchat.core.protocol.LineSplitter`), and handed one by one to the
+connection's :class:`~tcpchat.core.session.Session` at the flood rate
+(:mod:`tcpchat.server.pacing`, shared with the other doors). Everything the
+session says goes out through the hub, never from here. The IRC door
+(:mod:`tcpchat.server.irc`) and the web door (:mod:`tcpchat.server.web`)
+stand beside this module and feed the same hub; the web door opens the same
+sessions (:func:`native_session`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ import asyncio
 from collections.abc import Callable
 
 from tcpchat.config import ServerSettings
+from tcpchat.core.conversation import SearchService
 from tcpchat.core.errors import LineTooLong
+from tcpchat.core.events import Error, EventClock
+from tcpchat.core.hub import Hub, Peer, Transport
 from tcpchat.core.protocol import LineSplitter, looks_like_http, looks_like_tls
+from tcpchat.core.render import Rendering, encode
 from tcpchat.core.session import Session
 from tcpchat.server.listener import READ_CHUNK
-from tcpchat.server.pacing import Pacer
+from tcpchat.server.pacing import paced_input
 
 #: The name of this front door in the log's connection lines (``door``).
 FRONT_DOOR = "line"
@@ -30,6 +35,63 @@ NOT_A_WEB_SERVER = (
     b"This is a tcpchat chat server, not a web server: connect with `nc HOST PORT` "
     b"or `tcpchat connect`.\n"
 )
+
+
+class LineDoor:
+    """The native line protocol as a :class:`~tcpchat.server.listener.FrontDoor` of ChatServer."""
+
+    name = FRONT_DOOR
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+
+    async def refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
+    ) -> None:
+        writer.write(encode(error, Rendering.TEXT))
+
+    def open(
+        self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None
+    ) -> Session:
+        return native_session(peer, hub, clock, search, self.settings)
+
+    async def converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        deadline: float,
+        tls: bool,
+        open_session: Callable[[Transport], Session],
+        on_read: Callable[[int], None],
+    ) -> None:
+        session = open_session(writer.transport)
+        await read_lines(
+            reader, writer, session, self.settings, deadline=deadline, tls=tls, on_read=on_read
+        )
+
+    def finish(self, session: Session) -> None:
+        """Nothing to add: the line protocol ends by closing the socket."""
+
+
+def native_session(
+    peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None, settings: ServerSettings
+) -> Session:
+    """A new connection's conversation in tcpchat's own protocol, greeted.
+
+    It speaks ``peer``'s rendering (text unless the door set another).
+    """
+    session = Session(
+        peer,
+        hub,
+        clock,
+        search=search,
+        password=settings.password,
+        max_line_bytes=settings.max_line_bytes,
+        rules=settings.room_rules,
+    )
+    session.greet()
+    return session
 
 
 async def read_lines(
@@ -49,49 +111,26 @@ async def read_lines(
     how many bytes each read brought (the server's traffic count).
     """
     splitter = LineSplitter(settings.max_line_bytes)
-    pacer = Pacer(writer, settings)
     first_line = True
-    registration = asyncio.timeout_at(deadline)
-    try:
-        async with registration:
-            data = await reader.read(READ_CHUNK)
-            on_read(len(data))
-            if looks_like_tls(data) and not tls:
-                session.end("TLS handshake on a plain-text port")
-                return
-            while data:
-                for item in splitter.feed(data):
-                    if session.peer.drop_reason is not None:
-                        return  # cut off by the hub: nothing more of it reaches the room
-                    # Over the rate: wait before acting on this line, reading
-                    # nothing meanwhile, so TCP pushes back on the flooder.
-                    if not await pacer.admit():
-                        session.end(session.peer.drop_reason or "connection lost")
-                        return
-                    if isinstance(item, LineTooLong):
-                        session.fail(item)
-                        continue
-                    if first_line and looks_like_http(item):
+    async with paced_input(session, settings, writer, deadline) as intake:
+        data = await reader.read(READ_CHUNK)
+        on_read(len(data))
+        if looks_like_tls(data) and not tls:
+            session.end("TLS handshake on a plain-text port")
+            return
+        while data:
+            for item in splitter.feed(data):
+                if first_line and not isinstance(item, LineTooLong):
+                    first_line = False
+                    if looks_like_http(item):
                         session.peer.transport.write(NOT_A_WEB_SERVER)
                         session.end("HTTP request on a chat port")
                         return
-                    first_line = False
-                    session.receive_line(item)
-                    if session.finished is not None:
-                        return
-                    if session.registered and registration.when() is not None:
-                        # At once: flood control may still sleep on this chunk.
-                        registration.reschedule(None)
-                # read() returns at once while the stream holds data, so yield
-                # here: one client's burst must not keep the loop from the
-                # others, nor from flushing what this chunk queued for them.
-                await asyncio.sleep(0)
-                data = await reader.read(READ_CHUNK)
-                on_read(len(data))
-    except TimeoutError:
-        if not registration.expired():
-            raise  # a socket time-out, not ours
-        session.error("timeout", "no nickname was chosen in time; closing")
-        session.end("registration timed out")
-    finally:
-        pacer.close()
+                if not await intake.deliver(item):
+                    return
+            # read() returns at once while the stream holds data, so yield
+            # here: one client's burst must not keep the loop from the
+            # others, nor from flushing what this chunk queued for them.
+            await asyncio.sleep(0)
+            data = await reader.read(READ_CHUNK)
+            on_read(len(data))

@@ -1,9 +1,11 @@
-"""Listening and accepting: what every server's front door shares.
+"""Listening and accepting: what every server's front door shares, and what a door is.
 
 Each listener speaks plain TCP, even with TLS on: a connection is accepted,
 counted against the caps, and only then upgraded with :func:`accept_tls`, so
 that a connection that never finishes its handshake still counts, and the
-handshake spends the same time budget as registration.
+handshake spends the same time budget as registration. What happens after
+that is the front door's (:class:`FrontDoor`): the line protocol's, IRC's or
+the web's, each feeding a :class:`DoorSession`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from tcpchat.config import ServerSettings, task_port
+from tcpchat.core.conversation import SearchService
+from tcpchat.core.errors import LineTooLong
+from tcpchat.core.events import Error, EventClock
+from tcpchat.core.hub import Hub, Peer, Transport
 from tcpchat.net.sockopts import enable_keepalive, set_send_buffer
 from tcpchat.net.streams import format_address
 
@@ -24,22 +31,100 @@ log = logging.getLogger("tcpchat.server")
 READ_CHUNK = 64 * 1024
 
 
+class DoorSession(Protocol):
+    """A connection's conversation as the server and its front doors drive it.
+
+    :class:`~tcpchat.core.session.Session` (the line and web doors') and
+    :class:`~tcpchat.irc.session.IrcSession` (IRC's) both provide it: it is
+    fed one input line at a time, says whether it has a nickname yet and
+    whether it is over (``finished``, the reason), and can be ended. What it
+    says goes out through the hub, never through the door.
+    """
+
+    peer: Peer
+    finished: str | None
+
+    @property
+    def registered(self) -> bool:
+        """Whether the connection has a nickname (the registration deadline no longer runs)."""
+
+    def receive_line(self, raw: bytes | LineTooLong) -> None:
+        """Act on one input line, without its line ending, or on news of an overlong one."""
+
+    def registration_timed_out(self) -> None:
+        """Say, in the protocol's words, that no nickname came in time; then end."""
+
+    def end(self, reason: str, *, announce: bool = True) -> None:
+        """Finish the conversation: leave the rooms and tell the others, once."""
+
+
+#: The conversation a front door opens (its own session type).
+S = TypeVar("S", bound=DoorSession)
+
+
+class FrontDoor(Protocol[S]):
+    """One way into the chat: how an admitted connection's bytes reach a session.
+
+    The server accepts, counts the connection against the caps and runs its
+    TLS handshake; the door does the rest (:mod:`tcpchat.server.line`,
+    :mod:`tcpchat.server.irc`, :mod:`tcpchat.server.web`), feeding its input
+    lines through :mod:`tcpchat.server.pacing`. Whatever way it returns, the
+    server then ends the session, flushes what the hub owes it, lets the
+    door say goodbye (:meth:`finish`) and closes the socket.
+    """
+
+    #: The door's name in the log's connection lines (``door``).
+    name: str
+
+    async def refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
+    ) -> None:
+        """Tell a plain-text connection over the caps why it is closed."""
+
+    def open(self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None) -> S:
+        """The conversation of a new connection on ``peer``, greeted if the protocol greets."""
+
+    async def converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        deadline: float,
+        tls: bool,
+        open_session: Callable[[Transport], S],
+        on_read: Callable[[int], None],
+    ) -> None:
+        """Serve the connection until it is done.
+
+        ``open_session`` starts the conversation on the transport the hub is
+        to write to (the server makes the peer and calls :meth:`open`);
+        ``deadline`` is the loop time by which it must have registered;
+        ``tls`` whether the connection already speaks TLS; ``on_read`` is told
+        how many bytes each read brought (the server's traffic count).
+        """
+
+    def finish(self, session: S) -> None:
+        """Close the session's conversation the door's way, after its last events."""
+
+
 async def start_listening(
     serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
     settings: ServerSettings,
     *,
     task: int,
+    port: int | None = None,
 ) -> asyncio.Server:
     """Listen as ``settings`` say (address and the task's port), serving with ``serve``.
 
     The listener speaks plain TCP even when TLS is on: ``serve`` runs as soon as a
     connection is accepted and upgrades it with :func:`accept_tls` itself, so that
     a connection is counted against the caps before its handshake, and the
-    handshake spends the same time budget as registration.
+    handshake spends the same time budget as registration. ``port`` overrides
+    the task's port (the IRC and HTTP listeners').
     """
-    return await asyncio.start_server(
-        serve, settings.host, task_port(settings.port, task), limit=READ_CHUNK
-    )
+    if port is None:
+        port = task_port(settings.port, task)
+    return await asyncio.start_server(serve, settings.host, port, limit=READ_CHUNK)
 
 
 async def accept_tls(

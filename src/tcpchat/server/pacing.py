@@ -1,24 +1,105 @@
-"""Flood control on the wire: one connection's lines paced by its token bucket.
+"""What every front door does with one connection's input lines: pace, time, hand on.
 
-Both front doors (the native one in :mod:`tcpchat.server.line`, IRC's in
-:mod:`tcpchat.server.irc`) hold a line back here before acting on it. A
-flooder is never dropped for speed: its socket is not read while it waits, so
-TCP pushes back on it, and everyone else carries on. The bucket itself is
-pure (:class:`~tcpchat.core.ratelimit.TokenBucket`); this is the waiting.
+A front door cuts its connection's bytes into input lines (the line protocol
+and IRC at line endings, under their own limits; the web door at WebSocket
+frames) and hands them to :class:`Intake`, which is where the rules that do
+not depend on framing live, the same for all three doors:
+
+- flood control (:class:`Pacer`): a line over the rate waits before it is
+  acted on, and the door reads nothing meanwhile, so the transport (TCP)
+  pushes back on the flooder; a flooder is never dropped for speed;
+- the registration time-out: from accept to a nickname, one deadline
+  (:func:`paced_input`), announced in the protocol's own words
+  (:meth:`~tcpchat.server.listener.DoorSession.registration_timed_out`);
+- a connection cut off by the hub, reset or closed while held back says
+  nothing more.
+
+The lines go to any :class:`~tcpchat.server.listener.DoorSession`: the
+native :class:`~tcpchat.core.session.Session` or IRC's
+:class:`~tcpchat.irc.session.IrcSession`. The bucket itself is pure
+(:class:`~tcpchat.core.ratelimit.TokenBucket`); this module is the waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from tcpchat.config import ServerSettings
+from tcpchat.core.errors import LineTooLong
 from tcpchat.core.ratelimit import TokenBucket
 from tcpchat.net.streams import connection_gone, socket_error
+from tcpchat.server.listener import DoorSession
 
 #: Seconds between asking the kernel whether a paced connection was reset. While
 #: flood control holds a flooder back its socket is not read, and asyncio only
 #: sees a reset when it reads; this bounds how long a reset flooder stays.
 RESET_CHECK_INTERVAL = 0.5
+
+
+class Intake:
+    """One connection's input lines on their way to its session, at the flood rate.
+
+    Made by :func:`paced_input`, which also keeps the registration deadline.
+    """
+
+    def __init__(
+        self,
+        session: DoorSession,
+        settings: ServerSettings,
+        writer: asyncio.StreamWriter,
+        registration: asyncio.Timeout,
+    ) -> None:
+        self.session = session
+        self._pacer = Pacer(writer, settings)
+        self._registration = registration
+
+    async def deliver(self, item: bytes | LineTooLong) -> bool:
+        """Hand one input line (or news of an overlong one) to the session.
+
+        Returns False when the door should stop reading: the session finished,
+        the hub cut the connection off, or it went away while held back.
+        """
+        session = self.session
+        if session.peer.drop_reason is not None:
+            return False  # cut off by the hub: nothing more of it reaches the room
+        if not await self._pacer.admit():
+            session.end(session.peer.drop_reason or "connection lost")
+            return False
+        session.receive_line(item)
+        if session.finished is not None:
+            return False
+        if session.registered and self._registration.when() is not None:
+            # At once: flood control may still hold back lines already read.
+            self._registration.reschedule(None)
+        return True
+
+    def close(self) -> None:
+        self._pacer.close()
+
+
+@contextlib.asynccontextmanager
+async def paced_input(
+    session: DoorSession, settings: ServerSettings, writer: asyncio.StreamWriter, deadline: float
+) -> AsyncIterator[Intake]:
+    """An :class:`Intake` for ``session``, closing the connection at ``deadline`` if unregistered.
+
+    ``deadline`` is a loop time. When it passes before the session has a
+    nickname, the session says so its own way and ends, and the ``async
+    with`` block is left as if the door had stopped reading.
+    """
+    registration = asyncio.timeout_at(deadline)
+    intake = Intake(session, settings, writer, registration)
+    try:
+        async with registration:
+            yield intake
+    except TimeoutError:
+        if not registration.expired():
+            raise  # a socket time-out, not ours
+        session.registration_timed_out()
+    finally:
+        intake.close()
 
 
 class Pacer:
