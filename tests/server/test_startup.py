@@ -30,6 +30,9 @@ NOT_BEFORE_A_SEARCH = {
     "hashlib": "only --password needs a digest",
     "websockets": "only the web front door (--http-port) speaks HTTP and WebSocket",
     "tcpchat.server.web": "the web front door is loaded with --http-port",
+    "tcpchat.server.http": "the web front door's routes are loaded with --http-port",
+    "tcpchat.irc": "only the IRC front door (--irc-port, --irc-tls-port) speaks IRC",
+    "tcpchat.server.irc": "the IRC front door is loaded with an IRC port",
 }
 
 #: Runs ``tcpchat serve`` in this process; once it has stopped, prints the modules it imported.
