@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tcpchat.core.protocol import line_too_long
 from tcpchat.core.session import Session
 from tests.support.fakes import Room
 
@@ -285,3 +286,24 @@ async def test_slow_member_is_dropped_without_holding_up_others(room: Room) -> N
     alice.receive_line(b"second")
     texts = [e.get("text") or e.get("reason") for e in room.events(bob)]
     assert texts == ["first", "send queue exceeded", "second"]
+
+
+async def test_news_of_an_overlong_line_is_an_error_and_the_session_goes_on(room: Room) -> None:
+    """LineTooLong from a door is answered with line_too_long; the next line still registers."""
+    session = room.connect("bob")
+    session.receive_line(line_too_long(512))
+    error = room.events(session)[0]
+    assert (error["type"], error["code"]) == ("error", "line_too_long")
+    assert "512 bytes" in error["text"]
+    session.receive_line(b"bob")
+    assert session.registered
+
+
+async def test_a_registration_time_out_says_why_and_ends_the_session(room: Room) -> None:
+    """registration_timed_out sends the timeout error, then ends with its reason."""
+    session = room.connect("slow")
+    session.registration_timed_out()
+    (error,) = room.events(session)
+    assert (error["type"], error["code"]) == ("error", "timeout")
+    assert error["text"] == "no nickname was chosen in time; closing"
+    assert session.finished == "registration timed out"
