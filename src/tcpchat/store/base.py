@@ -104,7 +104,17 @@ class Store(Protocol):
         ...
 
     def highest_id(self) -> int:
-        """The highest id ever committed (0 for none): a server's clock starts above it."""
+        """The highest id ever committed or reserved (0 for none): a server's clock starts
+        above it."""
+        ...
+
+    async def reserve_ids(self, through: int) -> None:
+        """Keep ``through`` as an id that may have been handed out: ``highest_id`` at the next
+        open is at least ``through``, whether or not anything with that id was stored."""
+        ...
+
+    async def rooms(self, limit: int) -> list[str]:
+        """The keys of the ``limit`` rooms said in most recently, the most recent first."""
         ...
 
     async def recent(self, room_key: str, limit: int) -> list[StoredEvent]:
