@@ -60,7 +60,9 @@ $(BENCH_STAMP): $(DEV_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
+# The quick run starts with the microbenchmarks of the hot paths (benchmarks/micro.py).
 bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.micro
 	$(BIN)/python -m benchmarks.run
 
 bench-full: $(BENCH_STAMP)

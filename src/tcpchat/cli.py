@@ -161,6 +161,24 @@ def warn_if_exposed(config: ConfigFile | None) -> None:
         log.warning("%s", warning)
 
 
+def release_freed_memory() -> None:
+    """Hand the memory that start-up used and freed back to the system (glibc only).
+
+    Importing and setting up leaves freed blocks inside the C heap, which glibc
+    keeps for reuse: about 1 MiB of a server's resident memory at start-up that
+    no chat will need. ``malloc_trim(0)`` returns it. Elsewhere it does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # here: only a server that is about to listen needs it
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc (musl, say): nothing to give back this way
+
+
 async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
     from tcpchat.ai.search import Search  # here: tcpchat connect has no use for it
@@ -173,6 +191,7 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
         log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
         async with ChatServer(settings, search=Search(search_settings)) as server:
+            release_freed_memory()
             announce(f"listening on {server.address}", settings.log_format, address=server.address)
             await stop.wait()
             log.info("shutting down")

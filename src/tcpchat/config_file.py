@@ -18,12 +18,10 @@ environment variable, then the file, then the default.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import stat
 import textwrap
-import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass
 from typing import Any
@@ -107,6 +105,8 @@ class ConfigFile:
 
 def read_config(path: str) -> ConfigFile:
     """Read and check the file at ``path``; raise ConfigFileError at the first problem."""
+    import tomllib  # here: a server started without a file never needs the parser
+
     try:
         with open(path, "rb") as file:
             document = tomllib.load(file)
@@ -148,6 +148,8 @@ def check_document(path: str, document: Mapping[str, Any]) -> dict[str, dict[str
 
 def unknown_key(command: str, key: str, known: Mapping[str, Field[Any]]) -> str:
     """Why ``key`` is refused, with the nearest real key when there is one."""
+    import difflib  # here: only a misspelt key needs it
+
     said = f"not a setting of tcpchat {command}"
     close = difflib.get_close_matches(key.replace("_", "-"), list(known), n=1)
     if close:

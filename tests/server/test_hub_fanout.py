@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import cast
 
-from tcpchat.core.events import Event, Message, Notice
+from tcpchat.core.events import Event, Leave, Message, Notice
 from tcpchat.core.hub import QUEUE_EXCEEDED, Peer
-from tcpchat.core.render import Rendering
+from tcpchat.core.render import Rendering, encode
 from tcpchat.server.local_hub import LocalHub
 from tests.support.fakes import FakeTransport
 
@@ -75,6 +75,41 @@ async def test_a_sender_gets_everything_but_its_own_lines_in_order() -> None:
     ]
     assert b"line 2" in b"".join(writes(bob))
     assert b"line 1" not in b"".join(writes(bob))
+
+
+async def test_senders_get_the_others_lines_in_one_write_in_each_rendering() -> None:
+    """Every member a sender: each gets exactly the others' lines, in order, in one write."""
+    hub = LocalHub()
+    peers = [member(hub, f"m{number}") for number in range(4)]
+    peers[1].rendering = peers[3].rendering = Rendering.JSON
+    said = [(number, peers[number % 4]) for number in range(1, 11)]
+    for number, sender in said:
+        publish(hub, message(number, sender.nick or ""), exclude=sender)
+    await next_pass()
+    for peer in peers:
+        assert len(writes(peer)) == 1
+        expected = [
+            encode(message(number, sender.nick or ""), peer.wire_rendering)
+            for number, sender in said
+            if sender is not peer
+        ]
+        assert writes(peer)[0] == b"".join(expected)
+
+
+async def test_a_leaving_in_one_room_is_shared_like_a_line_and_keeps_its_place() -> None:
+    """A member of one room leaving reaches the others in the pass's shared bytes, in order."""
+    hub = LocalHub()
+    alice, bob, carol = member(hub, "alice"), member(hub, "bob"), member(hub, "carol")
+    publish(hub, message(1, "bob"))
+    hub.announce(Leave(2, NOW, "alice", "quit"), about=alice, exclude=alice)
+    hub.leave(alice)
+    publish(hub, message(3, "bob"))
+    await next_pass()
+    assert writes(bob) == writes(carol)
+    assert writes(bob)[0] is writes(carol)[0]
+    first, leaving, last = writes(bob)[0].splitlines()
+    assert (b"line 1" in first, b"alice" in leaving, b"line 3" in last) == (True, True, True)
+    assert b"quit" not in b"".join(writes(alice))
 
 
 async def test_room_and_private_deliveries_keep_their_order() -> None:

@@ -1,4 +1,4 @@
-"""Start-up: how much memory ``tcpchat serve`` holds, and what it imports, before anyone asks."""
+"""Memory and imports: what ``tcpchat serve`` holds at start-up, and per idle connection."""
 
 from __future__ import annotations
 
@@ -111,3 +111,51 @@ async def test_the_room_server_imports_no_search_or_terminal_code_before_a_searc
         if any(module == name or module.startswith(name + ".") for module in modules)
     }
     assert imported == {}
+
+
+#: Idle registered connections the per-connection memory test opens.
+IDLE_CONNECTIONS = 500
+
+#: The most resident memory one idle registered connection may add, in bytes.
+#: Measured on CPython 3.11 (asyncio): about 6.9 KB of Python objects per
+#: connection (tracemalloc: the stream reader, protocol, writer and transport,
+#: the connection task and its coroutine frames, the socket, the Session, Peer
+#: and LineSplitter, the nickname in the hub's and the room's tables), and
+#: 6.2-6.5 KB of RSS growth at 500 connections. The bound (1.6× that) leaves
+#: room for the allocator's arenas landing unevenly, not for a buffer of a few
+#: KiB more per connection.
+MAX_IDLE_CONNECTION_BYTES = 10 * 1024
+
+
+@needs_proc
+async def test_an_idle_registered_connection_costs_at_most_10_kib() -> None:
+    """500 registered connections that say nothing grow the server's RSS by ≤ 10 KiB each."""
+    process, port = await start_server(
+        "--task", "2", "--loop", "asyncio", "--log-level", "error", env=server_environment()
+    )
+    clients: list[LineClient] = []
+
+    async def register(number: int) -> None:
+        client = await LineClient.connect(port)
+        clients.append(client)
+        await client.register(f"idle{number}")
+
+    try:
+        # The first connections settle the allocator's arenas and the room's tables.
+        await asyncio.gather(*(register(number) for number in range(50)))
+        before = vm_rss_kib(process.pid)
+        for batch in range(50, 50 + IDLE_CONNECTIONS, 50):
+            await asyncio.gather(*(register(number) for number in range(batch, batch + 50)))
+        growth = (vm_rss_kib(process.pid) - before) * 1024 / IDLE_CONNECTIONS
+        for client in clients:
+            await client.close()
+        await stop(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    print(f"RSS per idle registered connection: {growth:,.0f} bytes")
+    assert growth <= MAX_IDLE_CONNECTION_BYTES, (
+        f"an idle registered connection costs {growth:,.0f} bytes of RSS, past "
+        f"{MAX_IDLE_CONNECTION_BYTES:,}: measure what each holds with tracemalloc"
+    )

@@ -56,6 +56,21 @@ class Session:
     room with it is told it left exactly once.
     """
 
+    # One per connection, thousands idle at once: no per-instance dict.
+    __slots__ = (
+        "_member",
+        "clock",
+        "finished",
+        "hub",
+        "max_line_bytes",
+        "monotonic",
+        "password_gate",
+        "peer",
+        "room",
+        "rules",
+        "search",
+    )
+
     def __init__(
         self,
         peer: Peer,

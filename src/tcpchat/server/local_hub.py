@@ -5,13 +5,15 @@ whatever the room's size: the event is appended to the pass's *room log* (with
 its room), and once per event-loop pass (``loop.call_soon``) the hub fans the
 log out room by room. Each room's events are encoded once per rendering and
 joined once, and the same bytes object goes to every member of the room in one
-``write()``. Only members who must be left out of something (senders), who
-were also sent something of their own, whose rooms changed in the pass, or who
-heard from two or more rooms in it get bytes assembled for them, in the one
-server order. So a member still gets at most one ``write()`` per pass, however
-many rooms it is in. The transport's write buffer is then that member's
-outbound queue, and a member whose queue grows past ``max_queue_bytes`` is cut
-off rather than allowed to hold anyone else up.
+``write()``. A member who sent in the pass gets that same joined buffer cut
+around its own events (one copy of at most k + 1 slices for k events of its
+own). Only members who were also sent something of their own, whose rooms
+changed in the pass, or who heard from two or more rooms in it get bytes
+assembled for them event by event, in the one server order. So a member still
+gets at most one ``write()`` per pass, however many rooms it is in. The
+transport's write buffer is then that member's outbound queue, and a member
+whose queue grows past ``max_queue_bytes`` is cut off rather than allowed to
+hold anyone else up.
 
 Connection code talks to the hub only through the :class:`~tcpchat.core.hub.Hub`
 interface, so another backend (Redis across machines, say) can stand beside
@@ -43,6 +45,30 @@ def _check_free(nick: str, holder: Peer | None, asker: Peer) -> None:
     if holder.nick is not None and nick_key(holder.nick) != nick_key(nick):
         raise NickTaken(f"the nickname {nick!r} looks like {holder.nick!r}'s; choose another")
     raise NickTaken(f"the nickname {nick!r} is taken; choose another")
+
+
+def _without(joined: bytes, ends: list[int], indexes: list[int], left_out: list[int]) -> bytes:
+    """``joined`` (the events at ``indexes``, ending at ``ends``) less the events ``left_out``.
+
+    At most one slice more than the events left out is copied, whatever the pass holds.
+    ``left_out`` may name events of other rooms (a member that sent to several): those
+    are not in ``indexes`` and cost nothing.
+    """
+    view = memoryview(joined)
+    parts: list[memoryview] = []
+    start = 0
+    for index in left_out:
+        where = bisect.bisect_left(indexes, index)
+        if where == len(indexes) or indexes[where] != index:
+            continue  # an event of another room
+        begin = ends[where - 1] if where else 0
+        if begin > start:
+            parts.append(view[start:begin])
+        start = ends[where]
+    if not start:
+        return joined
+    parts.append(view[start:])
+    return b"".join(parts)
 
 
 class LocalHub:
@@ -83,7 +109,8 @@ class LocalHub:
         self._log_encoded: tuple[list[bytes | None], ...] = ([], [], [])
         self._log_encoded_through = [0, 0, 0]  # per rendering: how many of the first are made
         self._active: dict[Room, list[int]] = {}  # the rooms published to, and where in the log
-        self._senders: set[Peer] = set()  # peers left out of something this pass
+        # The peers left out of something this pass, with the log entries they are left out of.
+        self._senders: dict[Peer, list[int]] = {}
         self._marked: list[Peer] = []  # peers whose room_mark is not 0, to reset after the pass
 
     def __len__(self) -> int:
@@ -216,7 +243,11 @@ class LocalHub:
         self._log_rooms.append(room)
         self._log_excluded.append(exclude)
         if exclude is not None:
-            self._senders.add(exclude)
+            left_out = self._senders.get(exclude)
+            if left_out is None:
+                self._senders[exclude] = [index]
+            else:
+                left_out.append(index)
         where = self._active.get(room)
         if where is None:
             self._active[room] = [index]
@@ -227,6 +258,11 @@ class LocalHub:
     def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
         # O(co-members), once each however many rooms they share: nick changes and
         # leavings are rare, and IRC tells each co-member once too.
+        if about._hub is self and len(about.rooms) == 1:
+            # In one room, its members are everyone to tell (``about`` among them): the
+            # room log tells them in order at O(1), as the churn of quits needs.
+            self.publish(event, room=next(iter(about.rooms)), exclude=exclude)
+            return
         recipients: dict[Peer, None] = {about: None} if about._hub is self else {}
         for room in about.rooms:
             recipients.update(dict.fromkeys(room.members.values()))
@@ -355,19 +391,28 @@ class LocalHub:
         limit = self.max_queue_bytes
         for room, indexes in active.items():
             shared: list[bytes | None] = [None, None, None]  # the room's events, per rendering
+            # Where each of the room's events ends in ``shared``, per rendering, made for senders.
+            ends: list[list[int] | None] = [None, None, None]
             # The hot loop of the server: one iteration per member per pass, kept lean.
             for peer in list(room.members.values()):
                 if (
                     peer.pending
                     or peer.room_mark
-                    or peer in senders
                     or (several and len(peer.rooms) > 1 and self._hears_several(peer))
                 ):
                     self.settle(peer)  # bytes of its own, or a part of the log: assemble them
                     continue
-                data = shared[peer._rendering]
+                rendering = peer._rendering
+                data = shared[rendering]
                 if data is None:
-                    data = shared[peer._rendering] = self._joined(peer._rendering, indexes)
+                    data = shared[rendering] = self._joined(rendering, indexes)
+                left_out = senders.get(peer)
+                if left_out is not None:
+                    # A sender: the room's joined bytes, cut around its own events.
+                    cut = ends[rendering]
+                    if cut is None:
+                        cut = ends[rendering] = self._ends(rendering, indexes)
+                    data = _without(data, cut, indexes, left_out)
                 transport = peer.transport
                 if not data or peer.drop_reason is not None or transport.is_closing():
                     continue
@@ -382,8 +427,18 @@ class LocalHub:
         self._log_encoded = ([], [], [])
         self._log_encoded_through = [0, 0, 0]
         self._active = {}
-        self._senders = set()
+        self._senders = {}
         self._marked = []
+
+    def _ends(self, rendering: Rendering, indexes: list[int]) -> list[int]:
+        """Where each event at ``indexes`` ends in their joined bytes in ``rendering``."""
+        encoded = cast(list[bytes], self._encodings(rendering))  # all made by _joined
+        ends = []
+        end = 0
+        for index in indexes:
+            end += len(encoded[index])
+            ends.append(end)
+        return ends
 
     def _hears_several(self, peer: Peer) -> bool:
         """Whether two or more of ``peer``'s rooms were published to in this pass."""
