@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from tcpchat.config import HistorySettings, ServerSettings
+from tcpchat.core.conversation import SearchService
 from tcpchat.core.nicks import nick_key
+from tcpchat.server.chat import ChatServer
 from tcpchat.store.base import Kind, StoredEvent
 from tcpchat.store.sqlite import DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_PENDING, SQLiteStore
 
@@ -45,3 +52,39 @@ class WatchedStore(SQLiteStore):
         await super().flush()
         if had_records and not self.pending:  # this flush wrote them all
             self.emptied.set()
+
+
+def history_settings(path: Path, **overrides: Any) -> HistorySettings:
+    """History kept in ``path``, with the defaults unless told otherwise."""
+    return HistorySettings(db=str(path), **overrides)
+
+
+@contextlib.asynccontextmanager
+async def history_server(
+    path: Path, *, search: SearchService | None = None, **overrides: Any
+) -> AsyncIterator[ChatServer]:
+    """A chat server on port 0 keeping its history in ``path``, closed (and its history
+    committed) on the way out: start another on the same path to see what survived."""
+    server = ChatServer(
+        ServerSettings(host="127.0.0.1", port=0),
+        search=search,
+        history=history_settings(path, **overrides),
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def stored_texts(path: Path) -> list[str]:
+    """The text of every record in the history file at ``path``, in id order."""
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        rows = await store.run_in_writer(
+            lambda db: db.execute("SELECT text FROM events ORDER BY id").fetchall()
+        )
+    finally:
+        await store.close()
+    return [text for (text,) in rows]
