@@ -34,6 +34,13 @@ def record(
     return StoredEvent(id, ts, room, nick_key(room), kind, nick, text, sources)
 
 
+async def fill_the_disk(store: SQLiteStore) -> None:
+    """Cap the file at its present size: the next write that needs a page fails as a full
+    disk does (SQLITE_FULL)."""
+    pages = await store.run_in_writer(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
+    await store.run_in_writer(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
+
+
 class WatchedStore(SQLiteStore):
     """An SQLite store that tells waiting tests when a flush has committed all it held."""
 

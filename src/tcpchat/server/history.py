@@ -74,7 +74,9 @@ RESERVE_BLOCK = 10_000
 #: Lines a ``/summary`` reads when it covers "since you left" or a time span.
 SUMMARY_LINES = MAX_PAGE
 UNAVAILABLE = "history is unavailable right now (the server cannot read its database); chat goes on"
-BUSY = "your previous history request is still being answered; wait for it"
+BUSY = "your previous history requests are still being answered; wait for them"
+#: History requests (/history, /find, /seen) one connection may have waiting at once.
+MAX_QUEUED_REQUESTS = 4
 
 
 class ReservingClock(EventClock):
@@ -226,7 +228,9 @@ class RoomHistory:
         self._rings: OrderedDict[str, Ring] = OrderedDict()  # room key -> ring, least used first
         # The oldest id of each room each connection has been shown (/history pages back).
         self._oldest: dict[tuple[Peer, str], int] = {}
-        self._asking: set[Peer] = set()  # connections with a history request in flight
+        # Per connection: history requests in flight or waiting, and the turn they wait for.
+        self._asking: dict[Peer, int] = {}
+        self._turns: dict[Peer, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -508,13 +512,14 @@ class RoomHistory:
         self._check_available()
         store = self._store()
         nick = asker.nick
+        until, _ = self.clock.stamp()  # what was said up to the asking, not after it
 
         if scope.count is not None:
             count = scope.count
             words = f"(its last {count} messages)"
 
             async def load() -> list[HistoryLine]:
-                return _lines(await store.recent(room.key, count))
+                return _lines(await store.recent(room.key, count), until)
 
         elif scope.minutes is not None:
             words = f"(the last {_span(scope.minutes)})"
@@ -522,7 +527,7 @@ class RoomHistory:
 
             async def load() -> list[HistoryLine]:
                 recent = await store.recent(room.key, SUMMARY_LINES)
-                return _lines(record for record in recent if record.ts >= since)
+                return _lines((record for record in recent if record.ts >= since), until)
 
         else:
             words = "(since you last left it, or its last 100 messages)"
@@ -530,8 +535,8 @@ class RoomHistory:
             async def load() -> list[HistoryLine]:
                 left = await store.last_left(nick, room.key)
                 if left is None:
-                    return _lines(await store.recent(room.key, SUMMARY_LINES))
-                return _lines(await store.since(room.key, left.id, SUMMARY_LINES))
+                    return _lines(await store.recent(room.key, SUMMARY_LINES), until)
+                return _lines(await store.since(room.key, left.id, SUMMARY_LINES), until)
 
         asker.search.summarize(asker, room, words, load)
 
@@ -545,29 +550,41 @@ class RoomHistory:
             raise HistoryUnavailable(UNAVAILABLE)
 
     def _ask(self, asker: Conversation, work: Coroutine[Any, Any, None]) -> None:
-        """Run one history request for ``asker``: one at a time per connection."""
+        """Run one history request for ``asker``, after those it asked before (in order);
+        at most MAX_QUEUED_REQUESTS wait per connection."""
+        peer = asker.peer
         try:
             self._check_available()
-            if asker.peer in self._asking:
+            if self._asking.get(peer, 0) >= MAX_QUEUED_REQUESTS:
                 raise CommandError(BUSY)
         except TcpchatError:
             work.close()
             raise
-        self._asking.add(asker.peer)
-        self._spawn(self._answer(asker, work))
+        self._asking[peer] = self._asking.get(peer, 0) + 1
+        turn = self._turns.setdefault(peer, asyncio.Lock())
+        self._spawn(self._answer(asker, work, turn))
 
-    async def _answer(self, asker: Conversation, work: Coroutine[Any, Any, None]) -> None:
+    async def _answer(
+        self, asker: Conversation, work: Coroutine[Any, Any, None], turn: asyncio.Lock
+    ) -> None:
+        peer = asker.peer
         try:
-            await work
+            async with turn:
+                await work
         except TcpchatError as exc:  # HistoryUnavailable, or words FTS5 cannot take
             if asker.registered:
                 asker.fail(exc)
         finally:
-            self._asking.discard(asker.peer)
+            work.close()  # never started if cancelled while waiting its turn
+            left = self._asking.pop(peer, 1) - 1
+            if left:
+                self._asking[peer] = left
+            else:
+                self._turns.pop(peer, None)
 
 
-def _lines(records: Iterable[StoredEvent]) -> list[HistoryLine]:
-    return [HistoryLine(r.ts, r.kind.value, r.nick, r.text) for r in records]
+def _lines(records: Iterable[StoredEvent], until: int) -> list[HistoryLine]:
+    return [HistoryLine(r.ts, r.kind.value, r.nick, r.text) for r in records if r.id < until]
 
 
 def _span(minutes: int) -> str:
