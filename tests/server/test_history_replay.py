@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tcpchat.config import ServerSettings
 from tcpchat.core.events import Join, Message, utc_now
 from tcpchat.core.hub import Peer
 from tcpchat.core.render import Rendering
@@ -213,3 +214,43 @@ async def test_no_history_keeps_no_file(tmp_path: Path) -> None:
 
 def files_in(folder: Path) -> list[Path]:
     return list(folder.iterdir())
+
+
+async def test_a_room_loaded_on_its_first_join_replays_to_the_next_joiners(
+    tmp_path: Path,
+) -> None:
+    """A room whose lines were not loaded at start (past --max-rooms) is loaded as it is
+    made: its first joiner is shown no old line out of order, the next one all of them."""
+    db = tmp_path / "tcpchat.db"
+    settings = ServerSettings(host="127.0.0.1", port=0, max_rooms=2)
+    async with history_server(db, settings=settings) as server:
+        alice = await join(server.port, "alice")
+        await alice.send("/join #dev", "/topic old plans", "dev line", "/part #dev")
+        await alice.send("/join #ops", "ops line", "/part #ops", "lobby line")
+        await alice.expect(r"<alice> lobby line|you are now talking in #lobby")
+        await alice.close()
+    async with history_server(db, settings=settings) as server:  # loads #lobby and #ops
+        assert server.history is not None
+        assert server.history.rings == 2
+        bob = await join(server.port, "bob")
+        await bob.send("/join #dev", "/users")
+        first = await lines_until(bob, r"users? in #dev")
+        await wait_until(lambda: server.history is not None and not server.history.loading)
+        carol = await join(server.port, "carol")
+        await carol.send("/join #dev")
+        second = await lines_until(carol, r"you are now talking in #dev")
+        await bob.close()
+        await carol.close()
+    assert not any("dev line" in line for line in first)  # still loading: nothing replayed
+    assert any(line.endswith("<alice> dev line") for line in second)
+    assert any(line.endswith("topic of #dev: old plans (set by alice)") for line in second)
+
+
+async def lines_until(client: LineClient, pattern: str) -> list[str]:
+    lines: list[str] = []
+    while True:
+        line = await client.read_line()
+        assert line is not None, f"EOF before {pattern!r}; saw {client.seen}"
+        lines.append(line)
+        if re.search(pattern, line):
+            return lines

@@ -68,12 +68,16 @@ def history_settings(path: Path, **overrides: Any) -> HistorySettings:
 
 @contextlib.asynccontextmanager
 async def history_server(
-    path: Path, *, search: SearchService | None = None, **overrides: Any
+    path: Path,
+    *,
+    search: SearchService | None = None,
+    settings: ServerSettings | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[ChatServer]:
     """A chat server on port 0 keeping its history in ``path``, closed (and its history
     committed) on the way out: start another on the same path to see what survived."""
     server = ChatServer(
-        ServerSettings(host="127.0.0.1", port=0),
+        settings or ServerSettings(host="127.0.0.1", port=0),
         search=search,
         history=history_settings(path, **overrides),
     )

@@ -29,7 +29,8 @@ import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tcpchat.config import HistorySettings
@@ -58,6 +59,7 @@ from tcpchat.core.events import (
     utc_now,
 )
 from tcpchat.core.hub import Peer, Room
+from tcpchat.core.render import Rendering, encode
 from tcpchat.core.rooms import RoomRules, room_key
 from tcpchat.server.local_hub import LocalHub
 from tcpchat.store.base import MAX_PAGE, Kind, Store, StoredEvent
@@ -112,16 +114,26 @@ class ReservingClock(EventClock):
 class Ring:
     """A room's recent lines in memory (the newest ``size``), and its last topic record.
 
-    ``loaded`` is False while its lines are being read from the store.
+    ``loaded`` is False while its lines are being read from the store. The replay
+    of its last lines is encoded once per rendering (and day, for the dates of the
+    text rendering) until a line is added: a burst of joins costs one encoding.
     """
 
-    __slots__ = ("lines", "loaded", "name", "topic")
+    __slots__ = ("_replays", "lines", "loaded", "name", "topic")
 
     def __init__(self, name: str, size: int, *, loaded: bool = True) -> None:
         self.name = name
         self.lines: deque[StoredEvent] = deque(maxlen=size)
         self.topic: StoredEvent | None = None
         self.loaded = loaded
+        self._replays: dict[tuple[Rendering, int, date], Replay] = {}
+
+    def add(self, record: StoredEvent) -> None:
+        """A line just said in the room."""
+        self.lines.append(record)
+        self._replays.clear()
+        if record.kind is Kind.TOPIC:
+            self.topic = record
 
     def merge(self, stored: Iterable[StoredEvent], topic: StoredEvent | None) -> None:
         """Put lines read from the store before those recorded since, once each."""
@@ -130,9 +142,34 @@ class Ring:
         lines = sorted(by_id.values(), key=lambda record: record.id)
         self.lines.clear()
         self.lines.extend(lines)
+        self._replays.clear()
         if topic is not None and (self.topic is None or self.topic.id < topic.id):
             self.topic = topic
         self.loaded = True
+
+    def replay(self, count: int, rendering: Rendering) -> Replay | None:
+        """The last ``count`` lines encoded in ``rendering``; None if there are none."""
+        key = (rendering, count, date.today())
+        made = self._replays.get(key)
+        if made is None:
+            lines = list(self.lines)[-count:]
+            if not lines:
+                return None
+            data = b"".join(encode(replayed(record), rendering) for record in lines)
+            more = len(self.lines) > len(lines) or not self.loaded
+            made = self._replays[key] = Replay(data, lines[0].id, len(lines), more)
+        return made
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A room's last lines, encoded for a joiner: the bytes, the oldest id, how many, and
+    whether older ones are kept."""
+
+    data: bytes
+    oldest: int
+    count: int
+    more: bool
 
 
 def replayed(record: StoredEvent) -> Event:
@@ -209,6 +246,12 @@ class HistoryHub(LocalHub):
         if type(event) is Leave:
             self._leaving[about] = event.reason
 
+    def send_encoded(self, peer: Peer, data: bytes) -> None:
+        """Deliver ``data``, events already encoded in ``peer``'s wire rendering, as
+        ``send`` delivers one: after what its rooms owe it so far."""
+        self.settle(peer)
+        self._queue(peer, data)
+
     def leave(self, peer: Peer) -> bool:
         reason = self._leaving.pop(peer, None)
         if peer.nick is not None and self.find(peer.nick) is peer:
@@ -245,6 +288,11 @@ class RoomHistory:
     def rings(self) -> int:
         """How many rooms' recent lines are in memory."""
         return len(self._rings)
+
+    @property
+    def loading(self) -> int:
+        """How many rooms' recent lines are being read from the store."""
+        return sum(not ring.loaded for ring in self._rings.values())
 
     def hub(self, max_queue_bytes: int, on_drop: Callable[[Peer, str], None] | None) -> HistoryHub:
         return HistoryHub(self, max_queue_bytes, on_drop, rules=self.rules)
@@ -369,9 +417,7 @@ class RoomHistory:
             self.historian.append((record,))
         ring = self._rings.get(room.key)
         if ring is not None:
-            ring.lines.append(record)
-            if said is Kind.TOPIC:
-                ring.topic = record
+            ring.add(record)
 
     def left(self, nick: str, rooms: Sequence[Room], reason: str) -> None:
         """Keep one leave record per room ``nick`` was in as it left the server."""
@@ -429,16 +475,14 @@ class RoomHistory:
         Synchronous, right after the join: the lines are those published before it,
         and every live line of the room comes after them."""
         ring = self._rings.get(room.key)
-        lines = list(ring.lines)[-self.on_join :] if ring is not None and self.on_join else []
-        self._oldest[(peer, room.key)] = lines[0].id if lines else join_id
-        if not lines:
+        made = ring.replay(self.on_join, peer.wire_rendering) if ring and self.on_join else None
+        if made is None:
+            self._oldest[(peer, room.key)] = join_id
             return
-        for record in lines:
-            hub.send(peer, replayed(record))
-        assert ring is not None
-        more = len(ring.lines) > len(lines) or not ring.loaded
+        self._oldest[(peer, room.key)] = made.oldest
+        hub.send_encoded(peer, made.data)
         event_id, ts = self.clock.stamp()
-        hub.send(peer, HistoryEnd(event_id, ts, room.name, len(lines), more))
+        hub.send(peer, HistoryEnd(event_id, ts, room.name, made.count, made.more))
 
     def forget(self, peer: Peer, room: Room) -> None:
         """``peer`` left ``room``: what it was shown there no longer matters."""
