@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from tcpchat.core.commands import LEAVE_COMMANDS, current_room, dispatch
-from tcpchat.core.conversation import SearchService
+from tcpchat.core.conversation import HistoryService, SearchService
 from tcpchat.core.errors import (
     InvalidEncoding,
     LocalProtocolError,
@@ -61,6 +61,7 @@ class Session:
         "_member",
         "clock",
         "finished",
+        "history",
         "hub",
         "max_line_bytes",
         "monotonic",
@@ -78,6 +79,7 @@ class Session:
         clock: EventClock,
         *,
         search: SearchService | None = None,
+        history: HistoryService | None = None,
         password: str | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         rules: RoomRules | None = None,
@@ -87,6 +89,7 @@ class Session:
         self.hub = hub
         self.clock = clock
         self.search = search
+        self.history = history
         self.max_line_bytes = max_line_bytes  # told in the welcome
         self.rules = rules or RoomRules()
         self.monotonic = monotonic

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeAlias
 
-from tcpchat.config import ServerSettings
+from tcpchat.config import HistorySettings, ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
@@ -31,6 +31,7 @@ from tcpchat.core.render import Encoder, Rendering, encode
 from tcpchat.core.session import Session
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
+from tcpchat.server.history import RoomHistory
 from tcpchat.server.line import FRONT_DOOR, read_lines
 from tcpchat.server.listener import READ_CHUNK, accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
@@ -70,7 +71,13 @@ class ChatServer:
     tests can listen on port 0.
     """
 
-    def __init__(self, settings: ServerSettings, *, search: SearchService | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        search: SearchService | None = None,
+        history: HistorySettings | None = None,
+    ) -> None:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
@@ -83,12 +90,21 @@ class ChatServer:
             created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             self._irc = IrcDoor(settings, created)
             wire = self._irc.encoder
-        self.hub = LocalHub(
-            settings.max_queue_bytes,
-            on_drop=self._on_drop,
-            rules=settings.room_rules,
-            encode=wire,
-        )
+        #: The rooms' history (docs/history.md); None without history settings or with
+        #: --no-history. Its hub records what rooms say and replays it to joiners.
+        self.history: RoomHistory | None = None
+        self.hub: LocalHub
+        if history is not None and history.history:
+            self.history = RoomHistory(history, settings.room_rules)
+            self.history.search = search
+            self.hub = self.history.hub(settings.max_queue_bytes, self._on_drop, wire)
+        else:
+            self.hub = LocalHub(
+                settings.max_queue_bytes,
+                on_drop=self._on_drop,
+                rules=settings.room_rules,
+                encode=wire,
+            )
         self._listener: asyncio.Server | None = None
         # The IRC listeners, plain (False) and TLS (True), when their ports are set.
         self._irc_listeners: dict[bool, asyncio.Server] = {}
@@ -134,10 +150,18 @@ class ChatServer:
         """Bind and start accepting connections.
 
         Raises OSError (ssl.SSLError among them) for certificate files that cannot
-        be used, and OSError when it cannot bind.
+        be used, OSError when it cannot bind, and StoreError (naming the file) for a
+        history database that cannot be used: all before it listens.
         """
         self._tls_context = tls_server_context(self.settings)
-        self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        if self.history is not None:
+            # The clock starts above every id the history file has ever handed out.
+            self.clock = await self.history.open()
+        try:
+            self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        except BaseException:
+            await self._close_history()
+            raise
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
         await self._start_irc()
 
@@ -207,7 +231,18 @@ class ChatServer:
             await self._listener.wait_closed()
         for listener in self._irc_listeners.values():
             await listener.wait_closed()
+        await self._close_history()
         log.info("server closed")
+
+    async def _close_history(self) -> None:
+        """Commit the history and close its file, within close_timeout."""
+        if self.history is None:
+            return
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.history.close()
+        except TimeoutError:
+            log.warning("history was not committed within %s s", self.settings.close_timeout)
 
     async def _cancel_searches(self) -> None:
         """Cancel the searches in flight, before the connections they answer are closed.
@@ -332,6 +367,7 @@ class ChatServer:
             self.hub,
             self.clock,
             search=self.search,
+            history=self.history,
             password=self.settings.password,
             max_line_bytes=self.settings.max_line_bytes,
             rules=self.hub.rules,
