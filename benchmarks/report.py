@@ -234,6 +234,32 @@ def targets_section(results: Results) -> list[str]:
                 f"| stalled reader: server RSS bounded | {server} | "
                 f"{'yes' if bounded else 'no'} | {'yes' if bounded else '**no**'} |"
             )
+    lines += history_targets(results, n1000)
+    return lines
+
+
+#: tcpchat keeping history, and the same server without: the pair the history targets compare.
+WITH_HISTORY = "tcpchat-asyncio-history"
+WITHOUT_HISTORY = "tcpchat-asyncio"
+
+
+def history_targets(results: Results, n1000: str | None) -> list[str]:
+    """What keeping history costs, side by side in one run (docs/history.md)."""
+    if WITH_HISTORY not in results.servers or WITHOUT_HISTORY not in results.servers:
+        return []
+    lines = []
+    if n1000:
+        r = results.ratio(WITH_HISTORY, WITHOUT_HISTORY, knee_rate(n1000))
+        lines.append(row("history: N=1000 knee ≥ 0.9× without", WITH_HISTORY, _ratio(r), r, 0.9))
+    r = results.ratio(
+        WITH_HISTORY,
+        WITHOUT_HISTORY,
+        lambda entry: entry["churn"]["per_second"] if "churn" in entry else None,
+    )
+    if r is not None:
+        lines.append(
+            row("history: churn, 20-line replay, ≥ 0.8× without", WITH_HISTORY, _ratio(r), r, 0.8)
+        )
     return lines
 
 

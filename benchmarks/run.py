@@ -78,6 +78,9 @@ QUICK = Plan(
     step_seconds=0.5,
     drain=0.3,
     grace=1.0,
+    # Churn (registrations/s) in the quick run too: with history, each one replays
+    # 20 lines, and the history pair compares the two side by side.
+    churn_seconds=3.0,
     # No idle capacity: ngIRCd registers a thousand clients slowly (over a minute here).
 )
 

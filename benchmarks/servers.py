@@ -56,10 +56,19 @@ class ServerKind:
     proto: str  # the generator's --proto: text, json or irc
     label: str  # a longer description for RESULTS.md
     rooms: bool = True  # whether it has rooms (channels) for the rooms scenario
+    history: bool = False  # tcpchat: keep history (else --no-history)
 
 
 TCPCHAT_ASYNCIO = ServerKind("tcpchat-asyncio", "text", "tcpchat on asyncio's event loop")
 TCPCHAT_UVLOOP = ServerKind("tcpchat-uvloop", "text", "tcpchat on uvloop (`tcpchat[speed]`)")
+#: tcpchat-asyncio's pair: the same server keeping history, every room event recorded,
+#: and whoever registers replayed the default room's last 20 lines (HISTORY_SEED_LINES).
+TCPCHAT_HISTORY = ServerKind(
+    "tcpchat-asyncio-history",
+    "text",
+    "tcpchat on asyncio keeping history (SQLite; a 20-line replay on joining)",
+    history=True,
+)
 NAIVE = ServerKind(
     "naive-baseline",
     "text",
@@ -79,7 +88,36 @@ CALIBRATION = ServerKind(
     rooms=False,
 )
 
-ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_UVLOOP, TCPCHAT_IRC, NAIVE, NGIRCD)
+ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_HISTORY, TCPCHAT_UVLOOP, TCPCHAT_IRC, NAIVE, NGIRCD)
+
+#: Lines of the default room's history a history server starts with: each registration
+#: replays them (``--history-on-join`` 20, the default).
+HISTORY_SEED_LINES = 20
+
+
+def seed_history(path: Path, lines: int = HISTORY_SEED_LINES) -> None:
+    """Write ``lines`` messages of the default room into a new history file."""
+    import asyncio
+
+    from tcpchat.core.events import utc_now
+    from tcpchat.core.rooms import DEFAULT_ROOM, room_key
+    from tcpchat.store.base import Kind, StoredEvent
+    from tcpchat.store.sqlite import SQLiteStore
+
+    async def write() -> None:
+        store = SQLiteStore(str(path))
+        await store.open()
+        try:
+            store.append(
+                StoredEvent(
+                    n, utc_now(), DEFAULT_ROOM, room_key(DEFAULT_ROOM), Kind.MESSAGE, "seed", f"{n}"
+                )
+                for n in range(1, lines + 1)
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(write())
 
 
 def free_port() -> int:
@@ -110,6 +148,10 @@ class RunningServer:
         self.port = free_port()
         self._workdir = workdir
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._history_dir: tempfile.TemporaryDirectory[str] | None = None
+        if kind.history:
+            self._history_dir = tempfile.TemporaryDirectory(prefix="tcpchat-bench-history-")
+            seed_history(self._history_path())
         self.process = subprocess.Popen(
             pinned(SERVER_CPU, self._command()),
             stdin=subprocess.DEVNULL,
@@ -133,6 +175,7 @@ class RunningServer:
                 str(free_port()),
                 "--irc-port",
                 port,
+                "--no-history",
                 "--log-level",
                 "error",
                 "--loop",
@@ -140,7 +183,8 @@ class RunningServer:
                 *tcpchat_flood_off_args(),
             ]
         if self.kind.name.startswith("tcpchat"):
-            loop = self.kind.name.removeprefix("tcpchat-")
+            loop = self.kind.name.removeprefix("tcpchat-").removesuffix("-history")
+            history = ["--db", str(self._history_path())] if self.kind.history else ["--no-history"]
             return [
                 sys.executable,
                 "-m",
@@ -152,6 +196,7 @@ class RunningServer:
                 "error",
                 "--loop",
                 loop,
+                *history,
                 *tcpchat_flood_off_args(),
             ]
         if self.kind is NAIVE:
@@ -162,6 +207,10 @@ class RunningServer:
         if self.kind is NGIRCD:
             return [ngircd_binary(), "--nodaemon", "--config", str(self._ngircd_config())]
         raise ValueError(f"unknown server {self.kind.name}")
+
+    def _history_path(self) -> Path:
+        assert self._history_dir is not None
+        return Path(self._history_dir.name) / "tcpchat.db"
 
     def _ngircd_config(self) -> Path:
         assert self._workdir is not None, "ngIRCd needs a work directory"
@@ -204,6 +253,8 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        if self._history_dir is not None:
+            self._history_dir.cleanup()
 
     def __enter__(self) -> RunningServer:
         return self

@@ -97,6 +97,7 @@ async def _json_server(tmp_path: Path) -> tuple[asyncio.subprocess.Process, int]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TCPCHAT_")}
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "tcpchat", "serve", "--port", "0", "--config", str(config)),
+        *("--db", str(tmp_path / "tcpchat.db")),
         stdin=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env={**environ, "PYTHONWARNINGS": "error"},

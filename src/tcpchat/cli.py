@@ -33,6 +33,7 @@ from tcpchat.config_file import (
     example,
     read_config,
 )
+from tcpchat.core.errors import StoreError
 from tcpchat.logs import announce, configure_logging
 from tcpchat.net import loops
 from tcpchat.server.chat import ChatServer
@@ -179,7 +180,9 @@ def release_freed_memory() -> None:
         pass  # not glibc (musl, say): nothing to give back this way
 
 
-async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
+async def run_server(
+    settings: ServerSettings, search_settings: SearchSettings, history: HistorySettings
+) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
     from tcpchat.ai.search import Search  # here: tcpchat connect has no use for it
 
@@ -190,7 +193,8 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
     if not search_settings.enabled:
         log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
-        async with ChatServer(settings, search=Search(search_settings)) as server:
+        search = Search(search_settings)
+        async with ChatServer(settings, search=search, history=history) as server:
             release_freed_memory()
             announce(f"listening on {server.address}", settings.log_format, address=server.address)
             if server.web_url is not None:
@@ -216,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             settings = from_sources(ServerSettings, args, os.environ, values)
             search_settings = from_sources(SearchSettings, args, os.environ, values)
-            from_sources(HistorySettings, args, os.environ, values)  # refused early when wrong
+            history = from_sources(HistorySettings, args, os.environ, values)
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
@@ -231,7 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.task == 1:
                 return serve_direct(parser, args, settings, values)
             log.info("event loop: %s", loops.loop_name(settings.loop))
-            loops.run(run_server(settings, search_settings), settings.loop)
+            loops.run(run_server(settings, search_settings, history), settings.loop)
+        except StoreError as exc:  # the history file: one line naming it, before listening
+            print(f"tcpchat serve: {exc}", file=sys.stderr)
+            return USAGE_ERROR
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr

@@ -390,3 +390,16 @@ def test_a_lost_connection_remembers_the_rooms_to_join_again() -> None:
     assert state.rooms == []
     assert state.prompt() == "alice> "
     assert (state.rooms_before_loss, state.current_before_loss) == (["#lobby", "#dev"], "#dev")
+
+
+def test_replayed_history_is_not_unread_and_leaves_the_topic_alone() -> None:
+    """Lines replayed from a room's history were said before: no unread count, and an old
+    topic change replayed does not replace the room's topic."""
+    state = in_lobby_and_dev()
+    state.apply(Topic(5, TS, "#dev", "carol", "release friday", changed=True))
+    state.apply(Message(6, TS, "bob", "old news", "#lobby", history=True))
+    state.apply(Topic(7, TS, "#dev", "bob", "an old topic", changed=True, history=True))
+    dev = state.room("#dev")
+    assert dev is not None
+    assert dev.topic == "release friday"
+    assert state.unread("#lobby") == 0

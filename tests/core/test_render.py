@@ -18,6 +18,9 @@ from tcpchat.core.events import (
     CurrentRoom,
     Error,
     Event,
+    Found,
+    HistoryEnd,
+    Hit,
     Join,
     Leave,
     Message,
@@ -29,6 +32,7 @@ from tcpchat.core.events import (
     RoomList,
     SearchFailed,
     SearchStarted,
+    Seen,
     Shutdown,
     Topic,
     UserList,
@@ -52,6 +56,8 @@ from tcpchat.core.render import (
 )
 
 TS = datetime(2026, 11, 26, 14, 3, 22, 123456, tzinfo=UTC)
+#: A moment of history, two days before TS.
+EARLIER = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
 
 SAMPLES: list[tuple[Event, list[str]]] = [
     (Message(1, TS, "alice", "hello"), ["[14:03:22] <alice> hello"]),
@@ -130,6 +136,46 @@ SAMPLES: list[tuple[Event, list[str]]] = [
         UserList(28, TS, ("alice", "bob"), "#dev", ("bob",)),
         ["[14:03:22] *** 2 users in #dev: alice, bob (away)"],
     ),
+    (HistoryEnd(29, TS, "#dev", 20, True), ["[14:03:22] *** end of history; /history for more"]),
+    (
+        HistoryEnd(30, TS, "#dev", 3, False),
+        ["[14:03:22] *** end of history; nothing older is kept"],
+    ),
+    (HistoryEnd(31, TS, "#dev", 0, False), ["[14:03:22] *** no older history in #dev"]),
+    (
+        Found(32, TS, "#dev", "deploy", (Hit(3, EARLIER, "message", "bob", "deploy\nfriday"),)),
+        [
+            "[14:03:22] *** 1 line of #dev matches deploy:",
+            "[14:03:22] ***   [2026-11-24 09:30] <bob> deploy friday",
+        ],
+    ),
+    (
+        Found(
+            33,
+            TS,
+            "#dev",
+            "deploy",
+            (Hit(3, EARLIER, "action", "bob", "deploys"), Hit(4, EARLIER, "ai", "bob", "Do.")),
+        ),
+        [
+            "[14:03:22] *** 2 lines of #dev match deploy:",
+            "[14:03:22] ***   [2026-11-24 09:30] * bob deploys",
+            "[14:03:22] ***   [2026-11-24 09:30] <AI> Do.",
+        ],
+    ),
+    (Found(34, TS, "#dev", "x", ()), ["[14:03:22] *** no line of #dev matches x"]),
+    (
+        Seen(35, TS, "bob", False, EARLIER, "#dev", "said", "see you"),
+        ["[14:03:22] *** bob was last seen in #dev 2026-11-24 09:30 (2d 4h ago), saying: see you"],
+    ),
+    (
+        Seen(36, TS, "bob", True, EARLIER, "#dev", "left", "lunch"),
+        [
+            "[14:03:22] *** bob was last seen leaving #dev 2026-11-24 09:30 (2d 4h ago): lunch; "
+            "online now"
+        ],
+    ),
+    (Seen(37, TS, "carol", False), ["[14:03:22] *** carol has not been seen here"]),
     (
         Shutdown(14, TS, "the server is shutting down"),
         ["[14:03:22] *** the server is shutting down"],
@@ -361,3 +407,56 @@ def test_a_user_list_tells_programs_its_room_and_who_is_away() -> None:
 def test_a_connection_may_choose_text_or_json_only() -> None:
     """/format takes text and json; the several-rooms text is the hub's to choose."""
     assert FORMATS == {"text": Rendering.TEXT, "json": Rendering.JSON}
+
+
+def test_a_replayed_line_from_before_today_shows_its_date() -> None:
+    """A history line of another day reads [YYYY-MM-DD HH:MM:SS]; of today, just the time."""
+    old = Message(1, TS, "alice", "hello", "#dev", history=True)
+    assert text_lines(old, UTC) == ["[2026-11-26 14:03:22] <alice> hello"]
+    now = datetime.now(UTC)
+    today = Message(2, now, "alice", "hello", "#dev", history=True)
+    assert text_lines(today, UTC) == [f"{timestamp(now, UTC)}<alice> hello"]
+
+
+def test_only_replayed_lines_carry_history_in_json() -> None:
+    """ "history": true marks a replayed line; a live line has no such field at all."""
+    live = to_json(Message(1, TS, "alice", "hello", "#dev"))
+    replayed = to_json(Message(1, TS, "alice", "hello", "#dev", history=True))
+    assert "history" not in live
+    assert replayed == {**live, "history": True}
+    assert parse_json_event(json.dumps(replayed)) == _ms(
+        Message(1, TS, "alice", "hello", "#dev", history=True)
+    )
+
+
+def test_find_hits_are_json_objects_with_their_own_times() -> None:
+    """/find's hits travel as objects: id, ts (ISO 8601 UTC), kind, nick, text."""
+    found = Found(1, TS, "#dev", "deploy", (Hit(3, EARLIER, "message", "bob", "deploy"),))
+    assert to_json(found)["hits"] == [
+        {
+            "id": 3,
+            "ts": "2026-11-24T09:30:05.000Z",
+            "kind": "message",
+            "nick": "bob",
+            "text": "deploy",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "hits",
+    [
+        '[{"id": 1, "ts": "2026-11-24T09:30:05Z", "kind": "message", "nick": 3, "text": "x"}]',
+        '[{"id": -1, "ts": "2026-11-24T09:30:05Z", "kind": "message", "nick": "b", "text": "x"}]',
+        '[{"id": 1, "ts": "yesterday", "kind": "message", "nick": "b", "text": "x"}]',
+        '["deploy"]',
+    ],
+)
+def test_a_find_answer_with_a_bad_hit_is_refused(hits: str) -> None:
+    """A hit with a wrong field is not a tcpchat event: the client is never handed it."""
+    line = (
+        '{"type": "find", "id": 1, "ts": "2026-11-26T14:03:22Z", "room": "#dev", "words": "x", '
+        f'"hits": {hits}}}'
+    )
+    with pytest.raises(RemoteProtocolError):
+        parse_json_event(line)

@@ -6,11 +6,13 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from websockets.frames import CloseCode
 
-from tcpchat.core.conversation import Conversation
+from tcpchat.core.conversation import Conversation, HistoryLoader
+from tcpchat.core.hub import Room
 from tcpchat.server.chat import ChatServer
 from tests.support.faults import (
     clients,
@@ -43,6 +45,9 @@ class StuckSearch:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         self.started.set()
+
+    def summarize(self, asker: Conversation, room: Room, scope: str, load: HistoryLoader) -> None:
+        self.request(asker, scope)
 
     async def _answer(self) -> None:
         try:
@@ -108,9 +113,11 @@ async def test_nobody_gets_in_after_close() -> None:
         await asyncio.open_connection("127.0.0.1", port)
 
 
-async def _server_process(*flags: str) -> tuple[asyncio.subprocess.Process, int]:
-    """Start ``tcpchat serve`` in development mode (which reports leaks) on a free port."""
+async def _server_process(db: Path, *flags: str) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``tcpchat serve`` in development mode (which reports leaks) on a free port,
+    keeping history in ``db``."""
     return await start_server(
+        *("--db", str(db)),
         *flags,
         env={**os.environ, "PYTHONWARNINGS": "always"},
         python=("-X", "dev", "-m", "tcpchat"),
@@ -119,11 +126,16 @@ async def _server_process(*flags: str) -> tuple[asyncio.subprocess.Process, int]
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_signal_shuts_down_within_budget_with_status_0_and_leaves_nothing(
-    signum: signal.Signals,
+    signum: signal.Signals, tmp_path: Path
 ) -> None:
     """SIGTERM or SIGINT with a stalled reader: exit 0 in time, no leaked task or socket."""
     process, port = await _server_process(
-        "--no-flood-control", "--send-buffer-bytes", "16384", "--log-level", "warning"
+        tmp_path / "tcpchat.db",
+        "--no-flood-control",
+        "--send-buffer-bytes",
+        "16384",
+        "--log-level",
+        "warning",
     )
     stalled_writer = None
     try:

@@ -17,6 +17,10 @@ from tests.support.programs import WAIT, start_server
 #: The most memory (VmRSS) the room server may hold once it listens, before any
 #: client and any /search: 25 MiB, on asyncio's event loop (uvloop adds about 2.5).
 MAX_STARTUP_RSS_KIB = 25 * 1024
+#: What keeping history may add to that: SQLite itself. Measured: 1.3 MiB of
+#: libsqlite3's code that opening a database runs, 0.6 MiB of its connection
+#: (schema, page cache, the writer thread), 0.2 MiB of tcpchat's store modules.
+MAX_HISTORY_RSS_KIB = 2560
 
 #: What the room server must not have imported before a first /search, and why.
 NOT_BEFORE_A_SEARCH = {
@@ -49,10 +53,12 @@ needs_proc = pytest.mark.skipif(
 )
 
 
-def server_environment() -> dict[str, str]:
-    """This environment with /search on (a key that is never used) and no TCPCHAT_ setting."""
+def server_environment(folder: Path) -> dict[str, str]:
+    """This environment with /search on (a key that is never used), history on (its file
+    in ``folder``) and no other TCPCHAT_ setting."""
     environ = {name: value for name, value in os.environ.items() if not name.startswith("TCPCHAT_")}
     environ["OPENAI_API_KEY"] = "sk-never-used"
+    environ["TCPCHAT_DB"] = str(folder / "tcpchat.db")
     return environ
 
 
@@ -73,10 +79,9 @@ async def stop(process: asyncio.subprocess.Process) -> bytes:
     return stdout
 
 
-@needs_proc
-async def test_the_room_server_starts_within_its_memory_bound() -> None:
-    """``tcpchat serve --task 2``, listening with /search on and nobody in, holds ≤ 25 MiB."""
-    process, _ = await start_server("--task", "2", "--loop", "asyncio", env=server_environment())
+async def startup_rss(*flags: str, env: dict[str, str]) -> int:
+    """The RSS of ``tcpchat serve --task 2 FLAGS`` once it listens, in KiB; then stop it."""
+    process, _ = await start_server("--task", "2", "--loop", "asyncio", *flags, env=env)
     try:
         rss = vm_rss_kib(process.pid)
         await stop(process)
@@ -84,16 +89,43 @@ async def test_the_room_server_starts_within_its_memory_bound() -> None:
         if process.returncode is None:
             process.kill()
             await process.communicate()
+    return rss
+
+
+@needs_proc
+async def test_the_room_server_starts_within_its_memory_bound(tmp_path: Path) -> None:
+    """``tcpchat serve --task 2 --no-history``, listening with /search on and nobody in,
+    holds ≤ 25 MiB."""
+    rss = await startup_rss("--no-history", env=server_environment(tmp_path))
     assert rss <= MAX_STARTUP_RSS_KIB, (
         f"the server holds {rss} KiB once listening, past {MAX_STARTUP_RSS_KIB} KiB: "
         "see what it imports with python -X importtime -m tcpchat serve --port 0"
     )
 
 
-async def test_the_room_server_imports_no_search_or_terminal_code_before_a_search() -> None:
+@needs_proc
+async def test_keeping_history_adds_no_more_than_sqlite_to_start_up(tmp_path: Path) -> None:
+    """With history on (the default), its file opened and its rings loaded, the server
+    holds at most 2.5 MiB more than the 25 MiB bound: what SQLite needs."""
+    rss = await startup_rss(env=server_environment(tmp_path))
+    assert (tmp_path / "tcpchat.db").exists()  # history was on
+    assert rss <= MAX_STARTUP_RSS_KIB + MAX_HISTORY_RSS_KIB, (
+        f"the server holds {rss} KiB once listening with history on, past "
+        f"{MAX_STARTUP_RSS_KIB + MAX_HISTORY_RSS_KIB} KiB"
+    )
+
+
+async def test_the_room_server_imports_no_search_or_terminal_code_before_a_search(
+    tmp_path: Path,
+) -> None:
     """Start-up, a client's chat and shutdown import neither openai nor prompt_toolkit."""
     process, port = await start_server(
-        "--task", "2", "--loop", "asyncio", env=server_environment(), python=("-c", IMPORTS_PROBE)
+        "--task",
+        "2",
+        "--loop",
+        "asyncio",
+        env=server_environment(tmp_path),
+        python=("-c", IMPORTS_PROBE),
     )
     try:
         alice = await LineClient.connect(port)
@@ -133,10 +165,10 @@ MAX_IDLE_CONNECTION_BYTES = 10 * 1024
 
 
 @needs_proc
-async def test_an_idle_registered_connection_costs_at_most_10_kib() -> None:
+async def test_an_idle_registered_connection_costs_at_most_10_kib(tmp_path: Path) -> None:
     """500 registered connections that say nothing grow the server's RSS by ≤ 10 KiB each."""
     process, port = await start_server(
-        "--task", "2", "--loop", "asyncio", "--log-level", "error", env=server_environment()
+        "--task", "2", "--loop", "asyncio", "--log-level", "error", env=server_environment(tmp_path)
     )
     clients: list[LineClient] = []
 

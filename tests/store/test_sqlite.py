@@ -79,3 +79,27 @@ async def test_a_file_others_can_read_is_warned_about(
     assert [r.getMessage() for r in caplog.records] == [
         f"{db_path} holds the rooms' history and other users can read it: chmod 600 {db_path}"
     ]
+
+
+async def test_reserved_ids_survive_a_restart_with_nothing_stored(db_path: str) -> None:
+    """An id reserved but never stored (a join, a private message) still counts at the next open."""
+    store = await reopened(db_path)
+    store.append([record(5)])
+    await store.reserve_ids(10_005)
+    await store.close()
+    again = await reopened(db_path)
+    try:
+        assert again.highest_id() == 10_005
+    finally:
+        await again.close()
+
+
+async def test_a_reservation_never_moves_back(store: SQLiteStore) -> None:
+    """Reserving less than before keeps the higher mark."""
+    await store.reserve_ids(20_000)
+    await store.reserve_ids(10_000)
+    assert store.highest_id() == 20_000
+    (value,) = await store.run_in_writer(
+        lambda db: db.execute("SELECT value FROM meta WHERE key = 'reserved_id'").fetchone()
+    )
+    assert value == 20_000

@@ -238,3 +238,18 @@ async def test_prune_by_age(store: Store) -> None:
     store.append([record(1, ts=now - timedelta(days=91)), record(2, ts=now - timedelta(days=89))])
     assert await store.prune(max_age_days=90, max_rows_per_room=0) == 1
     assert [r.id for r in await store.recent("#lobby", 20)] == [2]
+
+
+async def test_rooms_lists_the_most_recently_said_in_first(store: Store) -> None:
+    """rooms(limit) names the rooms with said history, the liveliest last line first."""
+    store.append([record(1, room="#old"), record(2, room="#new"), record(3, room="#mid")])
+    store.append([record(4, room="#gone", kind=Kind.LEAVE)])
+    assert await store.rooms(10) == ["#mid", "#new", "#old"]
+    assert await store.rooms(2) == ["#mid", "#new"]
+
+
+async def test_a_reservation_raises_the_highest_id_and_never_lowers_it(store: Store) -> None:
+    """Ids reserved (handed out, stored or not) count in highest_id; less never lowers it."""
+    await store.reserve_ids(20_000)
+    await store.reserve_ids(10_000)
+    assert store.highest_id() == 20_000

@@ -11,7 +11,7 @@ import pytest
 
 from tcpchat.core.errors import HistoryUnavailable, StoreError
 from tcpchat.store.sqlite import SCHEMA_VERSION, SQLiteStore
-from tests.support.history import record
+from tests.support.history import fill_the_disk, record
 
 
 def text_file(path: Path) -> None:
@@ -72,13 +72,6 @@ async def test_a_refused_file_is_left_as_it_was(tmp_path: Path) -> None:
         await SQLiteStore(str(path)).open()
     assert path.read_bytes() == before
     assert not (tmp_path / "books.db-wal").exists()
-
-
-async def fill_the_disk(store: SQLiteStore) -> None:
-    """Cap the file at its present size: the next write that needs a page fails as a full
-    disk does (SQLITE_FULL)."""
-    pages = await store.run_in_writer(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
-    await store.run_in_writer(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
 
 
 async def free_the_disk(store: SQLiteStore) -> None:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from tcpchat.config import HistorySettings, ServerSettings
+from tcpchat.core.conversation import SearchService
 from tcpchat.core.nicks import nick_key
+from tcpchat.server.chat import ChatServer
 from tcpchat.store.base import Kind, StoredEvent
 from tcpchat.store.sqlite import DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_PENDING, SQLiteStore
 
@@ -27,6 +34,13 @@ def record(
     return StoredEvent(id, ts, room, nick_key(room), kind, nick, text, sources)
 
 
+async def fill_the_disk(store: SQLiteStore) -> None:
+    """Cap the file at its present size: the next write that needs a page fails as a full
+    disk does (SQLITE_FULL)."""
+    pages = await store.run_in_writer(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
+    await store.run_in_writer(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
+
+
 class WatchedStore(SQLiteStore):
     """An SQLite store that tells waiting tests when a flush has committed all it held."""
 
@@ -45,3 +59,43 @@ class WatchedStore(SQLiteStore):
         await super().flush()
         if had_records and not self.pending:  # this flush wrote them all
             self.emptied.set()
+
+
+def history_settings(path: Path, **overrides: Any) -> HistorySettings:
+    """History kept in ``path``, with the defaults unless told otherwise."""
+    return HistorySettings(db=str(path), **overrides)
+
+
+@contextlib.asynccontextmanager
+async def history_server(
+    path: Path,
+    *,
+    search: SearchService | None = None,
+    settings: ServerSettings | None = None,
+    **overrides: Any,
+) -> AsyncIterator[ChatServer]:
+    """A chat server on port 0 keeping its history in ``path``, closed (and its history
+    committed) on the way out: start another on the same path to see what survived."""
+    server = ChatServer(
+        settings or ServerSettings(host="127.0.0.1", port=0),
+        search=search,
+        history=history_settings(path, **overrides),
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def stored_texts(path: Path) -> list[str]:
+    """The text of every record in the history file at ``path``, in id order."""
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        rows = await store.run_in_writer(
+            lambda db: db.execute("SELECT text FROM events ORDER BY id").fetchall()
+        )
+    finally:
+        await store.close()
+    return [text for (text,) in rows]

@@ -13,6 +13,9 @@ from tcpchat.core.events import (
     CurrentRoom,
     Error,
     Event,
+    Found,
+    HistoryEnd,
+    Hit,
     Join,
     Leave,
     Message,
@@ -23,6 +26,7 @@ from tcpchat.core.events import (
     RoomInfo,
     RoomList,
     SearchStarted,
+    Seen,
     Shutdown,
     Topic,
     UserList,
@@ -304,3 +308,39 @@ def test_rooms_topics_and_the_current_room_style_room_names() -> None:
         shown = render_event(event, "alice", TZ)
         assert text_of(shown) == text_lines(event, TZ)
         assert ("class:room", "#dev") in shown.fragments()
+
+
+def test_a_replayed_line_is_dimmed_dated_and_rings_no_bell() -> None:
+    """History is drawn dimmed, with its date when it is not today's, and never alerts."""
+    shown = render_event(Message(1, TS, "bob", "hi alice", history=True), "alice", TZ)
+    assert text_of(shown) == ["[2026-03-01 14:30:05] <bob> hi alice"]
+    assert not shown.alert
+    assert all("class:history" in style for style, _ in shown.lines[0][1:])
+
+
+def test_the_end_of_history_is_a_separator() -> None:
+    """The end marker is a rule around its words, set apart from chat."""
+    shown = render_event(HistoryEnd(2, TS, "#dev", 20, True), "alice", TZ)
+    assert text_of(shown) == ["[14:30:05] ─── end of history; /history for more ───"]
+    assert shown.lines[0][1][0] == "class:history.end"
+
+
+def test_find_results_read_as_chat_lines_under_a_heading() -> None:
+    """/find's hits are drawn one a line, with their day and time and the nick coloured."""
+    hit = Hit(3, TS, "message", "bob", "deploy friday")
+    shown = render_event(Found(4, TS, "#dev", "deploy", (hit,)), "alice", TZ)
+    assert text_of(shown) == [
+        "[14:30:05] *** 1 line of #dev matches deploy:",
+        "[14:30:05]   [2026-03-01 14:30] <bob> deploy friday",
+    ]
+    assert (nick_style("bob"), "<bob>") in shown.lines[1]
+
+
+def test_seen_names_the_nick_in_its_colour() -> None:
+    """/seen's answer is a system line with the nick coloured as in chat."""
+    seen = Seen(5, TS, "bob", False, TS, "#dev", "said", "bye")
+    shown = render_event(seen, "alice", TZ)
+    assert text_of(shown) == [
+        "[14:30:05] *** bob was last seen in #dev 2026-03-01 14:30 (0s ago), saying: bye"
+    ]
+    assert (nick_style("bob"), "bob") in shown.lines[0]

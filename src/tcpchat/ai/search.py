@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import itertools
 import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,12 +44,20 @@ from tcpchat.ai.answers import (
     RoomLine,
     TextPiece,
     build_input,
+    build_summary_input,
     finish_answer,
 )
 from tcpchat.config import SearchSettings
-from tcpchat.core.conversation import Conversation
-from tcpchat.core.errors import SearchError
-from tcpchat.core.events import AIAnswer, AIDelta, Message, SearchFailed, SearchStarted
+from tcpchat.core.conversation import Conversation, HistoryLoader
+from tcpchat.core.errors import HistoryUnavailable, SearchError, TcpchatError
+from tcpchat.core.events import (
+    AIAnswer,
+    AIDelta,
+    Event,
+    Message,
+    SearchFailed,
+    SearchStarted,
+)
 from tcpchat.core.hub import Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import DEFAULT_MAX_ROOMS, room_key
@@ -70,6 +79,7 @@ EMPTY_ANSWER = "the AI gave an empty answer; try rephrasing the question"
 INTERNAL = "the search failed because of an error on the server"
 TOO_LONG = f"a question is at most {MAX_QUESTION_CHARS} characters long"
 NO_ROOM = "you are in no room; /join #room"
+NOTHING_TO_SUMMARISE = "nothing was said in {room} {scope}: there is nothing to sum up"
 #: Rooms whose recent lines are kept for the room context (the least recently heard go).
 MAX_CONTEXT_ROOMS = DEFAULT_MAX_ROOMS
 
@@ -116,6 +126,11 @@ def address_bucket(address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def _publish(session: Conversation, room: Room, event: Event) -> None:
+    """Say ``event`` to the room where a search was asked."""
+    session.hub.publish(event, room=room)
 
 
 def _asker_keys(session: Conversation) -> tuple[Hashable, ...]:
@@ -186,13 +201,40 @@ class Search:
         started = SearchStarted(event_id, ts, nick, search_id, question, room.name)
         session.hub.publish(started, room=room)
         context = tuple(self._rooms.get(room.key, ())) if self.settings.room_context else ()
-        task = asyncio.get_running_loop().create_task(
-            self._answer(session, room, nick, search_id, build_input(question, context)),
-            name=f"tcpchat-search-{search_id}",
+        publish = functools.partial(_publish, session, room)
+        messages = build_input(question, context)
+        self._start(
+            self._answer(session, room, nick, search_id, messages, publish), search_id, askers
         )
+        log.info("search %d by %s started", search_id, nick)
+
+    def summarize(self, session: Conversation, room: Room, scope: str, load: HistoryLoader) -> None:
+        """``/summary``: a search whose question is ours and whose context is the room's
+        history, answered to the asker alone. Same limits as any search, which it counts as."""
+        try:
+            self._admit(session, scope)
+        except SearchError as exc:
+            session.fail(exc)
+            return
+        nick = session.nick
+        search_id = next(self._ids)
+        askers = _asker_keys(session)
+        for key in askers:
+            self._last_asked[key] = self._monotonic()
+        send = functools.partial(session.hub.send, session.peer)
+        event_id, ts = session.clock.stamp()
+        send(SearchStarted(event_id, ts, nick, search_id, f"sum up {room.name} {scope}", room.name))
+        self._start(
+            self._summarize(session, room, nick, search_id, scope, load, send), search_id, askers
+        )
+        log.info("summary %d for %s started", search_id, nick)
+
+    def _start(
+        self, answer: Coroutine[None, None, None], search_id: int, askers: tuple[Hashable, ...]
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(answer, name=f"tcpchat-search-{search_id}")
         self._running[search_id] = _Running(search_id, askers, task)
         task.add_done_callback(lambda _: self._running.pop(search_id, None))
-        log.info("search %d by %s started", search_id, nick)
 
     def observe(self, message: Message) -> None:
         """Remember a room message, for the room context (kept only when it is on)."""
@@ -237,10 +279,44 @@ class Search:
 
     # -- one search --------------------------------------------------------------
 
-    async def _answer(
-        self, session: Conversation, room: Room, nick: str, search_id: int, messages: list[str]
+    async def _summarize(
+        self,
+        session: Conversation,
+        room: Room,
+        nick: str,
+        search_id: int,
+        scope: str,
+        load: HistoryLoader,
+        send: Callable[[Event], None],
     ) -> None:
-        """Stream one answer into the room; report a failure to the asker."""
+        """Read the history to sum up (in the store's thread), then stream the summary."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                lines = await load()
+        except HistoryUnavailable as exc:
+            self._fail(session, room, nick, search_id, exc, send)
+            return
+        except TimeoutError:
+            self._fail(session, room, nick, search_id, SearchError(TIMED_OUT), send)
+            return
+        if not lines:
+            empty = SearchError(NOTHING_TO_SUMMARISE.format(room=room.name, scope=scope))
+            self._fail(session, room, nick, search_id, empty, send)
+            return
+        messages = build_summary_input(lines, room.name, scope)
+        await self._answer(session, room, nick, search_id, messages, send)
+
+    async def _answer(
+        self,
+        session: Conversation,
+        room: Room,
+        nick: str,
+        search_id: int,
+        messages: list[str],
+        publish: Callable[[Event], None],
+    ) -> None:
+        """Stream one answer with ``publish`` (to the room, or to a summary's asker);
+        report a failure to the asker."""
         builder = AnswerBuilder(self.settings.max_answer_chars)
         streamed_citations: list[Citation] = []
         end: AnswerEnd | None = None
@@ -254,7 +330,7 @@ class Search:
                             if piece:
                                 event_id, ts = session.clock.stamp()
                                 delta = AIDelta(event_id, ts, search_id, piece, room.name)
-                                session.hub.publish(delta, room=room)
+                                publish(delta)
                             if builder.full:
                                 break  # stop paying for text nobody will see
                         elif isinstance(item, Citation):
@@ -263,20 +339,20 @@ class Search:
                         else:
                             end = item
         except SearchError as exc:
-            self._fail(session, room, nick, search_id, exc)
+            self._fail(session, room, nick, search_id, exc, publish)
             return
         except TimeoutError:
             log.warning("search %d timed out", search_id)
-            self._fail(session, room, nick, search_id, SearchError(TIMED_OUT))
+            self._fail(session, room, nick, search_id, SearchError(TIMED_OUT), publish)
             return
         except Exception:
             log.exception("search %d failed", search_id)
-            self._fail(session, room, nick, search_id, SearchError(INTERNAL))
+            self._fail(session, room, nick, search_id, SearchError(INTERNAL), publish)
             return
         if end is None and not builder.full:
             # AIClient.stream ends with an AnswerEnd or raises; this is a bug of ours.
             log.error("search %d: the answer stream ended without its end", search_id)
-            self._fail(session, room, nick, search_id, SearchError(INTERNAL))
+            self._fail(session, room, nick, search_id, SearchError(INTERNAL), publish)
             return
         raw = builder.raw
         citations: tuple[Citation, ...] = tuple(streamed_citations)
@@ -296,11 +372,11 @@ class Search:
             raw, citations, self.settings.max_answer_chars, incomplete=incomplete, cut=cut
         )
         if not text:
-            self._fail(session, room, nick, search_id, SearchError(EMPTY_ANSWER))
+            self._fail(session, room, nick, search_id, SearchError(EMPTY_ANSWER), publish)
             return
         event_id, ts = session.clock.stamp()
         answer = AIAnswer(event_id, ts, nick, search_id, text, sources, room.name)
-        session.hub.publish(answer, room=room)
+        publish(answer)
         log.info(
             "search %d answered: %d characters, %d sources", search_id, len(text), len(sources)
         )
@@ -313,12 +389,18 @@ class Search:
         return self.ai
 
     def _fail(
-        self, session: Conversation, room: Room, nick: str, search_id: int, exc: SearchError
+        self,
+        session: Conversation,
+        room: Room,
+        nick: str,
+        search_id: int,
+        exc: TcpchatError,
+        publish: Callable[[Event], None],
     ) -> None:
         """Tell the asker what went wrong; tell the room's programs the search is over."""
         session.fail(exc)  # in the words of the asker's front door
         event_id, ts = session.clock.stamp()
-        session.hub.publish(SearchFailed(event_id, ts, nick, search_id, room.name), room=room)
+        publish(SearchFailed(event_id, ts, nick, search_id, room.name))
 
     # -- shutdown ------------------------------------------------------------------
 

@@ -244,7 +244,7 @@ class ChatState:
                 self.current = room
                 if room is not None and (view := self._view(room)) is not None:
                     view.unread = 0
-            case Topic(room=room, text=text):
+            case Topic(room=room, text=text, history=False):  # a replayed one is old news
                 if (view := self._view(room)) is not None:
                     view.topic = sanitize_text(text)
             case RoomList(rooms=rooms):
@@ -265,7 +265,7 @@ class ChatState:
                 self._answers.pop(search_id, None)
             case _:
                 pass
-        if isinstance(event, UNREAD_EVENTS):
+        if isinstance(event, UNREAD_EVENTS) and not event.history:  # history was read before
             self._count_unread(event.room)
 
     @property

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tcpchat.core.conversation import Conversation
+from tcpchat.core.conversation import Conversation, HistoryService, SummaryScope
 from tcpchat.core.errors import (
     CommandError,
+    HistoryUnavailable,
     NickError,
     NoRoom,
     NotInRoom,
@@ -42,6 +43,13 @@ from tcpchat.core.sanitize import sanitize_text
 
 #: What ``/topic -`` means: clear the topic.
 CLEAR_TOPIC = "-"
+#: Lines one ``/history`` shows when not told, and the most it may ask for.
+HISTORY_PAGE = 20
+MAX_HISTORY_PAGE = 100
+#: The most messages, and minutes, one ``/summary`` may cover.
+MAX_SUMMARY_MESSAGES = 100
+MAX_SUMMARY_MINUTES = 7 * 24 * 60
+NO_HISTORY = "this server keeps no history"
 
 Handler = Callable[[Conversation, str], None]
 
@@ -269,6 +277,70 @@ def _search(session: Conversation, argument: str) -> None:
     session.search.request(session, question)
 
 
+def _history_service(session: Conversation) -> HistoryService:
+    if session.history is None:
+        raise HistoryUnavailable(NO_HISTORY)
+    return session.history
+
+
+def _history(session: Conversation, argument: str) -> None:
+    text = argument.strip()
+    if not text:
+        count = HISTORY_PAGE
+    elif text.isdecimal() and 1 <= int(text) <= MAX_HISTORY_PAGE:
+        count = int(text)
+    else:
+        raise CommandError(f"usage: /history [N], N from 1 to {MAX_HISTORY_PAGE}")
+    current_room(session)
+    _history_service(session).page(session, count)
+
+
+def _find(session: Conversation, argument: str) -> None:
+    words = sanitize_text(argument).strip()
+    if not words:
+        raise CommandError("usage: /find WORDS")
+    current_room(session)
+    _history_service(session).find(session, words)
+
+
+def _seen(session: Conversation, argument: str) -> None:
+    nick = sanitize_text(argument).strip()
+    if not nick or " " in nick:
+        raise CommandError("usage: /seen NICK")
+    _history_service(session).seen(session, nick)
+
+
+def summary_scope(argument: str) -> SummaryScope:
+    """``/summary``'s argument: nothing, a number of messages, or minutes (``30m``) or
+    hours (``2h``); CommandError for anything else."""
+    text = argument.strip().lower()
+    usage = (
+        f"usage: /summary [N | 30m | 2h]: the last N messages (at most "
+        f"{MAX_SUMMARY_MESSAGES}), or those of the last minutes or hours"
+    )
+    if not text:
+        return SummaryScope()
+    if text.isdecimal():
+        if not 1 <= int(text) <= MAX_SUMMARY_MESSAGES:
+            raise CommandError(usage)
+        return SummaryScope(count=int(text))
+    number, unit = text[:-1], text[-1:]
+    if unit in ("m", "h") and number.isdecimal():
+        minutes = int(number) * (60 if unit == "h" else 1)
+        if 1 <= minutes <= MAX_SUMMARY_MINUTES:
+            return SummaryScope(minutes=minutes)
+    raise CommandError(usage)
+
+
+def _summary(session: Conversation, argument: str) -> None:
+    scope = summary_scope(argument)
+    if session.search is None:
+        raise CommandError("search is not available on this server")
+    current_room(session)
+    session.peer.active_at = session.monotonic()
+    _history_service(session).summary(session, scope)
+
+
 def _format(session: Conversation, argument: str) -> None:
     rendering = FORMATS.get(argument.strip().lower())
     if rendering is None:
@@ -292,6 +364,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("whois", "/whois NICK", "someone's rooms, time connected and idle, away", _whois),
     Command("away", "/away [MESSAGE]", "mark yourself away (no message: back)", _away),
     Command("search", "/search QUESTION", "ask the AI; the room sees the answer", _search),
+    Command("history", "/history [N]", "show N older lines of this room (at most 100)", _history),
+    Command("find", "/find WORDS", 'search this room\'s history ("a phrase", pre*, -not)', _find),
+    Command("seen", "/seen NICK", "when NICK last spoke or left, and where", _seen),
+    Command(
+        "summary",
+        "/summary [N|30m]",
+        "the AI sums up what you missed here, for you alone",
+        _summary,
+    ),
     Command(
         "format",
         "/format text|json",
@@ -326,5 +407,5 @@ def dispatch(session: Conversation, command_input: CommandInput) -> None:
         return
     try:
         command.handler(session, command_input.argument)
-    except (CommandError, NickError, RoomError) as exc:
+    except (CommandError, NickError, RoomError, HistoryUnavailable) as exc:
         session.fail(exc)

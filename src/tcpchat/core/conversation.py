@@ -10,7 +10,9 @@ table and the search service free of import cycles.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from tcpchat.core.errors import TcpchatError
@@ -23,13 +25,15 @@ class Conversation(Protocol):
     """One connection's side of the chat, as a command or a search sees it.
 
     ``room`` is its current room (None: it is in none); ``rules`` the server's
-    room rules; ``monotonic`` the clock of idle and connected times.
+    room rules; ``monotonic`` the clock of idle and connected times; ``search``
+    and ``history`` the server's services (None: the server has none).
     """
 
     peer: Peer
     hub: Hub
     clock: EventClock
     search: SearchService | None
+    history: HistoryService | None
     room: Room | None
     rules: RoomRules
     monotonic: Callable[[], float]
@@ -74,5 +78,53 @@ class SearchService(Protocol):
     def observe(self, message: Message) -> None:
         """See a message said in the room (for the optional room context)."""
 
+    def summarize(self, asker: Conversation, room: Room, scope: str, load: HistoryLoader) -> None:
+        """``/summary``, which counts as a search: check the same limits, then load the
+        lines and stream their summary to ``asker`` alone. ``scope`` says in words what
+        is summarised."""
+
     async def aclose(self) -> None:
         """Cancel the searches in flight and release the API client (at server shutdown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryScope:
+    """What ``/summary`` covers: the last ``count`` messages, those of the last ``minutes``,
+    or (neither) what was said since the asker last left the room, else the last 100."""
+
+    count: int | None = None
+    minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """One line of a room's history as the AI is given it to summarise."""
+
+    ts: datetime
+    kind: str
+    nick: str
+    text: str
+
+
+#: What a summary reads when it is asked: the lines to summarise, oldest first.
+HistoryLoader = Callable[[], Awaitable[Sequence[HistoryLine]]]
+
+
+class HistoryService(Protocol):
+    """What the history commands need from a server that keeps history.
+
+    Each call returns at once: the store is read in its own thread, and the
+    answer reaches the asker alone, as events, when it is there.
+    """
+
+    def page(self, asker: Conversation, count: int) -> None:
+        """``/history``: ``count`` lines of the current room older than any it was shown."""
+
+    def find(self, asker: Conversation, words: str) -> None:
+        """``/find``: the current room's newest lines that match ``words``."""
+
+    def seen(self, asker: Conversation, nick: str) -> None:
+        """``/seen``: when ``nick`` last spoke or left, and where."""
+
+    def summary(self, asker: Conversation, scope: SummaryScope) -> None:
+        """``/summary``: the AI's summary of the current room's history, to the asker."""

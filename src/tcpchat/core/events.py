@@ -23,7 +23,11 @@ from tcpchat.core.protocol import DEFAULT_MAX_LINE_BYTES
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A chat line from ``nick`` to ``room``."""
+    """A chat line from ``nick`` to ``room``.
+
+    ``history``: this is a replayed line of the room's history (on joining, or
+    ``/history``), with its original id and time, not something said just now.
+    """
 
     kind: ClassVar[str] = "message"
     id: int
@@ -31,6 +35,7 @@ class Message:
     nick: str
     text: str
     room: str = ""
+    history: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class Action:
     nick: str
     text: str
     room: str = ""
+    history: bool = False  # replayed from the room's history
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +169,7 @@ class SearchStarted:
     search_id: int
     question: str
     room: str = ""
+    history: bool = False  # replayed from the room's history (its search_id is then 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +196,7 @@ class AIAnswer:
     text: str
     sources: tuple[str, ...]
     room: str = ""
+    history: bool = False  # replayed from the room's history (its search_id is then 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +242,7 @@ class Topic:
     nick: str
     text: str
     changed: bool
+    history: bool = False  # a change replayed from the room's history
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +300,64 @@ class AwayReply:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryEnd:
+    """The end of a page of ``room``'s history: ``count`` replayed lines came just before.
+
+    ``more``: older lines are kept, and ``/history`` shows them.
+    """
+
+    kind: ClassVar[str] = "history_end"
+    id: int
+    ts: datetime
+    room: str
+    count: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One line of a room's history that ``/find`` found: its id, time, kind, nick and text."""
+
+    id: int
+    ts: datetime
+    kind: str
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The answer to ``/find WORDS``: the newest lines of ``room`` that match, oldest first."""
+
+    kind: ClassVar[str] = "find"
+    id: int
+    ts: datetime
+    room: str
+    words: str
+    hits: tuple[Hit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The answer to ``/seen NICK``: when ``nick`` last spoke or left, and where.
+
+    ``at`` is None when the history holds nothing of theirs; else ``did`` is
+    ``said`` (``text`` is their line) or ``left`` (``text`` is why), in ``room``.
+    ``online`` says whether someone has that nickname now.
+    """
+
+    kind: ClassVar[str] = "seen"
+    id: int
+    ts: datetime
+    nick: str
+    online: bool
+    at: datetime | None = None
+    room: str = ""
+    did: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The server is shutting down; the connection will close."""
 
@@ -321,6 +388,9 @@ Event = (
     | RoomList
     | Whois
     | AwayReply
+    | HistoryEnd
+    | Found
+    | Seen
     | Shutdown
 )
 
@@ -345,6 +415,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RoomList,
     Whois,
     AwayReply,
+    HistoryEnd,
+    Found,
+    Seen,
     Shutdown,
 )
 

@@ -33,6 +33,9 @@ from tcpchat.core.events import (
     CurrentRoom,
     Error,
     Event,
+    Found,
+    HistoryEnd,
+    Hit,
     Join,
     Leave,
     Message,
@@ -44,6 +47,7 @@ from tcpchat.core.events import (
     RoomList,
     SearchFailed,
     SearchStarted,
+    Seen,
     Shutdown,
     Topic,
     UserList,
@@ -105,10 +109,17 @@ SystemEvent = (
     | RoomList
     | Whois
     | AwayReply
+    | HistoryEnd
+    | Found
+    | Seen
     | Shutdown
 )
 #: The events said in a room, which name it in ``TEXT_ROOMS``; a topic change is one too.
-RoomEvent = Message | Action | Join | Part | Topic | SearchStarted | SearchFailed | AIAnswer
+RoomEvent = (
+    Message | Action | Join | Part | Topic | SearchStarted | SearchFailed | AIAnswer | HistoryEnd
+)
+#: The events that may be replayed from a room's history (``history`` is true).
+HistoryEvent = Message | Action | Topic | SearchStarted | AIAnswer
 
 
 def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -> list[str]:
@@ -119,7 +130,10 @@ def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -
     names it after the time. An event that has no text form (a streamed piece of an
     AI answer) gives no lines.
     """
-    stamp = timestamp(event.ts, tz)
+    if isinstance(event, HistoryEvent) and event.history:
+        stamp = history_timestamp(event.ts, tz)
+    else:
+        stamp = timestamp(event.ts, tz)
     if rooms and room_of(event):
         stamp = f"{stamp}{room_of(event)} "
     match event:
@@ -148,9 +162,12 @@ def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -
             | RoomList()
             | Whois()
             | AwayReply()
+            | HistoryEnd()
+            | Found()
+            | Seen()
             | Shutdown()
         ):
-            return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event)]
+            return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event, tz=tz)]
         case Error(text=text):
             return [f"{stamp}{ERROR_MARK} {line}" for line in text.split("\n")]
         case AIDelta():
@@ -172,7 +189,7 @@ def room_of(event: Event) -> str:
             return ""
         case Message() | Action() | Join() | Part() | Topic() | SearchStarted():
             return event.room
-        case SearchFailed() | AIAnswer():
+        case SearchFailed() | AIAnswer() | HistoryEnd():
             return event.room
     return ""
 
@@ -186,6 +203,22 @@ def timestamp(ts: datetime, tz: tzinfo | None = None) -> str:
     return _timestamp_of_second(int(ts.timestamp() // 1), tz)
 
 
+def history_timestamp(ts: datetime, tz: tzinfo | None = None) -> str:
+    """The stamp of a replayed line: ``[14:03:22] `` today, ``[2026-05-01 14:03:22] `` before.
+
+    "Today" is the reader's (the time zone ``tz``), at the time of rendering.
+    """
+    local = ts.astimezone(tz)
+    if local.date() == datetime.now(tz).date():
+        return timestamp(ts, tz)
+    return local.strftime("[%Y-%m-%d %H:%M:%S] ")
+
+
+def when(ts: datetime, tz: tzinfo | None = None) -> str:
+    """A moment of history as people read it: ``2026-05-01 14:03``, in the time zone ``tz``."""
+    return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
 @functools.lru_cache(maxsize=256)
 def _timestamp_of_second(second: int, tz: tzinfo | None) -> str:
     return datetime.fromtimestamp(second, tz).strftime("[%H:%M:%S] ")
@@ -195,13 +228,16 @@ def _as_is(text: str) -> str:
     return text
 
 
-def system_lines(event: SystemEvent, clean: Callable[[str], str] = _as_is) -> list[str]:
+def system_lines(
+    event: SystemEvent, clean: Callable[[str], str] = _as_is, *, tz: tzinfo | None = None
+) -> list[str]:
     """What a system event says, one string per line, without the time or the mark.
 
     ``clean`` is applied to every text the event carries (to each line of a
     multi-line one) before it is put into words: the client passes
     :func:`~tcpchat.core.sanitize.sanitize_text`. The default leaves the texts as they
     are, as the text rendering wants: the server sanitised remote text on arrival.
+    Times of history (``/find``, ``/seen``) are shown in ``tz`` (default: local).
     """
     match event:
         case Join(nick=nick):
@@ -244,10 +280,57 @@ def system_lines(event: SystemEvent, clean: Callable[[str], str] = _as_is) -> li
             return [line + (f"; away: {clean(away)}" if away is not None else "")]
         case AwayReply(nick=nick, text=text):
             return [f"{clean(nick)} is away: {clean(text)}"]
+        case HistoryEnd(room=room, count=0):
+            return [f"no older history in {clean(room)}"]
+        case HistoryEnd(more=True):
+            return ["end of history; /history for more"]
+        case HistoryEnd():
+            return ["end of history; nothing older is kept"]
+        case Found(room=room, words=words, hits=()):
+            return [f"no line of {clean(room)} matches {clean(words)}"]
+        case Found(room=room, words=words, hits=hits):
+            verb = "match" if len(hits) > 1 else "matches"
+            head = f"{count(len(hits), 'line')} of {clean(room)} {verb} {clean(words)}:"
+            return [head, *(f"  {hit_line(hit, clean, tz)}" for hit in hits)]
+        case Seen():
+            return [seen_line(event, clean, tz)]
         case Shutdown(text=text):
             return [clean(text)]
         case _:  # pragma: no cover
             assert_never(event)
+
+
+def hit_line(hit: Hit, clean: Callable[[str], str] = _as_is, tz: tzinfo | None = None) -> str:
+    """One line ``/find`` found: ``[2026-05-01 14:03] <alice> we deploy on friday``."""
+    nick, text = clean(hit.nick), " ".join(clean(line) for line in hit.text.split("\n"))
+    match hit.kind:
+        case "action":
+            said = f"* {nick} {text}"
+        case "topic":
+            said = f"{nick} set the topic: {text}"
+        case "search":
+            said = f"{nick} asked the AI: {text}"
+        case "ai":
+            said = f"<{AI_NICK}> {text}"
+        case _:
+            said = f"<{nick}> {text}"
+    return f"[{when(hit.ts, tz)}] {said}"
+
+
+def seen_line(seen: Seen, clean: Callable[[str], str] = _as_is, tz: tzinfo | None = None) -> str:
+    """The answer to ``/seen``: ``alice was last seen in #dev 2026-05-01 14:03 (2h 5m ago),
+    saying: hello``; ``; online now`` when someone has the nickname now."""
+    nick = clean(seen.nick)
+    online = "; online now" if seen.online else ""
+    if seen.at is None:
+        return f"{nick} has not been seen here{online}"
+    ago = duration(int((seen.ts - seen.at).total_seconds()))
+    moment = f"{when(seen.at, tz)} ({ago} ago)"
+    if seen.did == "left":
+        why = f": {clean(seen.text)}" if seen.text else ""
+        return f"{nick} was last seen leaving {clean(seen.room)} {moment}{why}{online}"
+    text = " ".join(clean(line) for line in seen.text.split("\n"))
+    return f"{nick} was last seen in {clean(seen.room)} {moment}, saying: {text}{online}"
 
 
 def count(number: int, noun: str) -> str:
@@ -319,8 +402,11 @@ def to_json(event: Event) -> dict[str, Any]:
     document: dict[str, Any] = {"type": event.kind}
     for name in _FIELD_NAMES[type(event)]:
         value = getattr(event, name)
+        if name == "history" and not value:
+            continue  # only replayed lines say so: live lines are as they were
+
         if isinstance(value, datetime):
-            value = value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            value = _json_time(value)
         elif isinstance(value, tuple):
             value = [_json_item(item) for item in value]
         document[name] = value
@@ -336,11 +422,23 @@ _FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {
 def _json_item(item: Any) -> Any:
     if isinstance(item, RoomInfo):
         return {"name": item.name, "members": item.members, "topic": item.topic}
+    if isinstance(item, Hit):
+        return {
+            "id": item.id,
+            "ts": _json_time(item.ts),
+            "kind": item.kind,
+            "nick": item.nick,
+            "text": item.text,
+        }
     return item
 
 
 #: An encoder of events for the wire: :func:`encode`, or one that also writes IRC.
 Encoder = Callable[[Event, Rendering], bytes]
+
+
+def _json_time(ts: datetime) -> str:
+    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode(event: Event, rendering: Rendering) -> bytes:
@@ -361,6 +459,8 @@ MAX_USERS_LISTED = 10_000
 #: Longest room name in characters: "#" and 32 more (see tcpchat.core.rooms).
 MAX_ROOM_CHARS = 1 + MAX_NICK_LENGTH
 MAX_SOURCES_LISTED = 100
+#: Most lines one ``/find`` answer may carry (the server sends at most 20).
+MAX_HITS_LISTED = 100
 #: Earliest and latest event times accepted: a day inside what ``datetime`` can hold, so
 #: that converting to any local time zone cannot fall off either end.
 EARLIEST_TS = datetime(1, 1, 2, tzinfo=UTC)
@@ -400,6 +500,18 @@ def _is_room_info(value: Any) -> bool:
     )
 
 
+def _is_hit(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and _is_id(value.get("id"))
+        and isinstance(value.get("ts"), str)
+        and isinstance(value.get("kind"), str)
+        and isinstance(value.get("nick"), str)
+        and len(value["nick"]) <= MAX_NICK_LENGTH
+        and isinstance(value.get("text"), str)
+    )
+
+
 def _is_name_list(limit: int, items_are: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: (
         isinstance(value, list) and len(value) <= limit and all(items_are(item) for item in value)
@@ -416,6 +528,7 @@ _JSON_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "tuple[str, ...]": _is_name_list(MAX_USERS_LISTED, lambda item: isinstance(item, str)),
     "bool": lambda value: isinstance(value, bool),
     "str | None": lambda value: value is None or isinstance(value, str),
+    "datetime | None": lambda value: value is None or isinstance(value, str),
 }
 _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     **dict.fromkeys(_NICK_FIELDS, _is_nick),
@@ -432,6 +545,7 @@ _EVENT_FIELD_CHECKS: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("whois", "rooms"): _is_name_list(MAX_USERS_LISTED, _is_room),
     ("whois", "away"): lambda value: value is None or isinstance(value, str),
     ("away", "nick"): _is_nick,
+    ("find", "hits"): _is_name_list(MAX_HITS_LISTED, _is_hit),
 }
 
 
@@ -476,7 +590,7 @@ def parse_json_event(line: str | bytes) -> Event:
             )
             if not check(value):
                 raise TypeError(f"{field.name!r} is not a valid {field.type}")
-            if field.name == "ts":
+            if field.name == "ts" or (field.type == "datetime | None" and value is not None):
                 value = _event_time(value)
             elif isinstance(value, list):
                 value = tuple(_from_json_item(item) for item in value)
@@ -489,8 +603,10 @@ def parse_json_event(line: str | bytes) -> Event:
 
 
 def _from_json_item(item: Any) -> Any:
-    if isinstance(item, dict):  # checked above: a room of /rooms
+    if isinstance(item, dict) and "members" in item:  # checked above: a room of /rooms
         return RoomInfo(item["name"], item["members"], item["topic"])
+    if isinstance(item, dict):  # checked above: a line /find found
+        return Hit(item["id"], _event_time(item["ts"]), item["kind"], item["nick"], item["text"])
     return item
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from tcpchat.core.commands import LEAVE_COMMANDS, current_room, dispatch
-from tcpchat.core.conversation import SearchService
+from tcpchat.core.conversation import HistoryService, SearchService
 from tcpchat.core.errors import (
     InvalidEncoding,
     LineTooLong,
@@ -62,6 +62,7 @@ class Session:
         "_member",
         "clock",
         "finished",
+        "history",
         "hub",
         "max_line_bytes",
         "monotonic",
@@ -79,6 +80,7 @@ class Session:
         clock: EventClock,
         *,
         search: SearchService | None = None,
+        history: HistoryService | None = None,
         password: str | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         rules: RoomRules | None = None,
@@ -88,6 +90,7 @@ class Session:
         self.hub = hub
         self.clock = clock
         self.search = search
+        self.history = history
         self.max_line_bytes = max_line_bytes  # told in the welcome
         self.rules = rules or RoomRules()
         self.monotonic = monotonic

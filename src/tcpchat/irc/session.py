@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from tcpchat.core.conversation import SearchService
+from tcpchat.core.conversation import HistoryService, SearchService
 from tcpchat.core.errors import (
     InvalidRoom,
     LineTooLong,
@@ -113,6 +113,9 @@ class IrcSession:
         self.clock = clock
         self.info = info
         self.search = search
+        # History reaches IRC users through the hub's replay on JOIN; the history
+        # commands (/history, /find, /seen, /summary) are the native protocol's.
+        self.history: HistoryService | None = None
         self.rules = rules or RoomRules()
         self.monotonic = monotonic
         self.wall_clock = wall_clock

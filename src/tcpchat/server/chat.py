@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tcpchat.config import ServerSettings
+from tcpchat.config import HistorySettings, ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
@@ -30,6 +30,7 @@ from tcpchat.core.hub import Peer, Transport
 from tcpchat.core.render import Encoder, encode
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
+from tcpchat.server.history import RoomHistory
 from tcpchat.server.line import LineDoor
 from tcpchat.server.listener import (
     DoorSession,
@@ -60,7 +61,13 @@ class ChatServer:
     tests can listen on port 0.
     """
 
-    def __init__(self, settings: ServerSettings, *, search: SearchService | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        search: SearchService | None = None,
+        history: HistorySettings | None = None,
+    ) -> None:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
@@ -80,12 +87,21 @@ class ChatServer:
             from tcpchat.server.web import WebDoor
 
             self._web_door = WebDoor(settings)
-        self.hub = LocalHub(
-            settings.max_queue_bytes,
-            on_drop=self._on_drop,
-            rules=settings.room_rules,
-            encode=wire,
-        )
+        #: The rooms' history (docs/history.md); None without history settings or with
+        #: --no-history. Its hub records what rooms say and replays it to joiners.
+        self.history: RoomHistory | None = None
+        self.hub: LocalHub
+        if history is not None and history.history:
+            self.history = RoomHistory(history, settings.room_rules)
+            self.history.search = search
+            self.hub = self.history.hub(settings.max_queue_bytes, self._on_drop, wire)
+        else:
+            self.hub = LocalHub(
+                settings.max_queue_bytes,
+                on_drop=self._on_drop,
+                rules=settings.room_rules,
+                encode=wire,
+            )
         self._listener: asyncio.Server | None = None
         # The IRC listeners, plain (False) and TLS (True), when their ports are set.
         self._irc_listeners: dict[bool, asyncio.Server] = {}
@@ -145,18 +161,24 @@ class ChatServer:
         """Bind and start accepting connections, on every port that is set.
 
         Raises OSError (ssl.SSLError among them) for certificate files that cannot
-        be used, and OSError when it cannot bind (closing what it had bound).
+        be used, OSError when it cannot bind (closing what it had bound), and
+        StoreError (naming the file) for a history database that cannot be used:
+        all before it listens.
         """
         self._tls_context = tls_server_context(self.settings)
-        serve = self._serving(self._line_door, self._tls_context)
-        self._listener = await start_listening(serve, self.settings, task=2)
-        log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
+        if self.history is not None:
+            # The clock starts above every id the history file has ever handed out.
+            self.clock = await self.history.open()
         try:
+            serve = self._serving(self._line_door, self._tls_context)
+            self._listener = await start_listening(serve, self.settings, task=2)
+            log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
             await self._start_irc()
             await self._start_web()
         except BaseException:
             for listener in self._listeners():
                 listener.close()
+            await self._close_history()
             raise
 
     async def _start_irc(self) -> None:
@@ -223,7 +245,18 @@ class ChatServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         for listener in listeners:
             await listener.wait_closed()
+        await self._close_history()
         log.info("server closed")
+
+    async def _close_history(self) -> None:
+        """Commit the history and close its file, within close_timeout."""
+        if self.history is None:
+            return
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.history.close()
+        except TimeoutError:
+            log.warning("history was not committed within %s s", self.settings.close_timeout)
 
     async def _cancel_searches(self) -> None:
         """Cancel the searches in flight, before the connections they answer are closed.
@@ -301,7 +334,7 @@ class ChatServer:
             nonlocal session
             log.info("connection from %s", address, extra={"address": address, "door": door.name})
             tune_socket(writer, self.settings)
-            session = door.open(Peer(transport, address), self.hub, self.clock, self.search)
+            session = door.open(Peer(transport, address), self)
             self._connections[task] = session
             return session
 

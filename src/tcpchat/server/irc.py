@@ -20,16 +20,15 @@ from collections.abc import Callable
 
 from tcpchat import __version__
 from tcpchat.config import ServerSettings
-from tcpchat.core.conversation import SearchService
-from tcpchat.core.events import Error, EventClock
-from tcpchat.core.hub import Hub, Peer, Transport
+from tcpchat.core.events import Error
+from tcpchat.core.hub import Peer, Transport
 from tcpchat.core.protocol import looks_like_tls
 from tcpchat.core.rooms import MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS
 from tcpchat.irc.message import line_splitter
 from tcpchat.irc.registration import ServerInfo
 from tcpchat.irc.render import IrcEncoder
 from tcpchat.irc.session import IrcSession
-from tcpchat.server.listener import READ_CHUNK
+from tcpchat.server.listener import READ_CHUNK, ChatContext
 from tcpchat.server.pacing import paced_input
 
 #: The name of this front door in the log's connection lines (``door``).
@@ -65,16 +64,18 @@ class IrcDoor:
         """What a connection refused at admission reads: IRC's last line, ``ERROR``."""
         writer.write(f"ERROR :Closing link: {error.text}\r\n".encode())
 
-    def open(
-        self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None
-    ) -> IrcSession:
-        """The conversation of a new IRC connection (nothing is said until the client speaks)."""
+    def open(self, peer: Peer, chat: ChatContext) -> IrcSession:
+        """The conversation of a new IRC connection (nothing is said until the client speaks).
+
+        History reaches it through the hub's replay on JOIN; the history
+        commands are the native protocol's.
+        """
         return IrcSession(
             peer,
-            hub,
-            clock,
+            chat.hub,
+            chat.clock,
             self.info,
-            search=search,
+            search=chat.search,
             password=self.settings.password or None,
             rules=self.settings.room_rules,
         )

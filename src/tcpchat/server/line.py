@@ -17,14 +17,13 @@ import asyncio
 from collections.abc import Callable
 
 from tcpchat.config import ServerSettings
-from tcpchat.core.conversation import SearchService
 from tcpchat.core.errors import LineTooLong
-from tcpchat.core.events import Error, EventClock
-from tcpchat.core.hub import Hub, Peer, Transport
+from tcpchat.core.events import Error
+from tcpchat.core.hub import Peer, Transport
 from tcpchat.core.protocol import LineSplitter, looks_like_http, looks_like_tls
 from tcpchat.core.render import Rendering, encode
 from tcpchat.core.session import Session
-from tcpchat.server.listener import READ_CHUNK
+from tcpchat.server.listener import READ_CHUNK, ChatContext
 from tcpchat.server.pacing import paced_input
 
 #: The name of this front door in the log's connection lines (``door``).
@@ -50,10 +49,8 @@ class LineDoor:
     ) -> None:
         writer.write(encode(error, Rendering.TEXT))
 
-    def open(
-        self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None
-    ) -> Session:
-        return native_session(peer, hub, clock, search, self.settings)
+    def open(self, peer: Peer, chat: ChatContext) -> Session:
+        return native_session(peer, chat, self.settings)
 
     async def converse(
         self,
@@ -74,18 +71,17 @@ class LineDoor:
         """Nothing to add: the line protocol ends by closing the socket."""
 
 
-def native_session(
-    peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None, settings: ServerSettings
-) -> Session:
+def native_session(peer: Peer, chat: ChatContext, settings: ServerSettings) -> Session:
     """A new connection's conversation in tcpchat's own protocol, greeted.
 
     It speaks ``peer``'s rendering (text unless the door set another).
     """
     session = Session(
         peer,
-        hub,
-        clock,
-        search=search,
+        chat.hub,
+        chat.clock,
+        search=chat.search,
+        history=chat.history,
         password=settings.password,
         max_line_bytes=settings.max_line_bytes,
         rules=settings.room_rules,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from tcpchat.config import ServerSettings, task_port
-from tcpchat.core.conversation import SearchService
+from tcpchat.core.conversation import HistoryService, SearchService
 from tcpchat.core.errors import LineTooLong
 from tcpchat.core.events import Error, EventClock
 from tcpchat.core.hub import Hub, Peer, Transport
@@ -58,6 +58,26 @@ class DoorSession(Protocol):
         """Finish the conversation: leave the rooms and tell the others, once."""
 
 
+class ChatContext(Protocol):
+    """What a front door's new conversation is given by the server: hub, clock, services.
+
+    :class:`~tcpchat.server.chat.ChatServer` provides it. ``search`` and
+    ``history`` are None when the server has no such service.
+    """
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def clock(self) -> EventClock: ...
+
+    @property
+    def search(self) -> SearchService | None: ...
+
+    @property
+    def history(self) -> HistoryService | None: ...
+
+
 #: The conversation a front door opens (its own session type).
 S = TypeVar("S", bound=DoorSession)
 
@@ -81,7 +101,7 @@ class FrontDoor(Protocol[S]):
     ) -> None:
         """Tell a plain-text connection over the caps why it is closed."""
 
-    def open(self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None) -> S:
+    def open(self, peer: Peer, chat: ChatContext) -> S:
         """The conversation of a new connection on ``peer``, greeted if the protocol greets."""
 
     async def converse(

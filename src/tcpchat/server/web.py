@@ -41,17 +41,16 @@ from websockets.server import ServerProtocol
 from websockets.typing import Origin
 
 from tcpchat.config import ServerSettings
-from tcpchat.core.conversation import SearchService
 from tcpchat.core.errors import LineTooLong
-from tcpchat.core.events import Error, EventClock
-from tcpchat.core.hub import Hub, Peer, Transport
+from tcpchat.core.events import Error
+from tcpchat.core.hub import Peer, Transport
 from tcpchat.core.protocol import line_too_long
 from tcpchat.core.render import Rendering
 from tcpchat.core.session import Session
 from tcpchat.net.streams import format_address
 from tcpchat.server.http import Routes, page_routes, request_path, respond_text
 from tcpchat.server.line import native_session
-from tcpchat.server.listener import READ_CHUNK
+from tcpchat.server.listener import READ_CHUNK, ChatContext
 from tcpchat.server.pacing import Intake, paced_input
 
 log = logging.getLogger("tcpchat.server")
@@ -215,13 +214,11 @@ class WebDoor:
         async with paced_input(session, self.settings, writer, deadline) as intake:
             await self._read_frames(reader, writer, protocol, intake, on_read)
 
-    def open(
-        self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None
-    ) -> Session:
+    def open(self, peer: Peer, chat: ChatContext) -> Session:
         """A native session that speaks JSON only, one event a frame (greeted in JSON)."""
         peer.rendering = Rendering.JSON
         peer.json_only = True
-        return native_session(peer, hub, clock, search, self.settings)
+        return native_session(peer, chat, self.settings)
 
     def finish(self, session: Session) -> None:
         transport = session.peer.transport

@@ -267,6 +267,42 @@ class RedisStore:
     def highest_id(self) -> int:
         return self._highest
 
+    async def reserve_ids(self, through: int) -> None:
+        """Raise the shared id counter to ``through``: no id up to it is handed out again,
+        stored or not. HistoryUnavailable when Redis cannot be reached."""
+        try:
+            await self._connected().eval(_RAISE_TO, 1, self.keys.ids, through)
+        except RedisError as exc:
+            self._failed(exc)
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+        self._highest = max(self._highest, through)
+
+    async def rooms(self, limit: int) -> list[str]:
+        """The keys of the ``limit`` rooms said in most recently, most recent first.
+
+        One pipeline of XREVRANGE COUNT 1 over the rooms with history (at most
+        ``--max-rooms`` of them are asked for at start-up)."""
+        if limit <= 0:
+            return []
+        await self.flush()
+        try:
+            client = self._connected()
+            keys = [room_key async for room_key in client.sscan_iter(self.keys.rooms)]
+            pipe = client.pipeline(transaction=False)
+            for room_key in keys:
+                pipe.xrevrange(self.keys.history(room_key), count=1)
+            newest = await pipe.execute()
+        except RedisError as exc:
+            self._failed(exc)
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+        said = [
+            (int(entries[0][0].split("-", 1)[0]), room_key)
+            for room_key, entries in zip(keys, newest, strict=True)
+            if entries
+        ]
+        said.sort(reverse=True)
+        return [room_key for _, room_key in said[:limit]]
+
     async def next_ids(self, count: int) -> range:
         """``count`` event ids no server has had, increasing: the cluster's event clock.
 

@@ -212,6 +212,32 @@ class SQLiteStore:
     def highest_id(self) -> int:
         return self._highest
 
+    async def reserve_ids(self, through: int) -> None:
+        """Record that ids up to ``through`` may be handed out, so that a restart starts
+        above them even if the events that bore them were never stored (joins, private
+        messages, the last second before a crash). HistoryUnavailable on trouble."""
+        try:
+            await self.run_in_writer(functools.partial(_reserve, through))
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+        self._highest = max(self._highest, through)
+
+    async def rooms(self, limit: int) -> list[str]:
+        """The keys of the ``limit`` rooms said in most recently, most recent first."""
+        sql = (
+            f"SELECT room_key FROM events WHERE kind IN ({_SAID_KINDS}) "
+            "GROUP BY room_key ORDER BY max(id) DESC LIMIT ?"
+        )
+        if self._available:
+            await self.flush()
+        try:
+            rows: list[tuple[str]] = await self.run_in_writer(
+                lambda db: db.execute(sql, (max(limit, 0),)).fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+        return [room_key for (room_key,) in rows]
+
     def _written(self, batch: list[StoredEvent], future: asyncio.Future[int]) -> None:
         if future.cancelled():
             self._put_back(batch)
@@ -501,8 +527,9 @@ def _prepare(connection: sqlite3.Connection, path: str) -> int:
         _check_version(connection, path)
         with _transaction(connection) as db:  # fails now, not at the first message, if read-only
             db.execute("UPDATE meta SET value = value WHERE key = 'highest_id'")
+        # The highest id stored, or handed out (reserve_ids), whichever is higher.
         (highest,) = connection.execute(
-            "SELECT value FROM meta WHERE key = 'highest_id'"
+            "SELECT max(value) FROM meta WHERE key IN ('highest_id', 'reserved_id')"
         ).fetchone()
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot use the history database ({exc})") from None
@@ -527,6 +554,15 @@ def _check_version(connection: sqlite3.Connection, path: str) -> None:
         raise StoreError(
             f"{path}: written by a newer tcpchat (history schema {version}; this one knows up "
             f"to {SCHEMA_VERSION}): upgrade tcpchat, or give --db another file"
+        )
+
+
+def _reserve(through: int, connection: sqlite3.Connection) -> None:
+    with _transaction(connection) as db:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('reserved_id', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            (through,),
         )
 
 

@@ -32,6 +32,9 @@ from tcpchat.core.events import (
     CurrentRoom,
     Error,
     Event,
+    Found,
+    HistoryEnd,
+    Hit,
     Join,
     Leave,
     Message,
@@ -42,6 +45,7 @@ from tcpchat.core.events import (
     RoomList,
     SearchFailed,
     SearchStarted,
+    Seen,
     Shutdown,
     Topic,
     UserList,
@@ -54,6 +58,9 @@ from tcpchat.core.render import (
     ERROR_MARK,
     PRIVATE_MARK,
     SYSTEM_MARK,
+    HistoryEvent,
+    history_timestamp,
+    hit_line,
     source_lines,
     system_lines,
     timestamp,
@@ -98,8 +105,14 @@ STYLE = Style.from_dict(
         "toolbar.current": "bold underline",
         "toolbar.unread": "bold",
         "room": "ansibrightblue bold",
+        # Replayed history, drawn after every other style of its line: dimmed.
+        "history": "fg:ansibrightblack noreverse",
+        "history.end": "ansibrightblack",
     }
 )
+
+#: The rule drawn either side of the end-of-history words.
+HISTORY_RULE = "───"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +182,20 @@ def render_event(
     not the current one) is drawn after the time on each line.
     """
     shown = _render(event, own_nick, tz)
+    if isinstance(event, HistoryEvent) and event.history:
+        shown = _dimmed(shown, event.ts, tz)
     return in_room(shown, room_mark) if room_mark else shown
+
+
+def _dimmed(shown: Shown, ts: datetime, tz: tzinfo | None) -> Shown:
+    """A replayed line: dimmed, its date shown when it is not today's, and no bell."""
+    stamp = ("class:time", history_timestamp(ts, tz))
+    return Shown(
+        tuple(
+            [stamp, *((f"{style} class:history", text) for style, text in line[1:])]
+            for line in shown.lines
+        )
+    )
 
 
 def in_room(shown: Shown, room: str) -> Shown:
@@ -215,8 +241,18 @@ def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
         case Welcome(nick=nick, users=users):
             greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
             return _system(event.ts, tz, greeting, _WELCOME_HINT)
-        case Whois() | RoomList() | Topic() | AwayReply() | CurrentRoom():
-            return Shown(tuple([stamp, *line] for line in _room_answer(event)))
+        case Whois() | RoomList() | Topic() | AwayReply() | CurrentRoom() | Seen():
+            return Shown(tuple([stamp, *line] for line in _room_answer(event, tz)))
+        case HistoryEnd():
+            (words,) = system_lines(event, sanitize_text)
+            return Shown(
+                ([stamp, ("class:history.end", f"{HISTORY_RULE} {words} {HISTORY_RULE}")],)
+            )
+        case Found(hits=hits):
+            head, *_ = system_lines(event, sanitize_text)
+            found = [_highlight(f"{SYSTEM_MARK} {head}", [])]
+            found += [_hit(hit, tz) for hit in hits]
+            return Shown(tuple([stamp, *line] for line in found))
         case (
             Join()
             | Leave()
@@ -248,11 +284,24 @@ def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
     raise AssertionError(f"no display for {event!r}")  # pragma: no cover
 
 
-def _room_answer(event: Whois | RoomList | Topic | AwayReply | CurrentRoom) -> list[Fragments]:
+def _hit(hit: Hit, tz: tzinfo | None) -> Fragments:
+    """One line ``/find`` found, as its chat line reads, after the day and time it was said."""
+    words = hit_line(hit, sanitize_text, tz)
+    when_said, _, said = words.partition("] ")
+    nick = sanitize_text(hit.nick)
+    fragments: Fragments = [("class:time", f"  {when_said}] ")]
+    if said.startswith(f"<{nick}> "):
+        return [*fragments, (nick_style(hit.nick), f"<{nick}>"), ("", said[len(nick) + 2 :])]
+    return [*fragments, *_highlight(said, [hit.nick])]
+
+
+def _room_answer(
+    event: Whois | RoomList | Topic | AwayReply | CurrentRoom | Seen, tz: tzinfo | None = None
+) -> list[Fragments]:
     """The answers about rooms and people, in the words of the text rendering, with the
     nicknames in their colours and the room names in the room style, so that they can be
     read at a glance."""
-    words = system_lines(event, sanitize_text)
+    words = system_lines(event, sanitize_text, tz=tz)
     nicks = [nick for nick in (getattr(event, "nick", ""),) if nick]
     return [_highlight(f"{SYSTEM_MARK} {line}", nicks) for line in words]
 

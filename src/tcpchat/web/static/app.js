@@ -398,7 +398,7 @@ class Chat {
     const room = this.currentRoom();
     if (!room) return;
     this.historyWanted = true;
-    this.send(`/history ${room.name}`);
+    this.send("/history"); // the current room, which the page keeps the server's current
   }
 
   bind() {
@@ -495,10 +495,13 @@ Chat.prototype.handlers = {
       }
       return;
     }
-    if (this.historyWanted && code === "unknown_command" && /history/.test(event.text)) {
+    if (this.historyWanted && code === "history_unavailable") {
+      // "this server keeps no history" (--no-history) will not change: turn the
+      // button off. A store that cannot be read right now may come back.
       this.historyWanted = false;
-      $("load-earlier").disabled = true;
-      $("history-note").textContent = "this server keeps no history yet";
+      const none = /keeps no history/.test(event.text);
+      $("load-earlier").disabled = none;
+      $("history-note").textContent = none ? "this server keeps no history yet" : event.text;
       return;
     }
     this.error(event.text);
