@@ -404,6 +404,15 @@ class ServerSettings:
         secret=True,
     )
 
+    oper_password: str = setting(
+        "",
+        "--oper-password",
+        "TCPCHAT_OPER_PASSWORD",
+        "password that makes a member a server operator with /oper (unset: no operators; "
+        "prefer the environment variable)",
+        secret=True,
+    )
+
     def __post_init__(self) -> None:
         """Refuse limits that could never work, before anyone connects."""
         check_values(self)
@@ -411,6 +420,10 @@ class ServerSettings:
             raise ValueError("TLS needs both --tls-cert and --tls-key: one must not come alone")
         if self.password and not self.password.strip():
             raise ValueError("--password must not be blank")
+        if self.oper_password and not self.oper_password.strip():
+            raise ValueError("--oper-password must not be blank")
+        if self.oper_password and self.oper_password.strip() == self.password.strip():
+            raise ValueError("--oper-password must differ from --password: every member has that")
 
     @property
     def room_rules(self) -> RoomRules:

@@ -15,12 +15,16 @@ from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
     AwayReply,
+    BanInfo,
+    BanList,
     CurrentRoom,
     Error,
     Event,
     Join,
+    Kick,
     Leave,
     Message,
+    ModeChange,
     NickChange,
     Notice,
     Part,
@@ -134,6 +138,72 @@ SAMPLES: list[tuple[Event, list[str]]] = [
         Shutdown(14, TS, "the server is shutting down"),
         ["[14:03:22] *** the server is shutting down"],
     ),
+    (
+        UserList(29, TS, ("alice", "bob"), "#dev", ("bob",), operators=("alice",)),
+        ["[14:03:22] *** 2 users in #dev: @alice, bob (away)"],
+    ),
+    (
+        Whois(30, TS, "alice", ("#lobby", "#dev"), 5, 5, None, True, ("#lobby", "#dev")),
+        ["[14:03:22] *** alice: in @#lobby, @#dev; connected 5s; idle 5s; server operator"],
+    ),
+    (
+        Kick(31, TS, "alice", "bob", "#dev", "spam"),
+        ["[14:03:22] *** alice kicked bob out of #dev (spam)"],
+    ),
+    (Kick(32, TS, "alice", "bob", "#dev", ""), ["[14:03:22] *** alice kicked bob out of #dev"]),
+    (
+        ModeChange(33, TS, "alice", "#dev", "op", "bob"),
+        ["[14:03:22] *** alice made bob an operator of #dev"],
+    ),
+    (
+        ModeChange(34, TS, "alice", "#dev", "deop", "bob"),
+        ["[14:03:22] *** alice removed bob as an operator of #dev"],
+    ),
+    (
+        ModeChange(35, TS, "alice", "#dev", "mute", "bob", 600, "calm down"),
+        ["[14:03:22] *** alice muted bob in #dev for 10m 0s (calm down)"],
+    ),
+    (
+        ModeChange(36, TS, "alice", "#dev", "unmute", "bob"),
+        ["[14:03:22] *** alice unmuted bob in #dev"],
+    ),
+    (
+        ModeChange(37, TS, "alice", "#dev", "slow", seconds=30),
+        ["[14:03:22] *** alice set slow mode in #dev: one line per 30s"],
+    ),
+    (
+        ModeChange(38, TS, "alice", "#dev", "slow"),
+        ["[14:03:22] *** alice turned slow mode off in #dev"],
+    ),
+    (
+        ModeChange(39, TS, "alice", "#dev", "ban", "bob", 0, "spam"),
+        ["[14:03:22] *** alice banned bob from #dev for good (spam)"],
+    ),
+    (
+        ModeChange(40, TS, "root", "", "ban", "10.0.0.0/8", 7200),
+        ["[14:03:22] *** root banned 10.0.0.0/8 from the server for 2h 0m"],
+    ),
+    (
+        ModeChange(41, TS, "alice", "#dev", "unban", "bob"),
+        ["[14:03:22] *** alice lifted the ban on bob from #dev"],
+    ),
+    (
+        BanList(
+            42,
+            TS,
+            "#dev",
+            (
+                BanInfo("bob", "#dev", "alice", "spam", 3599),
+                BanInfo("10.0.0.0/8", "", "root", "", None),
+            ),
+        ),
+        [
+            "[14:03:22] *** 2 bans in #dev:",
+            "[14:03:22] ***   bob from #dev, by alice, 59m 59s left: spam",
+            "[14:03:22] ***   10.0.0.0/8 from the server, by root, for good",
+        ],
+    ),
+    (BanList(43, TS, "#dev", ()), ["[14:03:22] *** no bans in #dev"]),
 ]
 
 
@@ -355,6 +425,7 @@ def test_a_user_list_tells_programs_its_room_and_who_is_away() -> None:
         "room": "#lobby",
         "away": ["b"],
         "online": True,
+        "operators": [],
     }
 
 

@@ -20,6 +20,7 @@ from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
 from tcpchat.core.hub import Peer
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.render import Rendering, encode
 from tcpchat.core.session import Session
 from tcpchat.net.streams import close_stream, format_address, listening_port
@@ -27,6 +28,8 @@ from tcpchat.net.tls import tls_server_context
 from tcpchat.server.line import FRONT_DOOR, read_lines
 from tcpchat.server.listener import accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
+from tcpchat.server.moderation import BANNED, SWEEP_INTERVAL, BanRecorder
+from tcpchat.store.base import Store
 
 log = logging.getLogger("tcpchat.server")
 
@@ -39,7 +42,14 @@ class ChatServer:
     tests can listen on port 0.
     """
 
-    def __init__(self, settings: ServerSettings, *, search: SearchService | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        search: SearchService | None = None,
+        store: Store | None = None,
+        sweep_interval: float = SWEEP_INTERVAL,
+    ) -> None:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
@@ -53,6 +63,14 @@ class ChatServer:
         self._closing = False
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
+        )
+        #: Operators, bans, mutes and slow modes; the bans are kept in ``store`` (the history
+        #: store, opened and closed by its owner), loaded at start.
+        self.bans = BanRecorder(store, self.sessions, sweep_interval=sweep_interval)
+        self.moderation = Moderation(
+            settings.oper_password,
+            keeper=self.bans,
+            default_room=settings.default_room,
         )
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
@@ -82,7 +100,12 @@ class ChatServer:
         be used, and OSError when it cannot bind.
         """
         self._tls_context = tls_server_context(self.settings)
-        self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        await self.bans.start(self.moderation)
+        try:
+            self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        except BaseException:
+            await self.bans.aclose()
+            raise
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
 
     async def serve_forever(self) -> None:
@@ -120,6 +143,11 @@ class ChatServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._listener is not None:
             await self._listener.wait_closed()
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.bans.aclose()
+        except TimeoutError:
+            log.warning("bans were not all saved within %s s", self.settings.close_timeout)
         log.info("server closed")
 
     async def _cancel_searches(self) -> None:
@@ -154,7 +182,12 @@ class ChatServer:
         host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
         # Tracked from the start, so that close() waits for (or cuts) every connection.
         self._connections[task] = None
-        refusal = self.admission.admit(host)
+        refusal: str | None
+        code, ban = "connection_refused", self.moderation.address_ban(host)
+        if ban is not None:  # banned before counted: a banned address takes no slot
+            code, refusal = BANNED, ban.refusal(self.moderation.now())
+        else:
+            refusal = self.admission.admit(host)
         if refusal is not None:
             log.warning(
                 "refused %s: %s",
@@ -165,7 +198,7 @@ class ChatServer:
             if self._tls_context is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
                 event_id, ts = self.clock.stamp()
-                error = Error(event_id, ts, "connection_refused", refusal)
+                error = Error(event_id, ts, code, refusal)
                 writer.write(encode(error, Rendering.TEXT))
             await self._close_connection(task, writer)
             return
@@ -233,6 +266,7 @@ class ChatServer:
             password=self.settings.password,
             max_line_bytes=self.settings.max_line_bytes,
             rules=self.hub.rules,
+            moderation=self.moderation,
         )
         self._connections[task] = session
         log.info("connection from %s", address, extra={"address": address, "door": FRONT_DOOR})

@@ -29,12 +29,15 @@ from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
     AwayReply,
+    BanList,
     CurrentRoom,
     Error,
     Event,
     Join,
+    Kick,
     Leave,
     Message,
+    ModeChange,
     NickChange,
     Notice,
     Part,
@@ -227,6 +230,9 @@ def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
             | SearchFailed()
             | Part()
             | Shutdown()
+            | Kick()
+            | ModeChange()
+            | BanList()
         ):
             return _system(event.ts, tz, *system_lines(event, sanitize_text))
         case Error(text=text):
