@@ -27,6 +27,7 @@ from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
 from tcpchat.core.hub import Peer
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.render import Encoder, Rendering, encode
 from tcpchat.core.session import Session
 from tcpchat.net.streams import close_stream, format_address, listening_port
@@ -35,6 +36,8 @@ from tcpchat.server.history import RoomHistory
 from tcpchat.server.line import FRONT_DOOR, read_lines
 from tcpchat.server.listener import READ_CHUNK, accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
+from tcpchat.server.moderation import BANNED, SWEEP_INTERVAL, BanRecorder
+from tcpchat.store.base import Store
 
 if TYPE_CHECKING:
     from tcpchat.irc.session import IrcSession
@@ -50,15 +53,15 @@ AnySession: TypeAlias = "Session | IrcSession"
 class FrontDoor:
     """How one listener's connections are spoken to: its protocol, and TLS or not.
 
-    ``refusal`` words a refusal at admission for the protocol; ``open`` starts
-    the conversation on a peer past its TLS handshake; ``read`` feeds that
+    ``refusal`` words a refusal at admission (an error code and a reason) for the
+    protocol; ``open`` starts the conversation on a peer past its TLS handshake; ``read`` feeds that
     session from the socket until it ends (:func:`~tcpchat.server.line.read_lines`
     or :func:`~tcpchat.server.irc.read_irc_lines`).
     """
 
     name: str
     tls: ssl.SSLContext | None
-    refusal: Callable[[str], bytes]
+    refusal: Callable[[str, str], bytes]
     open: Callable[[Peer], AnySession]
     read: Callable[..., Awaitable[None]]
 
@@ -77,6 +80,8 @@ class ChatServer:
         *,
         search: SearchService | None = None,
         history: HistorySettings | None = None,
+        store: Store | None = None,
+        sweep_interval: float = SWEEP_INTERVAL,
     ) -> None:
         self.settings = settings
         self.search = search
@@ -114,6 +119,14 @@ class ChatServer:
         self._closing = False
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
+        )
+        #: Operators, bans, mutes and slow modes; the bans are kept in ``store`` (the history
+        #: store, opened and closed by its owner), loaded at start.
+        self.bans = BanRecorder(store, self.sessions, sweep_interval=sweep_interval)
+        self.moderation = Moderation(
+            settings.oper_password,
+            keeper=self.bans,
+            default_room=settings.default_room,
         )
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
@@ -157,9 +170,14 @@ class ChatServer:
         if self.history is not None:
             # The clock starts above every id the history file has ever handed out.
             self.clock = await self.history.open()
+            if self.bans.store is None:
+                # Bans are kept in the history store (docs/history.md), beside the rooms.
+                self.bans.store = self.history.store
         try:
+            await self.bans.start(self.moderation)
             self._listener = await start_listening(self._serve_connection, self.settings, task=2)
         except BaseException:
+            await self.bans.aclose()
             await self._close_history()
             raise
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
@@ -231,6 +249,11 @@ class ChatServer:
             await self._listener.wait_closed()
         for listener in self._irc_listeners.values():
             await listener.wait_closed()
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.bans.aclose()
+        except TimeoutError:
+            log.warning("bans were not all saved within %s s", self.settings.close_timeout)
         await self._close_history()
         log.info("server closed")
 
@@ -285,7 +308,12 @@ class ChatServer:
         host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
         # Tracked from the start, so that close() waits for (or cuts) every connection.
         self._connections[task] = None
-        refusal = self.admission.admit(host)
+        refusal: str | None
+        code, ban = "connection_refused", self.moderation.address_ban(host)
+        if ban is not None:  # banned before counted: a banned address takes no slot
+            code, refusal = BANNED, ban.refusal(self.moderation.now())
+        else:
+            refusal = self.admission.admit(host)
         if refusal is not None:
             log.warning(
                 "refused %s: %s",
@@ -295,7 +323,7 @@ class ChatServer:
             )
             if tls_context is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
-                writer.write(door.refusal(refusal))
+                writer.write(door.refusal(code, refusal))
             await self._close_connection(task, writer)
             return
         session: AnySession | None = None
@@ -347,10 +375,10 @@ class ChatServer:
                     extra={"address": address, "door": door.name, **fields},
                 )
 
-    def _text_refusal(self, reason: str) -> bytes:
-        """A refusal at admission as a native client reads it."""
+    def _text_refusal(self, code: str, reason: str) -> bytes:
+        """A refusal at admission as a native client reads it: an error with ``code``."""
         event_id, ts = self.clock.stamp()
-        return encode(Error(event_id, ts, "connection_refused", reason), Rendering.TEXT)
+        return encode(Error(event_id, ts, code, reason), Rendering.TEXT)
 
     def _open_session(
         self, task: asyncio.Task[None], writer: asyncio.StreamWriter, address: str, door: FrontDoor
@@ -371,13 +399,14 @@ class ChatServer:
             password=self.settings.password,
             max_line_bytes=self.settings.max_line_bytes,
             rules=self.hub.rules,
+            moderation=self.moderation,
         )
         session.greet()
         return session
 
     def _irc_session(self, peer: Peer) -> IrcSession:
         assert self._irc is not None
-        return self._irc.open(peer, self.hub, self.clock, self.search)
+        return self._irc.open(peer, self.hub, self.clock, self.search, self.moderation)
 
     async def _close_connection(
         self, task: asyncio.Task[None], writer: asyncio.StreamWriter

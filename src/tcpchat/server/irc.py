@@ -22,6 +22,7 @@ from tcpchat.config import ServerSettings
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import EventClock
 from tcpchat.core.hub import Hub, Peer
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.protocol import looks_like_tls
 from tcpchat.core.rooms import MAX_AWAY_CHARS, MAX_ROOM_NAME_CHARS
 from tcpchat.irc.message import line_splitter
@@ -57,12 +58,18 @@ class IrcDoor:
         #: The hub's encoder: the core's text and JSON, and IRC for IRC members.
         self.encoder = IrcEncoder(self.info.name)
 
-    def refusal(self, reason: str) -> bytes:
-        """What a connection refused at admission reads: IRC's last line, ``ERROR``."""
+    def refusal(self, code: str, reason: str) -> bytes:
+        """What a connection refused at admission reads: IRC's last line, ``ERROR``
+        (IRC has no code for it: the reason says it)."""
         return f"ERROR :Closing link: {reason}\r\n".encode()
 
     def open(
-        self, peer: Peer, hub: Hub, clock: EventClock, search: SearchService | None
+        self,
+        peer: Peer,
+        hub: Hub,
+        clock: EventClock,
+        search: SearchService | None,
+        moderation: Moderation | None = None,
     ) -> IrcSession:
         """The conversation of a new IRC connection (nothing is said until the client speaks)."""
         return IrcSession(
@@ -73,6 +80,7 @@ class IrcDoor:
             search=search,
             password=self.settings.password or None,
             rules=self.settings.room_rules,
+            moderation=moderation,
         )
 
 
