@@ -494,6 +494,15 @@ class ServerSettings:
         secret=True,
     )
 
+    oper_password: str = setting(
+        "",
+        "--oper-password",
+        "TCPCHAT_OPER_PASSWORD",
+        "password that makes a member a server operator with /oper (unset: no operators; "
+        "prefer the environment variable)",
+        secret=True,
+    )
+
     def __post_init__(self) -> None:
         """Refuse limits that could never work, before anyone connects."""
         check_values(self)
@@ -505,6 +514,10 @@ class ServerSettings:
             raise ValueError("--irc-tls-port needs --tls-cert and --tls-key")
         if self.server_name and not is_server_name(self.server_name):
             raise ValueError(f"--server-name must be {SERVER_NAME_RULE} (got {self.server_name!r})")
+        if self.oper_password and not self.oper_password.strip():
+            raise ValueError("--oper-password must not be blank")
+        if self.oper_password and self.oper_password.strip() == self.password.strip():
+            raise ValueError("--oper-password must differ from --password: every member has that")
 
     @property
     def irc_server_name(self) -> str:

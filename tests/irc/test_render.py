@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tcpchat.core.events import Action, AIDelta, Join, Leave, Message, NickChange, Part
+import pytest
+
+from tcpchat.core.events import (
+    Action,
+    AIDelta,
+    Event,
+    Join,
+    Kick,
+    Leave,
+    Message,
+    ModeChange,
+    NickChange,
+    Part,
+)
 from tcpchat.core.render import Rendering
 from tcpchat.irc.render import IrcEncoder, strip_formatting
+from tests.support.samples import SAMPLES
 
 TS = datetime(2026, 12, 1, 16, 55, 4, 123000, tzinfo=UTC)
 ENCODER = IrcEncoder("My.Little.Server")
@@ -64,3 +78,25 @@ def test_formatting_codes_are_stripped_with_their_colour_digits() -> None:
     assert strip_formatting("\x02bold\x02 \x0304,12red\x03 \x04FF0000hex\x0f \x1dit") == (
         "bold red hex it"
     )
+
+
+@pytest.mark.parametrize("event", [event for event, _ in SAMPLES], ids=lambda e: e.kind)
+def test_every_event_has_an_irc_form_under_the_line_limit(event: Event) -> None:
+    """No event breaks the encoder (a pass for every member would fail with it); each line
+    it makes ends in CRLF and fits IRC's 512 bytes."""
+    data = ENCODER(event, Rendering.IRC)
+    for line in data.split(b"\r\n")[:-1]:
+        assert 0 < len(line) + 2 <= 512
+    assert data == b"" or data.endswith(b"\r\n")
+
+
+def test_moderation_is_kick_and_mode() -> None:
+    """A kick is KICK; op, ban and mute are MODE +o, +b (a mask) and +q, from the operator."""
+    kick = Kick(1, TS, "alice", "bob", "#dev", "spam")
+    assert ENCODER(kick, Rendering.IRC) == b":alice!alice@tcpchat KICK #dev bob spam\r\n"
+    changes = {"op": "+o bob", "ban": "+b bob!*@*", "mute": "+q bob", "unmute": "-q bob"}
+    for change, mode in changes.items():
+        event = ModeChange(2, TS, "alice", "#dev", change, "bob", 0, "")
+        assert (
+            ENCODER(event, Rendering.IRC) == f":alice!alice@tcpchat MODE #dev {mode}\r\n".encode()
+        )

@@ -10,7 +10,7 @@ from tcpchat.core.events import Event, Leave, Message, Notice
 from tcpchat.core.hub import QUEUE_EXCEEDED, Peer
 from tcpchat.core.render import Rendering, encode
 from tcpchat.server.local_hub import LocalHub
-from tests.support.fakes import FakeTransport
+from tests.support.fakes import FakeTransport, next_pass, writes
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 LOBBY = "#lobby"
@@ -32,20 +32,8 @@ def publish(hub: LocalHub, event: Event, exclude: Peer | None = None, room: str 
     hub.publish(event, room=where, exclude=exclude)
 
 
-def writes(peer: Peer) -> list[bytes]:
-    return cast(FakeTransport, peer.transport).writes
-
-
 def message(number: int, nick: str = "alice") -> Event:
     return Message(number, NOW, nick, f"line {number}")
-
-
-async def next_pass() -> None:
-    """Wait until the callbacks scheduled so far (the hub's flush) have run."""
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.call_soon(done.set_result, None)
-    await done
 
 
 async def test_a_pass_is_one_write_per_member_with_the_same_bytes() -> None:

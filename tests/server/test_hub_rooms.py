@@ -18,8 +18,7 @@ from tcpchat.core.hub import Peer
 from tcpchat.core.render import Rendering
 from tcpchat.core.rooms import RoomRules
 from tcpchat.server.local_hub import LocalHub
-from tests.server.test_hub_fanout import next_pass, writes
-from tests.support.fakes import FakeTransport
+from tests.support.fakes import FakeTransport, next_pass, writes
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

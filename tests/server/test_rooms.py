@@ -38,7 +38,7 @@ async def test_join_tells_the_joiner_then_lists_the_room_then_makes_it_current(
     await alice.send("/join #dev")
     assert await alice.read_line() is not None
     assert alice.seen[-1].endswith("#dev *** alice joined")
-    await alice.expect(rf"^{TIME} \*\*\* 1 user in #dev: alice$")
+    await alice.expect(rf"^{TIME} \*\*\* 1 user in #dev: @alice$")
     await alice.expect(rf"^{TIME} \*\*\* you are now talking in #dev$")
 
 
@@ -254,7 +254,7 @@ async def test_users_of_a_named_room(client: ClientFactory) -> None:
     alice, bob = await client("alice"), await client("bob")
     await alice.send("/join #dev")
     await bob.send("/users #dev")
-    await bob.expect(rf"^{TIME} \*\*\* 1 user in #dev: alice$")
+    await bob.expect(rf"^{TIME} \*\*\* 1 user in #dev: @alice$")
 
 
 async def test_whois_tells_rooms_times_and_away(client: ClientFactory) -> None:

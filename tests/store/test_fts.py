@@ -11,16 +11,7 @@ from hypothesis import strategies as st
 
 from tcpchat.core.errors import CommandError
 from tcpchat.store.fts import MAX_FIND_TERMS, fts_query
-
-TEXTS = [
-    "deploy on friday",
-    "friday: no deploy",
-    "the e-mail server is down",
-    "NEAR the AND gate, NOT OR",
-    "café au lait",
-    "deployment finished",
-    'she said "hi" (twice)',
-]
+from tests.support.history import TEXTS
 
 
 @pytest.fixture

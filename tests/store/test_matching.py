@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tcpchat.core.errors import CommandError
 from tcpchat.store.fts import fts_query
 from tcpchat.store.matching import matcher, split_words
-from tests.store.test_fts import TEXTS
+from tests.support.history import TEXTS
 
 #: Words and marks that make the two matchers disagree if either is wrong.
 ALPHABET = st.sampled_from(

@@ -7,12 +7,14 @@ what only one backend does is in ``test_sqlite.py`` and ``test_redis.py``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tcpchat.core.errors import CommandError
+from tcpchat.core.moderation import Ban
 from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, Kind, Store
 from tcpchat.store.redis import RedisStore
 from tcpchat.store.sqlite import SQLiteStore
@@ -253,3 +255,37 @@ async def test_a_reservation_raises_the_highest_id_and_never_lowers_it(store: St
     await store.reserve_ids(20_000)
     await store.reserve_ids(10_000)
     assert store.highest_id() == 20_000
+
+
+# -- bans ----------------------------------------------------------------------------
+
+ROOM_BAN = Ban("#dev", "ape", "#dev", "ape", "alice", "spam", 1_800_000_000.0, None, "ape")
+SERVER_BAN = Ban("", "10.0.0.0/8", "", "10.0.0.0/8", "root", "", 1_800_000_001.0, 1_800_003_601.0)
+
+
+async def test_bans_are_kept_across_a_reopening(store: Store, reopen: Reopen) -> None:
+    """Saved bans, a room's and the server's, read back equal after the store is reopened."""
+    await store.save_ban(ROOM_BAN)
+    await store.save_ban(SERVER_BAN)
+    await store.close()
+    again = await reopen()
+    try:
+        assert await again.bans() == [ROOM_BAN, SERVER_BAN]
+    finally:
+        await again.close()
+
+
+async def test_a_ban_saved_again_replaces_the_first(store: Store) -> None:
+    """A second ban of the same target in the same room is one ban, the newer."""
+    await store.save_ban(ROOM_BAN)
+    longer = replace(ROOM_BAN, reason="still spamming", created=ROOM_BAN.created + 60)
+    await store.save_ban(longer)
+    assert await store.bans() == [longer]
+
+
+async def test_a_removed_ban_is_gone(store: Store) -> None:
+    """remove_ban forgets the ban with that room and mask, and no other."""
+    await store.save_ban(ROOM_BAN)
+    await store.save_ban(SERVER_BAN)
+    await store.remove_ban(ROOM_BAN)
+    assert await store.bans() == [SERVER_BAN]

@@ -9,6 +9,7 @@ from typing import Any, cast
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import EventClock
 from tcpchat.core.hub import Peer
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.session import Session
 from tcpchat.server.local_hub import LocalHub
 
@@ -40,10 +41,13 @@ class FakeTransport:
 class Room:
     """A hub and sessions wired to fake transports: a chat room driven by plain calls."""
 
-    def __init__(self, search: SearchService | None = None) -> None:
+    def __init__(
+        self, search: SearchService | None = None, moderation: Moderation | None = None
+    ) -> None:
         self.hub = LocalHub()
         self.clock = EventClock()
         self.search = search
+        self.moderation = moderation
         self.sessions: dict[str, Session] = {}
 
     def connect(self, name: str, *, json_mode: bool = True, address: str = "") -> Session:
@@ -51,7 +55,9 @@ class Room:
         switched to JSON, not yet registered."""
         transport = FakeTransport()
         peer = Peer(cast(asyncio.WriteTransport, transport), address or f"test:{name}")
-        session = Session(peer, self.hub, self.clock, search=self.search)
+        session = Session(
+            peer, self.hub, self.clock, search=self.search, moderation=self.moderation
+        )
         session.greet()
         if json_mode:
             session.receive_line(b"/format json")
@@ -76,3 +82,16 @@ class Room:
 
     def types(self, session: Session) -> list[str]:
         return [event["type"] for event in self.events(session)]
+
+
+def writes(peer: Peer) -> list[bytes]:
+    """What the hub wrote to ``peer``'s fake transport, write by write."""
+    return cast(FakeTransport, peer.transport).writes
+
+
+async def next_pass() -> None:
+    """Wait until the callbacks scheduled so far (the hub's flush) have run."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.call_soon(done.set_result, None)
+    await done

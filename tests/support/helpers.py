@@ -26,8 +26,15 @@ class LineClient:
         self.seen: list[str] = []  # every line received so far, in order
 
     @classmethod
-    async def connect(cls, port: int, host: str = "127.0.0.1") -> Self:
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    async def connect(
+        cls, port: int, host: str = "127.0.0.1", *, source: str | None = None
+    ) -> Self:
+        """Connect to ``host``:``port``, from the address ``source`` if given (any of
+        127.0.0.0/8 is this machine on Linux, so a test can be several addresses)."""
+        local_addr = (source, 0) if source is not None else None
+        reader, writer = await asyncio.open_connection(
+            host, port, limit=1 << 20, local_addr=local_addr
+        )
         return cls(reader, writer)
 
     async def send(self, *lines: str) -> None:

@@ -99,3 +99,15 @@ async def stored_texts(path: Path) -> list[str]:
     finally:
         await store.close()
     return [text for (text,) in rows]
+
+
+#: Lines of a room's history for the search tests (FTS and the bounded scan alike).
+TEXTS = [
+    "deploy on friday",
+    "friday: no deploy",
+    "the e-mail server is down",
+    "NEAR the AND gate, NOT OR",
+    "café au lait",
+    "deployment finished",
+    'she said "hi" (twice)',
+]

@@ -49,7 +49,7 @@ from tcpchat.tui.display import (
     render_event,
     system_line,
 )
-from tests.core.test_render import SAMPLES
+from tests.support.samples import SAMPLES
 
 TS = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
 TZ = timezone(timedelta(hours=2))  # shown as 14:30:05

@@ -22,6 +22,7 @@ from tcpchat.core.events import (
     CurrentRoom,
     Event,
     Join,
+    Kick,
     Leave,
     Message,
     NickChange,
@@ -224,6 +225,13 @@ class ChatState:
                 if self._is_own(nick):
                     if self._is_current(room):
                         self.current = None  # until the server names the new one
+                    self._rooms.pop(room_key(room), None)
+                elif (view := self._view(room)) is not None:
+                    view.members.pop(nick_key(nick), None)
+            case Kick(target=nick, room=room):
+                if self._is_own(nick):  # as a /part of its own; the server names the new room
+                    if self._is_current(room):
+                        self.current = None
                     self._rooms.pop(room_key(room), None)
                 elif (view := self._view(room)) is not None:
                     view.members.pop(nick_key(nick), None)

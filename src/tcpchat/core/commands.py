@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tcpchat.core import modcommands
 from tcpchat.core.conversation import Conversation, HistoryService, SummaryScope
 from tcpchat.core.errors import (
     CommandError,
@@ -98,8 +99,12 @@ def _send_users(session: Conversation, room: Room) -> None:
     online = session.peer.rooms.keys() == {room} and room.key == room_key(
         session.rules.default_room
     )
+    moderation = session.moderation
+    operators = moderation.operators(room) if moderation is not None else ()
     event_id, ts = session.clock.stamp()
-    users = UserList(event_id, ts, room.nicks(), room.name, room.away(), online=online)
+    users = UserList(
+        event_id, ts, room.nicks(), room.name, room.away(), online=online, operators=operators
+    )
     session.hub.send(session.peer, users)
 
 
@@ -132,7 +137,12 @@ def _join(session: Conversation, argument: str) -> None:
     name = validate_room(argument)
     room = session.hub.room(name)
     if room is None or room not in session.peer.rooms:
+        created = room is None
+        if session.moderation is not None:
+            session.moderation.check_join(session.nick, name)  # Banned
         room = session.hub.join_room(session.peer, name)
+        if session.moderation is not None:
+            session.moderation.joined(session.peer, room, created=created)
         event_id, ts = session.clock.stamp()
         # The joiner is told too: it is how a client learns the join worked.
         session.hub.publish(Join(event_id, ts, session.nick, room.name), room=room)
@@ -193,8 +203,21 @@ def _whois(session: Conversation, argument: str) -> None:
     now = session.monotonic()
     rooms = tuple(room.name for room in peer.rooms)
     connected, idle = int(now - peer.connected_at), int(now - peer.active_at)
+    moderation = session.moderation
+    server_operator = moderation is not None and moderation.is_server_operator(peer)
+    operator_in = moderation.operator_rooms(peer) if moderation is not None else ()
     event_id, ts = session.clock.stamp()
-    whois = Whois(event_id, ts, peer.nick, rooms, max(connected, 0), max(idle, 0), peer.away)
+    whois = Whois(
+        event_id,
+        ts,
+        peer.nick,
+        rooms,
+        max(connected, 0),
+        max(idle, 0),
+        peer.away,
+        server_operator,
+        operator_in,
+    )
     session.hub.send(session.peer, whois)
 
 
@@ -260,6 +283,8 @@ def _me(session: Conversation, argument: str) -> None:
     if not text.strip():
         raise CommandError("usage: /me ACTION")
     room = current_room(session)
+    if session.moderation is not None:
+        session.moderation.check_speak(session.peer, room)  # Muted, SlowMode
     session.peer.active_at = session.monotonic()
     event_id, ts = session.clock.stamp()
     action = Action(event_id, ts, session.nick, text, room.name)
@@ -272,7 +297,9 @@ def _search(session: Conversation, argument: str) -> None:
     question = sanitize_text(argument).strip()
     if not question:
         raise CommandError("usage: /search QUESTION")
-    current_room(session)  # the answer goes to the room where it was asked
+    room = current_room(session)  # the answer goes to the room where it was asked
+    if session.moderation is not None:
+        session.moderation.check_speak(session.peer, room)  # the question is said there
     session.peer.active_at = session.monotonic()
     session.search.request(session, question)
 
@@ -381,6 +408,26 @@ COMMANDS: tuple[Command, ...] = (
         before_registration=True,
     ),
     Command("exit", "/exit", "leave the chat (also /quit)", _exit, before_registration=True),
+    # Moderation (core/modcommands.py): refused, with a code, to those who may not.
+    Command("oper", "/oper PASSWORD", "become a server operator", modcommands.oper),
+    Command("op", "/op NICK", "make NICK an operator of this room", modcommands.op),
+    Command("deop", "/deop NICK", "take NICK's operator status here", modcommands.deop),
+    Command("kick", "/kick NICK [REASON]", "put NICK out of this room", modcommands.kick),
+    Command(
+        "ban",
+        "/ban NICK|IP|CIDR [30s|10m|2h|7d] [REASON]",
+        "ban NICK from this room, or addresses from the server",
+        modcommands.ban,
+    ),
+    Command("unban", "/unban NICK|IP|CIDR", "lift a ban", modcommands.unban),
+    Command("mute", "/mute NICK [DURATION] [REASON]", "NICK may not speak here", modcommands.mute),
+    Command("unmute", "/unmute NICK", "NICK may speak here again", modcommands.unmute),
+    Command(
+        "slow", "/slow [SECONDS]", "slow mode: one line per SECONDS each (0: off)", modcommands.slow
+    ),
+    Command(
+        "bans", "/bans", "list this room's bans (and the server's, to operators)", modcommands.bans
+    ),
 )
 
 _ALIASES = {"quit": "exit"}

@@ -18,6 +18,7 @@ from typing import Protocol
 from tcpchat.core.errors import TcpchatError
 from tcpchat.core.events import EventClock, Message
 from tcpchat.core.hub import Hub, Peer, Room
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.rooms import RoomRules
 
 
@@ -37,6 +38,8 @@ class Conversation(Protocol):
     room: Room | None
     rules: RoomRules
     monotonic: Callable[[], float]
+    #: The server's operators, bans, mutes and slow modes (None: no moderation).
+    moderation: Moderation | None
 
     @property
     def nick(self) -> str:

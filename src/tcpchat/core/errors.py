@@ -10,6 +10,12 @@
     │   ├── InvalidNick            it breaks the nickname rules
     │   └── NickTaken              someone else has it
     ├── CommandError               a command was used wrongly (bad arguments, unknown user)
+    │   └── ModerationError        moderation refused it (core/moderation.py)
+    │       ├── NotOperator        only a room's operators (or a server operator) may
+    │       ├── NotServerOperator  only a server operator may
+    │       ├── Banned             the member (or the address) is banned
+    │       ├── Muted              the member is muted in that room
+    │       └── SlowMode           slow mode: the member spoke there too recently
     ├── RoomError                  a room cannot be used as asked
     │   ├── InvalidRoom            its name breaks the room-name rules
     │   ├── RoomLimit              the server, or the member, has all the rooms it may
@@ -75,6 +81,43 @@ class CommandError(TcpchatError):
     """A command was used wrongly: missing arguments, an unknown user, and so on."""
 
     code = "command"
+
+
+class ModerationError(CommandError):
+    """Moderation refused what was asked; the words say why, for the member who asked."""
+
+    code = "moderation"
+
+
+class NotOperator(ModerationError):
+    """Only the room's operators (and server operators) may do that."""
+
+    code = "not_operator"
+
+
+class NotServerOperator(ModerationError):
+    """Only a server operator may do that (``/oper``)."""
+
+    code = "not_server_operator"
+
+
+class Banned(ModerationError):
+    """The member is banned from that room (or its address from the server)."""
+
+    code = "banned"
+
+
+class Muted(ModerationError):
+    """The member is muted in that room."""
+
+    code = "muted"
+
+
+class SlowMode(ModerationError):
+    """The room is in slow mode and the member spoke there too recently; the words say
+    how many seconds are left."""
+
+    code = "slow_mode"
 
 
 class RoomError(TcpchatError):

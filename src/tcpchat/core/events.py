@@ -135,6 +135,8 @@ class UserList:
     #: Word it as before rooms, ``2 users online: ...``: the list of the default room,
     #: told to a connection in that room alone.
     online: bool = False
+    #: Those of ``users`` who are operators of ``room`` (server operators among them).
+    operators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,11 @@ class RoomList:
 
 @dataclass(frozen=True, slots=True)
 class Whois:
-    """The answer to ``/whois``: ``nick``'s rooms, seconds connected and idle, away message."""
+    """The answer to ``/whois``: ``nick``'s rooms, seconds connected and idle, away message.
+
+    ``server_operator``: ``nick`` is a server operator; ``operator_in``: the rooms of
+    ``rooms`` it is an operator of.
+    """
 
     kind: ClassVar[str] = "whois"
     id: int
@@ -286,6 +292,8 @@ class Whois:
     connected: int
     idle: int
     away: str | None
+    server_operator: bool = False
+    operator_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +375,76 @@ class Shutdown:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """``nick``, an operator, put ``target`` out of ``room``, saying ``reason`` (may be "").
+
+    Told to the room, ``target`` included: it is how the kicked member learns it is out.
+    """
+
+    kind: ClassVar[str] = "kick"
+    id: int
+    ts: datetime
+    nick: str
+    target: str
+    room: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange:
+    """``nick``, an operator, changed how ``room`` is moderated. ``change`` is one of
+    :data:`MODE_CHANGES`:
+
+    - ``op`` / ``deop``: ``target`` is now (no longer) an operator of the room;
+    - ``mute`` / ``unmute``: ``target`` may not (may again) speak there; a mute lasts
+      ``seconds`` (0: until lifted);
+    - ``slow``: slow mode, one line per ``seconds`` a member (0: off);
+    - ``ban`` / ``unban``: ``target`` (a nickname; for a server ban, an address or a
+      network, and ``room`` is "") is banned for ``seconds`` (0: for good), or no longer.
+
+    ``reason`` is the operator's (may be "").
+    """
+
+    kind: ClassVar[str] = "mode"
+    id: int
+    ts: datetime
+    nick: str
+    room: str
+    change: str
+    target: str = ""
+    seconds: int = 0
+    reason: str = ""
+
+
+#: The changes a :class:`ModeChange` may announce.
+MODE_CHANGES = frozenset({"op", "deop", "mute", "unmute", "slow", "ban", "unban"})
+
+
+@dataclass(frozen=True, slots=True)
+class BanInfo:
+    """One line of ``/bans``: ``target`` banned from ``room`` ("": the server) by ``by``,
+    for ``reason``; ``expires_in`` seconds are left (None: for good)."""
+
+    target: str
+    room: str
+    by: str
+    reason: str
+    expires_in: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BanList:
+    """The answer to ``/bans``: the bans of ``room``, then (to a server operator) the
+    server's."""
+
+    kind: ClassVar[str] = "bans"
+    id: int
+    ts: datetime
+    room: str
+    bans: tuple[BanInfo, ...]
+
+
 Event = (
     Message
     | Action
@@ -392,6 +470,9 @@ Event = (
     | Found
     | Seen
     | Shutdown
+    | Kick
+    | ModeChange
+    | BanList
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -419,6 +500,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Found,
     Seen,
     Shutdown,
+    Kick,
+    ModeChange,
+    BanList,
 )
 
 

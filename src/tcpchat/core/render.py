@@ -26,10 +26,13 @@ from typing import Any, assert_never
 from tcpchat.core.errors import RemoteProtocolError
 from tcpchat.core.events import (
     EVENT_TYPES,
+    MODE_CHANGES,
     Action,
     AIAnswer,
     AIDelta,
     AwayReply,
+    BanInfo,
+    BanList,
     CurrentRoom,
     Error,
     Event,
@@ -37,8 +40,10 @@ from tcpchat.core.events import (
     HistoryEnd,
     Hit,
     Join,
+    Kick,
     Leave,
     Message,
+    ModeChange,
     NickChange,
     Notice,
     Part,
@@ -113,13 +118,28 @@ SystemEvent = (
     | Found
     | Seen
     | Shutdown
+    | Kick
+    | ModeChange
+    | BanList
 )
 #: The events said in a room, which name it in ``TEXT_ROOMS``; a topic change is one too.
 RoomEvent = (
-    Message | Action | Join | Part | Topic | SearchStarted | SearchFailed | AIAnswer | HistoryEnd
+    Message
+    | Action
+    | Join
+    | Part
+    | Topic
+    | SearchStarted
+    | SearchFailed
+    | AIAnswer
+    | HistoryEnd
+    | Kick
+    | ModeChange
 )
 #: The events that may be replayed from a room's history (``history`` is true).
 HistoryEvent = Message | Action | Topic | SearchStarted | AIAnswer
+#: What marks an operator in lists of members (``/users``) and of rooms (``/whois``).
+OPERATOR_MARK = "@"
 
 
 def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -> list[str]:
@@ -166,6 +186,9 @@ def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -
             | Found()
             | Seen()
             | Shutdown()
+            | Kick()
+            | ModeChange()
+            | BanList()
         ):
             return [f"{stamp}{SYSTEM_MARK} {line}" for line in system_lines(event, tz=tz)]
         case Error(text=text):
@@ -189,7 +212,7 @@ def room_of(event: Event) -> str:
             return ""
         case Message() | Action() | Join() | Part() | Topic() | SearchStarted():
             return event.room
-        case SearchFailed() | AIAnswer() | HistoryEnd():
+        case SearchFailed() | AIAnswer() | HistoryEnd() | Kick() | ModeChange():
             return event.room
     return ""
 
@@ -246,8 +269,8 @@ def system_lines(
             return [f"{clean(nick)} left ({clean(reason)})"]
         case NickChange(old=old, new=new):
             return [f"{clean(old)} is now known as {clean(new)}"]
-        case UserList(users=users, room=room, away=away, online=online):
-            return [users_in(room, users, away, online=online, clean=clean)]
+        case UserList(users=users, room=room, away=away, online=online, operators=operators):
+            return [users_in(room, users, away, online=online, clean=clean, operators=operators)]
         case Notice(text=text):
             return [clean(line) for line in text.split("\n")]
         case SearchStarted(nick=nick, question=question):
@@ -273,11 +296,14 @@ def system_lines(
         case RoomList(rooms=rooms):
             return [count(len(rooms), "room") + ":", *(room_line(info, clean) for info in rooms)]
         case Whois(nick=nick, rooms=rooms, connected=connected, idle=idle, away=away):
-            where = ", ".join(clean(room) for room in rooms) if rooms else "no room"
+            ops = frozenset(event.operator_in)
+            marked = [(OPERATOR_MARK if room in ops else "") + clean(room) for room in rooms]
+            where = ", ".join(marked) if rooms else "no room"
             line = (
                 f"{clean(nick)}: in {where}; connected {duration(connected)}; idle {duration(idle)}"
             )
-            return [line + (f"; away: {clean(away)}" if away is not None else "")]
+            line += f"; away: {clean(away)}" if away is not None else ""
+            return [line + ("; server operator" if event.server_operator else "")]
         case AwayReply(nick=nick, text=text):
             return [f"{clean(nick)} is away: {clean(text)}"]
         case HistoryEnd(room=room, count=0):
@@ -296,6 +322,16 @@ def system_lines(
             return [seen_line(event, clean, tz)]
         case Shutdown(text=text):
             return [clean(text)]
+        case Kick(nick=nick, target=target, room=room, reason=reason):
+            because = f" ({clean(reason)})" if reason else ""
+            return [f"{clean(nick)} kicked {clean(target)} out of {clean(room)}{because}"]
+        case ModeChange():
+            return [mode_line(event, clean)]
+        case BanList(room=room, bans=bans):
+            where = f" in {clean(room)}" if room else ""
+            if not bans:
+                return [f"no bans{where}"]
+            return [f"{count(len(bans), 'ban')}{where}:", *(ban_line(ban, clean) for ban in bans)]
         case _:  # pragma: no cover
             assert_never(event)
 
@@ -333,6 +369,41 @@ def seen_line(seen: Seen, clean: Callable[[str], str] = _as_is, tz: tzinfo | Non
     return f"{nick} was last seen in {clean(seen.room)} {moment}, saying: {text}{online}"
 
 
+def mode_line(event: ModeChange, clean: Callable[[str], str] = _as_is) -> str:
+    """What a change of a room's moderation says: ``alice muted bob in #dev for 10m``."""
+    nick, target, room = clean(event.nick), clean(event.target), clean(event.room)
+    because = f" ({clean(event.reason)})" if event.reason else ""
+    lasting = f"for {duration(event.seconds)}" if event.seconds else "for good"
+    match event.change:
+        case "op":
+            return f"{nick} made {target} an operator of {room}"
+        case "deop":
+            return f"{nick} removed {target} as an operator of {room}"
+        case "mute":
+            return f"{nick} muted {target} in {room} {lasting}{because}"
+        case "unmute":
+            return f"{nick} unmuted {target} in {room}"
+        case "slow" if event.seconds:
+            return f"{nick} set slow mode in {room}: one line per {duration(event.seconds)}"
+        case "slow":
+            return f"{nick} turned slow mode off in {room}"
+        case "ban":
+            where = room or "the server"
+            return f"{nick} banned {target} from {where} {lasting}{because}"
+        case "unban":
+            where = room or "the server"
+            return f"{nick} lifted the ban on {target} from {where}"
+    return f"{nick} changed {clean(event.change)} {target} in {room}".rstrip()
+
+
+def ban_line(ban: BanInfo, clean: Callable[[str], str] = _as_is) -> str:
+    """One ban in ``/bans``: ``  bob in #dev, by alice, 1h 59m left: spam``."""
+    where = clean(ban.room) if ban.room else "the server"
+    left = "for good" if ban.expires_in is None else f"{duration(ban.expires_in)} left"
+    line = f"  {clean(ban.target)} from {where}, by {clean(ban.by)}, {left}"
+    return f"{line}: {clean(ban.reason)}" if ban.reason else line
+
+
 def count(number: int, noun: str) -> str:
     """``1 room``, ``3 rooms``."""
     return f"1 {noun}" if number == 1 else f"{number} {noun}s"
@@ -345,14 +416,21 @@ def users_in(
     *,
     online: bool = False,
     clean: Callable[[str], str] = _as_is,
+    operators: Iterable[str] = (),
 ) -> str:
-    """Who is in ``room``, with away marks: ``2 users in #dev: alice, bob (away)``.
+    """Who is in ``room``, with operator and away marks: ``2 users in #dev: @alice, bob (away)``.
 
     With ``online`` (the default room, told to a connection in it alone), in the
     words from before rooms: ``2 users online: alice, bob``.
     """
     away_keys = frozenset(away)
-    names = [clean(user) + (" (away)" if user in away_keys else "") for user in users]
+    ops = frozenset(operators)
+    names = [
+        (OPERATOR_MARK if user in ops else "")
+        + clean(user)
+        + (" (away)" if user in away_keys else "")
+        for user in users
+    ]
     if online or not room:
         return users_online(names)
     return f"{count(len(names), 'user')} in {clean(room)}: {', '.join(names)}"
@@ -430,6 +508,14 @@ def _json_item(item: Any) -> Any:
             "nick": item.nick,
             "text": item.text,
         }
+    if isinstance(item, BanInfo):
+        return {
+            "target": item.target,
+            "room": item.room,
+            "by": item.by,
+            "reason": item.reason,
+            "expires_in": item.expires_in,
+        }
     return item
 
 
@@ -461,6 +547,8 @@ MAX_ROOM_CHARS = 1 + MAX_NICK_LENGTH
 MAX_SOURCES_LISTED = 100
 #: Most lines one ``/find`` answer may carry (the server sends at most 20).
 MAX_HITS_LISTED = 100
+#: Longest target of a ban: a nickname, or an IPv6 network written out in full.
+MAX_BAN_TARGET_CHARS = 64
 #: Earliest and latest event times accepted: a day inside what ``datetime`` can hold, so
 #: that converting to any local time zone cannot fall off either end.
 EARLIEST_TS = datetime(1, 1, 2, tzinfo=UTC)
@@ -512,6 +600,19 @@ def _is_hit(value: Any) -> bool:
     )
 
 
+def _is_ban_info(value: Any) -> bool:
+    expires_in = value.get("expires_in") if isinstance(value, dict) else None
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("target"), str)
+        and 0 < len(value["target"]) <= MAX_BAN_TARGET_CHARS
+        and _is_room_field(value.get("room"))
+        and isinstance(value.get("by"), str)
+        and isinstance(value.get("reason"), str)
+        and (expires_in is None or _is_count(expires_in))
+    )
+
+
 def _is_name_list(limit: int, items_are: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: (
         isinstance(value, list) and len(value) <= limit and all(items_are(item) for item in value)
@@ -546,6 +647,12 @@ _EVENT_FIELD_CHECKS: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("whois", "away"): lambda value: value is None or isinstance(value, str),
     ("away", "nick"): _is_nick,
     ("find", "hits"): _is_name_list(MAX_HITS_LISTED, _is_hit),
+    ("whois", "operator_in"): _is_name_list(MAX_USERS_LISTED, _is_room),
+    ("users", "operators"): _is_name_list(MAX_USERS_LISTED, _is_nick),
+    ("mode", "target"): lambda value: isinstance(value, str) and len(value) <= MAX_BAN_TARGET_CHARS,
+    ("mode", "change"): lambda value: value in MODE_CHANGES,
+    ("kick", "target"): _is_nick,
+    ("bans", "bans"): _is_name_list(MAX_USERS_LISTED, _is_ban_info),
 }
 
 
@@ -603,6 +710,8 @@ def parse_json_event(line: str | bytes) -> Event:
 
 
 def _from_json_item(item: Any) -> Any:
+    if isinstance(item, dict) and "target" in item:  # checked above: a ban of /bans
+        return BanInfo(item["target"], item["room"], item["by"], item["reason"], item["expires_in"])
     if isinstance(item, dict) and "members" in item:  # checked above: a room of /rooms
         return RoomInfo(item["name"], item["members"], item["topic"])
     if isinstance(item, dict):  # checked above: a line /find found

@@ -18,12 +18,14 @@ from tcpchat.core.errors import (
     InvalidEncoding,
     LineTooLong,
     LocalProtocolError,
+    ModerationError,
     NickError,
     RoomError,
     TcpchatError,
 )
 from tcpchat.core.events import Error, EventClock, Join, Leave, Message, Notice, Topic, Welcome
 from tcpchat.core.hub import Hub, Peer, Room
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.nicks import validate_nick
 from tcpchat.core.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
 from tcpchat.core.protocol import (
@@ -65,6 +67,7 @@ class Session:
         "history",
         "hub",
         "max_line_bytes",
+        "moderation",
         "monotonic",
         "password_gate",
         "peer",
@@ -85,6 +88,7 @@ class Session:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         rules: RoomRules | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        moderation: Moderation | None = None,
     ) -> None:
         self.peer = peer
         self.hub = hub
@@ -94,6 +98,7 @@ class Session:
         self.max_line_bytes = max_line_bytes  # told in the welcome
         self.rules = rules or RoomRules()
         self.monotonic = monotonic
+        self.moderation = moderation
         self.room: Room | None = None
         self.finished: str | None = None
         self._member = False
@@ -156,14 +161,17 @@ class Session:
         if not text.strip():
             return
         try:
-            room = current_room(self)
-        except RoomError as exc:
+            self.say_in(current_room(self), text)
+        except (RoomError, ModerationError) as exc:
             self.fail(exc)
-            return
-        self.say_in(room, text)
 
     def say_in(self, room: Room, text: str) -> None:
-        """Say ``text`` (sanitised, not blank) in ``room``, one of this connection's."""
+        """Say ``text`` (sanitised, not blank) in ``room``, one of this connection's.
+
+        Raise :class:`ModerationError` if the member is muted there, or in slow mode.
+        """
+        if self.moderation is not None:
+            self.moderation.check_speak(self.peer, room)
         self.peer.active_at = self.monotonic()
         event_id, ts = self.clock.stamp()
         message = Message(event_id, ts, self.nick, text, room.name)
@@ -175,8 +183,10 @@ class Session:
         """Try to get on the server as ``wanted``, in the default room; else say why, ask again."""
         try:
             nick = validate_nick(wanted)
+            if self.moderation is not None:  # a nickname banned from the default room
+                self.moderation.check_join(nick, self.rules.default_room)
             self.hub.register(self.peer, nick)
-        except NickError as exc:
+        except (NickError, ModerationError) as exc:
             self.fail(exc)
             self.notice(NICK_PROMPT)
             return
@@ -184,6 +194,9 @@ class Session:
         log.info("%s registered as %s", self.peer.address, nick)
         # The default room is always there and a new member is in no room: this cannot fail.
         room = self.room = self.hub.join_room(self.peer, self.rules.default_room)
+        if self.moderation is not None:
+            self.moderation.arrived(self.peer, self)
+            self.moderation.joined(self.peer, room, created=False)
         event_id, ts = self.clock.stamp()
         self.hub.send(
             self.peer,
@@ -268,6 +281,8 @@ class Session:
                 self.hub.announce(
                     Leave(event_id, ts, nick, reason), about=self.peer, exclude=self.peer
                 )
+            if self.moderation is not None:
+                self.moderation.left(self.peer)
             self.hub.leave(self.peer)
             self.room = None
             log.info("%s (%s) left: %s", nick, self.peer.address, reason)

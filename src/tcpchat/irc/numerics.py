@@ -63,6 +63,7 @@ ERR_NOSUCHNICK = "401"
 ERR_NOSUCHCHANNEL = "403"
 ERR_CANNOTSENDTOCHAN = "404"
 ERR_TOOMANYCHANNELS = "405"
+ERR_BANNEDFROMCHAN = "474"
 ERR_INVALIDCAPCMD = "410"
 ERR_NORECIPIENT = "411"
 ERR_NOTEXTTOSEND = "412"
@@ -291,6 +292,9 @@ class Replies:
 
     def too_many_channels(self, channel: str, reason: str) -> IrcMessage:
         return self._numeric(ERR_TOOMANYCHANNELS, reason, self._echo(channel))
+
+    def banned_from_channel(self, channel: str, reason: str) -> IrcMessage:
+        return self._numeric(ERR_BANNEDFROMCHAN, reason, self._echo(channel))
 
     def invalid_cap_command(self, subcommand: str) -> IrcMessage:
         return self._numeric(ERR_INVALIDCAPCMD, "Invalid CAP command", self._echo(subcommand))

@@ -29,12 +29,17 @@ from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
     AwayReply,
+    BanList,
     CurrentRoom,
     Error,
     Event,
+    Found,
+    HistoryEnd,
     Join,
+    Kick,
     Leave,
     Message,
+    ModeChange,
     NickChange,
     Notice,
     Part,
@@ -42,6 +47,7 @@ from tcpchat.core.events import (
     RoomList,
     SearchFailed,
     SearchStarted,
+    Seen,
     Shutdown,
     Topic,
     UserList,
@@ -52,6 +58,17 @@ from tcpchat.core.nicks import AI_NICK
 from tcpchat.core.render import Rendering, encode, source_lines, system_lines, welcome_line
 from tcpchat.core.textsplit import split_text, utf8_length
 from tcpchat.irc.message import MAX_BODY_BYTES, IrcMessage, fit_last_param, server_time
+
+#: MODE's sign and letter for each moderation change of a room (docs/irc.md): a mute is
+#: a quiet (``+q``), as on many IRC networks; slow mode has no letter and is a notice.
+_MODE_LETTERS = {
+    "op": ("+", "o"),
+    "deop": ("-", "o"),
+    "ban": ("+", "b"),
+    "unban": ("-", "b"),
+    "mute": ("+", "q"),
+    "unmute": ("-", "q"),
+}
 
 #: The host part of every user's mask: the network's name, never an address.
 USER_HOST = "tcpchat"
@@ -156,11 +173,36 @@ class IrcEncoder:
                 return self._notices(text.split("\n"))
             case Welcome(nick=nick, users=users):
                 return self._notices([welcome_line(nick, users)])
+            case Kick(nick=nick, target=target, room=room, reason=reason):
+                params = [room, target, reason] if reason else [room, target]
+                return _line(fit_last_param(IrcMessage("KICK", params, mask(nick))))
+            case ModeChange(change=change, room=room) if room and change in _MODE_LETTERS:
+                return self._mode(event)
+            case HistoryEnd():
+                return b""  # the replayed lines carry their own times (server-time)
             case (
-                Notice() | UserList() | CurrentRoom() | RoomList() | Whois() | AwayReply() | Topic()
+                Notice()
+                | UserList()
+                | CurrentRoom()
+                | RoomList()
+                | Whois()
+                | AwayReply()
+                | Topic()
+                | ModeChange()
+                | BanList()
+                | Found()
+                | Seen()
             ):
                 return self._notices(system_lines(event))
-        raise AssertionError(f"no IRC rendering for {event!r}")  # pragma: no cover
+        # An event with no IRC form is left out rather than breaking the pass for everyone.
+        return b""
+
+    def _mode(self, event: ModeChange) -> bytes:
+        """A room's moderation change as IRC's MODE line (``+o``, ``-b``, ``+q`` …)."""
+        sign, letter = _MODE_LETTERS[event.change]
+        target = f"{event.target}!*@*" if letter == "b" else event.target
+        message = IrcMessage("MODE", [event.room, f"{sign}{letter}", target], mask(event.nick))
+        return _line(message)
 
     def _notices(self, texts: list[str]) -> bytes:
         """Server notices to ``*``: what a native command or the search service told one user."""

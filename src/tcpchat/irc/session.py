@@ -25,9 +25,11 @@ from datetime import UTC, datetime
 
 from tcpchat.core.conversation import HistoryService, SearchService
 from tcpchat.core.errors import (
+    Banned,
     InvalidRoom,
     LineTooLong,
     LocalProtocolError,
+    ModerationError,
     NickError,
     NickTaken,
     RoomLimit,
@@ -45,6 +47,7 @@ from tcpchat.core.events import (
     Topic,
 )
 from tcpchat.core.hub import Hub, Peer, Room
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.nicks import AI_NICK, nick_key
 from tcpchat.core.render import Rendering
 from tcpchat.core.rooms import MAX_AWAY_CHARS, RoomRules, is_room_name, validate_room
@@ -105,6 +108,7 @@ class IrcSession:
         search: SearchService | None = None,
         password: str | None = None,
         rules: RoomRules | None = None,
+        moderation: Moderation | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -116,6 +120,9 @@ class IrcSession:
         # History reaches IRC users through the hub's replay on JOIN; the history
         # commands (/history, /find, /seen, /summary) are the native protocol's.
         self.history: HistoryService | None = None
+        # Bans, mutes and slow mode hold for IRC users as for everyone; the IRC forms
+        # of the operators' commands (KICK, MODE +o/+b/+q) are docs/irc.md's to do.
+        self.moderation = moderation
         self.rules = rules or RoomRules()
         self.monotonic = monotonic
         self.wall_clock = wall_clock
@@ -204,6 +211,8 @@ class IrcSession:
             self.send(*registration.refuse_nick(exc))
             return
         self._member = True
+        if self.moderation is not None:
+            self.moderation.arrived(self.peer, self)
         log.info("%s registered over IRC as %s", self.peer.address, registration.nick)
         self.send(*registration.complete())
 
@@ -255,6 +264,8 @@ class IrcSession:
         self.finished = reason
         if self._member:
             self._member = False
+            if self.moderation is not None:
+                self.moderation.left(self.peer)
             nick = self.nick
             if announce:
                 event_id, ts = self.clock.stamp()
@@ -350,10 +361,17 @@ class IrcSession:
         if existing is not None and existing in self.peer.rooms:
             return  # already in it: nothing to say, as IRC servers do
         try:
+            if self.moderation is not None:
+                self.moderation.check_join(self.nick, name)
             room = self.hub.join_room(self.peer, name)
+        except Banned as exc:
+            self.send(replies.banned_from_channel(name, str(exc)))
+            return
         except RoomLimit as exc:
             self.send(replies.too_many_channels(name, str(exc)))
             return
+        if self.moderation is not None:
+            self.moderation.joined(self.peer, room, created=existing is None)
         self.room = room
         event_id, ts = self.clock.stamp()
         # The joiner is told too: JOIN is how an IRC client learns it is in.
@@ -525,6 +543,13 @@ class IrcSession:
                 reason = "You must join the channel first (+n)"
                 self.send(self.replies.cannot_send_to_channel(room.name, reason))
             return
+        if self.moderation is not None:
+            try:
+                self.moderation.check_speak(self.peer, room)
+            except ModerationError as exc:  # muted, or slow mode
+                if not notice:
+                    self.send(self.replies.cannot_send_to_channel(room.name, str(exc)))
+                return
         ctcp = _ctcp(text)
         if ctcp is not None:
             command, argument = ctcp

@@ -27,6 +27,7 @@ from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
 from tcpchat.core.hub import Peer, Transport
+from tcpchat.core.moderation import Moderation
 from tcpchat.core.render import Encoder, encode
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
@@ -41,6 +42,8 @@ from tcpchat.server.listener import (
     tune_socket,
 )
 from tcpchat.server.local_hub import LocalHub
+from tcpchat.server.moderation import BANNED, SWEEP_INTERVAL, BanRecorder
+from tcpchat.store.base import Store
 
 if TYPE_CHECKING:
     from tcpchat.server.irc import IrcDoor
@@ -67,6 +70,8 @@ class ChatServer:
         *,
         search: SearchService | None = None,
         history: HistorySettings | None = None,
+        store: Store | None = None,
+        sweep_interval: float = SWEEP_INTERVAL,
     ) -> None:
         self.settings = settings
         self.search = search
@@ -112,6 +117,14 @@ class ChatServer:
         self._closing = False
         self.admission = Admission(
             settings.max_clients, settings.max_per_ip, limit_loopback=settings.limit_loopback
+        )
+        #: Operators, bans, mutes and slow modes; the bans are kept in ``store`` (the history
+        #: store, opened and closed by its owner), loaded at start.
+        self.bans = BanRecorder(store, self.sessions, sweep_interval=sweep_interval)
+        self.moderation = Moderation(
+            settings.oper_password,
+            keeper=self.bans,
+            default_room=settings.default_room,
         )
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
@@ -169,7 +182,11 @@ class ChatServer:
         if self.history is not None:
             # The clock starts above every id the history file has ever handed out.
             self.clock = await self.history.open()
+            if self.bans.store is None:
+                # Bans are kept in the history store (docs/history.md), beside the rooms.
+                self.bans.store = self.history.store
         try:
+            await self.bans.start(self.moderation)
             serve = self._serving(self._line_door, self._tls_context)
             self._listener = await start_listening(serve, self.settings, task=2)
             log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
@@ -178,6 +195,7 @@ class ChatServer:
         except BaseException:
             for listener in self._listeners():
                 listener.close()
+            await self.bans.aclose()
             await self._close_history()
             raise
 
@@ -245,6 +263,11 @@ class ChatServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         for listener in listeners:
             await listener.wait_closed()
+        try:
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.bans.aclose()
+        except TimeoutError:
+            log.warning("bans were not all saved within %s s", self.settings.close_timeout)
         await self._close_history()
         log.info("server closed")
 
@@ -303,7 +326,12 @@ class ChatServer:
         host = str(peername[0]) if isinstance(peername, tuple) else str(peername)
         # Tracked from the start, so that close() waits for (or cuts) every connection.
         self._connections[task] = None
-        refusal = self.admission.admit(host)
+        refusal: str | None
+        code, ban = "connection_refused", self.moderation.address_ban(host)
+        if ban is not None:  # banned before counted: a banned address takes no slot
+            code, refusal = BANNED, ban.refusal(self.moderation.now())
+        else:
+            refusal = self.admission.admit(host)
         if refusal is not None:
             log.warning(
                 "refused %s: %s",
@@ -314,7 +342,7 @@ class ChatServer:
             if tls is None:
                 # (A TLS client could not read it: it is refused before its handshake.)
                 event_id, ts = self.clock.stamp()
-                error = Error(event_id, ts, "connection_refused", refusal)
+                error = Error(event_id, ts, code, refusal)
                 try:
                     await door.refuse(reader, writer, error)
                 except (ConnectionError, OSError):

@@ -286,6 +286,12 @@ class RoomHistory:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def store(self) -> Store | None:
+        """The open history store (None before :meth:`open` and after :meth:`close`):
+        where the server also keeps its bans."""
+        return self.historian.store if self.historian is not None else None
+
+    @property
     def rings(self) -> int:
         """How many rooms' recent lines are in memory."""
         return len(self._rings)

@@ -78,6 +78,7 @@ class IrcDoor:
             search=chat.search,
             password=self.settings.password or None,
             rules=self.settings.room_rules,
+            moderation=chat.moderation,
         )
 
     async def converse(

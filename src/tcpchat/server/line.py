@@ -85,6 +85,7 @@ def native_session(peer: Peer, chat: ChatContext, settings: ServerSettings) -> S
         password=settings.password,
         max_line_bytes=settings.max_line_bytes,
         rules=settings.room_rules,
+        moderation=chat.moderation,
     )
     session.greet()
     return session

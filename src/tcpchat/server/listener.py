@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from tcpchat.config import ServerSettings, task_port
-from tcpchat.core.conversation import HistoryService, SearchService
+from tcpchat.core.conversation import Conversation, HistoryService, SearchService
 from tcpchat.core.errors import LineTooLong
 from tcpchat.core.events import Error, EventClock
 from tcpchat.core.hub import Hub, Peer, Transport
+from tcpchat.core.moderation import Moderation
 from tcpchat.net.sockopts import enable_keepalive, set_send_buffer
 from tcpchat.net.streams import format_address
 
@@ -31,22 +32,19 @@ log = logging.getLogger("tcpchat.server")
 READ_CHUNK = 64 * 1024
 
 
-class DoorSession(Protocol):
+class DoorSession(Conversation, Protocol):
     """A connection's conversation as the server and its front doors drive it.
 
     :class:`~tcpchat.core.session.Session` (the line and web doors') and
-    :class:`~tcpchat.irc.session.IrcSession` (IRC's) both provide it: it is
-    fed one input line at a time, says whether it has a nickname yet and
-    whether it is over (``finished``, the reason), and can be ended. What it
-    says goes out through the hub, never through the door.
+    :class:`~tcpchat.irc.session.IrcSession` (IRC's) both provide it: the
+    :class:`~tcpchat.core.conversation.Conversation` that commands, searches
+    and moderation act on, fed one input line at a time, saying whether it is
+    over (``finished``, the reason), and able to say in its protocol's words
+    that registration timed out. What it says goes out through the hub, never
+    through the door.
     """
 
-    peer: Peer
     finished: str | None
-
-    @property
-    def registered(self) -> bool:
-        """Whether the connection has a nickname (the registration deadline no longer runs)."""
 
     def receive_line(self, raw: bytes | LineTooLong) -> None:
         """Act on one input line, without its line ending, or on news of an overlong one."""
@@ -54,15 +52,12 @@ class DoorSession(Protocol):
     def registration_timed_out(self) -> None:
         """Say, in the protocol's words, that no nickname came in time; then end."""
 
-    def end(self, reason: str, *, announce: bool = True) -> None:
-        """Finish the conversation: leave the rooms and tell the others, once."""
-
 
 class ChatContext(Protocol):
     """What a front door's new conversation is given by the server: hub, clock, services.
 
-    :class:`~tcpchat.server.chat.ChatServer` provides it. ``search`` and
-    ``history`` are None when the server has no such service.
+    :class:`~tcpchat.server.chat.ChatServer` provides it. ``search``,
+    ``history`` and ``moderation`` are None when the server has no such service.
     """
 
     @property
@@ -76,6 +71,9 @@ class ChatContext(Protocol):
 
     @property
     def history(self) -> HistoryService | None: ...
+
+    @property
+    def moderation(self) -> Moderation | None: ...
 
 
 #: The conversation a front door opens (its own session type).

@@ -3,8 +3,9 @@
 A store keeps each room's history: messages, actions, topic changes, the
 questions put to the AI and its answers (with their sources), and one record
 per room when someone leaves it (what ``/seen`` and ``/summary`` need). It
-never keeps private messages: without accounts, nobody could later prove to be
-their recipient (``docs/security.md``).
+also keeps the bans (:class:`~tcpchat.core.moderation.Ban`), so that they
+survive a restart. It never keeps private messages: without accounts, nobody
+could later prove to be their recipient (``docs/security.md``).
 
 Writing never waits: :meth:`Store.append` puts records on an in-memory buffer
 and returns, and a flush (every 100 ms, from
@@ -18,6 +19,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple, Protocol
+
+from tcpchat.core.moderation import Ban
 
 #: The most records one history page (``recent``, ``before``, ``since``) returns.
 MAX_PAGE = 100
@@ -155,6 +158,20 @@ class Store(Protocol):
 
     async def topic(self, room_key: str) -> StoredEvent | None:
         """The room's last topic record: a room that empties keeps its topic."""
+        ...
+
+    async def save_ban(self, ban: Ban) -> None:
+        """Keep ``ban``, replacing any with the same room and mask (``Ban.key``), so that
+        it outlives a restart. HistoryUnavailable on trouble; bans are rare and written
+        at once, not buffered."""
+        ...
+
+    async def remove_ban(self, ban: Ban) -> None:
+        """Forget the ban with ``ban``'s room and mask (lifted, or expired)."""
+        ...
+
+    async def bans(self) -> list[Ban]:
+        """Every ban kept, expired ones included (the server drops those as it loads them)."""
         ...
 
     async def prune(self, max_age_days: int, max_rows_per_room: int) -> int:

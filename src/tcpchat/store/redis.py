@@ -22,6 +22,8 @@ its key in a hash tag, ``{#lobby}``, so that they share a Redis Cluster slot):
   ``left:ROOM`` are its last sighting anywhere, in a room, and its last
   leaving of a room. It expires after the retention's days of silence.
 - ``PREFIX:history:rooms``: the set of rooms with history (what pruning walks).
+- ``PREFIX:bans``: a hash of the bans, each a JSON object under ``ROOM_KEY MASK``
+  (``ROOM_KEY`` "" for a server ban).
 - ``PREFIX:ids``: the highest event id handed out or stored. :meth:`RedisStore.next_ids`
   takes blocks from it (INCRBY): the event clock of several servers.
 
@@ -48,6 +50,7 @@ from redis.typing import EncodableT, FieldT
 
 from tcpchat.core.errors import HistoryUnavailable, LocalProtocolError, StoreError
 from tcpchat.core.events import utc_now
+from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key
 from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, SAID, SIGHTINGS, Kind, StoredEvent
 from tcpchat.store.matching import matcher
@@ -129,6 +132,7 @@ class RedisKeys:
         self.prefix = prefix
         self.ids = f"{prefix}:ids"
         self.rooms = f"{prefix}:history:rooms"
+        self.bans = f"{prefix}:bans"
 
     def history(self, room_key: str) -> str:
         return f"{self.prefix}:{{{room_key}}}:history"
@@ -399,6 +403,47 @@ class RedisStore:
         self._dropped = 0
         self._drop_logged = False
 
+    # -- bans --------------------------------------------------------------------
+
+    async def save_ban(self, ban: Ban) -> None:
+        value = json.dumps(
+            {
+                "room_key": ban.room_key,
+                "mask": ban.mask,
+                "room": ban.room,
+                "target": ban.target,
+                "skeleton": ban.skeleton,
+                "by": ban.by,
+                "reason": ban.reason,
+                "created": ban.created,
+                "expires": ban.expires,
+            },
+            ensure_ascii=False,
+        )
+        await self._bans_call(lambda client: client.hset(self.keys.bans, _ban_field(ban), value))
+
+    async def remove_ban(self, ban: Ban) -> None:
+        await self._bans_call(lambda client: client.hdel(self.keys.bans, _ban_field(ban)))
+
+    async def bans(self) -> list[Ban]:
+        values: dict[str, str] = await self._bans_call(
+            lambda client: client.hgetall(self.keys.bans)
+        )
+        found = []
+        for text in values.values():
+            try:
+                found.append(Ban(**json.loads(text)))
+            except (ValueError, TypeError):
+                log.warning("a ban in %s cannot be read; it is skipped", self.keys.bans)
+        return sorted(found, key=lambda ban: ban.created)
+
+    async def _bans_call(self, call: Callable[[aioredis.Redis], Awaitable[Any]]) -> Any:
+        try:
+            return await call(self._connected())
+        except RedisError as exc:
+            self._failed(exc)
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+
     # -- reading -----------------------------------------------------------------
 
     async def recent(self, room_key: str, limit: int) -> list[StoredEvent]:
@@ -592,3 +637,8 @@ def _decode(value: str) -> StoredEvent:
     return StoredEvent(
         int(id_), datetime.fromisoformat(ts), room, room_key, Kind(kind), nick, text, tuple(sources)
     )
+
+
+def _ban_field(ban: Ban) -> str:
+    """A ban's field in the bans hash: its room key and mask (neither holds a space)."""
+    return f"{ban.room_key} {ban.mask}"

@@ -41,6 +41,7 @@ from tcpchat.core.errors import (
     StoreError,
 )
 from tcpchat.core.events import utc_now
+from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key
 from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, SAID, SIGHTINGS, Kind, StoredEvent
 from tcpchat.store.fts import fts_query
@@ -96,6 +97,24 @@ END;
 INSERT INTO tcpchat_schema (version) VALUES ({SCHEMA_VERSION});
 INSERT INTO meta (key, value) VALUES ('highest_id', 0);
 """
+
+# Bans (core/moderation.py), one row each, made in every file at open: a file from before
+# bans gets the table, and a tcpchat from before bans ignores it.
+BANS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bans (
+    room_key TEXT NOT NULL,   -- '' for a server ban
+    mask TEXT NOT NULL,       -- the nickname's key, or the network
+    room TEXT NOT NULL,
+    target TEXT NOT NULL,
+    skeleton TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL,    -- Unix time
+    expires REAL,             -- Unix time; NULL: for good
+    PRIMARY KEY (room_key, mask)
+) WITHOUT ROWID
+"""
+_BAN_COLUMNS = "room_key, mask, room, target, skeleton, set_by, reason, created, expires"
 
 _COLUMNS = "e.id, e.ts, e.room, e.room_key, e.kind, e.nick, e.text, e.sources"
 _INSERT = (
@@ -358,6 +377,59 @@ class SQLiteStore:
             raise HistoryUnavailable(UNAVAILABLE) from exc
         return [_record(row) for row in rows]
 
+    # -- bans --------------------------------------------------------------------
+
+    async def save_ban(self, ban: Ban) -> None:
+        row = (
+            ban.room_key,
+            ban.mask,
+            ban.room,
+            ban.target,
+            ban.skeleton,
+            ban.by,
+            ban.reason,
+            ban.created,
+            ban.expires,
+        )
+        sql = f"INSERT OR REPLACE INTO bans ({_BAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        await self._change_bans(sql, row)
+
+    async def remove_ban(self, ban: Ban) -> None:
+        await self._change_bans("DELETE FROM bans WHERE room_key = ? AND mask = ?", ban.key)
+
+    async def bans(self) -> list[Ban]:
+        sql = f"SELECT {_BAN_COLUMNS} FROM bans ORDER BY created"
+        try:
+            rows: list[tuple[Any, ...]] = await self.run_in_writer(
+                lambda db: db.execute(sql).fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+        return [
+            Ban(
+                room_key=room_key,
+                mask=mask,
+                room=room,
+                target=target,
+                by=by,
+                reason=reason,
+                created=created,
+                expires=expires,
+                skeleton=skeleton,
+            )
+            for room_key, mask, room, target, skeleton, by, reason, created, expires in rows
+        ]
+
+    async def _change_bans(self, sql: str, args: tuple[object, ...]) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(sql, args)
+
+        try:
+            await self.run_in_writer(change)
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(UNAVAILABLE) from exc
+
     # -- retention ---------------------------------------------------------------
 
     async def prune(self, max_age_days: int, max_rows_per_room: int) -> int:
@@ -525,6 +597,7 @@ def _prepare(connection: sqlite3.Connection, path: str) -> int:
         if not tables:
             _create_schema(connection)
         _check_version(connection, path)
+        connection.execute(BANS_SCHEMA)
         with _transaction(connection) as db:  # fails now, not at the first message, if read-only
             db.execute("UPDATE meta SET value = value WHERE key = 'highest_id'")
         # The highest id stored, or handed out (reserve_ids), whichever is higher.

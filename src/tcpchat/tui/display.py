@@ -29,6 +29,7 @@ from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
     AwayReply,
+    BanList,
     CurrentRoom,
     Error,
     Event,
@@ -36,8 +37,10 @@ from tcpchat.core.events import (
     HistoryEnd,
     Hit,
     Join,
+    Kick,
     Leave,
     Message,
+    ModeChange,
     NickChange,
     Notice,
     Part,
@@ -263,6 +266,9 @@ def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
             | SearchFailed()
             | Part()
             | Shutdown()
+            | Kick()
+            | ModeChange()
+            | BanList()
         ):
             return _system(event.ts, tz, *system_lines(event, sanitize_text))
         case Error(text=text):

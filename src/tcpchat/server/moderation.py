@@ -1,0 +1,147 @@
+"""Moderation in a running server: bans kept in the history store, and acted upon.
+
+The rules are :mod:`tcpchat.core.moderation`'s, with no I/O. A
+:class:`BanRecorder` is what a :class:`~tcpchat.server.chat.ChatServer` adds:
+
+- at start-up it loads the bans its history store kept (``Store.bans``);
+- it is the :class:`~tcpchat.core.moderation.BanKeeper` of the server's
+  :class:`~tcpchat.core.moderation.Moderation`: each ban made or lifted is
+  written to the store at once, in a task it keeps (bans are rare, and a
+  command never waits), and a new server ban closes the connections it covers;
+- a task sweeps expired bans and mutes every :data:`SWEEP_INTERVAL` seconds
+  (they are dropped lazily when checked, too).
+
+Trouble with the store never reaches the chat: the ban holds in memory and
+the failure is logged, naming the ban.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
+
+from tcpchat.core.conversation import Conversation
+from tcpchat.core.errors import HistoryUnavailable
+from tcpchat.core.moderation import Ban, Moderation, audit
+from tcpchat.store.base import Store
+
+log = logging.getLogger("tcpchat.moderation")
+
+#: Seconds between two sweeps of expired bans and mutes, and of emptied rooms' state.
+SWEEP_INTERVAL = 30.0
+#: Error code of a connection closed or refused because its address is banned.
+BANNED = "banned"
+
+
+def host_of(address: str) -> str:
+    """The host of an address as ``format_address`` writes it (``h:p``, ``[h]:p``)."""
+    if address.startswith("["):
+        return address[1 : address.find("]")]
+    return address.rpartition(":")[0] or address
+
+
+class OpenConversation(Conversation, Protocol):
+    """A connection's conversation, from any front door, and whether it has ended."""
+
+    finished: str | None
+
+
+class BanRecorder:
+    """Keeps a server's bans in its history store and closes connections a new server ban
+    covers. ``store`` is the history store, opened and closed by its owner (None: bans
+    last until the server stops); ``sessions`` lists the server's open sessions."""
+
+    def __init__(
+        self,
+        store: Store | None,
+        sessions: Callable[[], Iterable[OpenConversation]],
+        *,
+        sweep_interval: float = SWEEP_INTERVAL,
+    ) -> None:
+        self.store = store
+        self._sessions = sessions
+        self._sweep_interval = sweep_interval
+        self._moderation: Moderation | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, moderation: Moderation) -> None:
+        """Load the kept bans into ``moderation`` (dropping the expired) and start sweeping.
+
+        Raises HistoryUnavailable when the store cannot be read: a server that would
+        forget its bans does not start."""
+        self._moderation = moderation
+        if self.store is not None:
+            kept = await self.store.bans()
+            moderation.load(kept)
+            if kept:
+                log.info("loaded %d bans from the history store", len(kept))
+            moderation.sweep()  # the expired ones go, and are logged as such
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="moderation sweep")
+
+    async def aclose(self) -> None:
+        """Stop sweeping, and finish writing the bans changed last."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._writes:
+            await asyncio.wait(list(self._writes))
+
+    # -- BanKeeper -------------------------------------------------------------------
+
+    def saved(self, ban: Ban) -> None:
+        if self.store is not None:
+            self._write(self.store.save_ban(ban), ban, "saved")
+        if ban.server_wide:
+            self._close_banned(ban)
+
+    def removed(self, ban: Ban) -> None:
+        if self.store is not None:
+            self._write(self.store.remove_ban(ban), ban, "removed")
+
+    def _write(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
+        task = asyncio.create_task(self._guarded(write, ban, done), name=f"ban {done}")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _guarded(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
+        try:
+            await write
+        except HistoryUnavailable as exc:
+            where = ban.room or "the server"
+            log.warning(
+                "the ban of %s from %s could not be %s in the history store (%s); "
+                "it holds until the server stops",
+                ban.target,
+                where,
+                done,
+                exc.__cause__ or exc,
+            )
+
+    def _close_banned(self, ban: Ban) -> None:
+        """Close the connections from the addresses ``ban`` covers, telling them why."""
+        assert self._moderation is not None
+        words = ban.refusal(self._moderation.now())
+        for session in list(self._sessions()):
+            if session.finished is None and ban.matches_address(host_of(session.peer.address)):
+                nick = session.peer.nick
+                session.error(BANNED, words)
+                session.end("banned")
+                session.hub.flush(session.peer)
+                transport = session.peer.transport
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.close()  # after what it was told; its connection task sees EOF
+                else:
+                    transport.abort()
+                audit("disconnect", by=ban.by, target=nick or session.peer.address, room="")
+
+    async def _sweep_forever(self) -> None:
+        assert self._moderation is not None
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            self._moderation.sweep()
