@@ -15,7 +15,7 @@ from tcpchat.server import web
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.http import CONTENT_SECURITY_POLICY
 from tests.conftest import ClientFactory
-from tests.support.faults import running_server, wait_until
+from tests.support.faults import clients, running_server, wait_until
 from tests.support.helpers import LineClient
 from tests.support.websocket import OWN_ORIGIN, HandshakeRefused, WebSocketClient
 
@@ -156,6 +156,20 @@ async def test_a_connection_over_the_caps_is_refused_with_503(open_web: OpenWeb)
         status, _, body = await http_get(server.http_port, "/")
         assert status == "HTTP/1.1 503 Service Unavailable"
         assert b"connections" in body
+
+
+async def test_a_banned_address_is_refused_with_403() -> None:
+    """An address the server bans gets 403 Forbidden with the ban's reason, not 503."""
+    settings = {"http_port": 0, "oper_password": "correct horse"}
+    async with running_server(**settings) as server, clients(server.port) as open_client:
+        root = await open_client("root")
+        await root.send("/oper correct horse")
+        await root.expect("you are now a server operator")
+        await root.send("/ban 127.0.0.1 1h testing")
+        await root.expect_eof()  # the operator is on 127.0.0.1 too
+        status, _, body = await http_get(server.http_port, "/")
+        assert status == "HTTP/1.1 403 Forbidden"
+        assert b"your address is banned from this server" in body
 
 
 async def test_a_connection_that_sends_no_request_is_closed(

@@ -51,6 +51,7 @@ from tcpchat.net.streams import format_address
 from tcpchat.server.http import Routes, page_routes, request_path, respond_text
 from tcpchat.server.line import native_session
 from tcpchat.server.listener import READ_CHUNK, ChatContext
+from tcpchat.server.moderation import BANNED
 from tcpchat.server.pacing import Intake, paced_input
 
 log = logging.getLogger("tcpchat.server")
@@ -166,13 +167,15 @@ class WebDoor:
     async def refuse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
     ) -> None:
-        """Answer 503 with the reason, at once, then read a little of the request.
+        """Answer 503 with the reason (403 for a banned address), then read a little of the request.
 
         Closing with the request unread would reset the connection, and the
         browser could lose the answer; so the server reads what comes within
         :data:`REFUSAL_LINGER` seconds, up to one read, and then closes.
         """
-        response = respond_text(http.HTTPStatus.SERVICE_UNAVAILABLE, error.text + "\n")
+        banned = error.code == BANNED  # for good, as far as this browser knows: not 503
+        status = http.HTTPStatus.FORBIDDEN if banned else http.HTTPStatus.SERVICE_UNAVAILABLE
+        response = respond_text(status, error.text + "\n")
         writer.write(response.serialize())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(REFUSAL_LINGER):
