@@ -164,7 +164,9 @@ async def test_a_failed_search_is_counted_as_failed(
         before = await scrape(server.http_port)
         await alice.send("/search will this fail?")
         await alice.expect(r"!!! ")
-        await wait_until(lambda: not server.search or not getattr(server.search, "in_flight", 0))
+        search = server.search
+        assert isinstance(search, Search)
+        await wait_until(lambda: search.in_flight == 0)
         after = await scrape(server.http_port)
     finally:
         await alice.close()
