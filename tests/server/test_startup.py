@@ -35,6 +35,9 @@ NOT_BEFORE_A_SEARCH = {
     "websockets": "only the web front door (--http-port) speaks HTTP and WebSocket",
     "tcpchat.server.web": "the web front door is loaded with --http-port",
     "tcpchat.server.http": "the web front door's routes are loaded with --http-port",
+    "prometheus_client": "only /metrics, on the web listener (--http-port), needs it",
+    "tcpchat.server.metrics": "the metrics are loaded with --http-port",
+    "tcpchat.server.health": "the health checks are loaded with --http-port",
     "tcpchat.irc": "only the IRC front door (--irc-port, --irc-tls-port) speaks IRC",
     "tcpchat.server.irc": "the IRC front door is loaded with an IRC port",
 }
