@@ -305,7 +305,8 @@ async def test_join_of_a_bad_name_gets_403_or_476(irc: IrcFactory) -> None:
 
 
 async def test_mode_queries_are_answered_and_changes_refused(irc: IrcFactory) -> None:
-    """MODE #room is 324 +n; b ends an empty list; -n is 482, +o 472; MODE nick +i is 501."""
+    """MODE #room is 324 +n; b ends an empty list; -n and +o are 482 from a member who is
+    not an operator, +m 472; MODE nick +i is 501."""
     alice = await irc("alice")
     await alice.send("JOIN #lobby", "MODE #lobby")
     assert await alice.numeric("324") == ["alice", "#lobby", "+n"]
@@ -314,6 +315,8 @@ async def test_mode_queries_are_answered_and_changes_refused(irc: IrcFactory) ->
     await alice.send("MODE #lobby -n")
     await alice.numeric("482")
     await alice.send("MODE #lobby +o alice")
+    await alice.numeric("482")
+    await alice.send("MODE #lobby +m")
     await alice.numeric("472")
     await alice.send("MODE alice +i")
     await alice.numeric("501")

@@ -60,7 +60,9 @@ class Peer:
     holds bytes owed to this peer alone; what it is owed from its rooms since
     ``room_mark`` is still in its hub's room log. ``away`` is its away message
     (None: here); ``connected_at`` and ``active_at`` are monotonic times of its
-    connection and of the last line it said, for ``/whois``.
+    connection and of the last line it said, for ``/whois``. ``user`` and
+    ``realname`` are what an IRC client gave in ``USER`` ("": a native
+    connection, which gives neither), for IRC's ``WHO`` and ``WHOIS``.
     """
 
     __slots__ = (
@@ -74,9 +76,11 @@ class Peer:
         "drop_reason",
         "nick",
         "pending",
+        "realname",
         "room_mark",
         "rooms",
         "transport",
+        "user",
     )
 
     def __init__(self, transport: Transport, address: str = "?", now: float = 0.0) -> None:
@@ -92,6 +96,8 @@ class Peer:
         self._hub: Settles | None = None  # set while registered
         self.away: str | None = None
         self.connected_at = self.active_at = now
+        self.user = ""
+        self.realname = ""
 
     @property
     def rendering(self) -> Rendering:
