@@ -157,7 +157,8 @@ class IrcEncoder:
 
     def __call__(self, event: Event, rendering: Rendering) -> bytes:
         if rendering is Rendering.IRC:
-            return self.lines(event)
+            # Without server-time a replayed line would read as said just now: none is sent.
+            return b"" if getattr(event, "history", False) else self.lines(event)
         if rendering is Rendering.IRC_TIME:
             return with_time(self.lines(event), event.ts)
         if type(event) is ChannelNotice:

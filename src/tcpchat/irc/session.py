@@ -372,11 +372,17 @@ class IrcSession:
             self.moderation.joined(self.peer, room, created=existing is None)
         self.room = room
         event_id, ts = self.clock.stamp()
-        # The joiner is told too: JOIN is how an IRC client learns it is in.
-        self.hub.publish(Join(event_id, ts, self.nick, room.name), room=room)
+        # The joiner reads its JOIN (how an IRC client learns it is in), the topic and
+        # the names first, and only then the room's history, which the hub replays when
+        # the join is published (to server-time clients: tcpchat.irc.render).
+        joined = IrcMessage("JOIN", [room.name], mask(self.nick)).to_bytes()
+        if self.peer.rendering is Rendering.IRC_TIME:
+            joined = with_time(joined, ts)
+        self.hub.send_raw(self.peer, joined)
         if room.topic:
             self.send(replies.topic(room.name, room.topic))
         self.send(*replies.names(room.name, room.nicks(), self._operators(room)))
+        self.hub.publish(Join(event_id, ts, self.nick, room.name), room=room, exclude=self.peer)
 
     def _part(self, message: IrcMessage) -> None:
         if not message.params or not message.params[0]:
