@@ -187,6 +187,8 @@ class IrcEncoder:
                 return _line(IrcMessage("NICK", [new], mask(old)))
             case Topic(room=room, nick=nick, text=text, changed=True):
                 return _line(fit_last_param(IrcMessage("TOPIC", [room, text], mask(nick))))
+            case SearchStarted(room="") | SearchFailed(room=""):
+                return b""  # a private question: the asker knows it asked, and is told why not
             case SearchStarted(nick=nick, question=question, room=room):
                 return said_lines(mask(AI_NICK), "NOTICE", room, f"{nick} asked: {question}")
             case AIDelta():
@@ -194,10 +196,12 @@ class IrcEncoder:
             case SearchFailed(nick=nick, room=room):
                 text = f"I could not answer {nick}'s question"
                 return said_lines(mask(AI_NICK), "NOTICE", room, text)
-            case AIAnswer(text=text, sources=sources, room=room):
+            case AIAnswer(nick=nick, text=text, sources=sources, room=room):
+                # In a room, to the room; asked privately (no room), to the asker.
                 lines = [*text.split("\n"), *source_lines(sources)]
+                target = room or nick
                 return b"".join(
-                    said_lines(mask(AI_NICK), "PRIVMSG", room, line) for line in lines if line
+                    said_lines(mask(AI_NICK), "PRIVMSG", target, line) for line in lines if line
                 )
             case Shutdown(text=text):
                 return _line(IrcMessage("ERROR", [f"Closing link: {text}"]))

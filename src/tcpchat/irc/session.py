@@ -78,8 +78,6 @@ MAX_WHO_REPLIES = 500
 MAX_USERHOST_NICKS = 5
 #: What a ``WHOIS`` says of the server, and a CTCP VERSION of a native user.
 SERVER_INFO = "tcpchat"
-#: How the AI answers a private question: it speaks in channels only.
-AI_IN_CHANNELS = "I answer in channels: say !search QUESTION in one (the room sees the answer)"
 #: The user's session as IRC clients send it to the server, for the CTCP replies
 #: tcpchat gives on behalf of native users.
 CTCP_ANSWERED = frozenset({"VERSION", "PING", "TIME", "CLIENTINFO"})
@@ -622,13 +620,24 @@ class IrcSession:
         self.peer.active_at = self.monotonic()
         self.search.request(self, question)
 
+    def _ask_ai_privately(self, text: str) -> None:
+        """``PRIVMSG AI :question``: answered to this user alone, as PRIVMSGs from AI."""
+        if self.search is None:
+            self.notice("search is not available on this server")
+            return
+        question = sanitize_text(strip_formatting(text)).strip()
+        if not question:
+            return
+        self.peer.active_at = self.monotonic()
+        self.search.request(
+            self, question.removeprefix(SEARCH_TRIGGER).strip() or question, private=True
+        )
+
     def _say_to_user(self, target: str, text: str, *, notice: bool) -> None:
         replies = self.replies
         if nick_key(target) == nick_key(AI_NICK):
-            if not notice:
-                self.hub.send_raw(
-                    self.peer, said_lines(mask(AI_NICK), "NOTICE", self.nick, AI_IN_CHANNELS)
-                )
+            if not notice and _ctcp(text) is None:
+                self._ask_ai_privately(text)
             return
         recipient = self.hub.find(target)
         if recipient is None or recipient.nick is None:
