@@ -147,15 +147,16 @@ class Ring:
             self.topic = topic
         self.loaded = True
 
-    def replay(self, count: int, rendering: Rendering) -> Replay | None:
-        """The last ``count`` lines encoded in ``rendering``; None if there are none."""
+    def replay(self, count: int, rendering: Rendering, encoder: Encoder = encode) -> Replay | None:
+        """The last ``count`` lines encoded in ``rendering`` by ``encoder`` (the hub's, which
+        writes IRC too); None if there are none."""
         key = (rendering, count, date.today())
         made = self._replays.get(key)
         if made is None:
             lines = list(self.lines)[-count:]
             if not lines:
                 return None
-            data = b"".join(encode(replayed(record), rendering) for record in lines)
+            data = b"".join(encoder(replayed(record), rendering) for record in lines)
             more = len(self.lines) > len(lines) or not self.loaded
             made = self._replays[key] = Replay(data, lines[0].id, len(lines), more)
         return made
@@ -246,6 +247,11 @@ class HistoryHub(LocalHub):
         super().announce(event, about=about, exclude=exclude)
         if type(event) is Leave:
             self._leaving[about] = event.reason
+
+    @property
+    def encoder(self) -> Encoder:
+        """How this hub writes events: the core's encode, or the IRC door's encoder."""
+        return self._encode
 
     def send_encoded(self, peer: Peer, data: bytes) -> None:
         """Deliver ``data``, events already encoded in ``peer``'s wire rendering, as
@@ -487,7 +493,11 @@ class RoomHistory:
         Synchronous, right after the join: the lines are those published before it,
         and every live line of the room comes after them."""
         ring = self._rings.get(room.key)
-        made = ring.replay(self.on_join, peer.wire_rendering) if ring and self.on_join else None
+        made = (
+            ring.replay(self.on_join, peer.wire_rendering, hub.encoder)
+            if ring and self.on_join
+            else None
+        )
         if made is None:
             self._oldest[(peer, room.key)] = join_id
             return
