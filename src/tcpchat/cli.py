@@ -15,6 +15,7 @@ from typing import NoReturn
 from tcpchat import __version__
 from tcpchat.config import (
     ClientSettings,
+    ClusterSettings,
     DirectSettings,
     HistorySettings,
     SearchSettings,
@@ -33,6 +34,7 @@ from tcpchat.config_file import (
     example,
     read_config,
 )
+from tcpchat.core.errors import StoreError
 from tcpchat.logs import announce, configure_logging
 from tcpchat.net import loops
 from tcpchat.server.chat import ChatServer
@@ -89,6 +91,7 @@ def build_parser() -> CommandLineParser:
     add_arguments(serve, ServerSettings)
     add_arguments(serve, SearchSettings)
     add_arguments(serve, HistorySettings)
+    add_arguments(serve, ClusterSettings)
     add_arguments(serve, DirectSettings)
 
     connect = commands.add_parser(
@@ -179,7 +182,11 @@ def release_freed_memory() -> None:
         pass  # not glibc (musl, say): nothing to give back this way
 
 
-async def run_server(settings: ServerSettings, search_settings: SearchSettings) -> None:
+async def run_server(
+    settings: ServerSettings,
+    search_settings: SearchSettings,
+    cluster: ClusterSettings | None = None,
+) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
     from tcpchat.ai.search import Search  # here: tcpchat connect has no use for it
 
@@ -190,7 +197,7 @@ async def run_server(settings: ServerSettings, search_settings: SearchSettings) 
     if not search_settings.enabled:
         log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
-        async with ChatServer(settings, search=Search(search_settings)) as server:
+        async with ChatServer(settings, search=Search(search_settings), cluster=cluster) as server:
             release_freed_memory()
             announce(f"listening on {server.address}", settings.log_format, address=server.address)
             await stop.wait()
@@ -215,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = from_sources(ServerSettings, args, os.environ, values)
             search_settings = from_sources(SearchSettings, args, os.environ, values)
             from_sources(HistorySettings, args, os.environ, values)  # refused early when wrong
+            cluster = from_sources(ClusterSettings, args, os.environ, values)
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
@@ -229,8 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.task == 1:
                 return serve_direct(parser, args, settings, values)
             log.info("event loop: %s", loops.loop_name(settings.loop))
-            loops.run(run_server(settings, search_settings), settings.loop)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            loops.run(run_server(settings, search_settings, cluster), settings.loop)
+        except (OSError, ValueError, StoreError) as exc:  # ssl.SSLError is an OSError
             print(
                 f"tcpchat: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr
             )

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import TYPE_CHECKING
 
-from tcpchat.config import ServerSettings
+from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
@@ -28,6 +29,9 @@ from tcpchat.server.line import FRONT_DOOR, read_lines
 from tcpchat.server.listener import accept_tls, start_listening, tune_socket
 from tcpchat.server.local_hub import LocalHub
 
+if TYPE_CHECKING:
+    from tcpchat.server.redis_hub import RedisHub
+
 log = logging.getLogger("tcpchat.server")
 
 
@@ -39,13 +43,24 @@ class ChatServer:
     tests can listen on port 0.
     """
 
-    def __init__(self, settings: ServerSettings, *, search: SearchService | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        search: SearchService | None = None,
+        cluster: ClusterSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.search = search
         self.clock = EventClock()
         self.hub = LocalHub(
             settings.max_queue_bytes, on_drop=self._on_drop, rules=settings.room_rules
         )
+        # -- a node of a cluster (docs/scaling.md): the hub spans every server on Redis.
+        self.cluster = cluster or ClusterSettings()
+        self.cluster_hub: RedisHub | None = None
+        if self.cluster.enabled:
+            self._become_node()
         self._listener: asyncio.Server | None = None
         self._tls_context: ssl.SSLContext | None = None
         # Every connection task, with its session (None while being refused).
@@ -82,7 +97,19 @@ class ChatServer:
         be used, and OSError when it cannot bind.
         """
         self._tls_context = tls_server_context(self.settings)
-        self._listener = await start_listening(self._serve_connection, self.settings, task=2)
+        if self.cluster_hub is not None:
+            await self.cluster_hub.start()  # StoreError (URL redacted) if Redis cannot be used
+        try:
+            self._listener = await start_listening(
+                self._serve_connection,
+                self.settings,
+                task=2,
+                reuse_port=self.cluster.reuse_port,
+            )
+        except BaseException:
+            if self.cluster_hub is not None:
+                await self.cluster_hub.close()
+            raise
         log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
 
     async def serve_forever(self) -> None:
@@ -107,6 +134,8 @@ class ChatServer:
             self._listener.close()
         # Before the goodbye, so that no AI event follows the shutdown notice.
         await self._cancel_searches()
+        if self.cluster_hub is not None:
+            self.cluster_hub.begin_close()  # the other nodes' members are told who leaves
         event_id, ts = self.clock.stamp()
         notice = Shutdown(event_id, ts, reason)
         for session in self._connections.values():
@@ -120,7 +149,23 @@ class ChatServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._listener is not None:
             await self._listener.wait_closed()
+        if self.cluster_hub is not None:
+            await self.cluster_hub.close(self.settings.close_timeout)
         log.info("server closed")
+
+    def _become_node(self) -> None:
+        """Use the cluster's hub and clock: rooms, nicknames and views span every node."""
+        from tcpchat.server.redis_hub import RedisHub  # here: redis-py is an optional extra
+
+        hub = RedisHub(
+            self.cluster.redis_url,
+            node_timeout=self.cluster.node_timeout,
+            max_queue_bytes=self.settings.max_queue_bytes,
+            on_drop=self._on_drop,
+            rules=self.settings.room_rules,
+        )
+        self.hub = self.cluster_hub = hub
+        self.clock = hub.clock
 
     async def _cancel_searches(self) -> None:
         """Cancel the searches in flight, before the connections they answer are closed.

@@ -29,16 +29,23 @@ async def start_listening(
     settings: ServerSettings,
     *,
     task: int,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
     """Listen as ``settings`` say (address and the task's port), serving with ``serve``.
 
     The listener speaks plain TCP even when TLS is on: ``serve`` runs as soon as a
     connection is accepted and upgrades it with :func:`accept_tls` itself, so that
     a connection is counted against the caps before its handshake, and the
-    handshake spends the same time budget as registration.
+    handshake spends the same time budget as registration. ``reuse_port`` sets
+    SO_REUSEPORT (Linux): several nodes of one cluster then listen on one
+    address, and the kernel spreads new connections over them.
     """
     return await asyncio.start_server(
-        serve, settings.host, task_port(settings.port, task), limit=READ_CHUNK
+        serve,
+        settings.host,
+        task_port(settings.port, task),
+        limit=READ_CHUNK,
+        reuse_port=reuse_port or None,
     )
 
 

@@ -94,9 +94,10 @@ local wanted = tonumber(ARGV[1])
 if wanted > current then redis.call('SET', KEYS[1], ARGV[1]) return wanted end
 return current
 """
-# Hand out ARGV[2] ids above max(the counter, ARGV[1]); return the last. The floor keeps ids
+# Hand out ARGV[2] ids above max(the counter, ARGV[1]); return the last (the cluster hub
+# takes its ids with it too). The floor keeps ids
 # increasing when Redis came back empty: a server passes the highest id it has seen.
-_NEXT_IDS = """
+NEXT_IDS_SCRIPT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if floor > current then current = floor end
@@ -276,9 +277,8 @@ class RedisStore:
         if count < 1:
             raise LocalProtocolError("next_ids needs a count of at least 1")
         try:
-            last = int(
-                await self._connected().eval(_NEXT_IDS, 1, self.keys.ids, self._highest, count)
-            )
+            client = self._connected()
+            last = int(await client.eval(NEXT_IDS_SCRIPT, 1, self.keys.ids, self._highest, count))
         except RedisError as exc:
             self._failed(exc)
             raise HistoryUnavailable(UNAVAILABLE) from exc
@@ -297,7 +297,7 @@ class RedisStore:
                 rooms.add(record.room_key)
                 pipe.xadd(
                     self.keys.history(record.room_key),
-                    _fields(record),
+                    history_fields(record),
                     id=f"{record.id}-0",
                     maxlen=self._max_rows or None,
                     approximate=True,
@@ -510,7 +510,7 @@ def _timestamp(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _fields(record: StoredEvent) -> dict[FieldT, EncodableT]:
+def history_fields(record: StoredEvent) -> dict[FieldT, EncodableT]:
     """A record as a stream entry's fields (its id is the entry's, its room the stream's)."""
     return {
         "ts": _timestamp(record.ts),
