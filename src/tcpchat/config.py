@@ -681,6 +681,9 @@ class HistorySettings:
 
 #: Seconds a node may stay silent before the others count it dead (the --node-timeout default).
 DEFAULT_NODE_TIMEOUT = 15.0
+#: Events Redis keeps per room for the nodes (the --room-stream-max default): at 100 lines a
+#: second, a node may fall 100 s behind before it skips.
+DEFAULT_ROOM_STREAM_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -706,6 +709,14 @@ class ClusterSettings:
         "seconds after which a silent node counts as dead: its users are announced as gone "
         "and their nicknames freed",
         Number(whole=False, minimum=0.5, maximum=3600, unit="seconds"),
+    )
+    room_stream_max: int = setting(
+        DEFAULT_ROOM_STREAM_MAX,
+        "--room-stream-max",
+        "TCPCHAT_ROOM_STREAM_MAX",
+        "events Redis keeps per room for the nodes to read: a node that falls further "
+        "behind skips the rest and tells its members",
+        Number(whole=True, minimum=100, unit="events"),
     )
     reuse_port: bool = setting(
         False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from tcpchat.config import ClusterSettings, ServerSettings
+from tcpchat.config import DEFAULT_ROOM_STREAM_MAX, ClusterSettings, ServerSettings
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.redis_hub import RedisHub
 from tests.support.helpers import LineClient
@@ -17,17 +17,30 @@ TEST_NODE_TIMEOUT = 1.5
 class Cluster:
     """Nodes on one Redis, and the clients connected to them; everything closes on exit."""
 
-    def __init__(self, url: str, *, node_timeout: float = TEST_NODE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_timeout: float = TEST_NODE_TIMEOUT,
+        flood_control: bool = True,
+        stream_max: int = DEFAULT_ROOM_STREAM_MAX,
+    ) -> None:
         self.url = url
+        self.stream_max = stream_max
         self.node_timeout = node_timeout
+        self.flood_control = flood_control
         self.nodes: list[ChatServer] = []
         self.clients: list[LineClient] = []
 
     async def node(self) -> ChatServer:
         """Start one more node."""
         server = ChatServer(
-            ServerSettings(host="127.0.0.1", port=0),
-            cluster=ClusterSettings(redis_url=self.url, node_timeout=self.node_timeout),
+            ServerSettings(host="127.0.0.1", port=0, flood_control=self.flood_control),
+            cluster=ClusterSettings(
+                redis_url=self.url,
+                node_timeout=self.node_timeout,
+                room_stream_max=self.stream_max,
+            ),
         )
         await server.start()
         self.nodes.append(server)
@@ -65,9 +78,18 @@ def hub_of(server: ChatServer) -> RedisHub:
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(url: str, nodes: int, **kwargs: float) -> AsyncIterator[Cluster]:
+async def running_cluster(
+    url: str,
+    nodes: int,
+    *,
+    node_timeout: float = TEST_NODE_TIMEOUT,
+    flood_control: bool = True,
+    stream_max: int = DEFAULT_ROOM_STREAM_MAX,
+) -> AsyncIterator[Cluster]:
     """A cluster of ``nodes`` nodes on ``url``, closed with its clients on the way out."""
-    cluster = Cluster(url, **kwargs)
+    cluster = Cluster(
+        url, node_timeout=node_timeout, flood_control=flood_control, stream_max=stream_max
+    )
     try:
         for _ in range(nodes):
             await cluster.node()

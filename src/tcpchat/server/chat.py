@@ -163,6 +163,7 @@ class ChatServer:
             max_queue_bytes=self.settings.max_queue_bytes,
             on_drop=self._on_drop,
             rules=self.settings.room_rules,
+            stream_cap=self.cluster.room_stream_max,
         )
         self.hub = self.cluster_hub = hub
         self.clock = hub.clock

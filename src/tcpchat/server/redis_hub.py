@@ -52,6 +52,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
 from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
 from tcpchat.core.events import (
     Action,
@@ -93,7 +94,7 @@ log = logging.getLogger("tcpchat.cluster")
 
 #: Entries each room's event stream keeps (``MAXLEN ~``): how far a node may fall behind
 #: before it skips, and all that Redis holds for a node that is away.
-STREAM_CAP = 10_000
+STREAM_CAP = DEFAULT_ROOM_STREAM_MAX
 #: Entries a node's inbox and the presence feed keep.
 FEED_CAP = 10_000
 #: Entries one XREAD takes from each stream: what a lagging node holds in memory at once.
@@ -120,7 +121,8 @@ NODE_LOST = "server lost"
 SHUTTING_DOWN = "server shutting down"
 
 # Append one room's events to its stream, all or none: none if the stream already holds an
-# id at or above the first. KEYS[1]: the room's event stream; KEYS[2]: its history stream.
+# id at or above the first. KEYS[1]: the room's event stream; KEYS[2]: its history stream;
+# KEYS[3]: the count of events ever appended, each entry's "n" (what a reader skipped).
 # ARGV: stream cap, history cap (0: no history), first id, then per event: id, the event's
 # JSON, its origin (NODE:SEQ), its announcement token ("" for one room), said (0/1) and,
 # when said, the six history fields' values.
@@ -133,8 +135,8 @@ end
 local i = 4
 while i <= #ARGV do
   local id = ARGV[i] .. '-0'
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id,
-             'e', ARGV[i + 1], 'o', ARGV[i + 2], 'a', ARGV[i + 3])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, 'e', ARGV[i + 1],
+             'o', ARGV[i + 2], 'a', ARGV[i + 3], 'n', redis.call('INCR', KEYS[3]))
   if ARGV[i + 4] == '1' then
     if ARGV[2] ~= '0' then
       redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'ts', ARGV[i + 5],
@@ -176,6 +178,9 @@ class ClusterKeys(RedisKeys):
 
     def events(self, room_key: str) -> str:
         return f"{self.prefix}:{{{room_key}}}:events"
+
+    def count(self, room_key: str) -> str:
+        return f"{self.prefix}:{{{room_key}}}:count"
 
     def node(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
@@ -366,6 +371,7 @@ class RedisHub(LocalHub):
         self._positions: dict[str, str | None] = {}
         self._inbox_position = "0-0"
         self._presence_position = "0-0"
+        self._counts: dict[str, int] = {}  # per room: the count of the last entry read
         self._remote: dict[str, RemotePeer] = {}  # nick key -> a user on another node
         self._remote_lookalikes: dict[str, RemotePeer] = {}  # nick skeleton -> the same
         #: Counters for operators and tests.
@@ -478,6 +484,7 @@ class RedisHub(LocalHub):
             await self._load_view(client)
             await self._register_everything(client)
             self._inbox_position = "0-0"
+            self._counts.clear()
             for key in self._positions:
                 self._positions[key] = "0-0"
         await self._beat(client)
@@ -903,9 +910,10 @@ class RedisHub(LocalHub):
             for key, group in groups.items():
                 pipe.evalsha(
                     self._scripts["append"],
-                    2,
+                    3,
                     self.keys.events(key),
                     self.keys.history(key),
+                    self.keys.count(key),
                     *self._append_args(key, group),
                 )
             if self.history_rows >= 0 and any(
@@ -982,7 +990,7 @@ class RedisHub(LocalHub):
                 elif stream == self.keys.inbox(self.node):
                     self._read_inbox(entries)
                 else:
-                    await self._read_room(stream, entries)
+                    self._read_room(stream, entries)
 
     def _streams(self) -> dict[Any, Any]:
         streams: dict[Any, Any] = {
@@ -1020,13 +1028,13 @@ class RedisHub(LocalHub):
                 self.clock.seen(event.id)
                 self.send(peer, event)
 
-    async def _read_room(self, stream: str, entries: Entries) -> None:
+    def _read_room(self, stream: str, entries: Entries) -> None:
         key = _room_key_of(stream)
         position = self._positions.get(key)
         if position is None:
             return  # no member here any more
-        if len(entries) >= min(READ_COUNT, self.stream_cap):
-            await self._check_skipped(stream, key, position)  # a full read: behind?
+        if entries:
+            self._check_skipped(key, entries)
         for entry_id, fields in entries:
             self._positions[key] = entry_id
             event = _parse(fields["e"])
@@ -1077,27 +1085,32 @@ class RedisHub(LocalHub):
                 told.add(peer)
                 LocalHub.send(self, peer, event)
 
-    async def _check_skipped(self, stream: str, key: str, position: str) -> None:
-        """Tell this node's members of a room if the stream was trimmed past where it read."""
-        try:
-            info = await self._connected().xinfo_stream(stream)
-        except (RedisError, OSError):
+    def _check_skipped(self, key: str, entries: Entries) -> None:
+        """Tell this node's members of a room if Redis trimmed lines this node had not read.
+
+        Each entry carries its room's running count, ``n``: a gap between the last
+        one read and the next is what the stream's cap dropped while this node lagged.
+        """
+        last = self._counts.get(key)
+        first = int(entries[0][1].get("n", 0))
+        self._counts[key] = int(entries[-1][1].get("n", 0))
+        if last is None or first <= last + 1:
             return
-        deleted = str(info.get("max-deleted-entry-id", "0-0"))
-        if _id_number(deleted) > _id_number(position) and position != "0-0":
-            room = self._rooms.get(key)
-            if room is None:
-                return
-            self.skipped_notices += 1
-            event_id, ts = self.clock.stamp()
-            notice = Notice(
-                event_id,
-                ts,
-                f"this server fell behind {room.name}: lines said there meanwhile were "
-                f"skipped (Redis keeps the last {self.stream_cap:,} of each room)",
-            )
-            for peer in list(room.members.values()):
-                LocalHub.send(self, peer, notice)
+        room = self._rooms.get(key)
+        if room is None:
+            return
+        skipped = first - last - 1
+        self.skipped_notices += 1
+        log.warning("node %s fell behind %s: %d events skipped", self.node, room.name, skipped)
+        event_id, ts = self.clock.stamp()
+        notice = Notice(
+            event_id,
+            ts,
+            f"this server fell behind {room.name}: {skipped:,} events said there meanwhile "
+            f"were skipped (Redis keeps the last {self.stream_cap:,} of each room)",
+        )
+        for peer in list(room.members.values()):
+            LocalHub.send(self, peer, notice)
 
     # -- the mirror of the other nodes --------------------------------------------------
 
