@@ -4,12 +4,13 @@
 span every node. A node keeps its own members and fans out to them with the
 local hub's coalesced writes; Redis carries each room event once per node:
 
-- **Publishing** puts the event on this node's outbox (O(1), no I/O). Once per
-  loop pass the sender takes ids for the pass's events from the cluster's
-  counter (one ``next_ids`` block) and appends each room's events to its Stream
-  in one Lua script that refuses the whole group if the stream already holds a
-  later id; a refused group is sent again with fresh ids. So ids increase in
-  each room's one order, and a node's own events keep the order it made them in.
+- **Publishing** puts the event on this node's outbox (O(1), no I/O). The sender
+  sends what a pass published in one Lua script, one round trip: it takes the
+  events' ids from the cluster's counter and appends each to its room's Stream,
+  atomically, so that no node can slip an id in between and each room's stream
+  order is its id order. (Redis Cluster would need the counter and the rooms in
+  one slot, or ids taken first and appends refused when a later id landed:
+  ``docs/scaling.md`` says why one script won, measured.)
 - **Reading**: one ``XREAD BLOCK`` over the streams of the rooms this node's
   members are in, the node's inbox (``/msg``) and the presence feed, each from
   the last id read, so that a node that loses Redis and gets it back resumes
@@ -83,7 +84,6 @@ from tcpchat.store.redis import (
     CONNECT_TIMEOUT,
     DEFAULT_PREFIX,
     MIN_REDIS_VERSION,
-    NEXT_IDS_SCRIPT,
     REPLY_TIMEOUT,
     RedisKeys,
     history_fields,
@@ -101,8 +101,6 @@ FEED_CAP = 10_000
 READ_COUNT = 1_000
 #: Milliseconds one XREAD waits for news before it is sent again.
 BLOCK_MS = 5_000
-#: Times a room's group of events is sent again with fresh ids before it is given up.
-MAX_RETRIES = 20
 #: Multi-room announcements (a leaving, a nick change) remembered, to tell each member once.
 ANNOUNCED_REMEMBERED = 1_000
 #: Seconds between attempts to reach Redis again while it is away.
@@ -120,26 +118,29 @@ LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
 SHUTTING_DOWN = "server shutting down"
 
-# Append one room's events to its stream, all or none: none if the stream already holds an
-# id at or above the first. KEYS[1]: the room's event stream; KEYS[2]: its history stream;
-# KEYS[3]: the count of events ever appended, each entry's "n" (what a reader skipped).
-# ARGV: stream cap, history cap (0: no history), first id, then per event: id, the event's
-# JSON, its origin (NODE:SEQ), its announcement token ("" for one room), said (0/1) and,
-# when said, the six history fields' values.
+# One pass's room events, each to its room's stream, with ids from the cluster's counter,
+# all in one script: one round trip a pass, and no node can slip an id in between, so each
+# room's stream order is its id order. KEYS[1]: the id counter; then per room (slot s from
+# 1) its event stream, history stream and event count at KEYS[3s-1], KEYS[3s], KEYS[3s+1].
+# ARGV: the counter's floor, the stream cap, the history cap (0: no history), the number of
+# events, then per event: its room's slot, its JSON (id 0: the entry's id is the event's),
+# its origin (NODE:SEQ), its announcement token ("" for one room), said (0/1) and, when said,
+# the six history fields' values. Returns the first id handed out.
 _APPEND_SCRIPT = """
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if top[1] then
-  local top_id = tonumber(string.match(top[1][1], '^%d+'))
-  if top_id >= tonumber(ARGV[3]) then return top_id end
-end
-local i = 4
-while i <= #ARGV do
-  local id = ARGV[i] .. '-0'
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, 'e', ARGV[i + 1],
-             'o', ARGV[i + 2], 'a', ARGV[i + 3], 'n', redis.call('INCR', KEYS[3]))
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if floor > last then last = floor end
+local count = tonumber(ARGV[4])
+redis.call('SET', KEYS[1], last + count)
+local i = 5
+for j = 1, count do
+  local slot = tonumber(ARGV[i])
+  local id = (last + j) .. '-0'
+  redis.pcall('XADD', KEYS[slot * 3 - 1], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[i + 1],
+              'o', ARGV[i + 2], 'a', ARGV[i + 3], 'n', redis.call('INCR', KEYS[slot * 3 + 1]))
   if ARGV[i + 4] == '1' then
-    if ARGV[2] ~= '0' then
-      redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, 'ts', ARGV[i + 5],
+    if ARGV[3] ~= '0' then
+      redis.pcall('XADD', KEYS[slot * 3], 'MAXLEN', '~', ARGV[3], id, 'ts', ARGV[i + 5],
                   'room', ARGV[i + 6], 'kind', ARGV[i + 7], 'nick', ARGV[i + 8],
                   'text', ARGV[i + 9], 'sources', ARGV[i + 10])
     end
@@ -148,7 +149,7 @@ while i <= #ARGV do
     i = i + 5
   end
 end
-return 0
+return last + 1
 """
 # Delete KEYS[1] only if it holds ARGV[1]: a node frees only the nicknames it holds.
 _RELEASE_SCRIPT = """
@@ -229,8 +230,7 @@ class RoomEvent:
     author: Peer | None
     seq: int
     token: str = ""
-    copies: int = 1
-    sent: Event | None = None  # as sent: with its id from the cluster's counter
+    sent: Event | None = None  # as it went to Redis (id 0, the cluster's search id)
 
 
 @dataclass(slots=True)
@@ -376,7 +376,6 @@ class RedisHub(LocalHub):
         self._remote_lookalikes: dict[str, RemotePeer] = {}  # nick skeleton -> the same
         #: Counters for operators and tests.
         self.sent_batches = 0
-        self.retried_groups = 0
         self.skipped_notices = 0
 
     # -- starting and stopping ------------------------------------------------------
@@ -466,7 +465,6 @@ class RedisHub(LocalHub):
             ("append", _APPEND_SCRIPT),
             ("release", _RELEASE_SCRIPT),
             ("release_node", _RELEASE_NODE_SCRIPT),
-            ("next_ids", NEXT_IDS_SCRIPT),
         ):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
@@ -507,6 +505,11 @@ class RedisHub(LocalHub):
         """Take every member's nickname again and describe them all (after Redis lost them)."""
         now, wall = self._monotonic(), time.time()
         pipe = client.pipeline(transaction=False)
+        # In this order, against _load_view's (feed position, node set, hashes): a node
+        # loading its view meanwhile either reads these hashes or reads the feed after.
+        # The heartbeat before the node set: no sweeper may find this node without one.
+        pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
+        pipe.sadd(self.keys.nodes, self.node)
         peers = list(self._peers.values())
         for peer in peers:
             nick = peer.nick or ""
@@ -517,12 +520,11 @@ class RedisHub(LocalHub):
             pipe.hset(self.keys.users(self.node), mapping=dict[Any, Any](users))
             for key, value in users.items():
                 self._feed(pipe, "user", key, value)
-        pipe.sadd(self.keys.nodes, self.node)
         for room in self._rooms.values():
             if room.topic:
                 value = _topic_value(room.name, room.topic, room.topic_by)
                 pipe.hset(self.keys.topics, room.key, value)
-        results = await pipe.execute()
+        results = (await pipe.execute())[2:]
         for peer, taken in zip(peers, results, strict=False):
             nick = peer.nick or ""
             if not taken and await client.get(self.keys.owner(nick)) != self._owner_value(nick):
@@ -672,7 +674,7 @@ class RedisHub(LocalHub):
         seq = self._await(author)
         token = f"{self.node}:{seq}" if len(rooms) > 1 else ""
         for room in rooms:
-            self._put_event(RoomEvent(event, room.key, exclude, author, seq, token, len(rooms)))
+            self._put_event(RoomEvent(event, room.key, exclude, author, seq, token))
 
     def send(self, peer: Peer, event: Event) -> None:
         if isinstance(peer, RemotePeer):
@@ -892,82 +894,53 @@ class RedisHub(LocalHub):
         self.drop(peer, LOST_RACE)
 
     async def _append(self, client: aioredis.Redis, events: list[RoomEvent]) -> None:
-        """Each room's events in one script, with ids from the counter; refused groups again."""
-        waiting = events
-        for _ in range(MAX_RETRIES):
-            if not waiting:
-                return
-            ids = await client.evalsha(
-                self._scripts["next_ids"], 1, self.keys.ids, self._highest, len(waiting)
-            )
-            first = int(ids) - len(waiting) + 1
-            groups: dict[str, list[RoomEvent]] = {}
-            for offset, op in enumerate(waiting):
-                op.sent = self._stamped(op.event, first + offset)
-                groups.setdefault(op.room_key, []).append(op)
-            self._highest = max(self._highest, int(ids))
-            pipe = client.pipeline(transaction=False)
-            for key, group in groups.items():
-                pipe.evalsha(
-                    self._scripts["append"],
-                    3,
-                    self.keys.events(key),
-                    self.keys.history(key),
-                    self.keys.count(key),
-                    *self._append_args(key, group),
-                )
-            if self.history_rows >= 0 and any(
-                stored_record(op.sent, op.room_key) for op in waiting if op.sent
-            ):
-                pipe.sadd(self.keys.rooms, *groups)
-            results = await pipe.execute()
-            waiting = []
-            for (key, group), result in zip(groups.items(), results, strict=False):
-                if int(result):
-                    self.retried_groups += 1
-                    self._highest = max(self._highest, int(result))
-                    waiting.extend(group)
-                    continue
-                if key in self._positions and self._positions[key] is None:
-                    # This node's first event in the room: read the room from it on.
-                    assert group[0].sent is not None
-                    self._positions[key] = f"{group[0].sent.id - 1}-0"
-                    await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
-        for op in waiting:
-            self._never_back(op)
-            log.warning(
-                "an event for room %s was refused %d times; dropped", op.room_key, MAX_RETRIES
-            )
-            self._refuse(op.author)
+        """The pass's room events to their streams, with their ids, in one script."""
+        if not events:
+            return
+        slots: dict[str, int] = {}
+        keys: list[str] = [self.keys.ids]
+        args: list[str | int] = [self._highest, self.stream_cap, self.history_rows, len(events)]
+        for op in events:
+            slot = slots.get(op.room_key)
+            if slot is None:
+                slot = slots[op.room_key] = len(slots) + 1
+                key = op.room_key
+                keys += [self.keys.events(key), self.keys.history(key), self.keys.count(key)]
+            args += self._event_args(slot, op)
+        first = int(await client.evalsha(self._scripts["append"], len(keys), *keys, *args))
+        self._highest = max(self._highest, first + len(events) - 1)
+        woken = False
+        for offset, op in enumerate(events):
+            event_id = first + offset
+            if isinstance(op.event, SearchStarted):
+                self._search_ids[op.event.search_id] = event_id  # the cluster's search id
+            if self._positions.get(op.room_key, "") is None:
+                # This node's first event in the room: read the room from it on.
+                self._positions[op.room_key] = f"{event_id - 1}-0"
+                woken = True
+        if woken:  # the reader waits on the old set of streams: wake it
+            await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
 
-    def _append_args(self, key: str, group: list[RoomEvent]) -> list[str | int]:
-        first = group[0]
-        assert first.sent is not None
-        args: list[str | int] = [self.stream_cap, self.history_rows, first.sent.id]
-        for op in group:
-            sent = op.sent
-            assert sent is not None
-            document = json.dumps(to_json(sent), ensure_ascii=False)
-            args += [sent.id, document, f"{self.node}:{op.seq}", op.token]
-            record = stored_record(sent, key) if self.history_rows else None
-            if record is None:
-                args.append(0)
-            else:
-                fields = history_fields(record)
-                args += [1, *(str(fields[name]) for name in _HISTORY_FIELDS)]
-        return args
+    def _event_args(self, slot: int, op: RoomEvent) -> list[str | int]:
+        """One event's arguments to the append script (its id is the entry's)."""
+        event = op.sent = self._outgoing(op.event)
+        document = json.dumps(to_json(event), ensure_ascii=False)
+        args: list[str | int] = [slot, document, f"{self.node}:{op.seq}", op.token]
+        record = stored_record(event, op.room_key) if self.history_rows else None
+        if record is None:
+            return [*args, 0]
+        fields = history_fields(record)
+        return [*args, 1, *(str(fields[name]) for name in _HISTORY_FIELDS)]
 
-    def _stamped(self, event: Event, event_id: int) -> Event:
-        """``event`` with its id from the cluster's counter, and its search's id likewise."""
-        if isinstance(event, SearchStarted):
-            self._search_ids[event.search_id] = event_id
-            return dataclasses.replace(event, id=event_id, search_id=event_id)
+    def _outgoing(self, event: Event) -> Event:
+        """``event`` as it goes to Redis: id 0 (the stream entry's id is its id), and an AI
+        event's search id the cluster's (its question's event id)."""
         if isinstance(event, AIDelta | AIAnswer | SearchFailed):
             search_id = self._search_ids.get(event.search_id, event.search_id)
             if not isinstance(event, AIDelta):
                 self._search_ids.pop(event.search_id, None)
-            return dataclasses.replace(event, id=event_id, search_id=search_id)
-        return dataclasses.replace(event, id=event_id)
+            return dataclasses.replace(event, id=0, search_id=search_id)
+        return dataclasses.replace(event, id=0)
 
     # -- the reader ------------------------------------------------------------------
 
@@ -1037,15 +1010,21 @@ class RedisHub(LocalHub):
             self._check_skipped(key, entries)
         for entry_id, fields in entries:
             self._positions[key] = entry_id
-            event = _parse(fields["e"])
-            if event is None:
-                continue
-            self.clock.seen(event.id)
-            self._highest = max(self._highest, event.id)
             origin = None
             node, _, seq = fields.get("o", "").rpartition(":")
             if node == self.node and seq.isdigit():
                 origin = self._in_flight.pop((key, int(seq)), None)
+            # This node's own events are not parsed again: it has them.
+            parsed = origin.sent if origin is not None else _parse(fields["e"])
+            if parsed is None:
+                continue
+            event_id = _id_number(entry_id)
+            if isinstance(parsed, SearchStarted):  # a search's id is its question's event id
+                event: Event = dataclasses.replace(parsed, id=event_id, search_id=event_id)
+            else:
+                event = dataclasses.replace(parsed, id=event_id)
+            self.clock.seen(event_id)
+            self._highest = max(self._highest, event_id)
             room = self._rooms.get(key)
             if origin is not None and origin.author is not None and type(event) is Join:
                 self._member_now(origin.author, [room] if room is not None else [])
