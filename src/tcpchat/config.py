@@ -769,7 +769,7 @@ class HistorySettings:
         "--db",
         "TCPCHAT_DB",
         "the history database, an SQLite file created when missing (relative to the "
-        "working directory)",
+        "working directory); not used by a node of a cluster (--redis-url)",
     )
     history_on_join: int = setting(
         20,
@@ -819,7 +819,8 @@ class ClusterSettings:
         "",
         "--redis-url",
         "TCPCHAT_REDIS_URL",
-        "share rooms, nicknames and history with every server on this Redis: "
+        "share rooms, nicknames, history and bans with every server on this Redis "
+        "(the history is then kept there, not in --db): "
         "redis://[:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS (prefer the "
         "environment variable when it holds a password)",
         secret=True,

@@ -20,6 +20,13 @@ whose ring is not in memory (its history is older than that of ``--max-rooms``
 others) is loaded when it is first made again: whoever joins it in the
 millisecond that takes gets what the ring holds so far (the lines said since),
 never a line out of order, and ``/history`` shows them the rest.
+
+On a node of a cluster (``--redis-url``, ``docs/scaling.md``) the store is the
+Redis store every node shares, and the hub is the cluster's
+(:class:`~tcpchat.server.redis_hub.RedisHub`), which calls the same
+:class:`RoomHistory` where a cluster knows things: :meth:`RoomHistory.keep`,
+:meth:`RoomHistory.load_ring`, :meth:`RoomHistory.heard` and
+:meth:`RoomHistory.replay_for`.
 """
 
 from __future__ import annotations
