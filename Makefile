@@ -33,8 +33,8 @@ serve-1: $(STAMP)
 # client's end-to-end tests, irssi for the IRC door's, a C compiler for the benchmark's
 # smoke test, redis-server for the Redis backends (each test run starts its own, on a
 # free port), chromium for the web client's (driven by Playwright, never with a browser
-# of its own).
-TEST_PROGRAMS := tmux=tmux irssi=irssi gcc=gcc,libc6-dev redis-server=redis-server chromium=chromium
+# of its own), systemd-analyze for checking contrib/tcpchat.service.
+TEST_PROGRAMS := tmux=tmux irssi=irssi gcc=gcc,libc6-dev redis-server=redis-server chromium=chromium systemd-analyze=systemd
 
 test: $(DEV_STAMP)
 	@sh tools/install-programs $(TEST_PROGRAMS)

@@ -235,6 +235,7 @@ def targets_section(results: Results) -> list[str]:
                 f"{'yes' if bounded else 'no'} | {'yes' if bounded else '**no**'} |"
             )
     lines += history_targets(results, n1000)
+    lines += metrics_targets(results, n1000)
     return lines
 
 
@@ -261,6 +262,18 @@ def history_targets(results: Results, n1000: str | None) -> list[str]:
             row("history: churn, 20-line replay, ≥ 0.8× without", WITH_HISTORY, _ratio(r), r, 0.8)
         )
     return lines
+
+
+#: tcpchat with /metrics scraped every second, and the same server without.
+WITH_METRICS = "tcpchat-asyncio-metrics"
+
+
+def metrics_targets(results: Results, n1000: str | None) -> list[str]:
+    """What counting for /metrics costs, side by side in one run (docs/deploy.md)."""
+    if WITH_METRICS not in results.servers or WITHOUT_HISTORY not in results.servers or not n1000:
+        return []
+    r = results.ratio(WITH_METRICS, WITHOUT_HISTORY, knee_rate(n1000))
+    return [row("metrics: N=1000 knee ≥ 0.95× without", WITH_METRICS, _ratio(r), r, 0.95)]
 
 
 def row(

@@ -17,7 +17,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,7 @@ class ServerKind:
     label: str  # a longer description for RESULTS.md
     rooms: bool = True  # whether it has rooms (channels) for the rooms scenario
     history: bool = False  # tcpchat: keep history (else --no-history)
+    metrics: bool = False  # tcpchat: --http-port on, /metrics scraped every SCRAPE_INTERVAL
 
 
 TCPCHAT_ASYNCIO = ServerKind("tcpchat-asyncio", "text", "tcpchat on asyncio's event loop")
@@ -68,6 +71,14 @@ TCPCHAT_HISTORY = ServerKind(
     "text",
     "tcpchat on asyncio keeping history (SQLite; a 20-line replay on joining)",
     history=True,
+)
+#: tcpchat-asyncio's other pair: the same server with its web listener on and /metrics
+#: scraped every second, as Prometheus would: what counting costs (docs/deploy.md).
+TCPCHAT_METRICS = ServerKind(
+    "tcpchat-asyncio-metrics",
+    "text",
+    "tcpchat on asyncio with `--http-port` on and /metrics scraped every second",
+    metrics=True,
 )
 NAIVE = ServerKind(
     "naive-baseline",
@@ -88,7 +99,18 @@ CALIBRATION = ServerKind(
     rooms=False,
 )
 
-ALL_KINDS = (TCPCHAT_ASYNCIO, TCPCHAT_HISTORY, TCPCHAT_UVLOOP, TCPCHAT_IRC, NAIVE, NGIRCD)
+ALL_KINDS = (
+    TCPCHAT_ASYNCIO,
+    TCPCHAT_HISTORY,
+    TCPCHAT_METRICS,
+    TCPCHAT_UVLOOP,
+    TCPCHAT_IRC,
+    NAIVE,
+    NGIRCD,
+)
+
+#: Seconds between two scrapes of /metrics (Prometheus's default is 15 s: this is harsher).
+SCRAPE_INTERVAL = 1.0
 
 #: Lines of the default room's history a history server starts with: each registration
 #: replays them (``--history-on-join`` 20, the default).
@@ -149,6 +171,10 @@ class RunningServer:
         self._workdir = workdir
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._history_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.http_port = free_port() if kind.metrics else None
+        self.scrapes = 0
+        self._stop_scraping = threading.Event()
+        self._scraper: threading.Thread | None = None
         if kind.history:
             self._history_dir = tempfile.TemporaryDirectory(prefix="tcpchat-bench-history-")
             seed_history(self._history_path())
@@ -161,6 +187,17 @@ class RunningServer:
         )
         self.pid = self.process.pid  # taskset execs the server, so this is the server
         self._wait_listening()
+        if self.http_port is not None:
+            self._scraper = threading.Thread(target=self._scrape, name="scraper", daemon=True)
+            self._scraper.start()
+
+    def _scrape(self) -> None:
+        """GET /metrics every SCRAPE_INTERVAL until stopped, as a Prometheus server would."""
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        while not self._stop_scraping.wait(SCRAPE_INTERVAL):
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as answer:
+                answer.read()
+                self.scrapes += 1
 
     def _command(self) -> list[str]:
         port = str(self.port)
@@ -185,6 +222,8 @@ class RunningServer:
         if self.kind.name.startswith("tcpchat"):
             loop = self.kind.name.removeprefix("tcpchat-").removesuffix("-history")
             history = ["--db", str(self._history_path())] if self.kind.history else ["--no-history"]
+            loop = loop.removesuffix("-metrics")
+            web = ["--http-port", str(self.http_port)] if self.http_port is not None else []
             return [
                 sys.executable,
                 "-m",
@@ -197,6 +236,7 @@ class RunningServer:
                 "--loop",
                 loop,
                 *history,
+                *web,
                 *tcpchat_flood_off_args(),
             ]
         if self.kind is NAIVE:
@@ -245,6 +285,9 @@ class RunningServer:
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL after a few seconds."""
+        self._stop_scraping.set()
+        if self._scraper is not None:
+            self._scraper.join()
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -20,6 +20,8 @@ The rules (docs/architecture.md explains them):
 - only ``tcpchat.store.redis`` and ``tcpchat.server.redis_hub`` import ``redis``
   (redis-py, the optional ``cluster`` extra), so that a server without Redis never
   needs it;
+- only ``tcpchat.server.metrics`` imports ``prometheus_client``, which only
+  ``--http-port`` loads;
 - nothing imports ``tcpchat.cli``;
 - no modules import each other, directly or round a longer cycle.
 
@@ -111,6 +113,8 @@ OWNED: dict[str, tuple[str, ...]] = {
     "pydantic": ("tcpchat.ai.openai_edge",),
     # redis-py is an optional extra (cluster): only the Redis backends load it.
     "redis": ("tcpchat.store.redis", "tcpchat.server.redis_hub"),
+    # /metrics' exposition (--http-port only): one module keeps the registry and collectors.
+    "prometheus_client": ("tcpchat.server.metrics",),
 }
 #: The module that nothing else may import.
 ENTRY_POINTS = ("tcpchat.cli",)

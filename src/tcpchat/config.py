@@ -397,6 +397,21 @@ class ServerSettings:
         "(https://chat.example.org); other origins get 403",
         OriginList(),
     )
+    http_host: str = setting(
+        "",
+        "--http-host",
+        "TCPCHAT_HTTP_HOST",
+        "address of the web listener (--http-port), its /metrics, /healthz and /readyz "
+        "(empty: --host); 127.0.0.1 keeps them off the network",
+    )
+    metrics_token: str = setting(
+        "",
+        "--metrics-token",
+        "TCPCHAT_METRICS_TOKEN",
+        "token /metrics asks for, as 'Authorization: Bearer TOKEN' (empty: /metrics is open "
+        "to whoever reaches --http-host; prefer the environment variable)",
+        secret=True,
+    )
 
     # -- Hardening: flood control, connection caps, keepalive, TLS, password --------
     # docs/security.md has the threat model and the table of these limits.
@@ -514,6 +529,8 @@ class ServerSettings:
             raise ValueError("--irc-tls-port needs --tls-cert and --tls-key")
         if self.server_name and not is_server_name(self.server_name):
             raise ValueError(f"--server-name must be {SERVER_NAME_RULE} (got {self.server_name!r})")
+        if self.metrics_token and not self.metrics_token.strip():
+            raise ValueError("--metrics-token must not be blank")
         if self.oper_password and not self.oper_password.strip():
             raise ValueError("--oper-password must not be blank")
         if self.oper_password and self.oper_password.strip() == self.password.strip():
@@ -533,6 +550,11 @@ class ServerSettings:
         return tuple(
             origin for origin in OriginList()(self.http_allowed_origins).split(",") if origin
         )
+
+    @property
+    def web_host(self) -> str:
+        """The address of the web listener: ``--http-host``, else ``--host``."""
+        return self.http_host or self.host
 
     @property
     def room_rules(self) -> RoomRules:

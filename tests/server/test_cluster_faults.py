@@ -11,8 +11,10 @@ import pytest
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
 from tcpchat.server.chat import ChatServer
+from tcpchat.server.redis_hub import REDIS_UNREACHABLE
 from tests.support.cluster import running_cluster, settled
 from tests.support.helpers import LineClient
+from tests.support.http import http_get, scrape, value
 from tests.support.programs import start_server
 from tests.support.redis import RedisServer, running_redis
 
@@ -149,3 +151,26 @@ async def test_the_redis_password_is_never_in_the_error() -> None:
             await server.start()
     assert "hunter2secret" not in str(refused.value)
     assert "redis://***@127.0.0.1" in str(refused.value)
+
+
+async def test_readyz_says_a_node_without_redis_is_not_ready(own_redis: RedisServer) -> None:
+    """A node answers /readyz 200 while it reaches Redis, 503 and why once Redis stops, and
+    shows its backplane lag in /metrics."""
+    server = ChatServer(
+        ServerSettings(host="127.0.0.1", port=0, http_port=0),
+        cluster=ClusterSettings(redis_url=own_redis.url),
+    )
+    async with server:
+        ready, _, _ = await http_get(server.http_port, "/readyz")
+        lag = value(await scrape(server.http_port), "tcpchat_backplane_lag_seconds")
+        alice = await LineClient.connect(server.port)
+        try:
+            await alice.register("alice")
+            await asyncio.to_thread(own_redis.stop)
+            await alice.expect(r"\*\*\* the chat is paused")
+            status, _, body = await http_get(server.http_port, "/readyz")
+        finally:
+            await alice.close()
+    assert (ready, lag) == ("HTTP/1.1 200 OK", 0.0)
+    assert status == "HTTP/1.1 503 Service Unavailable"
+    assert body == f"not ready: {REDIS_UNREACHABLE}\n".encode()

@@ -17,6 +17,7 @@ from tcpchat.server.http import CONTENT_SECURITY_POLICY
 from tests.conftest import ClientFactory
 from tests.support.faults import clients, running_server, wait_until
 from tests.support.helpers import LineClient
+from tests.support.http import http_get
 from tests.support.websocket import OWN_ORIGIN, HandshakeRefused, WebSocketClient
 
 
@@ -24,22 +25,6 @@ from tests.support.websocket import OWN_ORIGIN, HandshakeRefused, WebSocketClien
 def settings() -> ServerSettings:
     """A test server with its web listener on a port the kernel picks."""
     return ServerSettings(host="127.0.0.1", port=0, http_port=0)
-
-
-async def http_get(port: int, path: str, *headers: str) -> tuple[str, dict[str, str], bytes]:
-    """One GET over a raw socket: the status line, the headers (lower-case names), the body."""
-    client = await LineClient.connect(port)
-    try:
-        request = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *headers, "", ""]
-        await client.send_bytes("\r\n".join(request).encode())
-        async with asyncio.timeout(5):
-            raw = await client.reader.read()  # the server closes after one answer
-    finally:
-        await client.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status, *lines = head.decode().split("\r\n")
-    fields = {name.lower(): value.strip() for name, _, value in (x.partition(":") for x in lines)}
-    return status, fields, body
 
 
 OpenWeb = Callable[..., Awaitable[WebSocketClient]]

@@ -104,6 +104,8 @@ class _Running:
     search_id: int
     askers: tuple[Hashable, ...]
     task: asyncio.Task[None]
+    #: When it was asked, in the event loop's time.
+    asked_at: float
 
 
 def address_bucket(address: str) -> str | None:
@@ -174,6 +176,12 @@ class Search:
         # Recent lines per room key: a question's context is its own room's, never another's.
         self._rooms: OrderedDict[str, deque[RoomLine]] = OrderedDict()
         self._closing = False
+        #: Searches (and summaries) started and failed so far, for ``/metrics``.
+        self.started = 0
+        self.failed = 0
+        #: Told the seconds from asking to the whole answer of each search answered
+        #: (the server's ``/metrics`` puts its histogram here; None: nobody listens).
+        self.on_answered: Callable[[float], None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -232,8 +240,10 @@ class Search:
     def _start(
         self, answer: Coroutine[None, None, None], search_id: int, askers: tuple[Hashable, ...]
     ) -> None:
-        task = asyncio.get_running_loop().create_task(answer, name=f"tcpchat-search-{search_id}")
-        self._running[search_id] = _Running(search_id, askers, task)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(answer, name=f"tcpchat-search-{search_id}")
+        self._running[search_id] = _Running(search_id, askers, task, loop.time())
+        self.started += 1
         task.add_done_callback(lambda _: self._running.pop(search_id, None))
 
     def observe(self, message: Message) -> None:
@@ -377,6 +387,9 @@ class Search:
         event_id, ts = session.clock.stamp()
         answer = AIAnswer(event_id, ts, nick, search_id, text, sources, room.name)
         publish(answer)
+        running = self._running.get(search_id)
+        if self.on_answered is not None and running is not None:
+            self.on_answered(asyncio.get_running_loop().time() - running.asked_at)
         log.info(
             "search %d answered: %d characters, %d sources", search_id, len(text), len(sources)
         )
@@ -398,6 +411,7 @@ class Search:
         publish: Callable[[Event], None],
     ) -> None:
         """Tell the asker what went wrong; tell the room's programs the search is over."""
+        self.failed += 1
         session.fail(exc)  # in the words of the asker's front door
         event_id, ts = session.clock.stamp()
         publish(SearchFailed(event_id, ts, nick, search_id, room.name))

@@ -62,7 +62,8 @@ class Peer:
     (None: here); ``connected_at`` and ``active_at`` are monotonic times of its
     connection and of the last line it said, for ``/whois``. ``json_only`` is
     set for a connection whose door frames JSON events (the WebSocket door): it
-    cannot switch to text.
+    cannot switch to text. ``flood_delays`` counts the lines flood control held
+    back (for ``/metrics``).
     """
 
     __slots__ = (
@@ -74,6 +75,7 @@ class Peer:
         "away",
         "connected_at",
         "drop_reason",
+        "flood_delays",
         "json_only",
         "nick",
         "pending",
@@ -96,6 +98,7 @@ class Peer:
         self.away: str | None = None
         self.connected_at = self.active_at = now
         self.json_only = False
+        self.flood_delays = 0
 
     @property
     def rendering(self) -> Rendering:

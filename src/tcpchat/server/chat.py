@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -46,7 +48,9 @@ from tcpchat.server.moderation import BANNED, SWEEP_INTERVAL, BanRecorder
 from tcpchat.store.base import Store
 
 if TYPE_CHECKING:
+    from tcpchat.server.health import Check
     from tcpchat.server.irc import IrcDoor
+    from tcpchat.server.metrics import ServerMetrics
     from tcpchat.server.web import WebDoor
 
 if TYPE_CHECKING:
@@ -92,10 +96,6 @@ class ChatServer:
             created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             self._irc_door = IrcDoor(settings, created)
             wire = self._irc_door.encoder
-        if settings.http_port is not None:
-            from tcpchat.server.web import WebDoor
-
-            self._web_door = WebDoor(settings)
         #: A node of a cluster (docs/scaling.md): the hub spans every server on Redis.
         self.cluster = cluster or ClusterSettings()
         self.cluster_hub: RedisHub | None = None
@@ -146,6 +146,42 @@ class ChatServer:
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
         self.received_bytes = 0
+        #: Connections open now, by front door; lines flood control held back, of the
+        #: connections that have ended (for /metrics).
+        self.open_connections: Counter[str] = Counter()
+        self.flood_delays_ended = 0
+        #: How far a cluster node's hub is behind the backplane, in seconds: set by the
+        #: cluster hub (docs/scaling.md); None on a server of its own.
+        self.backplane_lag: Callable[[], float] | None = None
+        #: What /readyz checks (each: None when ready, else why not); a cluster node adds
+        #: its Redis connection's.
+        self.readiness_checks: list[Check] = []
+        if self.cluster_hub is not None:
+            self.backplane_lag = self.cluster_hub.lag
+            self.readiness_checks.append(self.cluster_hub.not_ready)
+        self.metrics: ServerMetrics | None = None
+        if settings.http_port is not None:
+            self._web_door = self._open_web_door()
+
+    def _open_web_door(self) -> WebDoor:
+        """The web door, with its routes: the page, /metrics, /healthz and /readyz."""
+        # Loaded only with --http-port: websockets and prometheus-client are 5 MiB.
+        from tcpchat.server.health import health_routes, history_ready, listening
+        from tcpchat.server.http import Routes, page_routes
+        from tcpchat.server.metrics import ServerMetrics
+        from tcpchat.server.web import WebDoor
+
+        self.metrics = ServerMetrics(self, token=self.settings.metrics_token)
+        self.readiness_checks += [
+            lambda: listening(self._listeners_by_door()),
+            lambda: history_ready(self.history),
+        ]
+        routes = {
+            **page_routes(),
+            **self.metrics.routes(),
+            **health_routes(self.readiness_checks),
+        }
+        return WebDoor(self.settings, Routes(routes))
 
     @property
     def port(self) -> int:
@@ -176,7 +212,7 @@ class ChatServer:
         if self._web_listener is None:
             return None
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://{format_address((self.settings.host, self.http_port))}/"
+        return f"{scheme}://{format_address((self.settings.web_host, self.http_port))}/"
 
     def sessions(self) -> list[DoorSession]:
         """The sessions of the connections open now, registered or not, of every front door."""
@@ -213,6 +249,8 @@ class ChatServer:
             log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
             await self._start_irc()
             await self._start_web()
+            if self.metrics is not None:
+                self.metrics.start()
         except BaseException:
             for listener in self._listeners():
                 listener.close()
@@ -248,8 +286,29 @@ class ChatServer:
         if door is None:
             return
         serve = self._serving(door, self._tls_context)
-        self._web_listener = await self._listen(serve, self.settings.http_port)
+        # On --http-host, which may keep /metrics on loopback while chat faces the world.
+        on_web_host = replace(self.settings, host=self.settings.web_host)
+        self._web_listener = await start_listening(
+            serve,
+            on_web_host,
+            task=2,
+            port=self.settings.http_port,
+            reuse_port=self.cluster.reuse_port,
+        )
         log.debug("web client on %s", self.web_url)
+
+    def _listeners_by_door(self) -> dict[str, asyncio.Server | None]:
+        """Every listener the settings ask for, by its door's name (None: not started)."""
+        listeners = {"line": self._listener}
+        for port, tls, name in (
+            (self.settings.irc_port, False, "IRC"),
+            (self.settings.irc_tls_port, True, "IRC over TLS"),
+        ):
+            if port is not None:
+                listeners[name] = self._irc_listeners.get(tls)
+        if self.settings.http_port is not None:
+            listeners["web"] = self._web_listener
+        return listeners
 
     def _listeners(self) -> list[asyncio.Server]:
         """Every listener started so far."""
@@ -277,6 +336,8 @@ class ChatServer:
         listeners = self._listeners()
         for listener in listeners:
             listener.close()
+        if self.metrics is not None:
+            self.metrics.close()
         # Before the goodbye, so that no AI event follows the shutdown notice.
         await self._cancel_searches()
         if self.cluster_hub is not None:
@@ -359,7 +420,11 @@ class ChatServer:
         """What a listener runs per connection: ``door``, behind TLS if ``tls`` is given."""
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._serve_connection(reader, writer, door, tls)
+            self.open_connections[door.name] += 1
+            try:
+                await self._serve_connection(reader, writer, door, tls)
+            finally:
+                self.open_connections[door.name] -= 1
 
         return serve
 
@@ -461,6 +526,7 @@ class ChatServer:
                 await self._close_connection(task, writer)
             else:
                 session.end(session.peer.drop_reason or reason)
+                self.flood_delays_ended += session.peer.flood_delays
                 self.hub.flush(session.peer)
                 door.finish(session)
                 await self._close_connection(task, writer)

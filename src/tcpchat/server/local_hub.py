@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import cast
 
 from tcpchat.core.errors import NickTaken, RoomLimit
-from tcpchat.core.events import Event
+from tcpchat.core.events import Action, Event, Message
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer, Room
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, Rendering, encode
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: How many renderings there are: the hub keeps each pass's encodings per rendering.
 _RENDERINGS = len(Rendering)
+
+#: The events that are something a member said in a room (``messages`` counts them).
+_SAID = (Message, Action)
 
 
 def _per_rendering() -> tuple[list[bytes | None], ...]:
@@ -125,6 +128,16 @@ class LocalHub:
         # The peers left out of something this pass, with the log entries they are left out of.
         self._senders: dict[Peer, list[int]] = {}
         self._marked: list[Peer] = []  # peers whose room_mark is not 0, to reset after the pass
+        # What the hub has done so far, as plain ints that /metrics reads when it is scraped
+        # (server/metrics.py). The fan-out adds to them once per room per pass, never once
+        # per delivery, so that counting costs the hot loop nothing it can measure.
+        #: Lines and actions said in rooms.
+        self.messages = 0
+        #: Deliveries: ``write()`` calls to members' transports, and the bytes they wrote.
+        self.writes = 0
+        self.bytes_out = 0
+        #: Members cut off because their send queue passed ``max_queue_bytes``.
+        self.dropped_full_queue = 0
 
     def __len__(self) -> int:
         return len(self._peers)
@@ -252,6 +265,8 @@ class LocalHub:
     def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
         # O(1) whatever the room's size: the fan-out happens once per pass, in _flush_all.
         index = len(self._log_events)
+        if isinstance(event, _SAID):
+            self.messages += 1
         self._log_events.append(event)
         self._log_rooms.append(room)
         self._log_excluded.append(exclude)
@@ -406,6 +421,7 @@ class LocalHub:
         active = self._active
         several = len(active) > 1
         limit = self.max_queue_bytes
+        writes = written = 0  # added to the hub's counters once, after the pass
         for room, indexes in active.items():
             shared: list[bytes | None] = [None] * _RENDERINGS  # the room's events, per rendering
             # Where each of the room's events ends in ``shared``, per rendering, made for senders.
@@ -434,8 +450,12 @@ class LocalHub:
                 if not data or peer.drop_reason is not None or transport.is_closing():
                     continue
                 transport.write(data)
+                writes += 1
+                written += len(data)
                 if transport.get_write_buffer_size() > limit:
                     self.drop(peer, QUEUE_EXCEEDED)
+        self.writes += writes
+        self.bytes_out += written
         for peer in self._marked:
             peer.room_mark = 0
         self._log_events = []
@@ -479,6 +499,8 @@ class LocalHub:
         if transport.is_closing():
             return
         transport.write(data)
+        self.writes += 1
+        self.bytes_out += len(data)
         if transport.get_write_buffer_size() > self.max_queue_bytes:
             self.drop(peer, QUEUE_EXCEEDED)
 
@@ -491,6 +513,8 @@ class LocalHub:
         if peer.drop_reason is not None:
             return
         peer.drop_reason = reason
+        if reason == QUEUE_EXCEEDED:
+            self.dropped_full_queue += 1
         peer.pending.clear()
         peer.transport.abort()
         if self._on_drop is not None:

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.errors import LineTooLong
+from tcpchat.core.hub import Peer
 from tcpchat.core.ratelimit import TokenBucket
 from tcpchat.net.streams import connection_gone, socket_error
 from tcpchat.server.listener import DoorSession
@@ -52,7 +53,7 @@ class Intake:
         registration: asyncio.Timeout,
     ) -> None:
         self.session = session
-        self._pacer = Pacer(writer, settings)
+        self._pacer = Pacer(writer, settings, session.peer)
         self._registration = registration
 
     async def deliver(self, item: bytes | LineTooLong) -> bool:
@@ -110,9 +111,12 @@ class Pacer:
     socket that waiting may have started.
     """
 
-    def __init__(self, writer: asyncio.StreamWriter, settings: ServerSettings) -> None:
+    def __init__(
+        self, writer: asyncio.StreamWriter, settings: ServerSettings, peer: Peer | None = None
+    ) -> None:
         self._writer = writer
         self._bucket = flood_bucket(settings)
+        self._peer = peer  # told of each line held back (flood_delays, for /metrics)
         # Made the first time a line is held back: done once the connection is
         # closed, reset or dropped by the hub.
         self._lost: asyncio.Future[None] | None = None
@@ -124,6 +128,8 @@ class Pacer:
         delay = self._bucket.take()
         if delay <= 0:
             return True
+        if self._peer is not None:
+            self._peer.flood_delays += 1
         if self._lost is None:
             self._lost = connection_gone(self._writer)
         return await pace(self._writer, self._lost, delay)

@@ -115,6 +115,7 @@ PAUSED = (
 )
 RESUMED = "the chat is back: this server reaches Redis again"
 REFUSED = "the chat is paused (this server cannot reach Redis); this was not sent"
+REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
 SHUTTING_DOWN = "server shutting down"
@@ -236,6 +237,7 @@ class RoomEvent:
     token: str = ""
     sent: Event | None = None  # as it went to Redis (id 0, the cluster's search id)
     record: StoredEvent | None = None  # its line for the room's history (id 0), if kept
+    put_at: float = 0.0  # when it was published (the hub's monotonic clock)
 
 
 @dataclass(slots=True)
@@ -656,6 +658,17 @@ class RedisHub(LocalHub):
         super().set_topic(room, text, nick)
         self._put(SetTopic(room.key, room.name, text, nick))
 
+    def lag(self) -> float:
+        """Seconds the oldest of this node's room events still on its way has waited to
+        come back from Redis (0 when none waits): how far the node is behind the backplane."""
+        for oldest in self._in_flight.values():
+            return max(self._monotonic() - oldest.put_at, 0.0)
+        return 0.0
+
+    def not_ready(self) -> str | None:
+        """Why this node cannot serve (/readyz), or None: it reaches Redis."""
+        return None if self._running.is_set() else REDIS_UNREACHABLE
+
     def share_ban(self, ban: Ban, *, lifted: bool) -> None:
         """Tell the other nodes of a ban made or lifted here (the shared store keeps it)."""
         self._put(ShareBan(ban, lifted))
@@ -772,6 +785,7 @@ class RedisHub(LocalHub):
     def _put_event(self, operation: RoomEvent) -> None:
         # Known before it is sent: the reader may read it back before the sender hears
         # that Redis took it.
+        operation.put_at = self._monotonic()
         self._in_flight[(operation.room_key, operation.seq)] = operation
         self._put(operation)
 
