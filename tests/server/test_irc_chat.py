@@ -305,7 +305,8 @@ async def test_join_of_a_bad_name_gets_403_or_476(irc: IrcFactory) -> None:
 
 
 async def test_mode_queries_are_answered_and_changes_refused(irc: IrcFactory) -> None:
-    """MODE #room is 324 +n; b ends an empty list; -n is 482, +o 472; MODE nick +i is 501."""
+    """MODE #room is 324 +n; b ends an empty list; -n and +o are 482 from a member who is
+    not an operator, +m 472; MODE nick +i is 501."""
     alice = await irc("alice")
     await alice.send("JOIN #lobby", "MODE #lobby")
     assert await alice.numeric("324") == ["alice", "#lobby", "+n"]
@@ -314,6 +315,8 @@ async def test_mode_queries_are_answered_and_changes_refused(irc: IrcFactory) ->
     await alice.send("MODE #lobby -n")
     await alice.numeric("482")
     await alice.send("MODE #lobby +o alice")
+    await alice.numeric("482")
+    await alice.send("MODE #lobby +m")
     await alice.numeric("472")
     await alice.send("MODE alice +i")
     await alice.numeric("501")
@@ -413,8 +416,38 @@ async def test_search_from_irc_is_answered_in_the_channel_by_ai(
             await nat.close()
 
 
-async def test_privmsg_to_ai_says_where_it_answers(irc: IrcFactory) -> None:
-    """A private question to AI is answered with a NOTICE saying to ask in a channel."""
+async def test_privmsg_to_ai_is_answered_privately(
+    irc_settings: ServerSettings, fake_api: FakeOpenAI
+) -> None:
+    """PRIVMSG AI :question is answered to the asker alone, as PRIVMSGs from AI, sources
+    on their own lines; nobody else hears the question or the answer."""
+    fake_api.queue(
+        Script(text="IRC is a chat protocol.", sources=(("https://irc.example/", "IRC"),))
+    )
+    search = Search(
+        SearchSettings(api_key="sk-test", base_url=fake_api.base_url, max_retries=0, cooldown=0.0)
+    )
+    async with ChatServer(irc_settings, search=search) as server:
+        alice = await IrcClient.connect(server.irc_port)
+        bob = await IrcClient.connect(server.irc_port)
+        try:
+            await alice.register("alice")
+            await bob.register("bob")
+            await alice.send("JOIN #lobby")
+            await bob.send("JOIN #lobby")
+            await alice.expect(r":bob!\S+ JOIN #lobby$")
+            await alice.send("PRIVMSG AI :what is IRC?")
+            await alice.expect(r"^:AI!AI@tcpchat PRIVMSG alice :IRC is a chat protocol\.")
+            await alice.expect(r"^:AI!AI@tcpchat PRIVMSG alice :Sources:$")
+            await alice.expect(r"^:AI!AI@tcpchat PRIVMSG alice :\[1\] https://irc.example/$")
+            assert not any("AI" in line for line in await bob.sync())
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def test_privmsg_to_ai_without_search_says_so(irc: IrcFactory) -> None:
+    """On a server with no search service, a question to AI gets a NOTICE saying so."""
     alice = await irc("alice")
     await alice.send("PRIVMSG AI :hello?")
-    await alice.expect(r"^:AI!AI@tcpchat NOTICE alice :I answer in channels")
+    await alice.expect(r"NOTICE alice :search is not available")

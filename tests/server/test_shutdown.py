@@ -40,7 +40,7 @@ class StuckSearch:
     def observe(self, message: object) -> None:
         """Room messages are of no interest to a search that never answers."""
 
-    def request(self, session: Conversation, question: str) -> None:
+    def request(self, session: Conversation, question: str, *, private: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(self._answer())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -35,6 +35,7 @@ from tcpchat.tui.display import NICK_COLOURS, nick_colour
 from tests.support.components import needs
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.helpers import LineClient
+from tests.support.history import history_settings
 
 #: Debian's chromium: the browser itself, not the /usr/bin/chromium wrapper script.
 CHROMIUM = "/usr/lib/chromium/chromium"
@@ -208,18 +209,46 @@ async def test_input_history_and_nick_completion(
     await expect(entry).to_have_value("bob: ")
 
 
-@pytest.mark.xfail(reason="history store not wired yet", strict=True)
+@pytest_asyncio.fixture(loop_scope="module")
+async def web_server_with_history(tmp_path: Path) -> AsyncIterator[ChatServer]:
+    """A chat server with its web listener that keeps history in a file of its own (flood
+    control off: a test says thirty lines at once)."""
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, flood_control=False)
+    async with ChatServer(settings, history=history_settings(tmp_path / "tcpchat.db")) as server:
+        yield server
+
+
 async def test_history_is_replayed_after_a_reload(
-    web_server: ChatServer, open_page: OpenPage
+    web_server_with_history: ChatServer, open_page: OpenPage
 ) -> None:
-    """A reloaded page shows what was said before it came back (/history)."""
-    alice = await open_page(web_server.web_url)
+    """A reloaded page shows what was said before it came back, replayed on joining."""
+    alice = await open_page(web_server_with_history.web_url)
     await join(alice, "alice")
     await say(alice, "said before the reload")
     await alice.page.reload()
     await join(alice, "alice")
+    await expect(shown(alice)).to_contain_text("said before the reload", timeout=SHOWN)
+
+
+async def test_load_earlier_puts_older_lines_above_dimmed(
+    web_server_with_history: ChatServer, open_page: OpenPage
+) -> None:
+    """After a reload shows the last lines, "load earlier" puts the older ones above them."""
+    bob = await tcp_client(web_server_with_history, "bob")
+    for number in range(1, 31):  # more than the 20 replayed on joining
+        await bob.send(f"line {number:02d}")
+    await bob.send("/users")
+    await bob.expect("online: bob$")  # the server has read every line before it
+    alice = await open_page(web_server_with_history.web_url)
+    await join(alice, "alice")
+    lines = shown(alice).locator(".line")
+    await expect(shown(alice)).to_contain_text("line 30", timeout=SHOWN)
+    await expect(shown(alice)).not_to_contain_text("line 10")
     await alice.page.locator("#load-earlier").click()
-    await expect(shown(alice)).to_contain_text("said before the reload", timeout=2_000)
+    await expect(lines.first).to_contain_text("line 01", timeout=SHOWN)
+    await expect(lines.first).to_have_class(re.compile(r"\bhistory\b"))
+    await expect(lines.last).not_to_contain_text("line 01")
+    await bob.close()
 
 
 async def test_load_earlier_without_history_says_so(

@@ -190,31 +190,39 @@ class Search:
 
     # -- the session's side ------------------------------------------------------
 
-    def request(self, session: Conversation, question: str) -> None:
-        """Start answering ``question`` for ``session``, or tell it why not. Never blocks."""
+    def request(self, session: Conversation, question: str, *, private: bool = False) -> None:
+        """Start answering ``question`` for ``session``, or tell it why not. Never blocks.
+
+        The answer goes to the room ``session`` is in, or, ``private``, to it alone
+        (its events name no room), with the same limits and no room context."""
         try:
             self._admit(session, question)
-            if session.room is None:
+            if session.room is None and not private:
                 raise SearchError(NO_ROOM)
         except SearchError as exc:
             session.fail(exc)
             return
-        room = session.room
+        room = None if private else session.room
         nick = session.nick
         search_id = next(self._ids)
         askers = _asker_keys(session)
         for key in askers:
             self._last_asked[key] = self._monotonic()
+        publish: Callable[[Event], None]
+        if room is None:
+            publish = functools.partial(session.hub.send, session.peer)
+            context: tuple[RoomLine, ...] = ()
+        else:
+            publish = functools.partial(_publish, session, room)
+            context = tuple(self._rooms.get(room.key, ())) if self.settings.room_context else ()
+        where = room.name if room is not None else ""
         event_id, ts = session.clock.stamp()
-        started = SearchStarted(event_id, ts, nick, search_id, question, room.name)
-        session.hub.publish(started, room=room)
-        context = tuple(self._rooms.get(room.key, ())) if self.settings.room_context else ()
-        publish = functools.partial(_publish, session, room)
+        publish(SearchStarted(event_id, ts, nick, search_id, question, where))
         messages = build_input(question, context)
         self._start(
-            self._answer(session, room, nick, search_id, messages, publish), search_id, askers
+            self._answer(session, where, nick, search_id, messages, publish), search_id, askers
         )
-        log.info("search %d by %s started", search_id, nick)
+        log.info("search %d by %s started%s", search_id, nick, " (private)" if private else "")
 
     def summarize(self, session: Conversation, room: Room, scope: str, load: HistoryLoader) -> None:
         """``/summary``: a search whose question is ours and whose context is the room's
@@ -304,29 +312,29 @@ class Search:
             async with asyncio.timeout(self.settings.timeout):
                 lines = await load()
         except HistoryUnavailable as exc:
-            self._fail(session, room, nick, search_id, exc, send)
+            self._fail(session, room.name, nick, search_id, exc, send)
             return
         except TimeoutError:
-            self._fail(session, room, nick, search_id, SearchError(TIMED_OUT), send)
+            self._fail(session, room.name, nick, search_id, SearchError(TIMED_OUT), send)
             return
         if not lines:
             empty = SearchError(NOTHING_TO_SUMMARISE.format(room=room.name, scope=scope))
-            self._fail(session, room, nick, search_id, empty, send)
+            self._fail(session, room.name, nick, search_id, empty, send)
             return
         messages = build_summary_input(lines, room.name, scope)
-        await self._answer(session, room, nick, search_id, messages, send)
+        await self._answer(session, room.name, nick, search_id, messages, send)
 
     async def _answer(
         self,
         session: Conversation,
-        room: Room,
+        room: str,
         nick: str,
         search_id: int,
         messages: list[str],
         publish: Callable[[Event], None],
     ) -> None:
-        """Stream one answer with ``publish`` (to the room, or to a summary's asker);
-        report a failure to the asker."""
+        """Stream one answer with ``publish`` (to the room named ``room``, or to the asker
+        alone); report a failure to the asker."""
         builder = AnswerBuilder(self.settings.max_answer_chars)
         streamed_citations: list[Citation] = []
         end: AnswerEnd | None = None
@@ -339,7 +347,7 @@ class Search:
                             piece = builder.feed(item.text)
                             if piece:
                                 event_id, ts = session.clock.stamp()
-                                delta = AIDelta(event_id, ts, search_id, piece, room.name)
+                                delta = AIDelta(event_id, ts, search_id, piece, room)
                                 publish(delta)
                             if builder.full:
                                 break  # stop paying for text nobody will see
@@ -385,7 +393,7 @@ class Search:
             self._fail(session, room, nick, search_id, SearchError(EMPTY_ANSWER), publish)
             return
         event_id, ts = session.clock.stamp()
-        answer = AIAnswer(event_id, ts, nick, search_id, text, sources, room.name)
+        answer = AIAnswer(event_id, ts, nick, search_id, text, sources, room)
         publish(answer)
         running = self._running.get(search_id)
         if self.on_answered is not None and running is not None:
@@ -404,7 +412,7 @@ class Search:
     def _fail(
         self,
         session: Conversation,
-        room: Room,
+        room: str,
         nick: str,
         search_id: int,
         exc: TcpchatError,
@@ -414,7 +422,7 @@ class Search:
         self.failed += 1
         session.fail(exc)  # in the words of the asker's front door
         event_id, ts = session.clock.stamp()
-        publish(SearchFailed(event_id, ts, nick, search_id, room.name))
+        publish(SearchFailed(event_id, ts, nick, search_id, room))
 
     # -- shutdown ------------------------------------------------------------------
 

@@ -75,8 +75,9 @@ class Conversation(Protocol):
 class SearchService(Protocol):
     """What a conversation needs from ``/search``: start one, never wait for it."""
 
-    def request(self, asker: Conversation, question: str) -> None:
-        """Start answering ``question`` for ``asker``; report everything as events."""
+    def request(self, asker: Conversation, question: str, *, private: bool = False) -> None:
+        """Start answering ``question`` for ``asker``; report everything as events: to
+        ``asker``'s current room, or, ``private``, to ``asker`` alone (room "")."""
 
     def observe(self, message: Message) -> None:
         """See a message said in the room (for the optional room context)."""

@@ -63,7 +63,9 @@ class Peer:
     connection and of the last line it said, for ``/whois``. ``json_only`` is
     set for a connection whose door frames JSON events (the WebSocket door): it
     cannot switch to text. ``flood_delays`` counts the lines flood control held
-    back (for ``/metrics``).
+    back (for ``/metrics``). ``user`` and ``realname`` are what an IRC client
+    gave in ``USER`` ("": a native connection, which gives neither), for IRC's
+    ``WHO`` and ``WHOIS``.
     """
 
     __slots__ = (
@@ -79,9 +81,11 @@ class Peer:
         "json_only",
         "nick",
         "pending",
+        "realname",
         "room_mark",
         "rooms",
         "transport",
+        "user",
     )
 
     def __init__(self, transport: Transport, address: str = "?", now: float = 0.0) -> None:
@@ -99,6 +103,8 @@ class Peer:
         self.connected_at = self.active_at = now
         self.json_only = False
         self.flood_delays = 0
+        self.user = ""
+        self.realname = ""
 
     @property
     def rendering(self) -> Rendering:

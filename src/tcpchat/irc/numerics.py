@@ -38,6 +38,7 @@ RPL_UNAWAY = "305"
 RPL_NOWAWAY = "306"
 RPL_WHOISUSER = "311"
 RPL_WHOISSERVER = "312"
+RPL_WHOISOPERATOR = "313"
 RPL_ENDOFWHO = "315"
 RPL_WHOISIDLE = "317"
 RPL_ENDOFWHOIS = "318"
@@ -52,12 +53,14 @@ RPL_TOPICWHOTIME = "333"
 RPL_WHOREPLY = "352"
 RPL_NAMREPLY = "353"
 RPL_ENDOFNAMES = "366"
+RPL_BANLIST = "367"
 RPL_ENDOFINVITELIST = "347"
 RPL_ENDOFEXCEPTLIST = "349"
 RPL_ENDOFBANLIST = "368"
 RPL_MOTD = "372"
 RPL_MOTDSTART = "375"
 RPL_ENDOFMOTD = "376"
+RPL_YOUREOPER = "381"
 # Errors.
 ERR_NOSUCHNICK = "401"
 ERR_NOSUCHCHANNEL = "403"
@@ -82,6 +85,7 @@ ERR_PASSWDMISMATCH = "464"
 ERR_UNKNOWNMODE = "472"
 ERR_BADCHANMASK = "476"
 ERR_CHANOPRIVSNEEDED = "482"
+ERR_NOOPERHOST = "491"
 ERR_UMODEUNKNOWNFLAG = "501"
 ERR_USERSDONTMATCH = "502"
 
@@ -89,8 +93,12 @@ ERR_USERSDONTMATCH = "502"
 #: only (RFC 2812, 3.1.5). There are no others.
 USER_MODES = "a"
 #: tcpchat's channel modes: ``n``, no messages from outside, always on (a
-#: message to a room is said in it, by one of its members).
-CHANNEL_MODES = "n"
+#: message to a room is said in it, by one of its members); and the moderation's,
+#: given per member: ``b`` (a banned nickname), ``q`` (a muted member) and ``o``
+#: (an operator of the room).
+CHANNEL_MODES = "bnoq"
+#: The prefix a room operator's nickname carries in NAMES and WHO.
+OPERATOR_PREFIX = "@"
 
 #: The longest server name a reply may carry: one DNS label's worth.
 MAX_SERVER_NAME_BYTES = 63
@@ -225,14 +233,37 @@ class Replies:
     def whois_channels(self, nick: str, channels: Sequence[str]) -> list[IrcMessage]:
         return self._packed(RPL_WHOISCHANNELS, [nick], channels) if channels else []
 
+    def whois_operator(self, nick: str) -> IrcMessage:
+        return self._numeric(RPL_WHOISOPERATOR, "is an IRC operator", nick)
+
+    def youre_oper(self) -> IrcMessage:
+        return self._numeric(RPL_YOUREOPER, "You are now an IRC operator")
+
+    def no_oper_host(self, reason: str) -> IrcMessage:
+        return self._numeric(ERR_NOOPERHOST, reason)
+
     def end_of_whois(self, nick: str) -> IrcMessage:
         return self._numeric(RPL_ENDOFWHOIS, "End of /WHOIS list", self._echo(nick))
 
     def who_reply(
-        self, channel: str, user: str, host: str, nick: str, *, away: bool, realname: str
+        self,
+        channel: str,
+        user: str,
+        host: str,
+        nick: str,
+        *,
+        away: bool,
+        realname: str,
+        server_operator: bool = False,
+        room_operator: bool = False,
     ) -> IrcMessage:
-        """``352``: one user; ``channel`` is ``*`` when the query named no channel."""
+        """``352``: one user; ``channel`` is ``*`` when the query named no channel.
+
+        The flags are ``H`` (here) or ``G`` (away), ``*`` for a server operator and
+        ``@`` for an operator of ``channel``."""
         flags = "G" if away else "H"
+        flags += "*" if server_operator else ""
+        flags += OPERATOR_PREFIX if room_operator else ""
         params = (channel, user, host, self.server, nick, flags)
         return self._numeric(RPL_WHOREPLY, f"0 {realname}", *params)
 
@@ -248,7 +279,7 @@ class Replies:
         return self._numeric(RPL_LISTEND, "End of /LIST")
 
     def channel_mode_is(self, channel: str) -> IrcMessage:
-        modes = f"+{CHANNEL_MODES}"
+        modes = "+n"  # the one mode a room has as a whole; the others are its members'
         return IrcMessage(RPL_CHANNELMODEIS, [self.client, channel, modes], self.server)
 
     def creation_time(self, channel: str, created: int) -> IrcMessage:
@@ -263,15 +294,25 @@ class Replies:
     def topic_who_time(self, channel: str, nick: str, set_at: int) -> IrcMessage:
         return IrcMessage(RPL_TOPICWHOTIME, [self.client, channel, nick, str(set_at)], self.server)
 
-    def names(self, channel: str, nicks: Sequence[str]) -> list[IrcMessage]:
-        """``353`` lines listing ``nicks`` (a public channel, ``=``), then ``366``."""
+    def names(
+        self, channel: str, nicks: Sequence[str], operators: Sequence[str] = ()
+    ) -> list[IrcMessage]:
+        """``353`` lines listing ``nicks`` (a public channel, ``=``), then ``366``;
+        the ``operators`` among them (a subsequence, in the same order) carry ``@``."""
+        if operators:
+            ops = set(operators)
+            nicks = [f"{OPERATOR_PREFIX}{nick}" if nick in ops else nick for nick in nicks]
         lines = self._packed(RPL_NAMREPLY, ["=", channel], nicks) if nicks else []
         return [*lines, self.end_of_names(channel)]
+
+    def ban_entry(self, channel: str, mask: str, by: str, created: int) -> IrcMessage:
+        """``367``: one ban of ``channel`` (``nick!*@*``), who set it and when (Unix time)."""
+        return IrcMessage(RPL_BANLIST, [self.client, channel, mask, by, str(created)], self.server)
 
     def end_of_mode_list(self, mode: str, channel: str) -> IrcMessage:
         """The end of a channel's ban (``b``), exception (``e``) or invite (``I``) list.
 
-        tcpchat's lists are always empty, so the end is the whole answer.
+        Bans are listed first (``367``); the exception and invite lists are always empty.
         """
         code, what = _MODE_LISTS[mode]
         return self._numeric(code, f"End of channel {what} list", self._echo(channel))

@@ -22,6 +22,7 @@ words its own replies as numerics, with the recipient's nickname
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from tcpchat.core.events import (
@@ -54,7 +55,7 @@ from tcpchat.core.events import (
     Welcome,
     Whois,
 )
-from tcpchat.core.nicks import AI_NICK
+from tcpchat.core.nicks import AI_NICK, MAX_NICK_LENGTH
 from tcpchat.core.render import Rendering, encode, source_lines, system_lines, welcome_line
 from tcpchat.core.textsplit import split_text, utf8_length
 from tcpchat.irc.message import MAX_BODY_BYTES, IrcMessage, fit_last_param, server_time
@@ -72,6 +73,8 @@ _MODE_LETTERS = {
 
 #: The host part of every user's mask: the network's name, never an address.
 USER_HOST = "tcpchat"
+#: The most a relayed line passes 512 bytes by: ``:nick!nick@tcpchat `` for the longest nick.
+MAX_SOURCE_OVERHEAD = len(f":{'n' * MAX_NICK_LENGTH}!{'n' * MAX_NICK_LENGTH}@{USER_HOST} ")
 #: What wraps a CTCP message (``\x01ACTION waves\x01``).
 CTCP_MARK = "\x01"
 ACTION_PREFIX = f"{CTCP_MARK}ACTION "
@@ -83,6 +86,21 @@ _FORMATTING = re.compile(
     "|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
     "|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelNotice(Message):
+    """A ``NOTICE #room`` from an IRC user: a :class:`Message` to native members (they
+    have one kind of line), a ``NOTICE`` to IRC members.
+
+    Made only by the IRC front door, and only when IRC is on; the hub's encoder
+    (:class:`IrcEncoder`) gives native renderings the plain message. A notice is
+    not kept in the room's history, nor read by the AI as context: IRC keeps
+    notices for automatic lines (bots, services), which are not conversation.
+    """
+
+    def as_message(self) -> Message:
+        return Message(self.id, self.ts, self.nick, self.text, self.room)
 
 
 def strip_formatting(text: str) -> str:
@@ -98,14 +116,23 @@ def mask(nick: str) -> str:
 
 
 def said_lines(source: str, command: str, target: str, text: str, *, action: bool = False) -> bytes:
-    """``text`` as ``:source COMMAND target :text`` lines (CRLF each), cut to fit 512 bytes.
+    """``text`` as ``:source COMMAND target :text`` lines (CRLF each).
 
     ``text`` is one line. As an ``action`` each piece is wrapped in CTCP ACTION.
+    A text that an IRC client could have sent in one line (``COMMAND target
+    :text`` within 512 bytes) is relayed in one line, as Ergo relays it, so an
+    IRC user's message arrives as it was sent: that line may pass 512 bytes by
+    the source's length (at most :data:`MAX_SOURCE_OVERHEAD`). A longer text (a
+    native user's, up to ``--max-line-bytes``) is cut into lines of 512 bytes
+    with their source, between characters.
     """
     head = f":{source} {command} {target} :"
     extra = len(ACTION_PREFIX) + 1 if action else 0
-    room = MAX_BODY_BYTES - utf8_length(head) - extra
-    pieces = [text] if utf8_length(text) <= room else split_text(text, room)
+    sent = utf8_length(f"{command} {target} ") + extra + utf8_length(text)  # the colon may go
+    if sent <= MAX_BODY_BYTES:
+        pieces = [text]
+    else:
+        pieces = split_text(text, MAX_BODY_BYTES - utf8_length(head) - extra)
     if action:
         pieces = [f"{ACTION_PREFIX}{piece}{CTCP_MARK}" for piece in pieces]
     return "".join(f"{head}{piece}\r\n" for piece in pieces).encode("utf-8")
@@ -130,14 +157,19 @@ class IrcEncoder:
 
     def __call__(self, event: Event, rendering: Rendering) -> bytes:
         if rendering is Rendering.IRC:
-            return self.lines(event)
+            # Without server-time a replayed line would read as said just now: none is sent.
+            return b"" if getattr(event, "history", False) else self.lines(event)
         if rendering is Rendering.IRC_TIME:
             return with_time(self.lines(event), event.ts)
+        if type(event) is ChannelNotice:
+            return encode(event.as_message(), rendering)
         return encode(event, rendering)
 
     def lines(self, event: Event) -> bytes:
         """``event`` as IRC lines, CRLF each, without tags; b"" for an event IRC has no use for."""
         match event:
+            case ChannelNotice(nick=nick, text=text, room=room):
+                return said_lines(mask(nick), "NOTICE", room, text)
             case Message(nick=nick, text=text, room=room):
                 return said_lines(mask(nick), "PRIVMSG", room, text)
             case Action(nick=nick, text=text, room=room):
@@ -155,6 +187,8 @@ class IrcEncoder:
                 return _line(IrcMessage("NICK", [new], mask(old)))
             case Topic(room=room, nick=nick, text=text, changed=True):
                 return _line(fit_last_param(IrcMessage("TOPIC", [room, text], mask(nick))))
+            case SearchStarted(room="") | SearchFailed(room=""):
+                return b""  # a private question: the asker knows it asked, and is told why not
             case SearchStarted(nick=nick, question=question, room=room):
                 return said_lines(mask(AI_NICK), "NOTICE", room, f"{nick} asked: {question}")
             case AIDelta():
@@ -162,10 +196,12 @@ class IrcEncoder:
             case SearchFailed(nick=nick, room=room):
                 text = f"I could not answer {nick}'s question"
                 return said_lines(mask(AI_NICK), "NOTICE", room, text)
-            case AIAnswer(text=text, sources=sources, room=room):
+            case AIAnswer(nick=nick, text=text, sources=sources, room=room):
+                # In a room, to the room; asked privately (no room), to the asker.
                 lines = [*text.split("\n"), *source_lines(sources)]
+                target = room or nick
                 return b"".join(
-                    said_lines(mask(AI_NICK), "PRIVMSG", room, line) for line in lines if line
+                    said_lines(mask(AI_NICK), "PRIVMSG", target, line) for line in lines if line
                 )
             case Shutdown(text=text):
                 return _line(IrcMessage("ERROR", [f"Closing link: {text}"]))

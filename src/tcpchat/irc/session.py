@@ -52,14 +52,16 @@ from tcpchat.core.nicks import AI_NICK, nick_key
 from tcpchat.core.render import Rendering
 from tcpchat.core.rooms import MAX_AWAY_CHARS, RoomRules, is_room_name, validate_room
 from tcpchat.core.sanitize import sanitize_text
+from tcpchat.irc import moderation as operators
 from tcpchat.irc.errors import EmptyMessage, InputTooLong, IrcProtocolError, NotUtf8
 from tcpchat.irc.message import IrcMessage, parse_message
 from tcpchat.irc.nicks import validate_irc_nick
-from tcpchat.irc.numerics import LIST_MODES, Replies
+from tcpchat.irc.numerics import Replies
 from tcpchat.irc.registration import MAX_TARGETS, Registration, ServerInfo
 from tcpchat.irc.render import (
     CTCP_MARK,
     USER_HOST,
+    ChannelNotice,
     mask,
     said_lines,
     strip_formatting,
@@ -76,10 +78,6 @@ MAX_WHO_REPLIES = 500
 MAX_USERHOST_NICKS = 5
 #: What a ``WHOIS`` says of the server, and a CTCP VERSION of a native user.
 SERVER_INFO = "tcpchat"
-#: How the AI answers a private question: it speaks in channels only.
-AI_IN_CHANNELS = "I answer in channels: say !search QUESTION in one (the room sees the answer)"
-#: The reply to a change of a channel's modes.
-NO_OPERATORS = "tcpchat rooms have no operators: their one mode, +n, is always on"
 #: The user's session as IRC clients send it to the server, for the CTCP replies
 #: tcpchat gives on behalf of native users.
 CTCP_ANSWERED = frozenset({"VERSION", "PING", "TIME", "CLIENTINFO"})
@@ -120,8 +118,8 @@ class IrcSession:
         # History reaches IRC users through the hub's replay on JOIN; the history
         # commands (/history, /find, /seen, /summary) are the native protocol's.
         self.history: HistoryService | None = None
-        # Bans, mutes and slow mode hold for IRC users as for everyone; the IRC forms
-        # of the operators' commands (KICK, MODE +o/+b/+q) are docs/irc.md's to do.
+        # Bans, mutes and slow mode hold for IRC users as for everyone; OPER, KICK and
+        # MODE +o/+b/+q are the operators' commands (tcpchat.irc.moderation).
         self.moderation = moderation
         self.rules = rules or RoomRules()
         self.monotonic = monotonic
@@ -211,6 +209,8 @@ class IrcSession:
             self.send(*registration.refuse_nick(exc))
             return
         self._member = True
+        self.peer.user = registration.user or registration.nick
+        self.peer.realname = registration.realname or registration.nick
         if self.moderation is not None:
             self.moderation.arrived(self.peer, self)
         log.info("%s registered over IRC as %s", self.peer.address, registration.nick)
@@ -374,13 +374,17 @@ class IrcSession:
             self.moderation.joined(self.peer, room, created=existing is None)
         self.room = room
         event_id, ts = self.clock.stamp()
-        # The joiner is told too: JOIN is how an IRC client learns it is in.
-        self.hub.publish(Join(event_id, ts, self.nick, room.name), room=room)
+        # The joiner reads its JOIN (how an IRC client learns it is in), the topic and
+        # the names first, and only then the room's history, which the hub replays when
+        # the join is published (to server-time clients: tcpchat.irc.render).
+        joined = IrcMessage("JOIN", [room.name], mask(self.nick)).to_bytes()
+        if self.peer.rendering is Rendering.IRC_TIME:
+            joined = with_time(joined, ts)
+        self.hub.send_raw(self.peer, joined)
         if room.topic:
             self.send(replies.topic(room.name, room.topic))
-        self.send(*replies.names(room.name, room.nicks()))
-        # Once the history store lands, the room's recent lines are replayed here
-        # (with their times, to clients that negotiated server-time).
+        self.send(*replies.names(room.name, room.nicks(), self._operators(room)))
+        self.hub.publish(Join(event_id, ts, self.nick, room.name), room=room, exclude=self.peer)
 
     def _part(self, message: IrcMessage) -> None:
         if not message.params or not message.params[0]:
@@ -440,7 +444,11 @@ class IrcSession:
             if room is None:
                 self.send(self.replies.end_of_names(name))
             else:
-                self.send(*self.replies.names(room.name, room.nicks()))
+                self.send(*self.replies.names(room.name, room.nicks(), self._operators(room)))
+
+    def _operators(self, room: Room) -> tuple[str, ...]:
+        """The nicknames of ``room``'s operators, for the ``@`` of NAMES."""
+        return self.moderation.operators(room) if self.moderation is not None else ()
 
     def _list(self, message: IrcMessage) -> None:
         rooms = self.hub.rooms()
@@ -454,6 +462,7 @@ class IrcSession:
     def _who(self, message: IrcMessage) -> None:
         query = message.params[0] if message.params and message.params[0] else "*"
         replies = self.replies
+        room: Room | None = None
         if is_room_name(query):
             room = self.hub.room(query)
             members = list(room.members.values()) if room is not None else []
@@ -466,11 +475,21 @@ class IrcSession:
                 if matches(nick) and (peer := self.hub.find(nick)) is not None
             ]
             channel = "*"
+        moderation = self.moderation
         for peer in members[:MAX_WHO_REPLIES]:
             nick = peer.nick or "*"
             self.send(
                 replies.who_reply(
-                    channel, nick, USER_HOST, nick, away=peer.away is not None, realname=nick
+                    channel,
+                    peer.user or nick,
+                    USER_HOST,
+                    nick,
+                    away=peer.away is not None,
+                    realname=peer.realname or nick,
+                    server_operator=moderation is not None and moderation.is_server_operator(peer),
+                    room_operator=room is not None
+                    and moderation is not None
+                    and moderation.is_operator(peer, room),
                 )
             )
         self.send(replies.end_of_who(query))
@@ -489,11 +508,20 @@ class IrcSession:
         now = self.monotonic()
         idle = max(int(now - peer.active_at), 0)
         signon = int(self.wall_clock() - max(now - peer.connected_at, 0))
+        moderation = self.moderation
+        channels = [
+            f"@{room.name}"
+            if moderation is not None and moderation.is_operator(peer, room)
+            else room.name
+            for room in peer.rooms
+        ]
         self.send(
-            replies.whois_user(nick, nick, USER_HOST, nick),
-            *replies.whois_channels(nick, [room.name for room in peer.rooms]),
+            replies.whois_user(nick, peer.user or nick, USER_HOST, peer.realname or nick),
+            *replies.whois_channels(nick, channels),
             replies.whois_server(nick, SERVER_INFO),
         )
+        if moderation is not None and moderation.is_server_operator(peer):
+            self.send(replies.whois_operator(nick))
         if peer.away is not None:
             self.send(replies.away(nick, peer.away))
         self.send(replies.whois_idle(nick, idle, signon), replies.end_of_whois(nick))
@@ -560,8 +588,19 @@ class IrcSession:
             self._ask_ai(room, text.removeprefix(SEARCH_TRIGGER))
             return
         clean = sanitize_text(strip_formatting(text))
-        if clean.strip():
+        if not clean.strip():
+            return
+        if notice:
+            self._notice_in(room, clean)
+        else:
             self.say_in(room, clean)
+
+    def _notice_in(self, room: Room, text: str) -> None:
+        """A channel NOTICE: a line to native members, a NOTICE to IRC members (ChannelNotice)."""
+        self.peer.active_at = self.monotonic()
+        event_id, ts = self.clock.stamp()
+        notice = ChannelNotice(event_id, ts, self.nick, text, room.name)
+        self.hub.publish(notice, room=room, exclude=self._not_echoed())
 
     def _act(self, room: Room, text: str) -> None:
         clean = sanitize_text(strip_formatting(text))
@@ -585,13 +624,24 @@ class IrcSession:
         self.peer.active_at = self.monotonic()
         self.search.request(self, question)
 
+    def _ask_ai_privately(self, text: str) -> None:
+        """``PRIVMSG AI :question``: answered to this user alone, as PRIVMSGs from AI."""
+        if self.search is None:
+            self.notice("search is not available on this server")
+            return
+        question = sanitize_text(strip_formatting(text)).strip()
+        if not question:
+            return
+        self.peer.active_at = self.monotonic()
+        self.search.request(
+            self, question.removeprefix(SEARCH_TRIGGER).strip() or question, private=True
+        )
+
     def _say_to_user(self, target: str, text: str, *, notice: bool) -> None:
         replies = self.replies
         if nick_key(target) == nick_key(AI_NICK):
-            if not notice:
-                self.hub.send_raw(
-                    self.peer, said_lines(mask(AI_NICK), "NOTICE", self.nick, AI_IN_CHANNELS)
-                )
+            if not notice and _ctcp(text) is None:
+                self._ask_ai_privately(text)
             return
         recipient = self.hub.find(target)
         if recipient is None or recipient.nick is None:
@@ -668,18 +718,8 @@ class IrcSession:
                 self.send(replies.no_such_channel(target))
             elif not changes or not changes[0].strip("+-"):
                 self.send(replies.channel_mode_is(room.name))
-            elif len(changes) == 1 and set(changes[0].lstrip("+")) <= LIST_MODES:
-                self.send(
-                    *(replies.end_of_mode_list(mode, room.name) for mode in changes[0].lstrip("+"))
-                )
             else:
-                unknown = [
-                    mode for mode in changes[0] if mode not in "+-n" and mode not in LIST_MODES
-                ]
-                if unknown:
-                    self.send(replies.unknown_mode(unknown[0]))
-                else:
-                    self.send(replies.chanop_privs_needed(room.name, NO_OPERATORS))
+                operators.change_modes(self, room, list(changes))
             return
         peer = self.hub.find(target)
         if peer is None:
@@ -711,8 +751,23 @@ class IrcSession:
             peer = self.hub.find(word)
             if peer is not None and peer.nick is not None:
                 here = "-" if peer.away is not None else "+"
-                found.append(f"{peer.nick}={here}{peer.nick}@{USER_HOST}")
+                oper = "*" if self.moderation and self.moderation.is_server_operator(peer) else ""
+                found.append(f"{peer.nick}{oper}={here}{peer.user or peer.nick}@{USER_HOST}")
         self.send(*self.replies.userhost(found))
+
+    def _oper(self, message: IrcMessage) -> None:
+        operators.oper(self, message)
+
+    def _kick(self, message: IrcMessage) -> None:
+        if len(message.params) < 2 or not message.params[1]:
+            self.send(self.replies.need_more_params("KICK"))
+            return
+        name = message.params[0]
+        room = self.hub.room(name) if is_room_name(name) else None
+        if room is None:
+            self.send(self.replies.no_such_channel(name))
+            return
+        operators.kick(self, message, room)
 
     def _motd(self, message: IrcMessage) -> None:
         self.send(*self.replies.motd(self.info.motd))
@@ -756,12 +811,14 @@ COMMANDS: dict[str, Handler] = {
     "CAP": IrcSession._registration_command,
     "ISON": IrcSession._ison,
     "JOIN": IrcSession._join,
+    "KICK": IrcSession._kick,
     "LIST": IrcSession._list,
     "MODE": IrcSession._mode,
     "MOTD": IrcSession._motd,
     "NAMES": IrcSession._names,
     "NICK": IrcSession._nick,
     "NOTICE": IrcSession._notice,
+    "OPER": IrcSession._oper,
     "PART": IrcSession._part,
     "PASS": IrcSession._registration_command,
     "PING": IrcSession._ping,

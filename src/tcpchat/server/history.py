@@ -154,15 +154,16 @@ class Ring:
             self.topic = topic
         self.loaded = True
 
-    def replay(self, count: int, rendering: Rendering) -> Replay | None:
-        """The last ``count`` lines encoded in ``rendering``; None if there are none."""
+    def replay(self, count: int, rendering: Rendering, encoder: Encoder = encode) -> Replay | None:
+        """The last ``count`` lines encoded in ``rendering`` by ``encoder`` (the hub's, which
+        writes IRC too); None if there are none."""
         key = (rendering, count, date.today())
         made = self._replays.get(key)
         if made is None:
             lines = list(self.lines)[-count:]
             if not lines:
                 return None
-            data = b"".join(encode(replayed(record), rendering) for record in lines)
+            data = b"".join(encoder(replayed(record), rendering) for record in lines)
             more = len(self.lines) > len(lines) or not self.loaded
             made = self._replays[key] = Replay(data, lines[0].id, len(lines), more)
         return made
@@ -285,6 +286,11 @@ class HistoryHub(LocalHub):
         super().announce(event, about=about, exclude=exclude)
         if type(event) is Leave:
             self._leaving[about] = event.reason
+
+    @property
+    def encoder(self) -> Encoder:
+        """How this hub writes events: the core's encode, or the IRC door's encoder."""
+        return self._encode
 
     def leave(self, peer: Peer) -> bool:
         reason = self._leaving.pop(peer, None)
@@ -517,17 +523,24 @@ class RoomHistory:
 
         Synchronous, right after the join: the lines are those published before it,
         and every live line of the room comes after them."""
-        made = self.replay_for(peer, room, join_id)
+        made = self.replay_for(peer, room, join_id, hub.encoder)
         if made is not None:
             data, end = made
             hub.send_raw(peer, data)
             hub.send(peer, end)
 
-    def replay_for(self, peer: Peer, room: Room, join_id: int) -> tuple[bytes, HistoryEnd] | None:
+    def replay_for(
+        self, peer: Peer, room: Room, join_id: int, encoder: Encoder
+    ) -> tuple[bytes, HistoryEnd] | None:
         """What ``peer``, whose join of ``room`` is ``join_id``, is replayed: the room's last
-        lines in its wire rendering, and the end marker (None: nothing to replay)."""
+        lines in its wire rendering (written by the hub's ``encoder``), and the end marker
+        (None: nothing to replay)."""
         ring = self._rings.get(room.key)
-        made = ring.replay(self.on_join, peer.wire_rendering) if ring and self.on_join else None
+        made = (
+            ring.replay(self.on_join, peer.wire_rendering, encoder)
+            if ring and self.on_join
+            else None
+        )
         if made is None:
             self._oldest[(peer, room.key)] = join_id
             return None

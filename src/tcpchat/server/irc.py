@@ -39,7 +39,8 @@ MOTD = (
     "Welcome to tcpchat over IRC. Channels are tcpchat's rooms, shared with",
     "users of nc and tcpchat connect. Everyone meets in the default room:",
     "  /join {room}",
-    "Ask the AI in a channel with: !search QUESTION (the channel sees the answer).",
+    "Ask the AI in a channel with: !search QUESTION (the channel sees the answer),",
+    "or privately with: /msg AI QUESTION (only you see it).",
 )
 
 

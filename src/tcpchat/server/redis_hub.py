@@ -1120,7 +1120,7 @@ class RedisHub(LocalHub):
         replies (which wait for the join) and before any later line of the room."""
         if self.history is None or joiner is None or room not in joiner.rooms:
             return
-        made = self.history.replay_for(joiner, room, join_id)
+        made = self.history.replay_for(joiner, room, join_id, self._encode)
         if made is not None:
             data, end = made
             LocalHub.send_raw(self, joiner, data)

@@ -153,7 +153,17 @@ class Chat {
     }
     if (!event || typeof event.type !== "string") return;
     const handler = this.handlers[event.type];
-    if (handler) handler.call(this, event);
+    if (!handler) return;
+    // A page of older history (asked for by "load earlier") goes above what is shown;
+    // a replay on joining arrives before the room's live lines, so it simply follows.
+    const paging = this.historyWanted && event.history === true;
+    if (paging && !this.earlier) this.earlier = [];
+    this.fromHistory = event.history === true; // drawn dimmed
+    try {
+      handler.call(this, event);
+    } finally {
+      this.fromHistory = false;
+    }
   }
 
   // -- registration ---------------------------------------------------------------
@@ -280,11 +290,15 @@ class Chat {
   line(roomName, ts, className, parts, count) {
     const room = roomName === null ? this.currentRoom() : this.known(roomName);
     const target = room || this.currentRoom() || this.room(this.defaultRoom);
-    const item = el("li", `line ${className}`);
+    const item = el("li", `line ${className}${this.fromHistory ? " history" : ""}`);
     const [hhmm, full] = clock(ts);
     const time = el("time", "time", hhmm);
     time.title = full;
     item.append(time, " ", ...parts);
+    if (this.earlier) {
+      this.earlier.push(item); // placed above the room's lines at the end of the page
+      return item;
+    }
     const near = this.isNear();
     target.log.append(item);
     if (count && nickKey(target.name) !== this.current) {
@@ -392,6 +406,19 @@ class Chat {
     input.value = state.result;
     input.setSelectionRange(done.length, done.length);
     this.completion = state;
+  }
+
+  /** Put the page of older lines collected so far above the room's lines, keeping the
+   * lines the reader is looking at where they are. */
+  placeEarlier(roomName) {
+    const lines = this.earlier || [];
+    this.earlier = null;
+    const room = this.known(roomName) || this.currentRoom();
+    if (!room || !lines.length) return;
+    const logs = $("logs");
+    const fromBottom = logs.scrollHeight - logs.scrollTop;
+    room.log.prepend(...lines);
+    logs.scrollTop = logs.scrollHeight - fromBottom;
   }
 
   loadEarlier() {
@@ -505,6 +532,18 @@ Chat.prototype.handlers = {
       return;
     }
     this.error(event.text);
+  },
+
+  history_end(event) {
+    if (this.historyWanted) {
+      // The end of a page that "load earlier" asked for: its lines go above the others.
+      this.historyWanted = false;
+      this.placeEarlier(event.room);
+      $("history-note").textContent = event.more ? "" : `nothing older is kept in ${event.room}`;
+      return;
+    }
+    // The end of the replay on joining: a rule between what was said and what comes now.
+    if (event.count) this.line(event.room, event.ts, "history-end", ["end of history"], false);
   },
 
   welcome(event) {
