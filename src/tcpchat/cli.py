@@ -15,6 +15,7 @@ from typing import NoReturn
 from tcpchat import __version__
 from tcpchat.config import (
     ClientSettings,
+    ClusterSettings,
     DirectSettings,
     HistorySettings,
     SearchSettings,
@@ -90,6 +91,7 @@ def build_parser() -> CommandLineParser:
     add_arguments(serve, ServerSettings)
     add_arguments(serve, SearchSettings)
     add_arguments(serve, HistorySettings)
+    add_arguments(serve, ClusterSettings)
     add_arguments(serve, DirectSettings)
 
     connect = commands.add_parser(
@@ -181,7 +183,10 @@ def release_freed_memory() -> None:
 
 
 async def run_server(
-    settings: ServerSettings, search_settings: SearchSettings, history: HistorySettings
+    settings: ServerSettings,
+    search_settings: SearchSettings,
+    history: HistorySettings,
+    cluster: ClusterSettings | None = None,
 ) -> None:
     """Run the multi-client server until SIGINT or SIGTERM, then shut down gracefully."""
     from tcpchat.ai.search import Search  # here: tcpchat connect has no use for it
@@ -194,7 +199,7 @@ async def run_server(
         log.warning("/search is off: set OPENAI_API_KEY to enable it")
     try:
         search = Search(search_settings)
-        async with ChatServer(settings, search=search, history=history) as server:
+        async with ChatServer(settings, search=search, history=history, cluster=cluster) as server:
             release_freed_memory()
             announce(f"listening on {server.address}", settings.log_format, address=server.address)
             if server.web_url is not None:
@@ -221,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = from_sources(ServerSettings, args, os.environ, values)
             search_settings = from_sources(SearchSettings, args, os.environ, values)
             history = from_sources(HistorySettings, args, os.environ, values)
+            cluster = from_sources(ClusterSettings, args, os.environ, values)
             loops.loop_factory(settings.loop)  # refuse --loop uvloop early when it is missing
         except ValueError as exc:
             parser.error(str(exc))
@@ -235,8 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.task == 1:
                 return serve_direct(parser, args, settings, values)
             log.info("event loop: %s", loops.loop_name(settings.loop))
-            loops.run(run_server(settings, search_settings, history), settings.loop)
-        except StoreError as exc:  # the history file: one line naming it, before listening
+            if cluster.enabled and history.history and history.db != HistorySettings().db:
+                # One history for every node: Redis's (docs/scaling.md), never a local file.
+                log.warning("--db %s is ignored: a cluster keeps its history on Redis", history.db)
+            loops.run(run_server(settings, search_settings, history, cluster), settings.loop)
+        except StoreError as exc:  # the history file or Redis: one line, before listening
             print(f"tcpchat serve: {exc}", file=sys.stderr)
             return USAGE_ERROR
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError

@@ -791,7 +791,7 @@ class HistorySettings:
         "--db",
         "TCPCHAT_DB",
         "the history database, an SQLite file created when missing (relative to the "
-        "working directory)",
+        "working directory); not used by a node of a cluster (--redis-url)",
     )
     history_on_join: int = setting(
         20,
@@ -819,6 +819,68 @@ class HistorySettings:
         check_values(self)
         if self.history and not self.db.strip():
             raise ValueError("--db must name a file (or turn history off with --no-history)")
+
+
+# -- many servers, one chat (docs/scaling.md) ----------------------------------
+
+#: Seconds a node may stay silent before the others count it dead (the --node-timeout default).
+DEFAULT_NODE_TIMEOUT = 15.0
+#: Events Redis keeps per room for the nodes (the --room-stream-max default): at 100 lines a
+#: second, a node may fall 100 s behind before it skips.
+DEFAULT_ROOM_STREAM_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Whether this server is one node of a cluster on Redis, and how it behaves as one.
+
+    Without ``--redis-url`` nothing changes: one process, its rooms in its own memory.
+    """
+
+    redis_url: str = setting(
+        "",
+        "--redis-url",
+        "TCPCHAT_REDIS_URL",
+        "share rooms, nicknames, history and bans with every server on this Redis "
+        "(the history is then kept there, not in --db): "
+        "redis://[:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS (prefer the "
+        "environment variable when it holds a password)",
+        secret=True,
+    )
+    node_timeout: float = setting(
+        DEFAULT_NODE_TIMEOUT,
+        "--node-timeout",
+        "TCPCHAT_NODE_TIMEOUT",
+        "seconds after which a silent node counts as dead: its users are announced as gone "
+        "and their nicknames freed",
+        Number(whole=False, minimum=0.5, maximum=3600, unit="seconds"),
+    )
+    room_stream_max: int = setting(
+        DEFAULT_ROOM_STREAM_MAX,
+        "--room-stream-max",
+        "TCPCHAT_ROOM_STREAM_MAX",
+        "events Redis keeps per room for the nodes to read: a node that falls further "
+        "behind skips the rest and tells its members",
+        Number(whole=True, minimum=100, unit="events"),
+    )
+    reuse_port: bool = setting(
+        False,
+        "--reuse-port",
+        "TCPCHAT_REUSE_PORT",
+        "listen with SO_REUSEPORT (Linux), so that several nodes on one machine share one "
+        "address and the kernel spreads connections over them",
+        parse_bool,
+    )
+
+    def __post_init__(self) -> None:
+        check_values(self)
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("--redis-url must start with redis://, rediss:// or unix://")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this server is a node of a cluster (``--redis-url`` was given)."""
+        return bool(self.redis_url)
 
 
 # -- the terminal client (tcpchat connect) and the 1:1 chat (task 1) -----------
@@ -920,7 +982,9 @@ def all_settings_table() -> str:
     """The README's configuration tables: one for ``serve``, one for ``connect``."""
     return (
         "### `tcpchat serve`\n\n"
-        + settings_table(ServerSettings, SearchSettings, HistorySettings, DirectSettings)
+        + settings_table(
+            ServerSettings, SearchSettings, HistorySettings, ClusterSettings, DirectSettings
+        )
         + "\n\n### `tcpchat connect`\n\n"
         + settings_table(ClientSettings)
     )

@@ -29,6 +29,7 @@ from typing import Any
 from tcpchat.config import (
     Choice,
     ClientSettings,
+    ClusterSettings,
     DirectSettings,
     HistorySettings,
     Number,
@@ -47,7 +48,7 @@ CONFIG_ENV = "TCPCHAT_CONFIG"
 #: Each command's table in the file, and the settings classes it holds. The
 #: flags of one command are unique, so a key names one setting of its table.
 COMMAND_SETTINGS: dict[str, tuple[type[Any], ...]] = {
-    "serve": (ServerSettings, SearchSettings, HistorySettings, DirectSettings),
+    "serve": (ServerSettings, SearchSettings, HistorySettings, ClusterSettings, DirectSettings),
     "connect": (ClientSettings,),
 }
 

@@ -40,6 +40,8 @@ NOT_BEFORE_A_SEARCH = {
     "tcpchat.server.health": "the health checks are loaded with --http-port",
     "tcpchat.irc": "only the IRC front door (--irc-port, --irc-tls-port) speaks IRC",
     "tcpchat.server.irc": "the IRC front door is loaded with an IRC port",
+    "redis": "only a node of a cluster (--redis-url) talks to Redis",
+    "tcpchat.server.redis_hub": "the cluster's hub is loaded with --redis-url",
 }
 
 #: Runs ``tcpchat serve`` in this process; once it has stopped, prints the modules it imported.

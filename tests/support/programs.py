@@ -44,12 +44,16 @@ class Program:
 
 
 async def start_server(
-    *argv: str, env: Mapping[str, str], python: Sequence[str] = ("-m", "tcpchat")
+    *argv: str,
+    env: Mapping[str, str],
+    python: Sequence[str] = ("-m", "tcpchat"),
+    said: list[str] | None = None,
 ) -> tuple[asyncio.subprocess.Process, int]:
     """Start ``python -m tcpchat serve ARGV`` (or ``python PYTHON serve ARGV``) on a free port.
 
     Returns once the server says it is listening, with its port; stderr stays
-    piped for the rest, stdout too. The caller ends the process.
+    piped for the rest, stdout too. The caller ends the process. ``said``, if
+    given, gets the lines the server wrote to stderr up to then.
     """
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -61,7 +65,7 @@ async def start_server(
         env=dict(env),
     )
     assert process.stderr is not None
-    seen: list[str] = []
+    seen: list[str] = [] if said is None else said
     try:
         async with asyncio.timeout(WAIT):
             while True:  # other start-up lines (warnings about optional features) may come first

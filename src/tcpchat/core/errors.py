@@ -22,6 +22,8 @@
     │   ├── NotInRoom              the member is not in that room
     │   ├── NoRoom                 the member is in no room at all
     │   └── TopicTooLong           a topic past the topic-length limit
+    ├── ClusterUnavailable         a node of a cluster has lost Redis: nothing can be said or
+    │                              taken until it is back (a NickError and a RoomError too)
     ├── SearchError                /search could not produce an answer (user-facing words)
     ├── StoreError                 the history database cannot be opened (names the path)
     │   └── HistoryUnavailable     history cannot be read right now (disk, lock); chat goes on
@@ -154,6 +156,17 @@ class TopicTooLong(RoomError):
     """A topic is longer than the topic-length limit."""
 
     code = "topic_too_long"
+
+
+class ClusterUnavailable(NickError, RoomError):
+    """This server is one node of a cluster and has lost its connection to Redis.
+
+    A nickname cannot be taken nor a room joined until it is back, so it is both
+    a :class:`NickError` and a :class:`RoomError`: registration and the room
+    commands report it like their own refusals, in these words.
+    """
+
+    code = "cluster_unavailable"
 
 
 class SearchError(TcpchatError):

@@ -490,9 +490,14 @@ class Moderation:
         return ban
 
     def load(self, bans: Iterable[Ban]) -> None:
-        """Take the bans a store kept (at start-up); the expired ones are dropped at the sweep."""
+        """Take the bans a store kept (at start-up), or another node of a cluster made; the
+        keeper is not told (they are kept already). The expired ones go at the sweep."""
         for ban in bans:
             self._put(ban)
+
+    def lifted(self, room_key: str, mask: str) -> Ban | None:
+        """Drop a ban another node of a cluster lifted (it told the store); the ban, if any."""
+        return self._drop((room_key, mask))
 
     def check_join(self, nick: str, room: str) -> None:
         """Raise Banned if ``nick`` is banned from the room called ``room``."""

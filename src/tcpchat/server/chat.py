@@ -24,12 +24,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tcpchat.config import HistorySettings, ServerSettings
+from tcpchat.config import ClusterSettings, HistorySettings, ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, EventClock, Shutdown
 from tcpchat.core.hub import Peer, Transport
-from tcpchat.core.moderation import Moderation
+from tcpchat.core.moderation import Ban, Moderation
 from tcpchat.core.render import Encoder, encode
 from tcpchat.net.streams import close_stream, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from tcpchat.server.irc import IrcDoor
     from tcpchat.server.metrics import ServerMetrics
     from tcpchat.server.web import WebDoor
+
+if TYPE_CHECKING:
+    from tcpchat.server.redis_hub import RedisHub
 
 log = logging.getLogger("tcpchat.server")
 
@@ -76,6 +79,7 @@ class ChatServer:
         history: HistorySettings | None = None,
         store: Store | None = None,
         sweep_interval: float = SWEEP_INTERVAL,
+        cluster: ClusterSettings | None = None,
     ) -> None:
         self.settings = settings
         self.search = search
@@ -92,13 +96,22 @@ class ChatServer:
             created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             self._irc_door = IrcDoor(settings, created)
             wire = self._irc_door.encoder
+        #: A node of a cluster (docs/scaling.md): the hub spans every server on Redis.
+        self.cluster = cluster or ClusterSettings()
+        self.cluster_hub: RedisHub | None = None
         #: The rooms' history (docs/history.md); None without history settings or with
-        #: --no-history. Its hub records what rooms say and replays it to joiners.
+        #: --no-history. Its hub records what rooms say and replays it to joiners; in a
+        #: cluster it is kept on the cluster's Redis, shared by every node.
         self.history: RoomHistory | None = None
         self.hub: LocalHub
         if history is not None and history.history:
-            self.history = RoomHistory(history, settings.room_rules)
+            self.history = RoomHistory(
+                history, settings.room_rules, redis_url=self.cluster.redis_url or None
+            )
             self.history.search = search
+        if self.cluster.enabled:
+            self._become_node(wire)
+        elif self.history is not None:
             self.hub = self.history.hub(settings.max_queue_bytes, self._on_drop, wire)
         else:
             self.hub = LocalHub(
@@ -126,6 +139,10 @@ class ChatServer:
             keeper=self.bans,
             default_room=settings.default_room,
         )
+        if self.cluster_hub is not None:
+            # A ban made on one node holds on every node at once.
+            self.bans.nodes = self.cluster_hub
+            self.cluster_hub.on_ban = self._heard_ban
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
         self.received_bytes = 0
@@ -139,6 +156,9 @@ class ChatServer:
         #: What /readyz checks (each: None when ready, else why not); a cluster node adds
         #: its Redis connection's.
         self.readiness_checks: list[Check] = []
+        if self.cluster_hub is not None:
+            self.backplane_lag = self.cluster_hub.lag
+            self.readiness_checks.append(self.cluster_hub.not_ready)
         self.metrics: ServerMetrics | None = None
         if settings.http_port is not None:
             self._web_door = self._open_web_door()
@@ -212,16 +232,20 @@ class ChatServer:
         all before it listens.
         """
         self._tls_context = tls_server_context(self.settings)
-        if self.history is not None:
-            # The clock starts above every id the history file has ever handed out.
-            self.clock = await self.history.open()
-            if self.bans.store is None:
-                # Bans are kept in the history store (docs/history.md), beside the rooms.
-                self.bans.store = self.history.store
+        if self.cluster_hub is not None:
+            # StoreError (the URL's password hidden) if Redis cannot be used.
+            await self.cluster_hub.start()
         try:
+            if self.history is not None:
+                # The clock starts above every id the history file has ever handed out
+                # (in a cluster, the clock stays the hub's: the ids are the cluster's).
+                self.clock = await self.history.open()
+                if self.bans.store is None:
+                    # Bans are kept in the history store (docs/history.md), beside the rooms.
+                    self.bans.store = self.history.store
             await self.bans.start(self.moderation)
             serve = self._serving(self._line_door, self._tls_context)
-            self._listener = await start_listening(serve, self.settings, task=2)
+            self._listener = await self._listen(serve)
             log.debug("listening on %s%s", self.address, " (TLS)" if self.tls else "")
             await self._start_irc()
             await self._start_web()
@@ -231,8 +255,17 @@ class ChatServer:
             for listener in self._listeners():
                 listener.close()
             await self.bans.aclose()
+            if self.cluster_hub is not None:
+                await self.cluster_hub.close()
             await self._close_history()
             raise
+
+    async def _listen(self, serve: Serve, port: int | None = None) -> asyncio.Server:
+        """One listener (``port``, else the main one), sharing its address with the other
+        nodes on this machine when ``--reuse-port`` is on."""
+        return await start_listening(
+            serve, self.settings, task=2, port=port, reuse_port=self.cluster.reuse_port
+        )
 
     async def _start_irc(self) -> None:
         """Listen for IRC on ``--irc-port`` and ``--irc-tls-port``, whichever are set."""
@@ -243,7 +276,7 @@ class ChatServer:
             if port is None:
                 continue
             serve = self._serving(door, self._tls_context if tls else None)
-            listener = await start_listening(serve, self.settings, task=2, port=port)
+            listener = await self._listen(serve, port)
             self._irc_listeners[tls] = listener
             log.debug("IRC%s on port %d", " over TLS" if tls else "", listening_port(listener))
 
@@ -253,10 +286,15 @@ class ChatServer:
         if door is None:
             return
         serve = self._serving(door, self._tls_context)
-        port = self.settings.http_port
         # On --http-host, which may keep /metrics on loopback while chat faces the world.
         on_web_host = replace(self.settings, host=self.settings.web_host)
-        self._web_listener = await start_listening(serve, on_web_host, task=2, port=port)
+        self._web_listener = await start_listening(
+            serve,
+            on_web_host,
+            task=2,
+            port=self.settings.http_port,
+            reuse_port=self.cluster.reuse_port,
+        )
         log.debug("web client on %s", self.web_url)
 
     def _listeners_by_door(self) -> dict[str, asyncio.Server | None]:
@@ -302,6 +340,8 @@ class ChatServer:
             self.metrics.close()
         # Before the goodbye, so that no AI event follows the shutdown notice.
         await self._cancel_searches()
+        if self.cluster_hub is not None:
+            self.cluster_hub.begin_close()  # the other nodes' members are told who leaves
         event_id, ts = self.clock.stamp()
         notice = Shutdown(event_id, ts, reason)
         for session in self._connections.values():
@@ -315,6 +355,9 @@ class ChatServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         for listener in listeners:
             await listener.wait_closed()
+        if self.cluster_hub is not None:
+            # What the last leavings said goes out, then the node leaves the cluster.
+            await self.cluster_hub.close(self.settings.close_timeout)
         try:
             async with asyncio.timeout(self.settings.close_timeout):
                 await self.bans.aclose()
@@ -332,6 +375,26 @@ class ChatServer:
                 await self.history.close()
         except TimeoutError:
             log.warning("history was not committed within %s s", self.settings.close_timeout)
+
+    def _become_node(self, wire: Encoder) -> None:
+        """Use the cluster's hub and clock: rooms, nicknames, views, history and bans span
+        every node (docs/scaling.md)."""
+        from tcpchat.server.redis_hub import RedisHub  # here: redis-py is an optional extra
+
+        hub = RedisHub(
+            self.cluster.redis_url,
+            node_timeout=self.cluster.node_timeout,
+            max_queue_bytes=self.settings.max_queue_bytes,
+            on_drop=self._on_drop,
+            rules=self.settings.room_rules,
+            history=self.history,
+            stream_cap=self.cluster.room_stream_max,
+            encode=wire,
+        )
+        self.hub = self.cluster_hub = hub
+        self.clock = hub.clock
+        if self.history is not None:
+            self.history.clock = hub.clock  # replies and /history pages stamp the cluster's ids
 
     async def _cancel_searches(self) -> None:
         """Cancel the searches in flight, before the connections they answer are closed.
@@ -492,6 +555,9 @@ class ChatServer:
             task.uncancel()
         finally:
             del self._connections[task]
+
+    def _heard_ban(self, ban: Ban, lifted: bool) -> None:
+        self.bans.heard(ban, lifted=lifted)
 
     def _count_received(self, size: int) -> None:
         self.received_bytes += size

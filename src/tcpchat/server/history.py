@@ -20,6 +20,13 @@ whose ring is not in memory (its history is older than that of ``--max-rooms``
 others) is loaded when it is first made again: whoever joins it in the
 millisecond that takes gets what the ring holds so far (the lines said since),
 never a line out of order, and ``/history`` shows them the rest.
+
+On a node of a cluster (``--redis-url``, ``docs/scaling.md``) the store is the
+Redis store every node shares, and the hub is the cluster's
+(:class:`~tcpchat.server.redis_hub.RedisHub`), which calls the same
+:class:`RoomHistory` where a cluster knows things: :meth:`RoomHistory.keep`,
+:meth:`RoomHistory.load_ring`, :meth:`RoomHistory.heard` and
+:meth:`RoomHistory.replay_for`.
 """
 
 from __future__ import annotations
@@ -173,6 +180,38 @@ class Replay:
     more: bool
 
 
+def said_record(event: Event, room: str, key: str) -> StoredEvent | None:
+    """The history record of ``event``, said in the room ``room`` (its key ``key``): a
+    message, an action, a topic change, a question to the AI or its answer; None for
+    what is not kept as a line (joins, parts, streamed pieces, failed searches...)."""
+    said = _SAID_AS.get(type(event))
+    if said is not None:  # a message, an action or a topic change: the common case
+        return StoredEvent(
+            event.id,
+            event.ts,
+            room,
+            key,
+            said,
+            event.nick,  # type: ignore[union-attr]
+            event.text,  # type: ignore[union-attr]
+        )
+    if type(event) is SearchStarted:
+        assert isinstance(event, SearchStarted)
+        return StoredEvent(event.id, event.ts, room, key, Kind.SEARCH, event.nick, event.question)
+    if type(event) is AIAnswer:
+        assert isinstance(event, AIAnswer)
+        return StoredEvent(
+            event.id, event.ts, room, key, Kind.AI, event.nick, event.text, event.sources
+        )
+    return None
+
+
+def leave_record(event: Part | Leave, room: str, key: str) -> StoredEvent:
+    """The record of someone leaving a room (``/part``, or the server while in it): it serves
+    ``/seen`` and ``/summary``, and is not a line of the room's history."""
+    return StoredEvent(event.id, event.ts, room, key, Kind.LEAVE, event.nick, event.reason)
+
+
 def replayed(record: StoredEvent) -> Event:
     """A stored record as the event it was, marked as history (AI ids are not kept: 0)."""
     match record.kind:
@@ -253,12 +292,6 @@ class HistoryHub(LocalHub):
         """How this hub writes events: the core's encode, or the IRC door's encoder."""
         return self._encode
 
-    def send_encoded(self, peer: Peer, data: bytes) -> None:
-        """Deliver ``data``, events already encoded in ``peer``'s wire rendering, as
-        ``send`` delivers one: after what its rooms owe it so far."""
-        self.settle(peer)
-        self._queue(peer, data)
-
     def leave(self, peer: Peer) -> bool:
         reason = self._leaving.pop(peer, None)
         if peer.nick is not None and self.find(peer.nick) is peer:
@@ -276,9 +309,14 @@ class RoomHistory:
     :meth:`close` commits everything. ``hub`` makes the server's hub.
     """
 
-    def __init__(self, settings: HistorySettings, rules: RoomRules) -> None:
+    def __init__(
+        self, settings: HistorySettings, rules: RoomRules, *, redis_url: str | None = None
+    ) -> None:
         self.settings = settings
         self.rules = rules
+        #: A cluster's Redis (docs/scaling.md): the history is its store, shared by every
+        #: node, rather than the SQLite file; the clock is then the cluster hub's.
+        self.redis_url = redis_url
         self.on_join = settings.history_on_join
         self.historian: Historian | None = None
         self.clock: EventClock = EventClock()
@@ -320,6 +358,8 @@ class RoomHistory:
     async def open(self) -> EventClock:
         """Open the store, reserve the first block of ids, load the rings; StoreError if
         the file cannot be used. Returns the clock, which starts above every id ever used."""
+        if self.redis_url is not None:
+            return await self._open_shared(self.redis_url)
         from tcpchat.store.sqlite import SQLiteStore  # sqlite3: only when history is kept
 
         historian = Historian(
@@ -343,6 +383,28 @@ class RoomHistory:
             after + 1,
             len(self._rings),
         )
+        return self.clock
+
+    async def _open_shared(self, url: str) -> EventClock:
+        """A node of a cluster: open the Redis store every node shares. The ids are the
+        cluster's (the hub's clock), and the rings are loaded as the node starts reading
+        each room (:meth:`load_ring`)."""
+        from tcpchat.store.redis import RedisStore  # redis-py: only in a cluster
+
+        store = RedisStore(
+            url,
+            max_age_days=self.settings.history_max_days,
+            max_rows_per_room=self.settings.history_max_rows,
+            write_lines=False,  # the hub writes each line with its event
+        )
+        historian = Historian(
+            store,
+            max_age_days=self.settings.history_max_days,
+            max_rows_per_room=self.settings.history_max_rows,
+        )
+        await historian.start()
+        self.historian = historian
+        log.info("history in %s, shared by every node of the cluster", store.shown_url)
         return self.clock
 
     async def close(self) -> None:
@@ -393,43 +455,12 @@ class RoomHistory:
     def record(self, event: Event, room: Room) -> None:
         """Keep ``event``, just published to ``room``, if it is worth keeping. O(1), no I/O:
         about 2 µs, most of it making the record and queueing it for the writer thread."""
-        said = _SAID_AS.get(type(event))
-        if said is not None:  # a message, an action or a topic change: the common case
-            record = StoredEvent(
-                event.id,
-                event.ts,
-                room.name,
-                room.key,
-                said,
-                event.nick,  # type: ignore[union-attr]
-                event.text,  # type: ignore[union-attr]
-            )
-        elif type(event) is SearchStarted:
-            assert isinstance(event, SearchStarted)
-            record = StoredEvent(
-                event.id, event.ts, room.name, room.key, Kind.SEARCH, event.nick, event.question
-            )
-        elif type(event) is AIAnswer:
-            assert isinstance(event, AIAnswer)
-            record = StoredEvent(
-                event.id,
-                event.ts,
-                room.name,
-                room.key,
-                Kind.AI,
-                event.nick,
-                event.text,
-                event.sources,
-            )
-        elif type(event) is Part:
-            assert isinstance(event, Part)
-            leave = StoredEvent(
-                event.id, event.ts, room.name, room.key, Kind.LEAVE, event.nick, event.reason
-            )
-            if self.historian is not None:
-                self.historian.append((leave,))
-            return  # for /seen and /summary: not a line of the room's history
-        else:
+        record = said_record(event, room.name, room.key)
+        if record is None:
+            if type(event) is Part and self.historian is not None:
+                assert isinstance(event, Part)
+                # For /seen and /summary: not a line of the room's history.
+                self.historian.append((leave_record(event, room.name, room.key),))
             return  # joins, streamed AI pieces, failed searches, leavings: not kept
         if self.historian is not None:
             self.historian.append((record,))
@@ -492,19 +523,66 @@ class RoomHistory:
 
         Synchronous, right after the join: the lines are those published before it,
         and every live line of the room comes after them."""
+        made = self.replay_for(peer, room, join_id, hub.encoder)
+        if made is not None:
+            data, end = made
+            hub.send_raw(peer, data)
+            hub.send(peer, end)
+
+    def replay_for(
+        self, peer: Peer, room: Room, join_id: int, encoder: Encoder
+    ) -> tuple[bytes, HistoryEnd] | None:
+        """What ``peer``, whose join of ``room`` is ``join_id``, is replayed: the room's last
+        lines in its wire rendering (written by the hub's ``encoder``), and the end marker
+        (None: nothing to replay)."""
         ring = self._rings.get(room.key)
         made = (
-            ring.replay(self.on_join, peer.wire_rendering, hub.encoder)
+            ring.replay(self.on_join, peer.wire_rendering, encoder)
             if ring and self.on_join
             else None
         )
         if made is None:
             self._oldest[(peer, room.key)] = join_id
-            return
+            return None
         self._oldest[(peer, room.key)] = made.oldest
-        hub.send_encoded(peer, made.data)
         event_id, ts = self.clock.stamp()
-        hub.send(peer, HistoryEnd(event_id, ts, room.name, made.count, made.more))
+        return made.data, HistoryEnd(event_id, ts, room.name, made.count, made.more)
+
+    # -- a node of a cluster's side (server/redis_hub.py) ------------------------------
+    #
+    # In a cluster the hub writes each line to the room's history stream on Redis in the
+    # script that appends its event, on the node that sent it; that node hands the other
+    # records (leavings, topics, the sightings of /seen) to :meth:`keep` once the script
+    # has given them their ids. Every node keeps a ring for each room its members are in:
+    # loaded from Redis with what was said before the node's first event there
+    # (:meth:`load_ring`), then fed with what it reads off the room's stream (:meth:`heard`).
+
+    def keep(self, records: Iterable[StoredEvent]) -> None:
+        """Keep these records of events this node sent to the cluster (ids final)."""
+        if self.historian is not None:
+            self.historian.append(records)
+
+    def heard(self, event: Event, room: Room) -> None:
+        """``event`` came off ``room``'s stream: a line said goes on the room's ring."""
+        ring = self._rings.get(room.key)
+        if ring is not None:
+            record = said_record(event, room.name, room.key)
+            if record is not None:
+                ring.add(record)
+
+    async def load_ring(self, name: str, key: str, before_id: int) -> None:
+        """Read the room's last lines said before ``before_id`` into a fresh ring: what
+        came before the node's first event in the room (the stream brings the rest)."""
+        ring = self._rings[key] = Ring(name, self.on_join + 1, loaded=False)
+        lines: list[StoredEvent] = []
+        if self.on_join and self.historian is not None:
+            with contextlib.suppress(HistoryUnavailable):
+                lines = await self.historian.store.before(key, before_id, self.on_join + 1)
+        ring.merge(lines, None)
+
+    def drop_ring(self, key: str) -> None:
+        """The node no longer reads the room: its ring would go stale."""
+        self._rings.pop(key, None)
 
     def forget(self, peer: Peer, room: Room) -> None:
         """``peer`` left ``room``: what it was shown there no longer matters."""

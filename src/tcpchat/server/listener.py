@@ -131,6 +131,7 @@ async def start_listening(
     *,
     task: int,
     port: int | None = None,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
     """Listen as ``settings`` say (address and the task's port), serving with ``serve``.
 
@@ -138,11 +139,15 @@ async def start_listening(
     connection is accepted and upgrades it with :func:`accept_tls` itself, so that
     a connection is counted against the caps before its handshake, and the
     handshake spends the same time budget as registration. ``port`` overrides
-    the task's port (the IRC and HTTP listeners').
+    the task's port (the IRC and HTTP listeners'). ``reuse_port`` sets
+    SO_REUSEPORT (Linux): several nodes of one cluster then listen on one
+    address, and the kernel spreads new connections over them.
     """
     if port is None:
         port = task_port(settings.port, task)
-    return await asyncio.start_server(serve, settings.host, port, limit=READ_CHUNK)
+    return await asyncio.start_server(
+        serve, settings.host, port, limit=READ_CHUNK, reuse_port=reuse_port or None
+    )
 
 
 async def accept_tls(

@@ -49,10 +49,19 @@ class OpenConversation(Conversation, Protocol):
     finished: str | None
 
 
+class BanNews(Protocol):
+    """Where a node of a cluster tells the other nodes of a ban made or lifted on it
+    (:class:`~tcpchat.server.redis_hub.RedisHub`); they act on it at once."""
+
+    def share_ban(self, ban: Ban, *, lifted: bool) -> None: ...
+
+
 class BanRecorder:
     """Keeps a server's bans in its history store and closes connections a new server ban
     covers. ``store`` is the history store, opened and closed by its owner (None: bans
-    last until the server stops); ``sessions`` lists the server's open sessions."""
+    last until the server stops); ``sessions`` lists the server's open sessions. On a
+    node of a cluster, ``nodes`` tells the other nodes of each change, and :meth:`heard`
+    takes theirs."""
 
     def __init__(
         self,
@@ -62,6 +71,7 @@ class BanRecorder:
         sweep_interval: float = SWEEP_INTERVAL,
     ) -> None:
         self.store = store
+        self.nodes: BanNews | None = None
         self._sessions = sessions
         self._sweep_interval = sweep_interval
         self._moderation: Moderation | None = None
@@ -97,12 +107,28 @@ class BanRecorder:
     def saved(self, ban: Ban) -> None:
         if self.store is not None:
             self._write(self.store.save_ban(ban), ban, "saved")
+        if self.nodes is not None:
+            self.nodes.share_ban(ban, lifted=False)
         if ban.server_wide:
             self._close_banned(ban)
 
     def removed(self, ban: Ban) -> None:
         if self.store is not None:
             self._write(self.store.remove_ban(ban), ban, "removed")
+        if self.nodes is not None:
+            self.nodes.share_ban(ban, lifted=True)
+
+    def heard(self, ban: Ban, *, lifted: bool) -> None:
+        """Another node of the cluster made or lifted ``ban`` (and kept it in the shared
+        store): it holds here too, at once; a server ban closes the connections it covers."""
+        if self._moderation is None:
+            return  # not started: the bans are loaded from the store at start
+        if lifted:
+            self._moderation.lifted(ban.room_key, ban.mask)
+            return
+        self._moderation.load([ban])
+        if ban.server_wide:
+            self._close_banned(ban)
 
     def _write(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
         task = asyncio.create_task(self._guarded(write, ban, done), name=f"ban {done}")

@@ -97,9 +97,10 @@ local wanted = tonumber(ARGV[1])
 if wanted > current then redis.call('SET', KEYS[1], ARGV[1]) return wanted end
 return current
 """
-# Hand out ARGV[2] ids above max(the counter, ARGV[1]); return the last. The floor keeps ids
+# Hand out ARGV[2] ids above max(the counter, ARGV[1]); return the last (the cluster hub
+# takes its ids with it too). The floor keeps ids
 # increasing when Redis came back empty: a server passes the highest id it has seen.
-_NEXT_IDS = """
+NEXT_IDS_SCRIPT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if floor > current then current = floor end
@@ -161,8 +162,13 @@ class RedisStore:
         max_age_days: int = 0,
         max_rows_per_room: int = 0,
         max_pending: int = DEFAULT_MAX_PENDING,
+        write_lines: bool = True,
     ) -> None:
         self.url = url
+        # False in a cluster: the hub appends each line to its history stream itself, in
+        # the script that appends its event (server/redis_hub.py), so that the lines are
+        # in the rooms' one order; the store then keeps topics, sightings and the rooms.
+        self._write_lines = write_lines
         self.shown_url = redact_url(url)
         self.keys = RedisKeys(prefix)
         self._max_age_days = max_age_days
@@ -316,9 +322,8 @@ class RedisStore:
         if count < 1:
             raise LocalProtocolError("next_ids needs a count of at least 1")
         try:
-            last = int(
-                await self._connected().eval(_NEXT_IDS, 1, self.keys.ids, self._highest, count)
-            )
+            client = self._connected()
+            last = int(await client.eval(NEXT_IDS_SCRIPT, 1, self.keys.ids, self._highest, count))
         except RedisError as exc:
             self._failed(exc)
             raise HistoryUnavailable(UNAVAILABLE) from exc
@@ -335,9 +340,10 @@ class RedisStore:
             value = _encode(record)
             if record.kind in SAID:
                 rooms.add(record.room_key)
+            if record.kind in SAID and self._write_lines:
                 pipe.xadd(
                     self.keys.history(record.room_key),
-                    _fields(record),
+                    history_fields(record),
                     id=f"{record.id}-0",
                     maxlen=self._max_rows or None,
                     approximate=True,
@@ -406,20 +412,7 @@ class RedisStore:
     # -- bans --------------------------------------------------------------------
 
     async def save_ban(self, ban: Ban) -> None:
-        value = json.dumps(
-            {
-                "room_key": ban.room_key,
-                "mask": ban.mask,
-                "room": ban.room,
-                "target": ban.target,
-                "skeleton": ban.skeleton,
-                "by": ban.by,
-                "reason": ban.reason,
-                "created": ban.created,
-                "expires": ban.expires,
-            },
-            ensure_ascii=False,
-        )
+        value = ban_json(ban)
         await self._bans_call(lambda client: client.hset(self.keys.bans, _ban_field(ban), value))
 
     async def remove_ban(self, ban: Ban) -> None:
@@ -431,10 +424,11 @@ class RedisStore:
         )
         found = []
         for text in values.values():
-            try:
-                found.append(Ban(**json.loads(text)))
-            except (ValueError, TypeError):
+            ban = ban_from_json(text)
+            if ban is None:
                 log.warning("a ban in %s cannot be read; it is skipped", self.keys.bans)
+            else:
+                found.append(ban)
         return sorted(found, key=lambda ban: ban.created)
 
     async def _bans_call(self, call: Callable[[aioredis.Redis], Awaitable[Any]]) -> Any:
@@ -591,7 +585,7 @@ def _timestamp(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _fields(record: StoredEvent) -> dict[FieldT, EncodableT]:
+def history_fields(record: StoredEvent) -> dict[FieldT, EncodableT]:
     """A record as a stream entry's fields (its id is the entry's, its room the stream's)."""
     return {
         "ts": _timestamp(record.ts),
@@ -637,6 +631,32 @@ def _decode(value: str) -> StoredEvent:
     return StoredEvent(
         int(id_), datetime.fromisoformat(ts), room, room_key, Kind(kind), nick, text, tuple(sources)
     )
+
+
+def ban_json(ban: Ban) -> str:
+    """A ban as the JSON object the bans hash keeps (and a cluster's nodes tell each other)."""
+    return json.dumps(
+        {
+            "room_key": ban.room_key,
+            "mask": ban.mask,
+            "room": ban.room,
+            "target": ban.target,
+            "skeleton": ban.skeleton,
+            "by": ban.by,
+            "reason": ban.reason,
+            "created": ban.created,
+            "expires": ban.expires,
+        },
+        ensure_ascii=False,
+    )
+
+
+def ban_from_json(text: str) -> Ban | None:
+    """The ban :func:`ban_json` wrote; None for text that is not one."""
+    try:
+        return Ban(**json.loads(text))
+    except (ValueError, TypeError):
+        return None
 
 
 def _ban_field(ban: Ban) -> str:

@@ -1,0 +1,177 @@
+"""What one node of a cluster knows of the others: their users, and who is in which room.
+
+A node of a cluster (:mod:`tcpchat.server.redis_hub`) keeps its own members in
+its :class:`~tcpchat.server.local_hub.LocalHub`, as a single server does, and a
+mirror of everyone else's: a :class:`RemotePeer` per user on another node,
+built from the presence records the nodes write to Redis. Rooms are
+:class:`ClusterRoom` objects, whose member lists, counts and away lists are the
+whole cluster's, so that ``/users``, ``/rooms``, ``/whois`` and ``/msg`` need no
+round trip to Redis: commands stay synchronous, as the core wants them.
+
+Nothing here does I/O; the Redis hub feeds it what it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from tcpchat.core.hub import Peer, Room
+from tcpchat.core.nicks import nick_key
+from tcpchat.core.rooms import MAX_AWAY_CHARS
+
+
+class NoTransport:
+    """The transport of a user on another node: nothing is ever written to it here."""
+
+    def write(self, data: bytes) -> None:
+        """Nothing: a remote user's events go through Redis, never through this."""
+
+    def is_closing(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        """Nothing: a remote user's connection belongs to its own node."""
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """One user as its node describes it to the cluster (a value of a presence hash).
+
+    ``connected`` and ``active`` are Unix times: monotonic clocks differ between
+    machines, so the record carries wall-clock times and each node turns them
+    back into its own monotonic ones for ``/whois``.
+    """
+
+    nick: str
+    rooms: tuple[str, ...]
+    away: str | None
+    connected: float
+    active: float
+
+    def encode(self) -> str:
+        return json.dumps(
+            [self.nick, list(self.rooms), self.away, self.connected, self.active],
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> Presence:
+        """The record ``encode`` wrote; ValueError for anything else."""
+        try:
+            nick, rooms, away, connected, active = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not a presence record: {exc}") from None
+        if not (
+            isinstance(nick, str)
+            and isinstance(rooms, list)
+            and all(isinstance(room, str) for room in rooms)
+            and (away is None or isinstance(away, str))
+            and isinstance(connected, int | float)
+            and isinstance(active, int | float)
+        ):
+            raise ValueError("not a presence record: a field of the wrong type")
+        return cls(nick, tuple(rooms), away[:MAX_AWAY_CHARS] if away else away, connected, active)
+
+
+def presence_of(peer: Peer, monotonic_now: float, wall_now: float | None = None) -> Presence:
+    """How ``peer``, a member of this node, is described to the others."""
+    wall = time.time() if wall_now is None else wall_now
+    return Presence(
+        peer.nick or "",
+        tuple(room.name for room in peer.rooms),
+        peer.away,
+        wall - (monotonic_now - peer.connected_at),
+        wall - (monotonic_now - peer.active_at),
+    )
+
+
+class RemotePeer(Peer):
+    """A user connected to another node, as this node mirrors it.
+
+    It is never registered in this node's hub and never written to: a ``/msg``
+    to it goes to its node's inbox. ``rooms`` are this node's
+    :class:`ClusterRoom` objects, for ``/whois``.
+    """
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: str, nick: str) -> None:
+        super().__init__(NoTransport(), f"node {node}")
+        self.node = node
+        self.nick = nick
+
+    def describe(self, presence: Presence, monotonic_now: float, wall_now: float) -> None:
+        """Take the nickname, away message and times of ``presence`` (not the rooms)."""
+        self.nick = presence.nick
+        self.away = presence.away
+        self.connected_at = monotonic_now - max(wall_now - presence.connected, 0.0)
+        self.active_at = monotonic_now - max(wall_now - presence.active, 0.0)
+
+
+class ClusterRoom(Room):
+    """A room of the cluster: ``members`` are this node's, ``remote`` everyone else's.
+
+    The hub fans out to ``members`` only. A member of this node that has just
+    joined waits in ``joining`` until its join comes back from the room's stream,
+    so that it is told nothing said in the room before it came in. The names,
+    the count and the away list that commands show are the whole cluster's.
+    """
+
+    __slots__ = ("joining", "remote")
+
+    def __init__(self, name: str, creator: str = "") -> None:
+        super().__init__(name, creator)
+        self.remote: dict[str, RemotePeer] = {}
+        self.joining: dict[str, Peer] = {}
+
+    def __len__(self) -> int:
+        return len(self.members) + len(self.remote) + len(self.joining)
+
+    def everyone(self) -> dict[str, Peer]:
+        """Every member of the room, on any node, by nickname key."""
+        if not self.remote and not self.joining:
+            return dict(self.members)
+        return {**self.remote, **self.joining, **self.members}
+
+    def nicks(self) -> tuple[str, ...]:
+        if not self.remote and not self.joining:
+            return super().nicks()
+        if self._nicks is None:
+            everyone = self.everyone()
+            self._nicks = tuple(everyone[key].nick or "" for key in sorted(everyone))
+        return self._nicks
+
+    def away(self) -> tuple[str, ...]:
+        everyone = self.everyone()
+        return tuple(everyone[key].nick or "" for key in sorted(everyone) if everyone[key].away)
+
+    def add_remote(self, peer: RemotePeer) -> None:
+        self.remote[nick_key(peer.nick or "")] = peer
+        self._nicks = None
+
+    def remove_remote(self, key: str) -> None:
+        if self.remote.pop(key, None) is not None:
+            self._nicks = None
+
+    def wait_for_join(self, key: str) -> None:
+        """The member ``key`` has joined here: it hears the room once its join is back."""
+        peer = self.members[key]
+        self.remove(key)
+        self.joining[key] = peer
+        self._nicks = None
+
+    def joined(self, key: str) -> Peer | None:
+        """The join of ``key`` is back (or will never be): it hears the room from now on."""
+        peer = self.joining.pop(key, None)
+        if peer is not None:
+            self.add(key, peer)
+        return peer
+
+    def names_changed(self) -> None:
+        """A remote member's nickname or away message changed: list them again."""
+        self._nicks = None

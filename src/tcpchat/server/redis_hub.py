@@ -1,0 +1,1410 @@
+"""The hub of a cluster: many tcpchat servers, one chat, through Redis (``docs/scaling.md``).
+
+:class:`RedisHub` is a :class:`~tcpchat.server.local_hub.LocalHub` whose rooms
+span every node. A node keeps its own members and fans out to them with the
+local hub's coalesced writes; Redis carries each room event once per node:
+
+- **Publishing** puts the event on this node's outbox (O(1), no I/O). The sender
+  sends what a pass published in one Lua script, one round trip: it takes the
+  events' ids from the cluster's counter and appends each to its room's Stream,
+  atomically, so that no node can slip an id in between and each room's stream
+  order is its id order. (Redis Cluster would need the counter and the rooms in
+  one slot, or ids taken first and appends refused when a later id landed:
+  ``docs/scaling.md`` says why one script won, measured.)
+- **Reading**: one ``XREAD BLOCK`` over the streams of the rooms this node's
+  members are in, the node's inbox (``/msg``) and the presence feed, each from
+  the last id read, so that a node that loses Redis and gets it back resumes
+  where it was. What comes off a room's stream goes to the local hub's room log,
+  the node's own events included: every member on every node sees the room in
+  the stream's order. A member's own replies wait for what it said to come back
+  first, so that nothing overtakes it.
+- **Names and views**: a nickname is held cluster-wide by ``SET NX`` on its
+  lookalike key, with a TTL that the node's heartbeat refreshes. The node's
+  members are described in its presence hash and on the presence feed, which
+  every node mirrors (:mod:`tcpchat.server.cluster_view`): ``/users``,
+  ``/rooms``, ``/whois`` and ``/msg`` are answered from the mirror at once.
+- **Faults**: a node whose heartbeat key expires is swept by exactly one other
+  node (the one whose ``SREM`` removes it), which announces its users as gone and
+  frees their nicknames. While Redis is away the node pauses (one notice to each
+  member; input is refused with ``cluster_unavailable``), and when it comes back
+  the node resumes, re-registering everything if Redis came back empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
+from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
+from tcpchat.core.events import (
+    AIAnswer,
+    AIDelta,
+    Error,
+    Event,
+    EventClock,
+    Join,
+    Leave,
+    NickChange,
+    Notice,
+    Part,
+    SearchFailed,
+    SearchStarted,
+    utc_now,
+)
+from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, Peer, Room
+from tcpchat.core.moderation import Ban
+from tcpchat.core.nicks import nick_key, nick_skeleton
+from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
+from tcpchat.core.rooms import RoomRules, room_key
+from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
+from tcpchat.server.history import RoomHistory, leave_record, said_record
+from tcpchat.server.local_hub import LocalHub, _check_free
+from tcpchat.store.base import StoredEvent
+from tcpchat.store.redis import (
+    CONNECT_TIMEOUT,
+    DEFAULT_PREFIX,
+    MIN_REDIS_VERSION,
+    REPLY_TIMEOUT,
+    RedisKeys,
+    ban_from_json,
+    ban_json,
+    history_fields,
+    redact_url,
+)
+
+log = logging.getLogger("tcpchat.cluster")
+
+#: Entries each room's event stream keeps (``MAXLEN ~``): how far a node may fall behind
+#: before it skips, and all that Redis holds for a node that is away.
+STREAM_CAP = DEFAULT_ROOM_STREAM_MAX
+#: Entries a node's inbox and the presence feed keep.
+FEED_CAP = 10_000
+#: Entries one XREAD takes from each stream: what a lagging node holds in memory at once.
+READ_COUNT = 1_000
+#: Milliseconds one XREAD waits for news before it is sent again.
+BLOCK_MS = 5_000
+#: Multi-room announcements (a leaving, a nick change) remembered, to tell each member once.
+ANNOUNCED_REMEMBERED = 1_000
+#: Seconds between attempts to reach Redis again while it is away.
+RECONNECT_INTERVAL = 0.5
+#: Operations kept for Redis while it is away (leavings, presence); past that, the oldest go.
+MAX_OUTBOX = 10_000
+
+PAUSED = (
+    "the chat is paused: this server has lost its connection to Redis, which links it to "
+    "the other servers; what you send is refused until it is back"
+)
+RESUMED = "the chat is back: this server reaches Redis again"
+REFUSED = "the chat is paused (this server cannot reach Redis); this was not sent"
+REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
+LOST_RACE = "nickname taken on another server at the same moment"
+NODE_LOST = "server lost"
+SHUTTING_DOWN = "server shutting down"
+
+# One pass's room events, each to its room's stream, with ids from the cluster's counter,
+# all in one script: one round trip a pass, and no node can slip an id in between, so each
+# room's stream order is its id order. KEYS[1]: the id counter; then per room (slot s from
+# 1) its event stream, history stream and event count at KEYS[3s-1], KEYS[3s], KEYS[3s+1].
+# ARGV: the counter's floor, the stream cap, the history cap (0: none), the number of
+# events, then per event: its room's slot, its JSON (id 0: the entry's id is the event's),
+# its origin (NODE:SEQ), its announcement token ("" for one room), said (0/1: a line for the
+# room's history, only when the node keeps history) and, when said, the six history fields'
+# values. Returns the first id handed out.
+_APPEND_SCRIPT = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if floor > last then last = floor end
+local count = tonumber(ARGV[4])
+redis.call('SET', KEYS[1], last + count)
+local i = 5
+for j = 1, count do
+  local slot = tonumber(ARGV[i])
+  local id = (last + j) .. '-0'
+  redis.pcall('XADD', KEYS[slot * 3 - 1], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[i + 1],
+              'o', ARGV[i + 2], 'a', ARGV[i + 3], 'n', redis.call('INCR', KEYS[slot * 3 + 1]))
+  if ARGV[i + 4] == '1' then
+    local line = {id, 'ts', ARGV[i + 5], 'room', ARGV[i + 6], 'kind', ARGV[i + 7],
+                  'nick', ARGV[i + 8], 'text', ARGV[i + 9], 'sources', ARGV[i + 10]}
+    if ARGV[3] == '0' then
+      redis.pcall('XADD', KEYS[slot * 3], unpack(line))
+    else
+      redis.pcall('XADD', KEYS[slot * 3], 'MAXLEN', '~', ARGV[3], unpack(line))
+    end
+    i = i + 11
+  else
+    i = i + 5
+  end
+end
+return last + 1
+"""
+# Delete KEYS[1] only if it holds ARGV[1]: a node frees only the nicknames it holds.
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Delete KEYS[1] if it names the node ARGV[1] (its value starts with "NODE "): a sweeper
+# frees a dead node's nicknames, never one that someone has taken since.
+_RELEASE_NODE_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class ClusterKeys(RedisKeys):
+    """The history store's keys, and the cluster's (``docs/scaling.md`` lays them out)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        super().__init__(prefix)
+        self.nodes = f"{prefix}:nodes"
+        self.presence = f"{prefix}:presence"
+        self.topics = f"{prefix}:topics"
+        self.epoch = f"{prefix}:epoch"
+
+    def events(self, room_key: str) -> str:
+        return f"{self.prefix}:{{{room_key}}}:events"
+
+    def count(self, room_key: str) -> str:
+        return f"{self.prefix}:{{{room_key}}}:count"
+
+    def node(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}"
+
+    def users(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}:users"
+
+    def inbox(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}:inbox"
+
+    def owner(self, nick: str) -> str:
+        return f"{self.prefix}:nick:{{{nick_skeleton(nick)}}}:owner"
+
+
+class ClusterClock(EventClock):
+    """The ids of the events a node makes for one member alone (replies, notices).
+
+    Room events get their ids from the cluster's counter when they are sent; this
+    clock stays above every id the node has seen, so that a reply never carries an
+    id below the room events before it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = 0
+
+    def seen(self, event_id: int) -> None:
+        if event_id > self._last:
+            self._last = event_id
+
+    def stamp(self) -> tuple[int, datetime]:
+        self._last += 1
+        return self._last, utc_now()
+
+
+# -- what the sender sends ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RoomEvent:
+    """An event for a room's stream. ``token`` names an announcement sent to several rooms."""
+
+    event: Event
+    room_key: str
+    exclude: Peer | None
+    author: Peer | None
+    seq: int
+    token: str = ""
+    sent: Event | None = None  # as it went to Redis (id 0, the cluster's search id)
+    record: StoredEvent | None = None  # its line for the room's history (id 0), if kept
+    put_at: float = 0.0  # when it was published (the hub's monotonic clock)
+
+
+@dataclass(slots=True)
+class Claim:
+    """Take ``nick`` for ``peer`` across the cluster (SET NX)."""
+
+    peer: Peer
+    nick: str
+
+
+@dataclass(slots=True)
+class Release:
+    """Give back a nickname this node held as ``value``."""
+
+    nick: str
+    value: str
+
+
+@dataclass(slots=True)
+class Describe:
+    """Write a member's presence record (None: it has left) and tell the feed."""
+
+    key: str
+    presence: Presence | None
+    node: str = ""
+
+
+@dataclass(slots=True)
+class SetTopic:
+    """A room's topic changed: keep it for nodes that are not in the room."""
+
+    room_key: str
+    name: str
+    text: str
+    by: str
+
+
+@dataclass(slots=True)
+class Direct:
+    """An event for one user on another node: its inbox."""
+
+    node: str
+    key: str
+    event: Event
+    author: Peer | None
+
+
+@dataclass(slots=True)
+class ShareBan:
+    """A ban made or lifted here: the other nodes hold it (or drop it) at once."""
+
+    ban: Ban
+    lifted: bool
+
+
+Operation = RoomEvent | Claim | Release | Describe | SetTopic | Direct | ShareBan
+
+
+@dataclass(slots=True)
+class _Held:
+    """A member's own replies, waiting for what it said to come back from Redis first."""
+
+    awaiting: int = 0  # the sequence number of its last event still on its way
+    events: list[tuple[int, Event]] = field(default_factory=list)
+
+
+def new_node_id() -> str:
+    """A name for this node that no other will have: host, process and a random part."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class RedisHub(LocalHub):
+    """A node's hub in a cluster on Redis (the module's docstring has the design).
+
+    ``start()`` connects (StoreError, the URL's password hidden, if Redis cannot
+    be used) and starts the sender, the reader and the heartbeat; ``close()``
+    stops them and takes the node off the cluster. With ``history`` (the server's
+    :class:`~tcpchat.server.history.RoomHistory`, on the Redis store), each line
+    said goes to its room's history stream in the script that appends its event,
+    capped at the retention's rows; the other records (leavings, topics,
+    sightings) go to ``history`` once their ids are known; and every node replays
+    a room's ring to its members who join, as their join comes back.
+    ``on_ban`` is told of the bans other nodes make and lift.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_timeout: float,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        on_drop: Callable[[Peer, str], None] | None = None,
+        rules: RoomRules | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        history: RoomHistory | None = None,
+        stream_cap: int = STREAM_CAP,
+        node: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        encode: Encoder = encode,
+    ) -> None:
+        super().__init__(
+            max_queue_bytes, on_drop, rules=rules, keeps_room=self._has_remote, encode=encode
+        )
+        self.url = url
+        self.shown_url = redact_url(url)
+        self.node = node or new_node_id()
+        self.node_timeout = node_timeout
+        self.keys = ClusterKeys(prefix)
+        self.clock = ClusterClock()
+        self.history = history
+        self.history_rows = history.settings.history_max_rows if history is not None else 0
+        self.on_ban: Callable[[Ban, bool], None] | None = None
+        self.stream_cap = stream_cap
+        self._monotonic = monotonic
+        self._client: aioredis.Redis | None = None
+        self._reader: aioredis.Redis | None = None
+        self._scripts: dict[str, str] = {}
+        self._outbox: list[Operation] = []
+        self._outbox_ready = asyncio.Event()
+        self._running = asyncio.Event()  # set while Redis answers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._recovery: asyncio.Task[None] | None = None
+        self._epoch = ""
+        self._closing = False
+        self._highest = 0  # the highest event id this node has seen: the id counter's floor
+        self._seq = 0
+        self._held: dict[Peer, _Held] = {}
+        # What the others were last told of each member: away message and last activity.
+        self._described: dict[Peer, tuple[str | None, float]] = {}
+        self._search_ids: dict[int, int] = {}  # this node's search ids -> the cluster's
+        self._announced: OrderedDict[str, set[Peer]] = OrderedDict()
+        # This node's room events not yet read back, by room key and sequence number:
+        # whom each leaves out, and whose replies wait for it.
+        self._in_flight: dict[tuple[str, int], RoomEvent] = {}
+        # Where the reader is in each stream: room streams by room key (None: not yet
+        # known, until this node's first event in it lands), the inbox and the feed.
+        self._positions: dict[str, str | None] = {}
+        self._inbox_position = "0-0"
+        self._presence_position = "0-0"
+        self._counts: dict[str, int] = {}  # per room: the count of the last entry read
+        self._remote: dict[str, RemotePeer] = {}  # nick key -> a user on another node
+        self._remote_lookalikes: dict[str, RemotePeer] = {}  # nick skeleton -> the same
+        #: Counters for operators and tests.
+        self.sent_batches = 0
+        self.skipped_notices = 0
+
+    # -- starting and stopping ------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, load the cluster's view, join it, and start the node's tasks."""
+        self._client = self._connect(REPLY_TIMEOUT, "")
+        self._reader = self._connect(REPLY_TIMEOUT + BLOCK_MS / 1000, "-reader")
+        try:
+            info = await self._client.info("server")
+            version = tuple(int(n) for n in str(info["redis_version"]).split(".")[:2])
+            if version < MIN_REDIS_VERSION:
+                raise StoreError(
+                    f"{self.shown_url}: Redis {info['redis_version']} is too old "
+                    f"(tcpchat needs {'.'.join(map(str, MIN_REDIS_VERSION))} or later)"
+                )
+            await self._join_cluster(fresh=True)
+        except (RedisError, OSError, ValueError) as exc:
+            await self._disconnect()
+            raise StoreError(f"{self.shown_url}: cannot use Redis ({_said(exc)})") from None
+        except BaseException:
+            await self._disconnect()
+            raise
+        self._running.set()
+        self._tasks = [
+            asyncio.create_task(self._send_forever(), name="cluster sender"),
+            asyncio.create_task(self._read_forever(), name="cluster reader"),
+            asyncio.create_task(self._beat_forever(), name="cluster heartbeat"),
+        ]
+        log.info("node %s joined the cluster on %s", self.node, self.shown_url)
+
+    def begin_close(self) -> None:
+        """The server is shutting down: its members leave the other nodes' rooms with a reason."""
+        self._closing = True
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Send what is waiting (within ``timeout``), leave the cluster, disconnect."""
+        self._closing = True
+        tasks, self._tasks = self._tasks, []
+        if self._recovery is not None:
+            tasks.append(self._recovery)
+        await _cancel(tasks)
+        if self._client is not None and self._running.is_set():
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._send(self._take_outbox())
+                    await self._client.srem(self.keys.nodes, self.node)
+                    await self._client.delete(
+                        self.keys.node(self.node),
+                        self.keys.users(self.node),
+                        self.keys.inbox(self.node),
+                    )
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("node %s left the cluster uncleanly: %s", self.node, _said(exc))
+        await self._disconnect()
+
+    def _connect(self, reply_timeout: float, role: str) -> aioredis.Redis:
+        try:
+            return aioredis.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=reply_timeout,
+                retry=Retry(NoBackoff(), 1),
+                client_name=f"tcpchat-{self.node}{role}",
+            )
+        except ValueError as exc:
+            raise StoreError(f"{self.shown_url}: not a Redis URL ({exc})") from None
+
+    async def _disconnect(self) -> None:
+        for client in (self._client, self._reader):
+            if client is not None:
+                await client.aclose()
+        self._client = self._reader = None
+
+    async def _join_cluster(self, *, fresh: bool) -> None:
+        """Load the scripts and the others' view, and describe this node's members.
+
+        ``fresh``: this node has not been in the cluster yet. Otherwise it is back
+        after an outage: if Redis kept its data (the epoch is the one this node
+        knew), reading resumes where it was; if Redis came back empty (or swept this
+        node as dead), everything this node holds is registered again and every
+        stream is read from its start.
+        """
+        client = self._connected()
+        for name, body in (
+            ("append", _APPEND_SCRIPT),
+            ("release", _RELEASE_SCRIPT),
+            ("release_node", _RELEASE_NODE_SCRIPT),
+        ):
+            self._scripts[name] = str(await client.script_load(body))
+        await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
+        epoch = str(await client.get(self.keys.epoch))
+        known = await client.sismember(self.keys.nodes, self.node)
+        if fresh or epoch != self._epoch or not known:
+            if not fresh:
+                log.warning(
+                    "node %s: Redis lost this node's registration (restarted empty, or "
+                    "counted this node dead); registering its %d members again",
+                    self.node,
+                    len(self._peers),
+                )
+            self._epoch = epoch
+            await self._load_view(client)
+            await self._register_everything(client)
+            self._inbox_position = "0-0"
+            self._counts.clear()
+            for key in self._positions:
+                self._positions[key] = "0-0"
+        await self._beat(client)
+
+    async def _load_view(self, client: aioredis.Redis) -> None:
+        """Mirror everyone else's members and the rooms' topics, from the presence hashes."""
+        newest = _entries(await client.xrevrange(self.keys.presence, "+", "-", count=1))
+        self._presence_position = newest[0][0] if newest else "0-0"
+        for key in list(self._remote):
+            self._forget_remote(key)
+        for node in sorted(_strings(await client.smembers(self.keys.nodes))):
+            if node == self.node:
+                continue
+            for key, value in _hash(await client.hgetall(self.keys.users(node))).items():
+                self._apply_presence(node, key, value)
+        for key, value in _hash(await client.hgetall(self.keys.topics)).items():
+            self._apply_topic(key, value)
+
+    async def _register_everything(self, client: aioredis.Redis) -> None:
+        """Take every member's nickname again and describe them all (after Redis lost them)."""
+        now, wall = self._monotonic(), time.time()
+        pipe = client.pipeline(transaction=False)
+        # In this order, against _load_view's (feed position, node set, hashes): a node
+        # loading its view meanwhile either reads these hashes or reads the feed after.
+        # The heartbeat before the node set: no sweeper may find this node without one.
+        pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
+        pipe.sadd(self.keys.nodes, self.node)
+        peers = list(self._peers.values())
+        for peer in peers:
+            nick = peer.nick or ""
+            pipe.set(self.keys.owner(nick), self._owner_value(nick), nx=True, ex=self._ttl)
+        users = {nick_key(p.nick or ""): presence_of(p, now, wall).encode() for p in peers}
+        pipe.delete(self.keys.users(self.node))
+        if users:
+            pipe.hset(self.keys.users(self.node), mapping=dict[Any, Any](users))
+            for key, value in users.items():
+                self._feed(pipe, "user", key, value)
+        for room in self._rooms.values():
+            if room.topic:
+                value = _topic_value(room.name, room.topic, room.topic_by)
+                pipe.hset(self.keys.topics, room.key, value)
+        results = (await pipe.execute())[2:]
+        for peer, taken in zip(peers, results, strict=False):
+            nick = peer.nick or ""
+            if not taken and await client.get(self.keys.owner(nick)) != self._owner_value(nick):
+                self._lose_race(peer)
+
+    @property
+    def _ttl(self) -> int:
+        return max(math.ceil(self.node_timeout), 1)
+
+    def _owner_value(self, nick: str) -> str:
+        return f"{self.node} {nick}"
+
+    def _connected(self) -> aioredis.Redis:
+        if self._client is None:
+            raise ClusterUnavailable(REFUSED)
+        return self._client
+
+    # -- nicknames -----------------------------------------------------------------
+
+    def register(self, peer: Peer, nick: str) -> None:
+        self._refuse_while_paused()
+        _check_free(nick, self._remote_lookalikes.get(nick_skeleton(nick)), peer)
+        super().register(peer, nick)
+        self._put(Claim(peer, nick))
+        self._describe(peer)
+
+    def rename(self, peer: Peer, nick: str) -> None:
+        self._refuse_while_paused()
+        _check_free(nick, self._remote_lookalikes.get(nick_skeleton(nick)), peer)
+        old = peer.nick or ""
+        super().rename(peer, nick)
+        if nick_skeleton(old) != nick_skeleton(nick):
+            self._put(Claim(peer, nick))
+            self._put(Release(old, self._owner_value(old)))
+        else:
+            self._put(Claim(peer, nick))  # the same key: its value now names the new nick
+        if nick_key(old) != nick_key(nick):
+            self._put(Describe(nick_key(old), None))
+        self._describe(peer)
+
+    def leave(self, peer: Peer) -> bool:
+        nick = peer.nick or ""
+        rooms = list(peer.rooms)
+        self._member_now(peer, rooms)
+        if not super().leave(peer):
+            return False
+        self._held.pop(peer, None)
+        self._described.pop(peer, None)
+        if self.history is not None:
+            for room in rooms:
+                self.history.forget(peer, room)
+        if self._closing and rooms:
+            # Everyone here is being disconnected; the other nodes' members are told why.
+            event_id, ts = self.clock.stamp()
+            self._announce_to(Leave(event_id, ts, nick, SHUTTING_DOWN), rooms, None, None)
+        for room in rooms:
+            self._unwatch_if_empty(room.key)
+        self._put(Release(nick, self._owner_value(nick)))
+        self._put(Describe(nick_key(nick), None))
+        return True
+
+    def find(self, nick: str) -> Peer | None:
+        return super().find(nick) or self._remote.get(nick_key(nick))
+
+    def nicks(self) -> tuple[str, ...]:
+        if not self._remote:
+            return super().nicks()
+        everyone: dict[str, Peer] = {**self._remote, **self._peers}
+        return tuple(everyone[key].nick or "" for key in sorted(everyone))
+
+    # -- rooms -----------------------------------------------------------------------
+
+    def join_room(self, peer: Peer, name: str) -> Room:
+        self._refuse_while_paused()
+        key = room_key(name)
+        made = False
+        if key not in self._rooms and len(self._rooms) < self.rules.max_rooms:
+            self._rooms[key] = ClusterRoom(name, creator=peer.nick or "")
+            made = True
+        try:
+            room = super().join_room(peer, name)
+        except BaseException:
+            if made:
+                del self._rooms[key]
+            raise
+        if key not in self._positions:
+            self._positions[key] = None  # read from this node's first event in it
+        if isinstance(room, ClusterRoom) and peer.nick is not None:
+            room.wait_for_join(nick_key(peer.nick))
+        self._describe(peer)
+        return room
+
+    def part_room(self, peer: Peer, room: Room) -> None:
+        was_in = room in peer.rooms
+        self._member_now(peer, [room])
+        super().part_room(peer, room)
+        if was_in:
+            if self.history is not None:
+                self.history.forget(peer, room)
+            self._unwatch_if_empty(room.key)
+            self._describe(peer)
+
+    def _member_now(self, peer: Peer, rooms: Iterable[Room]) -> None:
+        """``peer`` is a full member of ``rooms`` here, its join back or not (it is leaving)."""
+        if peer.nick is None:
+            return
+        key = nick_key(peer.nick)
+        for room in rooms:
+            if isinstance(room, ClusterRoom) and key in room.joining:
+                self.settle(peer)  # what its other rooms owe it so far comes first
+                room.joined(key)
+
+    def _unwatch_if_empty(self, key: str) -> None:
+        """Stop reading a room that has no member here, once this node's events are back."""
+        room = self._rooms.get(key)
+        if room is not None and room.members:
+            return
+        if any(room_key == key for room_key, _ in self._in_flight):
+            return
+        self._positions.pop(key, None)
+        if self.history is not None:
+            self.history.drop_ring(key)
+
+    def set_topic(self, room: Room, text: str, nick: str) -> None:
+        super().set_topic(room, text, nick)
+        self._put(SetTopic(room.key, room.name, text, nick))
+
+    def lag(self) -> float:
+        """Seconds the oldest of this node's room events still on its way has waited to
+        come back from Redis (0 when none waits): how far the node is behind the backplane."""
+        for oldest in self._in_flight.values():
+            return max(self._monotonic() - oldest.put_at, 0.0)
+        return 0.0
+
+    def not_ready(self) -> str | None:
+        """Why this node cannot serve (/readyz), or None: it reaches Redis."""
+        return None if self._running.is_set() else REDIS_UNREACHABLE
+
+    def share_ban(self, ban: Ban, *, lifted: bool) -> None:
+        """Tell the other nodes of a ban made or lifted here (the shared store keeps it)."""
+        self._put(ShareBan(ban, lifted))
+
+    def _has_remote(self, room: Room) -> bool:
+        return isinstance(room, ClusterRoom) and bool(room.remote or room.joining)
+
+    # -- delivery --------------------------------------------------------------------
+
+    def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
+        author = exclude if exclude is not None else self._author_of(event)
+        if not self._running.is_set():
+            self._refuse(author)
+            return
+        self._put_event(RoomEvent(event, room.key, exclude, author, self._await(author)))
+
+    def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
+        rooms = list(about.rooms)
+        if not rooms:
+            if about is not exclude and about._hub is self:
+                self.send(about, event)
+            return
+        if not self._running.is_set():
+            return  # the node re-describes its members when Redis is back
+        self._announce_to(event, rooms, exclude, about if about._hub is self else None)
+
+    def _announce_to(
+        self, event: Event, rooms: list[Room], exclude: Peer | None, author: Peer | None
+    ) -> None:
+        """Send ``event`` to each of ``rooms``; a member of several is told once."""
+        seq = self._await(author)
+        token = f"{self.node}:{seq}" if len(rooms) > 1 else ""
+        for room in rooms:
+            self._put_event(RoomEvent(event, room.key, exclude, author, seq, token))
+
+    def send(self, peer: Peer, event: Event) -> None:
+        if isinstance(peer, RemotePeer):
+            author = self._author_of(event)
+            if not self._running.is_set():
+                self._refuse(author)
+                return
+            self._put(Direct(peer.node, nick_key(peer.nick or ""), event, author))
+            return
+        held = self._held.get(peer)
+        if held is not None:
+            held.events.append((held.awaiting, event))
+            return
+        super().send(peer, event)
+
+    def flush(self, peer: Peer) -> None:
+        held = self._held.pop(peer, None)
+        if held is not None:
+            for _, event in held.events:
+                super().send(peer, event)
+        super().flush(peer)
+
+    def _author_of(self, event: Event) -> Peer | None:
+        """The member of this node an event comes from, if any (for errors and ordering)."""
+        nick = getattr(event, "nick", None)
+        return super().find(nick) if isinstance(nick, str) else None
+
+    def _await(self, author: Peer | None) -> int:
+        """A sequence number for an event on its way; ``author``'s replies wait for it."""
+        self._seq += 1
+        if author is not None and author._hub is self:
+            held = self._held.get(author)
+            if held is None:
+                held = self._held[author] = _Held()
+            held.awaiting = self._seq
+        return self._seq
+
+    def _arrived(self, author: Peer | None, seq: int) -> None:
+        """``author``'s event ``seq`` reached its members: its replies up to it may follow."""
+        if author is None:
+            return
+        held = self._held.get(author)
+        if held is None:
+            return
+        ready = [event for after, event in held.events if after <= seq]
+        held.events = [(after, event) for after, event in held.events if after > seq]
+        if held.awaiting <= seq:
+            del self._held[author]
+        for event in ready:
+            super().send(author, event)
+
+    def _refuse(self, author: Peer | None) -> None:
+        if author is not None and author._hub is self:
+            self._held.pop(author, None)
+            event_id, ts = self.clock.stamp()
+            super().send(author, Error(event_id, ts, ClusterUnavailable.code, REFUSED))
+
+    def _refuse_while_paused(self) -> None:
+        if not self._running.is_set():
+            raise ClusterUnavailable(REFUSED)
+
+    def _describe(self, peer: Peer) -> None:
+        if peer.nick is not None:
+            presence = presence_of(peer, self._monotonic())
+            self._described[peer] = (peer.away, peer.active_at)
+            self._put(Describe(nick_key(peer.nick), presence))
+
+    def _describe_changes(self) -> None:
+        """Describe again the members whose away message changed, or who spoke, since last."""
+        for peer in list(self._peers.values()):
+            if self._described.get(peer) != (peer.away, peer.active_at):
+                self._describe(peer)
+
+    def _put(self, operation: Operation) -> None:
+        self._outbox.append(operation)
+        if len(self._outbox) > MAX_OUTBOX:
+            del self._outbox[: len(self._outbox) - MAX_OUTBOX]
+        self._outbox_ready.set()
+
+    def _put_event(self, operation: RoomEvent) -> None:
+        # Known before it is sent: the reader may read it back before the sender hears
+        # that Redis took it.
+        operation.put_at = self._monotonic()
+        self._in_flight[(operation.room_key, operation.seq)] = operation
+        self._put(operation)
+
+    def _never_back(self, operation: RoomEvent) -> None:
+        """A room event of this node that Redis did not take: forget it, and its join."""
+        self._in_flight.pop((operation.room_key, operation.seq), None)
+        if operation.author is not None and type(operation.event) is Join:
+            room = self._rooms.get(operation.room_key)
+            self._member_now(operation.author, [room] if room is not None else [])
+
+    def _take_outbox(self) -> list[Operation]:
+        batch, self._outbox = self._outbox, []
+        self._outbox_ready.clear()
+        return batch
+
+    # -- the sender ------------------------------------------------------------------
+
+    async def _send_forever(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            await self._running.wait()
+            batch = self._take_outbox()
+            try:
+                await self._send(batch)
+            except (RedisError, OSError) as exc:
+                self._failed_batch(batch)
+                self._lost(exc)
+
+    def _failed_batch(self, batch: list[Operation]) -> None:
+        """Redis failed mid-batch: tell authors their words were not sent; keep the rest."""
+        kept: list[Operation] = []
+        for operation in batch:
+            if isinstance(operation, RoomEvent):
+                self._never_back(operation)
+            if isinstance(operation, RoomEvent | Direct) and operation.author is not None:
+                if operation.author._hub is self:
+                    self._refuse(operation.author)
+                continue
+            kept.append(operation)
+        self._outbox[:0] = kept
+        if self._outbox:
+            self._outbox_ready.set()
+
+    async def _send(self, batch: list[Operation]) -> None:
+        """Send one pass's operations: claims first, then each room's events in one script."""
+        if not batch:
+            return
+        client = self._connected()
+        events = [op for op in batch if isinstance(op, RoomEvent)]
+        claims = [op for op in batch if isinstance(op, Claim)]
+        lost = await self._claim(client, claims)
+        if lost:
+            batch = [op for op in batch if not _by(op, lost)]
+            for event_op in events:
+                if event_op.author in lost:
+                    self._never_back(event_op)
+            events = [op for op in events if op.author not in lost]
+        # Presence first: a node that reads a join has read who joined.
+        pipe = client.pipeline(transaction=False)
+        for op in batch:
+            match op:
+                case Release(nick=nick, value=value):
+                    pipe.evalsha(self._scripts["release"], 1, self.keys.owner(nick), value)
+                case Describe(key=key, presence=presence, node=node):
+                    node = node or self.node
+                    if presence is None:
+                        pipe.hdel(self.keys.users(node), key)
+                        self._feed(pipe, "gone", key, "", node)
+                    else:
+                        value = presence.encode()
+                        pipe.hset(self.keys.users(node), key, value)
+                        self._feed(pipe, "user", key, value, node)
+                case SetTopic(room_key=key, name=name, text=text, by=by):
+                    value = _topic_value(name, text, by)
+                    pipe.hset(self.keys.topics, key, value)
+                    self._feed(pipe, "topic", key, value)
+                case ShareBan(ban=ban, lifted=lifted):
+                    self._feed(pipe, "unban" if lifted else "ban", ban.room_key, ban_json(ban))
+                case Direct(node=node, key=key, event=event):
+                    document = json.dumps(to_json(event), ensure_ascii=False)
+                    pipe.xadd(
+                        self.keys.inbox(node),
+                        {"k": key, "e": document},
+                        maxlen=FEED_CAP,
+                        approximate=True,
+                    )
+        if len(pipe):
+            await pipe.execute()
+        await self._append(client, events)
+        self.sent_batches += 1
+
+    def _feed(self, pipe: Any, op: str, key: str, value: str, node: str = "") -> None:
+        pipe.xadd(
+            self.keys.presence,
+            {"node": node or self.node, "op": op, "key": key, "v": value},
+            maxlen=FEED_CAP,
+            approximate=True,
+        )
+
+    async def _claim(self, client: aioredis.Redis, claims: list[Claim]) -> set[Peer]:
+        """Take the claimed nicknames; the members who lost a race for theirs are cut off."""
+        if not claims:
+            return set()
+        pipe = client.pipeline(transaction=False)
+        for claim in claims:
+            owner = self.keys.owner(claim.nick)
+            pipe.set(owner, self._owner_value(claim.nick), nx=True, ex=self._ttl)
+            pipe.get(owner)
+        results = await pipe.execute()
+        lost: set[Peer] = set()
+        for claim, taken, holder in zip(claims, results[::2], results[1::2], strict=True):
+            if taken:
+                continue
+            if isinstance(holder, str) and holder.startswith(self.node + " "):
+                if holder != self._owner_value(claim.nick):  # renamed to a lookalike of itself
+                    await client.set(
+                        self.keys.owner(claim.nick), self._owner_value(claim.nick), ex=self._ttl
+                    )
+                continue
+            if claim.peer.nick is not None and nick_key(claim.peer.nick) == nick_key(claim.nick):
+                log.info("%s lost the nickname %s to another node", claim.peer.address, claim.nick)
+                lost.add(claim.peer)
+        for peer in lost:
+            self._lose_race(peer)
+        return lost
+
+    def _lose_race(self, peer: Peer) -> None:
+        """Another node took ``peer``'s nickname at the same moment: say so, and cut it off."""
+        self._held.pop(peer, None)
+        event_id, ts = self.clock.stamp()
+        text = (
+            f"the nickname {peer.nick!r} was taken on another server at the same moment; "
+            "connect again and choose another"
+        )
+        LocalHub.send(self, peer, Error(event_id, ts, NickTaken.code, text))
+        LocalHub.flush(self, peer)
+        self.drop(peer, LOST_RACE)
+
+    async def _append(self, client: aioredis.Redis, events: list[RoomEvent]) -> None:
+        """The pass's room events to their streams, with their ids, in one script."""
+        if not events:
+            return
+        slots: dict[str, int] = {}
+        keys: list[str] = [self.keys.ids]
+        args: list[str | int] = [self._highest, self.stream_cap, self.history_rows, len(events)]
+        for op in events:
+            slot = slots.get(op.room_key)
+            if slot is None:
+                slot = slots[op.room_key] = len(slots) + 1
+                key = op.room_key
+                keys += [self.keys.events(key), self.keys.history(key), self.keys.count(key)]
+            args += self._event_args(slot, op)
+        first = int(await client.evalsha(self._scripts["append"], len(keys), *keys, *args))
+        self._highest = max(self._highest, first + len(events) - 1)
+        woken = False
+        for offset, op in enumerate(events):
+            event_id = first + offset
+            if isinstance(op.event, SearchStarted):
+                self._search_ids[op.event.search_id] = event_id  # the cluster's search id
+            if self._positions.get(op.room_key, "") is None:
+                # This node's first event in the room: read the room from it on, and its
+                # history from before it (the script wrote both in one step, so the two
+                # meet exactly), before the reader can bring a joiner's join back.
+                if self.history is not None:
+                    room = self._rooms.get(op.room_key)
+                    name = room.name if room is not None else op.room_key
+                    await self.history.load_ring(name, op.room_key, event_id)
+                self._positions[op.room_key] = f"{event_id - 1}-0"
+                woken = True
+        if woken:  # the reader waits on the old set of streams: wake it
+            await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
+
+    def _event_args(self, slot: int, op: RoomEvent) -> list[str | int]:
+        """One event's arguments to the append script (its id is the entry's)."""
+        event = op.sent = self._outgoing(op.event)
+        document = json.dumps(to_json(event), ensure_ascii=False)
+        args: list[str | int] = [slot, document, f"{self.node}:{op.seq}", op.token]
+        if self.history is None:
+            return [*args, 0]
+        record = op.record = said_record(event, getattr(event, "room", ""), op.room_key)
+        if record is None:
+            return [*args, 0]
+        fields = history_fields(record)
+        return [*args, 1, *(str(fields[name]) for name in _HISTORY_FIELDS)]
+
+    def _keep(self, origin: RoomEvent, event: Event, key: str) -> None:
+        """This node's own ``event``, back with its id: the history store keeps, beside the
+        line the script wrote, the line's topic and its speaker's sighting, or a leaving
+        of the room (for /seen and /summary). Once per event in the cluster: here."""
+        assert self.history is not None
+        if origin.record is not None:
+            self.history.keep((origin.record._replace(id=event.id),))
+        elif isinstance(event, Part):
+            self.history.keep((leave_record(event, event.room, key),))
+        elif isinstance(event, Leave):
+            room = self._rooms.get(key)
+            self.history.keep((leave_record(event, room.name if room else key, key),))
+
+    def _outgoing(self, event: Event) -> Event:
+        """``event`` as it goes to Redis: id 0 (the stream entry's id is its id), and an AI
+        event's search id the cluster's (its question's event id)."""
+        if isinstance(event, AIDelta | AIAnswer | SearchFailed):
+            search_id = self._search_ids.get(event.search_id, event.search_id)
+            if not isinstance(event, AIDelta):
+                self._search_ids.pop(event.search_id, None)
+            return dataclasses.replace(event, id=0, search_id=search_id)
+        return dataclasses.replace(event, id=0)
+
+    # -- the reader ------------------------------------------------------------------
+
+    async def _read_forever(self) -> None:
+        # The events of this node on their way, by id once sent: who to leave out, and
+        # whose replies wait for them.
+        while True:
+            await self._running.wait()
+            reader = self._reader
+            assert reader is not None
+            streams = self._streams()
+            try:
+                reply = await reader.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+                continue
+            for stream, entries in _stream_entries(reply):
+                if stream == self.keys.presence:
+                    self._read_presence(entries)
+                elif stream == self.keys.inbox(self.node):
+                    self._read_inbox(entries)
+                else:
+                    self._read_room(stream, entries)
+
+    def _streams(self) -> dict[Any, Any]:
+        streams: dict[Any, Any] = {
+            self.keys.presence: self._presence_position,
+            self.keys.inbox(self.node): self._inbox_position,
+        }
+        for key, position in self._positions.items():
+            if position is not None:
+                streams[self.keys.events(key)] = position
+        return streams
+
+    def _read_presence(self, entries: Entries) -> None:
+        for entry_id, fields in entries:
+            self._presence_position = entry_id
+            node, op, key, value = fields["node"], fields["op"], fields["key"], fields["v"]
+            if op == "topic":
+                self._apply_topic(key, value)
+            elif node == self.node:
+                continue
+            elif op in ("ban", "unban"):
+                ban = ban_from_json(value)
+                if ban is not None and self.on_ban is not None:
+                    self.on_ban(ban, op == "unban")
+            elif op == "user":
+                self._apply_presence(node, key, value)
+            elif op == "gone":
+                remote = self._remote.get(key)
+                if remote is not None and remote.node == node:
+                    self._forget_remote(key)
+
+    def _read_inbox(self, entries: Entries) -> None:
+        for entry_id, fields in entries:
+            self._inbox_position = entry_id
+            if "e" not in fields:
+                continue  # a wake-up: the rooms to read changed
+            peer = self._peers.get(fields["k"])
+            event = _parse(fields["e"])
+            if peer is not None and event is not None:
+                self.clock.seen(event.id)
+                self.send(peer, event)
+
+    def _read_room(self, stream: str, entries: Entries) -> None:
+        key = _room_key_of(stream)
+        position = self._positions.get(key)
+        if position is None:
+            return  # no member here any more
+        if entries:
+            self._check_skipped(key, entries)
+        for entry_id, fields in entries:
+            self._positions[key] = entry_id
+            origin = None
+            node, _, seq = fields.get("o", "").rpartition(":")
+            if node == self.node and seq.isdigit():
+                origin = self._in_flight.pop((key, int(seq)), None)
+            # This node's own events are not parsed again: it has them.
+            parsed = origin.sent if origin is not None else _parse(fields["e"])
+            if parsed is None:
+                continue
+            event_id = _id_number(entry_id)
+            if isinstance(parsed, SearchStarted):  # a search's id is its question's event id
+                event: Event = dataclasses.replace(parsed, id=event_id, search_id=event_id)
+            else:
+                event = dataclasses.replace(parsed, id=event_id)
+            self.clock.seen(event_id)
+            self._highest = max(self._highest, event_id)
+            room = self._rooms.get(key)
+            if self.history is not None:
+                if room is not None:
+                    self.history.heard(event, room)
+                if origin is not None:
+                    self._keep(origin, event, key)
+            if origin is not None and origin.author is not None and type(event) is Join:
+                self._member_now(origin.author, [room] if room is not None else [])
+            token = fields.get("a", "")
+            if room is not None and token:
+                self._deliver_once(event, room, token, origin)
+            elif room is not None:
+                exclude = origin.exclude if origin is not None else None
+                LocalHub.publish(self, event, room=room, exclude=exclude)
+                if origin is not None and type(event) is Join:
+                    self._replay(origin.author, room, event_id)
+                if isinstance(room, ClusterRoom) and room.joining and type(event) in _COMINGS:
+                    # Who came and went just before them: their welcome may not have known.
+                    for peer in list(room.joining.values()):
+                        if peer is not exclude:
+                            LocalHub.send(self, peer, event)
+            if origin is not None:
+                author = origin.author
+                if (
+                    author is not None
+                    and author is not origin.exclude
+                    and author._hub is self
+                    and (room is None or room not in author.rooms)
+                ):
+                    LocalHub.send(self, author, event)  # its own /part: told, though gone
+                self._arrived(author, origin.seq)
+        self._unwatch_if_empty(key)
+
+    def _replay(self, joiner: Peer | None, room: Room, join_id: int) -> None:
+        """``joiner``, a member here, is in ``room`` now that its join is back: send it the
+        room's last lines and the end marker, right after its join, before its own
+        replies (which wait for the join) and before any later line of the room."""
+        if self.history is None or joiner is None or room not in joiner.rooms:
+            return
+        made = self.history.replay_for(joiner, room, join_id, self._encode)
+        if made is not None:
+            data, end = made
+            LocalHub.send_raw(self, joiner, data)
+            LocalHub.send(self, joiner, end)
+
+    def _deliver_once(self, event: Event, room: Room, token: str, origin: RoomEvent | None) -> None:
+        """An announcement sent to several rooms: each member here is told once."""
+        told = self._announced.get(token)
+        if told is None:
+            told = self._announced[token] = set()
+            while len(self._announced) > ANNOUNCED_REMEMBERED:
+                self._announced.popitem(last=False)
+        exclude = origin.exclude if origin is not None else None
+        for peer in list(room.members.values()):
+            if peer not in told and peer is not exclude:
+                told.add(peer)
+                LocalHub.send(self, peer, event)
+
+    def _check_skipped(self, key: str, entries: Entries) -> None:
+        """Tell this node's members of a room if Redis trimmed lines this node had not read.
+
+        Each entry carries its room's running count, ``n``: a gap between the last
+        one read and the next is what the stream's cap dropped while this node lagged.
+        """
+        last = self._counts.get(key)
+        first = int(entries[0][1].get("n", 0))
+        self._counts[key] = int(entries[-1][1].get("n", 0))
+        if last is None or first <= last + 1:
+            return
+        room = self._rooms.get(key)
+        if room is None:
+            return
+        skipped = first - last - 1
+        self.skipped_notices += 1
+        log.warning("node %s fell behind %s: %d events skipped", self.node, room.name, skipped)
+        event_id, ts = self.clock.stamp()
+        notice = Notice(
+            event_id,
+            ts,
+            f"this server fell behind {room.name}: {skipped:,} events said there meanwhile "
+            f"were skipped (Redis keeps the last {self.stream_cap:,} of each room)",
+        )
+        for peer in list(room.members.values()):
+            LocalHub.send(self, peer, notice)
+
+    # -- the mirror of the other nodes --------------------------------------------------
+
+    def _apply_presence(self, node: str, key: str, value: str) -> None:
+        try:
+            presence = Presence.decode(value)
+        except ValueError:
+            log.warning("node %s wrote a presence record that cannot be read; ignored", node)
+            return
+        remote = self._remote.get(key)
+        if remote is None:
+            remote = self._remote[key] = RemotePeer(node, presence.nick)
+        elif remote.node != node:
+            remote.node = node
+        old_skeleton = nick_skeleton(remote.nick or "")
+        if self._remote_lookalikes.get(old_skeleton) is remote:
+            del self._remote_lookalikes[old_skeleton]
+        remote.describe(presence, self._monotonic(), time.time())
+        self._remote_lookalikes[nick_skeleton(presence.nick)] = remote
+        wanted = {room_key(name): name for name in presence.rooms}
+        for room in list(remote.rooms):
+            if room.key not in wanted:
+                self._leave_remote(remote, key, room)
+        for rkey, name in wanted.items():
+            room = self._rooms.get(rkey) or ClusterRoom(name, creator=presence.nick)
+            self._rooms[rkey] = room
+            if isinstance(room, ClusterRoom):
+                if room not in remote.rooms:
+                    room.add_remote(remote)
+                    remote.rooms[room] = None
+                else:
+                    room.names_changed()
+
+    def _forget_remote(self, key: str) -> None:
+        remote = self._remote.pop(key, None)
+        if remote is None:
+            return
+        skeleton = nick_skeleton(remote.nick or "")
+        if self._remote_lookalikes.get(skeleton) is remote:
+            del self._remote_lookalikes[skeleton]
+        for room in list(remote.rooms):
+            self._leave_remote(remote, key, room)
+
+    def _leave_remote(self, remote: RemotePeer, key: str, room: Room) -> None:
+        del remote.rooms[room]
+        if isinstance(room, ClusterRoom):
+            room.remove_remote(key)
+        if not room.members and not self._keeps(room):
+            self._rooms.pop(room.key, None)
+
+    def _apply_topic(self, key: str, value: str) -> None:
+        try:
+            _, text, by = json.loads(value)
+        except (TypeError, ValueError):
+            return
+        room = self._rooms.get(key)
+        if room is not None and isinstance(text, str) and isinstance(by, str):
+            room.topic, room.topic_by = text, by
+
+    # -- heartbeat, sweeping and outages ----------------------------------------------
+
+    async def _beat_forever(self) -> None:
+        interval = self.node_timeout / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self._running.wait()
+            self._describe_changes()
+            try:
+                client = self._connected()
+                if await self._beat(client):
+                    await self._join_cluster(fresh=False)
+                await self._sweep(client)
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+
+    async def _beat(self, client: aioredis.Redis) -> bool:
+        """Say this node lives, hold its members' nicknames, refresh their presence.
+
+        Returns whether Redis had lost this node (restarted empty, or swept it)."""
+        now, wall = self._monotonic(), time.time()
+        pipe = client.pipeline(transaction=False)
+        pipe.set(self.keys.node(self.node), str(wall), ex=self._ttl)
+        pipe.sadd(self.keys.nodes, self.node)
+        pipe.get(self.keys.epoch)
+        users = {}
+        for key, peer in self._peers.items():
+            pipe.expire(self.keys.owner(peer.nick or ""), self._ttl)
+            users[key] = presence_of(peer, now, wall).encode()
+        if users:
+            pipe.hset(self.keys.users(self.node), mapping=dict[Any, Any](users))
+        results = await pipe.execute()
+        return bool(results[1]) or results[2] != self._epoch
+
+    async def _sweep(self, client: aioredis.Redis) -> None:
+        """Find nodes whose heartbeat expired; the node whose SREM wins announces their users."""
+        nodes = sorted(_strings(await client.smembers(self.keys.nodes)))
+        others = [node for node in nodes if node != self.node]
+        if not others:
+            return
+        pipe = client.pipeline(transaction=False)
+        for node in others:
+            pipe.exists(self.keys.node(node))
+        alive = await pipe.execute()
+        for node, exists in zip(others, alive, strict=True):
+            if exists or not await client.srem(self.keys.nodes, node):
+                continue
+            users = _hash(await client.hgetall(self.keys.users(node)))
+            log.warning("node %s stopped answering; its %d users are gone", node, len(users))
+            for key, value in users.items():
+                try:
+                    presence = Presence.decode(value)
+                except ValueError:
+                    continue
+                rooms = [
+                    room for name in presence.rooms if (room := self._rooms.get(room_key(name)))
+                ]
+                if rooms:
+                    event_id, ts = self.clock.stamp()
+                    leave = Leave(event_id, ts, presence.nick, NODE_LOST)
+                    self._announce_to(leave, rooms, None, None)
+                await client.evalsha(
+                    self._scripts["release_node"], 1, self.keys.owner(presence.nick), node
+                )
+                self._put(Describe(key, None, node))
+                self._forget_remote(key)
+            await client.delete(self.keys.users(node), self.keys.inbox(node))
+
+    def _lost(self, error: BaseException) -> None:
+        """Redis stopped answering: pause, tell every member once, and try to get it back."""
+        if not self._running.is_set() or self._closing:
+            return
+        self._running.clear()
+        log.warning(
+            "node %s lost Redis at %s (%s); the chat is paused here until it is back",
+            self.node,
+            self.shown_url,
+            _said(error),
+        )
+        self._tell_everyone(PAUSED)
+        for peer in list(self._held):
+            self._arrived(peer, self._seq)
+        self._recovery = asyncio.create_task(self._recover(), name="cluster recovery")
+
+    async def _recover(self) -> None:
+        while True:
+            await asyncio.sleep(RECONNECT_INTERVAL)
+            try:
+                await self._connected().ping()
+                await self._join_cluster(fresh=False)
+            except (RedisError, OSError) as exc:
+                log.debug("Redis still unavailable: %s", _said(exc))
+                continue
+            log.warning("node %s reaches Redis again; the chat goes on", self.node)
+            self._recovery = None
+            self._running.set()
+            self._tell_everyone(RESUMED)
+            if self._outbox:
+                self._outbox_ready.set()
+            return
+
+    def _tell_everyone(self, text: str) -> None:
+        event_id, ts = self.clock.stamp()
+        notice = Notice(event_id, ts, text)
+        for peer in list(self._peers.values()):
+            LocalHub.send(self, peer, notice)
+
+
+Entries = list[tuple[str, dict[str, str]]]
+#: The room events a member that is joining is told before its own join is back.
+_COMINGS = (Join, Part, Leave, NickChange)
+_HISTORY_FIELDS = ("ts", "room", "kind", "nick", "text", "sources")
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them to end.
+
+    A cancellation that lands while redis-py is in the middle of a command can be
+    lost inside it (the task goes on to its next wait): it is cancelled again
+    until it ends.
+    """
+    for task in tasks:
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _by(operation: Operation, peers: set[Peer]) -> bool:
+    """Whether ``operation`` is about one of ``peers`` (who lost the race for their nick)."""
+    if isinstance(operation, RoomEvent | Direct):
+        return operation.author in peers
+    if isinstance(operation, Claim):
+        return operation.peer in peers
+    return False
+
+
+def _entries(reply: Any) -> Entries:
+    """XRANGE's or XREVRANGE's reply, typed (decode_responses: strings)."""
+    return [(str(entry_id), dict(fields)) for entry_id, fields in reply or []]
+
+
+def _strings(reply: Any) -> list[str]:
+    return [str(item) for item in reply or ()]
+
+
+def _hash(reply: Any) -> dict[str, str]:
+    return {str(key): str(value) for key, value in (reply or {}).items()}
+
+
+def _topic_value(name: str, text: str, by: str) -> str:
+    return json.dumps([name, text, by], ensure_ascii=False)
+
+
+def _stream_entries(reply: Any) -> Iterable[tuple[str, Entries]]:
+    """XREAD's reply as (stream, entries), whichever protocol redis-py speaks."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):  # RESP3: {stream: [entries]}
+        return [(str(stream), entries[0]) for stream, entries in reply.items()]
+    return [(str(stream), entries) for stream, entries in reply]
+
+
+def _room_key_of(stream: str) -> str:
+    """The room key in a stream's name, ``PREFIX:{ROOM}:events``."""
+    return stream[stream.index("{") + 1 : stream.rindex("}")]
+
+
+def _id_number(entry_id: str) -> int:
+    return int(entry_id.split("-")[0])
+
+
+def _parse(document: str) -> Event | None:
+    try:
+        return parse_json_event(document)
+    except RemoteProtocolError as exc:
+        log.warning("an event on Redis cannot be read (%s); skipped", exc)
+        return None
+
+
+def _said(error: BaseException) -> str:
+    """An error in one line (redis-py names host and port only, never the password)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

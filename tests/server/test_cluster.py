@@ -1,0 +1,162 @@
+"""Several servers, one chat: nodes on one real redis-server, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tcpchat.core.events import AIAnswer, SearchStarted
+from tests.support.cluster import running_cluster, settled
+
+
+async def test_a_line_said_on_one_node_reaches_the_room_on_another(redis_url: str) -> None:
+    """Alice on node A says hello; Bob on node B sees it."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await alice.send("hello from A")
+        await bob.expect(r"<alice> hello from A")
+
+
+async def test_every_member_sees_the_same_order(redis_url: str) -> None:
+    """Six senders on three nodes, 20 lines each: every member sees the others' in one order."""
+    async with running_cluster(redis_url, 3) as cluster:
+        members = [
+            await cluster.client(cluster.nodes[index % 3], f"user{index}") for index in range(6)
+        ]
+        rounds = 20
+        for round_ in range(rounds):
+            for index, member in enumerate(members):
+                member.writer.write(f"line {index}-{round_}\n".encode())
+        seen = []
+        for member in members:
+            lines = [
+                (await member.expect(r"<user\d> (line \d-\d+)")).group(1) for _ in range(5 * rounds)
+            ]
+            seen.append(lines)
+        for one, one_seen in enumerate(seen):
+            for other, other_seen in enumerate(seen):
+                # Each is not sent its own lines: compare what both were sent.
+                both = {f"line {one}-", f"line {other}-"}
+                assert [x for x in one_seen if x[:7] not in both] == [
+                    x for x in other_seen if x[:7] not in both
+                ]
+
+
+async def test_nickname_taken_on_another_node_is_refused(redis_url: str) -> None:
+    """Bob on node A holds 'bob'; 'BOB' on node B is told it is taken."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        watcher = await cluster.client(b, "watcher")
+        await cluster.client(a, "bob")
+        await watcher.expect(r"\*\*\* bob joined")
+        other = await cluster.client(b)
+        await other.send("BOB")
+        await other.expect(r"!!! the nickname 'BOB' is taken")
+
+
+async def test_a_lookalike_on_another_node_is_refused(redis_url: str) -> None:
+    """Latin 'ape' on node A; all-Cyrillic 'аре' on node B is refused, as on one server."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        watcher = await cluster.client(b, "watcher")
+        await cluster.client(a, "ape")
+        await watcher.expect(r"\*\*\* ape joined")
+        other = await cluster.client(b)
+        await other.send("\u0430\u0440\u0435")
+        await other.expect(r"!!! the nickname '.+' looks like 'ape'")
+
+
+async def test_two_nodes_registering_one_nickname_at_once_one_wins(redis_url: str) -> None:
+    """Two clients on two nodes ask for 'carol' in the same instant: one keeps it, one is told."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        contenders = [await cluster.client(a), await cluster.client(b)]
+        for contender in contenders:
+            contender.writer.write(b"carol\n")
+        refusals = {
+            asyncio.create_task(contender.expect(r"!!! the nickname 'carol'")): contender
+            for contender in contenders
+        }
+        done, pending = await asyncio.wait(refusals, timeout=5, return_when="FIRST_COMPLETED")
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        assert len(done) == 1, "exactly one of the two is refused"
+        (winner,) = (refusals[task] for task in pending)
+        await winner.send("/whois carol")
+        await winner.expect(r"\*\*\* carol: in #lobby")
+
+
+async def test_users_lists_the_whole_cluster(redis_url: str) -> None:
+    """/users on node A names the members connected to node B."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await alice.send("/users")
+        await alice.expect(r"2 users online: alice, bob")
+
+
+async def test_msg_reaches_a_user_on_another_node(redis_url: str) -> None:
+    """/msg from node A to a user on node B arrives there."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await alice.send("/msg bob psst")
+        await bob.expect(r"\[private\] alice -> bob: psst")
+
+
+async def test_rooms_and_topics_are_the_whole_clusters(redis_url: str) -> None:
+    """A room made and given a topic on node B is listed, with its topic, by /rooms on node A."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await bob.send("/join #dev")
+        await bob.expect(r"now talking in #dev")
+        await bob.send("/topic release on friday")
+        await bob.expect(r"bob set the topic")
+        await settled(bob, "#dev")
+        await alice.send("/rooms")
+        await alice.expect(r"#dev \(1 user\): release on friday")
+
+
+async def test_whois_and_away_reach_across_nodes(redis_url: str) -> None:
+    """Bob on node B marks himself away; /whois on node A shows his rooms and away message."""
+    async with running_cluster(redis_url, 2, node_timeout=0.6) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await bob.send("/away lunch")
+        await bob.expect(r"you are marked as away: lunch")
+        # The away message travels with the node's heartbeat (every third of --node-timeout):
+        # ask until the answer has it.
+        async with asyncio.timeout(3):
+            while True:
+                await alice.send("/whois bob")
+                match = await alice.expect(r"bob: in #lobby; connected .*")
+                if match.group(0).endswith("away: lunch"):
+                    break
+
+
+async def test_search_answers_reach_the_room_on_every_node(redis_url: str) -> None:
+    """An AI answer published on node A reaches the room's members on node B, ids renumbered."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        hub = a.hub
+        room = hub.room("#lobby")
+        assert room is not None
+        event_id, ts = a.clock.stamp()
+        hub.publish(SearchStarted(event_id, ts, "alice", 7, "what is tcp?", room.name), room=room)
+        event_id, ts = a.clock.stamp()
+        answer = AIAnswer(event_id, ts, "alice", 7, "a stream protocol", (), room.name)
+        hub.publish(answer, room=room)
+        await bob.expect(r"alice asked the AI: what is tcp\?")
+        await bob.expect(r"a stream protocol")

@@ -1,0 +1,176 @@
+"""A cluster's faults: a node killed, Redis stopped and back empty, a node that falls behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from tcpchat.config import ClusterSettings, ServerSettings
+from tcpchat.core.errors import StoreError
+from tcpchat.server.chat import ChatServer
+from tcpchat.server.redis_hub import REDIS_UNREACHABLE
+from tests.support.cluster import running_cluster, settled
+from tests.support.helpers import LineClient
+from tests.support.http import http_get, scrape, value
+from tests.support.programs import start_server
+from tests.support.redis import RedisServer, running_redis
+
+
+async def node_process(url: str, *flags: str) -> tuple[asyncio.subprocess.Process, int]:
+    """A node as a process of its own (``tcpchat serve --redis-url``), to kill or stop."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("TCPCHAT_")}
+    return await start_server(
+        "--redis-url", url, "--log-level", "warning", "--no-history", *flags, env=environ
+    )
+
+
+async def test_a_killed_nodes_users_are_announced_gone_once_and_their_nicks_freed(
+    redis_url: str,
+) -> None:
+    """kill -9 a node: within --node-timeout the others announce its users once, free the nick."""
+    process, port = await node_process(redis_url, "--node-timeout", "1.5")
+    try:
+        async with running_cluster(redis_url, 2) as cluster:
+            a, c = cluster.nodes
+            alice = await cluster.client(a, "alice")
+            carol = await cluster.client(c, "carol")
+            bob = await LineClient.connect(port)
+            cluster.clients.append(bob)
+            await bob.expect("Choose a nickname")
+            await bob.register("bob")
+            await settled(bob)
+            await alice.expect(r"\*\*\* bob joined")
+            process.send_signal(signal.SIGKILL)
+            await alice.expect(r"\*\*\* bob left \(server lost\)", timeout=6)
+            await carol.expect(r"\*\*\* bob left \(server lost\)", timeout=6)
+            again = await cluster.client(c, "bob")  # the nickname is free again
+            await alice.expect(r"\*\*\* bob joined")
+            await again.send("/users")
+            await again.expect(r"3 users online: alice, bob, carol")
+            assert sum("bob left" in line for line in alice.seen) == 1
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.communicate()
+
+
+async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
+    own_redis: RedisServer,
+) -> None:
+    """Redis stops: members stay connected, are told once, input is refused; back: it resumes."""
+    async with running_cluster(own_redis.url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await asyncio.to_thread(own_redis.stop)
+        await alice.expect(r"\*\*\* the chat is paused")
+        await bob.expect(r"\*\*\* the chat is paused")
+        await alice.send("anyone?")
+        await alice.expect(r"!!! the chat is paused \(this server cannot reach Redis\)")
+        # Redis comes back, empty: persistence is off in tests.
+        await asyncio.to_thread(own_redis.restart)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        await alice.send("still here")
+        await bob.expect(r"<alice> still here")
+        assert sum("the chat is paused:" in line for line in alice.seen) == 1
+
+
+async def test_a_cluster_re_registers_its_members_after_redis_restarts_empty(
+    own_redis: RedisServer,
+) -> None:
+    """Redis restarts empty: nicknames are held again and every node lists everyone again."""
+    async with running_cluster(own_redis.url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await asyncio.to_thread(own_redis.restart)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        # Each node describes its members again, and the others read it from the feed:
+        # ask until bob's node lists alice again.
+        async with asyncio.timeout(5):
+            while True:
+                await bob.send("/users")
+                listed = await bob.expect(r"users? online: .*")
+                if listed.group(0) == "users online: alice, bob":
+                    break
+        assert own_redis.command("EXISTS", "tcpchat:nick:{alice}:owner") == ":1"
+        impostor = await cluster.client(b)
+        await impostor.send("alice")
+        await impostor.expect(r"!!! the nickname 'alice' is taken")
+
+
+async def test_a_stopped_node_does_not_slow_the_others_and_is_told_what_it_skipped(
+    redis_url: str,
+) -> None:
+    """A node stopped while its room says more than Redis keeps: the others go on at full
+    speed, and when it runs again its members are told lines were skipped."""
+    process, port = await node_process(
+        redis_url, "--node-timeout", "60", "--room-stream-max", "100", "--no-flood-control"
+    )
+    try:
+        # Every node caps the streams it writes to: all of them at 100 here.
+        async with running_cluster(redis_url, 1, flood_control=False, stream_max=100) as cluster:
+            (a,) = cluster.nodes
+            alice = await cluster.client(a, "alice")
+            carol = await cluster.client(a, "carol")
+            slow = await LineClient.connect(port)
+            cluster.clients.append(slow)
+            await slow.expect("Choose a nickname")
+            await slow.register("slow")
+            await settled(slow)
+            await alice.expect(r"\*\*\* slow joined")
+            process.send_signal(signal.SIGSTOP)
+            lines = 1_000
+            carol.writer.write(b"".join(b"line %d\n" % number for number in range(lines)))
+            await alice.expect(rf"<carol> line {lines - 1}$", timeout=20)
+            process.send_signal(signal.SIGCONT)
+            await slow.expect(r"\*\*\* this server fell behind #lobby", timeout=10)
+            await slow.expect(rf"<carol> line {lines - 1}$", timeout=10)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        await process.communicate()
+
+
+async def test_the_redis_password_is_never_in_the_error() -> None:
+    """A wrong password refuses the node at start, in words that never show the password."""
+    with running_redis(password="the-right-one") as redis_server:
+        url = f"redis://:hunter2secret@127.0.0.1:{redis_server.port}/0"
+        server = ChatServer(
+            ServerSettings(host="127.0.0.1", port=0), cluster=ClusterSettings(redis_url=url)
+        )
+        with pytest.raises(StoreError) as refused:
+            await server.start()
+    assert "hunter2secret" not in str(refused.value)
+    assert "redis://***@127.0.0.1" in str(refused.value)
+
+
+async def test_readyz_says_a_node_without_redis_is_not_ready(own_redis: RedisServer) -> None:
+    """A node answers /readyz 200 while it reaches Redis, 503 and why once Redis stops, and
+    shows its backplane lag in /metrics."""
+    server = ChatServer(
+        ServerSettings(host="127.0.0.1", port=0, http_port=0),
+        cluster=ClusterSettings(redis_url=own_redis.url),
+    )
+    async with server:
+        ready, _, _ = await http_get(server.http_port, "/readyz")
+        lag = value(await scrape(server.http_port), "tcpchat_backplane_lag_seconds")
+        alice = await LineClient.connect(server.port)
+        try:
+            await alice.register("alice")
+            await asyncio.to_thread(own_redis.stop)
+            await alice.expect(r"\*\*\* the chat is paused")
+            status, _, body = await http_get(server.http_port, "/readyz")
+        finally:
+            await alice.close()
+    assert (ready, lag) == ("HTTP/1.1 200 OK", 0.0)
+    assert status == "HTTP/1.1 503 Service Unavailable"
+    assert body == f"not ready: {REDIS_UNREACHABLE}\n".encode()
