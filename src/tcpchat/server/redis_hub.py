@@ -1278,6 +1278,11 @@ class RedisHub(LocalHub):
                     presence = Presence.decode(value)
                 except ValueError:
                     continue
+                # The nickname is freed before anyone is told its holder left, so that
+                # whoever reads the leave may take the name at once.
+                await client.evalsha(
+                    self._scripts["release_node"], 1, self.keys.owner(presence.nick), node
+                )
                 rooms = [
                     room for name in presence.rooms if (room := self._rooms.get(room_key(name)))
                 ]
@@ -1285,9 +1290,6 @@ class RedisHub(LocalHub):
                     event_id, ts = self.clock.stamp()
                     leave = Leave(event_id, ts, presence.nick, NODE_LOST)
                     self._announce_to(leave, rooms, None, None)
-                await client.evalsha(
-                    self._scripts["release_node"], 1, self.keys.owner(presence.nick), node
-                )
                 self._put(Describe(key, None, node))
                 self._forget_remote(key)
             await client.delete(self.keys.users(node), self.keys.inbox(node))
