@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -54,6 +53,7 @@ from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key
 from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, SAID, SIGHTINGS, Kind, StoredEvent
 from tcpchat.store.matching import matcher
+from tcpchat.store.pending import PendingRecords
 
 log = logging.getLogger("tcpchat.store")
 
@@ -173,14 +173,10 @@ class RedisStore:
         self.keys = RedisKeys(prefix)
         self._max_age_days = max_age_days
         self._max_rows = max_rows_per_room
-        self._max_pending = max_pending
-        self._pending: deque[StoredEvent] = deque()
+        self._pending = PendingRecords(self.shown_url, "Redis", max_pending)
         self._client: aioredis.Redis | None = None
         self._write_lock = asyncio.Lock()  # one flush at a time: sightings go in id order
         self._highest = 0
-        self._available = True
-        self._dropped = 0
-        self._drop_logged = False
 
     # -- opening and closing ------------------------------------------------------
 
@@ -222,12 +218,7 @@ class RedisStore:
             return
         try:
             await self.flush()
-            if self._pending:
-                log.warning(
-                    "history: %d records could not be written to %s before closing",
-                    len(self._pending) + self._dropped,
-                    self.shown_url,
-                )
+            self._pending.warn_unwritten()
         finally:
             self._client = None
             await client.aclose()
@@ -236,30 +227,25 @@ class RedisStore:
 
     def append(self, records: Iterable[StoredEvent]) -> None:
         """Queue records for the next flush: no I/O, O(1) a record."""
-        self._pending.extend(records)
-        if len(self._pending) > self._max_pending:
-            self._drop_oldest()
+        self._pending.add(records)
 
     async def flush(self) -> None:
         """Send what was appended, in pipelines of PIPELINE_RECORDS. Never raises for Redis
         trouble: what was not sent goes back on the buffer for the next flush."""
         async with self._write_lock:
             while self._pending:
-                batch = [
-                    self._pending.popleft()
-                    for _ in range(min(PIPELINE_RECORDS, len(self._pending)))
-                ]
+                batch = self._pending.take(PIPELINE_RECORDS)
                 try:
                     highest = await self._write(batch)
                 except RedisError as exc:
-                    self._put_back(batch)
+                    self._pending.put_back(batch)
                     self._failed(exc)
                     return
                 except BaseException:
-                    self._put_back(batch)  # cancelled: sending again later is harmless
+                    self._pending.put_back(batch)  # cancelled: sending again is harmless
                     raise
                 self._highest = max(self._highest, highest)
-                self._recovered()
+                self._pending.recovered()
 
     @property
     def pending(self) -> int:
@@ -267,12 +253,12 @@ class RedisStore:
 
     @property
     def available(self) -> bool:
-        return self._available
+        return self._pending.available
 
     @property
     def dropped(self) -> int:
         """Records dropped from the buffer during the current outage."""
-        return self._dropped
+        return self._pending.dropped
 
     def highest_id(self) -> int:
         return self._highest
@@ -371,43 +357,8 @@ class RedisStore:
                 raise result
         return int(results[-1])
 
-    def _put_back(self, batch: list[StoredEvent]) -> None:
-        self._pending.extendleft(reversed(batch))
-        if len(self._pending) > self._max_pending:
-            self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        excess = len(self._pending) - self._max_pending
-        for _ in range(excess):
-            self._pending.popleft()
-        self._dropped += excess
-        if not self._drop_logged:
-            self._drop_logged = True
-            log.warning(
-                "history: more than %d records are waiting to be written to %s; "
-                "dropping the oldest until Redis takes them again",
-                self._max_pending,
-                self.shown_url,
-            )
-
     def _failed(self, error: BaseException) -> None:
-        if self._available:
-            self._available = False
-            log.warning(
-                "history cannot be written to %s: %s; chat goes on, and the history store "
-                "keeps retrying (up to %d records wait in memory)",
-                self.shown_url,
-                _said(error),
-                self._max_pending,
-            )
-
-    def _recovered(self) -> None:
-        if not self._available:
-            self._available = True
-            lost = f"; {self._dropped} records were lost meanwhile" if self._dropped else ""
-            log.warning("history is written to %s again%s", self.shown_url, lost)
-        self._dropped = 0
-        self._drop_logged = False
+        self._pending.failed(_said(error))
 
     # -- bans --------------------------------------------------------------------
 
@@ -510,7 +461,7 @@ class RedisStore:
         """Run one read after sending what waits (so that it sees every record appended
         before it); HistoryUnavailable if Redis cannot answer. During an outage the read
         does not try the write first: it would fail the same way, twice as slowly."""
-        if self._available:
+        if self._pending.available:
             await self.flush()
         try:
             return await query(self._connected())

@@ -28,7 +28,6 @@ import logging
 import os
 import sqlite3
 import stat
-from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -45,6 +44,7 @@ from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key
 from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, SAID, SIGHTINGS, Kind, StoredEvent
 from tcpchat.store.fts import fts_query
+from tcpchat.store.pending import PendingRecords
 
 log = logging.getLogger("tcpchat.store")
 
@@ -146,15 +146,11 @@ class SQLiteStore:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
         self.path = path
-        self._max_pending = max_pending
         self._busy_timeout = busy_timeout
-        self._pending: deque[StoredEvent] = deque()
+        self._pending = PendingRecords(path, "the disk", max_pending)
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None  # the writer thread's alone
         self._highest = 0
-        self._available = True
-        self._dropped = 0  # records dropped during this outage
-        self._drop_logged = False
 
     # -- opening and closing ------------------------------------------------------
 
@@ -179,12 +175,7 @@ class SQLiteStore:
             return
         try:
             await self.flush()
-            if self._pending:
-                log.warning(
-                    "history: %d records could not be written to %s before closing",
-                    len(self._pending) + self._dropped,
-                    self.path,
-                )
+            self._pending.warn_unwritten()
             await asyncio.get_running_loop().run_in_executor(executor, self._close_in_thread)
         finally:
             self._executor = None
@@ -194,9 +185,7 @@ class SQLiteStore:
 
     def append(self, records: Iterable[StoredEvent]) -> None:
         """Queue records for the next flush: no I/O, O(1) a record."""
-        self._pending.extend(records)
-        if len(self._pending) > self._max_pending:
-            self._drop_oldest()
+        self._pending.add(records)
 
     async def flush(self) -> None:
         """Commit what was appended, in the writer thread. Never raises for disk trouble.
@@ -207,8 +196,7 @@ class SQLiteStore:
         """
         if not self._pending:
             return
-        batch = list(self._pending)
-        self._pending.clear()
+        batch = self._pending.take()
         future = asyncio.get_running_loop().run_in_executor(
             self._writer(), self._write_in_thread, batch
         )
@@ -221,12 +209,12 @@ class SQLiteStore:
 
     @property
     def available(self) -> bool:
-        return self._available
+        return self._pending.available
 
     @property
     def dropped(self) -> int:
         """Records dropped from the buffer during the current outage."""
-        return self._dropped
+        return self._pending.dropped
 
     def highest_id(self) -> int:
         return self._highest
@@ -247,7 +235,7 @@ class SQLiteStore:
             f"SELECT room_key FROM events WHERE kind IN ({_SAID_KINDS}) "
             "GROUP BY room_key ORDER BY max(id) DESC LIMIT ?"
         )
-        if self._available:
+        if self._pending.available:
             await self.flush()
         try:
             rows: list[tuple[str]] = await self.run_in_writer(
@@ -259,56 +247,17 @@ class SQLiteStore:
 
     def _written(self, batch: list[StoredEvent], future: asyncio.Future[int]) -> None:
         if future.cancelled():
-            self._put_back(batch)
+            self._pending.put_back(batch)
             return
         error = future.exception()
         if error is None:
             self._highest = max(self._highest, future.result())
-            self._recovered()
+            self._pending.recovered()
         elif isinstance(error, sqlite3.Error):
-            self._put_back(batch)
-            self._failed(error)
+            self._pending.put_back(batch)
+            self._pending.failed(str(error))
         else:  # a bug of ours: retrying the same batch would fail the same way
             log.error("history: %d records not written", len(batch), exc_info=error)
-
-    def _put_back(self, batch: list[StoredEvent]) -> None:
-        # Ids are the records' keys, so order on the buffer does not matter to the file.
-        self._pending.extendleft(reversed(batch))
-        if len(self._pending) > self._max_pending:
-            self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        excess = len(self._pending) - self._max_pending
-        for _ in range(excess):
-            self._pending.popleft()
-        self._dropped += excess
-        if not self._drop_logged:
-            self._drop_logged = True
-            log.warning(
-                "history: more than %d records are waiting to be written to %s; "
-                "dropping the oldest until the disk takes them again",
-                self._max_pending,
-                self.path,
-            )
-
-    def _failed(self, error: sqlite3.Error) -> None:
-        if self._available:
-            self._available = False
-            log.warning(
-                "history cannot be written to %s: %s; chat goes on, and the history store "
-                "keeps retrying (up to %d records wait in memory)",
-                self.path,
-                error,
-                self._max_pending,
-            )
-
-    def _recovered(self) -> None:
-        if not self._available:
-            self._available = True
-            lost = f"; {self._dropped} records were lost meanwhile" if self._dropped else ""
-            log.warning("history is written to %s again%s", self.path, lost)
-        self._dropped = 0
-        self._drop_logged = False
 
     # -- reading -----------------------------------------------------------------
 
@@ -369,7 +318,7 @@ class SQLiteStore:
         """Run a query in the writer thread, after committing what waits, so that a read
         sees everything appended before it. During an outage the read does not try the
         write first: it would wait on the lock, and fail, before reading what is there."""
-        if self._available:
+        if self._pending.available:
             await self.flush()
         try:
             rows: list[Row] = await self.run_in_writer(lambda db: db.execute(sql, args).fetchall())
