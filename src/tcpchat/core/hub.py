@@ -170,6 +170,11 @@ class Room:
             self._nicks = tuple(members[key].nick or "" for key in self._sorted_keys)
         return self._nicks
 
+    def everyone(self) -> dict[str, Peer]:
+        """Every member by nickname key: ``members`` here; in a cluster, those of every node
+        (what a command naming a member, such as ``/kick``, looks in)."""
+        return dict(self.members)
+
     def away(self) -> tuple[str, ...]:
         """The nicknames of the members who are away, sorted."""
         members = self.members

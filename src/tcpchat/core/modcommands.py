@@ -15,8 +15,8 @@ import logging
 
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import CommandError, NoRoom, NotServerOperator
-from tcpchat.core.events import BanInfo, BanList, CurrentRoom, Kick, ModeChange
-from tcpchat.core.hub import Peer, Room
+from tcpchat.core.events import BanInfo, BanList, CurrentRoom, EventClock, Kick, ModeChange
+from tcpchat.core.hub import Hub, Peer, Room
 from tcpchat.core.moderation import (
     MAX_REASON_CHARS,
     MAX_SLOW_SECONDS,
@@ -47,7 +47,7 @@ def _here(session: Conversation) -> Room:
 
 def _member(session: Conversation, room: Room, nick: str) -> Peer:
     """The member of ``room`` called ``nick``; CommandError if there is none."""
-    peer = room.members.get(nick_key(nick.strip()))
+    peer = room.everyone().get(nick_key(nick.strip()))
     if peer is None or peer.nick is None:
         raise CommandError(f"there is no {sanitize_text(nick)!r} in {room.name}; see /users")
     return peer
@@ -94,23 +94,36 @@ def _announce(
 
 def kick_out(session: Conversation, room: Room, target: Peer, reason: str) -> None:
     """Put ``target`` out of ``room`` for ``session``'s operator: the room (``target``
-    included) is told who and why, then ``target`` leaves it, and, if that was its
-    current room, is told its new one. It may join again unless it is banned."""
+    included) is told who and why, then ``target`` leaves it (:func:`put_out`). It may
+    join again unless it is banned.
+
+    On a node of a cluster (``kicks_when_read``), ``target`` may be another node's
+    member: only the kick is sent here, and each node puts its own member out when the
+    kick comes off the room's stream, in the room's one order."""
     assert target.nick is not None
     moderation = _moderation(session)
     event_id, ts = session.clock.stamp()
     session.hub.publish(Kick(event_id, ts, session.nick, target.nick, room.name, reason), room=room)
-    session.hub.part_room(target, room)
+    if not moderation.kicks_when_read:
+        put_out(moderation, session.hub, session.clock, target, room)
+    audit("kick", by=session.nick, target=target.nick, room=room.name, reason=reason)
+
+
+def put_out(moderation: Moderation, hub: Hub, clock: EventClock, target: Peer, room: Room) -> None:
+    """What a kick does to ``target``: it leaves ``room`` and its powers there; a member of
+    this server (not another node's) whose current room that was is told its new one."""
     moderation.parted(target, room)
     member = moderation.member(target)
-    if member is not None and member.room is room:
+    if member is None:
+        return  # another node's member: its own node puts it out
+    hub.part_room(target, room)
+    if member.room is room:
         # As after a /part: the room joined most recently of those left becomes current.
         remaining = list(target.rooms)
         member.room = remaining[-1] if remaining else None
-        event_id, ts = session.clock.stamp()
+        event_id, ts = clock.stamp()
         name = member.room.name if member.room is not None else None
-        session.hub.send(target, CurrentRoom(event_id, ts, name))
-    audit("kick", by=session.nick, target=target.nick, room=room.name, reason=reason)
+        hub.send(target, CurrentRoom(event_id, ts, name))
 
 
 def oper(session: Conversation, argument: str) -> None:
@@ -213,7 +226,7 @@ def ban(session: Conversation, argument: str) -> None:
     nick = validate_nick(target)
     if nick_key(nick) == nick_key(session.nick):
         raise CommandError("you cannot ban yourself")
-    present = room.members.get(nick_key(nick))
+    present = room.everyone().get(nick_key(nick))
     if present is not None:
         _protect(session, moderation, present, "ban")
     made = moderation.ban_nick(room, nick, session.nick, reason, seconds)
@@ -280,7 +293,7 @@ def unmute(session: Conversation, argument: str) -> None:
         raise CommandError("usage: /unmute NICK")
     moderation, room = _moderation(session), _here(session)
     moderation.require_operator(session.peer, room)
-    peer = room.members.get(nick_key(nick))
+    peer = room.everyone().get(nick_key(nick))
     shown = peer.nick if peer is not None and peer.nick else sanitize_text(nick)
     if not moderation.unmute(room, nick, peer):
         raise CommandError(f"{shown} is not muted in {room.name}")

@@ -226,6 +226,9 @@ class Moderation:
     ``oper_password`` is ``--oper-password`` ("": nobody can become a server
     operator); ``keeper`` is told of every ban made or lifted; ``now`` gives Unix
     time; ``default_room`` has no creator-operator (it is the server's room).
+    ``kicks_when_read`` is set on a node of a cluster: a kick puts its target out of the
+    room when the kick comes off the room's stream on the target's own node, not at once
+    (:func:`tcpchat.core.modcommands.put_out`).
     """
 
     def __init__(
@@ -236,8 +239,10 @@ class Moderation:
         now: Callable[[], float] = time.time,
         max_bans: int = MAX_BANS,
         default_room: str = "",
+        kicks_when_read: bool = False,
     ) -> None:
         self._oper_password = oper_password
+        self.kicks_when_read = kicks_when_read
         self.keeper = keeper
         self.now = now
         self.max_bans = max_bans

@@ -100,7 +100,7 @@ def kick(session: IrcConversation, message: IrcMessage, room: Room) -> None:
     words = message.params[2] if len(message.params) > 2 else ""
     reason = sanitize_text(strip_formatting(words)).strip()[:MAX_REASON_CHARS]
     for nick in message.params[1].split(","):
-        target = room.members.get(nick_key(nick)) if nick else None
+        target = room.everyone().get(nick_key(nick)) if nick else None
         if target is None or target.nick is None:
             session.send(replies.user_not_in_channel(nick, room.name))
             continue

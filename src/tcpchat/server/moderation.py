@@ -11,6 +11,10 @@ The rules are :mod:`tcpchat.core.moderation`'s, with no I/O. A
 - a task sweeps expired bans and mutes every :data:`SWEEP_INTERVAL` seconds
   (they are dropped lazily when checked, too).
 
+On a node of a cluster, :func:`act_on_read` applies what other nodes' operators
+did to a room (kicks, operators, mutes, slow mode) as it comes off the room's
+stream, so that a member is moderated on its own node, where it speaks.
+
 Trouble with the store never reaches the chat: the ban holds in memory and
 the failure is logged, naming the ban.
 """
@@ -25,7 +29,11 @@ from typing import Any, Protocol
 
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import HistoryUnavailable
+from tcpchat.core.events import Event, EventClock, Kick, ModeChange
+from tcpchat.core.hub import Hub, Room
+from tcpchat.core.modcommands import put_out
 from tcpchat.core.moderation import Ban, Moderation, audit
+from tcpchat.core.nicks import nick_key
 from tcpchat.store.base import Store
 
 log = logging.getLogger("tcpchat.moderation")
@@ -171,3 +179,37 @@ class BanRecorder:
         while True:
             await asyncio.sleep(self._sweep_interval)
             self._moderation.sweep()
+
+
+def act_on_read(
+    moderation: Moderation, hub: Hub, clock: EventClock, event: Event, room: Room, *, here: bool
+) -> None:
+    """A node of a cluster read ``event`` off ``room``'s stream (``here``: an event this
+    node sent): what it changes in the room's moderation holds on this node too.
+
+    - A kick, from any node (``kicks_when_read``): the kicked member, told of it with
+      the room, leaves the room here if it is this node's, and its powers there go.
+    - From another node, ``op``, ``deop``, ``mute``, ``unmute`` and ``slow`` change this
+      node's :class:`~tcpchat.core.moderation.Moderation` as they changed that node's, so
+      a muted member of this node is refused here, and one made an operator there may
+      act here. (Bans travel on the presence feed: :meth:`BanRecorder.heard`.)
+    """
+    if isinstance(event, Kick):
+        target = room.everyone().get(nick_key(event.target))
+        if target is not None:
+            put_out(moderation, hub, clock, target, room)
+        return
+    if here or not isinstance(event, ModeChange):
+        return
+    peer = room.everyone().get(nick_key(event.target)) if event.target else None
+    match event.change:
+        case "op" if peer is not None:
+            moderation.op(room, peer)
+        case "deop" if peer is not None:
+            moderation.deop(room, peer)
+        case "mute":
+            moderation.mute(room, event.target, peer, event.seconds or None)
+        case "unmute":
+            moderation.unmute(room, event.target, peer)
+        case "slow":
+            moderation.set_slow(room, event.seconds)

@@ -62,7 +62,9 @@ from tcpchat.core.events import (
     Event,
     EventClock,
     Join,
+    Kick,
     Leave,
+    ModeChange,
     NickChange,
     Notice,
     Part,
@@ -320,7 +322,9 @@ class RedisHub(LocalHub):
     capped at the retention's rows; the other records (leavings, topics,
     sightings) go to ``history`` once their ids are known; and every node replays
     a room's ring to its members who join, as their join comes back.
-    ``on_ban`` is told of the bans other nodes make and lift.
+    ``on_ban`` is told of the bans other nodes make and lift; ``on_moderation`` of each
+    kick and moderation change read off a room's stream, once delivered here (with
+    whether this node sent it), so that it holds on this node's members.
     """
 
     def __init__(
@@ -350,6 +354,7 @@ class RedisHub(LocalHub):
         self.history = history
         self.history_rows = history.settings.history_max_rows if history is not None else 0
         self.on_ban: Callable[[Ban, bool], None] | None = None
+        self.on_moderation: Callable[[Event, Room, bool], None] | None = None
         self.stream_cap = stream_cap
         self._monotonic = monotonic
         self._client: aioredis.Redis | None = None
@@ -1102,6 +1107,9 @@ class RedisHub(LocalHub):
                     for peer in list(room.joining.values()):
                         if peer is not exclude:
                             LocalHub.send(self, peer, event)
+            if room is not None and self.on_moderation is not None and type(event) in _MODERATION:
+                # Told to the room first: a kicked member hears its kick, then leaves.
+                self.on_moderation(event, room, origin is not None)
             if origin is not None:
                 author = origin.author
                 if (
@@ -1337,6 +1345,8 @@ class RedisHub(LocalHub):
 Entries = list[tuple[str, dict[str, str]]]
 #: The room events a member that is joining is told before its own join is back.
 _COMINGS = (Join, Part, Leave, NickChange)
+#: What an operator does to a room that every node acts on as it reads it.
+_MODERATION = (Kick, ModeChange)
 _HISTORY_FIELDS = ("ts", "room", "kind", "nick", "text", "sources")
 
 
