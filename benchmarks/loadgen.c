@@ -2,7 +2,7 @@
  * loadgen: the load generator of tcpchat's benchmarks.
  *
  * One single-threaded epoll process that opens N connections to a chat server,
- * registers them (tcpchat's text or JSON rendering, or IRC), and then takes
+ * registers them (tcpchat's text or JSON rendering, IRC, or WebSocket), and then takes
  * commands on standard input, answering each with one JSON line on standard
  * output. It is a measuring device only: it counts and buckets, and the Python
  * side (benchmarks/stats.py) turns the counts into missing deliveries, backlog
@@ -34,6 +34,14 @@
  * their room, "@@STEP/ROOM:NANOSECONDS": a member counts only its own room's
  * lines, and any other room's line as "foreign" (a leak between rooms). Each
  * message is owed to the other members of its sender's room ("owed").
+ *
+ * WebSocket (--proto ws): each connection opens the web front door's /ws with an
+ * HTTP/1.1 upgrade (a fixed Sec-WebSocket-Key; anything but a 101 with the matching
+ * Sec-WebSocket-Accept ends the run), then speaks the JSON rendering with the
+ * framing changed: every line it sends is one masked text frame (RFC 6455 requires
+ * a client to mask; a fixed mask does), and every text frame the server sends is
+ * one JSON event, counted exactly as a JSON line is. A ping is answered with a
+ * pong; a close frame ends the connection (as the server closing a TCP one does).
  *
  * The histogram is log-linear in microseconds: values below 64 have a bucket
  * each, then every power of two is cut into 32 buckets (at most ~3% wide).
@@ -71,6 +79,15 @@
 #define QUIET_MS 300              /* "registration traffic is over" after this silence */
 
 enum proto { P_TEXT, P_JSON, P_IRC };
+/* --proto ws is the JSON rendering (proto == P_JSON) over WebSocket frames. */
+static int websocket;
+#define WS_PATH "/ws"
+/* RFC 6455's own example key, and the answer it must get (section 1.3). */
+#define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+#define WS_MAX_PAYLOAD 8192       /* the longest line the generator sends is ~4.2 KB */
+enum ws_opcode { WS_CONT = 0x0, WS_TEXT = 0x1, WS_CLOSE = 0x8, WS_PING = 0x9, WS_PONG = 0xa };
+static const unsigned char ws_mask[4] = {0x37, 0xfa, 0x21, 0x3d};
 enum state { S_CONNECTING, S_REGISTERING, S_JOINING, S_READY, S_CLOSED };
 
 struct conn {
@@ -89,6 +106,8 @@ struct conn {
     char *out;
     size_t outlen, outcap;
     uint64_t received; /* benchmark lines of the current step */
+    int ws_open;       /* WebSocket: the 101 answer has come, frames follow */
+    uint64_t ws_skip;  /* WebSocket: bytes left of a frame longer than INBUF */
 };
 
 static const char *host = "127.0.0.1";
@@ -246,6 +265,41 @@ static int queue_out(struct conn *c, const char *data, size_t len) {
     return 0;
 }
 
+/* One client frame: FIN set, masked with ws_mask (RFC 6455 section 5.3). */
+static int ws_queue_frame(struct conn *c, int opcode, const char *data, size_t len) {
+    unsigned char frame[14 + WS_MAX_PAYLOAD];
+    size_t h = 0;
+    if (len > WS_MAX_PAYLOAD) die("a %zu-byte frame is longer than the generator sends", len);
+    frame[h++] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        frame[h++] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        frame[h++] = 0x80 | 126;
+        frame[h++] = (unsigned char)(len >> 8);
+        frame[h++] = (unsigned char)(len & 0xff);
+    } else {
+        frame[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--) frame[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    memcpy(frame + h, ws_mask, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++) frame[h + i] = (unsigned char)data[i] ^ ws_mask[i & 3];
+    return queue_out(c, (const char *)frame, h + len);
+}
+
+/* Lines (each ending in a newline) to send: as they are, or one text frame each. */
+static int send_lines(struct conn *c, const char *data, size_t len) {
+    if (!websocket) return queue_out(c, data, len);
+    const char *end = data + len;
+    while (data < end) {
+        const char *nl = memchr(data, '\n', (size_t)(end - data));
+        size_t n = nl ? (size_t)(nl - data) : (size_t)(end - data);
+        if (ws_queue_frame(c, WS_TEXT, data, n) < 0) return -1;
+        data += n + (nl != NULL);
+    }
+    return 0;
+}
+
 static void close_conn(struct conn *c);
 
 static void watch(struct conn *c) {
@@ -311,10 +365,20 @@ static void send_registration(struct conn *c) {
     int n;
     if (proto == P_IRC)
         n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :bench\r\n", c->nick, c->nick);
-    else if (proto == P_JSON)
+    else if (proto == P_JSON && !websocket)
         n = snprintf(buf, sizeof buf, "/format json\n%s\n", c->nick);
-    else
+    else /* text, and WebSocket, which speaks JSON from the start */
         n = snprintf(buf, sizeof buf, "%s\n", c->nick);
+    send_lines(c, buf, (size_t)n);
+}
+
+static void send_upgrade(struct conn *c) {
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "GET " WS_PATH " HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     host, port);
     queue_out(c, buf, (size_t)n);
 }
 
@@ -360,7 +424,7 @@ static void join_room(struct conn *c) {
     char buf[96];
     c->room = rooms_dealt++ % nrooms;
     int n = snprintf(buf, sizeof buf, "/join #r%02d\n/part #lobby\n", c->room);
-    queue_out(c, buf, (size_t)n);
+    send_lines(c, buf, (size_t)n);
     c->state = S_JOINING;
 }
 
@@ -467,7 +531,104 @@ static void on_line(struct conn *c, const char *line, size_t len, uint64_t t) {
     }
 }
 
+/* The answer to the upgrade, ending at "\r\n\r\n": a 101 with the right accept value. */
+static void ws_upgraded(struct conn *c, const char *head, size_t len) {
+    const char *eol = memmem(head, len, "\r\n", 2);
+    int status_len = (int)(eol ? (size_t)(eol - head) : len);
+    if (len < 13 || memcmp(head, "HTTP/1.1 101 ", 13) != 0)
+        die("%s: the WebSocket upgrade was refused: %.*s", c->nick, status_len, head);
+    if (!memmem(head, len, WS_ACCEPT, strlen(WS_ACCEPT)))
+        die("%s: the 101 answer lacks Sec-WebSocket-Accept: " WS_ACCEPT, c->nick);
+    c->ws_open = 1;
+    send_registration(c);
+}
+
+/* Handles the complete frames at the start of c->in[0..inlen); returns the bytes used.
+ * A text frame's payload is one JSON event, handed to on_line as a JSON line is. */
+static size_t ws_frames(struct conn *c, uint64_t t) {
+    size_t start = 0, end = c->inlen;
+    while (start < end) {
+        if (c->ws_skip) {
+            size_t k = c->ws_skip < end - start ? (size_t)c->ws_skip : end - start;
+            start += k;
+            c->ws_skip -= k;
+            continue;
+        }
+        const char *at = c->in + start;
+        size_t avail = end - start;
+        if (!c->ws_open) {
+            const char *blank = memmem(at, avail, "\r\n\r\n", 4);
+            if (!blank) {
+                if (avail == INBUF) die("%s: the upgrade answer is too long", c->nick);
+                break;
+            }
+            size_t head = (size_t)(blank - at) + 4;
+            ws_upgraded(c, at, head);
+            start += head;
+            continue;
+        }
+        const unsigned char *h = (const unsigned char *)at;
+        if (avail < 2) break;
+        int opcode = h[0] & 0x0f;
+        uint64_t len = h[1] & 0x7f;
+        size_t hlen = 2;
+        if (h[1] & 0x80) die("%s: the server sent a masked frame", c->nick);
+        if (len == 126) {
+            if (avail < 4) break;
+            len = (uint64_t)h[2] << 8 | h[3];
+            hlen = 4;
+        } else if (len == 127) {
+            if (avail < 10) break;
+            len = 0;
+            for (int i = 2; i < 10; i++) len = len << 8 | h[i];
+            hlen = 10;
+        }
+        if (hlen + len > avail) {
+            if (start > 0 || end < INBUF) break; /* the rest is on its way */
+            /* A frame longer than the buffer (a welcome listing thousands of nicks):
+             * its start is enough to recognise it; skip the rest. */
+            if (opcode == WS_TEXT) on_line(c, at + hlen, avail - hlen, t);
+            if (c->state == S_CLOSED) return end;
+            c->ws_skip = hlen + len - avail;
+            start = end;
+            continue;
+        }
+        const char *payload = at + hlen;
+        if (opcode == WS_TEXT) {
+            on_line(c, payload, (size_t)len, t);
+        } else if (opcode == WS_PING) {
+            ws_queue_frame(c, WS_PONG, payload, (size_t)len);
+        } else if (opcode == WS_CLOSE) {
+            close_conn(c);
+        } /* continuation (the server sends each event whole) and pong: nothing to do */
+        if (c->state == S_CLOSED) return end;
+        start += hlen + (size_t)len;
+    }
+    return start;
+}
+
+static void on_ws_readable(struct conn *c) {
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in + c->inlen, INBUF - c->inlen, 0);
+        if (n == 0) { close_conn(c); return; }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) close_conn(c);
+            return;
+        }
+        uint64_t t = now_ns();
+        last_data_ns = t;
+        c->inlen += (size_t)n;
+        size_t used = ws_frames(c, t);
+        if (c->state == S_CLOSED) return;
+        memmove(c->in, c->in + used, c->inlen - used);
+        c->inlen -= used;
+        if ((size_t)n < INBUF / 2) return; /* most likely drained; epoll says if not */
+    }
+}
+
 static void on_readable(struct conn *c) {
+    if (websocket) { on_ws_readable(c); return; }
     for (;;) {
         if (c->inlen == INBUF) {
             /* A line longer than the buffer (a welcome listing thousands of nicks):
@@ -510,7 +671,8 @@ static void on_event(struct epoll_event *ev) {
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) { close_conn(c); return; }
         c->state = S_REGISTERING;
-        send_registration(c);
+        if (websocket) send_upgrade(c);
+        else send_registration(c);
     }
     if (ev->events & EPOLLIN) on_readable(c);
     if (c->state == S_CLOSED) return;
@@ -665,7 +827,7 @@ static void run_step(double rate, double seconds, double drain, double grace) {
                 n = snprintf(line, sizeof line, "%s@@%u:%" PRIu64 "\n", padding, step, intended);
             if (nrooms) owed += room_active[c->room] > 0 ? (uint64_t)(room_active[c->room] - 1) : 0;
             else owed += (uint64_t)(fanout > 0 ? fanout : 0);
-            if (queue_out(c, line, (size_t)n) < 0) send_failures++;
+            if (send_lines(c, line, (size_t)n) < 0) send_failures++;
             sent++;
         }
         /* Sleep until the next message is due, or 1 ms at most (for the RSS samples).
@@ -738,7 +900,7 @@ static void run_churn(double seconds, int concurrency) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --port PORT [--host 127.0.0.1] [--proto text|json|irc]\n"
+            "usage: loadgen --port PORT [--host 127.0.0.1] [--proto text|json|irc|ws]\n"
             "               [--clients N] [--senders S|-1] [--samples K] [--stalled K]\n"
             "               [--bytes PAYLOAD] [--server-pid PID] [--register-timeout SECONDS]\n"
             "               [--rooms R]\n"
@@ -765,6 +927,7 @@ int main(int argc, char **argv) {
             if (!strcmp(v, "text")) proto = P_TEXT;
             else if (!strcmp(v, "json")) proto = P_JSON;
             else if (!strcmp(v, "irc")) proto = P_IRC;
+            else if (!strcmp(v, "ws")) { proto = P_JSON; websocket = 1; }
             else usage();
         } else usage();
     }

@@ -236,6 +236,7 @@ def targets_section(results: Results) -> list[str]:
             )
     lines += history_targets(results, n1000)
     lines += metrics_targets(results, n1000)
+    lines += web_targets(results, n1000)
     return lines
 
 
@@ -274,6 +275,34 @@ def metrics_targets(results: Results, n1000: str | None) -> list[str]:
         return []
     r = results.ratio(WITH_METRICS, WITHOUT_HISTORY, knee_rate(n1000))
     return [row("metrics: N=1000 knee ≥ 0.95× without", WITH_METRICS, _ratio(r), r, 0.95)]
+
+
+#: tcpchat with every member on the WebSocket of its web front door (docs/web.md).
+ON_WEBSOCKET = "tcpchat-web"
+
+
+def web_targets(results: Results, n1000: str | None) -> list[str]:
+    """What a member on the WebSocket costs next to one on TCP, side by side in one run."""
+    if ON_WEBSOCKET not in results.servers or WITHOUT_HISTORY not in results.servers:
+        return []
+    lines = []
+    if n1000:
+        r = results.ratio(ON_WEBSOCKET, WITHOUT_HISTORY, knee_rate(n1000))
+        lines.append(row("WebSocket: N=1000 knee ≥ 0.5× TCP", ON_WEBSOCKET, _ratio(r), r, 0.5))
+    r = results.ratio(
+        ON_WEBSOCKET, WITHOUT_HISTORY, _fixed("fixed", lambda s: s.cpu_us_per_delivery)
+    )
+    lines.append(
+        row(
+            "WebSocket: CPU/delivery at N=100, 50k/s ≤ 1.5× TCP",
+            ON_WEBSOCKET,
+            _ratio(r),
+            r,
+            1.5,
+            below=True,
+        )
+    )
+    return lines
 
 
 def row(

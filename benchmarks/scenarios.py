@@ -56,7 +56,7 @@ def _read_rss_kb(pid: int) -> int:
 def _generator(binary: Path, server: RunningServer, clients: int, **options: Any) -> Generator:
     return Generator(
         binary,
-        port=server.port,
+        port=server.generator_port,
         proto=server.kind.proto,
         clients=clients,
         server_pid=server.pid,

@@ -55,11 +55,12 @@ class ServerKind:
     """One contender: its name in the report and the protocol it speaks."""
 
     name: str
-    proto: str  # the generator's --proto: text, json or irc
+    proto: str  # the generator's --proto: text, json, irc or ws
     label: str  # a longer description for RESULTS.md
     rooms: bool = True  # whether it has rooms (channels) for the rooms scenario
     history: bool = False  # tcpchat: keep history (else --no-history)
     metrics: bool = False  # tcpchat: --http-port on, /metrics scraped every SCRAPE_INTERVAL
+    web: bool = False  # tcpchat: --http-port on, the generator's members on its /ws
 
 
 TCPCHAT_ASYNCIO = ServerKind("tcpchat-asyncio", "text", "tcpchat on asyncio's event loop")
@@ -79,6 +80,14 @@ TCPCHAT_METRICS = ServerKind(
     "text",
     "tcpchat on asyncio with `--http-port` on and /metrics scraped every second",
     metrics=True,
+)
+#: tcpchat-asyncio with every member on the web front door's WebSocket (``/ws``, one JSON
+#: event a frame) instead of TCP: what a browser member costs (docs/web.md).
+TCPCHAT_WEB = ServerKind(
+    "tcpchat-web",
+    "ws",
+    "tcpchat on asyncio, every member on the WebSocket of `--http-port` (`/ws`)",
+    web=True,
 )
 NAIVE = ServerKind(
     "naive-baseline",
@@ -103,6 +112,7 @@ ALL_KINDS = (
     TCPCHAT_ASYNCIO,
     TCPCHAT_HISTORY,
     TCPCHAT_METRICS,
+    TCPCHAT_WEB,
     TCPCHAT_UVLOOP,
     TCPCHAT_IRC,
     NAIVE,
@@ -163,7 +173,11 @@ def pinned(cpu: int, command: list[str]) -> list[str]:
 
 
 class RunningServer:
-    """A started server process; ``pid`` is what the generator watches in /proc."""
+    """A started server process; ``pid`` is what the generator watches in /proc.
+
+    The generator connects to ``generator_port``: the chat port, or for a web
+    kind the HTTP port, whose ``/ws`` it opens.
+    """
 
     def __init__(self, kind: ServerKind, workdir: Path | None = None) -> None:
         self.kind = kind
@@ -171,7 +185,8 @@ class RunningServer:
         self._workdir = workdir
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._history_dir: tempfile.TemporaryDirectory[str] | None = None
-        self.http_port = free_port() if kind.metrics else None
+        self.http_port = free_port() if kind.metrics or kind.web else None
+        self.generator_port = self.http_port if kind.web and self.http_port else self.port
         self.scrapes = 0
         self._stop_scraping = threading.Event()
         self._scraper: threading.Thread | None = None
@@ -187,7 +202,7 @@ class RunningServer:
         )
         self.pid = self.process.pid  # taskset execs the server, so this is the server
         self._wait_listening()
-        if self.http_port is not None:
+        if self.http_port is not None and self.kind.metrics:
             self._scraper = threading.Thread(target=self._scrape, name="scraper", daemon=True)
             self._scraper.start()
 
@@ -223,6 +238,8 @@ class RunningServer:
             loop = self.kind.name.removeprefix("tcpchat-").removesuffix("-history")
             history = ["--db", str(self._history_path())] if self.kind.history else ["--no-history"]
             loop = loop.removesuffix("-metrics")
+            if self.kind.web:
+                loop = "asyncio"
             web = ["--http-port", str(self.http_port)] if self.http_port is not None else []
             return [
                 sys.executable,
@@ -271,7 +288,7 @@ class RunningServer:
                 raise RuntimeError(f"{self.kind.name} exited at start:\n{self.output()}")
             with (
                 contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+                socket.create_connection(("127.0.0.1", self.generator_port), timeout=1),
             ):
                 return
             time.sleep(0.05)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from benchmarks.generator import Generator
-from benchmarks.servers import TCPCHAT_ASYNCIO, RunningServer
+from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_WEB, RunningServer
 
 from benchmarks import generator
 from tests.support.components import needs
@@ -27,6 +27,23 @@ def test_ten_clients_for_two_seconds_miss_no_delivery(loadgen: Path, proto: str)
     with (
         RunningServer(TCPCHAT_ASYNCIO) as server,
         Generator(loadgen, port=server.port, proto=proto, clients=10, server_pid=server.pid) as gen,
+    ):
+        step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
+    assert step.sent > 0
+    assert step.fanout == 9
+    assert step.closed == 0
+    assert step.received == step.expected
+    assert step.missing == 0
+    assert sum(step.histogram.values()) > 0
+
+
+def test_ten_websocket_members_for_two_seconds_miss_no_delivery(loadgen: Path) -> None:
+    """N = 10 on the web door's /ws, everyone sending for 2 s: each frame reaches the 9 others."""
+    with (
+        RunningServer(TCPCHAT_WEB) as server,
+        Generator(
+            loadgen, port=server.generator_port, proto="ws", clients=10, server_pid=server.pid
+        ) as gen,
     ):
         step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
     assert step.sent > 0

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from benchmarks.report import steps_of
+from benchmarks.report import Results, steps_of, web_targets
 from benchmarks.run import step_dict
 from benchmarks.stats import (
     BUCKETS,
@@ -226,3 +226,36 @@ def test_a_step_reads_back_from_results_json_as_it_was() -> None:
     """A step written to results.json and read back has the same histograms and figures."""
     step = replace(make_step(), lag_histogram=histogram_of([20, 30, 5000]), machine_cpu=1.0)
     assert steps_of([json.loads(json.dumps(step_dict(step)))]) == [step]
+
+
+def web_round(tcp_knee_rate: float, web_knee_rate: float, web_cpu: float) -> dict[str, Any]:
+    """One round of tcpchat-asyncio and tcpchat-web: an N=1000 sweep and the fixed load."""
+
+    def entry(knee_rate: float, server_cpu: float) -> dict[str, Any]:
+        sweep = [make_step(rate=knee_rate, fanout=999), make_step(rate=knee_rate * 2, closed=1)]
+        fixed = replace(make_step(), server_cpu=server_cpu)
+        return {
+            "sweeps": {"N=1000, all send": [step_dict(s) for s in sweep]},
+            "fixed": step_dict(fixed),
+        }
+
+    return {
+        "tcpchat-asyncio": entry(tcp_knee_rate, 0.5),
+        "tcpchat-web": entry(web_knee_rate, web_cpu),
+    }
+
+
+def test_websocket_targets_compare_the_web_members_with_tcp_members() -> None:
+    """WebSocket rows give tcpchat-web's knee and CPU/delivery as ratios to tcpchat-asyncio's."""
+    results = Results(
+        {
+            "servers": {"tcpchat-asyncio": "", "tcpchat-web": ""},
+            "rounds": [web_round(1000, 400, 0.9)],
+        }
+    )
+    knee_row, cpu_row = web_targets(results, "N=1000, all send")
+    assert knee_row == "| WebSocket: N=1000 knee ≥ 0.5× TCP | tcpchat-web | 0.40× | **no** |"
+    assert (
+        cpu_row
+        == "| WebSocket: CPU/delivery at N=100, 50k/s ≤ 1.5× TCP | tcpchat-web | 1.80× | **no** |"
+    )
