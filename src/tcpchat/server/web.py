@@ -83,19 +83,27 @@ MAX_CLOSE_REASON = 123
 BINARY_REFUSED = "binary frames are not accepted: send each line as a text frame"
 
 
+#: Most framed lines a :class:`Framer` remembers; past it, it starts afresh.
+FRAMED_LINES_KEPT = 4096
+
+
 class Framer:
     """JSON lines to WebSocket text frames, one frame a line.
 
-    The hub hands the same bytes object to every member of a room in a pass,
-    so the last one framed is kept: the members after the first cost a
-    comparison.
+    The hub hands the same bytes object to every member of a room who sent
+    nothing in a pass, so the last one framed is kept: the members after the
+    first cost a comparison. A member who did send gets the room's lines cut
+    around its own, a bytes object of its own; each line's frame is kept too
+    (a server frame is the same for every member), so such a member costs a
+    look-up a line rather than a framing.
     """
 
-    __slots__ = ("_data", "_frames")
+    __slots__ = ("_data", "_frames", "_lines")
 
     def __init__(self) -> None:
         self._data: bytes | None = None
         self._frames = b""
+        self._lines: dict[bytes, bytes] = {}
 
     def frames(self, data: bytes) -> bytes:
         """``data`` (whole lines, each ending in a newline) as text frames."""
@@ -104,9 +112,18 @@ class Framer:
         lines = data.split(b"\n")
         if not lines[-1]:
             lines.pop()
-        framed = b"".join(Frame(Opcode.TEXT, line).serialize(mask=False) for line in lines)
-        self._data, self._frames = data, framed
-        return framed
+        known = self._lines
+        if len(known) > FRAMED_LINES_KEPT:
+            known.clear()
+        framed = []
+        for line in lines:
+            frame = known.get(line)
+            if frame is None:
+                frame = known[line] = Frame(Opcode.TEXT, line).serialize(mask=False)
+            framed.append(frame)
+        joined = framed[0] if len(framed) == 1 else b"".join(framed)  # b"" for no line
+        self._data, self._frames = data, joined
+        return joined
 
 
 class FrameTransport:
