@@ -70,6 +70,17 @@ async def test_taken_nickname_shows_the_reason_and_asks_again(
     assert chat_client.state.link in {Link.CONNECTED}  # `in`: mypy narrowed it above
 
 
+async def test_the_welcome_names_tab_only_at_a_terminal(
+    server: ChatServer, start_client: Starter
+) -> None:
+    """At a terminal the welcome says Tab completes; through a pipe, that each line is sent."""
+    _, at_terminal, _ = start_client(server.port, nick="alice")
+    await at_terminal.expect(r"\*\*\* Type a message and press Enter; Tab completes")
+    _, piped, _ = start_client(server.port, nick="bob", interactive=False)
+    await piped.expect(r"\*\*\* Each line is a message; /help lists the commands\.$")
+    assert not any("Tab" in line for line in piped.shown)
+
+
 async def test_asks_for_a_nickname_when_none_is_given(
     server: ChatServer, start_client: Starter
 ) -> None:

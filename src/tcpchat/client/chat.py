@@ -413,7 +413,7 @@ class ChatClient:
         """
         self.state.apply(welcome)
         self._welcomed_before = True
-        self.frontend.show(render_event(welcome, welcome.nick))
+        self.frontend.show(render_event(welcome, welcome.nick, keys=self.frontend.interactive))
         self._rejoin(welcome.room)
         if wanted and nick_key(welcome.nick) != nick_key(wanted):
             self._preferred_nick = wanted

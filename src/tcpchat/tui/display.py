@@ -160,8 +160,10 @@ def plain(fragments: Fragments) -> str:
     return "".join(text for _, text in fragments)
 
 
-# The client's welcome names Tab completion, which people on nc do not have.
+# The client's welcome names Tab completion, which people on nc do not have, nor a
+# script that pipes lines into the client.
 _WELCOME_HINT = "Type a message and press Enter; Tab completes, /help lists the commands."
+_PIPED_WELCOME_HINT = "Each line is a message; /help lists the commands."
 
 
 def _stamp(ts: datetime, tz: tzinfo | None) -> tuple[str, str]:
@@ -175,16 +177,22 @@ def _system(ts: datetime, tz: tzinfo | None, *texts: str) -> Shown:
 
 
 def render_event(
-    event: Event, own_nick: str | None = None, tz: tzinfo | None = None, *, room_mark: str = ""
+    event: Event,
+    own_nick: str | None = None,
+    tz: tzinfo | None = None,
+    *,
+    room_mark: str = "",
+    keys: bool = True,
 ) -> Shown:
     """How the client shows ``event`` to the user called ``own_nick``.
 
     Times are in ``tz`` (default: the user's local time zone). Messages and
     actions that mention ``own_nick``, and private messages from others, are
     highlighted and ring the bell. A ``room_mark`` (the event's room, when it is
-    not the current one) is drawn after the time on each line.
+    not the current one) is drawn after the time on each line. ``keys``: the user
+    types at a terminal (the welcome then names Tab), not through a pipe.
     """
-    shown = _render(event, own_nick, tz)
+    shown = _render(event, own_nick, tz, keys)
     if isinstance(event, HistoryEvent) and event.history:
         shown = _dimmed(shown, event.ts, tz)
     return in_room(shown, room_mark) if room_mark else shown
@@ -207,7 +215,7 @@ def in_room(shown: Shown, room: str) -> Shown:
     return Shown(tuple([*line[:1], mark, *line[1:]] for line in shown.lines), shown.alert)
 
 
-def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
+def _render(event: Event, own_nick: str | None, tz: tzinfo | None, keys: bool = True) -> Shown:
     stamp = _stamp(event.ts, tz)
     match event:
         case Message(nick=nick, text=text):
@@ -243,7 +251,7 @@ def _render(event: Event, own_nick: str | None, tz: tzinfo | None) -> Shown:
             return Shown(([stamp, *heading, (style, f": {sanitize_text(text)}")],), incoming)
         case Welcome(nick=nick, users=users):
             greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
-            return _system(event.ts, tz, greeting, _WELCOME_HINT)
+            return _system(event.ts, tz, greeting, _WELCOME_HINT if keys else _PIPED_WELCOME_HINT)
         case Whois() | RoomList() | Topic() | AwayReply() | CurrentRoom() | Seen():
             return Shown(tuple([stamp, *line] for line in _room_answer(event, tz)))
         case HistoryEnd():
