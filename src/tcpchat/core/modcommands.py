@@ -11,8 +11,6 @@ audit line. Front doors other than the line protocol (IRC's ``KICK`` and
 
 from __future__ import annotations
 
-import logging
-
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import CommandError, NoRoom, NotServerOperator
 from tcpchat.core.events import BanInfo, BanList, CurrentRoom, EventClock, Kick, ModeChange
@@ -28,9 +26,8 @@ from tcpchat.core.moderation import (
     parse_network,
 )
 from tcpchat.core.nicks import nick_key, validate_nick
+from tcpchat.core.password import tries
 from tcpchat.core.sanitize import sanitize_text
-
-log = logging.getLogger("tcpchat.moderation")
 
 
 def _moderation(session: Conversation) -> Moderation:
@@ -133,27 +130,17 @@ def oper(session: Conversation, argument: str) -> None:
     if moderation.is_server_operator(peer):
         session.notice("you are a server operator already")
         return
-    gate = moderation.oper_gate(peer)
     if not argument.strip():
+        moderation.oper_gate(peer)  # no operators on this server: said before the usage
         raise CommandError("usage: /oper PASSWORD")
-    if gate.attempt(argument):
-        moderation.promote(peer)
-        audit("oper", by=session.nick, target=session.nick, room="", address=peer.address)
+    tries_left = moderation.try_oper(peer, session.nick, argument)
+    if tries_left is None:
         session.notice("you are now a server operator: an operator of every room")
-        return
-    # Never the attempt itself: a mistyped password is most of a real one.
-    log.warning(
-        "%s (%s) sent a wrong operator password",
-        session.nick,
-        peer.address,
-        extra={"action": "oper refused", "by": session.nick, "address": peer.address},
-    )
-    if gate.locked:
+    elif tries_left == 0:
         session.error(OPER_WRONG, "wrong operator password; too many tries, closing")
         session.end("too many wrong operator passwords")
-        return
-    tries = "1 try" if gate.tries_left == 1 else f"{gate.tries_left} tries"
-    session.error(OPER_WRONG, f"wrong operator password; {tries} left")
+    else:
+        session.error(OPER_WRONG, f"wrong operator password; {tries(tries_left)} left")
 
 
 def op(session: Conversation, argument: str) -> None:

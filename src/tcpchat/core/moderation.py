@@ -306,6 +306,26 @@ class Moderation:
         """Make ``peer`` a server operator (it gave the operator password)."""
         self._server_operators[peer] = None
 
+    def try_oper(self, peer: Peer, nick: str, attempt: str) -> int | None:
+        """Check ``attempt`` at ``peer``'s operator gate: None when it was right (``peer``
+        is promoted, and the audit log says so), else the tries left (0: close it).
+
+        The attempt itself is never logged: a mistyped password is most of a real one.
+        ModerationError (OPER_DISABLED) when the server has no operator password.
+        """
+        gate = self.oper_gate(peer)
+        if gate.attempt(attempt):
+            self.promote(peer)
+            audit("oper", by=nick, target=nick, room="", address=peer.address)
+            return None
+        log.warning(
+            "%s (%s) sent a wrong operator password",
+            nick,
+            peer.address,
+            extra={"action": "oper refused", "by": nick, "address": peer.address},
+        )
+        return 0 if gate.locked else gate.tries_left
+
     def is_server_operator(self, peer: Peer) -> bool:
         return peer in self._server_operators
 

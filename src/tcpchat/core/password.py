@@ -58,3 +58,8 @@ class PasswordGate:
             return True
         self.tries_left -= 1
         return False
+
+
+def tries(count: int) -> str:
+    """``1 try`` or ``N tries``: what is left at a password gate, in words."""
+    return "1 try" if count == 1 else f"{count} tries"

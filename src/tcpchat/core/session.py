@@ -27,7 +27,7 @@ from tcpchat.core.events import Error, EventClock, Join, Leave, Message, Notice,
 from tcpchat.core.hub import Hub, Peer, Room
 from tcpchat.core.moderation import Moderation
 from tcpchat.core.nicks import validate_nick
-from tcpchat.core.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate
+from tcpchat.core.password import PASSWORD_REQUIRED, PASSWORD_WRONG, PasswordGate, tries
 from tcpchat.core.protocol import (
     DEFAULT_MAX_LINE_BYTES,
     ChatInput,
@@ -244,8 +244,7 @@ class Session:
             self.error(PASSWORD_WRONG, "wrong password; too many tries, closing")
             self.end("too many wrong passwords")
             return
-        tries = "1 try" if gate.tries_left == 1 else f"{gate.tries_left} tries"
-        self.error(PASSWORD_WRONG, f"wrong password; {tries} left")
+        self.error(PASSWORD_WRONG, f"wrong password; {tries(gate.tries_left)} left")
 
     # -- output --------------------------------------------------------------
 

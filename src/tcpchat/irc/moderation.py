@@ -13,7 +13,6 @@ a room operator) comes back as a server ``NOTICE`` with the core's words.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Protocol
 
@@ -21,14 +20,13 @@ from tcpchat.core import modcommands
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import ModerationError, TcpchatError
 from tcpchat.core.hub import Room
-from tcpchat.core.moderation import MAX_REASON_CHARS, Moderation, audit
+from tcpchat.core.moderation import MAX_REASON_CHARS, Moderation
 from tcpchat.core.nicks import nick_key
+from tcpchat.core.password import tries
 from tcpchat.core.sanitize import sanitize_text
 from tcpchat.irc.message import IrcMessage
 from tcpchat.irc.numerics import LIST_MODES, Replies
 from tcpchat.irc.render import strip_formatting
-
-log = logging.getLogger("tcpchat.server")
 
 #: The modes that name a member, and the line protocol's commands that set and unset them.
 MEMBER_MODES: dict[str, tuple[Callable[[Conversation, str], None], ...]] = {
@@ -68,27 +66,17 @@ def oper(session: IrcConversation, message: IrcMessage) -> None:
         session.send(replies.youre_oper())
         return
     try:
-        gate = moderation.oper_gate(peer)
+        tries_left = moderation.try_oper(peer, session.nick, message.params[1])
     except ModerationError as exc:  # no --oper-password
         session.send(replies.no_oper_host(str(exc)))
         return
-    if gate.attempt(message.params[1]):
-        moderation.promote(peer)
-        audit("oper", by=session.nick, target=session.nick, room="", address=peer.address)
+    if tries_left is None:
         session.send(replies.youre_oper())
-        return
-    log.warning(
-        "%s (%s) sent a wrong operator password",
-        session.nick,
-        peer.address,
-        extra={"action": "oper refused", "by": session.nick, "address": peer.address},
-    )
-    if gate.locked:
+    elif tries_left == 0:
         session.send(replies.password_mismatch("Password incorrect; too many tries"))
         session.end("too many wrong operator passwords")
-        return
-    tries = "1 try" if gate.tries_left == 1 else f"{gate.tries_left} tries"
-    session.send(replies.password_mismatch(f"Password incorrect; {tries} left"))
+    else:
+        session.send(replies.password_mismatch(f"Password incorrect; {tries(tries_left)} left"))
 
 
 def kick(session: IrcConversation, message: IrcMessage, room: Room) -> None:
