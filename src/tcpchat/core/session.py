@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from tcpchat.core.commands import LEAVE_COMMANDS, current_room, dispatch
-from tcpchat.core.conversation import HistoryService, SearchService
+from tcpchat.core.conversation import Conversation, HistoryService, SearchService
 from tcpchat.core.errors import (
     InvalidEncoding,
     LineTooLong,
@@ -274,14 +274,19 @@ class Session:
         self.finished = reason
         if self._member:
             self._member = False
-            nick = self.nick
-            if announce:
-                event_id, ts = self.clock.stamp()
-                self.hub.announce(
-                    Leave(event_id, ts, nick, reason), about=self.peer, exclude=self.peer
-                )
-            if self.moderation is not None:
-                self.moderation.left(self.peer)
-            self.hub.leave(self.peer)
-            self.room = None
-            log.info("%s (%s) left: %s", nick, self.peer.address, reason)
+            leave_server(self, reason, announce=announce)
+
+
+def leave_server(conversation: Conversation, reason: str, *, announce: bool) -> None:
+    """Take a registered connection out of the server, whatever its front door: those who
+    shared a room with it are told once (unless ``announce`` is false), it operates
+    nothing any more, and it leaves the hub."""
+    nick, peer = conversation.nick, conversation.peer
+    if announce:
+        event_id, ts = conversation.clock.stamp()
+        conversation.hub.announce(Leave(event_id, ts, nick, reason), about=peer, exclude=peer)
+    if conversation.moderation is not None:
+        conversation.moderation.left(peer)
+    conversation.hub.leave(peer)
+    conversation.room = None
+    log.info("%s (%s) left: %s", nick, peer.address, reason)

@@ -39,7 +39,6 @@ from tcpchat.core.events import (
     Action,
     EventClock,
     Join,
-    Leave,
     Message,
     NickChange,
     Part,
@@ -52,6 +51,7 @@ from tcpchat.core.nicks import AI_NICK, nick_key
 from tcpchat.core.render import Rendering
 from tcpchat.core.rooms import MAX_AWAY_CHARS, RoomRules, is_room_name, validate_room
 from tcpchat.core.sanitize import sanitize_text
+from tcpchat.core.session import leave_server
 from tcpchat.irc import moderation as operators
 from tcpchat.irc.errors import EmptyMessage, InputTooLong, IrcProtocolError, NotUtf8
 from tcpchat.irc.message import IrcMessage, parse_message
@@ -264,17 +264,7 @@ class IrcSession:
         self.finished = reason
         if self._member:
             self._member = False
-            if self.moderation is not None:
-                self.moderation.left(self.peer)
-            nick = self.nick
-            if announce:
-                event_id, ts = self.clock.stamp()
-                self.hub.announce(
-                    Leave(event_id, ts, nick, reason), about=self.peer, exclude=self.peer
-                )
-            self.hub.leave(self.peer)
-            self.room = None
-            log.info("%s (%s) left: %s", nick, self.peer.address, reason)
+            leave_server(self, reason, announce=announce)
 
     # -- Conversation's actions --------------------------------------------------
 
