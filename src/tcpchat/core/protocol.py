@@ -34,6 +34,8 @@ class LineSplitter:
     overflow, so the tail of an overlong line would come back as a new line.)
     """
 
+    __slots__ = ("_discarding", "_partial", "max_line_bytes")  # one per connection
+
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         if max_line_bytes < 1:
             raise ValueError("max_line_bytes must be positive")

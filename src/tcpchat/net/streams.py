@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import socket
 from typing import Any
@@ -24,6 +25,22 @@ async def close_stream(writer: asyncio.StreamWriter, timeout: float) -> None:
     except asyncio.CancelledError:
         writer.transport.abort()
         raise
+
+
+def drop_drain_deque(writer: asyncio.StreamWriter) -> None:
+    """Give ``writer``'s protocol a list, not a deque, for its ``drain()`` waiters.
+
+    asyncio's stream protocol makes a 760-byte deque per connection for the
+    tasks waiting in ``drain()``; a list does the same job (append, remove,
+    iterate) in 56 bytes, and a server that never awaits ``drain()`` on a
+    client's stream (its writes are bounded by the hub's buffer check) holds
+    it empty for the connection's life. An asyncio whose protocol differs is
+    left alone.
+    """
+    protocol = getattr(writer, "_protocol", None)
+    waiters = getattr(protocol, "_drain_waiters", None)
+    if type(waiters) is collections.deque and not waiters:
+        protocol._drain_waiters = []  # type: ignore[union-attr]
 
 
 def listening_port(listener: asyncio.Server | None) -> int:

@@ -31,7 +31,7 @@ from tcpchat.core.events import Error, Event, EventClock, Shutdown
 from tcpchat.core.hub import Peer, Room, Transport
 from tcpchat.core.moderation import Ban, Moderation
 from tcpchat.core.render import Encoder, encode
-from tcpchat.net.streams import close_stream, format_address, listening_port
+from tcpchat.net.streams import close_stream, drop_drain_deque, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
 from tcpchat.server.history import RoomHistory
 from tcpchat.server.line import LineDoor
@@ -439,6 +439,7 @@ class ChatServer:
         tls: ssl.SSLContext | None,
     ) -> None:
         """One connection, from admission to its socket closed."""
+        drop_drain_deque(writer)
         task = asyncio.current_task()
         assert task is not None
         # From accept to registered, TLS handshake included: one registration time-out.

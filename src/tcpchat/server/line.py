@@ -62,10 +62,37 @@ class LineDoor:
         open_session: Callable[[Transport], Session],
         on_read: Callable[[int], None],
     ) -> None:
+        """Feed the session line by line until it finishes or the peer goes away.
+
+        The reading is here, not in a helper coroutine: while a connection is
+        idle its whole await stack stays in memory, and each nested frame costs
+        every connection a few hundred bytes.
+        """
         session = open_session(writer.transport)
-        await read_lines(
-            reader, writer, session, self.settings, deadline=deadline, tls=tls, on_read=on_read
-        )
+        splitter = LineSplitter(self.settings.max_line_bytes)
+        first_line = True
+        async with paced_input(session, self.settings, writer, deadline) as intake:
+            data = await reader.read(READ_CHUNK)
+            on_read(len(data))
+            if looks_like_tls(data) and not tls:
+                session.end("TLS handshake on a plain-text port")
+                return
+            while data:
+                for item in splitter.feed(data):
+                    if first_line and not isinstance(item, LineTooLong):
+                        first_line = False
+                        if looks_like_http(item):
+                            session.peer.transport.write(NOT_A_WEB_SERVER)
+                            session.end("HTTP request on a chat port")
+                            return
+                    if not await intake.deliver(item):
+                        return
+                # read() returns at once while the stream holds data, so yield
+                # here: one client's burst must not keep the loop from the
+                # others, nor from flushing what this chunk queued for them.
+                await asyncio.sleep(0)
+                data = await reader.read(READ_CHUNK)
+                on_read(len(data))
 
     def finish(self, session: Session) -> None:
         """Nothing to add: the line protocol ends by closing the socket."""
@@ -89,45 +116,3 @@ def native_session(peer: Peer, chat: ChatContext, settings: ServerSettings) -> S
     )
     session.greet()
     return session
-
-
-async def read_lines(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    session: Session,
-    settings: ServerSettings,
-    *,
-    deadline: float,
-    tls: bool,
-    on_read: Callable[[int], None],
-) -> None:
-    """Feed ``session`` line by line until it finishes or the peer goes away.
-
-    ``deadline`` (loop time) is when an unregistered connection is closed;
-    ``tls`` says whether the connection already speaks TLS; ``on_read`` is told
-    how many bytes each read brought (the server's traffic count).
-    """
-    splitter = LineSplitter(settings.max_line_bytes)
-    first_line = True
-    async with paced_input(session, settings, writer, deadline) as intake:
-        data = await reader.read(READ_CHUNK)
-        on_read(len(data))
-        if looks_like_tls(data) and not tls:
-            session.end("TLS handshake on a plain-text port")
-            return
-        while data:
-            for item in splitter.feed(data):
-                if first_line and not isinstance(item, LineTooLong):
-                    first_line = False
-                    if looks_like_http(item):
-                        session.peer.transport.write(NOT_A_WEB_SERVER)
-                        session.end("HTTP request on a chat port")
-                        return
-                if not await intake.deliver(item):
-                    return
-            # read() returns at once while the stream holds data, so yield
-            # here: one client's burst must not keep the loop from the
-            # others, nor from flushing what this chunk queued for them.
-            await asyncio.sleep(0)
-            data = await reader.read(READ_CHUNK)
-            on_read(len(data))

@@ -23,8 +23,7 @@ native :class:`~tcpchat.core.session.Session` or IRC's
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from types import TracebackType
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.errors import LineTooLong
@@ -42,8 +41,14 @@ RESET_CHECK_INTERVAL = 0.5
 class Intake:
     """One connection's input lines on their way to its session, at the flood rate.
 
-    Made by :func:`paced_input`, which also keeps the registration deadline.
+    Made by :func:`paced_input`, and used as ``async with``: the block is the
+    connection's reading, under its registration deadline.
     """
+
+    # An idle connection holds its Intake for as long as it stays: no instance
+    # dict, and no generator frame behind the ``async with`` (a class, not an
+    # asynccontextmanager): hundreds of bytes each, times every connection.
+    __slots__ = ("_pacer", "_registration", "session")
 
     def __init__(
         self,
@@ -55,6 +60,29 @@ class Intake:
         self.session = session
         self._pacer = Pacer(writer, settings, session.peer)
         self._registration = registration
+
+    async def __aenter__(self) -> Intake:
+        await self._registration.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        """Close the connection's pacing; say so if the registration deadline ended the block."""
+        registration = self._registration
+        try:
+            await registration.__aexit__(exc_type, exc, traceback)
+        except TimeoutError:
+            if not registration.expired():
+                raise  # a socket time-out, not ours
+            self.session.registration_timed_out()
+            return True
+        finally:
+            self.close()
+        return False
 
     async def deliver(self, item: bytes | LineTooLong) -> bool:
         """Hand one input line (or news of an overlong one) to the session.
@@ -80,27 +108,17 @@ class Intake:
         self._pacer.close()
 
 
-@contextlib.asynccontextmanager
-async def paced_input(
+def paced_input(
     session: DoorSession, settings: ServerSettings, writer: asyncio.StreamWriter, deadline: float
-) -> AsyncIterator[Intake]:
+) -> Intake:
     """An :class:`Intake` for ``session``, closing the connection at ``deadline`` if unregistered.
 
-    ``deadline`` is a loop time. When it passes before the session has a
-    nickname, the session says so its own way and ends, and the ``async
-    with`` block is left as if the door had stopped reading.
+    Use as ``async with paced_input(...) as intake``. ``deadline`` is a loop
+    time. When it passes before the session has a nickname, the session says
+    so its own way and ends, and the ``async with`` block is left as if the
+    door had stopped reading.
     """
-    registration = asyncio.timeout_at(deadline)
-    intake = Intake(session, settings, writer, registration)
-    try:
-        async with registration:
-            yield intake
-    except TimeoutError:
-        if not registration.expired():
-            raise  # a socket time-out, not ours
-        session.registration_timed_out()
-    finally:
-        intake.close()
+    return Intake(session, settings, writer, asyncio.timeout_at(deadline))
 
 
 class Pacer:
@@ -110,6 +128,8 @@ class Pacer:
     when the connection's reading ends (a ``finally``), to drop the watch on the
     socket that waiting may have started.
     """
+
+    __slots__ = ("_bucket", "_lost", "_peer", "_writer")
 
     def __init__(
         self, writer: asyncio.StreamWriter, settings: ServerSettings, peer: Peer | None = None
