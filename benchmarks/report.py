@@ -237,6 +237,104 @@ def targets_section(results: Results) -> list[str]:
     lines += history_targets(results, n1000)
     lines += metrics_targets(results, n1000)
     lines += web_targets(results, n1000)
+    lines += ngircd_targets(results, sweeps)
+    return lines
+
+
+#: The servers that must be ahead of ngIRCd on every axis, and where each target applies.
+AHEAD_ASYNCIO = "tcpchat-asyncio"
+AHEAD_UVLOOP = "tcpchat-uvloop"
+#: The bound on a server's RSS once it listens, before any client: 25 MB (not MiB).
+MAX_STARTUP_RSS_BYTES = 25_000_000
+
+
+def _churn(entry: dict[str, Any]) -> float | None:
+    return entry["churn"]["per_second"] if "churn" in entry else None
+
+
+def _idle_per_connection(results: Results, server: str) -> float | None:
+    idle = results.first(server, "idle") or {}
+    value = idle.get("bytes_per_connection")
+    return float(value) if value is not None else None
+
+
+def ngircd_targets(results: Results, sweeps: list[str]) -> list[str]:
+    """Ahead of ngIRCd on every axis: small rooms, churn, CPU, memory (README's speed goals).
+
+    Each ratio is the median of per-round ratios against ngIRCd in the same run.
+    """
+    if NGIRCD not in results.servers:
+        return []
+    lines: list[str] = []
+    n10 = next((s for s in sweeps if s.startswith("N=10, all")), None)
+    n1000 = next((s for s in sweeps if s.startswith("N=1000, all")), None)
+    for server in (AHEAD_ASYNCIO, AHEAD_UVLOOP):
+        if server not in results.servers:
+            continue
+        if n10:
+            r = results.ratio(server, NGIRCD, knee_rate(n10))
+            lines.append(row("N=10 knee ≥ 1.0× ngIRCd", server, _ratio(r), r, 1.0))
+        if n1000:
+            r = results.ratio(server, NGIRCD, knee_rate(n1000))
+            lines.append(row("N=1000 knee ≥ 2.0× ngIRCd", server, _ratio(r), r, 2.0))
+        r = results.ratio(server, NGIRCD, _churn)
+        lines.append(row("churn ≥ 1.0× ngIRCd's registrations/s", server, _ratio(r), r, 1.0))
+        for key, label in (("n10", "N=10 at 90k/s"), ("fixed", "N=100 at 50k/s")):
+            cpu = results.ratio(server, NGIRCD, _fixed(key, lambda s: s.cpu_us_per_delivery))
+            lines.append(
+                row(
+                    f"CPU/delivery ≤ 1.0× ngIRCd, {label}",
+                    server,
+                    _ratio(cpu),
+                    cpu,
+                    1.0,
+                    below=True,
+                )
+            )
+            p50 = results.ratio(server, NGIRCD, _fixed(key, lambda s: s.p(50)))
+            lines.append(
+                row(
+                    f"p50 < ngIRCd's, {label}",
+                    server,
+                    _ratio(p50),
+                    p50,
+                    1.0,
+                    below=True,
+                    strict=True,
+                )
+            )
+        lines += _idle_targets(results, server)
+        rss = _median(results.per_round(server, lambda e: e.get("startup_rss_kb")))
+        if rss is not None:
+            shown = f"{rss * 1024 / 1e6:.1f} MB"
+            lines.append(
+                row(
+                    "start-up RSS ≤ 25 MB",
+                    server,
+                    shown,
+                    rss * 1024,
+                    MAX_STARTUP_RSS_BYTES,
+                    below=True,
+                )
+            )
+    return lines
+
+
+def _idle_targets(results: Results, server: str) -> list[str]:
+    idle = results.first(server, "idle")
+    if not idle:
+        return []
+    wanted = int(idle.get("clients_wanted", idle.get("clients", 0)))
+    opened = 0 if "error" in idle else int(idle.get("clients", 0))
+    lines = [
+        f"| idle: registers all {wanted:,} | {server} | {opened:,} "
+        f"| {'yes' if opened >= wanted else '**no**'} |"
+    ]
+    if server == AHEAD_ASYNCIO:
+        mine, theirs = _idle_per_connection(results, server), _idle_per_connection(results, NGIRCD)
+        r = mine / theirs if mine is not None and theirs else None
+        shown = "–" if mine is None else f"{mine / 1024:.2f} KiB ({_ratio(r)})"
+        lines.append(row("idle RSS/connection ≤ 1.0× ngIRCd's", server, shown, r, 1.0, below=True))
     return lines
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from benchmarks import generator, report
 from benchmarks.scenarios import (
     Sweep,
+    read_rss_kb,
     run_churn,
     run_fixed,
     run_idle,
@@ -120,6 +121,8 @@ def run_round(
     out: dict[str, Any] = {}
     started = time.monotonic()
     with RunningServer(kind, workdir) as server:
+        # Before any client but the one connection that saw it listen.
+        out["startup_rss_kb"] = read_rss_kb(server.pid)
         timing = (plan.step_seconds, plan.drain, plan.grace)
         step = run_fixed(binary, server, plan.n10_clients, plan.n10_deliveries, *timing)
         out["n10"] = step_dict(step)
@@ -159,6 +162,7 @@ def run_round(
         except RuntimeError as exc:
             log(f"  {kind.name:16} idle capacity failed: {exc}")
             out["idle"] = {"clients": plan.idle_clients, "error": str(exc)}
+        out["idle"]["clients_wanted"] = plan.idle_clients
     log(f"  {kind.name:16} round took {time.monotonic() - started:.0f} s")
     return out
 

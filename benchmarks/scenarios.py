@@ -45,7 +45,7 @@ class Sweep:
 IDLE_REGISTER_TIMEOUT = 150.0
 
 
-def _read_rss_kb(pid: int) -> int:
+def read_rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -98,7 +98,7 @@ def run_fixed(
 
 def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:
     """Open ``clients`` registered connections that say nothing; RSS per connection."""
-    before = _read_rss_kb(server.pid)
+    before = read_rss_kb(server.pid)
     with _generator(
         binary, server, clients, senders=0, samples=0, register_timeout=IDLE_REGISTER_TIMEOUT
     ) as generator:

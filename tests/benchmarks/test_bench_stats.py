@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from benchmarks.report import Results, steps_of, web_targets
+from benchmarks.report import Results, ngircd_targets, steps_of, web_targets
 from benchmarks.run import step_dict
 from benchmarks.stats import (
     BUCKETS,
@@ -259,3 +259,61 @@ def test_websocket_targets_compare_the_web_members_with_tcp_members() -> None:
         cpu_row
         == "| WebSocket: CPU/delivery at N=100, 50k/s ≤ 1.5× TCP | tcpchat-web | 1.80× | **no** |"
     )
+
+
+def ngircd_round(server_cpu: float, churn: float, startup_kb: int) -> dict[str, Any]:
+    """One round of tcpchat-asyncio and ngIRCd: both fixed loads, churn and start-up RSS."""
+
+    def entry(cpu: float, per_second: float, rss_kb: int) -> dict[str, Any]:
+        fixed = step_dict(replace(make_step(), server_cpu=cpu))
+        return {
+            "n10": fixed,
+            "fixed": fixed,
+            "churn": {"per_second": per_second},
+            "startup_rss_kb": rss_kb,
+        }
+
+    return {
+        "tcpchat-asyncio": entry(server_cpu, churn, startup_kb),
+        "ngircd": entry(0.5, 1000.0, 5000),
+    }
+
+
+def test_the_ngircd_targets_show_each_axis_as_a_ratio_met_or_not() -> None:
+    """Churn, CPU per delivery and p50 are ratios to ngIRCd's; start-up RSS is in MB."""
+    results = Results(
+        {
+            "servers": {"tcpchat-asyncio": "", "ngircd": ""},
+            "rounds": [ngircd_round(0.25, 2000.0, 24_000)],
+        }
+    )
+    rows = ngircd_targets(results, [])
+    assert rows == [
+        "| churn ≥ 1.0× ngIRCd's registrations/s | tcpchat-asyncio | 2.00× | yes |",
+        "| CPU/delivery ≤ 1.0× ngIRCd, N=10 at 90k/s | tcpchat-asyncio | 0.50× | yes |",
+        "| p50 < ngIRCd's, N=10 at 90k/s | tcpchat-asyncio | 1.00× | **no** |",
+        "| CPU/delivery ≤ 1.0× ngIRCd, N=100 at 50k/s | tcpchat-asyncio | 0.50× | yes |",
+        "| p50 < ngIRCd's, N=100 at 50k/s | tcpchat-asyncio | 1.00× | **no** |",
+        "| start-up RSS ≤ 25 MB | tcpchat-asyncio | 24.6 MB | yes |",
+    ]
+
+
+def test_idle_rows_say_whether_every_connection_registered_and_compare_memory() -> None:
+    """An idle run that failed shows 0 registered; RSS per connection is a ratio to ngIRCd's."""
+    rounds = [ngircd_round(0.5, 1000.0, 30_000)]
+    rounds[0]["tcpchat-asyncio"]["idle"] = {
+        "clients": 10_000,
+        "clients_wanted": 10_000,
+        "bytes_per_connection": 6144.0,
+    }
+    rounds[0]["ngircd"]["idle"] = {
+        "clients": 10_000,
+        "error": "timed out",
+        "clients_wanted": 10_000,
+    }
+    results = Results({"servers": {"tcpchat-asyncio": "", "ngircd": ""}, "rounds": rounds})
+    rows = ngircd_targets(results, [])
+    assert "| idle: registers all 10,000 | tcpchat-asyncio | 10,000 | yes |" in rows
+    assert "| start-up RSS ≤ 25 MB | tcpchat-asyncio | 30.7 MB | **no** |" in rows
+    memory = next(r for r in rows if r.startswith("| idle RSS/connection"))
+    assert memory.endswith("| 6.00 KiB (–) | not measured |")  # ngIRCd's failed: no ratio
