@@ -55,11 +55,12 @@ clean:
 
 # -- benchmarks (benchmarks/README.md) ------------------------------------------
 # Both write benchmarks/RESULTS.md, results.json and p99-vs-load.png.
-# ngIRCd and a C compiler come from Debian packages, installed when missing (as root).
+# ngIRCd, redis-server and a C compiler come from Debian packages, installed when missing
+# (as root).
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(DEV_STAMP)
-	@sh tools/install-programs ngircd=ngircd gcc=gcc,libc6-dev
+	@sh tools/install-programs ngircd=ngircd redis-server=redis-server gcc=gcc,libc6-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 

@@ -1,13 +1,14 @@
-"""What the Redis backplane costs a chat: the figures in docs/scaling.md and RESULTS.md.
+"""What the Redis backplane costs a chat, on its own: the cluster's rows of RESULTS.md.
 
-``python -m benchmarks.cluster [--quick]`` starts its own ``redis-server`` (as the
-tests do: a free loopback port, no persistence) and measures, with the C load
-generator of ``make bench``:
+``make bench`` measures these in its rounds (the ``tcpchat-redis`` server beside
+``tcpchat-asyncio``); ``python -m benchmarks.cluster [--quick]`` measures just
+them, with the same servers and scenarios, and the C load generator:
 
-- **the knee**: one node with the backplane (``--redis-url``) against one node
-  without it, everyone in one room of N = 100 all sending, at doubling rates until
-  p99 passes 100 ms (the same sweep as ``make bench``'s N = 100). Target: the
-  backplane node's knee is at least half the local one's;
+- **the knee**: one node with the backplane (``--redis-url``, on a redis-server
+  started for it) against one node without it, everyone in one room of N = 100
+  all sending, at doubling rates until p99 passes 100 ms (the same sweep as
+  ``make bench``'s N = 100). Target: the backplane node's knee is at least half
+  the local one's;
 - **cross-node latency** at a low fixed load (50,000 deliveries/s), N = 1,000: one
   node alone, then two nodes behind one address (``--reuse-port``: the kernel
   deals the clients between them, so about half of every message's deliveries
@@ -23,11 +24,9 @@ import argparse
 import os
 import sys
 
-from tests.support.redis import running_redis
-
 from benchmarks import generator
-from benchmarks.scenarios import Sweep, run_fixed, run_sweep
-from benchmarks.servers import TCPCHAT_ASYNCIO, RunningServer, free_port
+from benchmarks.scenarios import Sweep, run_cross_node, run_fixed, run_sweep
+from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_REDIS, RunningServer
 from benchmarks.stats import Step, knee
 
 N100 = Sweep(clients=100, senders=-1, start_deliveries=50_000, max_steps=8, seconds=0.5)
@@ -35,24 +34,10 @@ FIXED_CLIENTS = 1_000
 FIXED_DELIVERIES = 50_000.0
 
 
-class Node(RunningServer):
-    """A tcpchat server with extra flags (a node of a cluster), on a port given or free."""
-
-    def __init__(self, *flags: str, port: int | None = None) -> None:
-        self._flags = flags
-        self._port = port
-        super().__init__(TCPCHAT_ASYNCIO)
-
-    def _command(self) -> list[str]:
-        if self._port is not None:
-            self.port = self._port
-        return [*super()._command(), "--no-history", *self._flags]
-
-
 def describe(label: str, step: Step | None) -> str:
     if step is None:
         return f"{label:<34} no step under the knee"
-    p50, p99 = step.p(0.50), step.p(0.99)
+    p50, p99 = step.p(50), step.p(99)
     return (
         f"{label:<34} {step.deliveries_per_second:>12,.0f} deliveries/s   "
         f"p50 {p50 or 0:7.2f} ms   p99 {p99 or 0:7.2f} ms   "
@@ -67,38 +52,26 @@ def main(argv: list[str] | None = None) -> int:
     seconds, drain, grace = (0.5, 0.3, 1.0) if args.quick else (1.0, 0.5, 2.0)
     binary = generator.build()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    with running_redis() as redis_server:
-        url = redis_server.url
-        knees = {}
-        contenders: tuple[tuple[str, tuple[str, ...]], ...] = (
-            ("one node, no Redis", ()),
-            ("one node on Redis", ("--redis-url", url)),
-        )
-        for label, flags in contenders:
-            redis_server.command("FLUSHALL")
-            with Node(*flags) as server:
-                steps = run_sweep(binary, server, N100, drain, grace)
-            found = knee(steps)
-            knees[label] = found.deliveries_per_second if found else 0.0
-            print(describe(f"knee, N=100: {label}", found))
-        local, backplane = knees["one node, no Redis"], knees["one node on Redis"]
-        if local:
-            print(f"knee ratio (Redis / local): {backplane / local:.2f} (target ≥ 0.5)")
-        redis_server.command("FLUSHALL")
-        with Node() as server:
-            single = run_fixed(
-                binary, server, FIXED_CLIENTS, FIXED_DELIVERIES, seconds, drain, grace
-            )
-        print(describe("N=1,000 fixed load: one node", single))
-        redis_server.command("FLUSHALL")
-        port = free_port()
-        cluster = ("--redis-url", url, "--reuse-port")
-        with Node(*cluster, port=port) as first, Node(*cluster, port=port):
-            split = run_fixed(binary, first, FIXED_CLIENTS, FIXED_DELIVERIES, seconds, drain, grace)
-        print(describe("N=1,000 fixed load: two nodes", split))
-        single_p50, split_p50 = single.p(0.50), split.p(0.50)
-        if single_p50 is not None and split_p50 is not None:
-            print(f"p50 difference: {split_p50 - single_p50:+.2f} ms (target ≤ +1 ms)")
+    knees = {}
+    contenders = (("one node, no Redis", TCPCHAT_ASYNCIO), ("one node on Redis", TCPCHAT_REDIS))
+    for label, kind in contenders:
+        with RunningServer(kind) as server:
+            steps = run_sweep(binary, server, N100, drain, grace)
+        found = knee(steps)
+        knees[kind] = found.deliveries_per_second if found else 0.0
+        print(describe(f"knee, N=100: {label}", found))
+    local, backplane = knees[TCPCHAT_ASYNCIO], knees[TCPCHAT_REDIS]
+    if local:
+        print(f"knee ratio (Redis / local): {backplane / local:.2f} (target ≥ 0.5)")
+    timing = (seconds, drain, grace)
+    with RunningServer(TCPCHAT_ASYNCIO) as server:
+        single = run_fixed(binary, server, FIXED_CLIENTS, FIXED_DELIVERIES, *timing)
+    print(describe("N=1,000 fixed load: one node", single))
+    split = run_cross_node(binary, TCPCHAT_REDIS, FIXED_CLIENTS, FIXED_DELIVERIES, *timing)
+    print(describe("N=1,000 fixed load: two nodes", split))
+    single_p50, split_p50 = single.p(50), split.p(50)
+    if single_p50 is not None and split_p50 is not None:
+        print(f"p50 difference: {split_p50 - single_p50:+.2f} ms (target ≤ +1 ms)")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -237,6 +237,7 @@ def targets_section(results: Results) -> list[str]:
     lines += history_targets(results, n1000)
     lines += metrics_targets(results, n1000)
     lines += web_targets(results, n1000)
+    lines += cluster_targets(results, n100, n1000)
     lines += ngircd_targets(results, sweeps)
     return lines
 
@@ -397,6 +398,47 @@ def web_targets(results: Results, n1000: str | None) -> list[str]:
             _ratio(r),
             r,
             1.5,
+            below=True,
+        )
+    )
+    return lines
+
+
+#: tcpchat as one node of a cluster on Redis, compared with tcpchat-asyncio (docs/scaling.md).
+ON_REDIS = "tcpchat-redis"
+
+
+def cluster_targets(results: Results, n100: str | None, n1000: str | None) -> list[str]:
+    """What the Redis backplane costs one node, and a message crossing nodes, side by side."""
+    if ON_REDIS not in results.servers or WITHOUT_HISTORY not in results.servers:
+        return []
+    lines = []
+    for sweep in (n100, n1000):
+        if sweep:
+            r = results.ratio(ON_REDIS, WITHOUT_HISTORY, knee_rate(sweep))
+            target = f"cluster: {sweep.split(',')[0]} knee ≥ 0.5× one node without Redis"
+            lines.append(row(target, ON_REDIS, _ratio(r), r, 0.5))
+    one = results.per_round(WITHOUT_HISTORY, _fixed("one_node", lambda s: s.p(50)))
+    two = results.per_round(ON_REDIS, _fixed("cross_node", lambda s: s.p(50)))
+    more = _median(b - a for a, b in zip(one, two, strict=True) if a is not None and b is not None)
+    shown = "–"
+    if more is not None:
+        p = [
+            _median(results.per_round(server, _fixed(key, _pick_p(q))))
+            for server, key in ((WITHOUT_HISTORY, "one_node"), (ON_REDIS, "cross_node"))
+            for q in (50, 99)
+        ]
+        shown = (
+            f"{more:+.2f} ms (p50/p99: one node {_ms(p[0])}/{_ms(p[1])} ms, "
+            f"two {_ms(p[2])}/{_ms(p[3])} ms)"
+        )
+    lines.append(
+        row(
+            "cluster: N=1000 over 2 nodes at 50k/s, p50 ≤ one node's + 1 ms",
+            ON_REDIS,
+            shown,
+            more,
+            1.0,
             below=True,
         )
     )

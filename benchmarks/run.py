@@ -23,6 +23,7 @@ from benchmarks.scenarios import (
     Sweep,
     read_rss_kb,
     run_churn,
+    run_cross_node,
     run_fixed,
     run_idle,
     run_stalled,
@@ -31,9 +32,12 @@ from benchmarks.scenarios import (
 from benchmarks.servers import (
     ALL_KINDS,
     NGIRCD,
+    TCPCHAT_ASYNCIO,
+    TCPCHAT_REDIS,
     RunningServer,
     ServerKind,
     ngircd_available,
+    redis_available,
     tcpchat_flood_off_args,
 )
 from benchmarks.stats import Step
@@ -52,6 +56,10 @@ class Plan:
     n10_deliveries: float = 90_000  # the N = 10 latency target's load
     fixed_clients: int = 100
     fixed_deliveries: float = 50_000  # below every server's knee: CPU per delivery
+    # The cluster's cross-node latency (docs/scaling.md): this many clients at this load,
+    # on one tcpchat-asyncio node, and on two tcpchat-redis nodes behind one address.
+    cross_node_clients: int = 1000
+    cross_node_deliveries: float = 50_000
     step_seconds: float = 1.0
     drain: float = 0.5  # seconds after sending within which deliveries count as on time
     grace: float = 3.0  # further seconds to wait for late deliveries before counting missing
@@ -120,10 +128,10 @@ def run_round(
     """Every scenario of ``plan`` against one fresh ``kind`` server."""
     out: dict[str, Any] = {}
     started = time.monotonic()
+    timing = (plan.step_seconds, plan.drain, plan.grace)
     with RunningServer(kind, workdir) as server:
         # Before any client but the one connection that saw it listen.
         out["startup_rss_kb"] = read_rss_kb(server.pid)
-        timing = (plan.step_seconds, plan.drain, plan.grace)
         step = run_fixed(binary, server, plan.n10_clients, plan.n10_deliveries, *timing)
         out["n10"] = step_dict(step)
         step = run_fixed(binary, server, plan.fixed_clients, plan.fixed_deliveries, *timing)
@@ -142,6 +150,17 @@ def run_round(
             log(f"  {kind.name:16} {sweep.name:18} " + summary(steps))
         if plan.churn_seconds:
             out["churn"] = run_churn(binary, server, plan.churn_seconds, 16)
+        if kind is TCPCHAT_ASYNCIO:  # the one node the cluster's two are compared with
+            step = run_fixed(
+                binary, server, plan.cross_node_clients, plan.cross_node_deliveries, *timing
+            )
+            out["one_node"] = step_dict(step)
+    if kind.redis:
+        step = run_cross_node(
+            binary, kind, plan.cross_node_clients, plan.cross_node_deliveries, *timing, workdir
+        )
+        out["cross_node"] = step_dict(step)
+        log(f"  {kind.name:16} {'two nodes, N=1000':18} " + summary([step]))
     # Capacity and the stalled reader once per server: they are long, and their
     # figures are absolute, not ratios between servers.
     # A server that cannot take one of these scenarios (too many connections, say)
@@ -198,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     if NGIRCD in kinds and not ngircd_available():
         log("ngircd is not installed; skipping it (make bench installs it)")
         kinds.remove(NGIRCD)
+    if TCPCHAT_REDIS in kinds and not redis_available():
+        log("redis-server is not installed; skipping tcpchat-redis (make bench installs it)")
+        kinds.remove(TCPCHAT_REDIS)
     binary = generator.build()
     started = time.time()
     machine = report.describe_machine()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generator import Generator
-from benchmarks.servers import RunningServer
+from benchmarks.servers import RunningServer, ServerKind, free_port
 from benchmarks.stats import KNEE_P99_MS, Step
 
 
@@ -94,6 +94,30 @@ def run_fixed(
     """One step at a fixed load, everyone sending: latency and CPU per delivery there."""
     with _generator(binary, server, clients) as generator:
         return generator.step(deliveries / (clients - 1), seconds, drain, grace)
+
+
+def run_cross_node(
+    binary: Path,
+    kind: ServerKind,
+    clients: int,
+    deliveries: float,
+    seconds: float,
+    drain: float,
+    grace: float,
+    workdir: Path | None = None,
+) -> Step:
+    """:func:`run_fixed` on two nodes of one cluster behind one address (``--reuse-port``).
+
+    The kernel deals the clients between the two nodes, so about half of each
+    message's deliveries cross from one node to the other through Redis. Both
+    nodes share the server's CPU; the CPU figures are the first node's alone.
+    """
+    port = free_port()
+    with (
+        RunningServer(kind, workdir, port=port, reuse_port=True) as first,
+        RunningServer(kind, workdir, port=port, redis_url=first.redis_url, reuse_port=True),
+    ):
+        return run_fixed(binary, first, clients, deliveries, seconds, drain, grace)
 
 
 def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:

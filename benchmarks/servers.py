@@ -23,6 +23,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.redis import PROGRAM as REDIS_PROGRAM
+from tests.support.redis import RedisServer
+
 from benchmarks.build import BUILD_DIR, compile_c
 from tcpchat.config import ServerSettings, settings_fields
 
@@ -61,6 +64,7 @@ class ServerKind:
     history: bool = False  # tcpchat: keep history (else --no-history)
     metrics: bool = False  # tcpchat: --http-port on, /metrics scraped every SCRAPE_INTERVAL
     web: bool = False  # tcpchat: --http-port on, the generator's members on its /ws
+    redis: bool = False  # tcpchat: a cluster node (--redis-url) on a redis-server of the run
 
 
 TCPCHAT_ASYNCIO = ServerKind("tcpchat-asyncio", "text", "tcpchat on asyncio's event loop")
@@ -89,6 +93,15 @@ TCPCHAT_WEB = ServerKind(
     "tcpchat on asyncio, every member on the WebSocket of `--http-port` (`/ws`)",
     web=True,
 )
+#: tcpchat-asyncio as a node of a cluster: its room's events go through a redis-server
+#: started with it (fresh each round, unpinned, no persistence) and come back before any
+#: member hears them (docs/scaling.md): what the backplane costs one node.
+TCPCHAT_REDIS = ServerKind(
+    "tcpchat-redis",
+    "text",
+    "tcpchat on asyncio as a cluster node (`--redis-url`), on a redis-server of its own",
+    redis=True,
+)
 NAIVE = ServerKind(
     "naive-baseline",
     "text",
@@ -113,6 +126,7 @@ ALL_KINDS = (
     TCPCHAT_HISTORY,
     TCPCHAT_METRICS,
     TCPCHAT_WEB,
+    TCPCHAT_REDIS,
     TCPCHAT_UVLOOP,
     TCPCHAT_IRC,
     NAIVE,
@@ -177,15 +191,36 @@ class RunningServer:
 
     The generator connects to ``generator_port``: the chat port, or for a web
     kind the HTTP port, whose ``/ws`` it opens.
+
+    A ``redis`` kind is a cluster node: on the Redis at ``redis_url``, or else
+    on a redis-server it starts first and stops last (``redis_url`` then names
+    it, for more nodes). ``port`` (default: a free one) with ``reuse_port`` lets
+    several nodes listen on one address, the kernel dealing clients between them.
     """
 
-    def __init__(self, kind: ServerKind, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        kind: ServerKind,
+        workdir: Path | None = None,
+        *,
+        port: int | None = None,
+        redis_url: str | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         self.kind = kind
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
+        self._reuse_port = reuse_port
+        self._redis: RedisServer | None = None
+        self.redis_url = redis_url
+        if kind.redis and redis_url is None:
+            self._redis = started_redis()
+            self.redis_url = self._redis.url
         self._workdir = workdir
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._history_dir: tempfile.TemporaryDirectory[str] | None = None
-        self.http_port = free_port() if kind.metrics or kind.web else None
+        # A node's /readyz says when it is up: its chat port may answer already, from
+        # another node listening on the same address.
+        self.http_port = free_port() if kind.metrics or kind.web or kind.redis else None
         self.generator_port = self.http_port if kind.web and self.http_port else self.port
         self.scrapes = 0
         self._stop_scraping = threading.Event()
@@ -193,15 +228,20 @@ class RunningServer:
         if kind.history:
             self._history_dir = tempfile.TemporaryDirectory(prefix="tcpchat-bench-history-")
             seed_history(self._history_path())
-        self.process = subprocess.Popen(
-            pinned(SERVER_CPU, self._command()),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_raise_open_files_limit,
-        )
-        self.pid = self.process.pid  # taskset execs the server, so this is the server
-        self._wait_listening()
+        try:
+            self.process = subprocess.Popen(
+                pinned(SERVER_CPU, self._command()),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_raise_open_files_limit,
+            )
+            self.pid = self.process.pid  # taskset execs the server, so this is the server
+            self._wait_listening()
+        except BaseException:
+            if self._redis is not None:
+                self._redis.close()
+            raise
         if self.http_port is not None and self.kind.metrics:
             self._scraper = threading.Thread(target=self._scrape, name="scraper", daemon=True)
             self._scraper.start()
@@ -238,9 +278,13 @@ class RunningServer:
             loop = self.kind.name.removeprefix("tcpchat-").removesuffix("-history")
             history = ["--db", str(self._history_path())] if self.kind.history else ["--no-history"]
             loop = loop.removesuffix("-metrics")
-            if self.kind.web:
+            if self.kind.web or self.kind.redis:
                 loop = "asyncio"
             web = ["--http-port", str(self.http_port)] if self.http_port is not None else []
+            if self.redis_url is not None:
+                web += ["--redis-url", self.redis_url]
+            if self._reuse_port:
+                web += ["--reuse-port"]
             return [
                 sys.executable,
                 "-m",
@@ -286,14 +330,27 @@ class RunningServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind.name} exited at start:\n{self.output()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.generator_port), timeout=1),
-            ):
-                return
+            if self.kind.redis:
+                if self._ready():
+                    return
+            else:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.generator_port), timeout=1),
+                ):
+                    return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.kind.name} did not listen within {START_TIMEOUT} s")
+
+    def _ready(self) -> bool:
+        """Whether this server's /readyz answers 200: a cluster node is listening, on Redis."""
+        url = f"http://127.0.0.1:{self.http_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
 
     def output(self) -> str:
         """What the server printed so far."""
@@ -315,12 +372,32 @@ class RunningServer:
         self._log.close()
         if self._history_dir is not None:
             self._history_dir.cleanup()
+        if self._redis is not None:
+            self._redis.close()
 
     def __enter__(self) -> RunningServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def started_redis() -> RedisServer:
+    """A redis-server of the benchmark's own, as the tests start theirs: on a free loopback
+    port, persistence off, unpinned (``make bench`` installs Debian's package)."""
+    if shutil.which(REDIS_PROGRAM) is None:
+        raise RuntimeError("redis-server is not installed: apt-get install redis-server")
+    server = RedisServer()
+    try:
+        server.start()
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def redis_available() -> bool:
+    return shutil.which(REDIS_PROGRAM) is not None
 
 
 def fanout_server_binary() -> Path:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from benchmarks.generator import Generator
-from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_WEB, RunningServer
+from benchmarks.scenarios import run_cross_node
+from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_REDIS, TCPCHAT_WEB, RunningServer
 
 from benchmarks import generator
 from tests.support.components import needs
@@ -52,6 +53,32 @@ def test_ten_websocket_members_for_two_seconds_miss_no_delivery(loadgen: Path) -
     assert step.received == step.expected
     assert step.missing == 0
     assert sum(step.histogram.values()) > 0
+
+
+@needs("redis-server")
+def test_ten_members_of_a_cluster_node_miss_no_delivery(loadgen: Path) -> None:
+    """N = 10 on a node on Redis, everyone sending for 2 s: each line comes back to the 9 others."""
+    with (
+        RunningServer(TCPCHAT_REDIS) as node,
+        Generator(loadgen, port=node.port, proto="text", clients=10, server_pid=node.pid) as gen,
+    ):
+        step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
+    assert step.sent > 0
+    assert step.fanout == 9
+    assert step.closed == 0
+    assert step.received == step.expected
+    assert step.missing == 0
+
+
+@needs("redis-server")
+def test_ten_members_over_two_nodes_miss_no_delivery(loadgen: Path) -> None:
+    """N = 10 dealt between two nodes behind one address: each line reaches the 9 others."""
+    step = run_cross_node(loadgen, TCPCHAT_REDIS, 10, 4_500, 2.0, 0.5, 10.0)
+    assert step.sent > 0
+    assert step.fanout == 9
+    assert step.closed == 0
+    assert step.received == step.expected
+    assert step.missing == 0
 
 
 def server_has_rooms(port: int) -> bool:

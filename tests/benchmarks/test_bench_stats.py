@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from benchmarks.report import Results, ngircd_targets, steps_of, web_targets
+from benchmarks.report import Results, cluster_targets, ngircd_targets, steps_of, web_targets
 from benchmarks.run import step_dict
 from benchmarks.stats import (
     BUCKETS,
@@ -317,3 +317,35 @@ def test_idle_rows_say_whether_every_connection_registered_and_compare_memory() 
     assert "| start-up RSS ≤ 25 MB | tcpchat-asyncio | 30.7 MB | **no** |" in rows
     memory = next(r for r in rows if r.startswith("| idle RSS/connection"))
     assert memory.endswith("| 6.00 KiB (–) | not measured |")  # ngIRCd's failed: no ratio
+
+
+def cluster_round(local_knee_rate: float, redis_knee_rate: float) -> dict[str, Any]:
+    """One round of tcpchat-asyncio and tcpchat-redis: an N=100 sweep, N=1000 at a fixed load."""
+
+    def entry(knee_rate: float, latency_us: int, key: str) -> dict[str, Any]:
+        sweep = [make_step(rate=knee_rate, fanout=99), make_step(rate=knee_rate * 2, closed=1)]
+        fixed = make_step(fanout=999, latencies_us=[latency_us] * 10)
+        return {"sweeps": {"N=100, all send": [step_dict(s) for s in sweep]}, key: step_dict(fixed)}
+
+    return {
+        "tcpchat-asyncio": entry(local_knee_rate, 400, "one_node"),
+        "tcpchat-redis": entry(redis_knee_rate, 1_000, "cross_node"),
+    }
+
+
+def test_cluster_targets_compare_a_node_on_redis_with_one_without() -> None:
+    """Cluster rows give the Redis node's knee as a ratio, and the cross-node p50 as a gap."""
+    results = Results(
+        {
+            "servers": {"tcpchat-asyncio": "", "tcpchat-redis": ""},
+            "rounds": [cluster_round(1000, 600)],
+        }
+    )
+    knee_row, latency_row = cluster_targets(results, "N=100, all send", None)
+    assert knee_row == (
+        "| cluster: N=100 knee ≥ 0.5× one node without Redis | tcpchat-redis | 0.60× | yes |"
+    )
+    assert latency_row.startswith(
+        "| cluster: N=1000 over 2 nodes at 50k/s, p50 ≤ one node's + 1 ms | tcpchat-redis | +0.6"
+    )
+    assert latency_row.endswith("| yes |")

@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -56,6 +57,7 @@ from redis.exceptions import RedisError
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
 from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
 from tcpchat.core.events import (
+    EVENT_TYPES,
     AIAnswer,
     AIDelta,
     Error,
@@ -127,35 +129,51 @@ SHUTTING_DOWN = "server shutting down"
 # room's stream order is its id order. KEYS[1]: the id counter; then per room (slot s from
 # 1) its event stream, history stream and event count at KEYS[3s-1], KEYS[3s], KEYS[3s+1].
 # ARGV: the counter's floor, the stream cap, the history cap (0: none), the number of
-# events, then per event: its room's slot, its JSON (id 0: the entry's id is the event's),
-# its origin (NODE:SEQ), its announcement token ("" for one room), said (0/1: a line for the
-# room's history, only when the node keeps history) and, when said, the six history fields'
-# values. Returns the first id handed out.
+# events, the node's name, then per event: its room's slot, its sequence number on the
+# node (the entry's origin is NODE:SEQ), its announcement token ("" for one room: no field
+# then), its JSON (id 0: the entry's id is the event's), and said (0/1: a line for the
+# room's history, only when the node keeps history), followed when said by the six history
+# fields' values. Each room's count is read once and written once a pass. Returns the first
+# id handed out. (Arguments and calls per event cost the node and Redis alike: measured in
+# docs/scaling.md, "The hub, measured".)
 _APPEND_SCRIPT = """
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if floor > last then last = floor end
 local count = tonumber(ARGV[4])
 redis.call('SET', KEYS[1], last + count)
-local i = 5
+local cap, history_cap, origin = ARGV[2], ARGV[3], ARGV[5] .. ':'
+local counts = {}
+local i = 6
 for j = 1, count do
   local slot = tonumber(ARGV[i])
+  local n = counts[slot]
+  if n == nil then n = tonumber(redis.call('GET', KEYS[slot * 3 + 1]) or '0') end
+  n = n + 1
+  counts[slot] = n
   local id = (last + j) .. '-0'
-  redis.pcall('XADD', KEYS[slot * 3 - 1], 'MAXLEN', '~', ARGV[2], id, 'e', ARGV[i + 1],
-              'o', ARGV[i + 2], 'a', ARGV[i + 3], 'n', redis.call('INCR', KEYS[slot * 3 + 1]))
+  local stream = KEYS[slot * 3 - 1]
+  if ARGV[i + 2] == '' then
+    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
+                'o', origin .. ARGV[i + 1], 'n', n)
+  else
+    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
+                'o', origin .. ARGV[i + 1], 'a', ARGV[i + 2], 'n', n)
+  end
   if ARGV[i + 4] == '1' then
     local line = {id, 'ts', ARGV[i + 5], 'room', ARGV[i + 6], 'kind', ARGV[i + 7],
                   'nick', ARGV[i + 8], 'text', ARGV[i + 9], 'sources', ARGV[i + 10]}
-    if ARGV[3] == '0' then
+    if history_cap == '0' then
       redis.pcall('XADD', KEYS[slot * 3], unpack(line))
     else
-      redis.pcall('XADD', KEYS[slot * 3], 'MAXLEN', '~', ARGV[3], unpack(line))
+      redis.pcall('XADD', KEYS[slot * 3], 'MAXLEN', '~', history_cap, unpack(line))
     end
     i = i + 11
   else
     i = i + 5
   end
 end
+for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 3 + 1], n) end
 return last + 1
 """
 # Delete KEYS[1] only if it holds ARGV[1]: a node frees only the nicknames it holds.
@@ -935,7 +953,13 @@ class RedisHub(LocalHub):
             return
         slots: dict[str, int] = {}
         keys: list[str] = [self.keys.ids]
-        args: list[str | int] = [self._highest, self.stream_cap, self.history_rows, len(events)]
+        args: list[str | int] = [
+            self._highest,
+            self.stream_cap,
+            self.history_rows,
+            len(events),
+            self.node,
+        ]
         for op in events:
             slot = slots.get(op.room_key)
             if slot is None:
@@ -966,8 +990,7 @@ class RedisHub(LocalHub):
     def _event_args(self, slot: int, op: RoomEvent) -> list[str | int]:
         """One event's arguments to the append script (its id is the entry's)."""
         event = op.sent = self._outgoing(op.event)
-        document = json.dumps(to_json(event), ensure_ascii=False)
-        args: list[str | int] = [slot, document, f"{self.node}:{op.seq}", op.token]
+        args: list[str | int] = [slot, op.seq, op.token, _stream_document(event)]
         if self.history is None:
             return [*args, 0]
         record = op.record = said_record(event, getattr(event, "room", ""), op.room_key)
@@ -990,14 +1013,15 @@ class RedisHub(LocalHub):
             self.history.keep((leave_record(event, room.name if room else key, key),))
 
     def _outgoing(self, event: Event) -> Event:
-        """``event`` as it goes to Redis: id 0 (the stream entry's id is its id), and an AI
-        event's search id the cluster's (its question's event id)."""
+        """``event`` as it goes to Redis: an AI event's search id the cluster's (its
+        question's event id). Its id stays this node's: the stream document says 0 (the
+        stream entry's id is its id), and it takes its id as it comes back."""
         if isinstance(event, AIDelta | AIAnswer | SearchFailed):
             search_id = self._search_ids.get(event.search_id, event.search_id)
             if not isinstance(event, AIDelta):
                 self._search_ids.pop(event.search_id, None)
-            return dataclasses.replace(event, id=0, search_id=search_id)
-        return dataclasses.replace(event, id=0)
+            return dataclasses.replace(event, search_id=search_id)
+        return event
 
     # -- the reader ------------------------------------------------------------------
 
@@ -1083,7 +1107,7 @@ class RedisHub(LocalHub):
             if isinstance(parsed, SearchStarted):  # a search's id is its question's event id
                 event: Event = dataclasses.replace(parsed, id=event_id, search_id=event_id)
             else:
-                event = dataclasses.replace(parsed, id=event_id)
+                event = _with_id(parsed, event_id)
             self.clock.seen(event_id)
             self._highest = max(self._highest, event_id)
             room = self._rooms.get(key)
@@ -1403,6 +1427,31 @@ def _stream_entries(reply: Any) -> Iterable[tuple[str, Entries]]:
 def _room_key_of(stream: str) -> str:
     """The room key in a stream's name, ``PREFIX:{ROOM}:events``."""
     return stream[stream.index("{") + 1 : stream.rindex("}")]
+
+
+#: One JSON encoder for every stream document: ``json.dumps`` with options makes a new
+#: encoder each call, a cost each room event paid twice over on a busy node.
+_STREAM_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _stream_document(event: Event) -> str:
+    """``event`` as its room's stream carries it: its JSON rendering, with id 0."""
+    document = to_json(event)
+    document["id"] = 0
+    return _STREAM_JSON.encode(document)
+
+
+#: Per event type, a getter of every field but the id (the first), for :func:`_with_id`.
+_ALL_BUT_ID: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {
+    cls: attrgetter(*(item.name for item in dataclasses.fields(cls)[1:])) for cls in EVENT_TYPES
+}
+
+
+def _with_id(event: Event, event_id: int) -> Event:
+    """``event`` with the id the cluster gave it: ``dataclasses.replace``, at a third of the
+    cost, paid by every room event a node reads back. Every event's first field is its id."""
+    cls = type(event)
+    return cls(event_id, *_ALL_BUT_ID[cls](event))
 
 
 def _id_number(entry_id: str) -> int:
