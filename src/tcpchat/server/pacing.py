@@ -23,8 +23,7 @@ native :class:`~tcpchat.core.session.Session` or IRC's
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from types import TracebackType
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.errors import LineTooLong
@@ -80,27 +79,57 @@ class Intake:
         self._pacer.close()
 
 
-@contextlib.asynccontextmanager
-async def paced_input(
+def paced_input(
     session: DoorSession, settings: ServerSettings, writer: asyncio.StreamWriter, deadline: float
-) -> AsyncIterator[Intake]:
+) -> PacedInput:
     """An :class:`Intake` for ``session``, closing the connection at ``deadline`` if unregistered.
 
     ``deadline`` is a loop time. When it passes before the session has a
     nickname, the session says so its own way and ends, and the ``async
     with`` block is left as if the door had stopped reading.
     """
-    registration = asyncio.timeout_at(deadline)
-    intake = Intake(session, settings, writer, registration)
-    try:
-        async with registration:
-            yield intake
-    except TimeoutError:
-        if not registration.expired():
-            raise  # a socket time-out, not ours
-        session.registration_timed_out()
-    finally:
-        intake.close()
+    return PacedInput(session, settings, writer, deadline)
+
+
+class PacedInput:
+    """``async with`` an :class:`Intake` under the registration deadline (:func:`paced_input`).
+
+    A plain class rather than a generator-based context manager: every
+    connection enters one, and the generator's frames and steps were a
+    measurable part of a registration.
+    """
+
+    def __init__(
+        self,
+        session: DoorSession,
+        settings: ServerSettings,
+        writer: asyncio.StreamWriter,
+        deadline: float,
+    ) -> None:
+        self._registration = asyncio.timeout_at(deadline)
+        self._intake = Intake(session, settings, writer, self._registration)
+
+    async def __aenter__(self) -> Intake:
+        await self._registration.__aenter__()
+        return self._intake
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        try:
+            # Turns the deadline's cancellation into TimeoutError; anything else passes.
+            await self._registration.__aexit__(exc_type, exc, traceback)
+        except TimeoutError:
+            if not self._registration.expired():
+                raise  # a socket time-out, not ours
+            self._intake.session.registration_timed_out()
+            return True
+        finally:
+            self._intake.close()
+        return False
 
 
 class Pacer:
