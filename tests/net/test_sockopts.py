@@ -96,3 +96,22 @@ def test_where_nothing_is_inherited_every_connection_gets_the_options_set(
             (level, option): value for level, option, value in tuning.options
         }
     assert tuning.inherited is False
+
+
+class ResetSocket(ForgetfulSocket):
+    """A connection reset before it was tuned: its options cannot be read."""
+
+    def getsockopt(self, level: int, option: int, /) -> int:
+        raise ConnectionResetError
+
+
+def test_a_connection_reset_before_the_check_leaves_the_decision_to_the_next(
+    listener: socket.socket,
+) -> None:
+    """An unreadable first connection gets the options set and decides nothing."""
+    tuning = ConnectionTuning(**KEEPALIVE_TIMINGS)
+    tuning.listen(listener)
+    reset = ResetSocket()
+    tuning.accepted(reset)
+    assert reset.set_calls == len(tuning.options)
+    assert tuning.inherited is None

@@ -100,13 +100,16 @@ class ConnectionTuning:
         """Make sure an accepted connection has the options: set them unless inherited."""
         if self.inherited:
             return
-        if self.inherited is None:
-            self.inherited = self._listener_values is not None and all(
-                _get(sock, level, option) == self._listener_values.get((level, option))
-                for level, option, _ in self.options
-            )
-            if self.inherited:
-                return
+        if self.inherited is None and self._listener_values is not None:
+            found = [_get(sock, level, option) for level, option, _ in self.options]
+            # A connection already reset cannot be read: the next one decides.
+            if None not in found:
+                expected = [
+                    self._listener_values.get((level, option)) for level, option, _ in self.options
+                ]
+                self.inherited = found == expected
+                if self.inherited:
+                    return
         _set_all(sock, self.options)
 
 
