@@ -8,6 +8,9 @@ Python of a hot path shows as a number:
   room of 1,000 members and in 100 rooms of 10; µs per delivery.
 - **registration**: a connection greeted, registered (welcome, join) and gone
   (``/quit``), in a default room of 100 members; µs per registration.
+- **IRC registration**: the same over IRC, as the load generator's churn does
+  it: ``NICK`` and ``USER`` (001 to 005 and the MOTD), ``JOIN`` of a channel of
+  100 (its NAMES), ``QUIT``; µs per registration.
 - **parse-to-publish**: one line through ``LineSplitter`` → ``Session`` →
   ``hub.publish``, with its pass, in a room of 10; µs per line.
 
@@ -28,11 +31,14 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
+from tcpchat.config import ServerSettings
 from tcpchat.core.events import EventClock, Message
 from tcpchat.core.hub import Peer
 from tcpchat.core.protocol import LineSplitter
 from tcpchat.core.render import Rendering
 from tcpchat.core.session import Session
+from tcpchat.irc.session import IrcSession
+from tcpchat.server.irc import IrcDoor
 from tcpchat.server.local_hub import LocalHub
 
 #: Repeats of each measurement; the median is reported.
@@ -132,6 +138,27 @@ async def registration(room_size: int = 100, rounds: int = 300) -> float:
     return (time.perf_counter() - started) / rounds * 1e6
 
 
+async def irc_registration(channel_size: int = 100, rounds: int = 300) -> float:
+    """µs per IRC connection registered (001 to 005, the MOTD), joined to a channel of
+    ``channel_size`` (its NAMES) and gone, as the load generator's churn does it."""
+    door = IrcDoor(ServerSettings(), "2026-01-01 00:00 UTC")
+    hub = LocalHub(encode=door.encoder)
+    clock = EventClock()
+    for index in range(channel_size):
+        member = Session(_peer(), hub, clock)
+        member.register(f"idle{index}")
+        member.receive_line(b"/join #bench")
+    await _next_pass()
+    started = time.perf_counter()
+    for number in range(rounds):
+        session = IrcSession(_peer(), hub, clock, door.info)
+        for line in (f"NICK churn{number}", "USER churn 0 * :churn", "JOIN #bench", "QUIT"):
+            session.receive_line(line.encode())
+        hub.flush(session.peer)
+        await _next_pass()
+    return (time.perf_counter() - started) / rounds * 1e6
+
+
 async def parse_to_publish(room_size: int = 10, lines: int = 2_000) -> float:
     """µs per line read, split, parsed, published and fanned out, in a room of ``room_size``."""
     hub = LocalHub()
@@ -160,6 +187,7 @@ CASES: dict[str, tuple[str, Callable[[], Coroutine[Any, Any, float]]]] = {
     "fan-out pass, 100 rooms of 10, everyone sending": ("µs/delivery", lambda: fanout(100, 10)),
     "fan-out pass, 1 room of 10, everyone sending": ("µs/delivery", lambda: fanout(1, 10, 500)),
     "registration: greet, register, welcome, quit": ("µs/registration", registration),
+    "IRC registration: 001-005, MOTD, JOIN, quit": ("µs/registration", irc_registration),
     "parse-to-publish, room of 10": ("µs/line", parse_to_publish),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tcpchat.core import admission as admission_module
 from tcpchat.core.admission import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_IP, Admission, is_loopback
 
 
@@ -57,6 +58,25 @@ def test_loopback_can_be_capped_when_configured() -> None:
     admission = Admission(max_clients=5, max_per_ip=1, limit_loopback=True)
     assert admission.admit("127.0.0.1") is None
     assert admission.admit("127.0.0.1") is not None
+
+
+def test_an_address_under_its_cap_is_admitted_without_parsing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only an address at its cap is looked at for loopback: every other connection is cheap."""
+    parsed: list[str] = []
+
+    def counting(host: str) -> bool:
+        parsed.append(host)
+        return is_loopback(host)
+
+    monkeypatch.setattr(admission_module, "is_loopback", counting)
+    admission = Admission(max_clients=10, max_per_ip=2)
+    assert admission.admit("127.0.0.1") is None
+    assert admission.admit("127.0.0.1") is None
+    assert parsed == []
+    assert admission.admit("127.0.0.1") is None  # at its cap: loopback, so exempt
+    assert parsed == ["127.0.0.1"]
 
 
 def test_non_addresses_are_not_loopback() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+from typing import Any
+
 import pytest
 
 from tcpchat.irc import numerics
-from tcpchat.irc.message import MAX_LINE_BYTES, IrcMessage
+from tcpchat.irc.message import MAX_BODY_BYTES, MAX_LINE_BYTES, IrcMessage
 from tcpchat.irc.numerics import Replies
 
 SERVER = "My.Little.Server"
@@ -162,6 +165,37 @@ def test_names_of_a_crowded_room_are_spread_over_lines_that_fit() -> None:
     listed = [nick for line in lines[:-1] for nick in line.params[3].split(" ")]
     assert listed == nicks
     assert lines[0].params[1:3] == ("=", "#lobby")
+
+
+def test_packed_lines_are_full_each_would_overflow_with_the_next_name() -> None:
+    """Names of mixed lengths and scripts fill each 353 line until the next would not fit."""
+    nicks = [("é" * (number % 7) + f"n{number}")[: 1 + number % 30] for number in range(600)]
+    nicks = [f"{nick}{number}" for number, nick in enumerate(nicks)]
+    replies = Replies(SERVER, "alice")
+    lines = replies.names("#lobby", nicks)[:-1]
+    listed = [line.params[3].split(" ") for line in lines]
+    assert [nick for names in listed for nick in names] == nicks
+    for line, next_line in pairwise(listed):
+        fuller = IrcMessage(
+            "353", ["alice", "=", "#lobby", " ".join([*line, next_line[0]])], SERVER
+        )
+        assert fuller.body_length() > MAX_BODY_BYTES
+
+
+def test_names_of_a_crowded_room_build_each_line_a_few_times_not_once_a_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,000 names cost a few messages built per 353 line, not one per name (each join pays it)."""
+    built = 0
+
+    def counting(*args: Any, **kwargs: Any) -> IrcMessage:
+        nonlocal built
+        built += 1
+        return IrcMessage(*args, **kwargs)
+
+    monkeypatch.setattr(numerics, "IrcMessage", counting)
+    lines = Replies(SERVER, "alice").names("#lobby", [f"member{n:04}" for n in range(1000)])
+    assert built <= 3 * len(lines)
 
 
 def test_names_of_an_empty_or_unknown_room_is_only_its_end() -> None:

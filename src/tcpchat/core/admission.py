@@ -64,8 +64,9 @@ class Admission:
         """Count a new connection from ``host``, or return why it is refused."""
         if self._total >= self.max_clients:
             return f"the server is full ({self.max_clients} connections); try again later"
-        capped = self.limit_loopback or not is_loopback(host)
-        if capped and self._per_ip[host] >= self.max_per_ip:
+        # Parsing the address is the dear part, and only an address at its cap needs it.
+        at_cap = self._per_ip[host] >= self.max_per_ip
+        if at_cap and (self.limit_loopback or not is_loopback(host)):
             return f"too many connections from your address (the limit is {self.max_per_ip})"
         self._total += 1
         self._per_ip[host] += 1

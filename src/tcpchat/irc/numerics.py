@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tcpchat.core.nicks import MAX_NICK_LENGTH
+from tcpchat.core.textsplit import utf8_length
 from tcpchat.irc.message import MAX_BODY_BYTES, MAX_PARAMS, IrcMessage, fit_last_param
 
 # Connection registration.
@@ -413,9 +414,18 @@ class Replies:
         self, code: str, middle: Sequence[str], items: Iterable[str], text: str | None = None
     ) -> list[IrcMessage]:
         """As few ``code`` lines as hold ``items``: space-separated in the last
-        parameter, or (with closing ``text``) one parameter each."""
+        parameter, or (with closing ``text``) one parameter each.
+
+        Each item adds its bytes and a space to the line, and the second of a
+        last parameter may add its colon: so a line's length is counted, and
+        measured for real only when the count says it might not fit. A line
+        is built a few times, not once per item (a NAMES reply to every join,
+        the 005 lines of every registration).
+        """
         lines: list[IrcMessage] = []
         chunk: list[str] = []
+        # The body length of build(chunk), or at most one byte over it.
+        length = 0
 
         def build(words: list[str]) -> IrcMessage:
             if text is None:
@@ -423,9 +433,16 @@ class Replies:
             return IrcMessage(code, [self.client, *middle, *words, text], self.server)
 
         for item in items:
-            if chunk and build([*chunk, item]).body_length() > MAX_BODY_BYTES:
-                lines.append(build(chunk))
-                chunk = []
+            if chunk:
+                colon = 1 if text is None and len(chunk) == 1 else 0
+                length += 1 + colon + utf8_length(item)
+                if length > MAX_BODY_BYTES:
+                    length = build([*chunk, item]).body_length()
+                    if length > MAX_BODY_BYTES:
+                        lines.append(build(chunk))
+                        chunk = []
+            if not chunk:
+                length = build([item]).body_length()
             chunk.append(item)
         if chunk:
             lines.append(build(chunk))

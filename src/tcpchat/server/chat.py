@@ -40,6 +40,7 @@ from tcpchat.server.listener import (
     FrontDoor,
     S,
     accept_tls,
+    connection_tuning,
     start_listening,
     tune_socket,
 )
@@ -125,6 +126,9 @@ class ChatServer:
         self._irc_listeners: dict[bool, asyncio.Server] = {}
         self._web_listener: asyncio.Server | None = None
         self._tls_context: ssl.SSLContext | None = None
+        # Keepalive and the send buffer: set on every listening socket, which Linux
+        # copies to each connection it accepts (checked on the first).
+        self._tuning = connection_tuning(settings)
         # Every connection task, with its session (None until the door opens one).
         self._connections: dict[asyncio.Task[None], DoorSession | None] = {}
         self._closing = False
@@ -267,7 +271,12 @@ class ChatServer:
         """One listener (``port``, else the main one), sharing its address with the other
         nodes on this machine when ``--reuse-port`` is on."""
         return await start_listening(
-            serve, self.settings, task=2, port=port, reuse_port=self.cluster.reuse_port
+            serve,
+            self.settings,
+            task=2,
+            port=port,
+            reuse_port=self.cluster.reuse_port,
+            tuning=self._tuning,
         )
 
     async def _start_irc(self) -> None:
@@ -297,6 +306,7 @@ class ChatServer:
             task=2,
             port=self.settings.http_port,
             reuse_port=self.cluster.reuse_port,
+            tuning=self._tuning,
         )
         log.debug("web client on %s", self.web_url)
 
@@ -484,7 +494,7 @@ class ChatServer:
             """Start the conversation on the admitted connection (past its TLS handshake)."""
             nonlocal session
             log.info("connection from %s", address, extra={"address": address, "door": door.name})
-            tune_socket(writer, self.settings)
+            tune_socket(writer, self._tuning)
             session = door.open(Peer(transport, address), self)
             self._connections[task] = session
             return session

@@ -22,7 +22,7 @@ from tcpchat.core.errors import LineTooLong
 from tcpchat.core.events import Error, EventClock
 from tcpchat.core.hub import Hub, Peer, Transport
 from tcpchat.core.moderation import Moderation
-from tcpchat.net.sockopts import enable_keepalive, set_send_buffer
+from tcpchat.net.sockopts import ConnectionTuning
 from tcpchat.net.streams import format_address
 
 log = logging.getLogger("tcpchat.server")
@@ -132,6 +132,7 @@ async def start_listening(
     task: int,
     port: int | None = None,
     reuse_port: bool = False,
+    tuning: ConnectionTuning | None = None,
 ) -> asyncio.Server:
     """Listen as ``settings`` say (address and the task's port), serving with ``serve``.
 
@@ -141,13 +142,18 @@ async def start_listening(
     handshake spends the same time budget as registration. ``port`` overrides
     the task's port (the IRC and HTTP listeners'). ``reuse_port`` sets
     SO_REUSEPORT (Linux): several nodes of one cluster then listen on one
-    address, and the kernel spreads new connections over them.
+    address, and the kernel spreads new connections over them. ``tuning`` is
+    set on the listening sockets, for the connections they accept to inherit.
     """
     if port is None:
         port = task_port(settings.port, task)
-    return await asyncio.start_server(
+    listener = await asyncio.start_server(
         serve, settings.host, port, limit=READ_CHUNK, reuse_port=reuse_port or None
     )
+    if tuning is not None:
+        for sock in listener.sockets:
+            tuning.listen(sock)
+    return listener
 
 
 async def accept_tls(
@@ -181,11 +187,19 @@ async def accept_tls(
     return False
 
 
-def tune_socket(writer: asyncio.StreamWriter, settings: ServerSettings) -> None:
-    """Keepalive, and the kernel send buffer if one is configured."""
+def connection_tuning(settings: ServerSettings) -> ConnectionTuning:
+    """The keepalive timings and kernel send buffer ``settings`` ask for each connection."""
+    return ConnectionTuning(
+        settings.keepalive_idle,
+        settings.keepalive_interval,
+        settings.keepalive_count,
+        settings.send_buffer_bytes,
+    )
+
+
+def tune_socket(writer: asyncio.StreamWriter, tuning: ConnectionTuning) -> None:
+    """Give a new connection its keepalive and send buffer (inherited from its listener on
+    Linux: then this costs nothing)."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
-        enable_keepalive(
-            sock, settings.keepalive_idle, settings.keepalive_interval, settings.keepalive_count
-        )
-        set_send_buffer(sock, settings.send_buffer_bytes)
+        tuning.accepted(sock)
