@@ -41,6 +41,9 @@ NOT_BEFORE_A_SEARCH = {
     "tcpchat.irc": "only the IRC front door (--irc-port, --irc-tls-port) speaks IRC",
     "tcpchat.server.irc": "the IRC front door is loaded with an IRC port",
     "redis": "only a node of a cluster (--redis-url) talks to Redis",
+    "shutil": "argparse imports it for the terminal's width, which only --help needs",
+    "bz2": "nothing in the server compresses (shutil used to bring it)",
+    "lzma": "nothing in the server compresses (shutil used to bring it)",
     "tcpchat.server.redis_hub": "the cluster's hub is loaded with --redis-url",
 }
 
