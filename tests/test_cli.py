@@ -124,6 +124,20 @@ def test_an_unusable_setting_gets_one_line_naming_it(
     assert capsys.readouterr().err == said + "\n"
 
 
+@pytest.mark.parametrize("columns", [60, 200])
+def test_the_help_is_wrapped_at_the_terminals_width(
+    columns: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tcpchat serve --help`` fills the terminal's width (COLUMNS) less 2, as argparse's help."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--help"])
+    assert exited.value.code == 0
+    # Below the usage, whose longest [--flag VALUE] overflows a narrow terminal as argparse lets it.
+    _, body = capsys.readouterr().out.split("\n\n", 1)
+    assert max(len(line) for line in body.splitlines()) == columns - 2
+
+
 @contextlib.asynccontextmanager
 async def operator_console(tmp_path: Path, *flags: str) -> AsyncIterator[Program]:
     """`tcpchat serve --task 1` on a free port, its console piped; ended after use."""

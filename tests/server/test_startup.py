@@ -14,13 +14,17 @@ import pytest
 from tests.support.helpers import LineClient
 from tests.support.programs import WAIT, start_server
 
-#: The most memory (VmRSS) the room server may hold once it listens, before any
-#: client and any /search: 25 MiB, on asyncio's event loop (uvloop adds about 2.5).
-MAX_STARTUP_RSS_KIB = 25 * 1024
-#: What keeping history may add to that: SQLite itself. Measured: 1.3 MiB of
-#: libsqlite3's code that opening a database runs, 0.6 MiB of its connection
-#: (schema, page cache, the writer thread), 0.2 MiB of tcpchat's store modules.
-MAX_HISTORY_RSS_KIB = 2560
+#: The most memory (VmRSS) the room server may hold once it listens with ``--no-history``,
+#: before any client and any /search, on asyncio's event loop (uvloop adds about 2.3 MiB).
+#: Measured on CPython 3.11: 24.5 MiB (25.7 MB). The bound leaves 0.25 MiB for noise, not
+#: for a module more: ``shutil`` (with zlib, bz2 and lzma) alone was 0.5 MiB.
+MAX_STARTUP_RSS_KIB = 25_300
+#: What keeping history (the default) may add to that: SQLite itself. Measured: 2.0 MiB,
+#: 1.3 MiB of libsqlite3's code that opening a database runs, 0.6 MiB of its connection
+#: (schema, page cache, the writer thread), 0.1 MiB of tcpchat's store modules. The
+#: default configuration is bounded at 26.8 MiB (28.1 MB), against the 25,000,000 bytes
+#: the server was meant to reach: benchmarks/LIMITS.md says what holds the rest.
+MAX_HISTORY_RSS_KIB = 2_100
 
 #: What the room server must not have imported before a first /search, and why.
 NOT_BEFORE_A_SEARCH = {
@@ -41,6 +45,9 @@ NOT_BEFORE_A_SEARCH = {
     "tcpchat.irc": "only the IRC front door (--irc-port, --irc-tls-port) speaks IRC",
     "tcpchat.server.irc": "the IRC front door is loaded with an IRC port",
     "redis": "only a node of a cluster (--redis-url) talks to Redis",
+    "shutil": "argparse imports it for the terminal's width, which only --help needs",
+    "bz2": "nothing in the server compresses (shutil used to bring it)",
+    "lzma": "nothing in the server compresses (shutil used to bring it)",
     "tcpchat.server.redis_hub": "the cluster's hub is loaded with --redis-url",
 }
 
@@ -100,7 +107,7 @@ async def startup_rss(*flags: str, env: dict[str, str]) -> int:
 @needs_proc
 async def test_the_room_server_starts_within_its_memory_bound(tmp_path: Path) -> None:
     """``tcpchat serve --task 2 --no-history``, listening with /search on and nobody in,
-    holds ≤ 25 MiB."""
+    holds ≤ 24.7 MiB."""
     rss = await startup_rss("--no-history", env=server_environment(tmp_path))
     assert rss <= MAX_STARTUP_RSS_KIB, (
         f"the server holds {rss} KiB once listening, past {MAX_STARTUP_RSS_KIB} KiB: "
@@ -111,7 +118,7 @@ async def test_the_room_server_starts_within_its_memory_bound(tmp_path: Path) ->
 @needs_proc
 async def test_keeping_history_adds_no_more_than_sqlite_to_start_up(tmp_path: Path) -> None:
     """With history on (the default), its file opened and its rings loaded, the server
-    holds at most 2.5 MiB more than the 25 MiB bound: what SQLite needs."""
+    holds at most 2.1 MiB more than the bound without it (26.8 MiB in all): what SQLite needs."""
     rss = await startup_rss(env=server_environment(tmp_path))
     assert (tmp_path / "tcpchat.db").exists()  # history was on
     assert rss <= MAX_STARTUP_RSS_KIB + MAX_HISTORY_RSS_KIB, (
