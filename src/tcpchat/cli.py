@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -204,6 +205,16 @@ def release_freed_memory() -> None:
         pass  # not glibc (musl, say): nothing to give back this way
 
 
+def freeze_start_up_objects() -> None:
+    """Keep the cycle collector's full passes off the objects start-up made.
+
+    Modules, classes and settings (some 26,000 objects) live as long as the
+    server; without this, every full collection walks them all again, a pause
+    of several milliseconds for every member that shows up as latency.
+    """
+    gc.freeze()
+
+
 async def run_server(
     settings: ServerSettings,
     search_settings: SearchSettings,
@@ -223,6 +234,7 @@ async def run_server(
         search = Search(search_settings)
         async with ChatServer(settings, search=search, history=history, cluster=cluster) as server:
             release_freed_memory()
+            freeze_start_up_objects()
             announce(f"listening on {server.address}", settings.log_format, address=server.address)
             if server.web_url is not None:
                 announce(f"web client at {server.web_url}", settings.log_format, url=server.web_url)
