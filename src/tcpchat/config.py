@@ -26,6 +26,7 @@ from tcpchat.core.rooms import (
     DEFAULT_MAX_ROOMS,
     DEFAULT_MAX_ROOMS_PER_MEMBER,
     DEFAULT_MAX_TOPIC_CHARS,
+    DEFAULT_QUIET_JOINS_ABOVE,
     DEFAULT_ROOM,
     RoomRules,
     validate_room,
@@ -348,6 +349,15 @@ class ServerSettings:
         "longest room topic; a longer one is refused",
         Number(whole=True, minimum=1, unit="characters"),
     )
+    quiet_joins_above: int = setting(
+        DEFAULT_QUIET_JOINS_ABOVE,
+        "--quiet-joins-above",
+        "TCPCHAT_QUIET_JOINS_ABOVE",
+        "in a room of more than this many members, joins, parts and quits are not "
+        "announced, and a joiner is told the count rather than every name (0: always "
+        "announce)",
+        Number(whole=True, minimum=0, unit="members"),
+    )
     # -- IRC (docs/irc.md) --
     irc_port: int | None = setting(
         None,
@@ -560,7 +570,11 @@ class ServerSettings:
     def room_rules(self) -> RoomRules:
         """The default room and the room limits, as the hub and the sessions take them."""
         return RoomRules(
-            self.default_room, self.max_rooms, self.max_rooms_per_member, self.max_topic_chars
+            self.default_room,
+            self.max_rooms,
+            self.max_rooms_per_member,
+            self.max_topic_chars,
+            self.quiet_joins_above,
         )
 
 

@@ -403,3 +403,19 @@ def test_replayed_history_is_not_unread_and_leaves_the_topic_alone() -> None:
     assert dev is not None
     assert dev.topic == "release friday"
     assert state.unread("#lobby") == 0
+
+
+def test_toolbar_counts_a_big_room_the_server_does_not_list() -> None:
+    """A big room's welcome gives its count and no names: the toolbar shows the count."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", (), 4096, "#lobby", 12_345))
+    assert plain(state.toolbar()) == " h:1 | alice | 12,345 online | #lobby | connected "
+
+
+def test_users_of_a_big_room_fill_its_list_and_keep_its_count() -> None:
+    """/users in a big room names everyone for completion; the count stays the server's."""
+    state = ChatState("h:1")
+    state.apply(Welcome(1, TS, "alice", (), 4096, "#lobby", 3))
+    state.apply(UserList(2, TS, ("alice", "bob", "carol"), "#lobby", members=3))
+    assert state.users == ["alice", "bob", "carol"]
+    assert "| 3 online |" in plain(state.toolbar())

@@ -326,3 +326,19 @@ def test_a_find_answer_with_a_bad_hit_is_refused(hits: str) -> None:
     )
     with pytest.raises(RemoteProtocolError):
         parse_json_event(line)
+
+
+def test_a_list_of_a_small_room_says_nothing_of_members() -> None:
+    """Below --quiet-joins-above, welcome and users JSON are as they were: no members field."""
+    assert "members" not in to_json(Welcome(7, TS, "alice", ("alice",)))
+    assert "members" not in to_json(UserList(8, TS, ("alice",), "#dev"))
+
+
+def test_a_big_rooms_welcome_carries_its_count_in_json() -> None:
+    """A big room's welcome: no names, members the count; it reads back the same."""
+    welcome = Welcome(7, TS, "alice", (), 4096, "#lobby", 10_000)
+    document = to_json(welcome)
+    assert (document["users"], document["members"]) == ([], 10_000)
+    parsed = parse_json_event(json.dumps(document))
+    assert isinstance(parsed, Welcome)
+    assert (parsed.users, parsed.members) == ((), 10_000)

@@ -46,3 +46,21 @@ def test_room_rules_refuse_a_bad_default_room() -> None:
     """The default room must itself be a valid room name."""
     with pytest.raises(InvalidRoom):
         RoomRules(default_room="lobby")
+
+
+def test_a_room_is_quiet_only_past_its_threshold() -> None:
+    """With --quiet-joins-above 3, a room of 3 announces comings and goings; one of 4 does not."""
+    rules = RoomRules(quiet_joins_above=3)
+    assert not rules.is_quiet(3)
+    assert rules.is_quiet(4)
+
+
+def test_a_threshold_of_zero_announces_in_every_room() -> None:
+    """--quiet-joins-above 0 keeps every room announcing, however big."""
+    assert not RoomRules(quiet_joins_above=0).is_quiet(1_000_000)
+
+
+def test_room_rules_refuse_a_negative_quiet_threshold() -> None:
+    """A negative --quiet-joins-above is a mistake, refused."""
+    with pytest.raises(ValueError, match="quiet_joins_above"):
+        RoomRules(quiet_joins_above=-1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tcpchat.core.protocol import line_too_long
+from tcpchat.core.rooms import RoomRules
 from tcpchat.core.session import Session
 from tests.support.fakes import Room
 
@@ -307,3 +308,76 @@ async def test_a_registration_time_out_says_why_and_ends_the_session(room: Room)
     assert (error["type"], error["code"]) == ("error", "timeout")
     assert error["text"] == "no nickname was chosen in time; closing"
     assert session.finished == "registration timed out"
+
+
+@pytest.fixture
+def big_room() -> Room:
+    """A server whose rooms of more than 2 members keep joins, parts and quits quiet."""
+    return Room(rules=RoomRules(quiet_joins_above=2))
+
+
+async def test_a_join_at_the_quiet_threshold_is_announced_as_ever(big_room: Room) -> None:
+    """The room's 2nd member, at --quiet-joins-above 2: named in the welcome, its join told."""
+    alice = big_room.join("alice")
+    bob = big_room.connect("bob")
+    bob.receive_line(b"bob")
+    (welcome,) = big_room.events(bob)
+    assert welcome["users"] == ["alice", "bob"]
+    assert "members" not in welcome
+    assert [(e["type"], e["nick"]) for e in big_room.events(alice)] == [("join", "bob")]
+
+
+async def test_a_join_past_the_quiet_threshold_is_counted_not_announced(big_room: Room) -> None:
+    """The 3rd member is welcomed with the count and no names; nobody is told it came."""
+    alice, bob = big_room.join("alice"), big_room.join("bob")
+    big_room.events(alice)
+    carol = big_room.connect("carol")
+    carol.receive_line(b"carol")
+    (welcome,) = big_room.events(carol)
+    assert (welcome["users"], welcome["members"]) == ([], 3)
+    assert big_room.events(alice) == big_room.events(bob) == []
+
+
+async def test_users_in_a_quiet_room_lists_everyone_with_the_count(big_room: Room) -> None:
+    """/users in a big room names every member, and says it is a big room's list."""
+    for nick in ("alice", "bob"):
+        big_room.join(nick)
+    carol = big_room.join("carol")
+    carol.receive_line(b"/users")
+    (users,) = big_room.events(carol)
+    assert (users["users"], users["members"]) == (["alice", "bob", "carol"], 3)
+
+
+async def test_a_join_of_a_big_room_tells_the_joiner_alone_with_a_count(big_room: Room) -> None:
+    """/join #big: the joiner gets its join, the count with no names, and the current room."""
+    members = [big_room.join(nick) for nick in ("alice", "bob", "carol")]
+    for member in members[:2]:
+        member.receive_line(b"/join #big")
+    for member in members:
+        big_room.events(member)
+    members[2].receive_line(b"/join #big")
+    told = big_room.events(members[2])
+    assert [e["type"] for e in told] == ["join", "users", "current"]
+    assert (told[1]["users"], told[1]["members"]) == ([], 3)
+    assert big_room.events(members[0]) == big_room.events(members[1]) == []
+
+
+async def test_a_part_of_a_big_room_reaches_the_parter_alone(big_room: Room) -> None:
+    """/part in a room past the threshold: the parter is told, the others are not."""
+    alice, bob, carol = (big_room.join(nick) for nick in ("alice", "bob", "carol"))
+    big_room.events(alice)
+    carol.receive_line(b"/part")
+    assert [e["type"] for e in big_room.events(carol)] == ["part", "current"]
+    assert big_room.events(alice) == big_room.events(bob) == []
+
+
+async def test_a_quit_is_told_in_a_small_room_shared_but_not_in_a_big_one(big_room: Room) -> None:
+    """Carol quits: bob, who shares a small room with her too, is told once; alice is not."""
+    alice, bob, carol = (big_room.join(nick) for nick in ("alice", "bob", "carol"))
+    bob.receive_line(b"/join #small")
+    carol.receive_line(b"/join #small")
+    for member in (alice, bob):
+        big_room.events(member)
+    carol.receive_line(b"/quit")
+    assert [(e["type"], e["nick"]) for e in big_room.events(bob)] == [("leave", "carol")]
+    assert big_room.events(alice) == []

@@ -11,6 +11,7 @@ from tcpchat.config import (
     HistorySettings,
     ServerSettings,
 )
+from tcpchat.core.rooms import DEFAULT_QUIET_JOINS_ABOVE
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.redis_hub import RedisHub
 from tests.support.helpers import LineClient
@@ -31,8 +32,10 @@ class Cluster:
         stream_max: int = DEFAULT_ROOM_STREAM_MAX,
         history: HistorySettings | None = None,
         oper_password: str = "",
+        quiet_joins_above: int = DEFAULT_QUIET_JOINS_ABOVE,
     ) -> None:
         self.url = url
+        self.quiet_joins_above = quiet_joins_above
         self.stream_max = stream_max
         self.history = history
         self.oper_password = oper_password
@@ -49,6 +52,7 @@ class Cluster:
                 port=0,
                 flood_control=self.flood_control,
                 oper_password=self.oper_password,
+                quiet_joins_above=self.quiet_joins_above,
             ),
             history=self.history,
             cluster=ClusterSettings(
@@ -102,6 +106,7 @@ async def running_cluster(
     stream_max: int = DEFAULT_ROOM_STREAM_MAX,
     history: HistorySettings | None = None,
     oper_password: str = "",
+    quiet_joins_above: int = DEFAULT_QUIET_JOINS_ABOVE,
 ) -> AsyncIterator[Cluster]:
     """A cluster of ``nodes`` nodes on ``url``, closed with its clients on the way out; with
     ``history``, the nodes keep the rooms' history on the same Redis."""
@@ -112,6 +117,7 @@ async def running_cluster(
         stream_max=stream_max,
         history=history,
         oper_password=oper_password,
+        quiet_joins_above=quiet_joins_above,
     )
     try:
         for _ in range(nodes):

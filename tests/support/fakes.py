@@ -10,6 +10,7 @@ from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import EventClock
 from tcpchat.core.hub import Peer
 from tcpchat.core.moderation import Moderation
+from tcpchat.core.rooms import RoomRules
 from tcpchat.core.session import Session
 from tcpchat.server.local_hub import LocalHub
 
@@ -42,9 +43,13 @@ class Room:
     """A hub and sessions wired to fake transports: a chat room driven by plain calls."""
 
     def __init__(
-        self, search: SearchService | None = None, moderation: Moderation | None = None
+        self,
+        search: SearchService | None = None,
+        moderation: Moderation | None = None,
+        rules: RoomRules | None = None,
     ) -> None:
-        self.hub = LocalHub()
+        self.rules = rules or RoomRules()
+        self.hub = LocalHub(rules=self.rules)
         self.clock = EventClock()
         self.search = search
         self.moderation = moderation
@@ -56,7 +61,12 @@ class Room:
         transport = FakeTransport()
         peer = Peer(cast(asyncio.WriteTransport, transport), address or f"test:{name}")
         session = Session(
-            peer, self.hub, self.clock, search=self.search, moderation=self.moderation
+            peer,
+            self.hub,
+            self.clock,
+            search=self.search,
+            moderation=self.moderation,
+            rules=self.rules,
         )
         session.greet()
         if json_mode:

@@ -172,6 +172,22 @@ SAMPLES: list[tuple[Event, list[str]]] = [
         UserList(29, TS, ("alice", "bob"), "#dev", ("bob",), operators=("alice",)),
         ["[14:03:22] *** 2 users in #dev: @alice, bob (away)"],
     ),
+    # A room past --quiet-joins-above: counted on joining, listed in full on /users.
+    (
+        Welcome(38, TS, "alice", (), 4096, "#lobby", members=1234),
+        [
+            "[14:03:22] *** Welcome, alice! 1,234 users online; /users lists them",
+            "[14:03:22] *** Type a message and press Enter to chat; /help lists the commands.",
+        ],
+    ),
+    (
+        UserList(39, TS, (), "#big", members=1234),
+        ["[14:03:22] *** 1,234 users in #big; /users #big lists them"],
+    ),
+    (
+        UserList(40, TS, ("alice", "bob"), "#big", members=2),
+        ["[14:03:22] *** 2 users in #big: alice, bob"],
+    ),
     (
         Whois(30, TS, "alice", ("#lobby", "#dev"), 5, 5, None, True, ("#lobby", "#dev")),
         ["[14:03:22] *** alice: in @#lobby, @#dev; connected 5s; idle 5s; server operator"],

@@ -87,6 +87,16 @@ class RoomView:
     topic: str = ""
     #: Lines said there since it was last the current room.
     unread: int = 0
+    #: How many members the server said a big room has (0: ``members`` is everyone).
+    #: A room past the server's ``--quiet-joins-above`` announces no joins or parts, so
+    #: ``members`` is then only those the client has heard of, and the count is as of
+    #: the join or the last ``/users``.
+    counted: int = 0
+
+    @property
+    def size(self) -> int:
+        """How many are in the room, as far as the client knows."""
+        return self.counted or len(self.members)
 
     def add(self, nick: str) -> None:
         if len(self.members) < MAX_MEMBERS or nick_key(nick) in self.members:
@@ -203,12 +213,14 @@ class ChatState:
                 view = self._follow(room)
                 if view is not None:
                     view.set_members(users)
+                    view.counted = event.members
                 self.current = room
                 self.link, self.link_detail = Link.CONNECTED, ""
             case UserList(users=users, room=room, away=away):
                 view = self._view(room)
                 if view is not None:
                     view.set_members(users)
+                    view.counted = event.members
                 else:
                     self._learn(room)
                 away_keys = {nick_key(nick) for nick in away}
@@ -404,7 +416,8 @@ class ChatState:
         rooms), ``3 in #dev`` while in several, ``in no room`` in none."""
         if self.current is None:
             return "in no room"
-        count = f"{len(self.users)}"
+        view = self._current_view()
+        count = f"{view.size:,}" if view is not None and view.counted else f"{len(self.users)}"
         if len(self.rooms) > 1:
             return f"{count} in {sanitize_text(self.current)}"
         return f"{count} online"

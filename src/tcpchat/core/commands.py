@@ -94,17 +94,31 @@ def _own_room(session: Conversation, name: str) -> Room:
     return room
 
 
-def _send_users(session: Conversation, room: Room) -> None:
+def _send_users(session: Conversation, room: Room, *, named: bool = True) -> None:
+    """Tell the connection who is in ``room``. A room that keeps its joins quiet says
+    how many (``members``), and, unless ``named`` (``/users``), no names: a joiner
+    is told a count, not 10,000 names, as the welcome is."""
     # The default room, to a connection in it alone, is worded as before rooms.
     online = session.peer.rooms.keys() == {room} and room.key == room_key(
         session.rules.default_room
     )
-    moderation = session.moderation
-    operators = moderation.operators(room) if moderation is not None else ()
+    members = len(room) if session.rules.is_quiet(len(room)) else 0
     event_id, ts = session.clock.stamp()
-    users = UserList(
-        event_id, ts, room.nicks(), room.name, room.away(), online=online, operators=operators
-    )
+    if members and not named:
+        users = UserList(event_id, ts, (), room.name, online=online, members=members)
+    else:
+        moderation = session.moderation
+        operators = moderation.operators(room) if moderation is not None else ()
+        users = UserList(
+            event_id,
+            ts,
+            room.nicks(),
+            room.name,
+            room.away(),
+            online=online,
+            operators=operators,
+            members=members,
+        )
     session.hub.send(session.peer, users)
 
 
@@ -148,7 +162,7 @@ def _join(session: Conversation, argument: str) -> None:
         session.hub.publish(Join(event_id, ts, session.nick, room.name), room=room)
         if room.topic:
             _send_topic(session, room)
-        _send_users(session, room)
+        _send_users(session, room, named=False)
     session.room = room
     _send_current(session)
 

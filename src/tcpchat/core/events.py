@@ -103,7 +103,10 @@ class NickChange:
 class Welcome:
     """Registration succeeded: the connection is ``nick``, in the default room ``room``.
 
-    ``users`` are the members of ``room``.
+    ``users`` are the members of ``room``; in a room too big to list them in a
+    welcome (see :attr:`RoomRules.quiet_joins_above
+    <tcpchat.core.rooms.RoomRules.quiet_joins_above>`), none, and ``members``
+    says how many there are (0: ``users`` is the whole room).
     ``max_line_bytes`` is the longest line this server accepts, so that a client
     can cut longer messages itself instead of having them discarded.
     """
@@ -115,6 +118,7 @@ class Welcome:
     users: tuple[str, ...]
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     room: str = ""
+    members: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,9 @@ class UserList:
     online: bool = False
     #: Those of ``users`` who are operators of ``room`` (server operators among them).
     operators: tuple[str, ...] = ()
+    #: How many members ``room`` has, in a room that keeps its joins and parts quiet
+    #: (0 in any other): ``users`` is then a snapshot, and empty after a ``/join``.
+    members: int = 0
 
 
 @dataclass(frozen=True, slots=True)

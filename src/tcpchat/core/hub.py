@@ -17,15 +17,18 @@ from __future__ import annotations
 import bisect
 from typing import Protocol
 
-from tcpchat.core.events import Event
+from tcpchat.core.events import Event, Join, Leave, Part
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.render import Rendering
-from tcpchat.core.rooms import room_key
+from tcpchat.core.rooms import RoomRules, room_key
 
 #: Default bound on one member's unsent bytes before it is disconnected.
 DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 
 QUEUE_EXCEEDED = "send queue exceeded"
+
+#: The comings and goings that a big room keeps to whom they are about.
+COMINGS_AND_GOINGS = (Join, Part, Leave)
 
 
 class Transport(Protocol):
@@ -175,6 +178,11 @@ class Room:
         (what a command naming a member, such as ``/kick``, looks in)."""
         return dict(self.members)
 
+    def has_member(self, key: str) -> bool:
+        """Whether the member of nickname key ``key`` is in the room (in a cluster: on any
+        node)."""
+        return key in self.members
+
     def away(self) -> tuple[str, ...]:
         """The nicknames of the members who are away, sorted."""
         members = self.members
@@ -198,6 +206,22 @@ class Room:
         self.add(nick_key(peer.nick or ""), peer)
 
 
+def kept_quiet(event: Event, room: Room, rules: RoomRules) -> bool:
+    """Whether ``event``, told in ``room``, reaches only the member it is about.
+
+    A join, part or quit (:data:`COMINGS_AND_GOINGS`) in a room of more than
+    ``rules.quiet_joins_above`` members is not announced to the room: a joiner or
+    parter still gets its own event, as confirmation. Everything else (messages,
+    nick changes, topics, kicks and other moderation) is told to the whole room.
+    The room is counted with that member in it, whether the event comes before it
+    leaves or after (a cluster's node reads a part once the parter is gone), and in
+    a cluster with every node's members.
+    """
+    if not isinstance(event, COMINGS_AND_GOINGS):
+        return False
+    return rules.is_quiet(len(room) + (not room.has_member(nick_key(event.nick))))
+
+
 class Hub(Protocol):
     """What connection code needs from a broadcast backend.
 
@@ -205,7 +229,8 @@ class Hub(Protocol):
     back and takes the peer out of every room. Rooms are joined and parted one by
     one; an event said in a room is published to it, reaching its members only,
     and a nick change or a leaving is announced once to everyone who shares a
-    room with that peer.
+    room with that peer. A big room's joins, parts and quits reach only the
+    member they are about (:func:`kept_quiet`).
     """
 
     def register(self, peer: Peer, nick: str) -> None:
@@ -243,11 +268,13 @@ class Hub(Protocol):
         """Make ``text`` the topic of ``room``, set by ``nick`` ("" clears it)."""
 
     def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
-        """Deliver ``event`` to every member of ``room`` except ``exclude``."""
+        """Deliver ``event`` to every member of ``room`` except ``exclude`` (only to the
+        member it is about, if the room keeps it quiet: :func:`kept_quiet`)."""
 
     def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
         """Deliver ``event`` once to ``about`` and to everyone sharing a room with it,
-        except ``exclude`` (a nick change, a leaving)."""
+        except ``exclude`` (a nick change, a leaving); a room that keeps a leaving
+        quiet (:func:`kept_quiet`) is not told."""
 
     def send(self, peer: Peer, event: Event) -> None:
         """Deliver ``event`` to ``peer`` alone (registered or not)."""

@@ -163,9 +163,9 @@ def text_lines(event: Event, tz: tzinfo | None = None, *, rooms: bool = False) -
             return [f"{stamp}* {nick} {text}"]
         case PrivateMessage(nick=nick, recipient=recipient, text=text):
             return [f"{stamp}{PRIVATE_MARK} {nick} -> {recipient}: {text}"]
-        case Welcome(nick=nick, users=users):
+        case Welcome(nick=nick, users=users, members=members):
             return [
-                f"{stamp}{SYSTEM_MARK} {welcome_line(nick, users)}",
+                f"{stamp}{SYSTEM_MARK} {welcome_line(nick, users, members)}",
                 f"{stamp}{SYSTEM_MARK} {WELCOME_HINT}",
             ]
         case (
@@ -270,7 +270,10 @@ def system_lines(
         case NickChange(old=old, new=new):
             return [f"{clean(old)} is now known as {clean(new)}"]
         case UserList(users=users, room=room, away=away, online=online, operators=operators):
-            return [users_in(room, users, away, online=online, clean=clean, operators=operators)]
+            listed = users_in(room, users, away, online=online, clean=clean, operators=operators)
+            if len(users) < event.members:
+                listed = users_counted(event.members, clean(room), online=online)
+            return [listed]
         case Notice(text=text):
             return [clean(line) for line in text.split("\n")]
         case SearchStarted(nick=nick, question=question):
@@ -463,9 +466,23 @@ def users_online(users: Iterable[str]) -> str:
     return f"{count} online: {', '.join(names)}"
 
 
-def welcome_line(nick: str, users: Iterable[str]) -> str:
-    """The first line of the welcome: ``Welcome, alice! 2 users online: alice, bob``."""
-    return f"Welcome, {nick}! {users_online(users)}"
+def users_counted(members: int, room: str = "", *, online: bool = False) -> str:
+    """Who is in a room too big to name everyone on joining: its count, and how to list
+    them: ``1,234 users online; /users lists them``, ``1,234 users in #big; /users #big
+    lists them``."""
+    if online or not room:
+        return f"{members:,} users online; /users lists them"
+    return f"{members:,} users in {room}; /users {room} lists them"
+
+
+def welcome_line(nick: str, users: Iterable[str], members: int = 0) -> str:
+    """The first line of the welcome: ``Welcome, alice! 2 users online: alice, bob``;
+    with ``members`` and no names (a big room), ``Welcome, alice! 1,234 users online;
+    /users lists them``."""
+    names = list(users)
+    if len(names) < members:
+        return f"Welcome, {nick}! {users_counted(members)}"
+    return f"Welcome, {nick}! {users_online(names)}"
 
 
 def source_lines(sources: Sequence[str]) -> list[str]:
@@ -482,6 +499,8 @@ def to_json(event: Event) -> dict[str, Any]:
         value = getattr(event, name)
         if name == "history" and not value:
             continue  # only replayed lines say so: live lines are as they were
+        if name == "members" and not value:
+            continue  # only a big room's list says so: others are as they were
 
         if isinstance(value, datetime):
             value = _json_time(value)

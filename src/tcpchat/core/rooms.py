@@ -22,6 +22,11 @@ DEFAULT_ROOM = "#lobby"
 DEFAULT_MAX_ROOMS = 1000
 DEFAULT_MAX_ROOMS_PER_MEMBER = 20
 DEFAULT_MAX_TOPIC_CHARS = 300
+#: Rooms of more than this many members keep joins, parts and quits to whom they are
+#: about, and welcome a joiner with a count rather than every name (0: never quiet).
+#: Twitch's IRC stops sending JOIN and PART past 1,000 members for the same reason:
+#: announcing every arrival to a room of N costs N deliveries, N² for N arrivals.
+DEFAULT_QUIET_JOINS_ABOVE = 1000
 #: Longest away message: one topic's worth.
 MAX_AWAY_CHARS = DEFAULT_MAX_TOPIC_CHARS
 
@@ -62,9 +67,20 @@ class RoomRules:
     max_rooms: int = DEFAULT_MAX_ROOMS
     max_rooms_per_member: int = DEFAULT_MAX_ROOMS_PER_MEMBER
     max_topic_chars: int = DEFAULT_MAX_TOPIC_CHARS
+    quiet_joins_above: int = DEFAULT_QUIET_JOINS_ABOVE
 
     def __post_init__(self) -> None:
         validate_room(self.default_room)
         for name in ("max_rooms", "max_rooms_per_member", "max_topic_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be 1 or more")
+        if self.quiet_joins_above < 0:
+            raise ValueError("quiet_joins_above must be 0 or more")
+
+    def is_quiet(self, members: int) -> bool:
+        """Whether a room of ``members`` keeps its comings and goings quiet.
+
+        ``members`` counts whoever is coming or going: the joiner after it is in, the
+        parter before it is out, so that a join and the part that undoes it agree.
+        """
+        return 0 < self.quiet_joins_above < members

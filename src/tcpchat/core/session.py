@@ -197,10 +197,13 @@ class Session:
         if self.moderation is not None:
             self.moderation.arrived(self.peer, self)
             self.moderation.joined(self.peer, room, created=False)
+        # A big room is counted, not listed: 10,000 names to each of 10,000 joiners is 1 GB.
+        members = len(room) if self.rules.is_quiet(len(room)) else 0
+        users = () if members else room.nicks()
         event_id, ts = self.clock.stamp()
         self.hub.send(
             self.peer,
-            Welcome(event_id, ts, nick, room.nicks(), self.max_line_bytes, room.name),
+            Welcome(event_id, ts, nick, users, self.max_line_bytes, room.name, members),
         )
         event_id, ts = self.clock.stamp()
         self.hub.publish(Join(event_id, ts, nick, room.name), room=room, exclude=self.peer)

@@ -207,8 +207,8 @@ class IrcEncoder:
                 return _line(IrcMessage("ERROR", [f"Closing link: {text}"]))
             case Error(text=text):
                 return self._notices(text.split("\n"))
-            case Welcome(nick=nick, users=users):
-                return self._notices([welcome_line(nick, users)])
+            case Welcome(nick=nick, users=users, members=members):
+                return self._notices([welcome_line(nick, users, members)])
             case Kick(nick=nick, target=target, room=room, reason=reason):
                 params = [room, target, reason] if reason else [room, target]
                 return _line(fit_last_param(IrcMessage("KICK", params, mask(nick))))

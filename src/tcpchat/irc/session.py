@@ -373,7 +373,13 @@ class IrcSession:
         self.hub.send_raw(self.peer, joined)
         if room.topic:
             self.send(replies.topic(room.name, room.topic))
-        self.send(*replies.names(room.name, room.nicks(), self._operators(room)))
+        if self.rules.is_quiet(len(room)):
+            # A big channel, as Twitch's: NAMES names the joiner alone, a notice gives
+            # the count, and an explicit NAMES lists everyone.
+            self.send(*replies.names(room.name, (self.nick,), self._operators(room)))
+            self.notice(f"{len(room):,} users in {room.name}; NAMES {room.name} lists them")
+        else:
+            self.send(*replies.names(room.name, room.nicks(), self._operators(room)))
         self.hub.publish(Join(event_id, ts, self.nick, room.name), room=room, exclude=self.peer)
 
     def _part(self, message: IrcMessage) -> None:

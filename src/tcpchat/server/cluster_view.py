@@ -138,6 +138,9 @@ class ClusterRoom(Room):
             return dict(self.members)
         return {**self.remote, **self.joining, **self.members}
 
+    def has_member(self, key: str) -> bool:
+        return key in self.members or key in self.remote or key in self.joining
+
     def nicks(self) -> tuple[str, ...]:
         if not self.remote and not self.joining:
             return super().nicks()

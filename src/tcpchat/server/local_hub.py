@@ -30,7 +30,7 @@ from typing import cast
 
 from tcpchat.core.errors import NickTaken, RoomLimit
 from tcpchat.core.events import Action, Event, Message
-from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer, Room
+from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer, Room, kept_quiet
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, Rendering, encode
 from tcpchat.core.rooms import RoomRules, room_key
@@ -263,6 +263,13 @@ class LocalHub:
     # -- delivery ----------------------------------------------------------
 
     def publish(self, event: Event, *, room: Room, exclude: Peer | None = None) -> None:
+        if kept_quiet(event, room, self.rules):
+            # A big room's join, part or quit: its subject alone is told, if it is here.
+            subject = room.members.get(nick_key(getattr(event, "nick", "")))
+            if subject is not None and subject is not exclude:
+                self.settle(subject)
+                self._queue(subject, self._encode(event, subject._rendering))
+            return
         # O(1) whatever the room's size: the fan-out happens once per pass, in _flush_all.
         index = len(self._log_events)
         if isinstance(event, _SAID):
@@ -293,7 +300,8 @@ class LocalHub:
             return
         recipients: dict[Peer, None] = {about: None} if about._hub is self else {}
         for room in about.rooms:
-            recipients.update(dict.fromkeys(room.members.values()))
+            if not kept_quiet(event, room, self.rules):
+                recipients.update(dict.fromkeys(room.members.values()))
         if exclude is not None:
             recipients.pop(exclude, None)
         encoded: list[bytes | None] = [None] * _RENDERINGS

@@ -74,7 +74,7 @@ from tcpchat.core.events import (
     SearchStarted,
     utc_now,
 )
-from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, Peer, Room
+from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, Peer, Room, kept_quiet
 from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
@@ -1126,7 +1126,12 @@ class RedisHub(LocalHub):
                 LocalHub.publish(self, event, room=room, exclude=exclude)
                 if origin is not None and type(event) is Join:
                     self._replay(origin.author, room, event_id)
-                if isinstance(room, ClusterRoom) and room.joining and type(event) in _COMINGS:
+                if (
+                    isinstance(room, ClusterRoom)
+                    and room.joining
+                    and type(event) in _COMINGS
+                    and not kept_quiet(event, room, self.rules)
+                ):
                     # Who came and went just before them: their welcome may not have known.
                     for peer in list(room.joining.values()):
                         if peer is not exclude:
@@ -1160,6 +1165,8 @@ class RedisHub(LocalHub):
 
     def _deliver_once(self, event: Event, room: Room, token: str, origin: RoomEvent | None) -> None:
         """An announcement sent to several rooms: each member here is told once."""
+        if kept_quiet(event, room, self.rules):
+            return  # a big room's quit: those who share another room with it hear it there
         told = self._announced.get(token)
         if told is None:
             told = self._announced[token] = set()

@@ -249,8 +249,8 @@ def _render(event: Event, own_nick: str | None, tz: tzinfo | None, keys: bool = 
                     (nick_style(recipient), sanitize_text(recipient)),
                 ]
             return Shown(([stamp, *heading, (style, f": {sanitize_text(text)}")],), incoming)
-        case Welcome(nick=nick, users=users):
-            greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users))
+        case Welcome(nick=nick, users=users, members=members):
+            greeting = welcome_line(sanitize_text(nick), map(sanitize_text, users), members)
             return _system(event.ts, tz, greeting, _WELCOME_HINT if keys else _PIPED_WELCOME_HINT)
         case Whois() | RoomList() | Topic() | AwayReply() | CurrentRoom() | Seen():
             return Shown(tuple([stamp, *line] for line in _room_answer(event, tz)))

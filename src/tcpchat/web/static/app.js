@@ -35,6 +35,12 @@ function nickKey(nick) {
   return folded.normalize("NFKC");
 }
 
+// How many are in the room a welcome or a user list is about: its "members" in a big room
+// (past the server's --quiet-joins-above), where the list is not everyone; 0 otherwise.
+function countOf(event) {
+  return Number.isInteger(event.members) && event.members > 0 ? event.members : 0;
+}
+
 function nickColour(nick) {
   return crc32(new TextEncoder().encode(nickKey(nick))) % NICK_COLOURS;
 }
@@ -90,7 +96,7 @@ class Chat {
     this.passwordSent = false;
     this.defaultRoom = "#lobby";
     this.maxLineBytes = 4096;
-    this.rooms = new Map(); // room key → {name, topic, members: Map key→nick, away: Set, unread, log}
+    this.rooms = new Map(); // room key → {name, topic, members: Map key→nick, counted, away: Set, unread, log}
     this.current = null; // key of the room shown
     this.restore = null; // after a reconnect: the rooms to join again, and the current one
     this.answers = new Map(); // search_id → the AI answer's element, while it streams
@@ -200,7 +206,7 @@ class Chat {
     const key = nickKey(name || this.defaultRoom);
     let room = this.rooms.get(key);
     if (!room) {
-      room = { name, topic: "", members: new Map(), away: new Set(), unread: 0, log: el("ol", "log") };
+      room = { name, topic: "", members: new Map(), counted: 0, away: new Set(), unread: 0, log: el("ol", "log") };
       room.log.hidden = true;
       room.log.setAttribute("aria-live", "polite");
       $("logs").append(room.log);
@@ -259,8 +265,14 @@ class Chat {
     $("topic").textContent = room ? room.topic : "/join #room to talk";
     const members = $("members");
     members.replaceChildren();
+    $("members-note").hidden = true;
     if (!room) return;
-    $("members-heading").textContent = `People (${room.members.size})`;
+    // A big room (past the server's --quiet-joins-above) announces no joins or parts: the
+    // server gives its count, and the list holds only those heard of (/users lists all).
+    const size = room.counted || room.members.size;
+    $("members-heading").textContent = `People (${size.toLocaleString("en")})`;
+    $("members-note").hidden = !(room.counted > room.members.size);
+    $("members-note").textContent = `${room.members.size.toLocaleString("en")} shown; /users lists everyone`;
     const nicks = [...room.members.values()].sort((a, b) => nickKey(a).localeCompare(nickKey(b)));
     for (const nick of nicks) {
       const item = el("li", `nick c${nickColour(nick)}`, nick);
@@ -557,6 +569,7 @@ Chat.prototype.handlers = {
     this.setLink("online", `online as ${event.nick}`);
     const room = this.room(this.defaultRoom);
     room.members = new Map((event.users || []).map((nick) => [nickKey(nick), nick]));
+    room.counted = countOf(event);
     this.system(`Welcome, ${event.nick}! Type a message, or /help for the commands.`, room.name, event.ts);
     this.show(nickKey(room.name));
     $("input").focus();
@@ -636,6 +649,7 @@ Chat.prototype.handlers = {
     const room = this.known(event.room);
     if (room) {
       room.members = new Map((event.users || []).map((nick) => [nickKey(nick), nick]));
+      room.counted = countOf(event);
       room.away = new Set((event.away || []).map(nickKey));
       if (nickKey(room.name) === this.current) this.drawRoom();
     }
