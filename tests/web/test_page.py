@@ -400,3 +400,26 @@ async def test_a_screenshot_of_the_web_client(
             shutil.copyfile(target, SCREENSHOT)
     finally:
         await carol.close()
+
+
+async def test_a_big_room_shows_its_count_until_users_lists_everyone(open_page: OpenPage) -> None:
+    """Past --quiet-joins-above, the page heads People with the server's count and says
+    how to see everyone; /users then fills the list and the note goes."""
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, quiet_joins_above=2)
+    async with ChatServer(settings) as server:
+        clients = [await tcp_client(server, nick) for nick in ("ann", "ben", "cat")]
+        try:
+            dora = await open_page(server.web_url)
+            await join(dora, "dora")
+            page = dora.page
+            await expect(page.locator("#members-heading")).to_have_text("People (4)", timeout=SHOWN)
+            note = page.locator("#members-note")
+            await expect(note).to_be_visible(timeout=SHOWN)
+            await expect(note).to_contain_text("/users lists everyone")
+            await say(dora, "/users")
+            await expect(page.locator("#members li")).to_have_count(4, timeout=SHOWN)
+            await expect(note).to_be_hidden(timeout=SHOWN)
+            await expect(page.locator("#members-heading")).to_have_text("People (4)")
+        finally:
+            for client in clients:
+                await client.close()
