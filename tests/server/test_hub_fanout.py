@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import cast
 
+from websockets.frames import Frame, Opcode
+
 from tcpchat.core.events import Event, Leave, Message, Notice
 from tcpchat.core.hub import QUEUE_EXCEEDED, Peer
 from tcpchat.core.render import Rendering, encode
@@ -82,6 +84,27 @@ async def test_senders_get_the_others_lines_in_one_write_in_each_rendering() -> 
             if sender is not peer
         ]
         assert writes(peer)[0] == b"".join(expected)
+
+
+async def test_websocket_members_are_written_whole_frames_cut_around_their_own() -> None:
+    """A browser gets one text frame an event, the same bytes for every browser that sent
+    nothing, and a sender the others' frames: never a JSON line, never a frame framed twice."""
+    hub = LocalHub()
+    alice, bob, carol = member(hub, "alice"), member(hub, "bob"), member(hub, "carol")
+    for peer in (alice, bob, carol):
+        peer.json_only = True
+    said = [(1, alice), (2, bob), (3, alice)]
+    for number, sender in said:
+        publish(hub, message(number, sender.nick or ""), exclude=sender)
+    await next_pass()
+
+    def frames(numbers: list[int]) -> bytes:
+        lines = [encode(message(n, said[n - 1][1].nick or ""), Rendering.JSON) for n in numbers]
+        return b"".join(Frame(Opcode.TEXT, line[:-1]).serialize(mask=False) for line in lines)
+
+    assert writes(carol) == [frames([1, 2, 3])]
+    assert writes(alice) == [frames([2])]
+    assert writes(bob) == [frames([1, 3])]
 
 
 async def test_a_leaving_in_one_room_is_shared_like_a_line_and_keeps_its_place() -> None:

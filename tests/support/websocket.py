@@ -50,6 +50,7 @@ class WebSocketClient:
         self.writer = writer
         self.protocol = protocol
         self.seen: list[dict[str, Any]] = []  # every event received so far, in order
+        self.frames: list[Frame] = []  # every frame the server sent, of any kind, in order
         self._frames: list[Frame] = []
 
     @classmethod
@@ -158,8 +159,10 @@ class WebSocketClient:
         else:
             self.protocol.receive_eof()
         for event in self.protocol.events_received():
-            if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self._frames.append(event)
+            if isinstance(event, Frame):
+                self.frames.append(event)
+                if event.opcode is Opcode.TEXT:
+                    self._frames.append(event)
         self._flush()
         return bool(data)
 

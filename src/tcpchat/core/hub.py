@@ -65,7 +65,8 @@ class Peer:
     (None: here); ``connected_at`` and ``active_at`` are monotonic times of its
     connection and of the last line it said, for ``/whois``. ``json_only`` is
     set for a connection whose door frames JSON events (the WebSocket door): it
-    cannot switch to text. ``flood_delays`` counts the lines flood control held
+    cannot switch to text, and its events are written as WebSocket frames
+    (``Rendering.WEBSOCKET``). ``flood_delays`` counts the lines flood control held
     back (for ``/metrics``). ``user`` and ``realname`` are what an IRC client
     gave in ``USER`` ("": a native connection, which gives neither), for IRC's
     ``WHO`` and ``WHOIS``.
@@ -74,6 +75,7 @@ class Peer:
     __slots__ = (
         "_format",
         "_hub",
+        "_json_only",
         "_rendering",
         "active_at",
         "address",
@@ -81,7 +83,6 @@ class Peer:
         "connected_at",
         "drop_reason",
         "flood_delays",
-        "json_only",
         "nick",
         "pending",
         "realname",
@@ -104,7 +105,7 @@ class Peer:
         self._hub: Settles | None = None  # set while registered
         self.away: str | None = None
         self.connected_at = self.active_at = now
-        self.json_only = False
+        self._json_only = False
         self.flood_delays = 0
         self.user = ""
         self.realname = ""
@@ -123,12 +124,28 @@ class Peer:
         self.rooms_changed()
 
     @property
+    def json_only(self) -> bool:
+        """Whether the door frames JSON events: the connection gets ``WEBSOCKET``, for good."""
+        return self._json_only
+
+    @json_only.setter
+    def json_only(self, framed: bool) -> None:
+        if self._hub is not None and framed is not self._json_only:
+            self._hub.settle(self)
+        self._json_only = framed
+        self.rooms_changed()
+
+    @property
     def wire_rendering(self) -> Rendering:
-        """How events are written to it now: its choice, with rooms named when in several."""
+        """How events are written to it now: its choice, with rooms named when in several,
+        and JSON as frames for a WebSocket."""
         return self._rendering
 
     def rooms_changed(self) -> None:
         """Choose the text with room names while in several rooms (the hub settled first)."""
+        if self._json_only:
+            self._rendering = Rendering.WEBSOCKET
+            return
         several = self._format is Rendering.TEXT and len(self.rooms) > 1
         self._rendering = Rendering.TEXT_ROOMS if several else self._format
 

@@ -4,6 +4,8 @@
   ``[14:03:22] <alice> hello``, with system lines marked ``***`` and errors ``!!!``.
 * **JSON lines** is for programs, the official client among them: one object per
   event, with ``type``, ``id``, ``ts`` (ISO 8601, UTC) and the event's fields.
+  A browser gets the same objects, each as one WebSocket text frame instead of
+  a line (``Rendering.WEBSOCKET``).
 
 Both are pure functions of the event, so the hub encodes each event once per
 rendering and sends the same bytes to everyone.
@@ -59,6 +61,7 @@ from tcpchat.core.events import (
     Welcome,
     Whois,
 )
+from tcpchat.core.frames import text_frame
 from tcpchat.core.nicks import AI_NICK, MAX_NICK_LENGTH
 
 
@@ -74,7 +77,13 @@ class Rendering(enum.IntEnum):
     PRIVMSG #lobby :hello``; ``IRC_TIME`` with the ``time`` tag, for clients
     that negotiated ``server-time``). The core does not write IRC: the hub is
     handed the IRC encoder by the server (:mod:`tcpchat.server.irc`);
-    :func:`encode` knows only the first three.
+    :func:`encode` knows all but these two.
+
+    ``WEBSOCKET`` is the JSON rendering of a browser member: each event's
+    object is one unmasked WebSocket text frame rather than a line
+    (:mod:`tcpchat.core.frames`), so the bytes the hub hands a room's browsers
+    are frames already. The hub picks it for a connection whose door frames
+    JSON (``Peer.json_only``), never the connection.
     """
 
     TEXT = 0
@@ -82,6 +91,7 @@ class Rendering(enum.IntEnum):
     TEXT_ROOMS = 2
     IRC = 3
     IRC_TIME = 4
+    WEBSOCKET = 5
 
 
 #: The renderings a connection may choose, by the name ``/format`` takes.
@@ -547,9 +557,12 @@ def _json_time(ts: datetime) -> str:
 
 
 def encode(event: Event, rendering: Rendering) -> bytes:
-    """``event`` as bytes for the wire, each line ending in ``\\n``; may be empty."""
+    """``event`` as bytes for the wire, each line ending in ``\\n`` (in ``WEBSOCKET``: one
+    text frame); may be empty."""
     if rendering is Rendering.JSON:
         return (json.dumps(to_json(event), ensure_ascii=False) + "\n").encode()
+    if rendering is Rendering.WEBSOCKET:
+        return text_frame(json.dumps(to_json(event), ensure_ascii=False).encode())
     lines = text_lines(event, rooms=rendering is Rendering.TEXT_ROOMS)
     return "".join(line + "\n" for line in lines).encode()
 

@@ -14,12 +14,13 @@ sends is one input line. The lines go through the same
 registration time-out), a frame over the line limit gets the same
 ``line_too_long`` error, and a binary frame closes the connection with 1003.
 
-The hub writes to a :class:`FrameTransport`, which frames each JSON line as
-one text frame and writes it straight to the socket, without awaiting: the
-hub's fan-out and its send-queue bound work unchanged, because the socket's
-write buffer is still the member's outbound queue. Frames from the server are
-not masked, so the same bytes serve every member: :class:`Framer` frames the
-bytes object the hub hands to a whole room once, not once per member.
+The hub writes to a :class:`FrameTransport`, which writes straight to the
+socket, without awaiting: the hub's fan-out and its send-queue bound work
+unchanged, because the socket's write buffer is still the member's outbound
+queue. The bytes are frames already: a WebSocket member's rendering is
+``Rendering.WEBSOCKET``, in which the hub encodes each event as one text frame
+(:mod:`tcpchat.core.frames`), once per event for every browser in the room,
+since frames from a server are not masked.
 
 websockets' Sans-I/O protocol (:class:`websockets.server.ServerProtocol`)
 parses the request and the frames and answers pings and close frames; this
@@ -83,70 +84,27 @@ MAX_CLOSE_REASON = 123
 BINARY_REFUSED = "binary frames are not accepted: send each line as a text frame"
 
 
-#: Most framed lines a :class:`Framer` remembers; past it, it starts afresh.
-FRAMED_LINES_KEPT = 4096
-
-
-class Framer:
-    """JSON lines to WebSocket text frames, one frame a line.
-
-    The hub hands the same bytes object to every member of a room who sent
-    nothing in a pass, so the last one framed is kept: the members after the
-    first cost a comparison. A member who did send gets the room's lines cut
-    around its own, a bytes object of its own; each line's frame is kept too
-    (a server frame is the same for every member), so such a member costs a
-    look-up a line rather than a framing.
-    """
-
-    __slots__ = ("_data", "_frames", "_lines")
-
-    def __init__(self) -> None:
-        self._data: bytes | None = None
-        self._frames = b""
-        self._lines: dict[bytes, bytes] = {}
-
-    def frames(self, data: bytes) -> bytes:
-        """``data`` (whole lines, each ending in a newline) as text frames."""
-        if data is self._data:
-            return self._frames
-        lines = data.split(b"\n")
-        if not lines[-1]:
-            lines.pop()
-        known = self._lines
-        if len(known) > FRAMED_LINES_KEPT:
-            known.clear()
-        framed = []
-        for line in lines:
-            frame = known.get(line)
-            if frame is None:
-                frame = known[line] = Frame(Opcode.TEXT, line).serialize(mask=False)
-            framed.append(frame)
-        joined = framed[0] if len(framed) == 1 else b"".join(framed)  # b"" for no line
-        self._data, self._frames = data, joined
-        return joined
-
-
 class FrameTransport:
-    """The hub's transport for a WebSocket member: the socket's, with lines framed.
+    """The hub's transport for a WebSocket member: the socket's, behind the close handshake.
 
-    It has the four methods of :class:`~tcpchat.core.hub.Transport`.
-    ``get_write_buffer_size()`` is the socket's own, so a member who does not
-    read is cut off at the same bound as on the line protocol. Once the close
-    handshake has begun nothing more is written.
+    It has the four methods of :class:`~tcpchat.core.hub.Transport`. What the
+    hub writes is text frames already (the member's rendering is
+    ``Rendering.WEBSOCKET``), so :meth:`write` hands the bytes to the socket
+    as they are. ``get_write_buffer_size()`` is the socket's own, so a member
+    who does not read is cut off at the same bound as on the line protocol.
+    Once the close handshake has begun nothing more is written.
     """
 
-    __slots__ = ("_framer", "_transport", "protocol")
+    __slots__ = ("_transport", "protocol")
 
-    def __init__(
-        self, transport: asyncio.WriteTransport, protocol: ServerProtocol, framer: Framer
-    ) -> None:
+    def __init__(self, transport: asyncio.WriteTransport, protocol: ServerProtocol) -> None:
         self._transport = transport
-        self._framer = framer
         self.protocol = protocol
 
     def write(self, data: bytes) -> None:
+        """Write ``data``, whole text frames from the hub, unless the close has begun."""
         if self.protocol.state is OPEN:
-            self._transport.write(self._framer.frames(data))
+            self._transport.write(data)
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
@@ -179,7 +137,6 @@ class WebDoor:
         self.routes = routes or Routes(page_routes())
         self.allowed_origins = settings.allowed_origins
         self.message_limit = max(settings.max_line_bytes * MESSAGE_LIMIT_FACTOR, MIN_MESSAGE_LIMIT)
-        self._framer = Framer()
 
     async def refuse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: Error
@@ -229,13 +186,17 @@ class WebDoor:
             address = format_address(writer.get_extra_info("peername"))
             log.info("%s: WebSocket refused (%s)", address, protocol.handshake_exc)
             return
-        transport = FrameTransport(writer.transport, protocol, self._framer)
+        transport = FrameTransport(writer.transport, protocol)
         session = open_session(transport)
         async with paced_input(session, self.settings, writer, deadline) as intake:
             await self._read_frames(reader, writer, protocol, intake, on_read)
 
     def open(self, peer: Peer, chat: ChatContext) -> Session:
-        """A native session that speaks JSON only, one event a frame (greeted in JSON)."""
+        """A native session that speaks JSON only, one event a frame (greeted in JSON).
+
+        Its wire rendering is then ``Rendering.WEBSOCKET``: everything the hub
+        writes to it, replies and replayed history included, is text frames.
+        """
         peer.rendering = Rendering.JSON
         peer.json_only = True
         return native_session(peer, chat, self.settings)
