@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from tcpchat.core.hub import Peer
 from tcpchat.core.nicks import nick_key
-from tcpchat.server.redis_hub import RedisHub, _cancel
+from tcpchat.server.redis_hub import RedisHub, _cancel, _entries
 from tests.support.fakes import FakeTransport
 
 MEMBERS = 50
@@ -84,3 +84,20 @@ async def test_a_heartbeat_holds_every_nickname_in_a_fixed_number_of_commands(
         assert [await client.ttl(owner) for owner in owners] == [hub._ttl] * MEMBERS
         described = await client.hkeys(hub.keys.users(hub.node))
         assert sorted(described) == sorted(nick_key(peer.nick or "") for peer in peers)
+
+
+async def test_the_members_who_spoke_are_described_in_one_command(redis_url: str) -> None:
+    """50 members who spoke are described at the heartbeat in one command, each on the feed."""
+    async with quiet_node(redis_url) as hub:
+        peers = await with_members(hub, MEMBERS)
+        for peer in peers:
+            peer.active_at += 1.0
+        hub._describe_changes()
+        sent = await commands_sent(redis_url, lambda: hub._send(hub._take_outbox()))
+        assert sent == ["EVALSHA"]
+        client = hub._connected()
+        feed = _entries(await client.xrevrange(hub.keys.presence, count=MEMBERS))
+        assert [fields["key"] for _, fields in reversed(feed)] == [
+            nick_key(peer.nick or "") for peer in peers
+        ]
+        assert {(fields["node"], fields["op"]) for _, fields in feed} == {(hub.node, "user")}

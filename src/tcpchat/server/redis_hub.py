@@ -183,6 +183,27 @@ _EXPIRE_SCRIPT = """
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
 return #KEYS
 """
+# Members described to the cluster, in order: per member, its record in its node's presence
+# hash (KEYS[i + 1]) and an entry on the presence feed (KEYS[1]). ARGV: the feed's cap, then
+# per member its node, its nick key and its record ("": it has gone, so HDEL). One command
+# for a heartbeat's thousand descriptions, instead of two thousand.
+_DESCRIBE_SCRIPT = """
+local cap = ARGV[1]
+for i = 2, #KEYS do
+  local a = i * 3 - 4
+  local node, key, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local op = 'user'
+  if value == '' then
+    op = 'gone'
+    redis.call('HDEL', KEYS[i], key)
+  else
+    redis.call('HSET', KEYS[i], key, value)
+  end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'node', node, 'op', op, 'key', key,
+             'v', value)
+end
+return #KEYS - 1
+"""
 # Delete KEYS[1] only if it holds ARGV[1]: a node frees only the nicknames it holds.
 _RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -502,6 +523,7 @@ class RedisHub(LocalHub):
             ("release", _RELEASE_SCRIPT),
             ("release_node", _RELEASE_NODE_SCRIPT),
             ("expire", _EXPIRE_SCRIPT),
+            ("describe", _DESCRIBE_SCRIPT),
         ):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
@@ -876,19 +898,15 @@ class RedisHub(LocalHub):
             events = [op for op in events if op.author not in lost]
         # Presence first: a node that reads a join has read who joined.
         pipe = client.pipeline(transaction=False)
+        described: list[Describe] = []  # a run of descriptions, sent as one command
         for op in batch:
+            if isinstance(op, Describe):
+                described.append(op)
+                continue
+            self._describe_all(pipe, described)
             match op:
                 case Release(nick=nick, value=value):
                     pipe.evalsha(self._scripts["release"], 1, self.keys.owner(nick), value)
-                case Describe(key=key, presence=presence, node=node):
-                    node = node or self.node
-                    if presence is None:
-                        pipe.hdel(self.keys.users(node), key)
-                        self._feed(pipe, "gone", key, "", node)
-                    else:
-                        value = presence.encode()
-                        pipe.hset(self.keys.users(node), key, value)
-                        self._feed(pipe, "user", key, value, node)
                 case SetTopic(room_key=key, name=name, text=text, by=by):
                     value = _topic_value(name, text, by)
                     pipe.hset(self.keys.topics, key, value)
@@ -903,10 +921,24 @@ class RedisHub(LocalHub):
                         maxlen=FEED_CAP,
                         approximate=True,
                     )
+        self._describe_all(pipe, described)
         if len(pipe):
             await pipe.execute()
         await self._append(client, events)
         self.sent_batches += 1
+
+    def _describe_all(self, pipe: Any, described: list[Describe]) -> None:
+        """Describe a run of members (then forget the run) in one command, in their order."""
+        if not described:
+            return
+        keys = [self.keys.presence]
+        args: list[str | int] = [FEED_CAP]
+        for op in described:
+            node = op.node or self.node
+            keys.append(self.keys.users(node))
+            args += [node, op.key, op.presence.encode() if op.presence is not None else ""]
+        pipe.evalsha(self._scripts["describe"], len(keys), *keys, *args)
+        described.clear()
 
     def _feed(self, pipe: Any, op: str, key: str, value: str, node: str = "") -> None:
         pipe.xadd(
