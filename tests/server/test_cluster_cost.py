@@ -1,0 +1,103 @@
+"""What a cluster node sends Redis for its members: commands that do not grow with them.
+
+Every command a node sends costs its event loop redis-py's packing and parsing
+(about 25 µs on a busy machine), during which no member is served. These tests
+watch a real redis-server's MONITOR and count the commands that come from a
+client (those that a script runs inside Redis are not the node's to pay).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from tcpchat.core.hub import Peer
+from tcpchat.core.nicks import nick_key
+from tcpchat.server.redis_hub import RedisHub, _cancel, _entries
+from tests.support.fakes import FakeTransport
+
+MEMBERS = 50
+END = "end-of-the-watched-commands"
+
+
+@contextlib.asynccontextmanager
+async def quiet_node(url: str) -> AsyncIterator[RedisHub]:
+    """A node whose sender, reader and heartbeat are stopped: the test drives it by hand."""
+    hub = RedisHub(url, node_timeout=15.0)
+    await hub.start()
+    tasks, hub._tasks = hub._tasks, []
+    await _cancel(tasks)
+    try:
+        yield hub
+    finally:
+        await hub.close()
+
+
+async def with_members(hub: RedisHub, count: int) -> list[Peer]:
+    """``count`` members in #lobby, registered and described to Redis."""
+    peers = []
+    for index in range(count):
+        peer = Peer(FakeTransport(), now=time.monotonic())
+        hub.register(peer, f"member{index}")
+        hub.join_room(peer, "#lobby")
+        peers.append(peer)
+    await hub._send(hub._take_outbox())
+    return peers
+
+
+async def commands_sent(url: str, action: Callable[[], Awaitable[object]]) -> list[str]:
+    """The commands that clients sent Redis while ``action`` ran (MONITOR's view)."""
+    watcher = aioredis.Redis.from_url(url, decode_responses=True)
+    marker = aioredis.Redis.from_url(url, decode_responses=True)
+    sent: list[str] = []
+    try:
+        await marker.ping()  # connected before watching: its handshake is not counted
+        async with watcher.monitor() as monitor:
+            await action()
+            await marker.echo(END)
+            while True:
+                command = await monitor.next_command()
+                if END in command["command"]:
+                    return sent
+                if command["client_type"] != "lua":
+                    sent.append(command["command"].split(" ")[0].upper())
+    finally:
+        await watcher.aclose()
+        await marker.aclose()
+
+
+async def test_a_heartbeat_holds_every_nickname_in_a_fixed_number_of_commands(
+    redis_url: str,
+) -> None:
+    """A heartbeat of a node of 50 members sends at most four commands, and holds every nick."""
+    async with quiet_node(redis_url) as hub:
+        peers = await with_members(hub, MEMBERS)
+        client = hub._connected()
+        owners = [hub.keys.owner(peer.nick or "") for peer in peers]
+        for owner in owners:
+            await client.expire(owner, 1)
+        sent = await commands_sent(redis_url, lambda: hub._beat(client))
+        assert len(sent) <= 4, sent
+        assert [await client.ttl(owner) for owner in owners] == [hub._ttl] * MEMBERS
+        described = await client.hkeys(hub.keys.users(hub.node))
+        assert sorted(described) == sorted(nick_key(peer.nick or "") for peer in peers)
+
+
+async def test_the_members_who_spoke_are_described_in_one_command(redis_url: str) -> None:
+    """50 members who spoke are described at the heartbeat in one command, each on the feed."""
+    async with quiet_node(redis_url) as hub:
+        peers = await with_members(hub, MEMBERS)
+        for peer in peers:
+            peer.active_at += 1.0
+        hub._describe_changes()
+        sent = await commands_sent(redis_url, lambda: hub._send(hub._take_outbox()))
+        assert sent == ["EVALSHA"]
+        client = hub._connected()
+        feed = _entries(await client.xrevrange(hub.keys.presence, count=MEMBERS))
+        assert [fields["key"] for _, fields in reversed(feed)] == [
+            nick_key(peer.nick or "") for peer in peers
+        ]
+        assert {(fields["node"], fields["op"]) for _, fields in feed} == {(hub.node, "user")}
