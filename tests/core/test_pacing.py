@@ -86,6 +86,16 @@ def test_the_gate_leaves_busy_below_the_share_to_leave() -> None:
     assert flush_gate.due(end + 0.0001) == end + 0.0001
 
 
+def test_by_default_a_load_fallen_to_a_fifth_of_a_core_flushes_at_once_again() -> None:
+    """With the default shares, a server that was busy and now uses 0.22 core stops spacing."""
+    cpu = FakeCpu()
+    flush_gate = FlushGate(cpu)
+    end = sample(flush_gate, cpu, 1.0, 0.8)
+    assert flush_gate.busy
+    sample(flush_gate, cpu, end, 0.22)
+    assert not flush_gate.busy
+
+
 def test_a_long_quiet_spell_ends_busy_at_the_next_pass() -> None:
     """A pass after a long quiet spell closes a sample whose share is low: back to at once."""
     cpu = FakeCpu()
