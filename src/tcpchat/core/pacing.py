@@ -37,8 +37,11 @@ BUSY_ENTER_SHARE = 0.5
 #: (18k deliveries/s at N = 10) must get its immediate passes back.
 BUSY_LEAVE_SHARE = 0.3
 
-#: How long one sample of the loop's CPU share lasts: the "last few milliseconds".
-BUSY_SAMPLE_SECONDS = 0.005
+#: How long one sample of the loop's CPU share lasts, in seconds: long enough to span
+#: several of the kernel scheduler's time slices (a few ms each), so that a server sharing
+#: its CPU does not read as busy for the one slice it ran in; short enough that a burst is
+#: coalesced within a few dozen messages.
+BUSY_SAMPLE_SECONDS = 0.02
 
 
 class FlushGate:
