@@ -545,22 +545,26 @@ def fixed_section(results: Results) -> list[str]:
         "## Fixed loads",
         "",
         "N = 100, everyone sending, at 50k deliveries/s (below every server's knee): "
-        "server CPU per delivery. N = 10 at 90k deliveries/s: latency, and the generator's "
-        "own share of it (how late it sent, p99: `benchmarks/calibrate.py` measures its floor).",
+        "server CPU per delivery, and p50. N = 10 at 90k deliveries/s: server CPU per "
+        "delivery, latency, and the generator's own share of it (how late it sent, p99: "
+        "`benchmarks/calibrate.py` measures its floor).",
         "",
-        "| server | CPU µs/delivery (N=100) | × naive | N=10 p50 ms | N=10 p99 ms | "
-        "N=10 p99.9 ms | generator lag p99 ms |",
-        "|---|---|---|---|---|---|---|",
+        "| server | CPU µs/delivery (N=100) | × naive | N=100 p50 ms | CPU µs/delivery (N=10) "
+        "| N=10 p50 ms | N=10 p99 ms | N=10 p99.9 ms | generator lag p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for server in results.servers:
         cpu = _median(results.per_round(server, _fixed("fixed", lambda s: s.cpu_us_per_delivery)))
         cpu_ratio = results.ratio(server, NAIVE, _fixed("fixed", lambda s: s.cpu_us_per_delivery))
+        p100 = _median(results.per_round(server, _fixed("fixed", _pick_p(50))))
+        cpu10 = _median(results.per_round(server, _fixed("n10", lambda s: s.cpu_us_per_delivery)))
         p = [_median(results.per_round(server, _fixed("n10", _pick_p(q)))) for q in (50, 99, 99.9)]
         lag = _median(results.per_round(server, _fixed("n10", lambda s: s.send_lag(99))))
         cpu_text = "–" if cpu is None else f"{cpu:.2f}"
+        cpu10_text = "–" if cpu10 is None else f"{cpu10:.2f}"
         lines.append(
-            f"| {server} | {cpu_text} | {_ratio(cpu_ratio)} | {_ms(p[0])} | {_ms(p[1])} "
-            f"| {_ms(p[2])} | {_ms(lag)} |"
+            f"| {server} | {cpu_text} | {_ratio(cpu_ratio)} | {_ms(p100)} | {cpu10_text} "
+            f"| {_ms(p[0])} | {_ms(p[1])} | {_ms(p[2])} | {_ms(lag)} |"
         )
     return lines
 

@@ -10,6 +10,7 @@ from websockets.frames import Frame, Opcode
 
 from tcpchat.core.events import Event, Leave, Message, Notice
 from tcpchat.core.hub import QUEUE_EXCEEDED, Peer
+from tcpchat.core.pacing import FlushGate
 from tcpchat.core.render import Rendering, encode
 from tcpchat.server.local_hub import LocalHub
 from tests.support.fakes import FakeTransport, next_pass, writes
@@ -203,3 +204,40 @@ async def test_a_member_past_its_queue_bound_is_dropped_and_others_still_served(
     assert slow.drop_reason == QUEUE_EXCEEDED
     assert cast(FakeTransport, slow.transport).aborted
     assert b"line 1" in b"".join(writes(fast))
+
+
+def busy_gate(window: float) -> FlushGate:
+    """A gate that finds the loop busy from its second pass on (any CPU share will do)."""
+    return FlushGate(window=window, enter_share=0.0, leave_share=0.0, sample_seconds=1e-9)
+
+
+async def test_a_quiet_gate_leaves_every_pass_at_once() -> None:
+    """With a gate that has not found the loop busy, a pass is written on the next loop turn."""
+    hub = LocalHub()
+    hub.pacer = FlushGate()
+    alice, bob = member(hub, "alice"), member(hub, "bob")
+    publish(hub, message(1), exclude=alice)
+    await next_pass()
+    assert [data.count(b"\n") for data in writes(bob)] == [1]
+
+
+async def test_a_busy_hub_holds_the_next_pass_and_coalesces_what_follows() -> None:
+    """While busy, lines published within the window of the last pass wait and go in one write."""
+    hub = LocalHub()
+    hub.pacer = busy_gate(window=60.0)
+    alice, bob = member(hub, "alice"), member(hub, "bob")
+    for number in (1, 2):  # two passes at once: the gate's first sample ends busy
+        publish(hub, message(number), exclude=alice)
+        await next_pass()
+    assert hub.pacer.busy
+    assert len(writes(bob)) == 2
+    for number in (3, 4, 5):
+        publish(hub, message(number), exclude=alice)
+        await next_pass()
+    assert len(writes(bob)) == 2  # held back: the window has not passed
+    hub.flush(bob)  # a member leaving is still written at once, held lines and all
+    assert [line.split(b"> ")[1] for line in writes(bob)[2].splitlines()] == [
+        b"line 3",
+        b"line 4",
+        b"line 5",
+    ]

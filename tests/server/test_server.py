@@ -9,8 +9,10 @@ import struct
 import pytest
 
 from tcpchat.config import ServerSettings
+from tcpchat.core.pacing import FlushGate
 from tcpchat.server.chat import ChatServer
 from tests.conftest import ClientFactory
+from tests.support.fakes import next_pass
 from tests.support.helpers import LineClient
 
 TIME = r"\[\d\d:\d\d:\d\d\]"
@@ -227,6 +229,27 @@ async def test_many_clients_receive_everything_once_in_order(client: ClientFacto
             assert mine == sorted(mine, key=lambda t: int(t.split("-")[1]))
         everything.update(received)
     assert len(everything) == 20 * 50  # an id means the same message to everyone
+
+
+async def test_a_busy_server_writes_a_burst_to_each_member_in_one_write(
+    server: ChatServer, client: ClientFactory
+) -> None:
+    """While the loop is busy, lines said one loop turn apart reach a member in one write."""
+    # Busy from its second pass on, with a window no test machine can miss.
+    server.hub.pacer = FlushGate(window=0.5, enter_share=0.0, leave_share=0.0, sample_seconds=1e-9)
+    alice, bob = await client("alice"), await client("bob")
+    await alice.expect("bob joined")
+    await alice.send("first")
+    await bob.expect("<alice> first$")
+    before = server.hub.writes
+    for number in range(5):  # each line read and published in a loop turn of its own
+        said = server.hub.messages
+        await alice.send(f"burst {number}")
+        while server.hub.messages == said:
+            await next_pass()
+    for number in range(5):
+        await bob.expect(f"<alice> burst {number}$")
+    assert server.hub.writes - before == 1  # to bob; alice is sent nothing of her own
 
 
 async def test_http_request_gets_a_plain_answer_and_is_closed(server: ChatServer) -> None:

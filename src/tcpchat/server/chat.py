@@ -30,6 +30,7 @@ from tcpchat.core.conversation import SearchService
 from tcpchat.core.events import Error, Event, EventClock, Shutdown
 from tcpchat.core.hub import Peer, Room, Transport
 from tcpchat.core.moderation import Ban, Moderation
+from tcpchat.core.pacing import FlushGate
 from tcpchat.core.render import Encoder, encode
 from tcpchat.net.streams import close_stream, drop_drain_deque, format_address, listening_port
 from tcpchat.net.tls import tls_server_context
@@ -121,6 +122,8 @@ class ChatServer:
                 rules=settings.room_rules,
                 encode=wire,
             )
+        # Passes run at once while the loop is quiet and are spaced while it is busy.
+        self.hub.pacer = FlushGate()
         self._listener: asyncio.Server | None = None
         # The IRC listeners, plain (False) and TLS (True), when their ports are set.
         self._irc_listeners: dict[bool, asyncio.Server] = {}

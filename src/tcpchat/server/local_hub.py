@@ -2,8 +2,9 @@
 
 A broadcast never waits on a peer. Publishing to a room costs the same
 whatever the room's size: the event is appended to the pass's *room log* (with
-its room), and once per event-loop pass (``loop.call_soon``) the hub fans the
-log out room by room. Each room's events are encoded once per rendering and
+its room), and once per pass (the next loop turn, ``loop.call_soon``; spaced by
+the server's :class:`~tcpchat.core.pacing.FlushGate` while its loop is busy) the
+hub fans the log out room by room. Each room's events are encoded once per rendering and
 joined once, and the same bytes object goes to every member of the room in one
 ``write()``. A member who sent in the pass gets that same joined buffer cut
 around its own events (one copy of at most k + 1 slices for k events of its
@@ -32,6 +33,7 @@ from tcpchat.core.errors import NickTaken, RoomLimit
 from tcpchat.core.events import Action, Event, Message
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, QUEUE_EXCEEDED, Peer, Room, kept_quiet
 from tcpchat.core.nicks import nick_key, nick_skeleton
+from tcpchat.core.pacing import FlushGate
 from tcpchat.core.render import Encoder, Rendering, encode
 from tcpchat.core.rooms import RoomRules, room_key
 
@@ -117,6 +119,9 @@ class LocalHub:
         self._rooms: dict[str, Room] = {}  # room_key -> room
         self._dirty: list[Peer] = []  # peers with pending bytes, in first-touched order
         self._flush_scheduled = False
+        #: When each pass runs: None, at once (the next loop iteration); a server sets a
+        #: gate that spaces passes while its loop is busy (core/pacing.py).
+        self.pacer: FlushGate | None = None
         # This pass's room log: the events published, to which room, whom each leaves
         # out, and their encodings per rendering, made on demand.
         self._log_events: list[Event] = []
@@ -411,11 +416,22 @@ class LocalHub:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and (self._dirty or self._log_events):
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_all)
+            loop = asyncio.get_running_loop()
+            pacer = self.pacer
+            if pacer is not None and pacer.busy:
+                now = loop.time()
+                when = pacer.due(now)
+                if when > now:
+                    # Busy: what arrives until then goes into the same writes.
+                    loop.call_at(when, self._flush_all)
+                    return
+            loop.call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
         """Write what each member got in this loop pass, one ``write()`` per member."""
         self._flush_scheduled = False
+        if self.pacer is not None:
+            self.pacer.passed(asyncio.get_running_loop().time())
         if self._log_events:
             self._flush_rooms()
         dirty, self._dirty = self._dirty, []
