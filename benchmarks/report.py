@@ -335,6 +335,9 @@ def _idle_targets(results: Results, server: str) -> list[str]:
         mine, theirs = _idle_per_connection(results, server), _idle_per_connection(results, NGIRCD)
         r = mine / theirs if mine is not None and theirs else None
         shown = "–" if mine is None else f"{mine / 1024:.2f} KiB ({_ratio(r)})"
+        floor = results.data.get("idle_floor", {}).get("asyncio")
+        if floor and theirs:
+            shown += f"; the shape's floor: {floor / 1024:.2f} KiB ({_ratio(floor / theirs)})"
         lines.append(row("idle RSS/connection ≤ 1.0× ngIRCd's", server, shown, r, 1.0, below=True))
     return lines
 
@@ -602,6 +605,15 @@ def extras_section(results: Results) -> list[str]:
             f"{per_text} | {stall_text} | {ratio_text} "
             f"| {series_text} | {'–' if churn is None else f'{churn:.0f}'} |"
         )
+    floor = results.data.get("idle_floor")
+    if floor:
+        shown = ", ".join(f"{loop} {per / 1024:.2f} KiB" for loop, per in floor.items())
+        lines += [
+            "",
+            "The shape's own floor, measured in the same run (`benchmarks/asyncio_floor.py`: "
+            "`asyncio.start_server` and a coroutine awaiting `readline()`, nothing of tcpchat): "
+            f"{shown} per idle connection.",
+        ]
     return lines
 
 

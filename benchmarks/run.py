@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import generator, report
+from benchmarks import asyncio_floor, generator, report
 from benchmarks.scenarios import (
     Sweep,
     read_rss_kb,
@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in kinds
             }
             results["rounds"].append(round_results)
+    if plan.idle_clients:
+        # The shape's own cost, measured in the same run: what tcpchat's idle figure sits on.
+        results["idle_floor"] = asyncio_floor.floors(plan.idle_clients)
     results["seconds"] = round(time.time() - started, 1)
     results["load_after"] = report.load_average()
     args.out.mkdir(parents=True, exist_ok=True)

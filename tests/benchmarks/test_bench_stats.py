@@ -20,6 +20,8 @@ from benchmarks.stats import (
     percentile,
 )
 
+from benchmarks import asyncio_floor
+
 
 def make_step(
     *,
@@ -349,3 +351,27 @@ def test_cluster_targets_compare_a_node_on_redis_with_one_without() -> None:
         "| cluster: N=1000 over 2 nodes at 50k/s, p50 ≤ one node's + 1 ms | tcpchat-redis | +0.6"
     )
     assert latency_row.endswith("| yes |")
+
+
+def test_the_idle_row_shows_the_shapes_floor_beside_tcpchats_figure() -> None:
+    """With the floor measured in the run, the idle row gives it as a ratio to ngIRCd's too."""
+    rounds = [ngircd_round(0.5, 1000.0, 24_000)]
+    rounds[0]["tcpchat-asyncio"]["idle"] = {"clients": 10, "bytes_per_connection": 8192.0}
+    rounds[0]["ngircd"]["idle"] = {"clients": 10, "bytes_per_connection": 4096.0}
+    results = Results(
+        {
+            "servers": {"tcpchat-asyncio": "", "ngircd": ""},
+            "rounds": rounds,
+            "idle_floor": {"asyncio": 6144.0},
+        }
+    )
+    memory = next(r for r in ngircd_targets(results, []) if r.startswith("| idle RSS"))
+    assert "| 8.00 KiB (2.00×); the shape's floor: 6.00 KiB (1.50×) | **no** |" in memory
+
+
+def test_the_shapes_floor_is_measured_for_each_loop_in_a_process_of_its_own() -> None:
+    """A bare start_server holding idle connections grows by a positive, bounded amount each."""
+    floors = asyncio_floor.floors(500)
+    assert "asyncio" in floors
+    for per in floors.values():
+        assert 0 < per < 64 * 1024
