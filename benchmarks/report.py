@@ -238,7 +238,11 @@ def targets_section(results: Results) -> list[str]:
     lines += metrics_targets(results, n1000)
     lines += web_targets(results, n1000)
     lines += cluster_targets(results, n100, n1000)
-    lines += ngircd_targets(results, sweeps)
+    ahead = ngircd_targets(results, sweeps)
+    lines += ahead
+    unmet = limits_of_unmet(ahead)
+    if unmet:
+        lines += ["", "What limits each target against ngIRCd that is not met:", "", *unmet]
     return lines
 
 
@@ -319,6 +323,60 @@ def ngircd_targets(results: Results, sweeps: list[str]) -> list[str]:
                 )
             )
     return lines
+
+
+#: For each target against ngIRCd: what limits tcpchat where it is not met, and what
+#: it would take, each backed by a profile under "What limits tcpchat here" below.
+LIMITED_BY = {
+    "N=10 knee": (
+        "per message, not per member: a `recv()`, a task wake-up and three loop turns, "
+        "about 37 µs of Python and asyncio before any fan-out (**Where a small-room "
+        "delivery goes**, **Small rooms**); it would take fewer loop turns per message "
+        "than a coroutine reading a stream gives (a bare `asyncio.Protocol`, which the "
+        "design rules out), or uvloop"
+    ),
+    "churn": (
+        "ngIRCd spends about 65 µs of CPU per registration; tcpchat's own Python is "
+        "90-100 µs and asyncio's accept, task, reader, writer and transport about 70 µs "
+        "more (**Registration churn**, its profile table); it would take registering "
+        "without asyncio's per-connection stream objects"
+    ),
+    "CPU/delivery": (
+        "the same per-message cost as the N=10 knee; the flush gate already cuts the "
+        "per-member part while the server is busy (**Coalescing harder when busy**); "
+        "the rest needs fewer loop turns per message"
+    ),
+    "p50": (
+        "while the server is busy, the flush gate holds a line up to 0.5 ms (1 ms when "
+        "epoll rounds up) to write it together with others: the price of the CPU above "
+        "(**Coalescing harder when busy**)"
+    ),
+    "idle RSS": (
+        "`asyncio.start_server` with one coroutine per connection costs about 5.1-5.5 "
+        "KiB per idle connection by itself (the floor shown under Capacity), at or past "
+        "ngIRCd's whole figure (**Memory per idle connection**); it would take fewer "
+        "asyncio objects per connection than `start_server` makes"
+    ),
+    "start-up RSS": (
+        "the interpreter (8.7 MiB) and `ssl`, which asyncio imports whatever the "
+        "settings (4.4 MiB), leave too little under 25 MB (**Start-up memory**); it would "
+        "take a Python whose asyncio does not import `ssl`"
+    ),
+}
+
+
+def limits_of_unmet(rows: list[str]) -> list[str]:
+    """A note per target against ngIRCd that is not met: what limits it, and what it would take."""
+    notes = []
+    for line in rows:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) != 4 or not cells[3].startswith("**no**"):
+            continue
+        target, server, measured = cells[0], cells[1], cells[2]
+        reason = next((why for key, why in LIMITED_BY.items() if target.startswith(key)), None)
+        if reason is not None:
+            notes.append(f"- {target} ({server}, {measured}): {reason}.")
+    return notes
 
 
 def _idle_targets(results: Results, server: str) -> list[str]:

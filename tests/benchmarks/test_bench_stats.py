@@ -7,7 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from benchmarks.report import Results, cluster_targets, ngircd_targets, steps_of, web_targets
+from benchmarks.report import (
+    Results,
+    cluster_targets,
+    limits_of_unmet,
+    ngircd_targets,
+    steps_of,
+    web_targets,
+)
 from benchmarks.run import step_dict
 from benchmarks.stats import (
     BUCKETS,
@@ -375,3 +382,17 @@ def test_the_shapes_floor_is_measured_for_each_loop_in_a_process_of_its_own() ->
     assert "asyncio" in floors
     for per in floors.values():
         assert 0 < per < 64 * 1024
+
+
+def test_each_unmet_target_against_ngircd_says_what_limits_it() -> None:
+    """A target not met gets a note naming its limit; a met one gets none."""
+    rows = [
+        "| churn ≥ 1.0× ngIRCd's registrations/s | tcpchat-asyncio | 0.30× | **no** |",
+        "| p50 < ngIRCd's, N=10 at 90k/s | tcpchat-asyncio | 0.80× | yes |",
+        "| start-up RSS ≤ 25 MB | tcpchat-asyncio | 27.8 MB | **no** |",
+    ]
+    notes = limits_of_unmet(rows)
+    assert len(notes) == 2
+    assert notes[0].startswith("- churn ≥ 1.0× ngIRCd's registrations/s (tcpchat-asyncio, 0.30×): ")
+    assert "Registration churn" in notes[0]
+    assert "`ssl`" in notes[1]
