@@ -38,7 +38,7 @@ async def test_a_kick_on_one_node_puts_out_a_member_of_another(redis_url: str) -
         await root.send("/users #dev")
         await root.expect(r"2 users in #dev: carol, @root$")
         await carol.send("/users")
-        await carol.expect(r"2 users in #dev: carol, @?root$")  # (B: root made #dev on A)
+        await carol.expect(r"2 users in #dev: carol, @root$")  # root made #dev, on A
 
 
 async def test_a_ban_on_one_node_kicks_a_member_of_another_who_cannot_rejoin(
@@ -112,3 +112,149 @@ async def test_a_kick_of_a_member_of_the_same_node_tells_the_kicked(redis_url: s
         await bob.expect(r"\*\*\* root kicked bob out of #dev$")
         await bob.expect(r"\*\*\* you are now talking in #lobby$")
         await settled(bob)
+
+
+async def test_a_mute_holds_for_the_muted_nick_joining_on_a_node_not_in_the_room(
+    redis_url: str,
+) -> None:
+    """Bob, muted in #dev on node A, comes back on node B (none of #dev there): still muted."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(a, "bob")
+        dave = await cluster.client(b, "dave")  # in #lobby only: B does not read #dev
+        await in_dev(root, bob=bob)
+        await root.send("/mute bob 10m")
+        await bob.expect(r"root muted bob in #dev for 10m 0s$")
+        await bob.send("/quit")
+        await dave.expect(r"bob left")  # B has read that bob is gone: his nickname is free
+        bob = await cluster.client(b, "bob")
+        await bob.send("/join #dev")
+        await bob.expect(r"now talking in #dev$")
+        await bob.send("I am back")
+        await bob.expect(r"!!! you are muted in #dev for (10m 0s|9m \d+s)$")
+
+
+async def test_slow_mode_holds_on_a_node_that_starts_reading_the_room_later(
+    redis_url: str,
+) -> None:
+    """Slow mode set in #dev on node A holds for bob, who joins #dev on node B afterwards."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root)
+        await root.send("/slow 60")
+        await root.expect(r"slow mode")
+        await bob.send("/join #dev")
+        await bob.expect(r"now talking in #dev$")
+        await bob.send("one", "two")
+        await bob.expect(r"!!! slow mode in #dev: one line per 60s; wait \d+s$")
+
+
+async def test_an_operator_is_known_on_a_node_that_starts_reading_the_room_later(
+    redis_url: str,
+) -> None:
+    """Carol, made an operator of #dev on node B, is marked so on node C, which has nobody
+    in #dev until dave joins it there."""
+    async with running_cluster(redis_url, 3) as cluster:
+        a, b, c = cluster.nodes
+        root = await cluster.client(a, "root")
+        carol = await cluster.client(b, "carol")
+        dave = await cluster.client(c, "dave")
+        await in_dev(root, carol=carol)
+        await root.send("/op carol")
+        await carol.expect(r"root made carol an operator of #dev$")
+        await dave.send("/join #dev")
+        await dave.expect(r"now talking in #dev$")
+        await dave.send("/users")
+        await dave.expect(r"3 users in #dev: @carol, dave, @root$")
+
+
+async def test_the_creator_of_a_room_is_its_operator_on_every_node(redis_url: str) -> None:
+    """Root made #dev on node A: node B marks root `@` in /users and /whois."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root, bob=bob)
+        await bob.send("/users", "/whois root")
+        await bob.expect(r"2 users in #dev: bob, @root$")
+        await bob.expect(r"\*\*\* root: in (#lobby, @#dev|@#dev, #lobby);")
+
+
+async def test_the_creator_of_a_room_cannot_be_muted_from_another_node(redis_url: str) -> None:
+    """Bob, made an operator on node B, may not mute root, who made #dev on node A."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root, bob=bob)
+        await root.send("/op bob")
+        await bob.expect(r"root made bob an operator of #dev$")
+        await bob.send("/mute root")
+        await bob.expect(r"!!! root is an operator of #dev; /deop them first$")
+
+
+async def test_an_unmute_reaches_a_node_that_was_not_reading_the_room(redis_url: str) -> None:
+    """Bob, muted in #dev while on node B, parts; root unmutes him on node A meanwhile: back in
+    #dev on B, bob may speak."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root, bob=bob)
+        await root.send("/mute bob")
+        await bob.expect(r"root muted bob in #dev for good$")
+        await bob.send("/part #dev")
+        await root.expect(r"bob left the room")
+        await root.send("/unmute bob")
+        await root.expect(r"root unmuted bob in #dev$")
+        await bob.send("/join #dev")
+        await bob.expect(r"now talking in #dev$")
+        await bob.send("thanks")
+        await root.expect(r"<bob> thanks$")
+
+
+async def test_a_deop_reaches_a_node_that_was_not_reading_the_room(redis_url: str) -> None:
+    """Carol, an operator of #dev when node B last read it, is deopped meanwhile: B no longer
+    marks her `@` once dave is back in #dev there."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        carol = await cluster.client(a, "carol")
+        dave = await cluster.client(b, "dave")
+        await in_dev(root, carol=carol, dave=dave)
+        await root.send("/op carol")
+        await dave.expect(r"root made carol an operator of #dev$")
+        await dave.send("/part #dev")
+        await root.expect(r"dave left the room")
+        await root.send("/deop carol")
+        await root.expect(r"root removed carol as an operator of #dev$")
+        await dave.send("/join #dev")
+        await dave.expect(r"now talking in #dev$")
+        await dave.send("/users")
+        await dave.expect(r"3 users in #dev: carol, dave, @root$")
+
+
+async def test_slow_mode_off_reaches_a_node_that_was_not_reading_the_room(
+    redis_url: str,
+) -> None:
+    """Slow mode, on when node B last read #dev, is turned off meanwhile: bob, back in #dev on
+    B, says two lines in a row."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root, bob=bob)
+        await root.send("/slow 60")
+        await bob.expect(r"slow mode")
+        await bob.send("/part #dev")
+        await root.expect(r"bob left the room")
+        await root.send("/slow 0")
+        await root.expect(r"slow mode")
+        await bob.send("/join #dev")
+        await bob.expect(r"now talking in #dev$")
+        await bob.send("one", "two")
+        await root.expect(r"<bob> one$")
+        await root.expect(r"<bob> two$")

@@ -344,13 +344,19 @@ class Moderation:
         if peer not in self._server_operators:
             raise NotServerOperator("only server operators may do that (/oper PASSWORD)")
 
+    def is_room_operator(self, peer: Peer, room: Room) -> bool:
+        """Whether ``peer`` is an operator of ``room`` itself (made it, or was ``/op``'d),
+        whether or not it is a server operator."""
+        modes = self._rooms.get(room)
+        return modes is not None and peer in modes.operators
+
     def operators(self, room: Room) -> tuple[str, ...]:
         """The nicknames of ``room``'s members who are its operators, sorted as ``nicks()``."""
         modes = self._rooms.get(room)
         ops = modes.operators if modes is not None else {}
         if not ops and not self._server_operators:
             return ()
-        members = room.members
+        members = room.everyone()  # on a node of a cluster, the other nodes' members too
         return tuple(
             nick
             for nick in room.nicks()
@@ -416,8 +422,32 @@ class Moderation:
 
     def mute(self, room: Room, nick: str, peer: Peer | None, seconds: int | None) -> None:
         """Mute ``nick`` (the connection ``peer``, if there) in ``room``; None: for good."""
-        expires = None if seconds is None else self.now() + seconds
+        self.mute_until(room, nick, peer, None if seconds is None else self.now() + seconds)
+
+    def mute_until(self, room: Room, nick: str, peer: Peer | None, expires: float | None) -> None:
+        """Mute ``nick`` (the connection ``peer``, if there) in ``room`` until the Unix time
+        ``expires`` (None: for good): a mute another node of a cluster made."""
         self._modes(room).mutes[nick_key(nick)] = _Mute(peer, expires)
+
+    def room_modes(self, room: Room) -> RoomModes | None:
+        """What this server holds of ``room``'s moderation (None: nothing)."""
+        return self._rooms.get(room)
+
+    def restore(
+        self,
+        room: Room,
+        *,
+        operators: Iterable[Peer],
+        mutes: dict[str, float | None],
+        slow: int,
+    ) -> None:
+        """Replace ``room``'s operators, mutes (nick key -> Unix expiry, None: for good) and
+        slow mode with what a node of a cluster read from Redis as it started reading it."""
+        modes = self._modes(room)
+        modes.operators = dict.fromkeys(operators)
+        modes.mutes = {key: _Mute(None, expires) for key, expires in mutes.items()}
+        modes.slow = min(max(slow, 0), MAX_SLOW_SECONDS)
+        modes.last_line.clear()
 
     def unmute(self, room: Room, nick: str, peer: Peer | None) -> bool:
         """Lift the mute of ``nick`` (or of the connection ``peer``); whether there was one."""

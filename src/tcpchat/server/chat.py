@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 from tcpchat.config import ClusterSettings, HistorySettings, ServerSettings
 from tcpchat.core.admission import Admission
 from tcpchat.core.conversation import SearchService
-from tcpchat.core.events import Error, Event, EventClock, Shutdown
-from tcpchat.core.hub import Peer, Room, Transport
+from tcpchat.core.events import Error, EventClock, Shutdown
+from tcpchat.core.hub import Peer, Transport
 from tcpchat.core.moderation import Ban, Moderation
 from tcpchat.core.pacing import FlushGate
 from tcpchat.core.render import Encoder, encode
@@ -46,7 +46,7 @@ from tcpchat.server.listener import (
     tune_socket,
 )
 from tcpchat.server.local_hub import LocalHub
-from tcpchat.server.moderation import BANNED, SWEEP_INTERVAL, BanRecorder, act_on_read
+from tcpchat.server.moderation import BANNED, SWEEP_INTERVAL, BanRecorder
 from tcpchat.store.base import Store
 
 if TYPE_CHECKING:
@@ -149,10 +149,14 @@ class ChatServer:
         )
         if self.cluster_hub is not None:
             # A ban made on one node holds on every node at once; kicks, operators, mutes
-            # and slow mode hold on every node as they come off the room's stream.
+            # and slow mode hold on every node as they come off the room's stream, and are
+            # kept in Redis for the nodes that start reading a room later.
+            from tcpchat.server.cluster_moderation import ClusterModeration  # a node's only
+
             self.bans.nodes = self.cluster_hub
             self.cluster_hub.on_ban = self._heard_ban
-            self.cluster_hub.on_moderation = self._heard_moderation
+            hub = self.cluster_hub
+            hub.modes = ClusterModeration(self.moderation, hub, hub.clock)
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
         self.received_bytes = 0
@@ -575,9 +579,6 @@ class ChatServer:
 
     def _heard_ban(self, ban: Ban, lifted: bool) -> None:
         self.bans.heard(ban, lifted=lifted)
-
-    def _heard_moderation(self, event: Event, room: Room, here: bool) -> None:
-        act_on_read(self.moderation, self.hub, self.clock, event, room, here=here)
 
     def _count_received(self, size: int) -> None:
         self.received_bytes += size

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import HistoryUnavailable
-from tcpchat.core.events import Event, EventClock, Kick, ModeChange
+from tcpchat.core.events import Event, EventClock, Join, Kick, ModeChange, NickChange
 from tcpchat.core.hub import Hub, Room
 from tcpchat.core.modcommands import put_out
 from tcpchat.core.moderation import Ban, Moderation, audit
@@ -182,10 +182,18 @@ class BanRecorder:
 
 
 def act_on_read(
-    moderation: Moderation, hub: Hub, clock: EventClock, event: Event, room: Room, *, here: bool
+    moderation: Moderation,
+    hub: Hub,
+    clock: EventClock,
+    event: Event,
+    room: Room,
+    *,
+    here: bool,
+    made: bool = False,
 ) -> None:
     """A node of a cluster read ``event`` off ``room``'s stream (``here``: an event this
-    node sent): what it changes in the room's moderation holds on this node too.
+    node sent; ``made``: the join that made the room): what it changes in the room's
+    moderation holds on this node too.
 
     - A kick, from any node (``kicks_when_read``): the kicked member, told of it with
       the room, leaves the room here if it is this node's, and its powers there go.
@@ -193,14 +201,39 @@ def act_on_read(
       node's :class:`~tcpchat.core.moderation.Moderation` as they changed that node's, so
       a muted member of this node is refused here, and one made an operator there may
       act here. (Bans travel on the presence feed: :meth:`BanRecorder.heard`.)
+    - From another node, a join starts a membership without powers, but the join that
+      made the room makes its creator an operator here too; a nick change keeps an
+      operator one.
     """
     if isinstance(event, Kick):
         target = room.everyone().get(nick_key(event.target))
         if target is not None:
             put_out(moderation, hub, clock, target, room)
         return
-    if here or not isinstance(event, ModeChange):
+    if here:
         return
+    if isinstance(event, ModeChange):
+        apply_mode_change(moderation, event, room)
+    elif isinstance(event, Join):
+        joiner = room.everyone().get(nick_key(event.nick))
+        if joiner is not None:
+            moderation.joined(joiner, room, created=made)
+    elif isinstance(event, NickChange):
+        modes = moderation.room_modes(room)
+        renamed = room.everyone().get(nick_key(event.new))
+        if modes is None or renamed is None:
+            return
+        old_key = nick_key(event.old)
+        # The other node's member, mirrored here under its old name until the change.
+        was = next((p for p in modes.operators if nick_key(p.nick or "") == old_key), None)
+        if was is not None:
+            moderation.deop(room, was)
+            moderation.op(room, renamed)
+
+
+def apply_mode_change(moderation: Moderation, event: ModeChange, room: Room) -> None:
+    """What ``event``, made on another node of a cluster, changes in this node's moderation
+    of ``room``. A mute ends when it ends there: at the change's time plus its seconds."""
     peer = room.everyone().get(nick_key(event.target)) if event.target else None
     match event.change:
         case "op" if peer is not None:
@@ -208,7 +241,8 @@ def act_on_read(
         case "deop" if peer is not None:
             moderation.deop(room, peer)
         case "mute":
-            moderation.mute(room, event.target, peer, event.seconds or None)
+            expires = event.ts.timestamp() + event.seconds if event.seconds else None
+            moderation.mute_until(room, event.target, peer, expires)
         case "unmute":
             moderation.unmute(room, event.target, peer)
         case "slow":

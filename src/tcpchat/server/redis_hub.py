@@ -79,6 +79,7 @@ from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
 from tcpchat.core.rooms import RoomRules, room_key
+from tcpchat.server.cluster_moderation import ClusterModeration
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
 from tcpchat.server.history import RoomHistory, leave_record, said_record
 from tcpchat.server.local_hub import LocalHub, _check_free
@@ -127,13 +128,17 @@ SHUTTING_DOWN = "server shutting down"
 # One pass's room events, each to its room's stream, with ids from the cluster's counter,
 # all in one script: one round trip a pass, and no node can slip an id in between, so each
 # room's stream order is its id order. KEYS[1]: the id counter; then per room (slot s from
-# 1) its event stream, history stream and event count at KEYS[3s-1], KEYS[3s], KEYS[3s+1].
+# 1) its event stream, history stream, event count and modes hash at KEYS[4s-2], KEYS[4s-1],
+# KEYS[4s], KEYS[4s+1].
 # ARGV: the counter's floor, the stream cap, the history cap (0: none), the number of
 # events, the node's name, then per event: its room's slot, its sequence number on the
 # node (the entry's origin is NODE:SEQ), its announcement token ("" for one room: no field
 # then), its JSON (id 0: the entry's id is the event's), and said (0/1: a line for the
 # room's history, only when the node keeps history), followed when said by the six history
-# fields' values. Each room's count is read once and written once a pass. Returns the first
+# fields' values; or, instead of said, m (c: the join that made the room, marked 'c' in its
+# entry) followed by a change to the room's modes hash, written with the event: set, del or
+# move, a field and a value (server/cluster_moderation.py; the hash's 'at' says the last
+# event that changed it). Each room's count is read once and written once a pass. Returns the first
 # id handed out. (Arguments and calls per event cost the node and Redis alike: measured in
 # docs/scaling.md, "The hub, measured".)
 _APPEND_SCRIPT = """
@@ -148,32 +153,52 @@ local i = 6
 for j = 1, count do
   local slot = tonumber(ARGV[i])
   local n = counts[slot]
-  if n == nil then n = tonumber(redis.call('GET', KEYS[slot * 3 + 1]) or '0') end
+  if n == nil then n = tonumber(redis.call('GET', KEYS[slot * 4]) or '0') end
   n = n + 1
   counts[slot] = n
   local id = (last + j) .. '-0'
-  local stream = KEYS[slot * 3 - 1]
-  if ARGV[i + 2] == '' then
-    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
-                'o', origin .. ARGV[i + 1], 'n', n)
-  else
+  local stream = KEYS[slot * 4 - 2]
+  local mark = ARGV[i + 4]
+  if ARGV[i + 2] ~= '' then
     redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
                 'o', origin .. ARGV[i + 1], 'a', ARGV[i + 2], 'n', n)
+  elseif mark == 'c' then
+    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
+                'o', origin .. ARGV[i + 1], 'c', '1', 'n', n)
+  else
+    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
+                'o', origin .. ARGV[i + 1], 'n', n)
   end
-  if ARGV[i + 4] == '1' then
+  if mark == '1' then
     local line = {id, 'ts', ARGV[i + 5], 'room', ARGV[i + 6], 'kind', ARGV[i + 7],
                   'nick', ARGV[i + 8], 'text', ARGV[i + 9], 'sources', ARGV[i + 10]}
     if history_cap == '0' then
-      redis.pcall('XADD', KEYS[slot * 3], unpack(line))
+      redis.pcall('XADD', KEYS[slot * 4 - 1], unpack(line))
     else
-      redis.pcall('XADD', KEYS[slot * 3], 'MAXLEN', '~', history_cap, unpack(line))
+      redis.pcall('XADD', KEYS[slot * 4 - 1], 'MAXLEN', '~', history_cap, unpack(line))
     end
     i = i + 11
-  else
+  elseif mark == '0' then
     i = i + 5
+  else
+    local modes, action, name, value = KEYS[slot * 4 + 1], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+    local changed = false
+    if action == 'set' then
+      changed = redis.pcall('HSET', modes, name, value) ~= nil
+    elseif action == 'del' then
+      changed = redis.pcall('HDEL', modes, name) == 1
+    else
+      local held = redis.pcall('HGET', modes, name)
+      if type(held) == 'string' then
+        redis.pcall('HDEL', modes, name)
+        changed = redis.pcall('HSET', modes, value, held) ~= nil
+      end
+    end
+    if changed then redis.pcall('HSET', modes, 'at', last + j) end
+    i = i + 8
   end
 end
-for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 3 + 1], n) end
+for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 4], n) end
 return last + 1
 """
 # The heartbeat: every KEYS (the nicknames this node holds) lives ARGV[1] more seconds. One
@@ -235,6 +260,9 @@ class ClusterKeys(RedisKeys):
 
     def count(self, room_key: str) -> str:
         return f"{self.prefix}:{{{room_key}}}:count"
+
+    def modes(self, room_key: str) -> str:
+        return f"{self.prefix}:{{{room_key}}}:modes"
 
     def node(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
@@ -368,9 +396,10 @@ class RedisHub(LocalHub):
     capped at the retention's rows; the other records (leavings, topics,
     sightings) go to ``history`` once their ids are known; and every node replays
     a room's ring to its members who join, as their join comes back.
-    ``on_ban`` is told of the bans other nodes make and lift; ``on_moderation`` of each
-    kick and moderation change read off a room's stream, once delivered here (with
-    whether this node sent it), so that it holds on this node's members.
+    ``on_ban`` is told of the bans other nodes make and lift. ``modes`` keeps each room's
+    moderation in Redis with the events that change it, loads it as the node starts
+    reading a room, and is told of each such event read off a room's stream, once
+    delivered here, so that it holds on this node's members.
     """
 
     def __init__(
@@ -400,7 +429,7 @@ class RedisHub(LocalHub):
         self.history = history
         self.history_rows = history.settings.history_max_rows if history is not None else 0
         self.on_ban: Callable[[Ban, bool], None] | None = None
-        self.on_moderation: Callable[[Event, Room, bool], None] | None = None
+        self.modes: ClusterModeration | None = None
         self.stream_cap = stream_cap
         self._monotonic = monotonic
         self._client: aioredis.Redis | None = None
@@ -583,6 +612,10 @@ class RedisHub(LocalHub):
             if room.topic:
                 value = _topic_value(room.name, room.topic, room.topic_by)
                 pipe.hset(self.keys.topics, room.key, value)
+            if self.modes is not None and room.key in self._positions:
+                modes = self.modes.fields(room)
+                if modes:
+                    pipe.hset(self.keys.modes(room.key), mapping=dict[Any, Any](modes))
         results = (await pipe.execute())[2:]
         for peer, taken in zip(peers, results, strict=False):
             nick = peer.nick or ""
@@ -1005,7 +1038,12 @@ class RedisHub(LocalHub):
             if slot is None:
                 slot = slots[op.room_key] = len(slots) + 1
                 key = op.room_key
-                keys += [self.keys.events(key), self.keys.history(key), self.keys.count(key)]
+                keys += [
+                    self.keys.events(key),
+                    self.keys.history(key),
+                    self.keys.count(key),
+                    self.keys.modes(key),
+                ]
             args += self._event_args(slot, op)
         first = int(await client.evalsha(self._scripts["append"], len(keys), *keys, *args))
         self._highest = max(self._highest, first + len(events) - 1)
@@ -1017,20 +1055,36 @@ class RedisHub(LocalHub):
             if self._positions.get(op.room_key, "") is None:
                 # This node's first event in the room: read the room from it on, and its
                 # history from before it (the script wrote both in one step, so the two
-                # meet exactly), before the reader can bring a joiner's join back.
+                # meet exactly), before the reader can bring a joiner's join back. The
+                # same for its moderation (cluster_moderation.py).
+                room = self._rooms.get(op.room_key)
                 if self.history is not None:
-                    room = self._rooms.get(op.room_key)
                     name = room.name if room is not None else op.room_key
                     await self.history.load_ring(name, op.room_key, event_id)
+                if self.modes is not None and room is not None:
+                    await self._load_modes(client, room)
                 self._positions[op.room_key] = f"{event_id - 1}-0"
                 woken = True
         if woken:  # the reader waits on the old set of streams: wake it
             await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
 
+    async def _load_modes(self, client: aioredis.Redis, room: Room) -> None:
+        """This node starts reading ``room``: its moderation as Redis holds it, then this
+        node's own changes there still on their way."""
+        assert self.modes is not None
+        fields = _hash(await client.hgetall(self.keys.modes(room.key)))
+        pending = [op.event for (key, _), op in self._in_flight.items() if key == room.key]
+        self.modes.loaded(room, fields, pending)
+
     def _event_args(self, slot: int, op: RoomEvent) -> list[str | int]:
         """One event's arguments to the append script (its id is the entry's)."""
         event = op.sent = self._outgoing(op.event)
         args: list[str | int] = [slot, op.seq, op.token, _stream_document(event)]
+        if self.modes is not None and type(event) in _MODES_WRITTEN:
+            write = self.modes.write(event, self._rooms.get(op.room_key), op.author)
+            if write is not None:
+                mark = "c" if write.made else "m"
+                return [*args, mark, write.action, write.field, write.value]
         if self.history is None:
             return [*args, 0]
         record = op.record = said_record(event, getattr(event, "room", ""), op.room_key)
@@ -1176,9 +1230,10 @@ class RedisHub(LocalHub):
                     for peer in list(room.joining.values()):
                         if peer is not exclude:
                             LocalHub.send(self, peer, event)
-            if room is not None and self.on_moderation is not None and type(event) in _MODERATION:
+            if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
                 # Told to the room first: a kicked member hears its kick, then leaves.
-                self.on_moderation(event, room, origin is not None)
+                made = fields.get("c") == "1"
+                self.modes.heard(event, room, here=origin is not None, made=made)
             if origin is not None:
                 author = origin.author
                 if (
@@ -1417,8 +1472,9 @@ class RedisHub(LocalHub):
 Entries = list[tuple[str, dict[str, str]]]
 #: The room events a member that is joining is told before its own join is back.
 _COMINGS = (Join, Part, Leave, NickChange)
-#: What an operator does to a room that every node acts on as it reads it.
-_MODERATION = (Kick, ModeChange)
+#: The room events that change a room's moderation (who is its operator, who is muted,
+#: slow mode): kept in its modes hash, and acted on by every node as it reads them.
+_MODES_WRITTEN = frozenset({Kick, ModeChange, Join, Part, Leave, NickChange})
 _HISTORY_FIELDS = ("ts", "room", "kind", "nick", "text", "sources")
 
 
