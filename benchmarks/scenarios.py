@@ -43,6 +43,8 @@ class Sweep:
 #: Seconds the idle scenario's clients have to register: every join is announced
 #: to the whole room, so 10,000 registrations are ~50 million deliveries.
 IDLE_REGISTER_TIMEOUT = 150.0
+#: Members of each room in the idle scenario.
+IDLE_ROOM_SIZE = 100
 
 
 def read_rss_kb(pid: int) -> int:
@@ -123,8 +125,17 @@ def run_cross_node(
 def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:
     """Open ``clients`` registered connections that say nothing; RSS per connection."""
     before = read_rss_kb(server.pid)
+    # Members of rooms of a hundred, as people are: one room of 10,000 would make the
+    # run about its join storm (50 million JOIN lines, which ngIRCd sends every one of).
+    rooms = clients // IDLE_ROOM_SIZE if server.kind.rooms else 0
     with _generator(
-        binary, server, clients, senders=0, samples=0, register_timeout=IDLE_REGISTER_TIMEOUT
+        binary,
+        server,
+        clients,
+        senders=0,
+        samples=0,
+        register_timeout=IDLE_REGISTER_TIMEOUT,
+        rooms=rooms,
     ) as generator:
         after = int(generator.stat()["server_rss_kb"])
         opened = int(generator.ready["clients"])
