@@ -352,10 +352,10 @@ LIMITED_BY = {
         "(**Coalescing harder when busy**)"
     ),
     "idle RSS": (
-        "`asyncio.start_server` with one coroutine per connection costs about 5.1-5.5 "
-        "KiB per idle connection by itself (the floor shown under Capacity), at or past "
-        "ngIRCd's whole figure (**Memory per idle connection**); it would take fewer "
-        "asyncio objects per connection than `start_server` makes"
+        "`asyncio.start_server` with one coroutine per connection costs about 5 KiB per "
+        "idle connection by itself (the floor shown under Capacity), more than ngIRCd's "
+        "whole figure (**Memory per idle connection**); it would take fewer asyncio "
+        "objects per connection than `start_server` makes"
     ),
     "start-up RSS": (
         "the interpreter (8.7 MiB) and `ssl`, which asyncio imports whatever the "
