@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.cluster import running_cluster, settled
+from tests.support.cluster import Cluster, running_cluster, settled
 from tests.support.helpers import LineClient
 
 OPER_PASSWORD = "correct horse"
@@ -16,6 +16,15 @@ async def in_dev(creator: LineClient, **others: LineClient) -> None:
     for nick, other in others.items():
         await other.send("/join #dev", f"{nick} is here")
         await creator.expect(rf"<{nick}> {nick} is here$")
+
+
+async def root_and_bob_in_dev(cluster: Cluster) -> tuple[LineClient, LineClient]:
+    """Root, on the first node, makes #dev; bob, on the second, joins it."""
+    a, b = cluster.nodes
+    root = await cluster.client(a, "root")
+    bob = await cluster.client(b, "bob")
+    await in_dev(root, bob=bob)
+    return root, bob
 
 
 async def test_a_kick_on_one_node_puts_out_a_member_of_another(redis_url: str) -> None:
@@ -46,10 +55,7 @@ async def test_a_ban_on_one_node_kicks_a_member_of_another_who_cannot_rejoin(
 ) -> None:
     """Root on node A bans bob, on node B: bob is kicked out of #dev and refused back."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        root, bob = await root_and_bob_in_dev(cluster)
         await root.send("/ban bob 2h spamming links")
         await bob.expect(r"root banned bob from #dev for 2h 0m \(spamming links\)$")
         await bob.expect(r"\*\*\* root kicked bob out of #dev \(spamming links\)$")
@@ -61,10 +67,7 @@ async def test_a_ban_on_one_node_kicks_a_member_of_another_who_cannot_rejoin(
 async def test_a_mute_on_one_node_silences_a_member_of_another(redis_url: str) -> None:
     """Root on node A mutes bob, on node B: bob's lines in #dev are refused on his node."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        root, bob = await root_and_bob_in_dev(cluster)
         await root.send("/mute bob 10m")
         await bob.expect(r"root muted bob in #dev for 10m 0s$")
         await bob.send("can you hear me")
@@ -74,10 +77,7 @@ async def test_a_mute_on_one_node_silences_a_member_of_another(redis_url: str) -
 async def test_an_unmute_on_one_node_lets_a_member_of_another_speak(redis_url: str) -> None:
     """After root on node A unmutes bob, bob on node B may speak in #dev again."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        root, bob = await root_and_bob_in_dev(cluster)
         await root.send("/mute bob", "/unmute bob")
         await bob.expect(r"root unmuted bob in #dev$")
         await bob.send("thanks")
@@ -174,10 +174,7 @@ async def test_an_operator_is_known_on_a_node_that_starts_reading_the_room_later
 async def test_the_creator_of_a_room_is_its_operator_on_every_node(redis_url: str) -> None:
     """Root made #dev on node A: node B marks root `@` in /users and /whois."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        _root, bob = await root_and_bob_in_dev(cluster)
         await bob.send("/users", "/whois root")
         await bob.expect(r"2 users in #dev: bob, @root$")
         await bob.expect(r"\*\*\* root: in (#lobby, @#dev|@#dev, #lobby);")
@@ -186,10 +183,7 @@ async def test_the_creator_of_a_room_is_its_operator_on_every_node(redis_url: st
 async def test_the_creator_of_a_room_cannot_be_muted_from_another_node(redis_url: str) -> None:
     """Bob, made an operator on node B, may not mute root, who made #dev on node A."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        root, bob = await root_and_bob_in_dev(cluster)
         await root.send("/op bob")
         await bob.expect(r"root made bob an operator of #dev$")
         await bob.send("/mute root")
@@ -200,10 +194,7 @@ async def test_an_unmute_reaches_a_node_that_was_not_reading_the_room(redis_url:
     """Bob, muted in #dev while on node B, parts; root unmutes him on node A meanwhile: back in
     #dev on B, bob may speak."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        root, bob = await root_and_bob_in_dev(cluster)
         await root.send("/mute bob")
         await bob.expect(r"root muted bob in #dev for good$")
         await bob.send("/part #dev")
@@ -243,10 +234,7 @@ async def test_slow_mode_off_reaches_a_node_that_was_not_reading_the_room(
     """Slow mode, on when node B last read #dev, is turned off meanwhile: bob, back in #dev on
     B, says two lines in a row."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        root = await cluster.client(a, "root")
-        bob = await cluster.client(b, "bob")
-        await in_dev(root, bob=bob)
+        root, bob = await root_and_bob_in_dev(cluster)
         await root.send("/slow 60")
         await bob.expect(r"slow mode")
         await bob.send("/part #dev")
