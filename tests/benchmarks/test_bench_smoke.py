@@ -9,6 +9,7 @@ import pytest
 from benchmarks.generator import Generator
 from benchmarks.scenarios import run_cross_node
 from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_REDIS, TCPCHAT_WEB, RunningServer
+from benchmarks.stats import Step
 
 from benchmarks import generator
 from tests.support.components import needs
@@ -22,6 +23,15 @@ def loadgen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generator.build(tmp_path_factory.mktemp("loadgen") / "loadgen")
 
 
+def assert_ten_members_heard_everything(step: Step) -> None:
+    """Lines were sent in a room of ten, no one was dropped and every line reached the 9 others."""
+    assert step.sent > 0
+    assert step.fanout == 9
+    assert step.closed == 0
+    assert step.received == step.expected
+    assert step.missing == 0
+
+
 @pytest.mark.parametrize("proto", ["text", "json"])
 def test_ten_clients_for_two_seconds_miss_no_delivery(loadgen: Path, proto: str) -> None:
     """N = 10, everyone sending for 2 s: each message reaches the 9 others."""
@@ -30,11 +40,7 @@ def test_ten_clients_for_two_seconds_miss_no_delivery(loadgen: Path, proto: str)
         Generator(loadgen, port=server.port, proto=proto, clients=10, server_pid=server.pid) as gen,
     ):
         step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
-    assert step.sent > 0
-    assert step.fanout == 9
-    assert step.closed == 0
-    assert step.received == step.expected
-    assert step.missing == 0
+    assert_ten_members_heard_everything(step)
     assert sum(step.histogram.values()) > 0
 
 
@@ -47,11 +53,7 @@ def test_ten_websocket_members_for_two_seconds_miss_no_delivery(loadgen: Path) -
         ) as gen,
     ):
         step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
-    assert step.sent > 0
-    assert step.fanout == 9
-    assert step.closed == 0
-    assert step.received == step.expected
-    assert step.missing == 0
+    assert_ten_members_heard_everything(step)
     assert sum(step.histogram.values()) > 0
 
 
@@ -63,22 +65,14 @@ def test_ten_members_of_a_cluster_node_miss_no_delivery(loadgen: Path) -> None:
         Generator(loadgen, port=node.port, proto="text", clients=10, server_pid=node.pid) as gen,
     ):
         step = gen.step(rate=500, seconds=2.0, drain=0.5, grace=10.0)
-    assert step.sent > 0
-    assert step.fanout == 9
-    assert step.closed == 0
-    assert step.received == step.expected
-    assert step.missing == 0
+    assert_ten_members_heard_everything(step)
 
 
 @needs("redis-server")
 def test_ten_members_over_two_nodes_miss_no_delivery(loadgen: Path) -> None:
     """N = 10 dealt between two nodes behind one address: each line reaches the 9 others."""
     step = run_cross_node(loadgen, TCPCHAT_REDIS, 10, 4_500, 2.0, 0.5, 10.0)
-    assert step.sent > 0
-    assert step.fanout == 9
-    assert step.closed == 0
-    assert step.received == step.expected
-    assert step.missing == 0
+    assert_ten_members_heard_everything(step)
 
 
 def server_has_rooms(port: int) -> bool:
