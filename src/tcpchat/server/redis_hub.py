@@ -1553,9 +1553,16 @@ _ALL_BUT_ID: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {
 
 def _with_id(event: Event, event_id: int) -> Event:
     """``event`` with the id the cluster gave it: ``dataclasses.replace``, at a third of the
-    cost, paid by every room event a node reads back. Every event's first field is its id."""
+    cost, paid by every room event a node reads back. Every event's first field is its id.
+
+    A front door's own kind of event (IRC's channel notice, a :class:`Message` to every
+    other door) is not in the table: it takes ``dataclasses.replace``'s way.
+    """
     cls = type(event)
-    return cls(event_id, *_ALL_BUT_ID[cls](event))
+    all_but_id = _ALL_BUT_ID.get(cls)
+    if all_but_id is None:
+        return dataclasses.replace(event, id=event_id)
+    return cls(event_id, *all_but_id(event))
 
 
 def _id_number(entry_id: str) -> int:
