@@ -38,7 +38,7 @@ from tcpchat.core.events import (
 from tcpchat.core.hub import Room
 from tcpchat.core.nicks import validate_nick
 from tcpchat.core.protocol import CommandInput
-from tcpchat.core.render import FORMATS, Rendering
+from tcpchat.core.render import FORMATS, MAX_USERS_LISTED, Rendering
 from tcpchat.core.rooms import MAX_AWAY_CHARS, is_room_name, room_key, validate_room
 from tcpchat.core.sanitize import sanitize_text
 
@@ -109,14 +109,19 @@ def _send_users(session: Conversation, room: Room, *, named: bool = True) -> Non
     else:
         moderation = session.moderation
         operators = moderation.operators(room) if moderation is not None else ()
+        names = room.nicks()
+        if len(names) > MAX_USERS_LISTED:
+            # The most names one event may carry: the first of them, and the count, which
+            # tells the client the list is not everyone.
+            names, members = names[:MAX_USERS_LISTED], len(room)
         users = UserList(
             event_id,
             ts,
-            room.nicks(),
+            names,
             room.name,
-            room.away(),
+            room.away()[:MAX_USERS_LISTED],
             online=online,
-            operators=operators,
+            operators=operators[:MAX_USERS_LISTED],
             members=members,
         )
     session.hub.send(session.peer, users)
