@@ -11,11 +11,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import cast
 
+import pytest
 import redis.asyncio as aioredis
 
+from tcpchat.core.events import Message
 from tcpchat.core.hub import Peer
 from tcpchat.core.nicks import nick_key
+from tcpchat.server import redis_hub
 from tcpchat.server.redis_hub import RedisHub, _cancel, _entries
 from tests.support.fakes import FakeTransport
 
@@ -101,3 +106,24 @@ async def test_the_members_who_spoke_are_described_in_one_command(redis_url: str
             nick_key(peer.nick or "") for peer in peers
         ]
         assert {(fields["node"], fields["op"]) for _, fields in feed} == {(hub.node, "user")}
+
+
+async def test_lines_a_node_too_far_behind_cannot_keep_are_refused_to_their_author(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the outbox's bound, the oldest lines go: their author is told, none waits for
+    them to come back, and the members described in what went are described again."""
+    monkeypatch.setattr(redis_hub, "MAX_OUTBOX", 3)
+    async with quiet_node(redis_url) as hub:
+        (alice,) = await with_members(hub, 1)
+        room = next(iter(alice.rooms))
+        hub._describe(alice)  # a description waiting in the outbox, then five lines
+        for number in range(5):
+            hub.publish(
+                Message(0, datetime.now(UTC), "member0", f"line {number}", room.name), room=room
+            )
+        hub.flush(alice)
+        written = bytes(cast(FakeTransport, alice.transport).written).decode()
+        assert written.count(redis_hub.OVERLOADED) == 2  # two lines went with the description
+        assert len(hub._in_flight) == 3
+        assert hub._described == {}

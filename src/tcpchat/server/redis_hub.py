@@ -111,7 +111,8 @@ BLOCK_MS = 5_000
 ANNOUNCED_REMEMBERED = 1_000
 #: Seconds between attempts to reach Redis again while it is away.
 RECONNECT_INTERVAL = 0.5
-#: Operations kept for Redis while it is away (leavings, presence); past that, the oldest go.
+#: Operations kept for Redis while it is away (leavings, presence) or far behind; past
+#: that, the oldest go (their authors are told).
 MAX_OUTBOX = 10_000
 
 PAUSED = (
@@ -120,6 +121,8 @@ PAUSED = (
 )
 RESUMED = "the chat is back: this server reaches Redis again"
 REFUSED = "the chat is paused (this server cannot reach Redis); this was not sent"
+#: Said to a member whose line a node, too far behind Redis, had no room left to keep.
+OVERLOADED = "this server is too far behind to send that; it was not sent"
 REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
@@ -840,11 +843,11 @@ class RedisHub(LocalHub):
         for event in ready:
             super().send(author, event)
 
-    def _refuse(self, author: Peer | None) -> None:
+    def _refuse(self, author: Peer | None, why: str = REFUSED) -> None:
         if author is not None and author._hub is self:
             self._held.pop(author, None)
             event_id, ts = self.clock.stamp()
-            super().send(author, Error(event_id, ts, ClusterUnavailable.code, REFUSED))
+            super().send(author, Error(event_id, ts, ClusterUnavailable.code, why))
 
     def _refuse_while_paused(self) -> None:
         if not self._running.is_set():
@@ -865,8 +868,22 @@ class RedisHub(LocalHub):
     def _put(self, operation: Operation) -> None:
         self._outbox.append(operation)
         if len(self._outbox) > MAX_OUTBOX:
-            del self._outbox[: len(self._outbox) - MAX_OUTBOX]
+            over = len(self._outbox) - MAX_OUTBOX
+            dropped = self._outbox[:over]
+            del self._outbox[:over]
+            self._forget_dropped(dropped)
         self._outbox_ready.set()
+
+    def _forget_dropped(self, dropped: list[Operation]) -> None:
+        """Operations the outbox had no room for: their authors are told their words were
+        not sent, and members whose description went are described again at the next beat."""
+        for operation in dropped:
+            if isinstance(operation, RoomEvent):
+                self._never_back(operation)
+            if isinstance(operation, RoomEvent | Direct):
+                self._refuse(operation.author, OVERLOADED)
+            elif isinstance(operation, Describe):
+                self._described.clear()
 
     def _put_event(self, operation: RoomEvent) -> None:
         # Known before it is sent: the reader may read it back before the sender hears
