@@ -60,6 +60,12 @@ def test_a_threshold_of_zero_announces_in_every_room() -> None:
     assert not RoomRules(quiet_joins_above=0).is_quiet(1_000_000)
 
 
+def test_a_quiet_room_says_its_count_and_any_other_none() -> None:
+    """Past the threshold the count is the room's size; at or below it, 0 (no count)."""
+    rules = RoomRules(quiet_joins_above=3)
+    assert (rules.count_if_quiet(3), rules.count_if_quiet(4)) == (0, 4)
+
+
 def test_room_rules_refuse_a_negative_quiet_threshold() -> None:
     """A negative --quiet-joins-above is a mistake, refused."""
     with pytest.raises(ValueError, match="quiet_joins_above"):

@@ -102,7 +102,7 @@ def _send_users(session: Conversation, room: Room, *, named: bool = True) -> Non
     online = session.peer.rooms.keys() == {room} and room.key == room_key(
         session.rules.default_room
     )
-    members = len(room) if session.rules.is_quiet(len(room)) else 0
+    members = session.rules.count_if_quiet(len(room))
     event_id, ts = session.clock.stamp()
     if members and not named:
         users = UserList(event_id, ts, (), room.name, online=online, members=members)

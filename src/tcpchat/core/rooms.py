@@ -84,3 +84,8 @@ class RoomRules:
         parter before it is out, so that a join and the part that undoes it agree.
         """
         return 0 < self.quiet_joins_above < members
+
+    def count_if_quiet(self, members: int) -> int:
+        """The count a room of ``members`` says instead of its names: ``members`` in a room
+        that keeps its comings and goings quiet, 0 (no count) in any other."""
+        return members if self.is_quiet(members) else 0

@@ -198,7 +198,7 @@ class Session:
             self.moderation.arrived(self.peer, self)
             self.moderation.joined(self.peer, room, created=False)
         # A big room is counted, not listed: 10,000 names to each of 10,000 joiners is 1 GB.
-        members = len(room) if self.rules.is_quiet(len(room)) else 0
+        members = self.rules.count_if_quiet(len(room))
         users = () if members else room.nicks()
         event_id, ts = self.clock.stamp()
         self.hub.send(
