@@ -253,6 +253,7 @@ MAX_STARTUP_RSS_BYTES = 25_000_000
 
 
 def _churn(entry: dict[str, Any]) -> float | None:
+    """A round's registrations per second (None: it ran no churn)."""
     return entry["churn"]["per_second"] if "churn" in entry else None
 
 
@@ -420,7 +421,7 @@ def history_targets(results: Results, n1000: str | None) -> list[str]:
     r = results.ratio(
         WITH_HISTORY,
         WITHOUT_HISTORY,
-        lambda entry: entry["churn"]["per_second"] if "churn" in entry else None,
+        _churn,
     )
     if r is not None:
         lines.append(
@@ -662,9 +663,7 @@ def extras_section(results: Results) -> list[str]:
                 stall_text += f" (server closed {slow.closed})"
             ratio_text = _ratio(ratio)
             series_text += "" if bounded else " (growing)"
-        churn = _median(
-            results.per_round(server, lambda e: e["churn"]["per_second"] if "churn" in e else None)
-        )
+        churn = _median(results.per_round(server, _churn))
         per_text = "–" if per is None else f"{per / 1024:.2f} KiB"
         if "error" in idle:
             per_text = "failed: " + str(idle["error"]).replace("|", "/")
