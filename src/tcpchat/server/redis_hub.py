@@ -990,10 +990,11 @@ class RedisHub(LocalHub):
         pipe.evalsha(self._scripts["describe"], len(keys), *keys, *args)
         described.clear()
 
-    def _feed(self, pipe: Any, op: str, key: str, value: str, node: str = "") -> None:
+    def _feed(self, pipe: Any, op: str, key: str, value: str) -> None:
+        """Tell every node, on the presence feed, of ``op`` on ``key`` by this node."""
         pipe.xadd(
             self.keys.presence,
-            {"node": node or self.node, "op": op, "key": key, "v": value},
+            {"node": self.node, "op": op, "key": key, "v": value},
             maxlen=FEED_CAP,
             approximate=True,
         )
