@@ -513,7 +513,7 @@ def to_json(event: Event) -> dict[str, Any]:
             continue  # only a big room's list says so: others are as they were
 
         if isinstance(value, datetime):
-            value = _json_time(value)
+            value = json_time(value)
         elif isinstance(value, tuple):
             value = [_json_item(item) for item in value]
         document[name] = value
@@ -532,7 +532,7 @@ def _json_item(item: Any) -> Any:
     if isinstance(item, Hit):
         return {
             "id": item.id,
-            "ts": _json_time(item.ts),
+            "ts": json_time(item.ts),
             "kind": item.kind,
             "nick": item.nick,
             "text": item.text,
@@ -552,7 +552,8 @@ def _json_item(item: Any) -> Any:
 Encoder = Callable[[Event, Rendering], bytes]
 
 
-def _json_time(ts: datetime) -> str:
+def json_time(ts: datetime) -> str:
+    """An event's time as its JSON rendering writes it: ISO 8601, to the millisecond, in Z."""
     return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -46,7 +46,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -57,7 +56,6 @@ from redis.exceptions import RedisError
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
 from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
 from tcpchat.core.events import (
-    EVENT_TYPES,
     AIAnswer,
     AIDelta,
     Error,
@@ -81,6 +79,14 @@ from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
 from tcpchat.core.rooms import RoomRules, room_key
 from tcpchat.server.cluster_moderation import ClusterModeration
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
+from tcpchat.server.cluster_wire import (
+    Entries,
+    command,
+    id_number,
+    stream_document,
+    with_id,
+    xread_entries,
+)
 from tcpchat.server.history import RoomHistory, leave_record, said_record
 from tcpchat.server.local_hub import LocalHub, _check_free
 from tcpchat.store.base import StoredEvent
@@ -473,6 +479,9 @@ class RedisHub(LocalHub):
         """Connect, load the cluster's view, join it, and start the node's tasks."""
         self._client = self._connect(REPLY_TIMEOUT, "")
         self._reader = self._connect(REPLY_TIMEOUT + BLOCK_MS / 1000, "-reader")
+        # XREAD's replies as hiredis parsed them: cluster_wire reads them at a fraction of
+        # the cost of redis-py's callbacks, which rebuild every entry twice.
+        self._reader.set_response_callback("XREAD", _as_parsed)
         try:
             info = await self._client.info("server")
             version = tuple(int(n) for n in str(info["redis_version"]).split(".")[:2])
@@ -1063,7 +1072,8 @@ class RedisHub(LocalHub):
                     self.keys.modes(key),
                 ]
             args += self._event_args(slot, op)
-        first = int(await client.evalsha(self._scripts["append"], len(keys), *keys, *args))
+        append = command("EVALSHA", self._scripts["append"], len(keys), *keys, *args)
+        first = int(await _call_packed(client, append))
         self._highest = max(self._highest, first + len(events) - 1)
         woken = False
         for offset, op in enumerate(events):
@@ -1097,7 +1107,7 @@ class RedisHub(LocalHub):
     def _event_args(self, slot: int, op: RoomEvent) -> list[str | int]:
         """One event's arguments to the append script (its id is the entry's)."""
         event = op.sent = self._outgoing(op.event)
-        args: list[str | int] = [slot, op.seq, op.token, _stream_document(event)]
+        args: list[str | int] = [slot, op.seq, op.token, stream_document(event)]
         if self.modes is not None and type(event) in _MODES_WRITTEN:
             write = self.modes.write(event, self._rooms.get(op.room_key), op.author)
             if write is not None:
@@ -1146,11 +1156,13 @@ class RedisHub(LocalHub):
             assert reader is not None
             streams = self._streams()
             try:
-                reply = await reader.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+                reply = await reader.execute_command(  # type: ignore[no-untyped-call]
+                    "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *streams
+                )
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 continue
-            for stream, entries in _stream_entries(reply):
+            for stream, entries in xread_entries(reply):
                 if stream == self.keys.presence:
                     self._read_presence(entries)
                 elif stream == self.keys.inbox(self.node):
@@ -1158,15 +1170,15 @@ class RedisHub(LocalHub):
                 else:
                     self._read_room(stream, entries)
 
-    def _streams(self) -> dict[Any, Any]:
-        streams: dict[Any, Any] = {
-            self.keys.presence: self._presence_position,
-            self.keys.inbox(self.node): self._inbox_position,
-        }
+    def _streams(self) -> list[str]:
+        """XREAD's streams and the last id read of each: every name, then every id."""
+        names = [self.keys.presence, self.keys.inbox(self.node)]
+        positions = [self._presence_position, self._inbox_position]
         for key, position in self._positions.items():
             if position is not None:
-                streams[self.keys.events(key)] = position
-        return streams
+                names.append(self.keys.events(key))
+                positions.append(position)
+        return names + positions
 
     def _read_presence(self, entries: Entries) -> None:
         for entry_id, fields in entries:
@@ -1215,11 +1227,11 @@ class RedisHub(LocalHub):
             parsed = origin.sent if origin is not None else _parse(fields["e"])
             if parsed is None:
                 continue
-            event_id = _id_number(entry_id)
+            event_id = id_number(entry_id)
             if isinstance(parsed, SearchStarted):  # a search's id is its question's event id
                 event: Event = dataclasses.replace(parsed, id=event_id, search_id=event_id)
             else:
-                event = _with_id(parsed, event_id)
+                event = with_id(parsed, event_id)
             self.clock.seen(event_id)
             self._highest = max(self._highest, event_id)
             room = self._rooms.get(key)
@@ -1487,7 +1499,6 @@ class RedisHub(LocalHub):
             LocalHub.send(self, peer, notice)
 
 
-Entries = list[tuple[str, dict[str, str]]]
 #: The room events a member that is joining is told before its own join is back.
 _COMINGS = (Join, Part, Leave, NickChange)
 #: The room events that change a room's moderation (who is its operator, who is muted,
@@ -1509,6 +1520,25 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _as_parsed(response: Any, **kwargs: Any) -> Any:
+    return response
+
+
+async def _call_packed(client: aioredis.Redis, packed: bytes) -> Any:
+    """Send one command already packed in RESP and read its reply, on a connection of
+    ``client``'s pool; never retried (an append sent twice would be said twice)."""
+    pool = client.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        await connection.send_packed_command(packed)
+        return await connection.read_response()
+    except BaseException:
+        await connection.disconnect()  # its reply, if any, is no command's now
+        raise
+    finally:
+        await pool.release(connection)
 
 
 def _by(operation: Operation, peers: set[Peer]) -> bool:
@@ -1537,54 +1567,9 @@ def _topic_value(name: str, text: str, by: str) -> str:
     return json.dumps([name, text, by], ensure_ascii=False)
 
 
-def _stream_entries(reply: Any) -> Iterable[tuple[str, Entries]]:
-    """XREAD's reply as (stream, entries), whichever protocol redis-py speaks."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):  # RESP3: {stream: [entries]}
-        return [(str(stream), entries[0]) for stream, entries in reply.items()]
-    return [(str(stream), entries) for stream, entries in reply]
-
-
 def _room_key_of(stream: str) -> str:
     """The room key in a stream's name, ``PREFIX:{ROOM}:events``."""
     return stream[stream.index("{") + 1 : stream.rindex("}")]
-
-
-#: One JSON encoder for every stream document: ``json.dumps`` with options makes a new
-#: encoder each call, a cost each room event paid twice over on a busy node.
-_STREAM_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _stream_document(event: Event) -> str:
-    """``event`` as its room's stream carries it: its JSON rendering, with id 0."""
-    document = to_json(event)
-    document["id"] = 0
-    return _STREAM_JSON.encode(document)
-
-
-#: Per event type, a getter of every field but the id (the first), for :func:`_with_id`.
-_ALL_BUT_ID: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {
-    cls: attrgetter(*(item.name for item in dataclasses.fields(cls)[1:])) for cls in EVENT_TYPES
-}
-
-
-def _with_id(event: Event, event_id: int) -> Event:
-    """``event`` with the id the cluster gave it: ``dataclasses.replace``, at a third of the
-    cost, paid by every room event a node reads back. Every event's first field is its id.
-
-    A front door's own kind of event (IRC's channel notice, a :class:`Message` to every
-    other door) is not in the table: it takes ``dataclasses.replace``'s way.
-    """
-    cls = type(event)
-    all_but_id = _ALL_BUT_ID.get(cls)
-    if all_but_id is None:
-        return dataclasses.replace(event, id=event_id)
-    return cls(event_id, *all_but_id(event))
-
-
-def _id_number(entry_id: str) -> int:
-    return int(entry_id.split("-")[0])
 
 
 def _parse(document: str) -> Event | None:

@@ -1,0 +1,104 @@
+"""How a cluster node's room events travel through Redis, as plain data (no Redis)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from redis.connection import Connection
+
+from tcpchat.core.events import Event, Message
+from tcpchat.core.render import to_json
+from tcpchat.irc.render import ChannelNotice
+from tcpchat.server.cluster_wire import command, id_number, stream_document, with_id, xread_entries
+from tests.support.samples import SAMPLES
+
+
+@pytest.mark.parametrize("event", [event for event, _ in SAMPLES], ids=lambda e: type(e).__name__)
+def test_an_event_read_back_takes_its_id_as_replace_would_give_it(event: Event) -> None:
+    """Every event type, given the cluster's id, equals dataclasses.replace(event, id=...)."""
+    assert with_id(event, 4_242) == dataclasses.replace(event, id=4_242)
+
+
+def test_an_irc_channel_notice_read_back_takes_its_id_and_stays_a_notice() -> None:
+    """A front door's own kind of event (IRC's NOTICE #room) comes back with its id, as the
+    same kind: reading it must not stop the node's reader."""
+    notice = ChannelNotice(0, SAMPLES[0][0].ts, "bob", "build is green", "#dev")
+    assert with_id(notice, 7) == ChannelNotice(7, notice.ts, "bob", "build is green", "#dev")
+
+
+@pytest.mark.parametrize("event", [event for event, _ in SAMPLES], ids=lambda e: type(e).__name__)
+def test_astream_document_is_the_json_renderingwith_id_zero(event: Event) -> None:
+    """A room stream carries each event as the JSON rendering gives it, with id 0."""
+    document = stream_document(event)
+    assert json.loads(document) == to_json(dataclasses.replace(event, id=0))
+
+
+@pytest.mark.parametrize(
+    ("nick", "text", "room"),
+    [
+        ("alice", "hello", "#lobby"),
+        ("zoë", 'quote " backslash \\ tab \t end', "#café"),
+        ("bob", "emoji 🎉 and \u2028 line separator", ""),
+        ("carol", "", "#x"),
+    ],
+)
+def test_a_live_line_is_written_as_the_encoder_writes_it(nick: str, text: str, room: str) -> None:
+    """A chat line's document, written directly, is byte for byte the generic encoder's."""
+    line = Message(9, SAMPLES[0][0].ts, nick, text, room)
+    generic = to_json(dataclasses.replace(line, id=0))
+    assert stream_document(line) == json.dumps(generic, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_replayed_line_keeps_its_history_mark_in_the_document() -> None:
+    """A line marked as history takes the generic way and keeps the mark."""
+    line = Message(9, SAMPLES[0][0].ts, "alice", "old news", "#lobby", history=True)
+    assert json.loads(stream_document(line))["history"] is True
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("EVALSHA", "f" * 40, 2, "k1", "k2", 0, 1_000_000, ""),
+        ("SET", "clé", "värde 🎉", -5),
+        ("XADD", b"raw\r\nbytes", "*", "e", "{}"),
+    ],
+)
+def test_a_packed_command_is_what_redis_py_would_send(args: tuple[str | int | bytes, ...]) -> None:
+    """RESP of strings (UTF-8), integers and bytes, as redis-py's own packing gives it."""
+    packed = Connection().pack_command(*args)  # type: ignore[no-untyped-call]
+    assert command(*args) == b"".join(packed)
+
+
+def test_an_entry_id_gives_its_event_id() -> None:
+    """A room stream's entry id ID-0 is the event's id."""
+    assert id_number("12345-0") == 12_345
+
+
+RESP2_REPLY = [
+    ["t:{#a}:events", [["7-0", ["e", "{}", "o", "n1:3", "n", "1"]], ["8-0", ["e", "{}"]]]],
+    ["t:presence", [["1700000000000-0", ["node", "n2", "op", "user"]]]],
+]
+EXPECTED = [
+    ("t:{#a}:events", [("7-0", {"e": "{}", "o": "n1:3", "n": "1"}), ("8-0", {"e": "{}"})]),
+    ("t:presence", [("1700000000000-0", {"node": "n2", "op": "user"})]),
+]
+
+
+def test_xread_reply_in_resp2_is_read_as_streams_of_entries() -> None:
+    """RESP2's list of [stream, entries] gives each stream's entries with their fields."""
+    assert list(xread_entries(RESP2_REPLY)) == EXPECTED
+
+
+def test_xread_reply_in_resp3_is_read_as_streams_of_entries() -> None:
+    """RESP3's map of stream to entries, bare or as redis-py wraps it, reads the same."""
+    bare = {stream: entries for stream, entries in RESP2_REPLY}
+    wrapped = {stream: [entries] for stream, entries in RESP2_REPLY}
+    assert list(xread_entries(bare)) == EXPECTED
+    assert list(xread_entries(wrapped)) == EXPECTED
+
+
+def test_an_empty_xread_reply_has_no_streams() -> None:
+    """BLOCK running out gives None: nothing to read."""
+    assert list(xread_entries(None)) == []
