@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import cast
+
+from tcpchat.core.errors import Muted, SlowMode
+from tcpchat.core.events import (
+    AIDelta,
+    EventClock,
+    Message,
+    ModeChange,
+    NickChange,
+    Part,
+    SearchStarted,
+    utc_now,
+)
+from tcpchat.core.hub import Peer, Room
+from tcpchat.core.moderation import Moderation
+from tcpchat.server.cluster_moderation import (
+    ClusterModeration,
+    HeldLine,
+    LineHold,
+    ModesChange,
+    Verdict,
+    modes_write,
+)
+from tcpchat.server.local_hub import LocalHub
 from tests.support.cluster import Cluster, running_cluster, settled
+from tests.support.fakes import FakeTransport
 from tests.support.helpers import LineClient
 
 OPER_PASSWORD = "correct horse"
@@ -246,3 +272,233 @@ async def test_slow_mode_off_reaches_a_node_that_was_not_reading_the_room(
         await bob.send("one", "two")
         await root.expect(r"<bob> one$")
         await root.expect(r"<bob> two$")
+
+
+async def test_a_muted_nick_joining_another_node_cannot_slip_a_line_in_with_its_join(
+    redis_url: str,
+) -> None:
+    """Bob, muted in #dev on node A, comes back on node B (none of #dev there) and sends
+    his join and a line in one write: the line is refused as muted, and no one hears it."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(a, "bob")
+        carol = await cluster.client(a, "carol")
+        dave = await cluster.client(b, "dave")  # in #lobby only: B does not read #dev
+        await in_dev(root, bob=bob, carol=carol)
+        await root.send("/mute bob 10m")
+        await bob.expect(r"root muted bob in #dev for 10m 0s$")
+        await bob.send("/quit")
+        await dave.expect(r"bob left")  # B has read that bob is gone: his nickname is free
+        bob = await cluster.client(b, "bob")
+        await bob.send("/join #dev", "slipped past the mute")
+        await bob.expect(r"now talking in #dev$")
+        await bob.expect(r"!!! you are muted in #dev for (10m 0s|9m \d+s)$")
+        await root.send("after bob's try")
+        await carol.expect(r"<root> after bob's try$")
+        for member in (root, carol, bob):
+            assert not any("slipped past the mute" in line for line in member.seen)
+
+
+async def test_lines_sent_with_a_join_on_a_node_not_in_the_room_are_heard_in_order(
+    redis_url: str,
+) -> None:
+    """Bob, on node B (none of #dev there), sends his join and three lines in one write:
+    members of #dev on nodes A and C hear all three, in order, after his join."""
+    async with running_cluster(redis_url, 3) as cluster:
+        a, b, c = cluster.nodes
+        root = await cluster.client(a, "root")
+        carol = await cluster.client(c, "carol")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root, carol=carol)
+        await bob.send("/join #dev", "one", "two", "three")
+        await bob.expect(r"now talking in #dev$")
+        for member in (root, carol):
+            await member.expect(r"#dev \*\*\* bob joined$")
+            for line in ("one", "two", "three"):
+                said = await member.expect(r"<bob> (\w+)$")
+                assert said[1] == line
+
+
+async def test_a_mute_follows_a_nick_change_to_a_node_that_loads_the_room_later(
+    redis_url: str,
+) -> None:
+    """Bob, muted in #dev on node A, becomes bobby, leaves, and joins #dev again through
+    node B, which was not reading it: bobby's line is refused as muted."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(a, "bob")
+        dave = await cluster.client(b, "dave")  # in #lobby only: B does not read #dev
+        await in_dev(root, bob=bob)
+        await root.send("/mute bob")
+        await bob.expect(r"root muted bob in #dev for good$")
+        await bob.send("/nick bobby")
+        await root.expect(r"bob is now (known as )?bobby")
+        await bob.send("/quit")
+        await dave.expect(r"bobby left")  # B has read that bobby is gone: the nick is free
+        bobby = await cluster.client(b, "bobby")
+        await bobby.send("/join #dev")
+        await bobby.expect(r"now talking in #dev$")
+        await bobby.send("still here")
+        await bobby.expect(r"!!! you are muted in #dev for good$")
+
+
+async def test_slow_mode_judges_lines_sent_with_a_join_on_a_node_not_in_the_room(
+    redis_url: str,
+) -> None:
+    """Slow mode is on in #dev; bob, on node B (none of #dev there), sends his join and two
+    lines in one write: the first is heard, the second refused as slow mode refuses it."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        carol = await cluster.client(a, "carol")
+        bob = await cluster.client(b, "bob")
+        await in_dev(root, carol=carol)
+        await root.send("/slow 60")
+        await root.expect(r"slow mode")
+        await bob.send("/join #dev", "first", "second")
+        await bob.expect(r"!!! slow mode in #dev: one line per 60s; wait \d+s$")
+        await carol.expect(r"<bob> first$")
+        await root.send("after bob's lines")
+        await carol.expect(r"<root> after bob's lines$")
+        assert not any("second" in line for line in carol.seen)
+
+
+# -- the pure decisions, by plain calls ---------------------------------------------------
+
+
+def member(nick: str) -> Peer:
+    peer = Peer(cast(asyncio.WriteTransport, FakeTransport()), f"test:{nick}")
+    peer.nick = nick
+    return peer
+
+
+def said(nick: str, text: str, room: Room) -> HeldLine:
+    return HeldLine(Message(0, utc_now(), nick, text, room.name), (room,), None, judged=True)
+
+
+def texts(verdicts: list[Verdict]) -> list[str]:
+    return [getattr(verdict.line.event, "text", "") for verdict in verdicts]
+
+
+def test_a_held_line_waits_while_its_room_loads_then_goes_in_order() -> None:
+    """Lines held in a room still loading are released, in order, once it has loaded."""
+    dev, bob = Room("#dev"), member("bob")
+    hold = LineHold(Moderation())
+    for text in ("one", "two", "three"):
+        assert hold.hold(bob, said("bob", text, dev))
+    assert hold.release(lambda key: True) == []
+    verdicts = hold.release(lambda key: False)
+    assert texts(verdicts) == ["one", "two", "three"]
+    assert all(verdict.refused is None for verdict in verdicts)
+    assert not hold
+
+
+def test_a_held_line_of_a_muted_member_is_refused_and_what_follows_it_goes() -> None:
+    """A muted member's held line is refused as muted; its part behind it still goes."""
+    dev, bob = Room("#dev"), member("bob")
+    moderation = Moderation()
+    moderation.mute_until(dev, "bob", None, None)
+    hold = LineHold(moderation)
+    hold.hold(bob, said("bob", "hello", dev))
+    part = Part(0, utc_now(), "bob", "#dev", "")
+    hold.hold(bob, HeldLine(part, (dev,), None, judged=False))
+    first, second = hold.release(lambda key: False)
+    assert isinstance(first.refused, Muted)
+    assert second.line.event is part
+    assert second.refused is None
+
+
+def test_a_held_line_is_judged_under_the_nick_it_was_said_with() -> None:
+    """A member muted as bob who became bobby before the room loaded is still refused the
+    line it said as bob."""
+    dev, bob = Room("#dev"), member("bob")
+    moderation = Moderation()
+    moderation.mute_until(dev, "bob", None, None)
+    hold = LineHold(moderation)
+    hold.hold(bob, said("bob", "hello", dev))
+    bob.nick = "bobby"
+    (verdict,) = hold.release(lambda key: False)
+    assert isinstance(verdict.refused, Muted)
+
+
+def test_held_lines_count_once_against_slow_mode() -> None:
+    """In slow mode, the first held line goes and the second is refused."""
+    dev, bob = Room("#dev"), member("bob")
+    moderation = Moderation()
+    moderation.set_slow(dev, 60)
+    hold = LineHold(moderation)
+    hold.hold(bob, said("bob", "one", dev))
+    hold.hold(bob, said("bob", "two", dev))
+    first, second = hold.release(lambda key: False)
+    assert first.refused is None
+    assert isinstance(second.refused, SlowMode)
+
+
+def test_a_member_may_have_only_so_many_lines_held() -> None:
+    """Past its limit, a member's next line is not held."""
+    dev, bob = Room("#dev"), member("bob")
+    hold = LineHold(Moderation(), limit=2)
+    assert hold.hold(bob, said("bob", "one", dev))
+    assert hold.hold(bob, said("bob", "two", dev))
+    assert not hold.hold(bob, said("bob", "three", dev))
+
+
+def test_the_answer_to_a_refused_question_is_said_to_no_one() -> None:
+    """An answer's events behind a question refused as muted are dropped, later ones too."""
+    dev, bob = Room("#dev"), member("bob")
+    moderation = Moderation()
+    moderation.mute_until(dev, "bob", None, None)
+    hold = LineHold(moderation)
+    question = SearchStarted(0, utc_now(), "bob", 7, "why?", "#dev")
+    hold.hold(bob, HeldLine(question, (dev,), None, judged=True))
+    delta = AIDelta(0, utc_now(), 7, "because", "#dev")
+    assert hold.behind(None, delta) is bob
+    hold.hold(bob, HeldLine(delta, (dev,), None, judged=False))
+    refused, dropped = hold.release(lambda key: False)
+    assert isinstance(refused.refused, Muted)
+    assert dropped.dropped
+    assert hold.refused_answer(AIDelta(0, utc_now(), 7, "more", "#dev"))
+
+
+def test_dropping_everything_held_returns_each_members_lines_in_order() -> None:
+    """When the node loses Redis, every held line comes back, in order, to be refused."""
+    dev, bob = Room("#dev"), member("bob")
+    hold = LineHold(Moderation())
+    hold.hold(bob, said("bob", "one", dev))
+    hold.hold(bob, said("bob", "two", dev))
+    dropped = hold.drop_all()
+    assert [getattr(line.event, "text", "") for _, line in dropped] == ["one", "two"]
+    assert hold.release(lambda key: False) == []
+    assert not hold
+
+
+def test_a_nick_change_moves_both_the_operator_field_and_the_mute() -> None:
+    """The modes hash change of a nick change moves op:OLD and mute:OLD, in one write."""
+    write = modes_write(Moderation(), NickChange(0, utc_now(), "bob", "bobby"), None, None)
+    assert write is not None
+    assert write.changes == (
+        ModesChange("move", "op:bob", "op:bobby"),
+        ModesChange("move", "mute:bob", "mute:bobby"),
+    )
+
+
+def test_an_ordinary_mode_change_writes_one_field() -> None:
+    """A mute writes its one field, as before."""
+    mute = ModeChange(0, utc_now(), "root", "#dev", "mute", "bob", 0)
+    write = modes_write(Moderation(), mute, None, None)
+    assert write is not None
+    assert write.changes == (ModesChange("set", "mute:bob", ""),)
+
+
+def test_a_nick_change_read_off_the_stream_moves_a_mute_held_in_memory() -> None:
+    """A node reading #dev moves bob's mute to bobby when it reads bob's nick change."""
+    dev = Room("#dev")
+    moderation = Moderation()
+    moderation.mute_until(dev, "bob", None, None)
+    modes = ClusterModeration(moderation, LocalHub(), EventClock())
+    modes.heard(NickChange(5, utc_now(), "bob", "bobby"), dev, here=False, made=False)
+    room_modes = moderation.room_modes(dev)
+    assert room_modes is not None
+    assert list(room_modes.mutes) == ["bobby"]

@@ -378,15 +378,17 @@ class Moderation:
 
     # -- speaking: mutes and slow mode ----------------------------------------------
 
-    def check_speak(self, peer: Peer, room: Room) -> None:
+    def check_speak(self, peer: Peer, room: Room, *, nick: str | None = None) -> None:
         """Raise Muted or SlowMode if ``peer`` may not say a line in ``room`` now; else
-        count the line (slow mode). Operators are never held back."""
+        count the line (slow mode). Operators are never held back. ``nick``: the nickname
+        the line was said under, if the member has changed it since (a node of a cluster
+        judges a line it held once the room's moderation is loaded)."""
         modes = self._rooms.get(room)
         if modes is None or self.is_operator(peer, room):
             return
         now = self.now()
         if modes.mutes:
-            mute = self._mute_of(modes, peer, now)
+            mute = self._mute_of(modes, peer, now, nick)
             if mute is not None:
                 left = None if mute.expires is None else mute.expires - now
                 raise Muted(f"you are muted in {room.name} {for_how_long(left)}")
@@ -401,9 +403,13 @@ class Moderation:
                     )
             modes.last_line[peer] = now
 
-    def _mute_of(self, modes: RoomModes, peer: Peer, now: float) -> _Mute | None:
+    def _mute_of(
+        self, modes: RoomModes, peer: Peer, now: float, nick: str | None = None
+    ) -> _Mute | None:
         found: tuple[str, _Mute] | None = None
         key = nick_key(peer.nick or "")
+        if nick is not None and nick_key(nick) in modes.mutes:
+            key = nick_key(nick)
         if key in modes.mutes:
             found = key, modes.mutes[key]
         else:

@@ -11,12 +11,13 @@ its members were in the room, it finds in the room's modes hash,
   was ``/op``'d), for that membership only, as on a single server: each join of
   the nickname clears it (the join that made the room sets it), and its part,
   kick or leaving deletes it; a nick change moves it;
-- ``mute:NICK_KEY``: a mute by nickname, with its Unix expiry ("" for good);
+- ``mute:NICK_KEY``: a mute by nickname, with its Unix expiry ("" for good); a
+  nick change moves it, so that the mute follows the member to its new name;
 - ``slow``: slow mode's seconds (absent: off);
 - ``at``: the id of the last event that changed the hash.
 
 The append script writes the hash in the same step as the event that changes
-it (:class:`ModesWrite`: at most one change an event), so the hash is exactly
+it (:class:`ModesWrite`: a few changes an event), so the hash is exactly
 the room's state after its event ``at``. A node that starts reading a room
 loads the hash once its first event there is appended, and reads the stream
 from that event on: the changes it reads with an id up to ``at`` are already in
@@ -24,15 +25,37 @@ what it loaded and are not applied again (:class:`ClusterModeration`), the later
 ones are applied as they come, so nothing is lost or applied twice. The creator's
 join carries a mark in its stream entry, so that every node knows its creator is
 its operator.
+
+Until a room's moderation is loaded, the lines a member says there (messages, an
+IRC ``NOTICE``, ``/me``, a ``/search`` question) cannot be judged: they are held
+(:class:`LineHold`), with every later event of that member behind them, and judged
+in order once it is loaded, each then sent or refused as a single server would.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tcpchat.core.events import Event, EventClock, Join, Kick, Leave, ModeChange, NickChange, Part
+from tcpchat.core.errors import ModerationError
+from tcpchat.core.events import (
+    Action,
+    AIAnswer,
+    AIDelta,
+    Event,
+    EventClock,
+    Join,
+    Kick,
+    Leave,
+    Message,
+    ModeChange,
+    NickChange,
+    Part,
+    SearchFailed,
+    SearchStarted,
+)
 from tcpchat.core.hub import Hub, Peer, Room
 from tcpchat.core.moderation import Moderation
 from tcpchat.core.nicks import nick_key
@@ -46,21 +69,45 @@ MUTE = "mute:"
 SLOW = "slow"
 AT = "at"
 
+#: The events a room's moderation judges before they are said (``check_speak``): a
+#: message (an IRC channel ``NOTICE`` too, a kind of message), an action, a /search
+#: question. Held while the room's moderation is not loaded on this node.
+SAID = (Message, Action, SearchStarted)
+#: The events of a /search's answer, which follow its question.
+_ANSWERS = (AIDelta, AIAnswer, SearchFailed)
+#: What one member may have held at once, while rooms it joined load their moderation on
+#: its node: the lines it said there and its events behind them (one Redis round trip's
+#: worth of typing, and then some). Past it, what it says is refused with HOLD_FULL.
+MAX_HELD_LINES = 100
+HOLD_FULL = (
+    "too many lines at once while this server loads the room's moderation from the "
+    "others; this was not sent"
+)
+
 
 @dataclass(frozen=True, slots=True)
-class ModesWrite:
-    """What one room event changes in its room's modes hash, in the script that appends it.
-
-    ``action`` is ``set`` (``field`` takes ``value``), ``del`` (``field`` goes) or ``move``
-    (``field``, if there, is renamed ``value``, keeping what it holds). ``made``: the join
-    that made the room, marked in its stream entry so that every node makes its creator
-    an operator.
-    """
+class ModesChange:
+    """One change to a room's modes hash: ``action`` is ``set`` (``field`` takes
+    ``value``), ``del`` (``field`` goes) or ``move`` (``field``, if there, is renamed
+    ``value``, keeping what it holds)."""
 
     action: str
     field: str
     value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModesWrite:
+    """What one room event changes in its room's modes hash, in the script that appends it,
+    in order. ``made``: the join that made the room, marked in its stream entry so that
+    every node makes its creator an operator."""
+
+    changes: tuple[ModesChange, ...]
     made: bool = False
+
+    @classmethod
+    def one(cls, action: str, field: str, value: str = "", *, made: bool = False) -> ModesWrite:
+        return cls((ModesChange(action, field, value),), made)
 
 
 def modes_write(
@@ -76,23 +123,33 @@ def modes_write(
                 and room is not None
                 and moderation.is_room_operator(author, room)
             ):
-                return ModesWrite("set", field, made=True)  # it made the room
-            return ModesWrite("del", field)  # a new membership starts without powers
+                return ModesWrite.one("set", field, made=True)  # it made the room
+            return ModesWrite.one("del", field)  # a new membership starts without powers
         case Part(nick=nick) | Leave(nick=nick):
-            return ModesWrite("del", OPERATOR + nick_key(nick))
+            return ModesWrite.one("del", OPERATOR + nick_key(nick))
         case Kick(target=target):
-            return ModesWrite("del", OPERATOR + nick_key(target))
+            return ModesWrite.one("del", OPERATOR + nick_key(target))
         case NickChange(old=old, new=new) if nick_key(old) != nick_key(new):
-            return ModesWrite("move", OPERATOR + nick_key(old), OPERATOR + nick_key(new))
+            # A mute follows the member to its new name, as its operator field does.
+            old_key, new_key = nick_key(old), nick_key(new)
+            return ModesWrite(
+                (
+                    ModesChange("move", OPERATOR + old_key, OPERATOR + new_key),
+                    ModesChange("move", MUTE + old_key, MUTE + new_key),
+                )
+            )
         case ModeChange(change="op" | "deop" as change, target=target):
-            return ModesWrite("set" if change == "op" else "del", OPERATOR + nick_key(target))
+            action = "set" if change == "op" else "del"
+            return ModesWrite.one(action, OPERATOR + nick_key(target))
         case ModeChange(change="mute", target=target, seconds=seconds, ts=ts):
             expires = f"{ts.timestamp() + seconds:.3f}" if seconds else ""
-            return ModesWrite("set", MUTE + nick_key(target), expires)
+            return ModesWrite.one("set", MUTE + nick_key(target), expires)
         case ModeChange(change="unmute", target=target):
-            return ModesWrite("del", MUTE + nick_key(target))
+            return ModesWrite.one("del", MUTE + nick_key(target))
         case ModeChange(change="slow", seconds=seconds):
-            return ModesWrite("set", SLOW, str(seconds)) if seconds else ModesWrite("del", SLOW)
+            if seconds:
+                return ModesWrite.one("set", SLOW, str(seconds))
+            return ModesWrite.one("del", SLOW)
     return None
 
 
@@ -128,6 +185,7 @@ class ClusterModeration:
         # Per room key: the id of the last change in the hash as loaded. Changes read with
         # an id up to it are in what was loaded.
         self._loaded_at: dict[str, int] = {}
+        self.hold = LineHold(moderation)
 
     def write(self, event: Event, room: Room | None, author: Peer | None) -> ModesWrite | None:
         return modes_write(self.moderation, event, room, author)
@@ -172,4 +230,133 @@ class ClusterModeration:
         already in the hash as loaded is not applied twice."""
         if not isinstance(event, Kick) and event.id <= self._loaded_at.get(room.key, 0):
             return
+        if isinstance(event, NickChange):
+            self._move_mute(room, event)
         act_on_read(self.moderation, self._hub, self._clock, event, room, here=here, made=made)
+
+    def _move_mute(self, room: Room, event: NickChange) -> None:
+        """A muted member renamed: the mute follows it to its new name, as in the hash."""
+        modes = self.moderation.room_modes(room)
+        old, new = nick_key(event.old), nick_key(event.new)
+        if modes is not None and old != new and old in modes.mutes:
+            modes.mutes[new] = modes.mutes.pop(old)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLine:
+    """An event a member published while it had a line held: sent (or refused) in order.
+
+    ``rooms``: its room, or an announcement's rooms (a leaving, a nick change). ``judged``:
+    a line said in a room whose moderation was not loaded, judged once it is; the others
+    were judged when said, or are not lines.
+    """
+
+    event: Event
+    rooms: tuple[Room, ...]
+    exclude: Peer | None
+    judged: bool
+    announced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A held event whose turn came: ``refused`` says why it may not be said (None: send it;
+    ``dropped``: the answer to a question that was refused, said to no one)."""
+
+    author: Peer
+    line: HeldLine
+    refused: ModerationError | None = None
+    dropped: bool = False
+
+
+class LineHold:
+    """What a node holds of its members' lines while rooms they joined load their moderation.
+
+    A member who says a line in a room whose moderation this node has not loaded yet
+    (the first round trip after its join, when nobody else here was in it) cannot be
+    judged: the line is held, and every later event of that member with it, in order, so
+    that nothing overtakes it. The answer to a held question waits behind its asker.
+    Once the room is loaded, :meth:`release` judges each held line in turn against it (as
+    a single server would have at once), and hands back what to send and what to refuse.
+    """
+
+    def __init__(self, moderation: Moderation, limit: int = MAX_HELD_LINES) -> None:
+        self.moderation = moderation
+        self.limit = limit
+        self._held: dict[Peer, deque[HeldLine]] = {}
+        self._questions: dict[int, Peer] = {}  # held /search questions: search id -> asker
+        self._refused_questions: set[int] = set()
+
+    def __bool__(self) -> bool:
+        """Whether anything is held, or a refused question's answer may still come."""
+        return bool(self._held or self._refused_questions)
+
+    def behind(self, author: Peer | None, event: Event) -> Peer | None:
+        """The member ``event`` must wait behind (None: it need not wait): its author if it
+        has lines held, or the asker of a held question this is the answer to."""
+        if isinstance(event, _ANSWERS):
+            return self._questions.get(event.search_id)
+        return author if author is not None and author in self._held else None
+
+    def refused_answer(self, event: Event) -> bool:
+        """Whether ``event`` answers a question that was refused: said to no one."""
+        if not isinstance(event, _ANSWERS) or event.search_id not in self._refused_questions:
+            return False
+        if not isinstance(event, AIDelta):
+            self._refused_questions.discard(event.search_id)  # the answer's last event
+        return True
+
+    def hold(self, author: Peer, line: HeldLine) -> bool:
+        """Hold ``line`` behind ``author``'s; False: it has all it may have held."""
+        held = self._held.setdefault(author, deque())
+        if len(held) >= self.limit and not isinstance(line.event, _ANSWERS):
+            return False
+        held.append(line)
+        if line.judged and isinstance(line.event, SearchStarted):
+            self._questions[line.event.search_id] = author
+        return True
+
+    def release(self, loading: Callable[[str], bool]) -> list[Verdict]:
+        """Each member's held events, in order, up to its first line said in a room still
+        ``loading`` (by room key), judged against the moderation loaded meanwhile."""
+        verdicts: list[Verdict] = []
+        for author in list(self._held):
+            held = self._held[author]
+            while held and not (held[0].judged and loading(held[0].rooms[0].key)):
+                verdicts.append(self._judge(author, held.popleft()))
+            if not held:
+                del self._held[author]
+        return verdicts
+
+    def drop_all(self) -> list[tuple[Peer, HeldLine]]:
+        """Everything held, forgotten: this node lost Redis, and none of it is sent. Returns
+        what each member had held, in order, but the answers to its questions (whose
+        later events are said to no one either)."""
+        dropped = [
+            (author, line)
+            for author, held in self._held.items()
+            for line in held
+            if not isinstance(line.event, _ANSWERS)
+        ]
+        self._refused_questions.update(self._questions)
+        self._held.clear()
+        self._questions.clear()
+        return dropped
+
+    def _judge(self, author: Peer, line: HeldLine) -> Verdict:
+        event = line.event
+        if isinstance(event, _ANSWERS) and event.search_id in self._refused_questions:
+            self.refused_answer(event)
+            return Verdict(author, line, dropped=True)
+        if not line.judged:
+            return Verdict(author, line)
+        if isinstance(event, SearchStarted):
+            self._questions.pop(event.search_id, None)
+        try:
+            nick = getattr(event, "nick", None)
+            self.moderation.check_speak(author, line.rooms[0], nick=nick)
+        except ModerationError as exc:
+            if isinstance(event, SearchStarted):
+                self._refused_questions.add(event.search_id)
+            return Verdict(author, line, refused=exc)
+        return Verdict(author, line)

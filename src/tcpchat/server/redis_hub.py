@@ -77,7 +77,7 @@ from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
 from tcpchat.core.rooms import RoomRules, room_key
-from tcpchat.server.cluster_moderation import ClusterModeration
+from tcpchat.server.cluster_moderation import HOLD_FULL, SAID, ClusterModeration, HeldLine
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
 from tcpchat.server.cluster_wire import (
     Entries,
@@ -145,10 +145,11 @@ SHUTTING_DOWN = "server shutting down"
 # then), its JSON (id 0: the entry's id is the event's), and said (0/1: a line for the
 # room's history, only when the node keeps history), followed when said by the six history
 # fields' values; or, instead of said, m (c: the join that made the room, marked 'c' in its
-# entry) followed by a change to the room's modes hash, written with the event: set, del or
-# move, a field and a value (server/cluster_moderation.py; the hash's 'at' says the last
-# event that changed it). Each room's count is read once and written once a pass. Returns the first
-# id handed out. (Arguments and calls per event cost the node and Redis alike: measured in
+# entry) followed by the number of changes to the room's modes hash written with the event,
+# then each change: set, del or move, a field and a value (server/cluster_moderation.py; a
+# nick change moves two fields; the hash's 'at' says the last event that changed it). Each
+# room's count is read once and written once a pass. Returns the first id handed out.
+# (Arguments and calls per event cost the node and Redis alike: measured in
 # docs/scaling.md, "The hub, measured".)
 _APPEND_SCRIPT = """
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -190,21 +191,24 @@ for j = 1, count do
   elseif mark == '0' then
     i = i + 5
   else
-    local modes, action, name, value = KEYS[slot * 4 + 1], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+    local modes, changes = KEYS[slot * 4 + 1], tonumber(ARGV[i + 5])
     local changed = false
-    if action == 'set' then
-      changed = redis.pcall('HSET', modes, name, value) ~= nil
-    elseif action == 'del' then
-      changed = redis.pcall('HDEL', modes, name) == 1
-    else
-      local held = redis.pcall('HGET', modes, name)
-      if type(held) == 'string' then
-        redis.pcall('HDEL', modes, name)
-        changed = redis.pcall('HSET', modes, value, held) ~= nil
+    for c = i + 6, i + 3 + changes * 3, 3 do
+      local action, name, value = ARGV[c], ARGV[c + 1], ARGV[c + 2]
+      if action == 'set' then
+        changed = (redis.pcall('HSET', modes, name, value) ~= nil) or changed
+      elseif action == 'del' then
+        changed = (redis.pcall('HDEL', modes, name) == 1) or changed
+      else
+        local held = redis.pcall('HGET', modes, name)
+        if type(held) == 'string' then
+          redis.pcall('HDEL', modes, name)
+          changed = (redis.pcall('HSET', modes, value, held) ~= nil) or changed
+        end
       end
     end
     if changed then redis.pcall('HSET', modes, 'at', last + j) end
-    i = i + 8
+    i = i + 6 + changes * 3
   end
 end
 for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 4], n) end
@@ -781,6 +785,8 @@ class RedisHub(LocalHub):
         if not self._running.is_set():
             self._refuse(author)
             return
+        if self.modes is not None and self._held_back(event, (room,), exclude, author):
+            return
         self._put_event(RoomEvent(event, room.key, exclude, author, self._await(author)))
 
     def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
@@ -791,7 +797,10 @@ class RedisHub(LocalHub):
             return
         if not self._running.is_set():
             return  # the node re-describes its members when Redis is back
-        self._announce_to(event, rooms, exclude, about if about._hub is self else None)
+        author = about if about._hub is self else None
+        if self.modes is not None and self._held_back(event, tuple(rooms), exclude, author):
+            return
+        self._announce_to(event, rooms, exclude, author)
 
     def _announce_to(
         self, event: Event, rooms: list[Room], exclude: Peer | None, author: Peer | None
@@ -801,6 +810,63 @@ class RedisHub(LocalHub):
         token = f"{self.node}:{seq}" if len(rooms) > 1 else ""
         for room in rooms:
             self._put_event(RoomEvent(event, room.key, exclude, author, seq, token))
+
+    def _held_back(
+        self, event: Event, rooms: tuple[Room, ...], exclude: Peer | None, author: Peer | None
+    ) -> bool:
+        """Whether ``event`` waits for a room's moderation (cluster_moderation.py, LineHold):
+        a line ``author`` says in a room this node is loading, or any event behind one."""
+        assert self.modes is not None
+        hold = self.modes.hold
+        if not hold and self._positions.get(rooms[0].key, "") is not None:
+            return False  # what nearly every line finds: nothing held, the room loaded
+        if hold.refused_answer(event):
+            return True
+        behind = hold.behind(author, event)
+        judged = (
+            isinstance(event, SAID)
+            and len(rooms) == 1
+            and author is not None
+            and author._hub is self
+            and self._loading(rooms[0].key)
+        )
+        if behind is None and not judged:
+            return False
+        waiting = behind if behind is not None else author
+        assert waiting is not None
+        line = HeldLine(event, rooms, exclude, judged, announced=len(rooms) > 1)
+        if not hold.hold(waiting, line):
+            self._refuse(author, HOLD_FULL)
+        return True
+
+    def _loading(self, key: str) -> bool:
+        """Whether this node is loading the room's moderation: its first event there (a
+        member's join) is on its way, and the hash is read when it lands. (With nothing on
+        its way, a join Redis never took, no load is coming: the line goes as it is.)"""
+        return self._positions.get(key, "") is None and any(
+            room_key == key for room_key, _ in self._in_flight
+        )
+
+    def _release_held(self) -> None:
+        """A room's moderation is loaded: the lines held for it are judged in order, then
+        sent, or refused as a single server refuses them (a NOTICE, silently)."""
+        assert self.modes is not None
+        for verdict in self.modes.hold.release(self._loading):
+            line, author = verdict.line, verdict.author
+            if verdict.dropped:
+                continue
+            if verdict.refused is not None:
+                if author._hub is self and type(line.event) in SAID:
+                    event_id, ts = self.clock.stamp()
+                    error = verdict.refused
+                    self.send(author, Error(event_id, ts, error.code, str(error)))
+            elif line.announced:
+                self._announce_to(line.event, list(line.rooms), line.exclude, author)
+            else:
+                room_event = RoomEvent(
+                    line.event, line.rooms[0].key, line.exclude, author, self._await(author)
+                )
+                self._put_event(room_event)
 
     def send(self, peer: Peer, event: Event) -> None:
         if isinstance(peer, RemotePeer):
@@ -1092,6 +1158,8 @@ class RedisHub(LocalHub):
                 if self.modes is not None and room is not None:
                     await self._load_modes(client, room)
                 self._positions[op.room_key] = f"{event_id - 1}-0"
+                if self.modes is not None:
+                    self._release_held()
                 woken = True
         if woken:  # the reader waits on the old set of streams: wake it
             await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
@@ -1112,7 +1180,10 @@ class RedisHub(LocalHub):
             write = self.modes.write(event, self._rooms.get(op.room_key), op.author)
             if write is not None:
                 mark = "c" if write.made else "m"
-                return [*args, mark, write.action, write.field, write.value]
+                args += [mark, len(write.changes)]
+                for change in write.changes:
+                    args += [change.action, change.field, change.value]
+                return args
         if self.history is None:
             return [*args, 0]
         record = op.record = said_record(event, getattr(event, "room", ""), op.room_key)
@@ -1470,6 +1541,9 @@ class RedisHub(LocalHub):
         self._tell_everyone(PAUSED)
         for peer in list(self._held):
             self._arrived(peer, self._seq)
+        if self.modes is not None:  # lines held for a room's moderation: not sent either
+            for author, _ in self.modes.hold.drop_all():
+                self._refuse(author)
         self._recovery = asyncio.create_task(self._recover(), name="cluster recovery")
 
     async def _recover(self) -> None:
