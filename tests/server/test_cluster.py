@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
 
 from tcpchat.core.events import AIAnswer, SearchStarted
-from tests.support.cluster import running_cluster, settled
+from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT
+from tests.support.cluster import hub_of, running_cluster, settled
+from tests.support.faults import wait_until
 
 
 async def test_a_line_said_on_one_node_reaches_the_room_on_another(redis_url: str) -> None:
@@ -160,3 +165,53 @@ async def test_search_answers_reach_the_room_on_every_node(redis_url: str) -> No
         hub.publish(answer, room=room)
         await bob.expect(r"alice asked the AI: what is tcp\?")
         await bob.expect(r"a stream protocol")
+
+
+async def test_lines_sent_while_redis_is_slow_keep_their_order(redis_url: str) -> None:
+    """Scripts sent before the last is answered (several passes on their way at once) reach
+    every node in the order said, and none is lost."""
+    async with running_cluster(redis_url, 2, flood_control=False) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        node = hub_of(a)
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            # Redis holds every write (the scripts) until told to go on.
+            await admin.client_pause(10_000, all=False)
+            for number in range(SCRIPTS_IN_FLIGHT):
+                await alice.send(f"line {number}")
+                await wait_until(lambda n=number: len(node._unanswered) == n + 1)  # type: ignore[misc]
+            await alice.send(f"line {SCRIPTS_IN_FLIGHT}")  # waits for room on the connection
+        finally:
+            await admin.client_unpause()
+            await admin.aclose()
+        heard = [(await bob.expect(r"<alice> (line \d+)")).group(1) for _ in range(5)]
+        assert heard == [f"line {number}" for number in range(SCRIPTS_IN_FLIGHT + 1)]
+
+
+async def test_a_node_alone_in_a_room_tells_its_members_as_redis_answers(redis_url: str) -> None:
+    """With no other node's events in between, a pass's events are told as the script is
+    answered, in order (here the reader is stopped: nothing else could tell them); read back
+    later, they are passed over, not told twice."""
+    async with running_cluster(redis_url, 1, flood_control=False) as cluster:
+        (a,) = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(a, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await settled(bob)
+        node = hub_of(a)
+        (reader,) = [task for task in node._tasks if task.get_name() == "cluster reader"]
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        for number in range(20):
+            alice.writer.write(f"line {number}\n".encode())
+        heard = [(await bob.expect(r"<alice> (line \d+)")).group(1) for _ in range(20)]
+        assert heard == [f"line {number}" for number in range(20)]
+        assert node.told_on_answer >= 20
+        node._tasks.append(asyncio.create_task(node._read_forever(), name="cluster reader"))
+        await alice.send("after")
+        await bob.expect(r"<alice> after")
+        assert sum("<alice> line" in line for line in bob.seen) == 20

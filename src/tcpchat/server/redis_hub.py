@@ -5,12 +5,15 @@ span every node. A node keeps its own members and fans out to them with the
 local hub's coalesced writes; Redis carries each room event once per node:
 
 - **Publishing** puts the event on this node's outbox (O(1), no I/O). The sender
-  sends what a pass published in one Lua script, one round trip: it takes the
-  events' ids from the cluster's counter and appends each to its room's Stream,
-  atomically, so that no node can slip an id in between and each room's stream
-  order is its id order. (Redis Cluster would need the counter and the rooms in
-  one slot, or ids taken first and appends refused when a later id landed:
-  ``docs/scaling.md`` says why one script won, measured.)
+  sends what a pass published in one Lua script: it takes the events' ids from
+  the cluster's counter and appends each to its room's Stream, atomically, so
+  that no node can slip an id in between and each room's stream order is its id
+  order. Up to ``SCRIPTS_IN_FLIGHT`` passes' scripts are on their way at once, on
+  a connection of their own (Redis runs them in the order sent), and a room this
+  node has read up to just before a script's events hears them as it is
+  answered. (Redis Cluster would need the counter and the rooms in one slot, or
+  ids taken first and appends refused when a later id landed: ``docs/scaling.md``
+  says why one script won, measured.)
 - **Reading**: one ``XREAD BLOCK`` over the streams of the rooms this node's
   members are in, the node's inbox (``/msg``) and the presence feed, each from
   the last id read, so that a node that loses Redis and gets it back resumes
@@ -42,7 +45,7 @@ import os
 import secrets
 import socket
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,6 +123,11 @@ RECONNECT_INTERVAL = 0.5
 #: Operations kept for Redis while it is away (leavings, presence) or far behind; past
 #: that, the oldest go (their authors are told).
 MAX_OUTBOX = 10_000
+#: Append scripts sent and not yet answered, at most. A busy node sends each pass's
+#: events while the last pass's are on their way (Redis runs a connection's commands in
+#: the order sent, so ids keep the order of the passes): a line waits for the next pass,
+#: not for the last one's round trip as well.
+SCRIPTS_IN_FLIGHT = 4
 
 PAUSED = (
     "the chat is paused: this server has lost its connection to Redis, which links it to "
@@ -148,7 +156,9 @@ SHUTTING_DOWN = "server shutting down"
 # entry) followed by the number of changes to the room's modes hash written with the event,
 # then each change: set, del or move, a field and a value (server/cluster_moderation.py; a
 # nick change moves two fields; the hash's 'at' says the last event that changed it). Each
-# room's count is read once and written once a pass. Returns the first id handed out.
+# room's count is read once and written once a pass. Returns the first id handed out, then
+# each slot's room count before the pass (a node that has read that far hears its events
+# at once: RedisHub._deliver_sent).
 # (Arguments and calls per event cost the node and Redis alike: measured in
 # docs/scaling.md, "The hub, measured".)
 _APPEND_SCRIPT = """
@@ -158,12 +168,15 @@ if floor > last then last = floor end
 local count = tonumber(ARGV[4])
 redis.call('SET', KEYS[1], last + count)
 local cap, history_cap, origin = ARGV[2], ARGV[3], ARGV[5] .. ':'
-local counts = {}
+local counts, reply = {}, {}
 local i = 6
 for j = 1, count do
   local slot = tonumber(ARGV[i])
   local n = counts[slot]
-  if n == nil then n = tonumber(redis.call('GET', KEYS[slot * 4]) or '0') end
+  if n == nil then
+    n = tonumber(redis.call('GET', KEYS[slot * 4]) or '0')
+    reply[slot + 1] = n
+  end
   n = n + 1
   counts[slot] = n
   local id = (last + j) .. '-0'
@@ -212,7 +225,8 @@ for j = 1, count do
   end
 end
 for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 4], n) end
-return last + 1
+reply[1] = last + 1
+return reply
 """
 # The heartbeat: every KEYS (the nicknames this node holds) lives ARGV[1] more seconds. One
 # command, however many members: a thousand EXPIREs in a pipeline cost the node's event
@@ -327,6 +341,15 @@ class RoomEvent:
     sent: Event | None = None  # as it went to Redis (id 0, the cluster's search id)
     record: StoredEvent | None = None  # its line for the room's history (id 0), if kept
     put_at: float = 0.0  # when it was published (the hub's monotonic clock)
+    made: bool = False  # the join that made the room (marked 'c' in its entry)
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A pass's append script on its way: its events, and each room's slot in it."""
+
+    events: list[RoomEvent]
+    slots: dict[str, int]
 
 
 @dataclass(slots=True)
@@ -450,6 +473,14 @@ class RedisHub(LocalHub):
         self._scripts: dict[str, str] = {}
         self._outbox: list[Operation] = []
         self._outbox_ready = asyncio.Event()
+        # The append scripts on their way, in the order sent, on one connection of their own.
+        self._unanswered: deque[_Sent] = deque()
+        self._answer_due = asyncio.Event()  # set while a script waits for its answer
+        self._all_answered = asyncio.Event()
+        self._all_answered.set()
+        self._script_room = asyncio.Semaphore(SCRIPTS_IN_FLIGHT)
+        self._appender: Any = None  # the connection (redis-py's) that carries them
+        self._answering: asyncio.Task[None] | None = None  # reads their answers
         self._running = asyncio.Event()  # set while Redis answers
         self._tasks: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
@@ -475,6 +506,7 @@ class RedisHub(LocalHub):
         self._remote_lookalikes: dict[str, RemotePeer] = {}  # nick skeleton -> the same
         #: Counters for operators and tests.
         self.sent_batches = 0
+        self.told_on_answer = 0  # room events told as the script answered, not read back
         self.skipped_notices = 0
 
     # -- starting and stopping ------------------------------------------------------
@@ -507,6 +539,7 @@ class RedisHub(LocalHub):
             asyncio.create_task(self._read_forever(), name="cluster reader"),
             asyncio.create_task(self._beat_forever(), name="cluster heartbeat"),
         ]
+        self._answering = asyncio.create_task(self._answer_forever(), name="cluster answers")
         log.info("node %s joined the cluster on %s", self.node, self.shown_url)
 
     def begin_close(self) -> None:
@@ -524,6 +557,7 @@ class RedisHub(LocalHub):
             try:
                 async with asyncio.timeout(timeout):
                     await self._send(self._take_outbox())
+                    await self._all_answered.wait()
                     await self._client.srem(self.keys.nodes, self.node)
                     await self._client.delete(
                         self.keys.node(self.node),
@@ -532,6 +566,9 @@ class RedisHub(LocalHub):
                     )
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("node %s left the cluster uncleanly: %s", self.node, _said(exc))
+        if self._answering is not None:
+            await _cancel([self._answering])
+            self._answering = None
         await self._disconnect()
 
     def _connect(self, reply_timeout: float, role: str) -> aioredis.Redis:
@@ -548,6 +585,10 @@ class RedisHub(LocalHub):
             raise StoreError(f"{self.shown_url}: not a Redis URL ({exc})") from None
 
     async def _disconnect(self) -> None:
+        if self._appender is not None and self._client is not None:
+            await self._appender.disconnect()
+            await self._client.connection_pool.release(self._appender)
+        self._appender = None
         for client in (self._client, self._reader):
             if client is not None:
                 await client.aclose()
@@ -1013,6 +1054,11 @@ class RedisHub(LocalHub):
             return
         client = self._connected()
         events = [op for op in batch if isinstance(op, RoomEvent)]
+        if len(events) < len(batch):
+            # Claims, presence and the rest go on other connections: after the last
+            # pass's events, as they went when one script at a time was on its way (a node
+            # that reads a member's leaving has read its join).
+            await self._all_answered.wait()
         claims = [op for op in batch if isinstance(op, Claim)]
         lost = await self._claim(client, claims)
         if lost:
@@ -1139,13 +1185,68 @@ class RedisHub(LocalHub):
                 ]
             args += self._event_args(slot, op)
         append = command("EVALSHA", self._scripts["append"], len(keys), *keys, *args)
-        first = int(await _call_packed(client, append))
+        await self._script_room.acquire()
+        if self._appender is None:
+            pool = client.connection_pool
+            self._appender = await pool.get_connection()  # type: ignore[no-untyped-call]
+        sent = _Sent(events, slots)
+        self._unanswered.append(sent)
+        self._answer_due.set()
+        self._all_answered.clear()
+        try:
+            await self._appender.send_packed_command(append)
+        except BaseException:
+            # Not sent (the sender fails the whole batch): no answer will come for it.
+            if sent in self._unanswered:
+                self._unanswered.remove(sent)
+                self._answered_one()
+            raise
+
+    async def _answer_forever(self) -> None:
+        """Read the append scripts' answers, in the order sent, and act on each in turn.
+        Redis lost, this task ends (``_lost``); the recovery starts another."""
+        while True:
+            await self._answer_due.wait()
+            sent = self._unanswered[0]
+            try:
+                reply = await self._appender.read_response()
+                await self._answered(sent, reply)
+            except (RedisError, OSError) as exc:
+                self._fail_unanswered()
+                self._answering = None
+                self._lost(exc)
+                return
+            self._unanswered.popleft()
+            self._answered_one()
+
+    def _fail_unanswered(self) -> None:
+        """Every script still on its way is lost with its connection: their authors are
+        told, as when a batch fails to go (the answer may have been all that was lost:
+        Redis does not say which)."""
+        while self._unanswered:
+            self._failed_batch(list(self._unanswered.popleft().events))
+            self._answered_one()
+
+    def _answered_one(self) -> None:
+        """A script is answered (or will never be): room for another."""
+        self._script_room.release()
+        if not self._unanswered:
+            self._answer_due.clear()
+            self._all_answered.set()
+
+    async def _answered(self, sent: _Sent, reply: list[Any]) -> None:
+        """A pass's events have their ids: tell whom it may, and start reading new rooms."""
+        client = self._connected()
+        events = sent.events
+        first = int(reply[0])
         self._highest = max(self._highest, first + len(events) - 1)
+        for offset, op in enumerate(events):
+            if isinstance(op.event, SearchStarted):  # the cluster's search id
+                self._search_ids[op.event.search_id] = first + offset
+        self._deliver_sent(events, first, sent.slots, reply)
         woken = False
         for offset, op in enumerate(events):
             event_id = first + offset
-            if isinstance(op.event, SearchStarted):
-                self._search_ids[op.event.search_id] = event_id  # the cluster's search id
             if self._positions.get(op.room_key, "") is None:
                 # This node's first event in the room: read the room from it on, and its
                 # history from before it (the script wrote both in one step, so the two
@@ -1164,6 +1265,32 @@ class RedisHub(LocalHub):
         if woken:  # the reader waits on the old set of streams: wake it
             await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
 
+    def _deliver_sent(
+        self, events: list[RoomEvent], first: int, slots: dict[str, int], reply: list[Any]
+    ) -> None:
+        """This pass's events, answered with their ids: where this node has read its room up
+        to the entry just before them (the count it read is the room's count before the pass),
+        its members hear them now, in the stream's order, instead of a round trip later off
+        the stream (the reader then passes over them). Elsewhere the reader brings them."""
+        ready = {
+            key
+            for key, slot in slots.items()
+            if self._positions.get(key) is not None and self._counts.get(key) == reply[slot]
+        }
+        if not ready:
+            return
+        for offset, op in enumerate(events):
+            key = op.room_key
+            if key in ready and self._in_flight.pop((key, op.seq), None) is not None:
+                event_id = first + offset
+                self._positions[key] = f"{event_id}-0"
+                self._counts[key] += 1
+                assert op.sent is not None
+                self._deliver(key, event_id, op.sent, op, op.token, op.made)
+                self.told_on_answer += 1
+        for key in ready:
+            self._unwatch_if_empty(key)
+
     async def _load_modes(self, client: aioredis.Redis, room: Room) -> None:
         """This node starts reading ``room``: its moderation as Redis holds it, then this
         node's own changes there still on their way."""
@@ -1180,6 +1307,7 @@ class RedisHub(LocalHub):
             write = self.modes.write(event, self._rooms.get(op.room_key), op.author)
             if write is not None:
                 mark = "c" if write.made else "m"
+                op.made = write.made
                 args += [mark, len(write.changes)]
                 for change in write.changes:
                     args += [change.action, change.field, change.value]
@@ -1286,6 +1414,11 @@ class RedisHub(LocalHub):
         position = self._positions.get(key)
         if position is None:
             return  # no member here any more
+        read_to, skip = id_number(position), 0
+        while skip < len(entries) and id_number(entries[skip][0]) <= read_to:
+            skip += 1  # heard already: this node's own, as the script answered (_deliver_sent)
+        if skip:
+            entries = entries[skip:]
         if entries:
             self._check_skipped(key, entries)
         for entry_id, fields in entries:
@@ -1298,54 +1431,66 @@ class RedisHub(LocalHub):
             parsed = origin.sent if origin is not None else _parse(fields["e"])
             if parsed is None:
                 continue
-            event_id = id_number(entry_id)
-            if isinstance(parsed, SearchStarted):  # a search's id is its question's event id
-                event: Event = dataclasses.replace(parsed, id=event_id, search_id=event_id)
-            else:
-                event = with_id(parsed, event_id)
-            self.clock.seen(event_id)
-            self._highest = max(self._highest, event_id)
-            room = self._rooms.get(key)
-            if self.history is not None:
-                if room is not None:
-                    self.history.heard(event, room)
-                if origin is not None:
-                    self._keep(origin, event, key)
-            if origin is not None and origin.author is not None and type(event) is Join:
-                self._member_now(origin.author, [room] if room is not None else [])
-            token = fields.get("a", "")
-            if room is not None and token:
-                self._deliver_once(event, room, token, origin)
-            elif room is not None:
-                exclude = origin.exclude if origin is not None else None
-                LocalHub.publish(self, event, room=room, exclude=exclude)
-                if origin is not None and type(event) is Join:
-                    self._replay(origin.author, room, event_id)
-                if (
-                    isinstance(room, ClusterRoom)
-                    and room.joining
-                    and type(event) in _COMINGS
-                    and not kept_quiet(event, room, self.rules)
-                ):
-                    # Who came and went just before them: their welcome may not have known.
-                    for peer in list(room.joining.values()):
-                        if peer is not exclude:
-                            LocalHub.send(self, peer, event)
-            if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
-                # Told to the room first: a kicked member hears its kick, then leaves.
-                made = fields.get("c") == "1"
-                self.modes.heard(event, room, here=origin is not None, made=made)
-            if origin is not None:
-                author = origin.author
-                if (
-                    author is not None
-                    and author is not origin.exclude
-                    and author._hub is self
-                    and (room is None or room not in author.rooms)
-                ):
-                    LocalHub.send(self, author, event)  # its own /part: told, though gone
-                self._arrived(author, origin.seq)
+            token, made = fields.get("a", ""), fields.get("c") == "1"
+            self._deliver(key, id_number(entry_id), parsed, origin, token, made)
         self._unwatch_if_empty(key)
+
+    def _deliver(
+        self,
+        key: str,
+        event_id: int,
+        parsed: Event,
+        origin: RoomEvent | None,
+        token: str,
+        made: bool,
+    ) -> None:
+        """A room's event, in the stream's order, to this node's members (``origin``: this
+        node's own, as it was published; ``token``: an announcement to several rooms;
+        ``made``: the join that made the room)."""
+        if isinstance(parsed, SearchStarted):  # a search's id is its question's event id
+            event: Event = dataclasses.replace(parsed, id=event_id, search_id=event_id)
+        else:
+            event = with_id(parsed, event_id)
+        self.clock.seen(event_id)
+        self._highest = max(self._highest, event_id)
+        room = self._rooms.get(key)
+        if self.history is not None:
+            if room is not None:
+                self.history.heard(event, room)
+            if origin is not None:
+                self._keep(origin, event, key)
+        if origin is not None and origin.author is not None and type(event) is Join:
+            self._member_now(origin.author, [room] if room is not None else [])
+        if room is not None and token:
+            self._deliver_once(event, room, token, origin)
+        elif room is not None:
+            exclude = origin.exclude if origin is not None else None
+            LocalHub.publish(self, event, room=room, exclude=exclude)
+            if origin is not None and type(event) is Join:
+                self._replay(origin.author, room, event_id)
+            if (
+                isinstance(room, ClusterRoom)
+                and room.joining
+                and type(event) in _COMINGS
+                and not kept_quiet(event, room, self.rules)
+            ):
+                # Who came and went just before them: their welcome may not have known.
+                for peer in list(room.joining.values()):
+                    if peer is not exclude:
+                        LocalHub.send(self, peer, event)
+        if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
+            # Told to the room first: a kicked member hears its kick, then leaves.
+            self.modes.heard(event, room, here=origin is not None, made=made)
+        if origin is not None:
+            author = origin.author
+            if (
+                author is not None
+                and author is not origin.exclude
+                and author._hub is self
+                and (room is None or room not in author.rooms)
+            ):
+                LocalHub.send(self, author, event)  # its own /part: told, though gone
+            self._arrived(author, origin.seq)
 
     def _replay(self, joiner: Peer | None, room: Room, join_id: int) -> None:
         """``joiner``, a member here, is in ``room`` now that its join is back: send it the
@@ -1539,6 +1684,10 @@ class RedisHub(LocalHub):
             _said(error),
         )
         self._tell_everyone(PAUSED)
+        self._fail_unanswered()
+        if self._answering is not None:
+            self._answering.cancel()
+            self._answering = None
         for peer in list(self._held):
             self._arrived(peer, self._seq)
         if self.modes is not None:  # lines held for a room's moderation: not sent either
@@ -1557,6 +1706,9 @@ class RedisHub(LocalHub):
                 continue
             log.warning("node %s reaches Redis again; the chat goes on", self.node)
             self._recovery = None
+            if self._appender is not None:  # the scripts' connection is made again on use
+                await self._appender.disconnect()
+            self._answering = asyncio.create_task(self._answer_forever(), name="cluster answers")
             # Descriptions that the full outbox dropped meanwhile: the next heartbeat
             # describes every member again.
             self._described.clear()
@@ -1598,21 +1750,6 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 
 def _as_parsed(response: Any, **kwargs: Any) -> Any:
     return response
-
-
-async def _call_packed(client: aioredis.Redis, packed: bytes) -> Any:
-    """Send one command already packed in RESP and read its reply, on a connection of
-    ``client``'s pool; never retried (an append sent twice would be said twice)."""
-    pool = client.connection_pool
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
-        await connection.send_packed_command(packed)
-        return await connection.read_response()
-    except BaseException:
-        await connection.disconnect()  # its reply, if any, is no command's now
-        raise
-    finally:
-        await pool.release(connection)
 
 
 def _by(operation: Operation, peers: set[Peer]) -> bool:
