@@ -325,8 +325,9 @@ def ngircd_targets(results: Results, sweeps: list[str]) -> list[str]:
     return lines
 
 
-#: For each target against ngIRCd: what limits tcpchat where it is not met, and what
-#: it would take, each backed by a profile under "What limits tcpchat here" below.
+#: For each target (against ngIRCd, and the cluster's): what limits tcpchat where it is
+#: not met, and what it would take, each backed by a profile under "What limits tcpchat
+#: here" below.
 LIMITED_BY = {
     "N=10 knee": (
         "per message, not per member: a `recv()`, a task wake-up and three loop turns, "
@@ -366,6 +367,13 @@ LIMITED_BY = {
         "the interpreter (8.7 MiB) and `ssl`, which asyncio imports whatever the "
         "settings (4.4 MiB), leave too little under 25 MB (**Start-up memory**); it would "
         "take a Python whose asyncio does not import `ssl`"
+    ),
+    "cluster: N=1000 over 2 nodes": (
+        "a line crossing nodes pays a round trip to Redis and an `XREAD` wake-up on the "
+        "other node, and here both nodes fan out the same line at the same moment on the "
+        "server's one core, Redis unpinned beside them (**The Redis backplane**; "
+        'docs/scaling.md, "In the full run"); it would take a core per node, as '
+        "docs/scaling.md advises, which a 2-core machine running the generator cannot give"
     ),
 }
 
