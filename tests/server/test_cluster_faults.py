@@ -80,6 +80,31 @@ async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
         assert sum("the chat is paused:" in line for line in alice.seen) == 1
 
 
+async def test_after_redis_comes_back_lines_go_out_once_without_another_pause(
+    own_redis: RedisServer,
+) -> None:
+    """Back from an outage, the scripts' connection is made again before anything is sent
+    on it: lines reach the room once, their author is told nothing went wrong, and the
+    chat does not pause a second time."""
+    async with running_cluster(own_redis.url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await asyncio.to_thread(own_redis.stop)
+        await alice.expect(r"\*\*\* the chat is paused")
+        await asyncio.to_thread(own_redis.restart)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        for text in ("still here", "and again", "third"):
+            await alice.send(text)
+            await bob.expect(f"<alice> {text}")
+        await settled(alice)
+        assert not any("!!!" in line for line in alice.seen)
+        assert sum("the chat is paused:" in line for line in alice.seen) == 1
+        assert sum("<alice> still here" in line for line in bob.seen) == 1
+
+
 async def test_a_cluster_re_registers_its_members_after_redis_restarts_empty(
     own_redis: RedisServer,
 ) -> None:

@@ -445,6 +445,17 @@ def test_a_member_may_have_only_so_many_lines_held() -> None:
     assert not hold.hold(bob, said("bob", "three", dev))
 
 
+def test_a_member_at_the_limit_still_has_its_part_held_not_refused() -> None:
+    """Past the limit only lines are refused: a part behind them is held and goes, so the
+    other nodes still hear that the member left."""
+    dev, bob = Room("#dev"), member("bob")
+    hold = LineHold(Moderation(), limit=1)
+    assert hold.hold(bob, said("bob", "one", dev))
+    part = Part(0, utc_now(), "bob", "#dev", "")
+    assert hold.hold(bob, HeldLine(part, (dev,), None, judged=False))
+    assert [verdict.line.event for verdict in hold.release(lambda key: False)][-1] is part
+
+
 def test_the_answer_to_a_refused_question_is_said_to_no_one() -> None:
     """An answer's events behind a question refused as muted are dropped, later ones too."""
     dev, bob = Room("#dev"), member("bob")

@@ -309,8 +309,8 @@ class LineHold:
     def hold(self, author: Peer, line: HeldLine) -> bool:
         """Hold ``line`` behind ``author``'s; False: it has all it may have held."""
         held = self._held.setdefault(author, deque())
-        if len(held) >= self.limit and not isinstance(line.event, _ANSWERS):
-            return False
+        if len(held) >= self.limit and isinstance(line.event, SAID):
+            return False  # a line; what changes membership (join, part, leaving) is kept
         held.append(line)
         if line.judged and isinstance(line.event, SearchStarted):
             self._questions[line.event.search_id] = author

@@ -54,6 +54,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
@@ -344,7 +345,7 @@ class RoomEvent:
     made: bool = False  # the join that made the room (marked 'c' in its entry)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Sent:
     """A pass's append script on its way: its events, and each room's slot in it."""
 
@@ -479,8 +480,10 @@ class RedisHub(LocalHub):
         self._all_answered = asyncio.Event()
         self._all_answered.set()
         self._script_room = asyncio.Semaphore(SCRIPTS_IN_FLIGHT)
+        self._scripts_out = 0  # sent, or being sent, and not yet acted on
         self._appender: Any = None  # the connection (redis-py's) that carries them
         self._answering: asyncio.Task[None] | None = None  # reads their answers
+        self._reading_answer = False  # it waits on the connection (not acting on one)
         self._running = asyncio.Event()  # set while Redis answers
         self._tasks: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
@@ -527,6 +530,8 @@ class RedisHub(LocalHub):
                     f"(tcpchat needs {'.'.join(map(str, MIN_REDIS_VERSION))} or later)"
                 )
             await self._join_cluster(fresh=True)
+            pool = self._client.connection_pool
+            self._appender = await pool.get_connection()  # type: ignore[no-untyped-call]
         except (RedisError, OSError, ValueError) as exc:
             await self._disconnect()
             raise StoreError(f"{self.shown_url}: cannot use Redis ({_said(exc)})") from None
@@ -794,6 +799,7 @@ class RedisHub(LocalHub):
         if any(room_key == key for room_key, _ in self._in_flight):
             return
         self._positions.pop(key, None)
+        self._counts.pop(key, None)  # read again from a new first event: no gap to tell of
         if self.history is not None:
             self.history.drop_ring(key)
 
@@ -1014,6 +1020,8 @@ class RedisHub(LocalHub):
         if operation.author is not None and type(operation.event) is Join:
             room = self._rooms.get(operation.room_key)
             self._member_now(operation.author, [room] if room is not None else [])
+            if self.modes is not None and self.modes.hold:
+                self._release_held()  # no load is coming for that room: what waits goes
 
     def _take_outbox(self) -> list[Operation]:
         batch, self._outbox = self._outbox, []
@@ -1029,7 +1037,9 @@ class RedisHub(LocalHub):
             batch = self._take_outbox()
             try:
                 await self._send(batch)
-            except (RedisError, OSError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, RedisError | OSError):
+                    log.exception("node %s: sending to Redis failed", self.node)
                 self._failed_batch(batch)
                 self._lost(exc)
 
@@ -1186,38 +1196,54 @@ class RedisHub(LocalHub):
             args += self._event_args(slot, op)
         append = command("EVALSHA", self._scripts["append"], len(keys), *keys, *args)
         await self._script_room.acquire()
-        if self._appender is None:
-            pool = client.connection_pool
-            self._appender = await pool.get_connection()  # type: ignore[no-untyped-call]
+        self._scripts_out += 1
         sent = _Sent(events, slots)
-        self._unanswered.append(sent)
-        self._answer_due.set()
-        self._all_answered.clear()
         try:
-            await self._appender.send_packed_command(append)
+            appender = self._appender
+            # Never on a connection made again behind the node's back: what was on its
+            # way on the last one was failed with it, and the recovery makes a new one.
+            if not self._running.is_set() or appender is None or not appender.is_connected:
+                raise RedisConnectionError(REDIS_UNREACHABLE)
+            self._unanswered.append(sent)
+            self._all_answered.clear()
+            await appender.send_packed_command(append, check_health=False)
         except BaseException:
             # Not sent (the sender fails the whole batch): no answer will come for it.
             if sent in self._unanswered:
                 self._unanswered.remove(sent)
-                self._answered_one()
+            self._answered_one()
             raise
+        self._answer_due.set()
 
     async def _answer_forever(self) -> None:
         """Read the append scripts' answers, in the order sent, and act on each in turn.
-        Redis lost, this task ends (``_lost``); the recovery starts another."""
+        Redis lost while it waits for one, this task ends (``_lost``); the recovery
+        starts another."""
         while True:
             await self._answer_due.wait()
-            sent = self._unanswered[0]
+            self._reading_answer = True
             try:
                 reply = await self._appender.read_response()
-                await self._answered(sent, reply)
             except (RedisError, OSError) as exc:
-                self._fail_unanswered()
                 self._answering = None
+                self._fail_unanswered()
                 self._lost(exc)
                 return
-            self._unanswered.popleft()
-            self._answered_one()
+            finally:
+                self._reading_answer = False
+            sent = self._unanswered.popleft()
+            try:
+                await self._answered(sent, reply)
+            except Exception as exc:
+                # Redis took these events: only those not yet told are failed (their
+                # authors' replies wait for them), and the node pauses.
+                if not isinstance(exc, RedisError | OSError):
+                    log.exception("node %s: acting on Redis's answer failed", self.node)
+                untold = [op for op in sent.events if (op.room_key, op.seq) in self._in_flight]
+                self._failed_batch(list(untold))
+                self._lost(exc)
+            finally:
+                self._answered_one()
 
     def _fail_unanswered(self) -> None:
         """Every script still on its way is lost with its connection: their authors are
@@ -1229,9 +1255,11 @@ class RedisHub(LocalHub):
 
     def _answered_one(self) -> None:
         """A script is answered (or will never be): room for another."""
+        self._scripts_out -= 1
         self._script_room.release()
         if not self._unanswered:
             self._answer_due.clear()
+        if not self._scripts_out:
             self._all_answered.set()
 
     async def _answered(self, sent: _Sent, reply: list[Any]) -> None:
@@ -1685,7 +1713,9 @@ class RedisHub(LocalHub):
         )
         self._tell_everyone(PAUSED)
         self._fail_unanswered()
-        if self._answering is not None:
+        if self._answering is not None and self._reading_answer:
+            # Waiting on the lost connection: it ends here. (Acting on an answer, it
+            # finishes that, then waits for the next on the connection made again.)
             self._answering.cancel()
             self._answering = None
         for peer in list(self._held):
@@ -1701,14 +1731,18 @@ class RedisHub(LocalHub):
             try:
                 await self._connected().ping()
                 await self._join_cluster(fresh=False)
+                if self._appender is not None:  # the scripts' connection, made again
+                    await self._appender.disconnect()
+                    await self._appender.connect()
             except (RedisError, OSError) as exc:
                 log.debug("Redis still unavailable: %s", _said(exc))
                 continue
             log.warning("node %s reaches Redis again; the chat goes on", self.node)
             self._recovery = None
-            if self._appender is not None:  # the scripts' connection is made again on use
-                await self._appender.disconnect()
-            self._answering = asyncio.create_task(self._answer_forever(), name="cluster answers")
+            if self._answering is None:
+                self._answering = asyncio.create_task(
+                    self._answer_forever(), name="cluster answers"
+                )
             # Descriptions that the full outbox dropped meanwhile: the next heartbeat
             # describes every member again.
             self._described.clear()
