@@ -1206,6 +1206,9 @@ class RedisHub(LocalHub):
                 raise RedisConnectionError(REDIS_UNREACHABLE)
             self._unanswered.append(sent)
             self._all_answered.clear()
+            # The answer task waits on the connection while the script goes: sending
+            # takes a turn of the loop, and its answer may be in before the next.
+            self._answer_due.set()
             await appender.send_packed_command(append, check_health=False)
         except BaseException:
             # Not sent (the sender fails the whole batch): no answer will come for it.
@@ -1213,7 +1216,6 @@ class RedisHub(LocalHub):
                 self._unanswered.remove(sent)
             self._answered_one()
             raise
-        self._answer_due.set()
 
     async def _answer_forever(self) -> None:
         """Read the append scripts' answers, in the order sent, and act on each in turn.
