@@ -1,4 +1,4 @@
-"""A cluster's faults: a node killed, Redis stopped and back empty, a node that falls behind."""
+"""A cluster's faults: a node killed, Redis stopped, hung or back empty, a slow node."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
+from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.redis_hub import REDIS_UNREACHABLE
 from tests.support.cluster import running_cluster, settled
@@ -103,6 +104,36 @@ async def test_after_redis_comes_back_lines_go_out_once_without_another_pause(
         assert not any("!!!" in line for line in alice.seen)
         assert sum("the chat is paused:" in line for line in alice.seen) == 1
         assert sum("<alice> still here" in line for line in bob.seen) == 1
+
+
+async def test_a_redis_that_stops_answering_pauses_the_chat_until_it_answers_again(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis hangs with every connection open (SIGSTOP): within the reply time-out the
+    nodes pause and tell their members once, and a line is refused; it answers again: the
+    chat goes on, and a line said then is heard once."""
+    monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 1.0)
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 500)
+    async with running_cluster(own_redis.url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        own_redis.hang(True)
+        try:
+            await alice.expect(r"\*\*\* the chat is paused", timeout=5)
+            await bob.expect(r"\*\*\* the chat is paused", timeout=5)
+            await alice.send("anyone?")
+            await alice.expect(r"!!! the chat is paused \(this server cannot reach Redis\)")
+        finally:
+            own_redis.hang(False)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        await alice.send("still here")
+        await bob.expect(r"<alice> still here")
+        await settled(bob)
+        assert sum("<alice> still here" in line for line in bob.seen) == 1
+        assert sum("the chat is paused:" in line for line in alice.seen) == 1
 
 
 async def test_a_cluster_re_registers_its_members_after_redis_restarts_empty(

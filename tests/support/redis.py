@@ -90,6 +90,12 @@ class RedisServer:
             process.kill()
             process.wait()
 
+    def hang(self, hung: bool) -> None:
+        """Freeze the running redis-server (SIGSTOP: connections stay open, nothing is
+        answered), or let it go on (SIGCONT)."""
+        assert self._process is not None, "this redis-server is not running"
+        self._process.send_signal(signal.SIGSTOP if hung else signal.SIGCONT)
+
     def close(self) -> None:
         """Stop the server and remove its directory."""
         self.stop()

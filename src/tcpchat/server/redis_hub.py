@@ -470,7 +470,9 @@ class RedisHub(LocalHub):
         self.stream_cap = stream_cap
         self._monotonic = monotonic
         self._client: aioredis.Redis | None = None
-        self._reader: aioredis.Redis | None = None
+        # The hot path's two connections, made by a client of their own (see start()).
+        self._stream_client: aioredis.Redis | None = None
+        self._reading: Any = None  # the connection (redis-py's) that reads the streams
         self._scripts: dict[str, str] = {}
         self._outbox: list[Operation] = []
         self._outbox_ready = asyncio.Event()
@@ -517,10 +519,12 @@ class RedisHub(LocalHub):
     async def start(self) -> None:
         """Connect, load the cluster's view, join it, and start the node's tasks."""
         self._client = self._connect(REPLY_TIMEOUT, "")
-        self._reader = self._connect(REPLY_TIMEOUT + BLOCK_MS / 1000, "-reader")
-        # XREAD's replies as hiredis parsed them: cluster_wire reads them at a fraction of
-        # the cost of redis-py's callbacks, which rebuild every entry twice.
-        self._reader.set_response_callback("XREAD", _as_parsed)
+        # Two connections of their own carry every event: one reads the streams, one takes
+        # the append scripts. They speak RESP packed by cluster_wire and hand back what
+        # hiredis parsed (redis-py's callbacks rebuild every XREAD entry twice), and they
+        # have no socket time-out: with one, redis-py runs each send in a task of its own
+        # (asyncio.wait_for), a loop pass more on every crossing. The node times them.
+        self._stream_client = self._connect(None, "-streams")
         try:
             info = await self._client.info("server")
             version = tuple(int(n) for n in str(info["redis_version"]).split(".")[:2])
@@ -530,8 +534,10 @@ class RedisHub(LocalHub):
                     f"(tcpchat needs {'.'.join(map(str, MIN_REDIS_VERSION))} or later)"
                 )
             await self._join_cluster(fresh=True)
-            pool = self._client.connection_pool
-            self._appender = await pool.get_connection()  # type: ignore[no-untyped-call]
+            pool = self._stream_client.connection_pool
+            async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
+                self._appender = await pool.get_connection()  # type: ignore[no-untyped-call]
+                self._reading = await pool.get_connection()  # type: ignore[no-untyped-call]
         except (RedisError, OSError, ValueError) as exc:
             await self._disconnect()
             raise StoreError(f"{self.shown_url}: cannot use Redis ({_said(exc)})") from None
@@ -576,7 +582,7 @@ class RedisHub(LocalHub):
             self._answering = None
         await self._disconnect()
 
-    def _connect(self, reply_timeout: float, role: str) -> aioredis.Redis:
+    def _connect(self, reply_timeout: float | None, role: str) -> aioredis.Redis:
         try:
             return aioredis.Redis.from_url(
                 self.url,
@@ -590,14 +596,16 @@ class RedisHub(LocalHub):
             raise StoreError(f"{self.shown_url}: not a Redis URL ({exc})") from None
 
     async def _disconnect(self) -> None:
-        if self._appender is not None and self._client is not None:
-            await self._appender.disconnect()
-            await self._client.connection_pool.release(self._appender)
-        self._appender = None
-        for client in (self._client, self._reader):
+        if self._stream_client is not None:
+            for connection in (self._appender, self._reading):
+                if connection is not None:
+                    await connection.disconnect()
+                    await self._stream_client.connection_pool.release(connection)
+        self._appender = self._reading = None
+        for client in (self._client, self._stream_client):
             if client is not None:
                 await client.aclose()
-        self._client = self._reader = None
+        self._client = self._stream_client = None
 
     async def _join_cluster(self, *, fresh: bool) -> None:
         """Load the scripts and the others' view, and describe this node's members.
@@ -1225,7 +1233,8 @@ class RedisHub(LocalHub):
             await self._answer_due.wait()
             self._reading_answer = True
             try:
-                reply = await self._appender.read_response()
+                async with asyncio.timeout(REPLY_TIMEOUT):
+                    reply = await self._appender.read_response()
             except (RedisError, OSError) as exc:
                 self._answering = None
                 self._fail_unanswered()
@@ -1381,13 +1390,16 @@ class RedisHub(LocalHub):
         # whose replies wait for them.
         while True:
             await self._running.wait()
-            reader = self._reader
-            assert reader is not None
-            streams = self._streams()
+            reading = self._reading
+            assert reading is not None
+            xread = command(
+                "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *self._streams()
+            )
             try:
-                reply = await reader.execute_command(  # type: ignore[no-untyped-call]
-                    "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *streams
-                )
+                async with asyncio.timeout(REPLY_TIMEOUT + BLOCK_MS / 1000):
+                    # (A connection lost with Redis is made again here, by redis-py.)
+                    await reading.send_packed_command(xread, check_health=False)
+                    reply = await reading.read_response()
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 continue
@@ -1398,6 +1410,9 @@ class RedisHub(LocalHub):
                     self._read_inbox(entries)
                 else:
                     self._read_room(stream, entries)
+            # The writes these events queued (the hub's pass, loop.call_soon) go out
+            # before the next XREAD does: at a low load its members hear them sooner.
+            await asyncio.sleep(0)
 
     def _streams(self) -> list[str]:
         """XREAD's streams and the last id read of each: every name, then every id."""
@@ -1735,7 +1750,8 @@ class RedisHub(LocalHub):
                 await self._join_cluster(fresh=False)
                 if self._appender is not None:  # the scripts' connection, made again
                     await self._appender.disconnect()
-                    await self._appender.connect()
+                    async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
+                        await self._appender.connect()
             except (RedisError, OSError) as exc:
                 log.debug("Redis still unavailable: %s", _said(exc))
                 continue
@@ -1782,10 +1798,6 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def _as_parsed(response: Any, **kwargs: Any) -> Any:
-    return response
 
 
 def _by(operation: Operation, peers: set[Peer]) -> bool:
