@@ -1073,10 +1073,20 @@ class RedisHub(LocalHub):
         client = self._connected()
         events = [op for op in batch if isinstance(op, RoomEvent)]
         if len(events) < len(batch):
-            # Claims, presence and the rest go on other connections: after the last
-            # pass's events, as they went when one script at a time was on its way (a node
-            # that reads a member's leaving has read its join).
-            await self._all_answered.wait()
+            events = await self._send_others(client, batch, events)
+        # (A pass of room events alone, nearly every pass, goes straight to its script.)
+        await self._append(client, events)
+        self.sent_batches += 1
+
+    async def _send_others(
+        self, client: aioredis.Redis, batch: list[Operation], events: list[RoomEvent]
+    ) -> list[RoomEvent]:
+        """A pass's claims, presence and the rest, before its room events: those events,
+        less any of a member who lost the race for its nickname."""
+        # On other connections: after the last pass's events, as they went when one
+        # script at a time was on its way (a node that reads a member's leaving has read
+        # its join).
+        await self._all_answered.wait()
         claims = [op for op in batch if isinstance(op, Claim)]
         lost = await self._claim(client, claims)
         if lost:
@@ -1113,8 +1123,7 @@ class RedisHub(LocalHub):
         self._describe_all(pipe, described)
         if len(pipe):
             await pipe.execute()
-        await self._append(client, events)
-        self.sent_batches += 1
+        return events
 
     def _describe_all(self, pipe: Any, described: list[Describe]) -> None:
         """Describe a run of members (then forget the run) in one command, in their order."""
