@@ -12,10 +12,12 @@ them, with the same servers and scenarios, and the C load generator:
 - **cross-node latency** at a low fixed load (50,000 deliveries/s), N = 1,000: one
   node alone, then two nodes behind one address (``--reuse-port``: the kernel
   deals the clients between them, so about half of every message's deliveries
-  cross nodes). Target: p50 no more than 1 ms above the single node's.
+  cross nodes), back to back, 5 s each. Target: p50 no more than 1 ms above the
+  single node's.
 
-The nodes share the server CPU; Redis runs unpinned. On a shared machine, read
-the load average printed with each figure.
+The nodes share the server CPU. Redis runs unpinned beside the sweep's node, and
+on the generator's core for the cross-node pair (``scenarios.run_cross_node``
+says why). On a shared machine, read the load average printed with each figure.
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ import os
 import sys
 
 from benchmarks import generator
-from benchmarks.scenarios import Sweep, run_cross_node, run_fixed, run_sweep
+from benchmarks.run import FULL
+from benchmarks.scenarios import Sweep, run_cross_node_pair, run_sweep
 from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_REDIS, RunningServer
 from benchmarks.stats import Step, knee
 
 N100 = Sweep(clients=100, senders=-1, start_deliveries=50_000, max_steps=8, seconds=0.5)
-FIXED_CLIENTS = 1_000
-FIXED_DELIVERIES = 50_000.0
 
 
 def describe(label: str, step: Step | None) -> str:
@@ -47,9 +48,9 @@ def describe(label: str, step: Step | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter steps")
+    parser.add_argument("--quick", action="store_true", help="a shorter wait for late deliveries")
     args = parser.parse_args(argv)
-    seconds, drain, grace = (0.5, 0.3, 1.0) if args.quick else (1.0, 0.5, 2.0)
+    drain, grace = (0.3, 1.0) if args.quick else (0.5, 2.0)
     binary = generator.build()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     knees = {}
@@ -63,11 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     local, backplane = knees[TCPCHAT_ASYNCIO], knees[TCPCHAT_REDIS]
     if local:
         print(f"knee ratio (Redis / local): {backplane / local:.2f} (target ≥ 0.5)")
-    timing = (seconds, drain, grace)
-    with RunningServer(TCPCHAT_ASYNCIO) as server:
-        single = run_fixed(binary, server, FIXED_CLIENTS, FIXED_DELIVERIES, *timing)
+    single, split = run_cross_node_pair(
+        binary,
+        TCPCHAT_REDIS,
+        FULL.cross_node_clients,
+        FULL.cross_node_deliveries,
+        FULL.cross_node_seconds,
+        drain,
+        grace,
+        samples=FULL.cross_node_samples,
+    )
     print(describe("N=1,000 fixed load: one node", single))
-    split = run_cross_node(binary, TCPCHAT_REDIS, FIXED_CLIENTS, FIXED_DELIVERIES, *timing)
     print(describe("N=1,000 fixed load: two nodes", split))
     single_p50, split_p50 = single.p(50), split.p(50)
     if single_p50 is not None and split_p50 is not None:

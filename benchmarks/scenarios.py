@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generator import Generator
-from benchmarks.servers import RunningServer, ServerKind, free_port
+from benchmarks.servers import (
+    GENERATOR_CPU,
+    TCPCHAT_ASYNCIO,
+    RunningServer,
+    ServerKind,
+    free_port,
+)
 from benchmarks.stats import KNEE_P99_MS, Step
 
 
@@ -92,9 +98,11 @@ def run_fixed(
     seconds: float,
     drain: float,
     grace: float,
+    samples: int = 16,
 ) -> Step:
-    """One step at a fixed load, everyone sending: latency and CPU per delivery there."""
-    with _generator(binary, server, clients) as generator:
+    """One step at a fixed load, everyone sending: latency and CPU per delivery there
+    (``samples``: the clients whose latencies are kept, spread over the fan-out)."""
+    with _generator(binary, server, clients, samples=samples) as generator:
         return generator.step(deliveries / (clients - 1), seconds, drain, grace)
 
 
@@ -107,19 +115,46 @@ def run_cross_node(
     drain: float,
     grace: float,
     workdir: Path | None = None,
+    samples: int = 16,
 ) -> Step:
     """:func:`run_fixed` on two nodes of one cluster behind one address (``--reuse-port``).
 
     The kernel deals the clients between the two nodes, so about half of each
     message's deliveries cross from one node to the other through Redis. Both
     nodes share the server's CPU; the CPU figures are the first node's alone.
+
+    Redis runs on the other core, the generator's, as it would on a core (or a
+    machine) of its own in a deployment; at this low load the generator leaves
+    that core mostly idle. Left to the kernel, Redis is woken on the core of the
+    node that sent it the script, and takes it from that node and the other, the
+    two nodes' fan-out waiting behind it (docs/scaling.md, "In the full run").
     """
     port = free_port()
     with (
-        RunningServer(kind, workdir, port=port, reuse_port=True) as first,
+        RunningServer(kind, workdir, port=port, reuse_port=True, redis_cpu=GENERATOR_CPU) as first,
         RunningServer(kind, workdir, port=port, redis_url=first.redis_url, reuse_port=True),
     ):
-        return run_fixed(binary, first, clients, deliveries, seconds, drain, grace)
+        return run_fixed(binary, first, clients, deliveries, seconds, drain, grace, samples)
+
+
+def run_cross_node_pair(
+    binary: Path,
+    kind: ServerKind,
+    clients: int,
+    deliveries: float,
+    seconds: float,
+    drain: float,
+    grace: float,
+    workdir: Path | None = None,
+    samples: int = 16,
+) -> tuple[Step, Step]:
+    """One tcpchat-asyncio node, then :func:`run_cross_node`, back to back: the two latencies
+    the cross-node target compares, measured a few seconds apart on this noisy machine."""
+    timing = (seconds, drain, grace)
+    with RunningServer(TCPCHAT_ASYNCIO, workdir) as single:
+        one = run_fixed(binary, single, clients, deliveries, *timing, samples)
+    two = run_cross_node(binary, kind, clients, deliveries, *timing, workdir, samples)
+    return one, two
 
 
 def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:

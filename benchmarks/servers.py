@@ -194,8 +194,9 @@ class RunningServer:
 
     A ``redis`` kind is a cluster node: on the Redis at ``redis_url``, or else
     on a redis-server it starts first and stops last (``redis_url`` then names
-    it, for more nodes). ``port`` (default: a free one) with ``reuse_port`` lets
-    several nodes listen on one address, the kernel dealing clients between them.
+    it, for more nodes; ``redis_cpu`` pins the one it starts). ``port`` (default: a
+    free one) with ``reuse_port`` lets several nodes listen on one address, the
+    kernel dealing clients between them.
     """
 
     def __init__(
@@ -206,6 +207,7 @@ class RunningServer:
         port: int | None = None,
         redis_url: str | None = None,
         reuse_port: bool = False,
+        redis_cpu: int | None = None,
     ) -> None:
         self.kind = kind
         self.port = port if port is not None else free_port()
@@ -213,7 +215,7 @@ class RunningServer:
         self._redis: RedisServer | None = None
         self.redis_url = redis_url
         if kind.redis and redis_url is None:
-            self._redis = started_redis()
+            self._redis = started_redis(redis_cpu)
             self.redis_url = self._redis.url
         self._workdir = workdir
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
@@ -382,14 +384,18 @@ class RunningServer:
         self.stop()
 
 
-def started_redis() -> RedisServer:
+def started_redis(cpu: int | None = None) -> RedisServer:
     """A redis-server of the benchmark's own, as the tests start theirs: on a free loopback
-    port, persistence off, unpinned (``make bench`` installs Debian's package)."""
+    port, persistence off, unpinned unless ``cpu`` says where (``make bench`` installs
+    Debian's package)."""
     if shutil.which(REDIS_PROGRAM) is None:
         raise RuntimeError("redis-server is not installed: apt-get install redis-server")
     server = RedisServer()
     try:
         server.start()
+        if cpu is not None and cpu < (os.cpu_count() or 1):
+            for thread in os.listdir(f"/proc/{server.pid}/task"):
+                os.sched_setaffinity(int(thread), {cpu})
     except BaseException:
         server.close()
         raise

@@ -62,6 +62,12 @@ class RedisServer:
         return f"redis://{secret}127.0.0.1:{self.port}/0"
 
     @property
+    def pid(self) -> int:
+        """The running redis-server's process id."""
+        assert self._process is not None, "this redis-server is not running"
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
