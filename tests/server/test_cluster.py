@@ -8,7 +8,8 @@ import contextlib
 import redis.asyncio as aioredis
 
 from tcpchat.core.events import AIAnswer, SearchStarted
-from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT
+from tcpchat.core.pacing import FlushGate
+from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT, RedisHub
 from tests.support.cluster import hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 
@@ -215,3 +216,19 @@ async def test_a_node_alone_in_a_room_tells_its_members_as_redis_answers(redis_u
         await alice.send("after")
         await bob.expect(r"<alice> after")
         assert sum("<alice> line" in line for line in bob.seen) == 20
+
+
+def test_a_busy_node_reads_redis_once_a_pass_and_a_quiet_one_at_once() -> None:
+    """Between XREADs the reader waits a turn of the loop while the node is quiet, and the
+    hub's coalescing window while the hub spaces its passes (so each reply carries a pass's
+    worth of events)."""
+    cpu = [0.0]
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    assert hub._read_pause() == 0.0  # no pacer: at once
+    hub.pacer = FlushGate(lambda: cpu[0], window=0.0005, sample_seconds=0.01)
+    assert hub._read_pause() == 0.0
+    hub.pacer.passed(0.0)
+    cpu[0] = 0.009  # 90% of a CPU over the sample: busy
+    hub.pacer.passed(0.01)
+    assert hub.pacer.busy
+    assert hub._read_pause() == 0.0005

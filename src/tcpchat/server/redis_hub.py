@@ -1419,9 +1419,16 @@ class RedisHub(LocalHub):
                     self._read_inbox(entries)
                 else:
                     self._read_room(stream, entries)
-            # The writes these events queued (the hub's pass, loop.call_soon) go out
-            # before the next XREAD does: at a low load its members hear them sooner.
-            await asyncio.sleep(0)
+            await asyncio.sleep(self._read_pause())
+
+    def _read_pause(self) -> float:
+        """How long the reader waits before its next XREAD. At least a turn of the loop:
+        the writes these events queued (the hub's pass, ``loop.call_soon``) go out first,
+        so a quiet node's members hear them sooner. A busy node, whose hub spaces its
+        passes (core/pacing.py), reads once a pass: each XREAD then carries a pass's worth
+        of events for its fixed cost, in the node and in Redis."""
+        pacer = self.pacer
+        return pacer.window if pacer is not None and pacer.busy else 0.0
 
     def _streams(self) -> list[str]:
         """XREAD's streams and the last id read of each: every name, then every id."""
