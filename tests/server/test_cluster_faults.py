@@ -136,6 +136,24 @@ async def test_a_redis_that_stops_answering_pauses_the_chat_until_it_answers_aga
         assert sum("the chat is paused:" in line for line in alice.seen) == 1
 
 
+async def test_a_socket_time_out_in_the_url_leaves_the_readers_block_alone(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``?socket_timeout=1`` in the URL (redis-py lets the URL's options win): the node's
+    commands get 1 s, but its reader, blocked in XREAD for longer while the chat is
+    quiet, is not cut off by it, and the chat never pauses."""
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 2_000)
+    async with running_cluster(redis_url + "?socket_timeout=1", 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await asyncio.sleep(2.5)  # past the socket time-out and one whole block
+        await alice.send("still one chat")
+        await bob.expect(r"<alice> still one chat")
+        assert not any("paused" in line for line in alice.seen + bob.seen)
+
+
 async def test_a_cluster_re_registers_its_members_after_redis_restarts_empty(
     own_redis: RedisServer,
 ) -> None:

@@ -489,6 +489,7 @@ class RedisHub(LocalHub):
         self._running = asyncio.Event()  # set while Redis answers
         self._tasks: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
+        self._recoveries = 0  # outages the node came back from
         self._epoch = ""
         self._closing = False
         self._highest = 0  # the highest event id this node has seen: the id counter's floor
@@ -534,10 +535,8 @@ class RedisHub(LocalHub):
                     f"(tcpchat needs {'.'.join(map(str, MIN_REDIS_VERSION))} or later)"
                 )
             await self._join_cluster(fresh=True)
-            pool = self._stream_client.connection_pool
-            async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
-                self._appender = await pool.get_connection()  # type: ignore[no-untyped-call]
-                self._reading = await pool.get_connection()  # type: ignore[no-untyped-call]
+            self._appender = await self._stream_connection()
+            self._reading = await self._stream_connection()
         except (RedisError, OSError, ValueError) as exc:
             await self._disconnect()
             raise StoreError(f"{self.shown_url}: cannot use Redis ({_said(exc)})") from None
@@ -584,7 +583,7 @@ class RedisHub(LocalHub):
 
     def _connect(self, reply_timeout: float | None, role: str) -> aioredis.Redis:
         try:
-            return aioredis.Redis.from_url(
+            client = aioredis.Redis.from_url(
                 self.url,
                 decode_responses=True,
                 socket_connect_timeout=CONNECT_TIMEOUT,
@@ -594,17 +593,32 @@ class RedisHub(LocalHub):
             )
         except ValueError as exc:
             raise StoreError(f"{self.shown_url}: not a Redis URL ({exc})") from None
+        if reply_timeout is None:
+            # Not even one from the URL (?socket_timeout=...), which redis-py lets win: the
+            # reader's XREAD blocks for BLOCK_MS, and the node times these connections.
+            client.connection_pool.connection_kwargs["socket_timeout"] = None
+        return client
+
+    async def _stream_connection(self) -> Any:
+        """A connection of the ``-streams`` client's own, connected (theirs is the only
+        pool without a socket time-out: this is the one bound on its handshake)."""
+        assert self._stream_client is not None
+        async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
+            pool = self._stream_client.connection_pool
+            return await pool.get_connection()  # type: ignore[no-untyped-call]
 
     async def _disconnect(self) -> None:
-        if self._stream_client is not None:
-            for connection in (self._appender, self._reading):
-                if connection is not None:
-                    await connection.disconnect()
-                    await self._stream_client.connection_pool.release(connection)
+        """Close every connection. Nothing here stops the rest: a disconnect can fail (a
+        TLS close that a hung Redis never answers), and the server still closes."""
+        connections = [c for c in (self._appender, self._reading) if c is not None]
         self._appender = self._reading = None
+        for connection in connections:
+            with contextlib.suppress(RedisError, OSError):
+                await connection.disconnect(nowait=True)
         for client in (self._client, self._stream_client):
             if client is not None:
-                await client.aclose()
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
         self._client = self._stream_client = None
 
     async def _join_cluster(self, *, fresh: bool) -> None:
@@ -1223,10 +1237,13 @@ class RedisHub(LocalHub):
                 raise RedisConnectionError(REDIS_UNREACHABLE)
             self._unanswered.append(sent)
             self._all_answered.clear()
-            # The answer task waits on the connection while the script goes: sending
-            # takes a turn of the loop, and its answer may be in before the next.
+            # The answer task waits on the connection from now: a send that has to wait
+            # for room in the socket's buffer may be answered before it returns.
             self._answer_due.set()
-            await appender.send_packed_command(append, check_health=False)
+            # Bounded: a Redis that stops reading (hung, cut off) fills the buffers, and
+            # closing the connection would not wake a send waiting for room.
+            async with asyncio.timeout(REPLY_TIMEOUT):
+                await appender.send_packed_command(append, check_health=False)
         except BaseException:
             # Not sent (the sender fails the whole batch): no answer will come for it.
             if sent in self._unanswered:
@@ -1404,13 +1421,16 @@ class RedisHub(LocalHub):
             xread = command(
                 "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *self._streams()
             )
+            recoveries = self._recoveries
             try:
                 async with asyncio.timeout(REPLY_TIMEOUT + BLOCK_MS / 1000):
                     # (A connection lost with Redis is made again here, by redis-py.)
                     await reading.send_packed_command(xread, check_health=False)
                     reply = await reading.read_response()
             except (RedisError, OSError) as exc:
-                self._lost(exc)
+                if self._recoveries == recoveries:
+                    self._lost(exc)
+                # (Else it was sent before an outage that is over: read again.)
                 continue
             for stream, entries in xread_entries(reply):
                 if stream == self.keys.presence:
@@ -1773,6 +1793,7 @@ class RedisHub(LocalHub):
                 continue
             log.warning("node %s reaches Redis again; the chat goes on", self.node)
             self._recovery = None
+            self._recoveries += 1
             if self._answering is None:
                 self._answering = asyncio.create_task(
                     self._answer_forever(), name="cluster answers"
@@ -1857,4 +1878,8 @@ def _parse(document: str) -> Event | None:
 
 def _said(error: BaseException) -> str:
     """An error in one line (redis-py names host and port only, never the password)."""
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+    if str(error):
+        return str(error).splitlines()[0]
+    if isinstance(error, TimeoutError):  # one of the node's own (asyncio.timeout)
+        return f"no answer within {REPLY_TIMEOUT:g} s"
+    return type(error).__name__
