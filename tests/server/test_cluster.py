@@ -25,6 +25,30 @@ async def test_a_line_said_on_one_node_reaches_the_room_on_another(redis_url: st
         await bob.expect(r"<alice> hello from A")
 
 
+async def test_nodes_on_resp3_chat_as_on_resp2(redis_url: str) -> None:
+    """``?protocol=3`` in the URL: Redis answers the nodes in RESP3 (an XREAD reply is a map
+    where RESP2 has a list), and lines cross both ways, in order."""
+    async with running_cluster(redis_url + "?protocol=3", 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        for number in range(3):
+            await alice.send(f"from A {number}")
+        await bob.send("from B")
+        heard = [(await bob.expect(r"<alice> (from A \d)")).group(1) for _ in range(3)]
+        assert heard == [f"from A {number}" for number in range(3)]
+        await alice.expect(r"<bob> from B")
+        admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            clients = await admin.client_list()
+        finally:
+            await admin.aclose()
+        streams = [c for c in clients if c["name"].endswith("-streams")]
+        assert len(streams) == 4  # two a node: its reader and its scripts
+        assert {c["resp"] for c in streams} == {"3"}
+
+
 async def test_every_member_sees_the_same_order(redis_url: str) -> None:
     """Six senders on three nodes, 20 lines each: every member sees the others' in one order."""
     async with running_cluster(redis_url, 3) as cluster:

@@ -89,23 +89,14 @@ def command(*args: str | int | bytes) -> bytes:
 
 
 def xread_entries(reply: Any) -> Iterable[tuple[str, Entries]]:
-    """``XREAD``'s reply as (stream, entries), read from what hiredis parsed, in either
-    protocol: RESP2's ``[[stream, [[id, [field, value, ...]], ...]], ...]`` or RESP3's map
-    of stream to entries (with or without redis-py's list around them)."""
+    """``XREAD``'s reply as (stream, entries), read from what hiredis parsed (no redis-py
+    callback runs on the node's reading connection), in either protocol: RESP2's
+    ``[[stream, [[id, [field, value, ...]], ...]], ...]`` or RESP3's map of stream to
+    entries."""
     if not reply:
         return []
     pairs: Iterable[Any] = reply.items() if isinstance(reply, dict) else reply
-    streams = []
-    for stream, entries in pairs:
-        if (
-            entries
-            and isinstance(entries[0], list)
-            and entries[0]
-            and isinstance(entries[0][0], list)
-        ):
-            entries = entries[0]  # RESP3 as redis-py wraps it: [entries]
-        streams.append((str(stream), [_entry(entry) for entry in entries]))
-    return streams
+    return [(str(stream), [_entry(entry) for entry in entries]) for stream, entries in pairs]
 
 
 def _entry(entry: Any) -> tuple[str, dict[str, str]]:

@@ -856,7 +856,7 @@ class RedisHub(LocalHub):
             return
         if self.modes is not None and self._held_back(event, (room,), exclude, author):
             return
-        self._put_event(RoomEvent(event, room.key, exclude, author, self._await(author)))
+        self._put_one_room(event, room.key, exclude, author)
 
     def announce(self, event: Event, *, about: Peer, exclude: Peer | None = None) -> None:
         rooms = list(about.rooms)
@@ -932,10 +932,13 @@ class RedisHub(LocalHub):
             elif line.announced:
                 self._announce_to(line.event, list(line.rooms), line.exclude, author)
             else:
-                room_event = RoomEvent(
-                    line.event, line.rooms[0].key, line.exclude, author, self._await(author)
-                )
-                self._put_event(room_event)
+                self._put_one_room(line.event, line.rooms[0].key, line.exclude, author)
+
+    def _put_one_room(
+        self, event: Event, key: str, exclude: Peer | None, author: Peer | None
+    ) -> None:
+        """An event for one room on its way to Redis; its author's replies wait for it."""
+        self._put_event(RoomEvent(event, key, exclude, author, self._await(author)))
 
     def send(self, peer: Peer, event: Event) -> None:
         if isinstance(peer, RemotePeer):
