@@ -368,6 +368,14 @@ LIMITED_BY = {
         "settings (4.4 MiB), leave too little under 25 MB (**Start-up memory**); it would "
         "take a Python whose asyncio does not import `ssl`"
     ),
+    "cluster: N=100 knee": (
+        "on top of a single node's work, every event goes to Redis in its pass's script and "
+        "comes back in an `XREAD`, the node's own too when no other node is in the room, "
+        "and Redis's CPU comes out of a core the node or the generator needs; the node's "
+        "knee is at the edge of 3.2M here, held in some runs and not in others (**The Redis "
+        'backplane**; docs/scaling.md, "In the full run"); it would take a node that reads '
+        "back only the rooms other nodes are in, and a core for Redis"
+    ),
     "cluster: N=1000 over 2 nodes": (
         "a line crossing nodes pays a round trip to Redis and an `XREAD` wake-up on the "
         "other node (0.3 to 0.4 ms here between idle processes), and both nodes fan out "

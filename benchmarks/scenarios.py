@@ -127,7 +127,7 @@ def run_cross_node(
     machine) of its own in a deployment; at this low load the generator leaves
     that core mostly idle. Left to the kernel, Redis is woken on the core of the
     node that sent it the script, and takes it from that node and the other, the
-    two nodes' fan-out waiting behind it (docs/scaling.md, "In the full run").
+    two nodes' fan-out waiting behind it (docs/scaling.md, "Crossing nodes, measured").
     """
     port = free_port()
     with (
