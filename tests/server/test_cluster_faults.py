@@ -214,6 +214,14 @@ async def test_a_stopped_node_does_not_slow_the_others_and_is_told_what_it_skipp
         await process.communicate()
 
 
+def test_a_time_out_of_the_nodes_own_is_logged_in_words() -> None:
+    """asyncio.timeout raises a TimeoutError with no text: the log says what happened."""
+    assert redis_hub._said(TimeoutError()) == "no answer in time"
+    assert redis_hub._said(TimeoutError("Timeout reading from 127.0.0.1:6379")) == (
+        "Timeout reading from 127.0.0.1:6379"
+    )
+
+
 async def test_the_redis_password_is_never_in_the_error() -> None:
     """A wrong password refuses the node at start, in words that never show the password."""
     with running_redis(password="the-right-one") as redis_server:

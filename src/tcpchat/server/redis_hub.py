@@ -1884,5 +1884,5 @@ def _said(error: BaseException) -> str:
     if str(error):
         return str(error).splitlines()[0]
     if isinstance(error, TimeoutError):  # one of the node's own (asyncio.timeout)
-        return f"no answer within {REPLY_TIMEOUT:g} s"
+        return "no answer in time"
     return type(error).__name__
