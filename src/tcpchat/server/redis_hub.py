@@ -1092,7 +1092,7 @@ class RedisHub(LocalHub):
         if len(events) < len(batch):
             events = await self._send_others(client, batch, events)
         # (A pass of room events alone, nearly every pass, goes straight to its script.)
-        await self._append(client, events)
+        await self._append(events)
         self.sent_batches += 1
 
     async def _send_others(
@@ -1203,7 +1203,7 @@ class RedisHub(LocalHub):
         LocalHub.flush(self, peer)
         self.drop(peer, LOST_RACE)
 
-    async def _append(self, client: aioredis.Redis, events: list[RoomEvent]) -> None:
+    async def _append(self, events: list[RoomEvent]) -> None:
         """The pass's room events to their streams, with their ids, in one script."""
         if not events:
             return
