@@ -17,10 +17,7 @@ from tests.support.faults import wait_until
 async def test_a_line_said_on_one_node_reaches_the_room_on_another(redis_url: str) -> None:
     """Alice on node A says hello; Bob on node B sees it."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(b, "bob")
-        await alice.expect(r"\*\*\* bob joined")
+        alice, bob = await cluster.alice_and_bob()
         await alice.send("hello from A")
         await bob.expect(r"<alice> hello from A")
 
@@ -133,10 +130,7 @@ async def test_users_lists_the_whole_cluster(redis_url: str) -> None:
 async def test_msg_reaches_a_user_on_another_node(redis_url: str) -> None:
     """/msg from node A to a user on node B arrives there."""
     async with running_cluster(redis_url, 2) as cluster:
-        a, b = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(b, "bob")
-        await alice.expect(r"\*\*\* bob joined")
+        alice, bob = await cluster.alice_and_bob()
         await alice.send("/msg bob psst")
         await bob.expect(r"\[private\] alice -> bob: psst")
 

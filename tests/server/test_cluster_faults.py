@@ -63,10 +63,7 @@ async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
 ) -> None:
     """Redis stops: members stay connected, are told once, input is refused; back: it resumes."""
     async with running_cluster(own_redis.url, 2) as cluster:
-        a, b = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(b, "bob")
-        await alice.expect(r"\*\*\* bob joined")
+        alice, bob = await cluster.alice_and_bob()
         await asyncio.to_thread(own_redis.stop)
         await alice.expect(r"\*\*\* the chat is paused")
         await bob.expect(r"\*\*\* the chat is paused")
@@ -88,10 +85,7 @@ async def test_after_redis_comes_back_lines_go_out_once_without_another_pause(
     on it: lines reach the room once, their author is told nothing went wrong, and the
     chat does not pause a second time."""
     async with running_cluster(own_redis.url, 2) as cluster:
-        a, b = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(b, "bob")
-        await alice.expect(r"\*\*\* bob joined")
+        alice, bob = await cluster.alice_and_bob()
         await asyncio.to_thread(own_redis.stop)
         await alice.expect(r"\*\*\* the chat is paused")
         await asyncio.to_thread(own_redis.restart)
@@ -115,10 +109,7 @@ async def test_a_redis_that_stops_answering_pauses_the_chat_until_it_answers_aga
     monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 1.0)
     monkeypatch.setattr(redis_hub, "BLOCK_MS", 500)
     async with running_cluster(own_redis.url, 2) as cluster:
-        a, b = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(b, "bob")
-        await alice.expect(r"\*\*\* bob joined")
+        alice, bob = await cluster.alice_and_bob()
         own_redis.hang(True)
         try:
             await alice.expect(r"\*\*\* the chat is paused", timeout=5)
@@ -144,10 +135,7 @@ async def test_a_socket_time_out_in_the_url_leaves_the_readers_block_alone(
     quiet, is not cut off by it, and the chat never pauses."""
     monkeypatch.setattr(redis_hub, "BLOCK_MS", 2_000)
     async with running_cluster(redis_url + "?socket_timeout=1", 2) as cluster:
-        a, b = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(b, "bob")
-        await alice.expect(r"\*\*\* bob joined")
+        alice, bob = await cluster.alice_and_bob()
         await asyncio.sleep(2.5)  # past the socket time-out and one whole block
         await alice.send("still one chat")
         await bob.expect(r"<alice> still one chat")

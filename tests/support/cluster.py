@@ -76,6 +76,13 @@ class Cluster:
             await settled(line_client)
         return line_client
 
+    async def alice_and_bob(self) -> tuple[LineClient, LineClient]:
+        """alice on the first node and bob on the second, alice told that bob joined."""
+        alice = await self.client(self.nodes[0], "alice")
+        bob = await self.client(self.nodes[1], "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        return alice, bob
+
     async def close(self) -> None:
         for line_client in self.clients:
             await line_client.close()
