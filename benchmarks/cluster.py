@@ -15,9 +15,9 @@ them, with the same servers and scenarios, and the C load generator:
   cross nodes), back to back, 5 s each. Target: p50 no more than 1 ms above the
   single node's.
 
-The nodes share the server CPU. Redis runs unpinned beside the sweep's node, and
-on the generator's core for the cross-node pair (``scenarios.run_cross_node``
-says why). On a shared machine, read the load average printed with each figure.
+The nodes share the server CPU. Redis runs on the generator's core, as on a core
+of its own (``servers.RunningServer``; docs/scaling.md, "Where Redis runs in the
+benchmark"). On a shared machine, read the load average printed with each figure.
 """
 
 from __future__ import annotations

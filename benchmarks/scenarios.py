@@ -13,7 +13,6 @@ from typing import Any
 
 from benchmarks.generator import Generator
 from benchmarks.servers import (
-    GENERATOR_CPU,
     TCPCHAT_ASYNCIO,
     RunningServer,
     ServerKind,
@@ -123,15 +122,15 @@ def run_cross_node(
     message's deliveries cross from one node to the other through Redis. Both
     nodes share the server's CPU; the CPU figures are the first node's alone.
 
-    Redis runs on the other core, the generator's, as it would on a core (or a
-    machine) of its own in a deployment; at this low load the generator leaves
-    that core mostly idle. Left to the kernel, Redis is woken on the core of the
-    node that sent it the script, and takes it from that node and the other, the
-    two nodes' fan-out waiting behind it (docs/scaling.md, "Crossing nodes, measured").
+    Redis runs on the other core, the generator's (:class:`RunningServer`), as it
+    would on a core (or a machine) of its own in a deployment. Left to the kernel,
+    Redis is woken on the core of the node that sent it the script, and takes it
+    from that node and the other, the two nodes' fan-out waiting behind it
+    (docs/scaling.md, "Crossing nodes, measured").
     """
     port = free_port()
     with (
-        RunningServer(kind, workdir, port=port, reuse_port=True, redis_cpu=GENERATOR_CPU) as first,
+        RunningServer(kind, workdir, port=port, reuse_port=True) as first,
         RunningServer(kind, workdir, port=port, redis_url=first.redis_url, reuse_port=True),
     ):
         return run_fixed(binary, first, clients, deliveries, seconds, drain, grace, samples)

@@ -2,8 +2,12 @@
 
 Every server is started fresh for each round, on a free loopback port, pinned
 with ``taskset`` to :data:`SERVER_CPU` while the load generator runs on
-:data:`GENERATOR_CPU`. Flood protection is off everywhere: for tcpchat through
-:func:`tcpchat_flood_off_args`, for ngIRCd in ``ngircd.conf.in``.
+:data:`GENERATOR_CPU`. A cluster node's redis-server runs on the generator's
+core too: in a deployment Redis has a core (or a machine) of its own, and left
+to the kernel it is woken on the node's core, where it takes CPU from the node
+under test (docs/scaling.md, "Where Redis runs in the benchmark"). Flood
+protection is off everywhere: for tcpchat through :func:`tcpchat_flood_off_args`,
+for ngIRCd in ``ngircd.conf.in``.
 """
 
 from __future__ import annotations
@@ -94,8 +98,8 @@ TCPCHAT_WEB = ServerKind(
     web=True,
 )
 #: tcpchat-asyncio as a node of a cluster: its room's events go through a redis-server
-#: started with it (fresh each round, unpinned, no persistence) and come back before any
-#: member hears them (docs/scaling.md): what the backplane costs one node.
+#: started with it (fresh each round, on the generator's core, no persistence) and come
+#: back before any member hears them (docs/scaling.md): what the backplane costs one node.
 TCPCHAT_REDIS = ServerKind(
     "tcpchat-redis",
     "text",
@@ -194,7 +198,7 @@ class RunningServer:
 
     A ``redis`` kind is a cluster node: on the Redis at ``redis_url``, or else
     on a redis-server it starts first and stops last (``redis_url`` then names
-    it, for more nodes; ``redis_cpu`` pins the one it starts). ``port`` (default: a
+    it, for more nodes), on ``redis_cpu`` (None: where the kernel puts it). ``port`` (default: a
     free one) with ``reuse_port`` lets several nodes listen on one address, the
     kernel dealing clients between them.
     """
@@ -207,7 +211,7 @@ class RunningServer:
         port: int | None = None,
         redis_url: str | None = None,
         reuse_port: bool = False,
-        redis_cpu: int | None = None,
+        redis_cpu: int | None = GENERATOR_CPU,
     ) -> None:
         self.kind = kind
         self.port = port if port is not None else free_port()
