@@ -7,13 +7,15 @@ import os
 import signal
 
 import pytest
+import redis.asyncio as aioredis
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
 from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
-from tcpchat.server.redis_hub import REDIS_UNREACHABLE
-from tests.support.cluster import running_cluster, settled
+from tcpchat.server.redis_hub import REDIS_UNREACHABLE, SCRIPTS_IN_FLIGHT
+from tests.support.cluster import hub_of, running_cluster, settled
+from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.http import http_get, scrape, value
 from tests.support.programs import start_server
@@ -244,3 +246,37 @@ async def test_readyz_says_a_node_without_redis_is_not_ready(own_redis: RedisSer
     assert (ready, lag) == ("HTTP/1.1 200 OK", 0.0)
     assert status == "HTTP/1.1 503 Service Unavailable"
     assert body == f"not ready: {REDIS_UNREACHABLE}\n".encode()
+
+
+async def test_a_node_closing_while_redis_lags_sends_every_line_said_before(
+    redis_url: str,
+) -> None:
+    """The node shuts down with a pass waiting for room on the scripts' connection (Redis
+    holds their writes): that pass is sent too, its lines heard on the other node in
+    order, and the node leaves the cluster cleanly (its members are told gone at once,
+    not swept after --node-timeout)."""
+    async with running_cluster(redis_url, 2, flood_control=False, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        node = hub_of(a)
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            await admin.client_pause(10_000, all=False)  # every write waits
+            for number in range(SCRIPTS_IN_FLIGHT):
+                await alice.send(f"line {number}")
+                await wait_until(lambda n=number: len(node._unanswered) == n + 1)  # type: ignore[misc]
+            await alice.send(f"line {SCRIPTS_IN_FLIGHT}")  # waits for room to be sent
+            # Read, and taken by the sender, which waits for room on the connection.
+            await wait_until(
+                lambda: len(node._in_flight) == SCRIPTS_IN_FLIGHT + 1 and not node._outbox
+            )
+            closing = asyncio.create_task(a.close())
+            await asyncio.sleep(0.2)
+        finally:
+            await admin.client_unpause()
+            await admin.aclose()
+        await closing
+        heard = [(await bob.expect(r"<alice> (line \d+)")).group(1) for _ in range(5)]
+        assert heard == [f"line {number}" for number in range(SCRIPTS_IN_FLIGHT + 1)]
+        await bob.expect(r"\*\*\* alice left")
+        assert node.node not in await hub_of(b)._connected().smembers(node.keys.nodes)

@@ -142,6 +142,7 @@ REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
 SHUTTING_DOWN = "server shutting down"
+SENDER = "cluster sender"  # the task's name: close() lets it finish its pass
 
 # One pass's room events, each to its room's stream, with ids from the cluster's counter,
 # all in one script: one round trip a pass, and no node can slip an id in between, so each
@@ -488,6 +489,8 @@ class RedisHub(LocalHub):
         self._reading_answer = False  # it waits on the connection (not acting on one)
         self._running = asyncio.Event()  # set while Redis answers
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending = False  # the sender is handing a pass to Redis
+        self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
         self._epoch = ""
@@ -545,7 +548,7 @@ class RedisHub(LocalHub):
             raise
         self._running.set()
         self._tasks = [
-            asyncio.create_task(self._send_forever(), name="cluster sender"),
+            asyncio.create_task(self._send_forever(), name=SENDER),
             asyncio.create_task(self._read_forever(), name="cluster reader"),
             asyncio.create_task(self._beat_forever(), name="cluster heartbeat"),
         ]
@@ -560,13 +563,17 @@ class RedisHub(LocalHub):
         """Send what is waiting (within ``timeout``), leave the cluster, disconnect."""
         self._closing = True
         tasks, self._tasks = self._tasks, []
+        sender = next((task for task in tasks if task.get_name() == SENDER), None)
+        others = [task for task in tasks if task is not sender]
         if self._recovery is not None:
-            tasks.append(self._recovery)
-        await _cancel(tasks)
+            others.append(self._recovery)
+        await _cancel(others)
         if self._client is not None and self._running.is_set():
             try:
                 async with asyncio.timeout(timeout):
-                    await self._send(self._take_outbox())
+                    if sender is not None:
+                        await self._drained(sender)
+                    await self._send(self._take_outbox())  # what a stopped sender left
                     await self._all_answered.wait()
                     await self._client.srem(self.keys.nodes, self.node)
                     await self._client.delete(
@@ -576,10 +583,20 @@ class RedisHub(LocalHub):
                     )
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("node %s left the cluster uncleanly: %s", self.node, _said(exc))
+        if sender is not None:
+            await _cancel([sender])
         if self._answering is not None:
             await _cancel([self._answering])
             self._answering = None
         await self._disconnect()
+
+    async def _drained(self, sender: asyncio.Task[None]) -> None:
+        """Wait until the sender has handed Redis every pass waiting, the one it is sending
+        included. (Cancelled in the middle of a pass, it would leave that pass neither sent
+        nor refused: waiting for room on the scripts' connection, or in its claims.)"""
+        while (self._outbox or self._sending) and not sender.done():
+            self._pass_sent.clear()
+            await self._pass_sent.wait()
 
     def _connect(self, reply_timeout: float | None, role: str) -> aioredis.Redis:
         try:
@@ -1060,6 +1077,7 @@ class RedisHub(LocalHub):
             await self._outbox_ready.wait()
             await self._running.wait()
             batch = self._take_outbox()
+            self._sending = True
             try:
                 await self._send(batch)
             except Exception as exc:
@@ -1067,6 +1085,11 @@ class RedisHub(LocalHub):
                     log.exception("node %s: sending to Redis failed", self.node)
                 self._failed_batch(batch)
                 self._lost(exc)
+                if self._closing:
+                    return  # no recovery now: what is left is not sent (close() says so)
+            finally:
+                self._sending = False
+                self._pass_sent.set()
 
     def _failed_batch(self, batch: list[Operation]) -> None:
         """Redis failed mid-batch: tell authors their words were not sent; keep the rest."""
