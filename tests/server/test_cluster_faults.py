@@ -11,10 +11,14 @@ import redis.asyncio as aioredis
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
+from tcpchat.core.events import Message
+from tcpchat.core.hub import Peer
+from tcpchat.core.rooms import room_key
 from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
-from tcpchat.server.redis_hub import REDIS_UNREACHABLE, SCRIPTS_IN_FLIGHT
+from tcpchat.server.redis_hub import REDIS_UNREACHABLE, SCRIPTS_IN_FLIGHT, RedisHub, RoomEvent
 from tests.support.cluster import hub_of, running_cluster, settled
+from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.http import http_get, scrape, value
@@ -280,3 +284,70 @@ async def test_a_node_closing_while_redis_lags_sends_every_line_said_before(
         assert heard == [f"line {number}" for number in range(SCRIPTS_IN_FLIGHT + 1)]
         await bob.expect(r"\*\*\* alice left")
         assert node.node not in await hub_of(b)._connected().smembers(node.keys.nodes)
+
+
+def paused_node_with_alice() -> tuple[RedisHub, Peer, FakeTransport]:
+    """A node driven by plain calls (no Redis): alice in #lobby, her joining set aside."""
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    hub._running.set()
+    transport = FakeTransport()
+    alice = Peer(transport)
+    hub.register(alice, "alice")
+    hub.join_room(alice, "#lobby")
+    hub._in_flight.clear()
+    hub._take_outbox()
+    return hub, alice, transport
+
+
+async def test_a_line_heard_already_is_not_refused_when_its_pass_fails() -> None:
+    """A pass fails (its answer lost) after the reader read one of its lines back, and
+    the sender fails the same pass again: alice is told once, of the other line only."""
+    hub, alice, transport = paused_node_with_alice()
+    room = hub._rooms[room_key("#lobby")]
+    for text in ("heard", "lost"):
+        event_id, ts = hub.clock.stamp()
+        hub.publish(Message(event_id, ts, "alice", text, "#lobby"), room=room, exclude=alice)
+    batch = hub._take_outbox()
+    heard = batch[0]
+    assert isinstance(heard, RoomEvent)
+    del hub._in_flight[(heard.room_key, heard.seq)]  # the reader brought it back
+    hub._failed_batch(batch)  # the answer task: the connection is lost
+    hub._failed_batch(batch)  # the sender, whose send failed with it
+    await asyncio.sleep(0)  # the hub's pass
+    assert transport.written.decode().count(redis_hub.REFUSED) == 1
+    assert not hub._in_flight
+
+
+async def test_a_script_failed_by_both_tasks_frees_its_place_once() -> None:
+    """The connection goes while a script is being sent: the answer task fails it, then
+    the send raises. Its place on the connection is given back once, not twice (which
+    would let more scripts than SCRIPTS_IN_FLIGHT out at once)."""
+    hub, alice, _ = paused_node_with_alice()
+    room = hub._rooms[room_key("#lobby")]
+    event_id, ts = hub.clock.stamp()
+    hub.publish(Message(event_id, ts, "alice", "hi", "#lobby"), room=room, exclude=alice)
+    sending = asyncio.Event()
+    cut = asyncio.Event()
+
+    class CutConnection:
+        is_connected = True
+
+        async def send_packed_command(self, command: object, check_health: bool) -> None:
+            sending.set()
+            await cut.wait()
+            raise ConnectionError("connection lost")
+
+    hub._appender = CutConnection()
+    hub._scripts["append"] = "0" * 40
+    events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
+    appending = asyncio.create_task(hub._append(events))
+    await sending.wait()
+    hub._fail_unanswered()  # the answer task saw the connection go
+    cut.set()
+    with pytest.raises(ConnectionError):
+        await appending
+    assert hub._scripts_out == 0
+    assert hub._all_answered.is_set()
+    for _ in range(SCRIPTS_IN_FLIGHT):
+        await asyncio.wait_for(hub._script_room.acquire(), 1)
+    assert hub._script_room.locked()

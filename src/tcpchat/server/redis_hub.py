@@ -1092,10 +1092,16 @@ class RedisHub(LocalHub):
                 self._pass_sent.set()
 
     def _failed_batch(self, batch: list[Operation]) -> None:
-        """Redis failed mid-batch: tell authors their words were not sent; keep the rest."""
+        """Redis failed mid-batch: tell authors their words were not sent; keep the rest.
+
+        A room event no longer on its way was heard already (read back: Redis ran its
+        script, and only the answer was lost) or failed already (the answer task and the
+        sender both saw the connection go): its author is not told it was not sent."""
         kept: list[Operation] = []
         for operation in batch:
             if isinstance(operation, RoomEvent):
+                if (operation.room_key, operation.seq) not in self._in_flight:
+                    continue
                 self._never_back(operation)
             if isinstance(operation, RoomEvent | Direct) and operation.author is not None:
                 if operation.author._hub is self:
@@ -1255,6 +1261,7 @@ class RedisHub(LocalHub):
         await self._script_room.acquire()
         self._scripts_out += 1
         sent = _Sent(events, slots)
+        queued = False
         try:
             appender = self._appender
             # Never on a connection made again behind the node's back: what was on its
@@ -1262,6 +1269,7 @@ class RedisHub(LocalHub):
             if not self._running.is_set() or appender is None or not appender.is_connected:
                 raise RedisConnectionError(REDIS_UNREACHABLE)
             self._unanswered.append(sent)
+            queued = True
             self._all_answered.clear()
             # The answer task waits on the connection from now: a send that has to wait
             # for room in the socket's buffer may be answered before it returns.
@@ -1272,9 +1280,12 @@ class RedisHub(LocalHub):
                 await appender.send_packed_command(append, check_health=False)
         except BaseException:
             # Not sent (the sender fails the whole batch): no answer will come for it.
+            # Unless the answer task, finding the connection lost, has failed it already.
             if sent in self._unanswered:
                 self._unanswered.remove(sent)
-            self._answered_one()
+                self._answered_one()
+            elif not queued:
+                self._answered_one()
             raise
 
     async def _answer_forever(self) -> None:
