@@ -81,6 +81,7 @@ from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
 from tcpchat.core.rooms import RoomRules, room_key
+from tcpchat.server import cluster_scripts as lua
 from tcpchat.server.cluster_moderation import HOLD_FULL, SAID, ClusterModeration, HeldLine
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
 from tcpchat.server.cluster_wire import (
@@ -143,135 +144,6 @@ LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
 SHUTTING_DOWN = "server shutting down"
 SENDER = "cluster sender"  # the task's name: close() lets it finish its pass
-
-# One pass's room events, each to its room's stream, with ids from the cluster's counter,
-# all in one script: one round trip a pass, and no node can slip an id in between, so each
-# room's stream order is its id order. KEYS[1]: the id counter; then per room (slot s from
-# 1) its event stream, history stream, event count and modes hash at KEYS[4s-2], KEYS[4s-1],
-# KEYS[4s], KEYS[4s+1].
-# ARGV: the counter's floor, the stream cap, the history cap (0: none), the number of
-# events, the node's name, then per event: its room's slot, its sequence number on the
-# node (the entry's origin is NODE:SEQ), its announcement token ("" for one room: no field
-# then), its JSON (id 0: the entry's id is the event's), and said (0/1: a line for the
-# room's history, only when the node keeps history), followed when said by the six history
-# fields' values; or, instead of said, m (c: the join that made the room, marked 'c' in its
-# entry) followed by the number of changes to the room's modes hash written with the event,
-# then each change: set, del or move, a field and a value (server/cluster_moderation.py; a
-# nick change moves two fields; the hash's 'at' says the last event that changed it). Each
-# room's count is read once and written once a pass. Returns the first id handed out, then
-# each slot's room count before the pass (a node that has read that far hears its events
-# at once: RedisHub._deliver_sent).
-# (Arguments and calls per event cost the node and Redis alike: measured in
-# docs/scaling.md, "The hub, measured".)
-_APPEND_SCRIPT = """
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = tonumber(ARGV[1])
-if floor > last then last = floor end
-local count = tonumber(ARGV[4])
-redis.call('SET', KEYS[1], last + count)
-local cap, history_cap, origin = ARGV[2], ARGV[3], ARGV[5] .. ':'
-local counts, reply = {}, {}
-local i = 6
-for j = 1, count do
-  local slot = tonumber(ARGV[i])
-  local n = counts[slot]
-  if n == nil then
-    n = tonumber(redis.call('GET', KEYS[slot * 4]) or '0')
-    reply[slot + 1] = n
-  end
-  n = n + 1
-  counts[slot] = n
-  local id = (last + j) .. '-0'
-  local stream = KEYS[slot * 4 - 2]
-  local mark = ARGV[i + 4]
-  if ARGV[i + 2] ~= '' then
-    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
-                'o', origin .. ARGV[i + 1], 'a', ARGV[i + 2], 'n', n)
-  elseif mark == 'c' then
-    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
-                'o', origin .. ARGV[i + 1], 'c', '1', 'n', n)
-  else
-    redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
-                'o', origin .. ARGV[i + 1], 'n', n)
-  end
-  if mark == '1' then
-    local line = {id, 'ts', ARGV[i + 5], 'room', ARGV[i + 6], 'kind', ARGV[i + 7],
-                  'nick', ARGV[i + 8], 'text', ARGV[i + 9], 'sources', ARGV[i + 10]}
-    if history_cap == '0' then
-      redis.pcall('XADD', KEYS[slot * 4 - 1], unpack(line))
-    else
-      redis.pcall('XADD', KEYS[slot * 4 - 1], 'MAXLEN', '~', history_cap, unpack(line))
-    end
-    i = i + 11
-  elseif mark == '0' then
-    i = i + 5
-  else
-    local modes, changes = KEYS[slot * 4 + 1], tonumber(ARGV[i + 5])
-    local changed = false
-    for c = i + 6, i + 3 + changes * 3, 3 do
-      local action, name, value = ARGV[c], ARGV[c + 1], ARGV[c + 2]
-      if action == 'set' then
-        changed = (redis.pcall('HSET', modes, name, value) ~= nil) or changed
-      elseif action == 'del' then
-        changed = (redis.pcall('HDEL', modes, name) == 1) or changed
-      else
-        local held = redis.pcall('HGET', modes, name)
-        if type(held) == 'string' then
-          redis.pcall('HDEL', modes, name)
-          changed = (redis.pcall('HSET', modes, value, held) ~= nil) or changed
-        end
-      end
-    end
-    if changed then redis.pcall('HSET', modes, 'at', last + j) end
-    i = i + 6 + changes * 3
-  end
-end
-for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 4], n) end
-reply[1] = last + 1
-return reply
-"""
-# The heartbeat: every KEYS (the nicknames this node holds) lives ARGV[1] more seconds. One
-# command, however many members: a thousand EXPIREs in a pipeline cost the node's event
-# loop 25 ms of redis-py's packing and parsing every heartbeat.
-_EXPIRE_SCRIPT = """
-for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
-return #KEYS
-"""
-# Members described to the cluster, in order: per member, its record in its node's presence
-# hash (KEYS[i + 1]) and an entry on the presence feed (KEYS[1]). ARGV: the feed's cap, then
-# per member its node, its nick key and its record ("": it has gone, so HDEL). One command
-# for a heartbeat's thousand descriptions, instead of two thousand.
-_DESCRIBE_SCRIPT = """
-local cap = ARGV[1]
-for i = 2, #KEYS do
-  local a = i * 3 - 4
-  local node, key, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local op = 'user'
-  if value == '' then
-    op = 'gone'
-    redis.call('HDEL', KEYS[i], key)
-  else
-    redis.call('HSET', KEYS[i], key, value)
-  end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', cap, '*', 'node', node, 'op', op, 'key', key,
-             'v', value)
-end
-return #KEYS - 1
-"""
-# Delete KEYS[1] only if it holds ARGV[1]: a node frees only the nicknames it holds.
-_RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Delete KEYS[1] if it names the node ARGV[1] (its value starts with "NODE "): a sweeper
-# frees a dead node's nicknames, never one that someone has taken since.
-_RELEASE_NODE_SCRIPT = """
-local value = redis.call('GET', KEYS[1])
-if value and string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class ClusterKeys(RedisKeys):
@@ -649,11 +521,11 @@ class RedisHub(LocalHub):
         """
         client = self._connected()
         for name, body in (
-            ("append", _APPEND_SCRIPT),
-            ("release", _RELEASE_SCRIPT),
-            ("release_node", _RELEASE_NODE_SCRIPT),
-            ("expire", _EXPIRE_SCRIPT),
-            ("describe", _DESCRIBE_SCRIPT),
+            ("append", lua.APPEND),
+            ("release", lua.RELEASE),
+            ("release_node", lua.RELEASE_NODE),
+            ("expire", lua.EXPIRE),
+            ("describe", lua.DESCRIBE),
         ):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
