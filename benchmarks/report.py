@@ -369,12 +369,13 @@ LIMITED_BY = {
         "take a Python whose asyncio does not import `ssl`"
     ),
     "cluster: N=100 knee": (
-        "on top of a single node's work, every event goes to Redis in its pass's script and "
-        "comes back in an `XREAD`, the node's own too when no other node is in the room, "
-        "and Redis's CPU comes out of a core the node or the generator needs; the node's "
-        "knee is at the edge of 3.2M here, held in some runs and not in others (**The Redis "
-        'backplane**; docs/scaling.md, "In the full run"); it would take a node that reads '
-        "back only the rooms other nodes are in, and a core for Redis"
+        "on top of a single node's work, every event waits for its pass's script to be "
+        "answered, and each of the node's passes is one of several loop turns an event "
+        "needs; three processes share the two cores, and each script's round trip is "
+        "mostly a wait for a CPU; the node's knee is at the edge of 3.2M here, held in "
+        'some rounds and not in others (**The Redis backplane**; docs/scaling.md, "In the '
+        'full run" and "Where Redis runs in the benchmark"); it would take a core for '
+        "Redis (not reading back the node's own events was measured, and moved nothing)"
     ),
     "cluster: N=1000 over 2 nodes": (
         "a line crossing nodes pays a round trip to Redis and an `XREAD` wake-up on the "
