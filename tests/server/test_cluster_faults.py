@@ -8,6 +8,7 @@ import signal
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
@@ -16,7 +17,14 @@ from tcpchat.core.hub import Peer
 from tcpchat.core.rooms import room_key
 from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
-from tcpchat.server.redis_hub import REDIS_UNREACHABLE, SCRIPTS_IN_FLIGHT, RedisHub, RoomEvent
+from tcpchat.server.redis_hub import (
+    REDIS_UNREACHABLE,
+    SCRIPTS_IN_FLIGHT,
+    Claim,
+    RedisHub,
+    RoomEvent,
+    _cancel,
+)
 from tests.support.cluster import hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
@@ -351,3 +359,65 @@ async def test_a_script_failed_by_both_tasks_frees_its_place_once() -> None:
     for _ in range(SCRIPTS_IN_FLIGHT):
         await asyncio.wait_for(hub._script_room.acquire(), 1)
     assert hub._script_room.locked()
+
+
+async def test_a_line_held_for_a_rooms_moderation_is_sent_before_its_node_leaves(
+    redis_url: str,
+) -> None:
+    """alice joins a room her node has not read yet and speaks at once: her line waits for
+    the room's moderation to load, which waits for her join to come back, which Redis
+    holds (its writes paused) as the node shuts down. Once Redis goes on, the line is
+    sent, then her leaving, before the node leaves the cluster."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        await bob.send("/join #new")
+        await bob.expect("now talking in #new")
+        node = hub_of(a)
+        assert node.modes is not None
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            await admin.client_pause(10_000, all=False)
+            await alice.send("/join #new")
+            await wait_until(lambda: node._sending)  # her join and presence, on their way
+            await alice.send("/msg #new hello")
+            await wait_until(lambda: bool(node.modes and node.modes.hold))  # held
+            closing = asyncio.create_task(a.close())
+            await asyncio.sleep(0.2)
+        finally:
+            await admin.client_unpause()
+            await admin.aclose()
+        await closing
+        await bob.expect(r"#new \*\*\* alice joined")
+        await bob.expect(r"#new <alice> hello")
+        await bob.expect(r"\*\*\* alice left")
+        assert node.node not in await hub_of(b)._connected().smembers(node.keys.nodes)
+
+
+async def test_a_pass_whose_script_fails_fails_only_its_room_events(redis_url: str) -> None:
+    """The pass's claims and presence went to Redis; then its script cannot be sent. Only
+    the room events are failed: what Redis took is not queued again (a topic sent again
+    could overwrite a newer one), and alice is told once that her line was not sent."""
+    hub = RedisHub(redis_url, node_timeout=15)
+    await hub.start()
+    try:
+        await _cancel(hub._tasks)  # the test drives the sender's work by hand
+        transport = FakeTransport()
+        alice = Peer(transport)
+        hub.register(alice, "alice")
+        room = hub.join_room(alice, "#lobby")
+        event_id, ts = hub.clock.stamp()
+        hub.publish(Message(event_id, ts, "alice", "hi", "#lobby"), room=room, exclude=alice)
+        assert hub._appender is not None
+        await hub._appender.disconnect()  # the scripts' connection is gone
+        batch = hub._unsent = hub._take_outbox()
+        assert any(isinstance(op, Claim) for op in batch)
+        with pytest.raises(RedisConnectionError):
+            await hub._send(batch)
+        assert [type(op) for op in hub._unsent] == [RoomEvent]
+        hub._failed_batch(hub._unsent)
+        assert not hub._outbox
+        await asyncio.sleep(0)
+        assert transport.written.decode().count(redis_hub.REFUSED) == 1
+    finally:
+        await hub.close()

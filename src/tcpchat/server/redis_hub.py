@@ -143,7 +143,6 @@ REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
 SHUTTING_DOWN = "server shutting down"
-SENDER = "cluster sender"  # the task's name: close() lets it finish its pass
 
 
 class ClusterKeys(RedisKeys):
@@ -361,7 +360,9 @@ class RedisHub(LocalHub):
         self._reading_answer = False  # it waits on the connection (not acting on one)
         self._running = asyncio.Event()  # set while Redis answers
         self._tasks: list[asyncio.Task[None]] = []
+        self._sender: asyncio.Task[None] | None = None  # one of _tasks: close() lets it finish
         self._sending = False  # the sender is handing a pass to Redis
+        self._unsent: list[Operation] = []  # of that pass, what Redis has not taken yet
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
@@ -419,8 +420,9 @@ class RedisHub(LocalHub):
             await self._disconnect()
             raise
         self._running.set()
+        self._sender = asyncio.create_task(self._send_forever(), name="cluster sender")
         self._tasks = [
-            asyncio.create_task(self._send_forever(), name=SENDER),
+            self._sender,
             asyncio.create_task(self._read_forever(), name="cluster reader"),
             asyncio.create_task(self._beat_forever(), name="cluster heartbeat"),
         ]
@@ -435,7 +437,7 @@ class RedisHub(LocalHub):
         """Send what is waiting (within ``timeout``), leave the cluster, disconnect."""
         self._closing = True
         tasks, self._tasks = self._tasks, []
-        sender = next((task for task in tasks if task.get_name() == SENDER), None)
+        sender, self._sender = self._sender, None
         others = [task for task in tasks if task is not sender]
         if self._recovery is not None:
             others.append(self._recovery)
@@ -443,10 +445,15 @@ class RedisHub(LocalHub):
         if self._client is not None and self._running.is_set():
             try:
                 async with asyncio.timeout(timeout):
-                    if sender is not None:
-                        await self._drained(sender)
-                    await self._send(self._take_outbox())  # what a stopped sender left
-                    await self._all_answered.wait()
+                    # Until nothing moves: an answer can put lines in the outbox (those a
+                    # room's moderation held while it loaded), which the sender then sends.
+                    while True:
+                        if sender is not None:
+                            await self._drained(sender)
+                        await self._send(self._take_outbox())  # what a stopped sender left
+                        await self._all_answered.wait()
+                        if not self._outbox and not self._sending:
+                            break
                     await self._client.srem(self.keys.nodes, self.node)
                     await self._client.delete(
                         self.keys.node(self.node),
@@ -642,9 +649,12 @@ class RedisHub(LocalHub):
             for room in rooms:
                 self.history.forget(peer, room)
         if self._closing and rooms:
-            # Everyone here is being disconnected; the other nodes' members are told why.
+            # Everyone here is being disconnected; the other nodes' members are told why,
+            # after the lines this member said that wait for a room's moderation.
             event_id, ts = self.clock.stamp()
-            self._announce_to(Leave(event_id, ts, nick, SHUTTING_DOWN), rooms, None, None)
+            gone = Leave(event_id, ts, nick, SHUTTING_DOWN)
+            if self.modes is None or not self._held_back(gone, tuple(rooms), None, peer):
+                self._announce_to(gone, rooms, None, None)
         for room in rooms:
             self._unwatch_if_empty(room.key)
         self._put(Release(nick, self._owner_value(nick)))
@@ -948,14 +958,14 @@ class RedisHub(LocalHub):
         while True:
             await self._outbox_ready.wait()
             await self._running.wait()
-            batch = self._take_outbox()
+            batch = self._unsent = self._take_outbox()
             self._sending = True
             try:
                 await self._send(batch)
             except Exception as exc:
                 if not isinstance(exc, RedisError | OSError):
                     log.exception("node %s: sending to Redis failed", self.node)
-                self._failed_batch(batch)
+                self._failed_batch(self._unsent)
                 self._lost(exc)
                 if self._closing:
                     return  # no recovery now: what is left is not sent (close() says so)
@@ -992,6 +1002,10 @@ class RedisHub(LocalHub):
         events = [op for op in batch if isinstance(op, RoomEvent)]
         if len(events) < len(batch):
             events = await self._send_others(client, batch, events)
+            # Taken: if the script fails now, only its events are failed. (Sent again,
+            # a topic could overwrite a newer one; a private message would be refused
+            # though delivered.)
+            self._unsent = list(events)
         # (A pass of room events alone, nearly every pass, goes straight to its script.)
         await self._append(events)
         self.sent_batches += 1
@@ -1177,6 +1191,10 @@ class RedisHub(LocalHub):
                 return
             finally:
                 self._reading_answer = False
+            if not self._unanswered:  # failed by the sender meanwhile: not to be trusted
+                self._answering = None
+                self._lost(RedisConnectionError("an answer to no script"))
+                return
             sent = self._unanswered.popleft()
             try:
                 await self._answered(sent, reply)
@@ -1337,6 +1355,8 @@ class RedisHub(LocalHub):
                     await reading.send_packed_command(xread, check_health=False)
                     reply = await reading.read_response()
             except (RedisError, OSError) as exc:
+                if self._closing:
+                    return  # no recovery now: close() is on its way
                 if self._recoveries == recoveries:
                     self._lost(exc)
                 # (Else it was sent before an outage that is over: read again.)
