@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -260,6 +262,22 @@ async def test_readyz_says_a_node_without_redis_is_not_ready(own_redis: RedisSer
     assert body == f"not ready: {REDIS_UNREACHABLE}\n".encode()
 
 
+@contextlib.asynccontextmanager
+async def shut_down_while_redis_holds_writes(url: str, server: ChatServer) -> AsyncIterator[None]:
+    """Redis holds every write while the block runs; then ``server`` starts shutting down,
+    and a moment later Redis goes on (the shutdown waits for it, within its time-out)."""
+    admin = aioredis.Redis.from_url(url)
+    await admin.client_pause(10_000, all=False)
+    try:
+        yield
+        shutdown = asyncio.create_task(server.close())
+        await asyncio.sleep(0.2)
+    finally:
+        await admin.client_unpause()
+        await admin.aclose()
+    await shutdown
+
+
 async def test_a_node_closing_while_redis_lags_sends_every_line_said_before(
     redis_url: str,
 ) -> None:
@@ -271,9 +289,7 @@ async def test_a_node_closing_while_redis_lags_sends_every_line_said_before(
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         node = hub_of(a)
-        admin = aioredis.Redis.from_url(redis_url)
-        try:
-            await admin.client_pause(10_000, all=False)  # every write waits
+        async with shut_down_while_redis_holds_writes(redis_url, a):
             for number in range(SCRIPTS_IN_FLIGHT):
                 await alice.send(f"line {number}")
                 await wait_until(lambda n=number: len(node._unanswered) == n + 1)  # type: ignore[misc]
@@ -282,12 +298,6 @@ async def test_a_node_closing_while_redis_lags_sends_every_line_said_before(
             await wait_until(
                 lambda: len(node._in_flight) == SCRIPTS_IN_FLIGHT + 1 and not node._outbox
             )
-            closing = asyncio.create_task(a.close())
-            await asyncio.sleep(0.2)
-        finally:
-            await admin.client_unpause()
-            await admin.aclose()
-        await closing
         heard = [(await bob.expect(r"<alice> (line \d+)")).group(1) for _ in range(5)]
         assert heard == [f"line {number}" for number in range(SCRIPTS_IN_FLIGHT + 1)]
         await bob.expect(r"\*\*\* alice left")
@@ -375,19 +385,11 @@ async def test_a_line_held_for_a_rooms_moderation_is_sent_before_its_node_leaves
         await bob.expect("now talking in #new")
         node = hub_of(a)
         assert node.modes is not None
-        admin = aioredis.Redis.from_url(redis_url)
-        try:
-            await admin.client_pause(10_000, all=False)
+        async with shut_down_while_redis_holds_writes(redis_url, a):
             await alice.send("/join #new")
             await wait_until(lambda: node._sending)  # her join and presence, on their way
             await alice.send("/msg #new hello")
             await wait_until(lambda: bool(node.modes and node.modes.hold))  # held
-            closing = asyncio.create_task(a.close())
-            await asyncio.sleep(0.2)
-        finally:
-            await admin.client_unpause()
-            await admin.aclose()
-        await closing
         await bob.expect(r"#new \*\*\* alice joined")
         await bob.expect(r"#new <alice> hello")
         await bob.expect(r"\*\*\* alice left")
