@@ -423,3 +423,32 @@ async def test_a_pass_whose_script_fails_fails_only_its_room_events(redis_url: s
         assert transport.written.decode().count(redis_hub.REFUSED) == 1
     finally:
         await hub.close()
+
+
+async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_replaying(
+    redis_url: str,
+) -> None:
+    """A node loses Redis, and meanwhile the others count it dead; Redis kept everything.
+    Back, it registers its members again and reads on from where it was: its members do
+    not get the room's old events a second time, and hear what was said meanwhile."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        await bob.send("before")
+        await alice.expect(r"<bob> before")
+        node = hub_of(a)
+        node._lost(RedisConnectionError("cut off"))
+        await alice.expect("the chat is paused")
+        await hub_of(b)._connected().srem(node.keys.nodes, node.node)  # counted dead
+        await bob.send("meanwhile")
+        await alice.expect("the chat is back")
+        await bob.send("after")
+        await alice.expect(r"<bob> after")
+        said = [line for line in alice.seen if "<bob>" in line or "joined" in line]
+        assert [line.split("] ", 1)[1] for line in said] == [
+            "*** bob joined",
+            "<bob> before",
+            "<bob> meanwhile",
+            "<bob> after",
+        ]
+        assert node.node in await hub_of(b)._connected().smembers(node.keys.nodes)

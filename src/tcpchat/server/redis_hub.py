@@ -521,10 +521,14 @@ class RedisHub(LocalHub):
         """Load the scripts and the others' view, and describe this node's members.
 
         ``fresh``: this node has not been in the cluster yet. Otherwise it is back
-        after an outage: if Redis kept its data (the epoch is the one this node
-        knew), reading resumes where it was; if Redis came back empty (or swept this
-        node as dead), everything this node holds is registered again and every
-        stream is read from its start.
+        after an outage. If Redis came back empty (the epoch changed), everything
+        this node holds is registered again and every stream is read from its start.
+        If Redis kept its data but the others counted this node dead meanwhile (it
+        is not in the node set), its members are registered again, and reading
+        resumes where it was: the rooms' streams are the same, and reading them from
+        the start would tell its members their old events a second time (its inbox,
+        which the sweeper deletes, starts again with ids past the last one read, as
+        stream ids follow the clock). Otherwise reading simply resumes.
         """
         client = self._connected()
         for name, body in (
@@ -538,21 +542,24 @@ class RedisHub(LocalHub):
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
         known = await client.sismember(self.keys.nodes, self.node)
-        if fresh or epoch != self._epoch or not known:
+        emptied = epoch != self._epoch
+        if fresh or emptied or not known:
             if not fresh:
                 log.warning(
-                    "node %s: Redis lost this node's registration (restarted empty, or "
-                    "counted this node dead); registering its %d members again",
+                    "node %s: Redis lost this node's registration (%s); registering its "
+                    "%d members again",
                     self.node,
+                    "restarted empty" if emptied else "counted this node dead",
                     len(self._peers),
                 )
             self._epoch = epoch
             await self._load_view(client)
             await self._register_everything(client)
-            self._inbox_position = "0-0"
-            self._counts.clear()
-            for key in self._positions:
-                self._positions[key] = "0-0"
+            if emptied:
+                self._inbox_position = "0-0"
+                self._counts.clear()
+                for key in self._positions:
+                    self._positions[key] = "0-0"
         await self._beat(client)
 
     async def _load_view(self, client: aioredis.Redis) -> None:
