@@ -84,7 +84,7 @@ async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
         await alice.expect(r"\*\*\* the chat is paused")
         await bob.expect(r"\*\*\* the chat is paused")
         await alice.send("anyone?")
-        await alice.expect(r"!!! the chat is paused \(this server cannot reach Redis\)")
+        await alice.expect(r"!!! the chat is paused \(this server cannot use Redis\)")
         # Redis comes back, empty: persistence is off in tests.
         await asyncio.to_thread(own_redis.restart)
         await alice.expect(r"\*\*\* the chat is back", timeout=10)
@@ -131,7 +131,7 @@ async def test_a_redis_that_stops_answering_pauses_the_chat_until_it_answers_aga
             await alice.expect(r"\*\*\* the chat is paused", timeout=5)
             await bob.expect(r"\*\*\* the chat is paused", timeout=5)
             await alice.send("anyone?")
-            await alice.expect(r"!!! the chat is paused \(this server cannot reach Redis\)")
+            await alice.expect(r"!!! the chat is paused \(this server cannot use Redis\)")
         finally:
             own_redis.hang(False)
         await alice.expect(r"\*\*\* the chat is back", timeout=10)
@@ -452,3 +452,27 @@ async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_rep
             "<bob> after",
         ]
         assert node.node in await hub_of(b)._connected().smembers(node.keys.nodes)
+
+
+async def test_a_redis_that_refuses_writes_pauses_the_chat_and_says_so(redis_url: str) -> None:
+    """Redis at its maxmemory (noeviction) answers, but refuses every write: the chat
+    pauses, its members are told that Redis refuses (not that it is unreachable), and it
+    goes on, nothing said twice, once Redis takes writes again."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            await admin.config_set("maxmemory-policy", "noeviction")
+            await admin.config_set("maxmemory", "1")
+            await alice.send("refused")
+            await alice.expect(r"!!! the chat is paused")
+            notice = await alice.expect(r"\*\*\* the chat is paused: (.*)")
+            assert "refuses" in notice.group(1)
+            assert "lost its connection" not in notice.group(1)
+        finally:
+            await admin.config_set("maxmemory", "0")
+            await admin.aclose()
+        await alice.expect(r"\*\*\* the chat is back")
+        await alice.send("taken")
+        await bob.expect(r"<alice> taken")
+        assert not any("<alice> refused" in line for line in bob.seen)

@@ -55,7 +55,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
 from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
@@ -135,8 +135,14 @@ PAUSED = (
     "the chat is paused: this server has lost its connection to Redis, which links it to "
     "the other servers; what you send is refused until it is back"
 )
+#: The same, when Redis answers but refuses the node's writes (at its maxmemory with
+#: noeviction, a read-only replica): its operator finds the reason in the server's log.
+PAUSED_REFUSED = (
+    "the chat is paused: Redis, which links this server to the other servers, answers but "
+    "refuses its writes; what you send is refused until it takes them again"
+)
 RESUMED = "the chat is back: this server reaches Redis again"
-REFUSED = "the chat is paused (this server cannot reach Redis); this was not sent"
+REFUSED = "the chat is paused (this server cannot use Redis); this was not sent"
 #: Said to a member whose line a node, too far behind Redis, had no room left to keep.
 OVERLOADED = "this server is too far behind to send that; it was not sent"
 REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
@@ -1700,7 +1706,7 @@ class RedisHub(LocalHub):
             self.shown_url,
             _said(error),
         )
-        self._tell_everyone(PAUSED)
+        self._tell_everyone(PAUSED_REFUSED if isinstance(error, ResponseError) else PAUSED)
         self._fail_unanswered()
         if self._answering is not None and self._reading_answer:
             # Waiting on the lost connection: it ends here. (Acting on an answer, it
