@@ -159,7 +159,7 @@ class TopicTooLong(RoomError):
 
 
 class ClusterUnavailable(NickError, RoomError):
-    """This server is one node of a cluster and has lost its connection to Redis.
+    """This server is one node of a cluster and cannot use Redis (lost, or refusing writes).
 
     A nickname cannot be taken nor a room joined until it is back, so it is both
     a :class:`NickError` and a :class:`RoomError`: registration and the room
