@@ -240,26 +240,36 @@ async def test_the_redis_password_is_never_in_the_error() -> None:
 
 
 async def test_readyz_says_a_node_without_redis_is_not_ready(own_redis: RedisServer) -> None:
-    """A node answers /readyz 200 while it reaches Redis, 503 and why once Redis stops, and
-    shows its backplane lag in /metrics."""
+    """A node answers /readyz 200 while it reaches Redis, 503 and why once Redis stops; its
+    /metrics show the backplane: up, its lag, and the outage once Redis is back."""
     server = ChatServer(
         ServerSettings(host="127.0.0.1", port=0, http_port=0),
         cluster=ClusterSettings(redis_url=own_redis.url),
     )
     async with server:
         ready, _, _ = await http_get(server.http_port, "/readyz")
-        lag = value(await scrape(server.http_port), "tcpchat_backplane_lag_seconds")
+        before = await scrape(server.http_port)
         alice = await LineClient.connect(server.port)
         try:
             await alice.register("alice")
             await asyncio.to_thread(own_redis.stop)
             await alice.expect(r"\*\*\* the chat is paused")
             status, _, body = await http_get(server.http_port, "/readyz")
+            paused = await scrape(server.http_port)
+            await asyncio.to_thread(own_redis.restart)
+            await alice.expect(r"\*\*\* the chat is back", timeout=10)
+            back = await scrape(server.http_port)
         finally:
             await alice.close()
-    assert (ready, lag) == ("HTTP/1.1 200 OK", 0.0)
+    assert ready == "HTTP/1.1 200 OK"
+    assert value(before, "tcpchat_backplane_lag_seconds") == 0.0
+    assert value(before, "tcpchat_backplane_up") == 1
+    assert value(before, "tcpchat_backplane_outages_total") == 0
     assert status == "HTTP/1.1 503 Service Unavailable"
     assert body == f"not ready: {REDIS_UNREACHABLE}\n".encode()
+    assert value(paused, "tcpchat_backplane_up") == 0
+    assert value(back, "tcpchat_backplane_up") == 1
+    assert value(back, "tcpchat_backplane_outages_total") == 1
 
 
 @contextlib.asynccontextmanager

@@ -271,11 +271,35 @@ async def test_the_event_loop_lag_histogram_has_observations(server: ChatServer)
     assert value(samples, "tcpchat_event_loop_lag_seconds_bucket", le="+Inf") >= 2
 
 
-async def test_backplane_lag_is_shown_when_a_cluster_hub_reports_it(server: ChatServer) -> None:
-    """Off a cluster there is no backplane series; a hub that reports its lag gets one."""
-    assert ("tcpchat_backplane_lag_seconds", ()) not in await scrape(server.http_port)
-    server.backplane_lag = lambda: 0.25
-    assert value(await scrape(server.http_port), "tcpchat_backplane_lag_seconds") == 0.25
+class FakeBackplane:
+    """A cluster node's hub as /metrics reads it, with chosen figures."""
+
+    outages = 2
+    waiting_operations = 7
+    scripts_unanswered = 3
+    skipped_notices = 1
+    remote_users = 40
+
+    def lag(self) -> float:
+        return 0.25
+
+    def not_ready(self) -> str | None:
+        return "the cluster's Redis is unreachable"
+
+
+async def test_backplane_series_are_shown_for_a_cluster_node(server: ChatServer) -> None:
+    """Off a cluster there is no backplane series; a cluster node's hub gets each of them."""
+    samples = await scrape(server.http_port)
+    assert not [name for name, _ in samples if name.startswith("tcpchat_backplane")]
+    server.backplane = FakeBackplane()
+    samples = await scrape(server.http_port)
+    assert value(samples, "tcpchat_backplane_lag_seconds") == 0.25
+    assert value(samples, "tcpchat_backplane_up") == 0
+    assert value(samples, "tcpchat_backplane_outages_total") == 2
+    assert value(samples, "tcpchat_backplane_waiting_operations") == 7
+    assert value(samples, "tcpchat_backplane_scripts_unanswered") == 3
+    assert value(samples, "tcpchat_backplane_skipped_total") == 1
+    assert value(samples, "tcpchat_backplane_remote_users") == 40
 
 
 # -- the token ------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from tcpchat.store.base import Store
 if TYPE_CHECKING:
     from tcpchat.server.health import Check
     from tcpchat.server.irc import IrcDoor
-    from tcpchat.server.metrics import ServerMetrics
+    from tcpchat.server.metrics import Backplane, ServerMetrics
     from tcpchat.server.web import WebDoor
 
 if TYPE_CHECKING:
@@ -164,14 +164,13 @@ class ChatServer:
         #: connections that have ended (for /metrics).
         self.open_connections: Counter[str] = Counter()
         self.flood_delays_ended = 0
-        #: How far a cluster node's hub is behind the backplane, in seconds: set by the
-        #: cluster hub (docs/scaling.md); None on a server of its own.
-        self.backplane_lag: Callable[[], float] | None = None
+        #: What /metrics reads of a cluster node's hub (docs/scaling.md); None on a
+        #: server of its own.
+        self.backplane: Backplane | None = self.cluster_hub
         #: What /readyz checks (each: None when ready, else why not); a cluster node adds
         #: its Redis connection's.
         self.readiness_checks: list[Check] = []
         if self.cluster_hub is not None:
-            self.backplane_lag = self.cluster_hub.lag
             self.readiness_checks.append(self.cluster_hub.not_ready)
         self.metrics: ServerMetrics | None = None
         if settings.http_port is not None:

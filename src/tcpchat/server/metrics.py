@@ -17,8 +17,9 @@ Three things are distributions, observed where they happen, which is rarely:
 a search's answer latency (once per answer), a history write batch's latency
 (at most every 100 ms) and the event loop's lag, measured by
 :class:`LoopLagTimer` every :data:`LOOP_LAG_INTERVAL` seconds as the lateness
-of a ``call_later``. Backplane lag (cluster mode) is read from
-``backplane_lag``, which the cluster hub sets.
+of a ``call_later``. A cluster node's figures (its lag behind Redis, whether
+it reaches Redis, its outages, what waits to be sent) are read from its hub,
+``backplane``.
 
 Everything is registered in the server's own :class:`CollectorRegistry`, never
 prometheus-client's global one, so that two servers in one process (tests) have
@@ -78,6 +79,36 @@ class CountedSearch(Protocol):
     def in_flight(self) -> int: ...
 
 
+class Backplane(Protocol):
+    """What the metrics read from a cluster node's hub (``server/redis_hub.py``)."""
+
+    def lag(self) -> float:
+        """Seconds the oldest of the node's room events on its way has waited for Redis."""
+
+    def not_ready(self) -> str | None:
+        """Why the node cannot serve (Redis is away), or None."""
+
+    @property
+    def outages(self) -> int:
+        """Times the node lost Redis and came back."""
+
+    @property
+    def waiting_operations(self) -> int:
+        """Operations waiting to be sent to Redis (at most MAX_OUTBOX)."""
+
+    @property
+    def scripts_unanswered(self) -> int:
+        """Append scripts sent to Redis and not yet answered."""
+
+    @property
+    def skipped_notices(self) -> int:
+        """Times the node fell so far behind a room that Redis had dropped events."""
+
+    @property
+    def remote_users(self) -> int:
+        """Users on the other nodes, as this node mirrors them."""
+
+
 class Observed(Protocol):
     """What the metrics read from the server (:class:`~tcpchat.server.chat.ChatServer`)."""
 
@@ -103,8 +134,8 @@ class Observed(Protocol):
         """Lines flood control held back, of the connections that have ended."""
 
     @property
-    def backplane_lag(self) -> Callable[[], float] | None:
-        """The cluster hub's lag behind the backplane, in seconds (None: not a cluster node)."""
+    def backplane(self) -> Backplane | None:
+        """The cluster node's hub (None: a server of its own)."""
 
     def sessions(self) -> Sequence[DoorSession]:
         """The sessions of the connections open now."""
@@ -178,11 +209,42 @@ class ChatCollector(Collector):
                 "1 while the history store is written to, 0 while it refuses writes",
                 int(historian.available),
             )
-        if server.backplane_lag is not None:
+        backplane = server.backplane
+        if backplane is not None:
             yield GaugeMetricFamily(
                 "tcpchat_backplane_lag_seconds",
                 "How far this node's hub is behind the cluster's backplane",
-                server.backplane_lag(),
+                backplane.lag(),
+            )
+            yield GaugeMetricFamily(
+                "tcpchat_backplane_up",
+                "1 while this node reaches Redis, 0 while the chat is paused",
+                int(backplane.not_ready() is None),
+            )
+            yield CounterMetricFamily(
+                "tcpchat_backplane_outages",
+                "Times this node lost Redis and came back",
+                backplane.outages,
+            )
+            yield GaugeMetricFamily(
+                "tcpchat_backplane_waiting_operations",
+                "Room events, presence and the like waiting to be sent to Redis",
+                backplane.waiting_operations,
+            )
+            yield GaugeMetricFamily(
+                "tcpchat_backplane_scripts_unanswered",
+                "Append scripts sent to Redis and not yet answered",
+                backplane.scripts_unanswered,
+            )
+            yield CounterMetricFamily(
+                "tcpchat_backplane_skipped",
+                "Times this node fell so far behind a room that Redis had dropped events",
+                backplane.skipped_notices,
+            )
+            yield GaugeMetricFamily(
+                "tcpchat_backplane_remote_users",
+                "Users on the other nodes of the cluster",
+                backplane.remote_users,
             )
 
 

@@ -752,6 +752,24 @@ class RedisHub(LocalHub):
         """Why this node cannot serve (/readyz), or None: it reaches Redis."""
         return None if self._running.is_set() else REDIS_UNREACHABLE
 
+    # (For /metrics: server/metrics.py's Backplane.)
+
+    @property
+    def outages(self) -> int:
+        return self._recoveries
+
+    @property
+    def waiting_operations(self) -> int:
+        return len(self._outbox)
+
+    @property
+    def scripts_unanswered(self) -> int:
+        return len(self._unanswered)
+
+    @property
+    def remote_users(self) -> int:
+        return len(self._remote)
+
     def share_ban(self, ban: Ban, *, lifted: bool) -> None:
         """Tell the other nodes of a ban made or lifted here (the shared store keeps it)."""
         self._put(ShareBan(ban, lifted))
