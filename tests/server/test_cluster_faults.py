@@ -16,6 +16,7 @@ from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
 from tcpchat.core.events import Message
 from tcpchat.core.hub import Peer
+from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import room_key
 from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
@@ -486,3 +487,53 @@ async def test_a_redis_that_refuses_writes_pauses_the_chat_and_says_so(redis_url
         await alice.send("taken")
         await bob.expect(r"<alice> taken")
         assert not any("<alice> refused" in line for line in bob.seen)
+
+
+async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
+    redis_url: str,
+) -> None:
+    """A node whose heartbeat stops for longer than --node-timeout (a stalled process) is
+    counted dead: the others announce alice gone and free her nickname. Its next heartbeat
+    finds it gone and registers it again: alice is listed on the other node again, holds
+    her nickname, and is never told that she herself left."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        node, other = hub_of(a), hub_of(b)
+        (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
+        await _cancel([beat])
+        await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
+        assert nick_key("alice") not in other._remote
+        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
+        await wait_until(lambda: nick_key("alice") in other._remote)
+        owner = await other._connected().get(other.keys.owner("alice"))
+        assert owner == node._owner_value("alice")
+        await bob.send("still there?")
+        await alice.expect(r"<bob> still there\?")
+        assert not any("alice left" in line for line in alice.seen)
+
+
+async def test_a_node_back_from_being_counted_dead_leaves_the_rooms_modes_to_redis(
+    redis_url: str,
+) -> None:
+    """alice made #dev (its operator). Her node, counted dead, comes back while Redis kept
+    its data: the room's modes hash, which the sweeper changed (alice's leaving took her
+    powers) and the other nodes follow, is not overwritten with the node's older view."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        for member in (alice, bob):
+            await member.send("/join #dev")
+            await member.expect("now talking in #dev")
+        node, other = hub_of(a), hub_of(b)
+        admin = other._connected()
+        modes = node.keys.modes(room_key("#dev"))
+        assert "op:alice" in await admin.hgetall(modes)
+        (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
+        await _cancel([beat])
+        await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
+        await wait_until(lambda: nick_key("alice") not in other._remote)
+        assert "op:alice" not in await admin.hgetall(modes)
+        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
+        await wait_until(lambda: nick_key("alice") in other._remote)
+        assert "op:alice" not in await admin.hgetall(modes)

@@ -523,7 +523,7 @@ class RedisHub(LocalHub):
                     await client.aclose()
         self._client = self._stream_client = None
 
-    async def _join_cluster(self, *, fresh: bool) -> None:
+    async def _join_cluster(self, *, fresh: bool, gone: bool = False) -> None:
         """Load the scripts and the others' view, and describe this node's members.
 
         ``fresh``: this node has not been in the cluster yet. Otherwise it is back
@@ -534,7 +534,9 @@ class RedisHub(LocalHub):
         resumes where it was: the rooms' streams are the same, and reading them from
         the start would tell its members their old events a second time (its inbox,
         which the sweeper deletes, starts again with ids past the last one read, as
-        stream ids follow the clock). Otherwise reading simply resumes.
+        stream ids follow the clock). Otherwise reading simply resumes. ``gone``: the
+        heartbeat found this node missing from the node set (it put it back there,
+        so the node set cannot say it any more).
         """
         client = self._connected()
         for name, body in (
@@ -549,7 +551,7 @@ class RedisHub(LocalHub):
         epoch = str(await client.get(self.keys.epoch))
         known = await client.sismember(self.keys.nodes, self.node)
         emptied = epoch != self._epoch
-        if fresh or emptied or not known:
+        if fresh or emptied or gone or not known:
             if not fresh:
                 log.warning(
                     "node %s: Redis lost this node's registration (%s); registering its "
@@ -560,7 +562,7 @@ class RedisHub(LocalHub):
                 )
             self._epoch = epoch
             await self._load_view(client)
-            await self._register_everything(client)
+            await self._register_everything(client, emptied=emptied)
             if emptied:
                 self._inbox_position = "0-0"
                 self._counts.clear()
@@ -582,8 +584,10 @@ class RedisHub(LocalHub):
         for key, value in _hash(await client.hgetall(self.keys.topics)).items():
             self._apply_topic(key, value)
 
-    async def _register_everything(self, client: aioredis.Redis) -> None:
-        """Take every member's nickname again and describe them all (after Redis lost them)."""
+    async def _register_everything(self, client: aioredis.Redis, *, emptied: bool) -> None:
+        """Take every member's nickname again and describe them all (after Redis lost them).
+        ``emptied``: Redis lost everything, the rooms' modes too, which this node then
+        writes back as it holds them (where Redis kept them, they are newer than that)."""
         now, wall = self._monotonic(), time.time()
         pipe = client.pipeline(transaction=False)
         # In this order, against _load_view's (feed position, node set, hashes): a node
@@ -605,7 +609,7 @@ class RedisHub(LocalHub):
             if room.topic:
                 value = _topic_value(room.name, room.topic, room.topic_by)
                 pipe.hset(self.keys.topics, room.key, value)
-            if self.modes is not None and room.key in self._positions:
+            if emptied and self.modes is not None and room.key in self._positions:
                 modes = self.modes.fields(room)
                 if modes:
                     pipe.hset(self.keys.modes(room.key), mapping=dict[Any, Any](modes))
@@ -1495,6 +1499,12 @@ class RedisHub(LocalHub):
         self.clock.seen(event_id)
         self._highest = max(self._highest, event_id)
         room = self._rooms.get(key)
+        if origin is None and isinstance(event, Leave) and self._swept_here(event):
+            # Another node counted this one dead while it was cut off (or stalled) and
+            # announced its members gone; they are here: no one here is told a leaving
+            # that did not happen. (The sweeper's script took their powers in the rooms'
+            # modes hashes, which the other nodes follow; this node keeps its own view.)
+            return
         if self.history is not None:
             if room is not None:
                 self.history.heard(event, room)
@@ -1532,6 +1542,10 @@ class RedisHub(LocalHub):
             ):
                 LocalHub.send(self, author, event)  # its own /part: told, though gone
             self._arrived(author, origin.seq)
+
+    def _swept_here(self, event: Leave) -> bool:
+        """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
+        return event.reason == NODE_LOST and nick_key(event.nick) in self._peers
 
     def _replay(self, joiner: Peer | None, room: Room, join_id: int) -> None:
         """``joiner``, a member here, is in ``room`` now that its join is back: send it the
@@ -1656,7 +1670,8 @@ class RedisHub(LocalHub):
             try:
                 client = self._connected()
                 if await self._beat(client):
-                    await self._join_cluster(fresh=False)
+                    # Swept (or Redis came back empty) while this node ran: register again.
+                    await self._join_cluster(fresh=False, gone=True)
                 await self._sweep(client)
             except (RedisError, OSError) as exc:
                 self._lost(exc)
