@@ -11,6 +11,13 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import (
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
@@ -537,3 +544,22 @@ async def test_a_node_back_from_being_counted_dead_leaves_the_rooms_modes_to_red
         node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
         await wait_until(lambda: nick_key("alice") in other._remote)
         assert "op:alice" not in await admin.hgetall(modes)
+
+
+def test_only_a_redis_that_takes_no_writes_is_said_to_refuse_them() -> None:
+    """Full, read-only, forbidden or unable to persist: it refuses writes. A lost script,
+    a busy one or a lost connection pauses the chat in the usual words."""
+    refusing = [
+        OutOfMemoryError("command not allowed when used memory > 'maxmemory'"),
+        ReadOnlyError("You can't write against a read only replica."),
+        NoPermissionError("this user has no permissions to run the 'evalsha' command"),
+        ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's failing"),
+    ]
+    others = [
+        NoScriptError("No matching script"),
+        ResponseError("BUSY Redis is busy running a script"),
+        RedisConnectionError("Connection closed by server."),
+        TimeoutError(),
+    ]
+    assert all(redis_hub._refuses_writes(error) for error in refusing)
+    assert not any(redis_hub._refuses_writes(error) for error in others)

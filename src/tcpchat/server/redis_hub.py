@@ -55,7 +55,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import (
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
 from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
@@ -1739,7 +1745,7 @@ class RedisHub(LocalHub):
             self.shown_url,
             _said(error),
         )
-        self._tell_everyone(PAUSED_REFUSED if isinstance(error, ResponseError) else PAUSED)
+        self._tell_everyone(PAUSED_REFUSED if _refuses_writes(error) else PAUSED)
         self._fail_unanswered()
         if self._answering is not None and self._reading_answer:
             # Waiting on the lost connection: it ends here. (Acting on an answer, it
@@ -1849,6 +1855,15 @@ def _parse(document: str) -> Event | None:
     except RemoteProtocolError as exc:
         log.warning("an event on Redis cannot be read (%s); skipped", exc)
         return None
+
+
+def _refuses_writes(error: BaseException) -> bool:
+    """Whether Redis answered ``error`` as one that takes no writes now: at its maxmemory
+    (noeviction), a read-only replica, an ACL user without the right, or one that cannot
+    persist or reach its replicas. (Not a lost script, a busy one, a wrong key type.)"""
+    if isinstance(error, OutOfMemoryError | ReadOnlyError | NoPermissionError):
+        return True
+    return isinstance(error, ResponseError) and str(error).startswith(("MISCONF", "NOREPLICAS"))
 
 
 def _said(error: BaseException) -> str:
