@@ -563,3 +563,19 @@ def test_only_a_redis_that_takes_no_writes_is_said_to_refuse_them() -> None:
     ]
     assert all(redis_hub._refuses_writes(error) for error in refusing)
     assert not any(redis_hub._refuses_writes(error) for error in others)
+
+
+async def test_closing_a_node_twice_is_closing_it_once(redis_url: str) -> None:
+    """A second close() while the first sends what is left returns at once (it could only
+    wait on the first's work), and the first still finishes: the node leaves cleanly."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        node = hub_of(a)
+        await alice.send("last words")
+        first = asyncio.create_task(node.close())
+        await asyncio.sleep(0)
+        await asyncio.wait_for(node.close(), 1)
+        await first
+        await bob.expect(r"<alice> last words")
+        assert node.node not in await hub_of(b)._connected().smembers(node.keys.nodes)

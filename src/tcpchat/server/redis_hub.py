@@ -379,7 +379,8 @@ class RedisHub(LocalHub):
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
         self._epoch = ""
-        self._closing = False
+        self._closing = False  # the server is shutting down (begin_close)
+        self._closed = False  # close() has begun
         self._highest = 0  # the highest event id this node has seen: the id counter's floor
         self._seq = 0
         self._held: dict[Peer, _Held] = {}
@@ -446,8 +447,11 @@ class RedisHub(LocalHub):
         self._closing = True
 
     async def close(self, timeout: float = 2.0) -> None:
-        """Send what is waiting (within ``timeout``), leave the cluster, disconnect."""
-        self._closing = True
+        """Send what is waiting (within ``timeout``), leave the cluster, disconnect. Once:
+        a second call returns at once."""
+        if self._closed:
+            return
+        self._closed = self._closing = True
         tasks, self._tasks = self._tasks, []
         sender, self._sender = self._sender, None
         others = [task for task in tasks if task is not sender]
