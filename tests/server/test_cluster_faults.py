@@ -496,6 +496,19 @@ async def test_a_redis_that_refuses_writes_pauses_the_chat_and_says_so(redis_url
         assert not any("<alice> refused" in line for line in bob.seen)
 
 
+@contextlib.asynccontextmanager
+async def heartbeat_stopped(node: RedisHub) -> AsyncIterator[None]:
+    """``node`` sends no heartbeat while the block runs (a stalled process: past
+    --node-timeout the others count it dead), and beats again after it."""
+    (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
+    await _cancel([beat])
+    node._tasks.remove(beat)
+    try:
+        yield
+    finally:
+        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
+
+
 async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
     redis_url: str,
 ) -> None:
@@ -507,11 +520,9 @@ async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         node, other = hub_of(a), hub_of(b)
-        (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
-        await _cancel([beat])
-        await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
-        assert nick_key("alice") not in other._remote
-        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
+        async with heartbeat_stopped(node):
+            await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
+            assert nick_key("alice") not in other._remote
         await wait_until(lambda: nick_key("alice") in other._remote)
         owner = await other._connected().get(other.keys.owner("alice"))
         assert owner == node._owner_value("alice")
@@ -536,12 +547,10 @@ async def test_a_node_back_from_being_counted_dead_leaves_the_rooms_modes_to_red
         admin = other._connected()
         modes = node.keys.modes(room_key("#dev"))
         assert "op:alice" in await admin.hgetall(modes)
-        (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
-        await _cancel([beat])
-        await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
-        await wait_until(lambda: nick_key("alice") not in other._remote)
-        assert "op:alice" not in await admin.hgetall(modes)
-        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
+        async with heartbeat_stopped(node):
+            await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
+            await wait_until(lambda: nick_key("alice") not in other._remote)
+            assert "op:alice" not in await admin.hgetall(modes)
         await wait_until(lambda: nick_key("alice") in other._remote)
         assert "op:alice" not in await admin.hgetall(modes)
 
