@@ -559,9 +559,9 @@ class RedisHub(LocalHub):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
-        known = await client.sismember(self.keys.nodes, self.node)
+        known = not gone and await client.sismember(self.keys.nodes, self.node)
         emptied = epoch != self._epoch
-        if fresh or emptied or gone or not known:
+        if fresh or emptied or not known:
             if not fresh:
                 log.warning(
                     "node %s: Redis lost this node's registration (%s); registering its "
@@ -678,10 +678,9 @@ class RedisHub(LocalHub):
         if self._closing and rooms:
             # Everyone here is being disconnected; the other nodes' members are told why,
             # after the lines this member said that wait for a room's moderation.
+            # (It has left this hub: as an author, it only holds the leaving back.)
             event_id, ts = self.clock.stamp()
-            gone = Leave(event_id, ts, nick, SHUTTING_DOWN)
-            if self.modes is None or not self._held_back(gone, tuple(rooms), None, peer):
-                self._announce_to(gone, rooms, None, None)
+            self._announce_unless_held(Leave(event_id, ts, nick, SHUTTING_DOWN), rooms, None, peer)
         for room in rooms:
             self._unwatch_if_empty(room.key)
         self._put(Release(nick, self._owner_value(nick)))
@@ -810,7 +809,13 @@ class RedisHub(LocalHub):
             return
         if not self._running.is_set():
             return  # the node re-describes its members when Redis is back
-        author = about if about._hub is self else None
+        self._announce_unless_held(event, rooms, exclude, about if about._hub is self else None)
+
+    def _announce_unless_held(
+        self, event: Event, rooms: list[Room], exclude: Peer | None, author: Peer | None
+    ) -> None:
+        """:meth:`_announce_to`, unless ``event`` waits behind ``author``'s lines held for a
+        room's moderation (then it goes after them)."""
         if self.modes is not None and self._held_back(event, tuple(rooms), exclude, author):
             return
         self._announce_to(event, rooms, exclude, author)
