@@ -11,7 +11,14 @@ from redis.connection import Connection
 from tcpchat.core.events import Event, Message
 from tcpchat.core.render import to_json
 from tcpchat.irc.render import ChannelNotice
-from tcpchat.server.cluster_wire import command, id_number, stream_document, with_id, xread_entries
+from tcpchat.server.cluster_wire import (
+    command,
+    event_arguments,
+    id_number,
+    stream_document,
+    with_id,
+    xread_entries,
+)
 from tests.support.samples import SAMPLES
 
 
@@ -29,7 +36,7 @@ def test_an_irc_channel_notice_read_back_takes_its_id_and_stays_a_notice() -> No
 
 
 @pytest.mark.parametrize("event", [event for event, _ in SAMPLES], ids=lambda e: type(e).__name__)
-def test_astream_document_is_the_json_renderingwith_id_zero(event: Event) -> None:
+def test_a_stream_document_is_the_json_rendering_with_id_zero(event: Event) -> None:
     """A room stream carries each event as the JSON rendering gives it, with id 0."""
     document = stream_document(event)
     assert json.loads(document) == to_json(dataclasses.replace(event, id=0))
@@ -69,6 +76,23 @@ def test_a_packed_command_is_what_redis_py_would_send(args: tuple[str | int | by
     """RESP of strings (UTF-8), integers and bytes, as redis-py's own packing gives it."""
     packed = Connection().pack_command(*args)  # type: ignore[no-untyped-call]
     assert command(*args) == b"".join(packed)
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        [0],
+        [1, "2026-05-01T14:03:22.123Z", "#Dev", "message", "bob", "héllo 🎉", ""],
+        ["m", 1, "set", "mute:bob", "1"],
+    ],
+)
+def test_an_events_packed_arguments_are_what_redis_py_would_send(more: list[str | int]) -> None:
+    """An event's arguments to the append script, packed in one step, are the same bytes
+    as each packed in turn: its slot, sequence number, token, document, then the rest."""
+    first: list[str | int] = ["EVALSHA", 3, 1_234_567, "n1:42", '{"text":"déjà vu"}']
+    packed = b"".join(Connection().pack_command(*first, *more))  # type: ignore[no-untyped-call]
+    head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (len(first) + len(more))
+    assert head + event_arguments(3, 1_234_567, "n1:42", '{"text":"déjà vu"}', more) == packed
 
 
 def test_an_entry_id_gives_its_event_id() -> None:

@@ -92,7 +92,9 @@ from tcpchat.server.cluster_moderation import HOLD_FULL, SAID, ClusterModeration
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
 from tcpchat.server.cluster_wire import (
     Entries,
+    bulk_strings,
     command,
+    event_arguments,
     id_number,
     stream_document,
     with_id,
@@ -932,10 +934,12 @@ class RedisHub(LocalHub):
         held = self._held.get(author)
         if held is None:
             return
-        ready = [event for after, event in held.events if after <= seq]
-        held.events = [(after, event) for after, event in held.events if after > seq]
         if held.awaiting <= seq:
             del self._held[author]
+        if not held.events:
+            return  # nearly always: a member who speaks has nothing of its own waiting
+        ready = [event for after, event in held.events if after <= seq]
+        held.events = [(after, event) for after, event in held.events if after > seq]
         for event in ready:
             super().send(author, event)
 
@@ -1172,28 +1176,7 @@ class RedisHub(LocalHub):
         """The pass's room events to their streams, with their ids, in one script."""
         if not events:
             return
-        slots: dict[str, int] = {}
-        keys: list[str] = [self.keys.ids]
-        args: list[str | int] = [
-            self._highest,
-            self.stream_cap,
-            self.history_rows,
-            len(events),
-            self.node,
-        ]
-        for op in events:
-            slot = slots.get(op.room_key)
-            if slot is None:
-                slot = slots[op.room_key] = len(slots) + 1
-                key = op.room_key
-                keys += [
-                    self.keys.events(key),
-                    self.keys.history(key),
-                    self.keys.count(key),
-                    self.keys.modes(key),
-                ]
-            args += self._event_args(slot, op)
-        append = command("EVALSHA", self._scripts["append"], len(keys), *keys, *args)
+        append, slots = self._append_script(events)
         await self._script_room.acquire()
         self._scripts_out += 1
         sent = _Sent(events, slots)
@@ -1223,6 +1206,41 @@ class RedisHub(LocalHub):
             elif not queued:
                 self._answered_one()
             raise
+
+    def _append_script(self, events: list[RoomEvent]) -> tuple[bytes, dict[str, int]]:
+        """The append script's command for ``events`` (cluster_scripts.APPEND), packed, and
+        the slot of each of their rooms in it."""
+        slots: dict[str, int] = {}
+        keys: list[str] = [self.keys.ids]
+        packed: list[bytes] = []  # each event's arguments
+        count = 0
+        for op in events:
+            slot = slots.get(op.room_key)
+            if slot is None:
+                slot = slots[op.room_key] = len(slots) + 1
+                key = op.room_key
+                keys += [
+                    self.keys.events(key),
+                    self.keys.history(key),
+                    self.keys.count(key),
+                    self.keys.modes(key),
+                ]
+            event = op.sent = self._outgoing(op.event)
+            more = self._event_args(op, event)
+            packed.append(event_arguments(slot, op.seq, op.token, stream_document(event), more))
+            count += 4 + len(more)
+        head: list[str | int] = [
+            "EVALSHA",
+            self._scripts["append"],
+            len(keys),
+            *keys,
+            self._highest,
+            self.stream_cap,
+            self.history_rows,
+            len(events),
+            self.node,
+        ]
+        return b"*%d\r\n%b%b" % (len(head) + count, bulk_strings(head), b"".join(packed)), slots
 
     async def _answer_forever(self) -> None:
         """Read the append scripts' answers, in the order sent, and act on each in turn.
@@ -1341,26 +1359,25 @@ class RedisHub(LocalHub):
         pending = [op.event for (key, _), op in self._in_flight.items() if key == room.key]
         self.modes.loaded(room, fields, pending)
 
-    def _event_args(self, slot: int, op: RoomEvent) -> list[str | int]:
-        """One event's arguments to the append script (its id is the entry's)."""
-        event = op.sent = self._outgoing(op.event)
-        args: list[str | int] = [slot, op.seq, op.token, stream_document(event)]
+    def _event_args(self, op: RoomEvent, event: Event) -> list[str | int]:
+        """What the append script does with ``event`` (``op``'s, as it goes to Redis) besides
+        appending it (event_arguments's ``more``): a change to its room's modes, a line for
+        its history, or nothing (0)."""
         if self.modes is not None and type(event) in _MODES_WRITTEN:
             write = self.modes.write(event, self._rooms.get(op.room_key), op.author)
             if write is not None:
-                mark = "c" if write.made else "m"
                 op.made = write.made
-                args += [mark, len(write.changes)]
+                args: list[str | int] = ["c" if write.made else "m", len(write.changes)]
                 for change in write.changes:
                     args += [change.action, change.field, change.value]
                 return args
         if self.history is None:
-            return [*args, 0]
+            return [0]
         record = op.record = said_record(event, getattr(event, "room", ""), op.room_key)
         if record is None:
-            return [*args, 0]
+            return [0]
         fields = history_fields(record)
-        return [*args, 1, *(str(fields[name]) for name in _HISTORY_FIELDS)]
+        return [1, *(str(fields[name]) for name in _HISTORY_FIELDS)]
 
     def _keep(self, origin: RoomEvent, event: Event, key: str) -> None:
         """This node's own ``event``, back with its id: the history store keeps, beside the
