@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 
 import pytest
 from redis.connection import Connection
@@ -19,6 +20,7 @@ from tcpchat.server.cluster_wire import (
     with_id,
     xread_entries,
 )
+from tcpchat.server.redis_hub import ClusterClock
 from tests.support.samples import SAMPLES
 
 
@@ -124,3 +126,22 @@ def test_xread_reply_in_resp3_is_read_as_streams_of_entries() -> None:
 def test_an_empty_xread_reply_has_no_streams() -> None:
     """BLOCK running out gives None: nothing to read."""
     assert list(xread_entries(None)) == []
+
+
+def test_a_nodes_clock_stamps_whole_milliseconds_one_datetime_each() -> None:
+    """A cluster node's times are whole milliseconds, as its room streams carry them (an
+    event's time is then the same on every node), never going back; the stamps of one
+    millisecond are one datetime, whose JSON text is written once."""
+    clock = ClusterClock()
+    before = datetime.now(UTC).replace(microsecond=0)
+    stamps = [clock.stamp() for _ in range(2_000)]
+    ids = [event_id for event_id, _ in stamps]
+    times = [ts for _, ts in stamps]
+    assert ids == list(range(1, 2_001))
+    assert all(ts.microsecond % 1_000 == 0 and ts.tzinfo is UTC for ts in times)
+    assert times == sorted(times)
+    assert before <= times[0] <= times[-1] <= datetime.now(UTC)
+    by_value: dict[datetime, datetime] = {}
+    for ts in times:
+        assert by_value.setdefault(ts, ts) is ts
+    assert len(by_value) < len(times)  # 2,000 stamps take less than 2,000 milliseconds

@@ -552,9 +552,21 @@ def _json_item(item: Any) -> Any:
 Encoder = Callable[[Event, Rendering], bytes]
 
 
+#: The last time :func:`json_time` wrote, and what it wrote. A cluster node stamps every
+#: event of a millisecond with one datetime (``ClusterClock``): a busy room's events then
+#: have their time written once, not once each (an ``isoformat`` costs about 2 µs).
+_last_json_time: tuple[datetime | None, str] = (None, "")
+
+
 def json_time(ts: datetime) -> str:
     """An event's time as its JSON rendering writes it: ISO 8601, to the millisecond, in Z."""
-    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    global _last_json_time
+    last, text = _last_json_time
+    if ts is last:
+        return text
+    text = ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_json_time = (ts, text)
+    return text
 
 
 def encode(event: Event, rendering: Rendering) -> bytes:

@@ -48,7 +48,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -80,7 +80,6 @@ from tcpchat.core.events import (
     Part,
     SearchFailed,
     SearchStarted,
-    utc_now,
 )
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, Peer, Room, kept_quiet
 from tcpchat.core.moderation import Ban
@@ -191,17 +190,26 @@ class ClusterKeys(RedisKeys):
         return f"{self.prefix}:nick:{{{nick_skeleton(nick)}}}:owner"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class ClusterClock(EventClock):
     """The ids of the events a node makes for one member alone (replies, notices).
 
     Room events get their ids from the cluster's counter when they are sent; this
     clock stays above every id the node has seen, so that a reply never carries an
     id below the room events before it.
+
+    Times are whole milliseconds, as the streams carry them: an event's time is the
+    same on every node, its own included. Every event of one millisecond shares one
+    datetime, whose text a busy room's stream documents then write once (json_time).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._last = 0
+        self._millisecond = 0
+        self._time = _EPOCH
 
     def seen(self, event_id: int) -> None:
         if event_id > self._last:
@@ -209,7 +217,11 @@ class ClusterClock(EventClock):
 
     def stamp(self) -> tuple[int, datetime]:
         self._last += 1
-        return self._last, utc_now()
+        millisecond = time.time_ns() // 1_000_000
+        if millisecond != self._millisecond:
+            self._millisecond = millisecond
+            self._time = _EPOCH + timedelta(milliseconds=millisecond)
+        return self._last, self._time
 
 
 # -- what the sender sends ----------------------------------------------------------
