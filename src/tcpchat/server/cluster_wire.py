@@ -46,23 +46,26 @@ def stream_document(event: Event) -> str:
     return _STREAM_JSON.encode(document)
 
 
-#: Per event type, how :func:`with_id` copies one: a getter of every field but the id (the
-#: first), the id's slot, and every other field's slot, each set directly. (A frozen
-#: dataclass's ``__init__`` sets each field through ``object.__setattr__``: most of the
-#: copy's cost, for nothing to check; the event was checked when it was made.)
-_COPIERS: dict[
-    type[Event],
-    tuple[Callable[[Event], tuple[Any, ...]], Callable[[Event, int], None], list[Any]],
-] = {}
-for _cls in EVENT_TYPES:
-    _names = [item.name for item in dataclasses.fields(_cls)]
-    _setters = [vars(_cls)[name].__set__ for name in _names]  # the slots' own descriptors
-    _COPIERS[_cls] = (attrgetter(*_names[1:]), _setters[0], _setters[1:])
+#: How :func:`with_id` copies an event of one type: a getter of every field but the id (the
+#: first), the id's slot, and every other field's slot, in the fields' order.
+_Copier = tuple[Callable[[Event], tuple[Any, ...]], Callable[[Event, int], None], list[Any]]
+
+
+def _copier(event_type: type[Event]) -> _Copier:
+    """The slots of ``event_type``'s fields, set directly: a frozen dataclass's ``__init__``
+    sets each through ``object.__setattr__``, most of a copy's cost, for nothing to check
+    (the event copied was checked when it was made)."""
+    names = [item.name for item in dataclasses.fields(event_type)]
+    setters = [vars(event_type)[name].__set__ for name in names]  # the slots' descriptors
+    return attrgetter(*names[1:]), setters[0], setters[1:]
+
+
+_COPIERS: dict[type[Event], _Copier] = {cls: _copier(cls) for cls in EVENT_TYPES}
 
 
 def with_id(event: Event, event_id: int) -> Event:
-    """``event`` with the id the cluster gave it: ``dataclasses.replace``, at a third of the
-    cost, paid by every room event a node hears back. Every event's first field is its id.
+    """``event`` with the id the cluster gave it: ``dataclasses.replace``, at a fraction of
+    the cost, paid by every room event a node hears back. Every event's first field is its id.
 
     A front door's own kind of event (IRC's channel notice, a :class:`Message` to every
     other door) is not in the table: it takes ``dataclasses.replace``'s way.
@@ -74,7 +77,7 @@ def with_id(event: Event, event_id: int) -> Event:
     all_but_id, set_id, set_others = copier
     copy = object.__new__(cls)
     set_id(copy, event_id)
-    for set_field, value in zip(set_others, all_but_id(event)):  # noqa: B905 (as many)
+    for set_field, value in zip(set_others, all_but_id(event)):  # noqa: B905 (a setter a field)
         set_field(copy, value)
     return copy
 
