@@ -373,9 +373,10 @@ LIMITED_BY = {
         "answered, and each of the node's passes is one of several loop turns an event "
         "needs; three processes share the two cores, and each script's round trip is "
         "mostly a wait for a CPU; the node's knee is at the edge of 3.2M here, held in "
-        'some rounds and not in others (**The Redis backplane**; docs/scaling.md, "In the '
-        'full run" and "Where Redis runs in the benchmark"); it would take a core for '
-        "Redis (not reading back the node's own events was measured, and moved nothing)"
+        "most rounds since its per-event costs were cut and not in others (**The Redis "
+        'backplane**; docs/scaling.md, "In the full run" and "Each event\'s own costs, '
+        "cut again\"); it would take a core for Redis (not reading back the node's own "
+        "events was measured, and moved nothing)"
     ),
     "cluster: N=1000 over 2 nodes": (
         "a line crossing nodes pays a round trip to Redis and an `XREAD` wake-up on the "
