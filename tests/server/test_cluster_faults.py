@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,7 +23,7 @@ from redis.exceptions import (
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
 from tcpchat.core.events import Message
-from tcpchat.core.hub import Peer
+from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import room_key
 from tcpchat.server import redis_hub
@@ -588,3 +589,181 @@ async def test_closing_a_node_twice_is_closing_it_once(redis_url: str) -> None:
         await first
         await bob.expect(r"<alice> last words")
         assert node.node not in await hub_of(b)._connected().smembers(node.keys.nodes)
+
+
+async def test_a_line_redis_ran_as_its_answer_was_lost_is_heard_and_not_refused(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis hangs (SIGSTOP) with alice's line on its way: the node pauses, not knowing
+    whether Redis will run it. Redis goes on and runs it before the node cuts the old
+    connection: back, the node finds the line in the room's stream, and everyone hears it
+    once (carol on alice's node too); alice is not told that it was not sent, and is not
+    sent her own line."""
+    monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 1.0)
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 500)
+    async with running_cluster(own_redis.url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        carol = await cluster.client(cluster.nodes[0], "carol")
+        await bob.expect(r"\*\*\* carol joined")
+        node = hub_of(cluster.nodes[0])
+        own_redis.hang(True)
+        try:
+            await alice.send("said as Redis hung")
+            await wait_until(lambda: len(node._unanswered) == 1)
+            await alice.expect(r"\*\*\* the chat is paused", timeout=5)
+        finally:
+            own_redis.hang(False)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        for member in (bob, carol):
+            await member.expect(r"<alice> said as Redis hung", timeout=10)
+        for member in (alice, bob, carol):
+            await settled(member)
+        assert not any("!!!" in line for line in alice.seen)
+        assert not any("<alice> said as Redis hung" in line for line in alice.seen)
+        assert sum("<alice> said as Redis hung" in line for line in bob.seen) == 1
+        assert sum("<alice> said as Redis hung" in line for line in carol.seen) == 1
+        assert not node._in_doubt
+        assert not node._in_flight
+
+
+async def test_a_line_redis_never_ran_is_refused_when_the_node_is_back(redis_url: str) -> None:
+    """Redis holds alice's line (CLIENT PAUSE WRITE), then drops every connection, the
+    line's with it, unrun. Back, the node does not find the line in the room's stream:
+    alice is told that what she said as Redis was lost did not reach the chat, and no one
+    hears it."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        node = hub_of(cluster.nodes[0])
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            await admin.client_pause(10_000, all=False)
+            await alice.send("said into the void")
+            await wait_until(lambda: len(node._unanswered) == 1)
+            await admin.client_kill_filter(_type="normal", skipme=True)
+        finally:
+            await admin.client_unpause()
+            await admin.aclose()
+        await alice.expect(r"\*\*\* the chat is paused", timeout=5)
+        await alice.expect(
+            r"!!! what you sent as this server lost Redis did not reach the chat", timeout=10
+        )
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await alice.send("and now")
+        await bob.expect(r"<alice> and now", timeout=10)
+        assert not any("said into the void" in line for line in bob.seen)
+        assert not any(redis_hub.REFUSED in line for line in alice.seen)
+        assert not node._in_doubt
+        assert not node._in_flight
+
+
+class EmptyStreams:
+    """A Redis whose streams hold nothing; asked nothing else."""
+
+    async def xrange(self, *args: object, **kwargs: object) -> list[object]:
+        return []
+
+
+class NotAsked:
+    """A Redis that must not be asked anything."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"Redis asked for {name}")
+
+
+@pytest.mark.parametrize("emptied", [False, True], ids=["not in the stream", "Redis back empty"])
+async def test_lines_in_doubt_that_redis_does_not_hold_are_refused_once(emptied: bool) -> None:
+    """Back from an outage, a line in doubt that is not in its room's stream (here, a room
+    this node was not reading yet: looked for from the stream's start), or any line in
+    doubt in a Redis that came back empty (where the node does not even look), did not
+    reach the chat: its author is told so, once."""
+    hub, alice, transport = paused_node_with_alice()
+    room = hub._rooms[room_key("#lobby")]
+    event_id, ts = hub.clock.stamp()
+    hub.publish(Message(event_id, ts, "alice", "lost", "#lobby"), room=room, exclude=alice)
+    hub._doubt([op for op in hub._take_outbox() if isinstance(op, RoomEvent)])
+    redis = cast(aioredis.Redis, NotAsked() if emptied else EmptyStreams())
+    await hub._settle_in_doubt(redis, emptied=emptied)
+    await asyncio.sleep(0)  # the hub's pass
+    assert transport.written.decode().count(redis_hub.NOT_HEARD) == 1
+    assert not hub._in_doubt
+    assert not hub._in_flight
+
+
+async def test_lines_in_doubt_as_their_node_closes_are_refused() -> None:
+    """A node closing while Redis is away can learn nothing more of the lines in doubt:
+    their authors are told that they were not sent."""
+    hub, alice, transport = paused_node_with_alice()
+    room = hub._rooms[room_key("#lobby")]
+    event_id, ts = hub.clock.stamp()
+    hub.publish(Message(event_id, ts, "alice", "last", "#lobby"), room=room, exclude=alice)
+    hub._doubt([op for op in hub._take_outbox() if isinstance(op, RoomEvent)])
+    hub._running.clear()
+    await hub.close()
+    await asyncio.sleep(0)
+    assert transport.written.decode().count(redis_hub.REFUSED) == 1
+    assert not hub._in_doubt
+    assert not hub._in_flight
+
+
+async def test_a_join_to_a_new_room_answered_as_redis_went_is_heard(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice joins a room her node is not reading yet; Redis runs her join and answers,
+    then goes before the node has loaded the room's moderation (its first read of the
+    room): her join is in doubt, and with it where the node would start reading. Back,
+    the node finds the join from the stream's start and reads the room from there.
+    alice is not told anything went wrong; bob, joining, finds her there, and hears
+    what she says in it."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        node = hub_of(cluster.nodes[0])
+        load_modes = node._load_modes
+        failures: list[str] = []
+
+        async def redis_gone_once(client: aioredis.Redis, room: Room) -> None:
+            if not failures:
+                failures.append(room.key)
+                raise RedisConnectionError("Connection closed by server.")
+            await load_modes(client, room)
+
+        monkeypatch.setattr(node, "_load_modes", redis_gone_once)
+        await alice.send("/join #new")
+        await alice.expect(r"\*\*\* the chat is paused", timeout=5)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        assert failures == [room_key("#new")]
+        await bob.send("/join #new")
+        await alice.expect(r"bob joined", timeout=10)
+        await alice.send("hello, new room")
+        await bob.expect(r"hello, new room", timeout=10)
+        await settled(alice, "#new")
+        assert not any("!!!" in line for line in alice.seen)
+        assert not node._in_doubt
+        assert not node._in_flight
+
+
+async def test_a_node_finds_its_own_events_past_a_page_of_others(redis_url: str) -> None:
+    """Looking for its events in doubt, a node reads the room's stream a page at a time
+    (READ_COUNT entries), past pages of other nodes' events, from where it had read or
+    from the start, and stops once it has found all it looks for."""
+    hub = RedisHub(redis_url, node_timeout=15, node="here")
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stream = hub.keys.events("#busy")
+        pipe = client.pipeline(transaction=False)
+        for number in range(1, 2 * redis_hub.READ_COUNT + 2):
+            pipe.xadd(stream, {"e": "{}", "o": f"there:{number}"}, id=f"{number}-0")
+        await pipe.execute()
+        await client.xadd(
+            stream, {"e": "{}", "o": "here:7"}, id=f"{2 * redis_hub.READ_COUNT + 2}-0"
+        )
+        await client.xadd(
+            stream, {"e": "{}", "o": "here:8"}, id=f"{2 * redis_hub.READ_COUNT + 3}-0"
+        )
+        last = 2 * redis_hub.READ_COUNT + 2
+        for after in ("-", "5-0"):
+            found = await hub._find_own(client, "#busy", after, {7, 9})
+            assert found == {("#busy", 7): last}
+        assert await hub._find_own(client, "#busy", f"{last}-0", {7}) == {}
+    finally:
+        await client.delete(hub.keys.events("#busy"))
+        await client.aclose()

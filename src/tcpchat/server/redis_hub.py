@@ -150,6 +150,9 @@ PAUSED_REFUSED = (
 )
 RESUMED = "the chat is back: this server reaches Redis again"
 REFUSED = "the chat is paused (this server cannot use Redis); this was not sent"
+#: Said, once the node is back, to a member whose line (or /join, /nick...) was on its way
+#: as Redis was lost and is not in its room's stream: Redis never ran it.
+NOT_HEARD = "what you sent as this server lost Redis did not reach the chat; it was not sent"
 #: Said to a member whose line a node, too far behind Redis, had no room left to keep.
 OVERLOADED = "this server is too far behind to send that; it was not sent"
 REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
@@ -405,6 +408,10 @@ class RedisHub(LocalHub):
         # This node's room events not yet read back, by room key and sequence number:
         # whom each leaves out, and whose replies wait for it.
         self._in_flight: dict[tuple[str, int], RoomEvent] = {}
+        # Those whose script was on its way as Redis was lost: it may have run them, and
+        # only its answer was lost. Still on their way until the node is back and has
+        # looked for them in their rooms' streams (_settle_in_doubt).
+        self._in_doubt: list[RoomEvent] = []
         # Where the reader is in each stream: room streams by room key (None: not yet
         # known, until this node's first event in it lands), the inbox and the feed.
         self._positions: dict[str, str | None] = {}
@@ -472,6 +479,9 @@ class RedisHub(LocalHub):
         if self._recovery is not None:
             others.append(self._recovery)
         await _cancel(others)
+        # Lines in doubt since Redis was lost: no verdict can come now.
+        doubtful, self._in_doubt = self._in_doubt, []
+        self._failed_batch(list(doubtful))
         if self._client is not None and self._running.is_set():
             try:
                 async with asyncio.timeout(timeout):
@@ -547,8 +557,9 @@ class RedisHub(LocalHub):
                     await client.aclose()
         self._client = self._stream_client = None
 
-    async def _join_cluster(self, *, fresh: bool, gone: bool = False) -> None:
-        """Load the scripts and the others' view, and describe this node's members.
+    async def _join_cluster(self, *, fresh: bool, gone: bool = False) -> bool:
+        """Load the scripts and the others' view, and describe this node's members; say
+        whether Redis came back empty.
 
         ``fresh``: this node has not been in the cluster yet. Otherwise it is back
         after an outage. If Redis came back empty (the epoch changed), everything
@@ -584,7 +595,6 @@ class RedisHub(LocalHub):
                     "restarted empty" if emptied else "counted this node dead",
                     len(self._peers),
                 )
-            self._epoch = epoch
             await self._load_view(client)
             await self._register_everything(client, emptied=emptied)
             if emptied:
@@ -592,7 +602,10 @@ class RedisHub(LocalHub):
                 self._counts.clear()
                 for key in self._positions:
                     self._positions[key] = "0-0"
+            # Last: a try that fails before this still finds Redis emptied next time.
+            self._epoch = epoch
         await self._beat(client)
+        return emptied
 
     async def _load_view(self, client: aioredis.Redis) -> None:
         """Mirror everyone else's members and the rooms' topics, from the presence hashes."""
@@ -1039,12 +1052,13 @@ class RedisHub(LocalHub):
                 self._sending = False
                 self._pass_sent.set()
 
-    def _failed_batch(self, batch: list[Operation]) -> None:
-        """Redis failed mid-batch: tell authors their words were not sent; keep the rest.
+    def _failed_batch(self, batch: list[Operation], why: str = REFUSED) -> None:
+        """Redis failed mid-batch: tell authors their words were not sent (``why``); keep
+        the rest.
 
         A room event no longer on its way was heard already (read back: Redis ran its
-        script, and only the answer was lost) or failed already (the answer task and the
-        sender both saw the connection go): its author is not told it was not sent."""
+        script, and only the answer was lost) or failed already (by the sender, say, and
+        then found missing as the node came back): its author is not told it was not sent."""
         kept: list[Operation] = []
         for operation in batch:
             if isinstance(operation, RoomEvent):
@@ -1053,7 +1067,7 @@ class RedisHub(LocalHub):
                 self._never_back(operation)
             if isinstance(operation, RoomEvent | Direct) and operation.author is not None:
                 if operation.author._hub is self:
-                    self._refuse(operation.author)
+                    self._refuse(operation.author, why)
                 continue
             kept.append(operation)
         self._outbox[:0] = kept
@@ -1196,7 +1210,7 @@ class RedisHub(LocalHub):
         try:
             appender = self._appender
             # Never on a connection made again behind the node's back: what was on its
-            # way on the last one was failed with it, and the recovery makes a new one.
+            # way on the last one is in doubt, and the recovery makes a new one.
             if not self._running.is_set() or appender is None or not appender.is_connected:
                 raise RedisConnectionError(REDIS_UNREACHABLE)
             self._unanswered.append(sent)
@@ -1266,6 +1280,11 @@ class RedisHub(LocalHub):
                     reply = await self._appender.read_response()
             except (RedisError, OSError) as exc:
                 self._answering = None
+                if isinstance(exc, ResponseError) and self._unanswered:
+                    # An answer, and a refusal (Redis at its maxmemory, say): that
+                    # script did not run. Those after it are in doubt.
+                    self._failed_batch(list(self._unanswered.popleft().events))
+                    self._answered_one()
                 self._fail_unanswered()
                 self._lost(exc)
                 return
@@ -1279,23 +1298,92 @@ class RedisHub(LocalHub):
             try:
                 await self._answered(sent, reply)
             except Exception as exc:
-                # Redis took these events: only those not yet told are failed (their
-                # authors' replies wait for them), and the node pauses.
+                # Redis took these events: those not yet told are heard when the node,
+                # paused now, is back and reads their rooms (or, in a room it has not
+                # read yet, are failed then: _settle_in_doubt).
                 if not isinstance(exc, RedisError | OSError):
                     log.exception("node %s: acting on Redis's answer failed", self.node)
                 untold = [op for op in sent.events if (op.room_key, op.seq) in self._in_flight]
-                self._failed_batch(list(untold))
+                self._doubt(untold)
                 self._lost(exc)
             finally:
                 self._answered_one()
 
     def _fail_unanswered(self) -> None:
-        """Every script still on its way is lost with its connection: their authors are
-        told, as when a batch fails to go (the answer may have been all that was lost:
-        Redis does not say which)."""
+        """Every script still on its way is lost with its connection. Redis may have run
+        it, and only its answer is lost: its events are in doubt until the node is back
+        (_settle_in_doubt)."""
         while self._unanswered:
-            self._failed_batch(list(self._unanswered.popleft().events))
+            self._doubt(self._unanswered.popleft().events)
             self._answered_one()
+
+    def _doubt(self, events: list[RoomEvent]) -> None:
+        """``events`` may or may not be in their rooms' streams; closing, no verdict can
+        come: their authors are told they were not sent."""
+        if self._closing:
+            self._failed_batch(list(events))
+        else:
+            self._in_doubt += events
+
+    async def _settle_in_doubt(self, client: aioredis.Redis, *, emptied: bool) -> None:
+        """Back after an outage: the events in doubt that are in their rooms' streams stay
+        on their way, and the reader hears them there as it reads on (in a room this node
+        was not reading yet, from the first of them, as if its script had been answered);
+        the others, which Redis never ran, are failed, their authors told. In a Redis that
+        came back empty, none is: all are failed."""
+        doubtful = list(self._in_doubt)
+        ran: dict[tuple[str, int], int] = {}  # their event ids
+        for key in {op.room_key for op in doubtful} if not emptied else ():
+            wanted = {op.seq for op in doubtful if op.room_key == key}
+            position = self._positions.get(key)
+            ran.update(await self._find_own(client, key, position or "-", wanted))
+        for key in {key for key, _ in ran if self._positions.get(key, "") is None}:
+            await self._start_reading(client, key, min(i for (k, _), i in ran.items() if k == key))
+        # Nothing awaited from here: what the answer task puts in doubt meanwhile (a
+        # script it was acting on) is settled next (_recover).
+        settled = {id(op) for op in doubtful}
+        self._in_doubt = [op for op in self._in_doubt if id(op) not in settled]
+        for op in doubtful:
+            event_id = ran.get((op.room_key, op.seq))
+            if event_id is None:
+                continue
+            self._highest = max(self._highest, event_id)
+            if isinstance(op.event, SearchStarted):  # the cluster's search id, as answered
+                self._search_ids[op.event.search_id] = event_id
+        lost = [
+            op
+            for op in doubtful
+            if (op.room_key, op.seq) not in ran and (op.room_key, op.seq) in self._in_flight
+        ]
+        if not lost:
+            return
+        log.warning(
+            "node %s: %d events on their way as Redis was lost never reached it",
+            self.node,
+            len(lost),
+        )
+        self._failed_batch(list(lost), NOT_HEARD)
+        for key in {op.room_key for op in lost}:
+            self._unwatch_if_empty(key)
+
+    async def _find_own(
+        self, client: aioredis.Redis, key: str, after: str, wanted: set[int]
+    ) -> dict[tuple[str, int], int]:
+        """Which of this node's events ``wanted`` (by sequence number) are in the room's
+        stream after the entry ``after`` (``-``: from its start), and their ids; read a page
+        at a time, until all are found."""
+        found: dict[tuple[str, int], int] = {}
+        stream, start = self.keys.events(key), after if after == "-" else f"({after}"
+        while len(found) < len(wanted):
+            entries = _entries(await client.xrange(stream, start, count=READ_COUNT))
+            for entry_id, fields in entries:
+                node, _, seq = fields.get("o", "").rpartition(":")
+                if node == self.node and seq.isdigit() and int(seq) in wanted:
+                    found[(key, int(seq))] = id_number(entry_id)
+            if len(entries) < READ_COUNT:
+                break
+            start = f"({entries[-1][0]}"
+        return found
 
     def _answered_one(self) -> None:
         """A script is answered (or will never be): room for another."""
@@ -1318,24 +1406,26 @@ class RedisHub(LocalHub):
         self._deliver_sent(events, first, sent.slots, reply)
         woken = False
         for offset, op in enumerate(events):
-            event_id = first + offset
             if self._positions.get(op.room_key, "") is None:
-                # This node's first event in the room: read the room from it on, and its
-                # history from before it (the script wrote both in one step, so the two
-                # meet exactly), before the reader can bring a joiner's join back. The
-                # same for its moderation (cluster_moderation.py).
-                room = self._rooms.get(op.room_key)
-                if self.history is not None:
-                    name = room.name if room is not None else op.room_key
-                    await self.history.load_ring(name, op.room_key, event_id)
-                if self.modes is not None and room is not None:
-                    await self._load_modes(client, room)
-                self._positions[op.room_key] = f"{event_id - 1}-0"
-                if self.modes is not None:
-                    self._release_held()
+                await self._start_reading(client, op.room_key, first + offset)
                 woken = True
         if woken:  # the reader waits on the old set of streams: wake it
             await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
+
+    async def _start_reading(self, client: aioredis.Redis, key: str, event_id: int) -> None:
+        """This node's first event in the room is ``event_id``: read the room from it on,
+        and its history from before it (the script wrote both in one step, so the two meet
+        exactly), before the reader can bring a joiner's join back. The same for its
+        moderation (cluster_moderation.py)."""
+        room = self._rooms.get(key)
+        if self.history is not None:
+            name = room.name if room is not None else key
+            await self.history.load_ring(name, key, event_id)
+        if self.modes is not None and room is not None:
+            await self._load_modes(client, room)
+        self._positions[key] = f"{event_id - 1}-0"
+        if self.modes is not None:
+            self._release_held()
 
     def _deliver_sent(
         self, events: list[RoomEvent], first: int, slots: dict[str, int], reply: list[Any]
@@ -1798,15 +1888,20 @@ class RedisHub(LocalHub):
         self._recovery = asyncio.create_task(self._recover(), name="cluster recovery")
 
     async def _recover(self) -> None:
+        emptied = False  # in any of the tries: what this node had in Redis is gone
         while True:
             await asyncio.sleep(RECONNECT_INTERVAL)
             try:
                 await self._connected().ping()
-                await self._join_cluster(fresh=False)
+                emptied = await self._join_cluster(fresh=False) or emptied
                 if self._appender is not None:  # the scripts' connection, made again
                     await self._appender.disconnect()
                     async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
                         await self._appender.connect()
+                # No answer can come on the old connection now: what Redis ran is in
+                # the streams.
+                while self._in_doubt:
+                    await self._settle_in_doubt(self._connected(), emptied=emptied)
             except (RedisError, OSError) as exc:
                 log.debug("Redis still unavailable: %s", _said(exc))
                 continue
