@@ -532,28 +532,46 @@ async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
         assert not any("alice left" in line for line in alice.seen)
 
 
-async def test_a_node_back_from_being_counted_dead_leaves_the_rooms_modes_to_redis(
+async def test_a_node_back_from_being_counted_dead_announces_its_members_back_as_they_were(
     redis_url: str,
 ) -> None:
-    """alice made #dev (its operator). Her node, counted dead, comes back while Redis kept
-    its data: the room's modes hash, which the sweeper changed (alice's leaving took her
-    powers) and the other nodes follow, is not overwritten with the node's older view."""
+    """alice made #dev (its operator). Her node stalls past --node-timeout: the other node
+    announces her gone, and her leaving takes her powers in the room's modes hash. Her
+    node, back while Redis kept its data, announces her joining again: bob reads that she
+    left, then that she joined, and she is #dev's operator again, in the hash and on bob's
+    node. alice reads neither. The node does not write its older view of the room over the
+    hash: a change made meanwhile stays."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         for member in (alice, bob):
             await member.send("/join #dev")
             await member.expect("now talking in #dev")
+        await alice.expect(r"bob joined")
         node, other = hub_of(a), hub_of(b)
         admin = other._connected()
         modes = node.keys.modes(room_key("#dev"))
         assert "op:alice" in await admin.hgetall(modes)
+        before = len(alice.seen)
         async with heartbeat_stopped(node):
             await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
             await wait_until(lambda: nick_key("alice") not in other._remote)
             assert "op:alice" not in await admin.hgetall(modes)
+            await admin.hset(modes, "slow", "9")  # changed meanwhile
+        await bob.expect(r"#lobby \*\*\* alice joined", timeout=10)
+        await bob.expect(r"#dev \*\*\* alice joined", timeout=10)
         await wait_until(lambda: nick_key("alice") in other._remote)
-        assert "op:alice" not in await admin.hgetall(modes)
+        fields = await admin.hgetall(modes)
+        assert "op:alice" in fields
+        assert fields["slow"] == "9"
+        assert other.modes is not None
+        dev, remote_alice = other._rooms[room_key("#dev")], other.find("alice")
+        assert remote_alice is not None
+        assert other.modes.moderation.is_room_operator(remote_alice, dev)
+        await bob.send("/msg #dev welcome back")
+        await alice.expect(r"welcome back")
+        since = alice.seen[before:]
+        assert not any("alice left" in line or "alice joined" in line for line in since)
 
 
 def test_only_a_redis_that_takes_no_writes_is_said_to_refuse_them() -> None:

@@ -244,6 +244,7 @@ class RoomEvent:
     record: StoredEvent | None = None  # its line for the room's history (id 0), if kept
     put_at: float = 0.0  # when it was published (the hub's monotonic clock)
     made: bool = False  # the join that made the room (marked 'c' in its entry)
+    elsewhere: bool = False  # told to the other nodes only (_announce_back)
 
 
 @dataclass(slots=True, eq=False)
@@ -597,6 +598,8 @@ class RedisHub(LocalHub):
                 )
             await self._load_view(client)
             await self._register_everything(client, emptied=emptied)
+            if not fresh and not emptied:
+                self._announce_back()
             if emptied:
                 self._inbox_position = "0-0"
                 self._counts.clear()
@@ -606,6 +609,21 @@ class RedisHub(LocalHub):
             self._epoch = epoch
         await self._beat(client)
         return emptied
+
+    def _announce_back(self) -> None:
+        """The others counted this node dead and told its members' rooms that they left
+        (server lost): each room now hears each of them join again, an operator there as an
+        operator (its join sets its powers again in the modes hash, and every node gives
+        them, as to a room's maker: modes_write). Not this node's members, who never saw
+        them leave."""
+        for peer in list(self._peers.values()):
+            for room in list(peer.rooms):
+                if self._positions.get(room.key) is None:
+                    continue  # its join there is still on its way: the others will hear it
+                event_id, ts = self.clock.stamp()
+                join = Join(event_id, ts, peer.nick or "", room.name)
+                seq = self._await(peer)
+                self._put_event(RoomEvent(join, room.key, None, peer, seq, elsewhere=True))
 
     async def _load_view(self, client: aioredis.Redis) -> None:
         """Mirror everyone else's members and the rooms' topics, from the presence hashes."""
@@ -1633,6 +1651,9 @@ class RedisHub(LocalHub):
         self.clock.seen(event_id)
         self._highest = max(self._highest, event_id)
         room = self._rooms.get(key)
+        if origin is not None and origin.elsewhere:
+            self._arrived(origin.author, origin.seq)
+            return
         if origin is None and isinstance(event, Leave) and self._swept_here(event):
             # Another node counted this one dead while it was cut off (or stalled) and
             # announced its members gone; they are here: no one here is told a leaving
