@@ -413,6 +413,8 @@ class RedisHub(LocalHub):
         # only its answer was lost. Still on their way until the node is back and has
         # looked for them in their rooms' streams (_settle_in_doubt).
         self._in_doubt: list[RoomEvent] = []
+        # The others counted this node dead; its members are not yet announced back.
+        self._swept = False
         # Where the reader is in each stream: room streams by room key (None: not yet
         # known, until this node's first event in it lands), the inbox and the feed.
         self._positions: dict[str, str | None] = {}
@@ -585,7 +587,7 @@ class RedisHub(LocalHub):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
-        known = not gone and await client.sismember(self.keys.nodes, self.node)
+        known = not gone and not self._swept and await client.sismember(self.keys.nodes, self.node)
         emptied = epoch != self._epoch
         if fresh or emptied or not known:
             if not fresh:
@@ -597,9 +599,9 @@ class RedisHub(LocalHub):
                     len(self._peers),
                 )
             await self._load_view(client)
-            await self._register_everything(client, emptied=emptied)
             if not fresh and not emptied:
-                self._announce_back()
+                self._swept = True  # until its members are announced back (_announce_back)
+            await self._register_everything(client, emptied=emptied)
             if emptied:
                 self._inbox_position = "0-0"
                 self._counts.clear()
@@ -611,19 +613,28 @@ class RedisHub(LocalHub):
         return emptied
 
     def _announce_back(self) -> None:
-        """The others counted this node dead and told its members' rooms that they left
-        (server lost): each room now hears each of them join again, an operator there as an
-        operator (its join sets its powers again in the modes hash, and every node gives
-        them, as to a room's maker: modes_write). Not this node's members, who never saw
-        them leave."""
+        """If the others counted this node dead (and told its members' rooms that they
+        left, server lost): each room hears each of them join again, told to the other
+        nodes' members only (no one here saw them leave). Not where a member's join is
+        still to be sent (it comes after the leaving), and not for a member who lost the
+        race for its nickname meanwhile. Its powers are not given back: the sweeper's
+        leaving took them on the other nodes and in the modes hash, and this node's view
+        of them may be older than what was done meanwhile (a /deop it has not read yet)."""
+        if not self._swept:
+            return
+        self._swept = False
+        unsent = [op for op in self._outbox if isinstance(op, RoomEvent)]
+        coming = {(op.author, op.room_key) for op in unsent if type(op.event) is Join}
         for peer in list(self._peers.values()):
+            if peer.drop_reason is not None:
+                continue
             for room in list(peer.rooms):
-                if self._positions.get(room.key) is None:
-                    continue  # its join there is still on its way: the others will hear it
+                if self._positions.get(room.key) is None or (peer, room.key) in coming:
+                    continue
                 event_id, ts = self.clock.stamp()
                 join = Join(event_id, ts, peer.nick or "", room.name)
-                seq = self._await(peer)
-                self._put_event(RoomEvent(join, room.key, None, peer, seq, elsewhere=True))
+                self._seq += 1  # its member's replies do not wait for it
+                self._put_event(RoomEvent(join, room.key, None, peer, self._seq, elsewhere=True))
 
     async def _load_view(self, client: aioredis.Redis) -> None:
         """Mirror everyone else's members and the rooms' topics, from the presence hashes."""
@@ -1023,7 +1034,7 @@ class RedisHub(LocalHub):
         for operation in dropped:
             if isinstance(operation, RoomEvent):
                 self._never_back(operation)
-            if isinstance(operation, RoomEvent | Direct):
+            if isinstance(operation, RoomEvent | Direct) and not _unasked(operation):
                 self._refuse(operation.author, OVERLOADED)
             elif isinstance(operation, Describe):
                 self._described.clear()
@@ -1083,6 +1094,8 @@ class RedisHub(LocalHub):
                 if (operation.room_key, operation.seq) not in self._in_flight:
                     continue
                 self._never_back(operation)
+                if operation.elsewhere:
+                    continue  # its member did not ask for it: nothing to tell
             if isinstance(operation, RoomEvent | Direct) and operation.author is not None:
                 if operation.author._hub is self:
                     self._refuse(operation.author, why)
@@ -1483,7 +1496,7 @@ class RedisHub(LocalHub):
         """What the append script does with ``event`` (``op``'s, as it goes to Redis) besides
         appending it (event_arguments's ``more``): a change to its room's modes, a line for
         its history, or nothing (0)."""
-        if self.modes is not None and type(event) in _MODES_WRITTEN:
+        if self.modes is not None and type(event) in _MODES_WRITTEN and not op.elsewhere:
             write = self.modes.write(event, self._rooms.get(op.room_key), op.author)
             if write is not None:
                 op.made = write.made
@@ -1652,8 +1665,7 @@ class RedisHub(LocalHub):
         self._highest = max(self._highest, event_id)
         room = self._rooms.get(key)
         if origin is not None and origin.elsewhere:
-            self._arrived(origin.author, origin.seq)
-            return
+            return  # for the other nodes: no one here saw its member leave
         if origin is None and isinstance(event, Leave) and self._swept_here(event):
             # Another node counted this one dead while it was cut off (or stalled) and
             # announced its members gone; they are here: no one here is told a leaving
@@ -1827,6 +1839,7 @@ class RedisHub(LocalHub):
                 if await self._beat(client):
                     # Swept (or Redis came back empty) while this node ran: register again.
                     await self._join_cluster(fresh=False, gone=True)
+                    self._announce_back()
                 await self._sweep(client)
             except (RedisError, OSError) as exc:
                 self._lost(exc)
@@ -1920,9 +1933,13 @@ class RedisHub(LocalHub):
                     async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
                         await self._appender.connect()
                 # No answer can come on the old connection now: what Redis ran is in
-                # the streams.
+                # the streams. (An answer the answer task is acting on is finished first:
+                # it may start reading a room, or put events in doubt.)
+                async with asyncio.timeout(REPLY_TIMEOUT):
+                    await self._all_answered.wait()
                 while self._in_doubt:
                     await self._settle_in_doubt(self._connected(), emptied=emptied)
+                self._announce_back()
             except (RedisError, OSError) as exc:
                 log.debug("Redis still unavailable: %s", _said(exc))
                 continue
@@ -1970,6 +1987,12 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _unasked(operation: RoomEvent | Direct) -> bool:
+    """Whether no member asked for ``operation`` (a join announced back): none is told of
+    its fate."""
+    return isinstance(operation, RoomEvent) and operation.elsewhere
 
 
 def _by(operation: Operation, peers: set[Peer]) -> bool:
