@@ -28,7 +28,7 @@ import sys
 
 from benchmarks import generator
 from benchmarks.run import FULL
-from benchmarks.scenarios import Sweep, run_cross_node_pair, run_sweep
+from benchmarks.scenarios import FixedLoad, Sweep, run_cross_node_pair, run_sweep
 from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_REDIS, RunningServer
 from benchmarks.stats import Step, knee
 
@@ -64,16 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     local, backplane = knees[TCPCHAT_ASYNCIO], knees[TCPCHAT_REDIS]
     if local:
         print(f"knee ratio (Redis / local): {backplane / local:.2f} (target ≥ 0.5)")
-    single, split = run_cross_node_pair(
-        binary,
-        TCPCHAT_REDIS,
+    load = FixedLoad(
         FULL.cross_node_clients,
         FULL.cross_node_deliveries,
         FULL.cross_node_seconds,
         drain,
         grace,
-        samples=FULL.cross_node_samples,
+        FULL.cross_node_samples,
     )
+    single, split = run_cross_node_pair(binary, TCPCHAT_REDIS, load)
     print(describe("N=1,000 fixed load: one node", single))
     print(describe("N=1,000 fixed load: two nodes", split))
     single_p50, split_p50 = single.p(50), split.p(50)

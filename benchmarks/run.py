@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks import asyncio_floor, generator, report
 from benchmarks.scenarios import (
+    FixedLoad,
     Sweep,
     read_rss_kb,
     run_churn,
@@ -154,17 +155,15 @@ def run_round(
         if plan.churn_seconds:
             out["churn"] = run_churn(binary, server, plan.churn_seconds, 16)
     if kind.redis:
-        one, two = run_cross_node_pair(
-            binary,
-            kind,
+        load = FixedLoad(
             plan.cross_node_clients,
             plan.cross_node_deliveries,
             plan.cross_node_seconds,
             plan.drain,
             plan.grace,
-            workdir,
             plan.cross_node_samples,
         )
+        one, two = run_cross_node_pair(binary, kind, load, workdir)
         out["one_node"], out["cross_node"] = step_dict(one), step_dict(two)
         log(f"  {kind.name:16} {'one node, N=1000':18} " + summary([one]))
         log(f"  {kind.name:16} {'two nodes, N=1000':18} " + summary([two]))

@@ -105,18 +105,36 @@ def run_fixed(
         return generator.step(deliveries / (clients - 1), seconds, drain, grace)
 
 
+@dataclass(frozen=True)
+class FixedLoad:
+    """A fixed load, everyone sending (:func:`run_fixed`'s): ``deliveries`` a second over
+    ``clients`` for ``seconds``, then ``drain`` and ``grace`` for what is late; the
+    latencies of ``samples`` clients kept."""
+
+    clients: int
+    deliveries: float
+    seconds: float
+    drain: float
+    grace: float
+    samples: int = 16
+
+    def run(self, binary: Path, server: RunningServer) -> Step:
+        return run_fixed(
+            binary,
+            server,
+            self.clients,
+            self.deliveries,
+            self.seconds,
+            self.drain,
+            self.grace,
+            self.samples,
+        )
+
+
 def run_cross_node(
-    binary: Path,
-    kind: ServerKind,
-    clients: int,
-    deliveries: float,
-    seconds: float,
-    drain: float,
-    grace: float,
-    workdir: Path | None = None,
-    samples: int = 16,
+    binary: Path, kind: ServerKind, load: FixedLoad, workdir: Path | None = None
 ) -> Step:
-    """:func:`run_fixed` on two nodes of one cluster behind one address (``--reuse-port``).
+    """``load`` on two nodes of one cluster behind one address (``--reuse-port``).
 
     The kernel deals the clients between the two nodes, so about half of each
     message's deliveries cross from one node to the other through Redis. Both
@@ -133,27 +151,18 @@ def run_cross_node(
         RunningServer(kind, workdir, port=port, reuse_port=True) as first,
         RunningServer(kind, workdir, port=port, redis_url=first.redis_url, reuse_port=True),
     ):
-        return run_fixed(binary, first, clients, deliveries, seconds, drain, grace, samples)
+        return load.run(binary, first)
 
 
 def run_cross_node_pair(
-    binary: Path,
-    kind: ServerKind,
-    clients: int,
-    deliveries: float,
-    seconds: float,
-    drain: float,
-    grace: float,
-    workdir: Path | None = None,
-    samples: int = 16,
+    binary: Path, kind: ServerKind, load: FixedLoad, workdir: Path | None = None
 ) -> tuple[Step, Step]:
-    """One tcpchat-asyncio node, then :func:`run_cross_node`, back to back: the two latencies
-    the cross-node target compares, measured a few seconds apart on this noisy machine."""
-    timing = (seconds, drain, grace)
+    """``load`` on one tcpchat-asyncio node, then on two (:func:`run_cross_node`), back to
+    back: the two latencies the cross-node target compares, measured a few seconds apart
+    on this noisy machine."""
     with RunningServer(TCPCHAT_ASYNCIO, workdir) as single:
-        one = run_fixed(binary, single, clients, deliveries, *timing, samples)
-    two = run_cross_node(binary, kind, clients, deliveries, *timing, workdir, samples)
-    return one, two
+        one = load.run(binary, single)
+    return one, run_cross_node(binary, kind, load, workdir)
 
 
 def run_idle(binary: Path, server: RunningServer, clients: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from benchmarks.generator import Generator
-from benchmarks.scenarios import run_cross_node
+from benchmarks.scenarios import FixedLoad, run_cross_node
 from benchmarks.servers import TCPCHAT_ASYNCIO, TCPCHAT_REDIS, TCPCHAT_WEB, RunningServer
 from benchmarks.stats import Step
 
@@ -71,7 +71,7 @@ def test_ten_members_of_a_cluster_node_miss_no_delivery(loadgen: Path) -> None:
 @needs("redis-server")
 def test_ten_members_over_two_nodes_miss_no_delivery(loadgen: Path) -> None:
     """N = 10 dealt between two nodes behind one address: each line reaches the 9 others."""
-    step = run_cross_node(loadgen, TCPCHAT_REDIS, 10, 4_500, 2.0, 0.5, 10.0)
+    step = run_cross_node(loadgen, TCPCHAT_REDIS, FixedLoad(10, 4_500, 2.0, 0.5, 10.0))
     assert_ten_members_heard_everything(step)
 
 
