@@ -1034,7 +1034,9 @@ class RedisHub(LocalHub):
         for operation in dropped:
             if isinstance(operation, RoomEvent):
                 self._never_back(operation)
-            if isinstance(operation, RoomEvent | Direct) and not _unasked(operation):
+                if operation.elsewhere:
+                    continue  # its member did not ask for it: nothing to tell
+            if isinstance(operation, RoomEvent | Direct):
                 self._refuse(operation.author, OVERLOADED)
             elif isinstance(operation, Describe):
                 self._described.clear()
@@ -1408,13 +1410,19 @@ class RedisHub(LocalHub):
         while len(found) < len(wanted):
             entries = _entries(await client.xrange(stream, start, count=READ_COUNT))
             for entry_id, fields in entries:
-                node, _, seq = fields.get("o", "").rpartition(":")
-                if node == self.node and seq.isdigit() and int(seq) in wanted:
-                    found[(key, int(seq))] = id_number(entry_id)
+                seq = self._own_seq(fields)
+                if seq in wanted:
+                    found[(key, seq)] = id_number(entry_id)
             if len(entries) < READ_COUNT:
                 break
             start = f"({entries[-1][0]}"
         return found
+
+    def _own_seq(self, fields: dict[str, str]) -> int | None:
+        """This node's sequence number of a room stream's entry (its origin, NODE:SEQ), or
+        None: another node's."""
+        node, _, seq = fields.get("o", "").rpartition(":")
+        return int(seq) if node == self.node and seq.isdigit() else None
 
     def _answered_one(self) -> None:
         """A script is answered (or will never be): room for another."""
@@ -1634,9 +1642,9 @@ class RedisHub(LocalHub):
         for entry_id, fields in entries:
             self._positions[key] = entry_id
             origin = None
-            node, _, seq = fields.get("o", "").rpartition(":")
-            if node == self.node and seq.isdigit():
-                origin = self._in_flight.pop((key, int(seq)), None)
+            seq = self._own_seq(fields)
+            if seq is not None:
+                origin = self._in_flight.pop((key, seq), None)
             # This node's own events are not parsed again: it has them.
             parsed = origin.sent if origin is not None else _parse(fields["e"])
             if parsed is None:
@@ -1987,12 +1995,6 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def _unasked(operation: RoomEvent | Direct) -> bool:
-    """Whether no member asked for ``operation`` (a join announced back): none is told of
-    its fate."""
-    return isinstance(operation, RoomEvent) and operation.elsewhere
 
 
 def _by(operation: Operation, peers: set[Peer]) -> bool:
