@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import redis.asyncio as aioredis
 
@@ -221,16 +220,13 @@ async def test_a_node_alone_in_a_room_tells_its_members_as_redis_answers(redis_u
         await alice.expect(r"\*\*\* bob joined")
         await settled(bob)
         node = hub_of(a)
-        (reader,) = [task for task in node._tasks if task.get_name() == "cluster reader"]
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        node._stop_reading_streams()
         for number in range(20):
             alice.writer.write(f"line {number}\n".encode())
         heard = [(await bob.expect(r"<alice> (line \d+)")).group(1) for _ in range(20)]
         assert heard == [f"line {number}" for number in range(20)]
         assert node.told_on_answer >= 20
-        node._tasks.append(asyncio.create_task(node._read_forever(), name="cluster reader"))
+        node._read_streams()
         await alice.send("after")
         await bob.expect(r"<alice> after")
         assert sum("<alice> line" in line for line in bob.seen) == 20

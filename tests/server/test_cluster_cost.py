@@ -35,6 +35,7 @@ async def quiet_node(url: str) -> AsyncIterator[RedisHub]:
     await hub.start()
     tasks, hub._tasks = hub._tasks, []
     await _cancel(tasks)
+    hub._stop_reading_streams()
     try:
         yield hub
     finally:

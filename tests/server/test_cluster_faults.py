@@ -809,3 +809,35 @@ async def test_members_announced_back_are_those_still_here_and_are_told_nothing(
     assert not hub._in_flight
     hub._announce_back()  # once
     assert not hub._take_outbox()
+
+
+async def test_a_node_whose_reading_connection_is_cut_reads_on_once_it_is_made_again(
+    redis_url: str,
+) -> None:
+    """Redis drops only the connection a node reads the streams on (``CLIENT KILL``): the
+    node pauses, makes it again (read by the node, not redis-py: cluster_reading.py), says
+    the chat is back, and hears the other node's lines once, the one said meanwhile too."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        node = hub_of(cluster.nodes[0])
+        admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            readers = [
+                client
+                for client in await admin.client_list()
+                if client["name"] == f"tcpchat-{node.node}-streams" and client["cmd"] == "xread"
+            ]
+            assert len(readers) == 1
+            await admin.client_kill_filter(_id=readers[0]["id"])
+        finally:
+            await admin.aclose()
+        await alice.expect(r"\*\*\* the chat is paused")
+        await bob.send("said meanwhile")
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await alice.expect("<bob> said meanwhile")
+        await bob.send("and after")
+        await alice.expect("<bob> and after")
+        await settled(alice)
+        assert node.outages == 1
+        assert sum("the chat is paused" in line for line in alice.seen) == 1
+        assert sum("<bob> said meanwhile" in line for line in alice.seen) == 1

@@ -88,6 +88,7 @@ from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
 from tcpchat.core.rooms import RoomRules, room_key
 from tcpchat.server import cluster_scripts as lua
 from tcpchat.server.cluster_moderation import HOLD_FULL, SAID, ClusterModeration, HeldLine
+from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
 from tcpchat.server.cluster_wire import (
     Entries,
@@ -375,6 +376,9 @@ class RedisHub(LocalHub):
         # The hot path's two connections, made by a client of their own (see start()).
         self._stream_client: aioredis.Redis | None = None
         self._reading: Any = None  # the connection (redis-py's) that reads the streams
+        self._streams_reader: ReplyReader | None = None  # reading it now (None: not)
+        self._read_due: float | None = None  # (loop time) an XREAD's reply is due by then
+        self._read_timer: asyncio.TimerHandle | None = None
         self._scripts: dict[str, str] = {}
         self._outbox: list[Operation] = []
         self._outbox_ready = asyncio.Event()
@@ -460,10 +464,10 @@ class RedisHub(LocalHub):
         self._sender = asyncio.create_task(self._send_forever(), name="cluster sender")
         self._tasks = [
             self._sender,
-            asyncio.create_task(self._read_forever(), name="cluster reader"),
             asyncio.create_task(self._beat_forever(), name="cluster heartbeat"),
         ]
         self._answering = asyncio.create_task(self._answer_forever(), name="cluster answers")
+        self._read_streams()
         log.info("node %s joined the cluster on %s", self.node, self.shown_url)
 
     def begin_close(self) -> None:
@@ -476,6 +480,7 @@ class RedisHub(LocalHub):
         if self._closed:
             return
         self._closed = self._closing = True
+        self._stop_reading_streams()
         tasks, self._tasks = self._tasks, []
         sender, self._sender = self._sender, None
         others = [task for task in tasks if task is not sender]
@@ -553,6 +558,8 @@ class RedisHub(LocalHub):
         self._appender = self._reading = None
         for connection in connections:
             with contextlib.suppress(RedisError, OSError):
+                # (nowait: redis-py no longer reads the streams' one, and would wait for
+                # its own reader to see the end until its connect time-out.)
                 await connection.disconnect(nowait=True)
         for client in (self._client, self._stream_client):
             if client is not None:
@@ -1546,29 +1553,57 @@ class RedisHub(LocalHub):
 
     # -- the reader ------------------------------------------------------------------
 
-    async def _read_forever(self) -> None:
-        # The events of this node on their way, by id once sent: who to leave out, and
-        # whose replies wait for them.
-        while True:
-            await self._running.wait()
-            reading = self._reading
-            assert reading is not None
-            xread = command(
-                "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *self._streams()
-            )
-            recoveries = self._recoveries
-            try:
-                async with asyncio.timeout(REPLY_TIMEOUT + BLOCK_MS / 1000):
-                    # (A connection lost with Redis is made again here, by redis-py.)
-                    await reading.send_packed_command(xread, check_health=False)
-                    reply = await reading.read_response()
-            except (RedisError, OSError) as exc:
-                if self._closing:
-                    return  # no recovery now: close() is on its way
-                if self._recoveries == recoveries:
-                    self._lost(exc)
-                # (Else it was sent before an outage that is over: read again.)
-                continue
+    def _read_streams(self) -> None:
+        """Start reading the streams, on the connection redis-py made for it."""
+        self._streams_reader = ReplyReader.take_over(
+            self._reading, self._xread_replied, self._reading_lost
+        )
+        self._send_xread(self._streams_reader)
+
+    def _stop_reading_streams(self) -> None:
+        """Read nothing more on that connection (Redis lost, or the node closing): what
+        comes on it now is dropped, and the positions say where to read from next time."""
+        self._streams_reader = None
+        self._read_due = None
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _send_xread(self, reader: ReplyReader) -> None:
+        """The next XREAD, from where the node has read each stream. (One at a time: each
+        is sent as the last one's reply is acted on.)"""
+        if reader is not self._streams_reader:
+            return  # a connection given up
+        reader.send(
+            command("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *self._streams())
+        )
+        loop = asyncio.get_running_loop()
+        self._read_due = loop.time() + BLOCK_MS / 1000 + REPLY_TIMEOUT
+        if self._read_timer is None:
+            self._read_timer = loop.call_at(self._read_due, self._read_overdue)
+
+    def _read_overdue(self) -> None:
+        """One timer for all the XREADs: it fires at most once a block, and goes back to
+        sleep until the reply now awaited is due."""
+        self._read_timer = None
+        due = self._read_due
+        if due is None or self._streams_reader is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < due:
+            self._read_timer = loop.call_at(due, self._read_overdue)
+            return
+        self._reading_lost(self._streams_reader, TimeoutError())
+
+    def _xread_replied(self, reader: ReplyReader, reply: Any) -> None:
+        """An XREAD's reply, as it arrives: act on it, then read again."""
+        if reader is not self._streams_reader:
+            return  # sent before Redis was lost: the node reads again from where it was
+        self._read_due = None
+        if isinstance(reply, ErrorReply):
+            self._reading_lost(reader, _reply_error(str(reply)))
+            return
+        try:
             for stream, entries in xread_entries(reply):
                 if stream == self.keys.presence:
                     self._read_presence(entries)
@@ -1576,7 +1611,24 @@ class RedisHub(LocalHub):
                     self._read_inbox(entries)
                 else:
                     self._read_room(stream, entries)
-            await asyncio.sleep(self._read_pause())
+        except Exception as exc:
+            log.exception("node %s: acting on what it read from Redis failed", self.node)
+            self._reading_lost(reader, exc)
+            return
+        # At least a turn of the loop first (_read_pause): the members' writes these
+        # events queued are called soon already, and go out before the next XREAD.
+        loop = asyncio.get_running_loop()
+        pause = self._read_pause()
+        if pause:
+            loop.call_later(pause, self._send_xread, reader)
+        else:
+            loop.call_soon(self._send_xread, reader)
+
+    def _reading_lost(self, reader: ReplyReader, error: BaseException | None) -> None:
+        if reader is not self._streams_reader:
+            return
+        self._stop_reading_streams()
+        self._lost(error or RedisConnectionError("Redis closed the connection"))
 
     def _read_pause(self) -> float:
         """How long the reader waits before its next XREAD. At least a turn of the loop:
@@ -1909,6 +1961,7 @@ class RedisHub(LocalHub):
         if not self._running.is_set() or self._closing:
             return
         self._running.clear()
+        self._stop_reading_streams()
         log.warning(
             "node %s lost Redis at %s (%s); the chat is paused here until it is back",
             self.node,
@@ -1948,6 +2001,13 @@ class RedisHub(LocalHub):
                 while self._in_doubt:
                     await self._settle_in_doubt(self._connected(), emptied=emptied)
                 self._announce_back()
+                if self._reading is not None:
+                    # The streams' connection, made again last: it is read from the
+                    # moment it is made (_read_streams, below). redis-py does not read it
+                    # any more, so its disconnect must not wait for its reader to see the end.
+                    await self._reading.disconnect(nowait=True)
+                    async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
+                        await self._reading.connect()
             except (RedisError, OSError) as exc:
                 log.debug("Redis still unavailable: %s", _said(exc))
                 continue
@@ -1962,6 +2022,7 @@ class RedisHub(LocalHub):
             # describes every member again.
             self._described.clear()
             self._running.set()
+            self._read_streams()
             self._tell_everyone(RESUMED)
             if self._outbox:
                 self._outbox_ready.set()
@@ -2034,6 +2095,19 @@ def _parse(document: str) -> Event | None:
     except RemoteProtocolError as exc:
         log.warning("an event on Redis cannot be read (%s); skipped", exc)
         return None
+
+
+def _reply_error(message: str) -> RedisError:
+    """Redis's error reply as redis-py would have raised it, as far as the node tells
+    them apart (:func:`_refuses_writes`)."""
+    for prefix, kind in (
+        ("NOPERM", NoPermissionError),
+        ("READONLY", ReadOnlyError),
+        ("OOM", OutOfMemoryError),
+    ):
+        if message.startswith(prefix + " "):
+            return kind(message.removeprefix(prefix + " "))
+    return ResponseError(message)
 
 
 def _refuses_writes(error: BaseException) -> bool:

@@ -1,0 +1,215 @@
+"""A cluster node's reading connection (``cluster_reading.ReplyReader``), by plain calls:
+replies handed on whole as their bytes arrive, the connection's end reported once, and the
+node's XREADs timed by one timer."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError, ResponseError
+
+from tcpchat.server import redis_hub
+from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
+from tcpchat.server.redis_hub import RedisHub, _cancel, _reply_error
+
+#: An XREAD reply in RESP3: a map of one stream to one entry.
+XREAD_REPLY = (
+    b"%1\r\n$11\r\ntcpchat:ids\r\n*1\r\n*2\r\n$4\r\n12-0\r\n*2\r\n$1\r\ne\r\n$5\r\nhello\r\n"
+)
+
+
+class StandInTransport:
+    """What the reader needs of a transport, and what it did with it."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+        self.protocol: Any = None
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class StandInStream:
+    """What the reader asks of redis-py's stream reader: whether it saw the end."""
+
+    def __init__(self, *, ended: bool = False) -> None:
+        self.ended = ended
+
+    def at_eof(self) -> bool:
+        return self.ended
+
+    def exception(self) -> Exception | None:
+        return None
+
+
+def connection_on(transport: StandInTransport, *, ended: bool = False) -> Any:
+    """A stand-in for redis-py's connection: its stream writer's transport, its reader."""
+    return SimpleNamespace(
+        _writer=SimpleNamespace(transport=transport), _reader=StandInStream(ended=ended)
+    )
+
+
+def reader_on(
+    transport: StandInTransport,
+) -> tuple[ReplyReader, list[Any], list[Exception | None]]:
+    replies: list[Any] = []
+    losses: list[Exception | None] = []
+    reader = ReplyReader.take_over(
+        connection_on(transport),
+        lambda _, reply: replies.append(reply),
+        lambda _, error: losses.append(error),
+    )
+    return reader, replies, losses
+
+
+def test_replies_are_handed_on_whole_however_their_bytes_arrive() -> None:
+    transport = StandInTransport()
+    reader, replies, losses = reader_on(transport)
+    assert transport.protocol is reader
+    data = XREAD_REPLY + b"_\r\n" + b"*2\r\n:1\r\n:2\r\n"
+    for index in range(len(data)):  # a byte at a time
+        reader.data_received(data[index : index + 1])
+    assert replies == [{"tcpchat:ids": [["12-0", ["e", "hello"]]]}, None, [1, 2]]
+    reader.data_received(XREAD_REPLY + XREAD_REPLY)  # two in one read
+    assert len(replies) == 5
+    assert losses == []
+
+
+def test_a_push_is_not_a_reply_and_an_error_is_handed_on_as_one() -> None:
+    transport = StandInTransport()
+    reader, replies, _ = reader_on(transport)
+    reader.data_received(b">2\r\n$10\r\ninvalidate\r\n*0\r\n" + b"-ERR no such thing\r\n")
+    (error,) = replies
+    assert isinstance(error, ErrorReply)
+    assert "no such thing" in str(error)
+
+
+def test_bytes_that_are_not_resp_end_the_connection_once() -> None:
+    transport = StandInTransport()
+    reader, replies, losses = reader_on(transport)
+    reader.data_received(b"?what\r\n" + XREAD_REPLY)
+    assert transport.closed
+    assert replies == []
+    assert len(losses) == 1
+    assert losses[0] is not None
+    reader.connection_lost(None)  # the transport's own report of its end, later
+    reader.data_received(XREAD_REPLY)
+    reader.send(b"PING\r\n")
+    assert len(losses) == 1
+    assert replies == []
+    assert transport.written == []
+
+
+def test_a_closed_connection_is_reported_once() -> None:
+    transport = StandInTransport()
+    reader, _, losses = reader_on(transport)
+    reader.connection_lost(ConnectionResetError())
+    reader.connection_lost(None)
+    assert [type(error) for error in losses] == [ConnectionResetError]
+
+
+async def test_a_connection_that_ended_before_it_was_taken_over_is_reported_ended() -> None:
+    """Redis gone between redis-py's handshake and the take-over (the end went to redis-py's
+    reader): reported once, a turn of the loop later, when the node holds the reader."""
+    transport = StandInTransport()
+    losses: list[Exception | None] = []
+    reader = ReplyReader.take_over(
+        connection_on(transport, ended=True), lambda *_: None, lambda _, e: losses.append(e)
+    )
+    assert losses == []
+    await asyncio.sleep(0)
+    assert losses == [None]
+    assert transport.closed
+    reader.connection_lost(None)
+    assert losses == [None]
+
+
+def test_an_error_reply_is_told_apart_as_redis_py_would() -> None:
+    assert isinstance(_reply_error("NOPERM no read rights"), NoPermissionError)
+    assert isinstance(_reply_error("READONLY a replica"), ReadOnlyError)
+    assert isinstance(_reply_error("OOM over maxmemory"), OutOfMemoryError)
+    other = _reply_error("ERR something")
+    assert type(other) is ResponseError
+    assert str(other) == "ERR something"
+    assert str(_reply_error("NOPERM no read rights")) == "no read rights"
+
+
+def reading_node(transport: StandInTransport) -> RedisHub:
+    """A node reading on ``transport`` as if Redis were there."""
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    hub._reading = connection_on(transport)
+    hub._running.set()
+    hub._read_streams()
+    return hub
+
+
+async def stop(hub: RedisHub) -> None:
+    hub._stop_reading_streams()
+    if hub._recovery is not None:
+        await _cancel([hub._recovery])
+
+
+async def test_an_xread_unanswered_past_its_block_and_the_reply_time_pauses_the_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 10)
+    monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 0.01)
+    transport = StandInTransport()
+    hub = reading_node(transport)
+    try:
+        assert [data.split(b"\r\n")[2] for data in transport.written] == [b"XREAD"]
+        await asyncio.sleep(0.2)
+        assert not hub._running.is_set()  # lost: the chat pauses here
+        assert hub._streams_reader is None
+        transport.protocol.data_received(XREAD_REPLY)  # too late: dropped
+        await asyncio.sleep(0)
+        assert len(transport.written) == 1
+    finally:
+        await stop(hub)
+
+
+async def test_a_reply_in_time_moves_the_reads_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one timer, fired at the first XREAD's deadline after its reply came, waits for
+    the next XREAD's instead."""
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 10)
+    monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 0.04)  # the first due in 50 ms
+    transport = StandInTransport()
+    hub = reading_node(transport)
+    try:
+        monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 60.0)  # the next ones: in a minute
+        transport.protocol.data_received(b"_\r\n")  # BLOCK ran out: a null
+        await asyncio.sleep(0)  # read again a turn of the loop later
+        assert len(transport.written) == 2
+        await asyncio.sleep(0.2)
+        assert hub._running.is_set()
+        assert hub._read_timer is not None  # waiting for the second one's deadline
+    finally:
+        await stop(hub)
+
+
+async def test_a_reply_on_a_connection_the_node_gave_up_is_dropped() -> None:
+    transport = StandInTransport()
+    hub = reading_node(transport)
+    reader = transport.protocol
+    hub._stop_reading_streams()
+    reader.data_received(XREAD_REPLY)
+    await asyncio.sleep(0)
+    assert len(transport.written) == 1  # no XREAD after it
+    assert hub._read_timer is None
+    hub._read_streams()  # read again (the node back): one XREAD, on a reader of its own
+    assert transport.protocol is not reader
+    assert len(transport.written) == 2
+    await stop(hub)
