@@ -382,7 +382,9 @@ LIMITED_BY = {
         "a line crossing nodes pays a round trip to Redis and an `XREAD` wake-up on the "
         "other node (0.3 to 0.4 ms here between idle processes), and both nodes fan out "
         "the same line on the server's one core, the second waiting for the first's time "
-        'slice (**The Redis backplane**; docs/scaling.md, "Crossing nodes, measured"); it '
+        "slice, each with per-line work of its own on top, paid cold after a fan-out "
+        '(**The Redis backplane**; docs/scaling.md, "Crossing nodes, measured" and "The '
+        'reading connection"); it '
         "would take a core per node, as docs/scaling.md advises, which a 2-core machine "
         "running the generator cannot give"
     ),
