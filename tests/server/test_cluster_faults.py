@@ -36,7 +36,7 @@ from tcpchat.server.redis_hub import (
     RoomEvent,
     _cancel,
 )
-from tests.support.cluster import hub_of, running_cluster, settled
+from tests.support.cluster import heartbeat_stopped, hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
@@ -495,19 +495,6 @@ async def test_a_redis_that_refuses_writes_pauses_the_chat_and_says_so(redis_url
         await alice.send("taken")
         await bob.expect(r"<alice> taken")
         assert not any("<alice> refused" in line for line in bob.seen)
-
-
-@contextlib.asynccontextmanager
-async def heartbeat_stopped(node: RedisHub) -> AsyncIterator[None]:
-    """``node`` sends no heartbeat while the block runs (a stalled process: past
-    --node-timeout the others count it dead), and beats again after it."""
-    (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
-    await _cancel([beat])
-    node._tasks.remove(beat)
-    try:
-        yield
-    finally:
-        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))
 
 
 async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(

@@ -9,10 +9,13 @@ import signal
 from pathlib import Path
 
 from tcpchat.config import HistorySettings
+from tcpchat.core.nicks import nick_key
 from tcpchat.server.chat import ChatServer
-from tests.support.cluster import running_cluster, settled
+from tests.support.cluster import heartbeat_stopped, hub_of, running_cluster, settled
+from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.programs import WAIT, start_server
+from tests.support.redis import RedisServer
 
 STAMP = r"^\[[\d:-]+( [\d:]+)?\] "
 OPER_PASSWORD = "correct horse"
@@ -134,6 +137,60 @@ async def test_a_ban_lifted_on_one_node_is_lifted_on_another(redis_url: str) -> 
         await said_after(root, bob)
         await bob.send("/join #dev")
         await bob.expect(r"you are now talking in #dev$")
+
+
+async def test_bans_made_and_lifted_while_a_node_was_counted_dead_hold_on_it_when_back(
+    redis_url: str,
+) -> None:
+    """ape and bob are on node A. While A reads nothing and sends no heartbeat (cut off,
+    stalled), node B counts it dead, and root, on B, bans ape from #dev and lifts bob's
+    ban there. A, back, starts the presence feed again at its newest entry, past both:
+    it takes the bans as the store keeps them. ape may not join #dev; bob may."""
+    async with running_cluster(
+        redis_url, 2, history=cluster_history(), oper_password=OPER_PASSWORD
+    ) as cluster:
+        a, b = cluster.nodes
+        ape = await cluster.client(a, "ape")
+        bob = await cluster.client(a, "bob")
+        root = await cluster.client(b, "root")
+        await root.send(f"/oper {OPER_PASSWORD}", "/join #dev", "/ban bob")
+        await root.expect(r"root banned bob from #dev for good$")
+        await said_after(root, bob)
+        node, other = hub_of(a), hub_of(b)
+        node._stop_reading_streams()
+        async with heartbeat_stopped(node):
+            await wait_until(lambda: nick_key("ape") not in other._remote, timeout=10)
+            await root.send("/join #dev", "/ban ape", "/unban bob")
+            await root.expect(r"root banned ape from #dev for good$")
+            await root.expect(r"root lifted the ban on bob from #dev$")
+        await wait_until(lambda: nick_key("ape") in other._remote, timeout=10)
+        node._read_streams()
+        await wait_until(lambda: not a.bans._writes)
+        await ape.send("/join #dev")
+        await ape.expect(r"!!! you are banned from #dev for good$")
+        await bob.send("/join #dev")
+        await bob.expect(r"you are now talking in #dev$")
+
+
+async def test_bans_outlive_a_redis_that_restarts_empty(own_redis: RedisServer) -> None:
+    """Redis restarts empty, its bans hash with it: the nodes write back the bans they
+    hold. bob stays banned from #dev on both nodes, and a node started afterwards, which
+    loads the bans from Redis, holds the ban too."""
+    async with running_cluster(
+        own_redis.url, 2, history=cluster_history(), oper_password=OPER_PASSWORD
+    ) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await root.send(f"/oper {OPER_PASSWORD}", "/join #dev", "/ban bob")
+        await root.expect(r"root banned bob from #dev for good$")
+        await said_after(root, bob)
+        await asyncio.to_thread(own_redis.restart)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.send("/join #dev")
+        await bob.expect(r"!!! you are banned from #dev for good$")
+        late = await cluster.node()
+        await wait_until(lambda: [ban.mask for ban in late.moderation.every_ban()] == ["bob"])
 
 
 async def test_a_node_started_later_loads_the_bans_kept_on_redis(redis_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,7 @@ from tcpchat.config import (
 )
 from tcpchat.core.rooms import DEFAULT_QUIET_JOINS_ABOVE
 from tcpchat.server.chat import ChatServer
-from tcpchat.server.redis_hub import RedisHub
+from tcpchat.server.redis_hub import RedisHub, _cancel
 from tests.support.helpers import LineClient
 
 #: A short node time-out, so that a test of a node's death waits a second or two.
@@ -132,3 +133,16 @@ async def running_cluster(
         yield cluster
     finally:
         await cluster.close()
+
+
+@contextlib.asynccontextmanager
+async def heartbeat_stopped(node: RedisHub) -> AsyncIterator[None]:
+    """``node`` sends no heartbeat while the block runs (a stalled process: past
+    --node-timeout the others count it dead), and beats again after it."""
+    (beat,) = [task for task in node._tasks if task.get_name() == "cluster heartbeat"]
+    await _cancel([beat])
+    node._tasks.remove(beat)
+    try:
+        yield
+    finally:
+        node._tasks.append(asyncio.create_task(node._beat_forever(), name="cluster heartbeat"))

@@ -556,6 +556,10 @@ class Moderation:
         for ban in bans:
             self._put(ban)
 
+    def every_ban(self) -> list[Ban]:
+        """Every ban held, the server's and every room's, expired ones not swept yet too."""
+        return list(self._bans.values())
+
     def lifted(self, room_key: str, mask: str) -> Ban | None:
         """Drop a ban another node of a cluster lifted (it told the store); the ban, if any."""
         return self._drop((room_key, mask))

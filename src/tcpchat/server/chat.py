@@ -155,6 +155,7 @@ class ChatServer:
 
             self.bans.nodes = self.cluster_hub
             self.cluster_hub.on_ban = self._heard_ban
+            self.cluster_hub.on_feed_skipped = self.bans.missed
             hub = self.cluster_hub
             hub.modes = ClusterModeration(self.moderation, hub, hub.clock)
         #: Bytes read from all clients so far: traffic accounting for operators, and

@@ -85,6 +85,13 @@ class BanRecorder:
         self._moderation: Moderation | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._missed = False  # a catch-up is owed (missed)
+        self._catching_up: asyncio.Task[None] | None = None
+        # While a catch-up reads the store: the bans made, lifted or heard here meanwhile,
+        # which its reading may predate (their store writes still on their way).
+        self._changed_meanwhile: set[tuple[str, str]] | None = None
+        # Bans whose last write to the store failed (Redis away): the store is behind here.
+        self._unsaved: dict[tuple[str, str], tuple[Ban, bool]] = {}
 
     async def start(self, moderation: Moderation) -> None:
         """Load the kept bans into ``moderation`` (dropping the expired) and start sweeping.
@@ -113,6 +120,7 @@ class BanRecorder:
     # -- BanKeeper -------------------------------------------------------------------
 
     def saved(self, ban: Ban) -> None:
+        self._changed(ban)
         if self.store is not None:
             self._write(self.store.save_ban(ban), ban, "saved")
         if self.nodes is not None:
@@ -121,6 +129,7 @@ class BanRecorder:
             self._close_banned(ban)
 
     def removed(self, ban: Ban) -> None:
+        self._changed(ban)
         if self.store is not None:
             self._write(self.store.remove_ban(ban), ban, "removed")
         if self.nodes is not None:
@@ -131,12 +140,92 @@ class BanRecorder:
         store): it holds here too, at once; a server ban closes the connections it covers."""
         if self._moderation is None:
             return  # not started: the bans are loaded from the store at start
+        self._changed(ban)
         if lifted:
             self._moderation.lifted(ban.room_key, ban.mask)
             return
+        self._hold(ban)
+
+    def _hold(self, ban: Ban) -> None:
+        assert self._moderation is not None
         self._moderation.load([ban])
         if ban.server_wide:
             self._close_banned(ban)
+
+    def _changed(self, ban: Ban) -> None:
+        if self._changed_meanwhile is not None:
+            self._changed_meanwhile.add(ban.key)
+
+    def missed(self, *, emptied: bool) -> None:
+        """This node of a cluster did not read what the others said of bans for a while.
+
+        Counted dead by the others while Redis kept its data: take the store's bans as
+        they are now, in a task of their own (:meth:`catch_up`). Redis back empty
+        (``emptied``), the bans hash went with the rest: write back the bans held here,
+        as the node registers its members again."""
+        if self._moderation is None or self.store is None:
+            return  # not started: the bans are loaded from the store at start
+        if emptied:
+            now = self._moderation.now()
+            for ban in self._moderation.every_ban():
+                if not ban.expired(now):
+                    self._write(self.store.save_ban(ban), ban, "saved")
+            return
+        self._missed = True
+        if self._catching_up is None or self._catching_up.done():
+            task = self._catching_up = asyncio.create_task(self.catch_up(), name="bans")
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def catch_up(self) -> None:
+        """The bans made meanwhile hold here (a server ban closes the connections it
+        covers), and those lifted meanwhile are lifted; again if the node missed more
+        while it read."""
+        self._missed = True
+        while self._missed:
+            self._missed = False
+            self._changed_meanwhile = set()
+            try:
+                await self._catch_up_once()
+            finally:
+                self._changed_meanwhile = None
+
+    async def _catch_up_once(self) -> None:
+        assert self._moderation is not None
+        assert self.store is not None
+        try:
+            kept = {ban.key: ban for ban in await self.store.bans()}
+        except HistoryUnavailable as exc:
+            log.warning(
+                "the bans made or lifted elsewhere while this node was away could not be "
+                "read (%s); they hold here from the next one on",
+                exc.__cause__ or exc,
+            )
+            return
+        # Newer than what the store says: what changed here since it was read, and what
+        # could not be written to it (written again now).
+        changed = (self._changed_meanwhile or set()) | set(self._unsaved)
+        for ban, lifted in list(self._unsaved.values()):
+            write = self.store.remove_ban(ban) if lifted else self.store.save_ban(ban)
+            self._write(write, ban, "removed" if lifted else "saved")
+        now = self._moderation.now()
+        lifted_here = made_here = 0
+        for ban in self._moderation.every_ban():
+            if ban.key not in kept and ban.key not in changed:
+                self._moderation.lifted(*ban.key)
+                lifted_here += 1
+        held = {ban.key: ban for ban in self._moderation.every_ban()}
+        for key, ban in kept.items():
+            if key not in changed and held.get(key) != ban and not ban.expired(now):
+                self._hold(ban)
+                made_here += 1
+        if lifted_here or made_here:
+            log.info(
+                "bans made or lifted elsewhere while this node was away: %d now hold "
+                "here, %d lifted",
+                made_here,
+                lifted_here,
+            )
 
     def _write(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
         task = asyncio.create_task(self._guarded(write, ban, done), name=f"ban {done}")
@@ -146,7 +235,9 @@ class BanRecorder:
     async def _guarded(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
         try:
             await write
+            self._unsaved.pop(ban.key, None)
         except HistoryUnavailable as exc:
+            self._unsaved[ban.key] = (ban, done == "removed")
             where = ban.room or "the server"
             log.warning(
                 "the ban of %s from %s could not be %s in the history store (%s); "

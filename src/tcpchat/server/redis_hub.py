@@ -336,7 +336,9 @@ class RedisHub(LocalHub):
     capped at the retention's rows; the other records (leavings, topics,
     sightings) go to ``history`` once their ids are known; and every node replays
     a room's ring to its members who join, as their join comes back.
-    ``on_ban`` is told of the bans other nodes make and lift. ``modes`` keeps each room's
+    ``on_ban`` is told of the bans other nodes make and lift, off the presence feed, and
+    ``on_feed_skipped(emptied=...)`` when the node starts that feed again at its newest
+    entry (back from being counted dead, or Redis back empty). ``modes`` keeps each room's
     moderation in Redis with the events that change it, loads it as the node starts
     reading a room, and is told of each such event read off a room's stream, once
     delivered here, so that it holds on this node's members.
@@ -369,6 +371,7 @@ class RedisHub(LocalHub):
         self.history = history
         self.history_rows = history.settings.history_max_rows if history is not None else 0
         self.on_ban: Callable[[Ban, bool], None] | None = None
+        self.on_feed_skipped: Callable[..., None] | None = None
         self.modes: ClusterModeration | None = None
         self.stream_cap = stream_cap
         self._monotonic = monotonic
@@ -606,6 +609,11 @@ class RedisHub(LocalHub):
                     len(self._peers),
                 )
             await self._load_view(client)
+            if not fresh and self.on_feed_skipped is not None:
+                # The presence feed starts again at its newest entry: the bans made and
+                # lifted meanwhile are read from where they are kept (or, Redis back
+                # empty, written back there).
+                self.on_feed_skipped(emptied=emptied)
             if not fresh and not emptied:
                 self._swept = True  # until its members are announced back (_announce_back)
             await self._register_everything(client, emptied=emptied)
