@@ -473,6 +473,34 @@ async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_rep
         assert node.node in await hub_of(b)._connected().smembers(node.keys.nodes)
 
 
+async def test_a_node_counted_dead_while_cut_off_takes_the_rooms_moderation_again(
+    redis_url: str,
+) -> None:
+    """alice made #dev (its operator). Her node loses Redis, and meanwhile the others count
+    it dead and take her powers in the room's modes hash, as a sweeper does. Back, her
+    node takes the hash's view again: she is told she is no longer an operator of #dev,
+    and she is not one on her node either."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice, _ = await cluster.alice_and_bob()
+        await alice.send("/join #dev")
+        await alice.expect("now talking in #dev")
+        node = hub_of(a)
+        admin = hub_of(b)._connected()
+        modes = node.keys.modes(room_key("#dev"))
+        await wait_until(lambda: room_key("#dev") in node._positions)
+        assert "op:alice" in await admin.hgetall(modes)
+        node._lost(RedisConnectionError("cut off"))
+        await alice.expect("the chat is paused")
+        await admin.srem(node.keys.nodes, node.node)  # counted dead
+        await admin.hdel(modes, "op:alice")  # the sweeper's leaving took her powers
+        await alice.expect("the chat is back")  # (the notice comes just before it)
+        assert sum("you are no longer an operator of #dev" in line for line in alice.seen) == 1
+        alice_here = node.find("alice")
+        assert alice_here is not None
+        assert not a.moderation.is_room_operator(alice_here, node._rooms[room_key("#dev")])
+
+
 async def test_a_redis_that_refuses_writes_pauses_the_chat_and_says_so(redis_url: str) -> None:
     """Redis at its maxmemory (noeviction) answers, but refuses every write: the chat
     pauses, its members are told that Redis refuses (not that it is unreachable), and it
@@ -528,7 +556,8 @@ async def test_a_node_back_from_being_counted_dead_announces_its_members_back(
     node's members only: bob reads that she left, then that she joined #lobby and #dev;
     alice reads neither. Her powers are not given back (her node's view of them may be
     older than what was done meanwhile), and the node does not write its view of the
-    room over the hash: a change made meanwhile stays."""
+    room over the hash: a change made meanwhile stays. Her node takes the hash's view
+    again: she is an operator there no more (and is told so), and the change holds."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
@@ -557,6 +586,12 @@ async def test_a_node_back_from_being_counted_dead_announces_its_members_back(
         since = alice.seen[before:]
         assert not any("alice left" in line or "alice joined" in line for line in since)
         assert not node._in_flight
+        assert sum("you are no longer an operator of #dev" in line for line in since) == 1
+        dev = node._rooms[room_key("#dev")]
+        alice_here = node.find("alice")
+        assert alice_here is not None
+        assert not a.moderation.is_room_operator(alice_here, dev)
+        assert a.moderation.slow(dev) == 9
 
 
 def test_only_a_redis_that_takes_no_writes_is_said_to_refuse_them() -> None:

@@ -159,6 +159,12 @@ OVERLOADED = "this server is too far behind to send that; it was not sent"
 REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
 NODE_LOST = "server lost"
+#: Told to a member who was an operator of ``room`` (str.format) when its server, back
+#: from being counted dead, finds that the others took its powers there as it "left".
+POWERS_LOST = (
+    "you are no longer an operator of {room}: the other servers lost this one for a while "
+    "and saw you leave"
+)
 SHUTTING_DOWN = "server shutting down"
 
 
@@ -627,14 +633,35 @@ class RedisHub(LocalHub):
         await self._beat(client)
         return emptied
 
+    async def _moderation_again(self, client: aioredis.Redis) -> None:
+        """Back from being counted dead, Redis having kept its data: each room this node
+        reads takes its moderation from its modes hash again, where the sweeper's leaving
+        took this node's members' powers, as on the other nodes, and where the changes
+        made meanwhile are. (Before, this node went on with its own view, its members
+        operators here and nowhere else.) A member here who loses its powers is told."""
+        if self.modes is None:
+            return
+        moderation = self.modes.moderation
+        for key, position in list(self._positions.items()):
+            room = self._rooms.get(key)
+            if position is None or room is None:
+                continue
+            powers = [p for p in room.members.values() if moderation.is_room_operator(p, room)]
+            await self._load_modes(client, room)
+            for peer in powers:
+                if not moderation.is_room_operator(peer, room):
+                    event_id, ts = self.clock.stamp()
+                    text = POWERS_LOST.format(room=room.name)
+                    LocalHub.send(self, peer, Notice(event_id, ts, text))
+
     def _announce_back(self) -> None:
         """If the others counted this node dead (and told its members' rooms that they
         left, server lost): each room hears each of them join again, told to the other
         nodes' members only (no one here saw them leave). Not where a member's join is
         still to be sent (it comes after the leaving), and not for a member who lost the
         race for its nickname meanwhile. Its powers are not given back: the sweeper's
-        leaving took them on the other nodes and in the modes hash, and this node's view
-        of them may be older than what was done meanwhile (a /deop it has not read yet)."""
+        leaving took them on the other nodes and in the modes hash, and this node has
+        taken the hash's view again (_moderation_again)."""
         if not self._swept:
             return
         self._swept = False
@@ -1907,6 +1934,8 @@ class RedisHub(LocalHub):
                 if await self._beat(client):
                     # Swept (or Redis came back empty) while this node ran: register again.
                     await self._join_cluster(fresh=False, gone=True)
+                    if self._swept:
+                        await self._moderation_again(client)
                     self._announce_back()
                 await self._sweep(client)
             except (RedisError, OSError) as exc:
@@ -2008,6 +2037,8 @@ class RedisHub(LocalHub):
                     await self._all_answered.wait()
                 while self._in_doubt:
                     await self._settle_in_doubt(self._connected(), emptied=emptied)
+                if self._swept:
+                    await self._moderation_again(self._connected())
                 self._announce_back()
                 if self._reading is not None:
                     # The streams' connection, made again last: it is read from the
