@@ -35,6 +35,7 @@ from tcpchat.server.redis_hub import (
     RedisHub,
     RoomEvent,
     _cancel,
+    _hash,
 )
 from tests.support.cluster import heartbeat_stopped, hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
@@ -476,29 +477,128 @@ async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_rep
 async def test_a_node_counted_dead_while_cut_off_takes_the_rooms_moderation_again(
     redis_url: str,
 ) -> None:
-    """alice made #dev (its operator). Her node loses Redis, and meanwhile the others count
-    it dead and take her powers in the room's modes hash, as a sweeper does. Back, her
-    node takes the hash's view again: she is told she is no longer an operator of #dev,
-    and she is not one on her node either."""
-    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+    """carol, a server operator, made #dev (its operator) and made alice one too. Their
+    node loses Redis, and meanwhile the others count it dead and take both their powers
+    in the room's modes hash, as a sweeper does. Back, their node takes the hash's view
+    again: alice is told she is no longer an operator of #dev, and is not one on her node
+    either; carol, who may still moderate it as a server operator, is told nothing."""
+    async with running_cluster(redis_url, 2, node_timeout=60, oper_password="sesame") as cluster:
         a, b = cluster.nodes
         alice, _ = await cluster.alice_and_bob()
+        carol = await cluster.client(a, "carol")
+        await carol.send("/oper sesame")
+        await carol.expect("you are now a server operator")
+        await carol.send("/join #dev")  # she made it: an operator of #dev itself too
+        await carol.expect("now talking in #dev")
         await alice.send("/join #dev")
         await alice.expect("now talking in #dev")
+        await carol.send("/op alice")
+        await alice.expect("made alice an operator")
         node = hub_of(a)
         admin = hub_of(b)._connected()
         modes = node.keys.modes(room_key("#dev"))
         await wait_until(lambda: room_key("#dev") in node._positions)
-        assert "op:alice" in await admin.hgetall(modes)
+        assert {"op:alice", "op:carol"} <= set(await admin.hgetall(modes))
+        # Counted dead, and their powers taken as a sweeper's leavings take them, as the
+        # node loses Redis (before it: its recovery cannot come first).
+        await admin.srem(node.keys.nodes, node.node)
+        await admin.hdel(modes, "op:alice", "op:carol")
         node._lost(RedisConnectionError("cut off"))
         await alice.expect("the chat is paused")
-        await admin.srem(node.keys.nodes, node.node)  # counted dead
-        await admin.hdel(modes, "op:alice")  # the sweeper's leaving took her powers
         await alice.expect("the chat is back")  # (the notice comes just before it)
+        await carol.expect("the chat is back")
         assert sum("you are no longer an operator of #dev" in line for line in alice.seen) == 1
-        alice_here = node.find("alice")
+        assert not any("no longer an operator" in line for line in carol.seen)
+        dev = node._rooms[room_key("#dev")]
+        alice_here, carol_here = node.find("alice"), node.find("carol")
         assert alice_here is not None
-        assert not a.moderation.is_room_operator(alice_here, node._rooms[room_key("#dev")])
+        assert carol_here is not None
+        assert not a.moderation.is_room_operator(alice_here, dev)
+        assert not a.moderation.is_room_operator(carol_here, dev)
+
+
+@contextlib.asynccontextmanager
+async def sender_stopped(node: RedisHub) -> AsyncIterator[None]:
+    """``node`` sends nothing to Redis while the block runs (its outbox fills), and sends
+    what waits after it. (Its sender must be idle as the block starts.)"""
+    sender = node._sender
+    assert sender is not None
+    await _cancel([sender])
+    node._tasks.remove(sender)
+    try:
+        yield
+    finally:
+        node._sender = asyncio.create_task(node._send_forever(), name="cluster sender")
+        node._tasks.append(node._sender)
+
+
+async def test_a_sweepers_leaving_read_after_the_node_is_back_takes_the_powers_here_too(
+    redis_url: str,
+) -> None:
+    """alice made #dev. Her node stalls past --node-timeout, and the other node sweeps it,
+    but sends its leaving (whose script takes her powers in the room's modes hash) only
+    after her node is back and has loaded the hash, still with her powers. When her node
+    reads that leaving, it takes her powers too, and tells her."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        for member in (alice, bob):
+            await member.send("/join #dev")
+            await member.expect("now talking in #dev")
+        await alice.expect(r"bob joined")
+        node, other = hub_of(a), hub_of(b)
+        admin = other._connected()
+        modes = node.keys.modes(room_key("#dev"))
+        dev = node._rooms[room_key("#dev")]
+        async with sender_stopped(other):
+            async with heartbeat_stopped(node):
+                await wait_until(lambda: nick_key("alice") not in other._remote, timeout=10)
+            await bob.expect(r"#dev \*\*\* alice joined", timeout=10)  # announced back
+            alice_here = node.find("alice")
+            assert alice_here is not None
+            assert a.moderation.is_room_operator(alice_here, dev)  # as the hash still says
+        await alice.expect("you are no longer an operator of #dev", timeout=10)
+        assert not a.moderation.is_room_operator(alice_here, dev)
+        assert "op:alice" not in await admin.hgetall(modes)
+        assert sum("no longer an operator" in line for line in alice.seen) == 1
+
+
+async def test_a_change_read_while_a_node_loads_a_rooms_moderation_again_is_not_undone(
+    redis_url: str,
+) -> None:
+    """Back from being counted dead, alice's node loads #dev's modes hash again while its
+    reader goes on; bob's /slow 7 is read and acted on while the hash (read before it) is
+    on its way back. The node loads the hash once more: slow mode holds."""
+    async with running_cluster(redis_url, 2, oper_password="sesame") as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        for member in (alice, bob):
+            await member.send("/join #dev")
+            await member.expect("now talking in #dev")
+        await bob.send("/oper sesame")
+        await bob.expect("you are now a server operator")
+        node = hub_of(a)
+        dev = node._rooms[room_key("#dev")]
+        original = node._load_modes
+        stale: list[str] = []
+
+        async def stale_load(client: aioredis.Redis, room: Room) -> None:
+            if stale or room is not dev:
+                await original(client, room)
+                return
+            stale.append(room.key)
+            assert node.modes is not None
+            fields = _hash(await client.hgetall(node.keys.modes(room.key)))  # before the change
+            await bob.send("/slow 7")
+            await wait_until(lambda: a.moderation.slow(dev) == 7)  # read and acted on
+            node.modes.loaded(room, fields, [])
+
+        node._load_modes = stale_load  # type: ignore[method-assign]
+        async with heartbeat_stopped(node):
+            await wait_until(lambda: nick_key("alice") not in hub_of(b)._remote, timeout=10)
+        # Loaded (the stale way first), then announced back (_swept cleared).
+        await wait_until(lambda: stale == [dev.key] and not node._swept, timeout=10)
+        assert a.moderation.slow(dev) == 7
 
 
 async def test_a_redis_that_refuses_writes_pauses_the_chat_and_says_so(redis_url: str) -> None:

@@ -185,7 +185,17 @@ class ClusterModeration:
         # Per room key: the id of the last change in the hash as loaded. Changes read with
         # an id up to it are in what was loaded.
         self._loaded_at: dict[str, int] = {}
+        # Per room key: the id of the last change read and acted on (heard).
+        self._heard_at: dict[str, int] = {}
         self.hold = LineHold(moderation)
+
+    def loaded_at(self, room_key: str) -> int:
+        """The id of the last change in ``room_key``'s hash as this node last loaded it."""
+        return self._loaded_at.get(room_key, 0)
+
+    def heard_at(self, room_key: str) -> int:
+        """The id of the last change to ``room_key``'s moderation read and acted on."""
+        return self._heard_at.get(room_key, 0)
 
     def write(self, event: Event, room: Room | None, author: Peer | None) -> ModesWrite | None:
         return modes_write(self.moderation, event, room, author)
@@ -230,6 +240,7 @@ class ClusterModeration:
         already in the hash as loaded is not applied twice."""
         if not isinstance(event, Kick) and event.id <= self._loaded_at.get(room.key, 0):
             return
+        self._heard_at[room.key] = event.id
         if isinstance(event, NickChange):
             self._move_mute(room, event)
         act_on_read(self.moderation, self._hub, self._clock, event, room, here=here, made=made)

@@ -647,12 +647,25 @@ class RedisHub(LocalHub):
             if position is None or room is None:
                 continue
             powers = [p for p in room.members.values() if moderation.is_room_operator(p, room)]
-            await self._load_modes(client, room)
-            for peer in powers:
-                if not moderation.is_room_operator(peer, room):
-                    event_id, ts = self.clock.stamp()
-                    text = POWERS_LOST.format(room=room.name)
-                    LocalHub.send(self, peer, Notice(event_id, ts, text))
+            while True:
+                # The reader goes on meanwhile: a change it acts on while the hash is on
+                # its way may be newer than what comes back, which would undo it.
+                heard = self.modes.heard_at(key)
+                await self._load_modes(client, room)
+                if self.modes.heard_at(key) == heard:
+                    break
+            self._powers_lost(room, powers)
+
+    def _powers_lost(self, room: Room, powers: Iterable[Peer]) -> None:
+        """Of ``powers``, members here who were operators of ``room``, those who are no
+        more are told (not a server operator, who may still moderate it)."""
+        assert self.modes is not None
+        moderation = self.modes.moderation
+        for peer in powers:
+            if not moderation.is_operator(peer, room):
+                event_id, ts = self.clock.stamp()
+                text = POWERS_LOST.format(room=room.name)
+                LocalHub.send(self, peer, Notice(event_id, ts, text))
 
     def _announce_back(self) -> None:
         """If the others counted this node dead (and told its members' rooms that they
@@ -1764,8 +1777,19 @@ class RedisHub(LocalHub):
         if origin is None and isinstance(event, Leave) and self._swept_here(event):
             # Another node counted this one dead while it was cut off (or stalled) and
             # announced its members gone; they are here: no one here is told a leaving
-            # that did not happen. (The sweeper's script took their powers in the rooms'
-            # modes hashes, which the other nodes follow; this node keeps its own view.)
+            # that did not happen. The sweeper's script took the member's powers in the
+            # room's modes hash, which the other nodes follow: here too, unless this node
+            # loaded that hash since (_moderation_again).
+            peer = self._peers.get(nick_key(event.nick))
+            if (
+                room is not None
+                and peer is not None
+                and self.modes is not None
+                and event_id > self.modes.loaded_at(key)
+                and self.modes.moderation.is_room_operator(peer, room)
+            ):
+                self.modes.moderation.deop(room, peer)
+                self._powers_lost(room, [peer])
             return
         if self.history is not None:
             if room is not None:
