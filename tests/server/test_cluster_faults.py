@@ -37,13 +37,23 @@ from tcpchat.server.redis_hub import (
     _cancel,
     _hash,
 )
-from tests.support.cluster import heartbeat_stopped, hub_of, running_cluster, settled
+from tests.support.cluster import Cluster, heartbeat_stopped, hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.http import http_get, scrape, value
 from tests.support.programs import start_server
 from tests.support.redis import RedisServer, running_redis
+
+
+async def alice_and_bob_in_dev(cluster: Cluster) -> tuple[LineClient, LineClient]:
+    """alice, on the first node, made #dev (its operator); bob, on the second, is in it too."""
+    alice, bob = await cluster.alice_and_bob()
+    for member in (alice, bob):
+        await member.send("/join #dev")
+        await member.expect("now talking in #dev")
+    await alice.expect(r"bob joined")
+    return alice, bob
 
 
 async def node_process(url: str, *flags: str) -> tuple[asyncio.subprocess.Process, int]:
@@ -541,11 +551,7 @@ async def test_a_sweepers_leaving_read_after_the_node_is_back_takes_the_powers_h
     reads that leaving, it takes her powers too, and tells her."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
-        alice, bob = await cluster.alice_and_bob()
-        for member in (alice, bob):
-            await member.send("/join #dev")
-            await member.expect("now talking in #dev")
-        await alice.expect(r"bob joined")
+        alice, bob = await alice_and_bob_in_dev(cluster)
         node, other = hub_of(a), hub_of(b)
         admin = other._connected()
         modes = node.keys.modes(room_key("#dev"))
@@ -571,10 +577,7 @@ async def test_a_change_read_while_a_node_loads_a_rooms_moderation_again_is_not_
     on its way back. The node loads the hash once more: slow mode holds."""
     async with running_cluster(redis_url, 2, oper_password="sesame") as cluster:
         a, b = cluster.nodes
-        alice, bob = await cluster.alice_and_bob()
-        for member in (alice, bob):
-            await member.send("/join #dev")
-            await member.expect("now talking in #dev")
+        _, bob = await alice_and_bob_in_dev(cluster)
         await bob.send("/oper sesame")
         await bob.expect("you are now a server operator")
         node = hub_of(a)
@@ -660,11 +663,7 @@ async def test_a_node_back_from_being_counted_dead_announces_its_members_back(
     again: she is an operator there no more (and is told so), and the change holds."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
-        alice, bob = await cluster.alice_and_bob()
-        for member in (alice, bob):
-            await member.send("/join #dev")
-            await member.expect("now talking in #dev")
-        await alice.expect(r"bob joined")
+        alice, bob = await alice_and_bob_in_dev(cluster)
         node, other = hub_of(a), hub_of(b)
         admin = other._connected()
         modes = node.keys.modes(room_key("#dev"))
