@@ -3,8 +3,9 @@
 redis-py makes the connection: TCP or TLS, the password, the protocol's handshake, the
 client's name. Then :class:`ReplyReader` takes its socket over. Read through redis-py,
 every ``XREAD`` reply woke the reader's task a loop pass after its bytes came, went up
-through four layers of redis-py's calls, and set and cancelled a timer: a few hundred
-Python calls a reply, on every node, for every line said in a room. Here hiredis parses
+through four layers of redis-py's calls, and set and cancelled a timer: about ninety
+Python calls and a loop pass more a reply, on every node, for every line said in a room,
+each paid cold after the line's fan-out. Here hiredis parses
 the bytes in ``data_received`` and the node acts on the reply in that same pass
 (docs/scaling.md, "The reading connection").
 """
