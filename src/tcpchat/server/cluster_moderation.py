@@ -238,7 +238,7 @@ class ClusterModeration:
         """``event`` came off ``room``'s stream (``here``: this node sent it; ``made``: the
         join that made the room). A kick always acts (its member leaves here); a change
         already in the hash as loaded is not applied twice."""
-        if not isinstance(event, Kick) and event.id <= self._loaded_at.get(room.key, 0):
+        if not isinstance(event, Kick) and event.id <= self.loaded_at(room.key):
             return
         self._heard_at[room.key] = event.id
         if isinstance(event, NickChange):

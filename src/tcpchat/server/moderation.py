@@ -90,8 +90,9 @@ class BanRecorder:
         # While a catch-up reads the store: the bans made, lifted or heard here meanwhile,
         # which its reading may predate (their store writes still on their way).
         self._changed_meanwhile: set[tuple[str, str]] | None = None
-        # Bans whose last write to the store failed (Redis away): the store is behind here.
-        self._unsaved: dict[tuple[str, str], tuple[Ban, bool]] = {}
+        # Bans whose last write to the store failed (Redis away), and that write ("saved"
+        # or "removed"): the store is behind here.
+        self._unsaved: dict[tuple[str, str], tuple[Ban, str]] = {}
 
     async def start(self, moderation: Moderation) -> None:
         """Load the kept bans into ``moderation`` (dropping the expired) and start sweeping.
@@ -122,7 +123,7 @@ class BanRecorder:
     def saved(self, ban: Ban) -> None:
         self._changed(ban)
         if self.store is not None:
-            self._write(self.store.save_ban(ban), ban, "saved")
+            self._write(ban, "saved")
         if self.nodes is not None:
             self.nodes.share_ban(ban, lifted=False)
         if ban.server_wide:
@@ -131,7 +132,7 @@ class BanRecorder:
     def removed(self, ban: Ban) -> None:
         self._changed(ban)
         if self.store is not None:
-            self._write(self.store.remove_ban(ban), ban, "removed")
+            self._write(ban, "removed")
         if self.nodes is not None:
             self.nodes.share_ban(ban, lifted=True)
 
@@ -169,13 +170,11 @@ class BanRecorder:
             now = self._moderation.now()
             for ban in self._moderation.every_ban():
                 if not ban.expired(now):
-                    self._write(self.store.save_ban(ban), ban, "saved")
+                    self._write(ban, "saved")
             return
         self._missed = True
         if self._catching_up is None or self._catching_up.done():
-            task = self._catching_up = asyncio.create_task(self.catch_up(), name="bans")
-            self._writes.add(task)
-            task.add_done_callback(self._writes.discard)
+            self._catching_up = self._keep(self.catch_up(), "bans caught up")
 
     async def catch_up(self) -> None:
         """The bans made meanwhile hold here (a server ban closes the connections it
@@ -205,9 +204,8 @@ class BanRecorder:
         # Newer than what the store says: what changed here since it was read, and what
         # could not be written to it (written again now).
         changed = (self._changed_meanwhile or set()) | set(self._unsaved)
-        for ban, lifted in list(self._unsaved.values()):
-            write = self.store.remove_ban(ban) if lifted else self.store.save_ban(ban)
-            self._write(write, ban, "removed" if lifted else "saved")
+        for ban, done in list(self._unsaved.values()):
+            self._write(ban, done)
         now = self._moderation.now()
         lifted_here = made_here = 0
         for ban in self._moderation.every_ban():
@@ -227,17 +225,27 @@ class BanRecorder:
                 lifted_here,
             )
 
-    def _write(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
-        task = asyncio.create_task(self._guarded(write, ban, done), name=f"ban {done}")
+    def _write(self, ban: Ban, done: str) -> None:
+        """``ban`` written to the store (``done``: "saved") or taken from it ("removed")."""
+        self._keep(self._guarded(ban, done), f"ban {done}")
+
+    def _keep(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """``work`` in a task of its own, which aclose waits for."""
+        task = asyncio.create_task(work, name=name)
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+        return task
 
-    async def _guarded(self, write: Coroutine[Any, Any, None], ban: Ban, done: str) -> None:
+    async def _guarded(self, ban: Ban, done: str) -> None:
+        assert self.store is not None
         try:
-            await write
+            if done == "removed":
+                await self.store.remove_ban(ban)
+            else:
+                await self.store.save_ban(ban)
             self._unsaved.pop(ban.key, None)
         except HistoryUnavailable as exc:
-            self._unsaved[ban.key] = (ban, done == "removed")
+            self._unsaved[ban.key] = (ban, done)
             where = ban.room or "the server"
             log.warning(
                 "the ban of %s from %s could not be %s in the history store (%s); "

@@ -1673,10 +1673,8 @@ class RedisHub(LocalHub):
             loop.call_soon(self._send_xread, reader)
 
     def _reading_lost(self, reader: ReplyReader, error: BaseException | None) -> None:
-        if reader is not self._streams_reader:
-            return
-        self._stop_reading_streams()
-        self._lost(error or RedisConnectionError("Redis closed the connection"))
+        if reader is self._streams_reader:  # (_lost stops reading it)
+            self._lost(error or RedisConnectionError("Redis closed the connection"))
 
     def _read_pause(self) -> float:
         """How long the reader waits before its next XREAD. At least a turn of the loop:
@@ -2051,9 +2049,7 @@ class RedisHub(LocalHub):
                 await self._connected().ping()
                 emptied = await self._join_cluster(fresh=False) or emptied
                 if self._appender is not None:  # the scripts' connection, made again
-                    await self._appender.disconnect()
-                    async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
-                        await self._appender.connect()
+                    await _connect_again(self._appender, nowait=False)
                 # No answer can come on the old connection now: what Redis ran is in
                 # the streams. (An answer the answer task is acting on is finished first:
                 # it may start reading a room, or put events in doubt.)
@@ -2068,9 +2064,7 @@ class RedisHub(LocalHub):
                     # The streams' connection, made again last: it is read from the
                     # moment it is made (_read_streams, below). redis-py does not read it
                     # any more, so its disconnect must not wait for its reader to see the end.
-                    await self._reading.disconnect(nowait=True)
-                    async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
-                        await self._reading.connect()
+                    await _connect_again(self._reading, nowait=True)
             except (RedisError, OSError) as exc:
                 log.debug("Redis still unavailable: %s", _said(exc))
                 continue
@@ -2158,6 +2152,13 @@ def _parse(document: str) -> Event | None:
     except RemoteProtocolError as exc:
         log.warning("an event on Redis cannot be read (%s); skipped", exc)
         return None
+
+
+async def _connect_again(connection: Any, *, nowait: bool) -> None:
+    """One of the hot path's connections (redis-py's), closed and made again."""
+    await connection.disconnect(nowait=nowait)
+    async with asyncio.timeout(CONNECT_TIMEOUT + REPLY_TIMEOUT):
+        await connection.connect()
 
 
 def _reply_error(message: str) -> RedisError:
