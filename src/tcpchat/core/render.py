@@ -715,6 +715,31 @@ def _event_time(text: str) -> datetime:
     return ts
 
 
+#: How :func:`parse_json_event` reads a field: its name, whether it may be missing (it has
+#: a default), its check, whether it holds a time, and its annotation (for the error).
+_JsonField = tuple[str, bool, Callable[[Any], bool], bool, str]
+
+
+def _json_fields(cls: type[Event]) -> tuple[_JsonField, ...]:
+    """How to read each field of ``cls``."""
+    return tuple(
+        (
+            field.name,
+            field.default is not MISSING,
+            _EVENT_FIELD_CHECKS.get((cls.kind, field.name))
+            or _FIELD_CHECKS.get(field.name)
+            or _JSON_FIELD_CHECKS[str(field.type)],
+            field.name == "ts" or field.type == "datetime | None",
+            str(field.type),
+        )
+        for field in fields(cls)
+    )
+
+
+#: Worked out once per type: every event a cluster node hears from another is read here.
+_JSON_FIELDS = {cls: _json_fields(cls) for cls in EVENT_TYPES}
+
+
 def parse_json_event(line: str | bytes) -> Event:
     """Read one line of the JSON rendering back into an event.
 
@@ -731,22 +756,17 @@ def parse_json_event(line: str | bytes) -> Event:
         document = json.loads(line, parse_constant=_refuse_constant)
         cls = _TYPES_BY_KIND[document["type"]]
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            if field.name not in document and field.default is not MISSING:
+        for name, optional, check, is_time, annotation in _JSON_FIELDS[cls]:
+            if optional and name not in document:
                 continue
-            value = document[field.name]
-            check = (
-                _EVENT_FIELD_CHECKS.get((cls.kind, field.name))
-                or _FIELD_CHECKS.get(field.name)
-                or _JSON_FIELD_CHECKS[str(field.type)]
-            )
+            value = document[name]
             if not check(value):
-                raise TypeError(f"{field.name!r} is not a valid {field.type}")
-            if field.name == "ts" or (field.type == "datetime | None" and value is not None):
+                raise TypeError(f"{name!r} is not a valid {annotation}")
+            if is_time and value is not None:
                 value = _event_time(value)
             elif isinstance(value, list):
                 value = tuple(_from_json_item(item) for item in value)
-            values[field.name] = value
+            values[name] = value
         return cls(**values)
     except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
         # ValueError covers JSONDecodeError and UnicodeDecodeError (bytes that are not
