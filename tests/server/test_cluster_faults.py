@@ -366,39 +366,114 @@ async def test_a_line_heard_already_is_not_refused_when_its_pass_fails() -> None
     assert not hub._in_flight
 
 
-async def test_a_script_failed_by_both_tasks_frees_its_place_once() -> None:
-    """The connection goes while a script is being sent: the answer task fails it, then
-    the send raises. Its place on the connection is given back once, not twice (which
-    would let more scripts than SCRIPTS_IN_FLIGHT out at once)."""
+class ScriptsConnection:
+    """The scripts' connection as the node writes to it (redis-py's, connected): what is
+    written, kept."""
+
+    def __init__(self) -> None:
+        self.is_connected = True
+        self._writer = FakeTransport()
+
+    @property
+    def scripts(self) -> list[bytes]:
+        return self._writer.writes
+
+
+@contextlib.asynccontextmanager
+async def node_writing_scripts() -> AsyncIterator[tuple[RedisHub, Peer, ScriptsConnection]]:
+    """A node driven by plain calls (no Redis), alice in #lobby, whose scripts go to a
+    :class:`ScriptsConnection`; its sender a task that sends nothing, to see what it is
+    handed (``_outbox_ready``)."""
     hub, alice, _ = paused_node_with_alice()
-    room = hub._rooms[room_key("#lobby")]
-    event_id, ts = hub.clock.stamp()
-    hub.publish(Message(event_id, ts, "alice", "hi", "#lobby"), room=room, exclude=alice)
-    sending = asyncio.Event()
-    cut = asyncio.Event()
-
-    class CutConnection:
-        is_connected = True
-
-        async def send_packed_command(self, command: object, check_health: bool) -> None:
-            sending.set()
-            await cut.wait()
-            raise ConnectionError("connection lost")
-
-    hub._appender = CutConnection()
+    connection = ScriptsConnection()
+    hub._appender = connection
     hub._scripts["append"] = "0" * 40
-    events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
-    appending = asyncio.create_task(hub._append(events))
-    await sending.wait()
-    hub._fail_unanswered()  # the answer task saw the connection go
-    cut.set()
-    with pytest.raises(ConnectionError):
-        await appending
-    assert hub._scripts_out == 0
-    assert hub._all_answered.is_set()
-    for _ in range(SCRIPTS_IN_FLIGHT):
-        await asyncio.wait_for(hub._script_room.acquire(), 1)
-    assert hub._script_room.locked()
+    hub._sender = asyncio.create_task(asyncio.sleep(3600))
+    try:
+        yield hub, alice, connection
+    finally:
+        await _cancel([hub._sender])
+
+
+def say(hub: RedisHub, alice: Peer, text: str) -> None:
+    event_id, ts = hub.clock.stamp()
+    room = hub._rooms[room_key("#lobby")]
+    hub.publish(Message(event_id, ts, "alice", text, "#lobby"), room=room, exclude=alice)
+
+
+async def test_a_pass_of_room_events_is_written_as_the_loop_turns() -> None:
+    """Two lines said in one pass go out in one script, written at the next turn of the
+    loop, not handed to the sender; a pass with more than room events (a member's
+    claim) is the sender's."""
+    async with node_writing_scripts() as (hub, alice, connection):
+        say(hub, alice, "first")
+        say(hub, alice, "second")
+        assert not connection.scripts  # not yet: the rest of the pass may add to it
+        await asyncio.sleep(0)
+        assert len(connection.scripts) == 1
+        assert b"first" in connection.scripts[0]
+        assert b"second" in connection.scripts[0]
+        assert b"EVALSHA" in connection.scripts[0]
+        assert len(hub._unanswered) == 1
+        assert hub._scripts_out == 1
+        assert not hub._all_answered.is_set()
+        assert not hub._outbox
+        assert not hub._outbox_ready.is_set()
+        hub.register(Peer(FakeTransport()), "bob")
+        say(hub, alice, "third")
+        await asyncio.sleep(0)
+        assert len(connection.scripts) == 1
+        assert hub._outbox_ready.is_set()
+        assert len(hub._outbox) == 3  # bob's claim and description, then the line
+
+
+async def test_a_pass_past_the_scripts_on_their_way_waits_for_an_answer() -> None:
+    """SCRIPTS_IN_FLIGHT scripts are on their way: the next pass goes to the sender, which
+    writes it once one of them is answered, not before."""
+    async with node_writing_scripts() as (hub, alice, connection):
+        for n in range(SCRIPTS_IN_FLIGHT):
+            say(hub, alice, f"line {n}")
+            await asyncio.sleep(0)
+        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT
+        say(hub, alice, "one more")
+        await asyncio.sleep(0)
+        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT
+        assert hub._outbox_ready.is_set()
+        events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
+        appending = asyncio.create_task(hub._append(events))
+        await asyncio.sleep(0.01)
+        assert not appending.done()
+        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT
+        hub._unanswered.popleft()
+        hub._answered_one()
+        await asyncio.wait_for(appending, 1)
+        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT + 1
+        assert b"one more" in connection.scripts[-1]
+        assert hub._scripts_out == SCRIPTS_IN_FLIGHT
+
+
+async def test_no_script_is_written_on_a_lost_connection() -> None:
+    """The scripts' connection is gone: the script is not written, takes no place among
+    those on their way, and its line's author is told it was not sent."""
+    async with node_writing_scripts() as (hub, alice, connection):
+        connection.is_connected = False
+        say(hub, alice, "lost")
+        events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
+        with pytest.raises(RedisConnectionError):
+            await hub._append(events)
+        assert not connection.scripts
+        assert hub._scripts_out == 0
+        assert not hub._unanswered
+        assert hub._all_answered.is_set()
+        say(hub, alice, "lost too")
+        await asyncio.sleep(0)  # written as the loop turns: it cannot be
+        await asyncio.sleep(0)  # (the hub's pass)
+        assert not connection.scripts
+        told = cast(FakeTransport, alice.transport).written.decode()
+        assert told.count(redis_hub.REFUSED) == 1
+        assert not hub._running.is_set()  # paused, until Redis is back
+        assert hub._recovery is not None
+        await _cancel([hub._recovery])
 
 
 async def test_a_line_held_for_a_rooms_moderation_is_sent_before_its_node_leaves(

@@ -396,8 +396,8 @@ class RedisHub(LocalHub):
         self._answer_due = asyncio.Event()  # set while a script waits for its answer
         self._all_answered = asyncio.Event()
         self._all_answered.set()
-        self._script_room = asyncio.Semaphore(SCRIPTS_IN_FLIGHT)
-        self._scripts_out = 0  # sent, or being sent, and not yet acted on
+        self._scripts_out = 0  # sent and not yet acted on (at most SCRIPTS_IN_FLIGHT)
+        self._script_answered = asyncio.Event()  # set as each is (room for another)
         self._appender: Any = None  # the connection (redis-py's) that carries them
         self._answering: asyncio.Task[None] | None = None  # reads their answers
         self._reading_answer = False  # it waits on the connection (not acting on one)
@@ -405,6 +405,7 @@ class RedisHub(LocalHub):
         self._tasks: list[asyncio.Task[None]] = []
         self._sender: asyncio.Task[None] | None = None  # one of _tasks: close() lets it finish
         self._sending = False  # the sender is handing a pass to Redis
+        self._pass_called = False  # _send_pass is called soon
         self._unsent: list[Operation] = []  # of that pass, what Redis has not taken yet
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
@@ -1081,7 +1082,14 @@ class RedisHub(LocalHub):
             dropped = self._outbox[:over]
             del self._outbox[:over]
             self._forget_dropped(dropped)
-        self._outbox_ready.set()
+        if self._pass_called:
+            return
+        self._pass_called = True
+        asyncio.get_running_loop().call_soon(self._send_pass)
+        if len(self._outbox) == 1 and not (self.pacer is not None and self.pacer.busy):
+            # The first of a quiet node's pass, a line nearly always: sent now, a turn of
+            # the loop sooner. What the rest of the pass puts waits for _send_pass.
+            self._send_outbox()
 
     def _forget_dropped(self, dropped: list[Operation]) -> None:
         """Operations the outbox had no room for: their authors are told their words were
@@ -1118,6 +1126,40 @@ class RedisHub(LocalHub):
         return batch
 
     # -- the sender ------------------------------------------------------------------
+
+    def _send_pass(self) -> None:
+        """What this pass put in the outbox, sent as the loop turns."""
+        self._pass_called = False
+        self._send_outbox()
+
+    def _send_outbox(self) -> None:
+        """Room events alone in the outbox, nearly always, are written to Redis here, in one
+        script, a task's wake-up sooner than the sender would. Any other operation, or a
+        wait (for the sender's pass before them, for room for a script, for Redis), makes
+        them the sender's."""
+        if not self._outbox:
+            return
+        sender = self._sender
+        events = [op for op in self._outbox if isinstance(op, RoomEvent)]
+        if (
+            len(events) < len(self._outbox)
+            or self._sending
+            or sender is None
+            or sender.done()  # (ended: the next sender, or close(), sends what waits)
+            or not self._running.is_set()
+            or self._scripts_out >= SCRIPTS_IN_FLIGHT
+        ):
+            self._outbox_ready.set()
+            return
+        self._take_outbox()
+        try:
+            self._write_script(events)
+        except (RedisError, OSError) as exc:
+            self._failed_batch(list(events))
+            self._lost(exc)
+        else:
+            self.sent_batches += 1
+        self._pass_sent.set()
 
     async def _send_forever(self) -> None:
         while True:
@@ -1287,39 +1329,33 @@ class RedisHub(LocalHub):
         self.drop(peer, LOST_RACE)
 
     async def _append(self, events: list[RoomEvent]) -> None:
-        """The pass's room events to their streams, with their ids, in one script."""
+        """The pass's room events to their streams, with their ids, in one script, once
+        there is room for one more on its way."""
         if not events:
             return
+        while self._scripts_out >= SCRIPTS_IN_FLIGHT:
+            self._script_answered.clear()
+            await self._script_answered.wait()
+        self._write_script(events)
+
+    def _write_script(self, events: list[RoomEvent]) -> None:
+        """Write ``events``' append script to Redis, its answer awaited from now; or raise,
+        nothing written, if the scripts' connection is gone.
+
+        Written whole, never waited on: a Redis that stops reading (hung, cut off) holds
+        at most SCRIPTS_IN_FLIGHT scripts in the socket's buffers, and the first answer
+        overdue pauses the node (_answer_forever)."""
         append, slots = self._append_script(events)
-        await self._script_room.acquire()
+        appender = self._appender
+        # Never on a connection made again behind the node's back: what was on its way on
+        # the last one is in doubt, and the recovery makes a new one.
+        if not self._running.is_set() or appender is None or not appender.is_connected:
+            raise RedisConnectionError(REDIS_UNREACHABLE)
+        self._unanswered.append(_Sent(events, slots))
         self._scripts_out += 1
-        sent = _Sent(events, slots)
-        queued = False
-        try:
-            appender = self._appender
-            # Never on a connection made again behind the node's back: what was on its
-            # way on the last one is in doubt, and the recovery makes a new one.
-            if not self._running.is_set() or appender is None or not appender.is_connected:
-                raise RedisConnectionError(REDIS_UNREACHABLE)
-            self._unanswered.append(sent)
-            queued = True
-            self._all_answered.clear()
-            # The answer task waits on the connection from now: a send that has to wait
-            # for room in the socket's buffer may be answered before it returns.
-            self._answer_due.set()
-            # Bounded: a Redis that stops reading (hung, cut off) fills the buffers, and
-            # closing the connection would not wake a send waiting for room.
-            async with asyncio.timeout(REPLY_TIMEOUT):
-                await appender.send_packed_command(append, check_health=False)
-        except BaseException:
-            # Not sent (the sender fails the whole batch): no answer will come for it.
-            # Unless the answer task, finding the connection lost, has failed it already.
-            if sent in self._unanswered:
-                self._unanswered.remove(sent)
-                self._answered_one()
-            elif not queued:
-                self._answered_one()
-            raise
+        self._all_answered.clear()
+        self._answer_due.set()
+        appender._writer.write(append)  # redis-py's StreamWriter: its transport's write
 
     def _append_script(self, events: list[RoomEvent]) -> tuple[bytes, dict[str, int]]:
         """The append script's command for ``events`` (cluster_scripts.APPEND), packed, and
@@ -1482,7 +1518,7 @@ class RedisHub(LocalHub):
     def _answered_one(self) -> None:
         """A script is answered (or will never be): room for another."""
         self._scripts_out -= 1
-        self._script_room.release()
+        self._script_answered.set()
         if not self._unanswered:
             self._answer_due.clear()
         if not self._scripts_out:
