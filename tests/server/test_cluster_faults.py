@@ -22,7 +22,7 @@ from redis.exceptions import (
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
-from tcpchat.core.events import Message
+from tcpchat.core.events import Leave, Message
 from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import room_key
@@ -32,11 +32,13 @@ from tcpchat.server.redis_hub import (
     REDIS_UNREACHABLE,
     SCRIPTS_IN_FLIGHT,
     Claim,
+    Describe,
     RedisHub,
     RoomEvent,
     _cancel,
     _hash,
 )
+from tcpchat.store.redis import REPLY_TIMEOUT
 from tests.support.cluster import Cluster, heartbeat_stopped, hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
@@ -44,6 +46,7 @@ from tests.support.helpers import LineClient
 from tests.support.http import http_get, scrape, value
 from tests.support.programs import start_server
 from tests.support.redis import RedisServer, running_redis
+from tests.support.redis_connection import StandInTransport, connection_on
 
 
 async def alice_and_bob_in_dev(cluster: Cluster) -> tuple[LineClient, LineClient]:
@@ -366,33 +369,33 @@ async def test_a_line_heard_already_is_not_refused_when_its_pass_fails() -> None
     assert not hub._in_flight
 
 
-class ScriptsConnection:
-    """The scripts' connection as the node writes to it (redis-py's, connected): what is
-    written, kept."""
-
-    def __init__(self) -> None:
-        self.is_connected = True
-        self._writer = FakeTransport()
-
-    @property
-    def scripts(self) -> list[bytes]:
-        return self._writer.writes
+#: The append script's answer for a pass in one room: its first id, the room's count before.
+ANSWER = b"*2\r\n:%d\r\n:%d\r\n"
 
 
 @contextlib.asynccontextmanager
-async def node_writing_scripts() -> AsyncIterator[tuple[RedisHub, Peer, ScriptsConnection]]:
-    """A node driven by plain calls (no Redis), alice in #lobby, whose scripts go to a
-    :class:`ScriptsConnection`; its sender a task that sends nothing, to see what it is
-    handed (``_outbox_ready``)."""
+async def node_writing_scripts() -> AsyncIterator[tuple[RedisHub, Peer, StandInTransport]]:
+    """A node driven by plain calls (no Redis), alice in #lobby (which it reads), whose
+    scripts go to a stand-in transport and whose answers are the test's to give
+    (``hub._answers_reader.data_received``); its sender a task that sends nothing, to see
+    what it is handed (``_outbox_ready``)."""
     hub, alice, _ = paused_node_with_alice()
-    connection = ScriptsConnection()
-    hub._appender = connection
+    lobby = hub._rooms[room_key("#lobby")]
+    hub._member_now(alice, [lobby])
+    hub._positions[lobby.key], hub._counts[lobby.key] = "0-0", 0
+    transport = StandInTransport()
+    hub._appender = connection_on(transport)
+    hub._read_answers()
     hub._scripts["append"] = "0" * 40
     hub._sender = asyncio.create_task(asyncio.sleep(3600))
+    await asyncio.sleep(0)  # the pass that put alice's joining (taken away) ends
     try:
-        yield hub, alice, connection
+        yield hub, alice, transport
     finally:
+        hub._stop_reading_answers()
         await _cancel([hub._sender])
+        if hub._recovery is not None:
+            await _cancel([hub._recovery])
 
 
 def say(hub: RedisHub, alice: Peer, text: str) -> None:
@@ -401,79 +404,158 @@ def say(hub: RedisHub, alice: Peer, text: str) -> None:
     hub.publish(Message(event_id, ts, "alice", text, "#lobby"), room=room, exclude=alice)
 
 
-async def test_a_pass_of_room_events_is_written_as_the_loop_turns() -> None:
-    """Two lines said in one pass go out in one script, written at the next turn of the
-    loop, not handed to the sender; a pass with more than room events (a member's
-    claim) is the sender's."""
-    async with node_writing_scripts() as (hub, alice, connection):
+def told(alice: Peer) -> str:
+    return cast(FakeTransport, alice.transport).written.decode()
+
+
+async def test_a_line_is_written_as_it_is_said_and_the_rest_of_its_pass_after() -> None:
+    """On a quiet node, a line's script is written as the line is said; what else its pass
+    puts goes out as the loop turns: more lines in one script, or, with anything but room
+    events (a member's claim), through the sender."""
+    async with node_writing_scripts() as (hub, alice, transport):
         say(hub, alice, "first")
+        assert len(transport.written) == 1
+        assert b"EVALSHA" in transport.written[0]
+        assert b"first" in transport.written[0]
         say(hub, alice, "second")
-        assert not connection.scripts  # not yet: the rest of the pass may add to it
+        say(hub, alice, "third")
+        assert len(transport.written) == 1
         await asyncio.sleep(0)
-        assert len(connection.scripts) == 1
-        assert b"first" in connection.scripts[0]
-        assert b"second" in connection.scripts[0]
-        assert b"EVALSHA" in connection.scripts[0]
-        assert len(hub._unanswered) == 1
-        assert hub._scripts_out == 1
+        assert len(transport.written) == 2
+        assert b"second" in transport.written[1]
+        assert b"third" in transport.written[1]
+        assert hub._scripts_out == 2
         assert not hub._all_answered.is_set()
         assert not hub._outbox
         assert not hub._outbox_ready.is_set()
         hub.register(Peer(FakeTransport()), "bob")
-        say(hub, alice, "third")
+        say(hub, alice, "fourth")
         await asyncio.sleep(0)
-        assert len(connection.scripts) == 1
+        assert len(transport.written) == 2
         assert hub._outbox_ready.is_set()
         assert len(hub._outbox) == 3  # bob's claim and description, then the line
+
+
+async def test_a_leaving_waits_for_the_presence_put_after_it() -> None:
+    """A leaving is not written at once, as a line is: its member's presence, put after it
+    in the same pass, goes to Redis before it (the sender's order), so that a node that
+    reads the leaving has read that the nickname is free."""
+    async with node_writing_scripts() as (hub, alice, transport):
+        event_id, ts = hub.clock.stamp()
+        lobby = hub._rooms[room_key("#lobby")]
+        hub.publish(Leave(event_id, ts, "alice", "gone"), room=lobby, exclude=alice)
+        hub._put(Describe(nick_key("alice"), None))
+        assert not transport.written
+        await asyncio.sleep(0)
+        assert not transport.written
+        assert hub._outbox_ready.is_set()
+        assert [type(op) for op in hub._outbox] == [RoomEvent, Describe]
+
+
+async def test_a_line_is_heard_as_its_script_is_answered() -> None:
+    """The answer's bytes arrive: alice's line is told to the room in that pass, and its
+    place is free again."""
+    async with node_writing_scripts() as (hub, alice, _):
+        bob = Peer(FakeTransport())
+        hub.register(bob, "bob")
+        lobby = hub.join_room(bob, "#lobby")
+        hub._member_now(bob, [lobby])
+        hub._take_outbox()
+        hub._in_flight.clear()
+        say(hub, alice, "hello")
+        await asyncio.sleep(0)
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER[:5])
+        assert hub._scripts_out == 1  # not all there yet
+        hub._answers_reader.data_received(ANSWER[5:] % (7, 0))
+        assert hub._scripts_out == 0
+        assert hub._all_answered.is_set()
+        assert hub._positions[lobby.key] == "7-0"
+        await asyncio.sleep(0)  # the hub's pass
+        assert "<alice> hello" in told(bob)
+        assert "hello" not in told(alice)
 
 
 async def test_a_pass_past_the_scripts_on_their_way_waits_for_an_answer() -> None:
     """SCRIPTS_IN_FLIGHT scripts are on their way: the next pass goes to the sender, which
     writes it once one of them is answered, not before."""
-    async with node_writing_scripts() as (hub, alice, connection):
+    async with node_writing_scripts() as (hub, alice, transport):
         for n in range(SCRIPTS_IN_FLIGHT):
             say(hub, alice, f"line {n}")
             await asyncio.sleep(0)
-        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT
+        assert len(transport.written) == SCRIPTS_IN_FLIGHT
         say(hub, alice, "one more")
         await asyncio.sleep(0)
-        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT
+        assert len(transport.written) == SCRIPTS_IN_FLIGHT
         assert hub._outbox_ready.is_set()
         events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
         appending = asyncio.create_task(hub._append(events))
         await asyncio.sleep(0.01)
         assert not appending.done()
-        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT
-        hub._unanswered.popleft()
-        hub._answered_one()
+        assert len(transport.written) == SCRIPTS_IN_FLIGHT
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (1, 0))
         await asyncio.wait_for(appending, 1)
-        assert len(connection.scripts) == SCRIPTS_IN_FLIGHT + 1
-        assert b"one more" in connection.scripts[-1]
+        assert len(transport.written) == SCRIPTS_IN_FLIGHT + 1
+        assert b"one more" in transport.written[-1]
         assert hub._scripts_out == SCRIPTS_IN_FLIGHT
 
 
 async def test_no_script_is_written_on_a_lost_connection() -> None:
-    """The scripts' connection is gone: the script is not written, takes no place among
-    those on their way, and its line's author is told it was not sent."""
-    async with node_writing_scripts() as (hub, alice, connection):
-        connection.is_connected = False
+    """The scripts' connection is gone: the node pauses, and the scripts on their way are in
+    doubt. A script is not written on it, takes no place among those on their way, and
+    its line's author is told it was not sent."""
+    async with node_writing_scripts() as (hub, alice, transport):
+        say(hub, alice, "in doubt")
+        assert hub._answers_reader is not None
+        hub._answers_reader.connection_lost(None)
+        assert not hub._running.is_set()  # paused, until Redis is back
+        assert [getattr(op.event, "text", None) for op in hub._in_doubt] == ["in doubt"]
+        assert hub._scripts_out == 0
+        hub._running.set()  # (as if back, but on no connection)
         say(hub, alice, "lost")
-        events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
-        with pytest.raises(RedisConnectionError):
-            await hub._append(events)
-        assert not connection.scripts
+        assert len(transport.written) == 1
         assert hub._scripts_out == 0
         assert not hub._unanswered
         assert hub._all_answered.is_set()
-        say(hub, alice, "lost too")
-        await asyncio.sleep(0)  # written as the loop turns: it cannot be
-        await asyncio.sleep(0)  # (the hub's pass)
-        assert not connection.scripts
-        told = cast(FakeTransport, alice.transport).written.decode()
-        assert told.count(redis_hub.REFUSED) == 1
-        assert not hub._running.is_set()  # paused, until Redis is back
-        assert hub._recovery is not None
-        await _cancel([hub._recovery])
+        await asyncio.sleep(0)  # the hub's pass
+        assert told(alice).count(redis_hub.REFUSED) == 1
+
+
+async def test_a_closing_node_that_loses_its_scripts_connection_refuses_their_lines() -> None:
+    """The node is closing (it waits for every answer) when the scripts' connection goes:
+    the lines on their way are refused at once, with no verdict to wait for."""
+    async with node_writing_scripts() as (hub, alice, _):
+        say(hub, alice, "on its way")
+        hub.begin_close()
+        assert hub._answers_reader is not None
+        hub._answers_reader.connection_lost(None)
+        assert hub._all_answered.is_set()
+        assert not hub._in_doubt
+        await asyncio.sleep(0)  # the hub's pass
+        assert told(alice).count(redis_hub.REFUSED) == 1
+
+
+async def test_an_answer_overdue_pauses_the_node_once() -> None:
+    """Redis takes a script and answers nothing: past REPLY_TIMEOUT the node pauses, the
+    script in doubt. An answer in time moves the deadline to the next script's."""
+    async with node_writing_scripts() as (hub, alice, _):
+        loop = asyncio.get_running_loop()
+        say(hub, alice, "answered")
+        await asyncio.sleep(0)
+        say(hub, alice, "not answered")
+        await asyncio.sleep(0)
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (1, 0))
+        hub._unanswered[0].at = loop.time() - REPLY_TIMEOUT + 0.05
+        timer = hub._answer_timer
+        assert timer is not None
+        timer.cancel()
+        hub._answer_overdue()  # as the timer would, at the first script's deadline
+        assert hub._running.is_set()  # the answered one's deadline has passed, not this
+        await asyncio.sleep(0.1)
+        assert not hub._running.is_set()
+        assert [getattr(op.event, "text", None) for op in hub._in_doubt] == ["not answered"]
 
 
 async def test_a_line_held_for_a_rooms_moderation_is_sent_before_its_node_leaves(
@@ -516,7 +598,8 @@ async def test_a_pass_whose_script_fails_fails_only_its_room_events(redis_url: s
         event_id, ts = hub.clock.stamp()
         hub.publish(Message(event_id, ts, "alice", "hi", "#lobby"), room=room, exclude=alice)
         assert hub._appender is not None
-        await hub._appender.disconnect()  # the scripts' connection is gone
+        # The scripts' connection is gone. (Read by the node, not redis-py: nowait.)
+        await hub._appender.disconnect(nowait=True)
         batch = hub._unsent = hub._take_outbox()
         assert any(isinstance(op, Claim) for op in batch)
         with pytest.raises(RedisConnectionError):

@@ -5,7 +5,6 @@ node's XREADs timed by one timer."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,52 +13,12 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError,
 from tcpchat.server import redis_hub
 from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
 from tcpchat.server.redis_hub import RedisHub, _cancel, _reply_error
+from tests.support.redis_connection import StandInTransport, connection_on
 
 #: An XREAD reply in RESP3: a map of one stream to one entry.
 XREAD_REPLY = (
     b"%1\r\n$11\r\ntcpchat:ids\r\n*1\r\n*2\r\n$4\r\n12-0\r\n*2\r\n$1\r\ne\r\n$5\r\nhello\r\n"
 )
-
-
-class StandInTransport:
-    """What the reader needs of a transport, and what it did with it."""
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closed = False
-        self.protocol: Any = None
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class StandInStream:
-    """What the reader asks of redis-py's stream reader: whether it saw the end."""
-
-    def __init__(self, *, ended: bool = False) -> None:
-        self.ended = ended
-
-    def at_eof(self) -> bool:
-        return self.ended
-
-    def exception(self) -> Exception | None:
-        return None
-
-
-def connection_on(transport: StandInTransport, *, ended: bool = False) -> Any:
-    """A stand-in for redis-py's connection: its stream writer's transport, its reader."""
-    return SimpleNamespace(
-        _writer=SimpleNamespace(transport=transport), _reader=StandInStream(ended=ended)
-    )
 
 
 def reader_on(

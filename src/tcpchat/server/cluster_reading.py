@@ -1,13 +1,15 @@
-"""A cluster node's reading connection to Redis, where each reply is acted on as it arrives.
+"""A cluster node's two connections on every line's path, where each reply is acted on as it
+arrives: the one that reads the streams (``XREAD``) and the one that takes the append
+scripts (their answers).
 
-redis-py makes the connection: TCP or TLS, the password, the protocol's handshake, the
+redis-py makes each connection: TCP or TLS, the password, the protocol's handshake, the
 client's name. Then :class:`ReplyReader` takes its socket over. Read through redis-py,
-every ``XREAD`` reply woke the reader's task a loop pass after its bytes came, went up
-through four layers of redis-py's calls, and set and cancelled a timer: about ninety
-Python calls and a loop pass more a reply, on every node, for every line said in a room,
-each paid cold after the line's fan-out. Here hiredis parses
-the bytes in ``data_received`` and the node acts on the reply in that same pass
-(docs/scaling.md, "The reading connection").
+every reply woke a task a loop pass after its bytes came, went up through four layers of
+redis-py's calls, and set and cancelled a timer: about ninety Python calls and a loop pass
+more a reply, on every node, for every line said in a room, each paid cold after the
+line's fan-out. Here hiredis parses the bytes in ``data_received`` and the node acts on
+the reply in that same pass (docs/scaling.md, "The reading connection" and "The scripts'
+connection").
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ class ReplyReader(asyncio.Protocol):
         if stream.at_eof() or stream.exception() is not None or transport.is_closing():
             asyncio.get_running_loop().call_soon(reader._end, None)
         return reader
+
+    @property
+    def ended(self) -> bool:
+        """Whether the connection has gone (or is going): what is sent now goes nowhere."""
+        transport = self._transport
+        return self._lost or transport is None or transport.is_closing()
 
     def send(self, data: bytes) -> None:
         """Write ``data`` (a packed command). On a connection that has gone, nothing: its

@@ -256,10 +256,13 @@ class RoomEvent:
 
 @dataclass(slots=True, eq=False)
 class _Sent:
-    """A pass's append script on its way: its events, and each room's slot in it."""
+    """A pass's append script on its way: its events, each room's slot in it, and when it
+    was written (loop time)."""
 
     events: list[RoomEvent]
     slots: dict[str, int]
+    at: float
+    first: int = 0  # the first id its answer handed out
 
 
 @dataclass(slots=True)
@@ -393,14 +396,16 @@ class RedisHub(LocalHub):
         self._outbox_ready = asyncio.Event()
         # The append scripts on their way, in the order sent, on one connection of their own.
         self._unanswered: deque[_Sent] = deque()
-        self._answer_due = asyncio.Event()  # set while a script waits for its answer
         self._all_answered = asyncio.Event()
         self._all_answered.set()
         self._scripts_out = 0  # sent and not yet acted on (at most SCRIPTS_IN_FLIGHT)
-        self._script_answered = asyncio.Event()  # set as each is (room for another)
+        self._script_room = asyncio.Event()  # set as each is (room for another)
         self._appender: Any = None  # the connection (redis-py's) that carries them
-        self._answering: asyncio.Task[None] | None = None  # reads their answers
-        self._reading_answer = False  # it waits on the connection (not acting on one)
+        self._answers_reader: ReplyReader | None = None  # reading it now (None: not)
+        self._answer_timer: asyncio.TimerHandle | None = None  # for the oldest unanswered
+        # Answers that wait for the one before them, which starts reading a room (I/O).
+        self._answers: deque[tuple[_Sent, Any]] = deque()
+        self._acting: asyncio.Task[None] | None = None  # acts on those, in order
         self._running = asyncio.Event()  # set while Redis answers
         self._tasks: list[asyncio.Task[None]] = []
         self._sender: asyncio.Task[None] | None = None  # one of _tasks: close() lets it finish
@@ -476,7 +481,7 @@ class RedisHub(LocalHub):
             self._sender,
             asyncio.create_task(self._beat_forever(), name="cluster heartbeat"),
         ]
-        self._answering = asyncio.create_task(self._answer_forever(), name="cluster answers")
+        self._read_answers()
         self._read_streams()
         log.info("node %s joined the cluster on %s", self.node, self.shown_url)
 
@@ -522,9 +527,9 @@ class RedisHub(LocalHub):
                 log.warning("node %s left the cluster uncleanly: %s", self.node, _said(exc))
         if sender is not None:
             await _cancel([sender])
-        if self._answering is not None:
-            await _cancel([self._answering])
-            self._answering = None
+        self._stop_reading_answers()
+        if self._acting is not None:
+            await _cancel([self._acting])
         await self._disconnect()
 
     async def _drained(self, sender: asyncio.Task[None]) -> None:
@@ -1086,9 +1091,17 @@ class RedisHub(LocalHub):
             return
         self._pass_called = True
         asyncio.get_running_loop().call_soon(self._send_pass)
-        if len(self._outbox) == 1 and not (self.pacer is not None and self.pacer.busy):
-            # The first of a quiet node's pass, a line nearly always: sent now, a turn of
-            # the loop sooner. What the rest of the pass puts waits for _send_pass.
+        if (
+            len(self._outbox) == 1
+            and type(operation) is RoomEvent
+            and isinstance(operation.event, SAID)
+            and not (self.pacer is not None and self.pacer.busy)
+        ):
+            # A quiet node's line (or action, or question), the first of its pass: sent
+            # now, a turn of the loop sooner. What the rest of the pass puts waits for
+            # _send_pass. (Only what is said: a leaving or a join comes with its member's
+            # presence, put after it in the same pass and sent before it, so that whoever
+            # reads the event has read the presence.)
             self._send_outbox()
 
     def _forget_dropped(self, dropped: list[Operation]) -> None:
@@ -1334,8 +1347,8 @@ class RedisHub(LocalHub):
         if not events:
             return
         while self._scripts_out >= SCRIPTS_IN_FLIGHT:
-            self._script_answered.clear()
-            await self._script_answered.wait()
+            self._script_room.clear()
+            await self._script_room.wait()
         self._write_script(events)
 
     def _write_script(self, events: list[RoomEvent]) -> None:
@@ -1344,18 +1357,22 @@ class RedisHub(LocalHub):
 
         Written whole, never waited on: a Redis that stops reading (hung, cut off) holds
         at most SCRIPTS_IN_FLIGHT scripts in the socket's buffers, and the first answer
-        overdue pauses the node (_answer_forever)."""
+        overdue pauses the node (_answer_overdue)."""
         append, slots = self._append_script(events)
-        appender = self._appender
+        reader = self._answers_reader
         # Never on a connection made again behind the node's back: what was on its way on
         # the last one is in doubt, and the recovery makes a new one.
-        if not self._running.is_set() or appender is None or not appender.is_connected:
+        if not self._running.is_set() or reader is None or reader.ended:
             raise RedisConnectionError(REDIS_UNREACHABLE)
-        self._unanswered.append(_Sent(events, slots))
+        now = asyncio.get_running_loop().time()
+        self._unanswered.append(_Sent(events, slots, now))
         self._scripts_out += 1
         self._all_answered.clear()
-        self._answer_due.set()
-        appender._writer.write(append)  # redis-py's StreamWriter: its transport's write
+        reader.send(append)
+        if self._answer_timer is None:
+            self._answer_timer = asyncio.get_running_loop().call_at(
+                now + REPLY_TIMEOUT, self._answer_overdue
+            )
 
     def _append_script(self, events: list[RoomEvent]) -> tuple[bytes, dict[str, int]]:
         """The append script's command for ``events`` (cluster_scripts.APPEND), packed, and
@@ -1392,46 +1409,103 @@ class RedisHub(LocalHub):
         ]
         return b"*%d\r\n%b%b" % (len(head) + count, bulk_strings(head), b"".join(packed)), slots
 
-    async def _answer_forever(self) -> None:
-        """Read the append scripts' answers, in the order sent, and act on each in turn.
-        Redis lost while it waits for one, this task ends (``_lost``); the recovery
-        starts another."""
-        while True:
-            await self._answer_due.wait()
-            self._reading_answer = True
+    # -- the scripts' answers ------------------------------------------------------
+
+    def _read_answers(self) -> None:
+        """Read the scripts' answers on the connection redis-py made for them, each acted on
+        in the pass its bytes arrive in, with no task to wake and no redis-py underneath
+        (docs/scaling.md, "The scripts' connection")."""
+        self._answers_reader = ReplyReader.take_over(
+            self._appender, self._script_answered, self._answers_lost
+        )
+
+    def _stop_reading_answers(self) -> None:
+        """Act on no answer more from that connection (Redis lost, or the node closed)."""
+        self._answers_reader = None
+        if self._answer_timer is not None:
+            self._answer_timer.cancel()
+            self._answer_timer = None
+
+    def _script_answered(self, reader: ReplyReader, reply: Any) -> None:
+        """A script's answer, in the order the scripts were written: act on it now, unless
+        one before it still has I/O to do (it starts reading a room), or it has some."""
+        if reader is not self._answers_reader:
+            return  # on a connection given up: its scripts are in doubt already
+        if isinstance(reply, ErrorReply):
+            # A refusal (Redis at its maxmemory, say): that script did not run. Those
+            # after it are in doubt.
+            if self._unanswered:
+                self._failed_batch(list(self._unanswered.popleft().events))
+                self._answered_one()
+            self._scripts_lost(_reply_error(str(reply)))
+            return
+        if not self._unanswered:  # failed meanwhile: the connection is not to be trusted
+            self._scripts_lost(RedisConnectionError("an answer to no script"))
+            return
+        sent = self._unanswered.popleft()
+        if self._acting is None and self._reads_every_room(sent):
             try:
-                async with asyncio.timeout(REPLY_TIMEOUT):
-                    reply = await self._appender.read_response()
-            except (RedisError, OSError) as exc:
-                self._answering = None
-                if isinstance(exc, ResponseError) and self._unanswered:
-                    # An answer, and a refusal (Redis at its maxmemory, say): that
-                    # script did not run. Those after it are in doubt.
-                    self._failed_batch(list(self._unanswered.popleft().events))
-                    self._answered_one()
-                self._fail_unanswered()
-                self._lost(exc)
-                return
-            finally:
-                self._reading_answer = False
-            if not self._unanswered:  # failed by the sender meanwhile: not to be trusted
-                self._answering = None
-                self._lost(RedisConnectionError("an answer to no script"))
-                return
-            sent = self._unanswered.popleft()
-            try:
-                await self._answered(sent, reply)
+                self._answered(sent, reply)
             except Exception as exc:
-                # Redis took these events: those not yet told are heard when the node,
-                # paused now, is back and reads their rooms (or, in a room it has not
-                # read yet, are failed then: _settle_in_doubt).
-                if not isinstance(exc, RedisError | OSError):
-                    log.exception("node %s: acting on Redis's answer failed", self.node)
-                untold = [op for op in sent.events if (op.room_key, op.seq) in self._in_flight]
-                self._doubt(untold)
-                self._lost(exc)
+                self._not_acted_on(sent, exc)
             finally:
                 self._answered_one()
+            return
+        self._answers.append((sent, reply))
+        if self._acting is None:
+            self._acting = asyncio.create_task(self._act_on_answers(), name="cluster answers")
+
+    async def _act_on_answers(self) -> None:
+        """Act on the answers waiting, in order: those that start reading a room, and those
+        behind them. (Redis lost meanwhile, they are acted on all the same: Redis ran their
+        scripts, and the recovery waits for them.)"""
+        try:
+            while self._answers:
+                sent, reply = self._answers[0]
+                try:
+                    self._answered(sent, reply)
+                    await self._start_reading_rooms(self._new_rooms(sent))
+                except Exception as exc:
+                    self._not_acted_on(sent, exc)
+                finally:
+                    self._answers.popleft()
+                    self._answered_one()
+        finally:
+            self._acting = None
+
+    def _not_acted_on(self, sent: _Sent, error: Exception) -> None:
+        """Acting on an answer failed. Redis took those events: the ones not yet told are
+        heard when the node, paused now, is back and reads their rooms (or, in a room it
+        has not read yet, are failed then: _settle_in_doubt)."""
+        if not isinstance(error, RedisError | OSError):
+            log.exception("node %s: acting on Redis's answer failed", self.node)
+        untold = [op for op in sent.events if (op.room_key, op.seq) in self._in_flight]
+        self._doubt(untold)
+        self._lost(error)
+
+    def _answer_overdue(self) -> None:
+        """One timer for the oldest script on its way: it fires at most once a time-out, and
+        goes back to sleep until the answer now awaited is due."""
+        self._answer_timer = None
+        if self._answers_reader is None or not self._unanswered:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._unanswered[0].at + REPLY_TIMEOUT
+        if loop.time() < due:
+            self._answer_timer = loop.call_at(due, self._answer_overdue)
+            return
+        self._scripts_lost(TimeoutError())
+
+    def _answers_lost(self, reader: ReplyReader, error: BaseException | None) -> None:
+        if reader is self._answers_reader:
+            self._scripts_lost(error or RedisConnectionError("Redis closed the connection"))
+
+    def _scripts_lost(self, error: BaseException) -> None:
+        """The scripts' connection is not to be trusted any more: what is on its way on it
+        is in doubt, and the node pauses."""
+        self._stop_reading_answers()
+        self._fail_unanswered()
+        self._lost(error)
 
     def _fail_unanswered(self) -> None:
         """Every script still on its way is lost with its connection. Redis may have run
@@ -1463,7 +1537,7 @@ class RedisHub(LocalHub):
             ran.update(await self._find_own(client, key, position or "-", wanted))
         for key in {key for key, _ in ran if self._positions.get(key, "") is None}:
             await self._start_reading(client, key, min(i for (k, _), i in ran.items() if k == key))
-        # Nothing awaited from here: what the answer task puts in doubt meanwhile (a
+        # Nothing awaited from here: what an answer acted on puts in doubt meanwhile (a
         # script it was acting on) is settled next (_recover).
         settled = {id(op) for op in doubtful}
         self._in_doubt = [op for op in self._in_doubt if id(op) not in settled]
@@ -1518,29 +1592,43 @@ class RedisHub(LocalHub):
     def _answered_one(self) -> None:
         """A script is answered (or will never be): room for another."""
         self._scripts_out -= 1
-        self._script_answered.set()
-        if not self._unanswered:
-            self._answer_due.clear()
+        self._script_room.set()
         if not self._scripts_out:
             self._all_answered.set()
 
-    async def _answered(self, sent: _Sent, reply: list[Any]) -> None:
-        """A pass's events have their ids: tell whom it may, and start reading new rooms."""
-        client = self._connected()
+    def _answered(self, sent: _Sent, reply: list[Any]) -> None:
+        """A pass's events have their ids: tell whom it may."""
         events = sent.events
-        first = int(reply[0])
+        first = sent.first = int(reply[0])
         self._highest = max(self._highest, first + len(events) - 1)
         for offset, op in enumerate(events):
             if isinstance(op.event, SearchStarted):  # the cluster's search id
                 self._search_ids[op.event.search_id] = first + offset
         self._deliver_sent(events, first, sent.slots, reply)
-        woken = False
-        for offset, op in enumerate(events):
+
+    def _reads_every_room(self, sent: _Sent) -> bool:
+        """Whether this node reads every room of ``sent`` already (its answer needs no I/O)."""
+        positions = self._positions
+        return all(positions.get(op.room_key, "") is not None for op in sent.events)
+
+    def _new_rooms(self, sent: _Sent) -> dict[str, int]:
+        """The rooms of an answered pass that this node does not read yet, each with the
+        id of its first event in the pass (``sent.first``: the pass's first id)."""
+        new: dict[str, int] = {}
+        for offset, op in enumerate(sent.events):
             if self._positions.get(op.room_key, "") is None:
-                await self._start_reading(client, op.room_key, first + offset)
-                woken = True
-        if woken:  # the reader waits on the old set of streams: wake it
-            await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
+                new.setdefault(op.room_key, sent.first + offset)
+        return new
+
+    async def _start_reading_rooms(self, rooms: dict[str, int]) -> None:
+        """Start reading ``rooms``, each from its event id, and wake the reader, which
+        waits on the old set of streams."""
+        if not rooms:
+            return
+        client = self._connected()
+        for key, event_id in rooms.items():
+            await self._start_reading(client, key, event_id)
+        await client.xadd(self.keys.inbox(self.node), {"w": "1"}, maxlen=FEED_CAP)
 
     async def _start_reading(self, client: aioredis.Redis, key: str, event_id: int) -> None:
         """This node's first event in the room is ``event_id``: read the room from it on,
@@ -2064,12 +2152,9 @@ class RedisHub(LocalHub):
             _said(error),
         )
         self._tell_everyone(PAUSED_REFUSED if _refuses_writes(error) else PAUSED)
+        # No answer is taken from that connection now (those being acted on are finished).
+        self._stop_reading_answers()
         self._fail_unanswered()
-        if self._answering is not None and self._reading_answer:
-            # Waiting on the lost connection: it ends here. (Acting on an answer, it
-            # finishes that, then waits for the next on the connection made again.)
-            self._answering.cancel()
-            self._answering = None
         for peer in list(self._held):
             self._arrived(peer, self._seq)
         if self.modes is not None:  # lines held for a room's moderation: not sent either
@@ -2084,11 +2169,15 @@ class RedisHub(LocalHub):
             try:
                 await self._connected().ping()
                 emptied = await self._join_cluster(fresh=False) or emptied
-                if self._appender is not None:  # the scripts' connection, made again
-                    await _connect_again(self._appender, nowait=False)
+                if self._appender is not None:
+                    # The scripts' connection, made again and read from the moment it is
+                    # made. (redis-py does not read it any more, so its disconnect must
+                    # not wait for its reader to see the end.)
+                    await _connect_again(self._appender, nowait=True)
+                    self._read_answers()
                 # No answer can come on the old connection now: what Redis ran is in
-                # the streams. (An answer the answer task is acting on is finished first:
-                # it may start reading a room, or put events in doubt.)
+                # the streams. (Answers being acted on are finished first: they may
+                # start reading a room, or put events in doubt.)
                 async with asyncio.timeout(REPLY_TIMEOUT):
                     await self._all_answered.wait()
                 while self._in_doubt:
@@ -2107,10 +2196,6 @@ class RedisHub(LocalHub):
             log.warning("node %s reaches Redis again; the chat goes on", self.node)
             self._recovery = None
             self._recoveries += 1
-            if self._answering is None:
-                self._answering = asyncio.create_task(
-                    self._answer_forever(), name="cluster answers"
-                )
             # Descriptions that the full outbox dropped meanwhile: the next heartbeat
             # describes every member again.
             self._described.clear()
