@@ -22,7 +22,7 @@ from redis.exceptions import (
 
 from tcpchat.config import ClusterSettings, ServerSettings
 from tcpchat.core.errors import StoreError
-from tcpchat.core.events import Leave, Message
+from tcpchat.core.events import Join, Leave, Message
 from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import room_key
@@ -362,7 +362,7 @@ async def test_a_line_heard_already_is_not_refused_when_its_pass_fails() -> None
     heard = batch[0]
     assert isinstance(heard, RoomEvent)
     del hub._in_flight[(heard.room_key, heard.seq)]  # the reader brought it back
-    hub._failed_batch(batch)  # the answer task: the connection is lost
+    hub._failed_batch(batch)  # the answers' reader: the connection is lost
     hub._failed_batch(batch)  # the sender, whose send failed with it
     await asyncio.sleep(0)  # the hub's pass
     assert transport.written.decode().count(redis_hub.REFUSED) == 1
@@ -476,6 +476,108 @@ async def test_a_line_is_heard_as_its_script_is_answered() -> None:
         assert "hello" not in told(alice)
 
 
+class StandInClient:
+    """The node's client for commands off the hot path, as the answers use it: the
+    reader's wake-up (``XADD`` to the node's inbox), held until ``go`` is set."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.woken = 0
+
+    async def xadd(self, *args: object, **kwargs: object) -> None:
+        await self.go.wait()
+        self.woken += 1
+
+
+def lobby_member(hub: RedisHub, nick: str) -> Peer:
+    """A member of #lobby on this node, its joining done."""
+    peer = Peer(FakeTransport())
+    hub.register(peer, nick)
+    hub._member_now(peer, [hub.join_room(peer, "#lobby")])
+    hub._take_outbox()
+    hub._in_flight.clear()
+    return peer
+
+
+def joins_new_room(hub: RedisHub, alice: Peer) -> None:
+    """alice joins #new, which this node does not read yet: her join's script is written."""
+    room = hub.join_room(alice, "#new")
+    hub._take_outbox()  # her description: another pass's
+    event_id, ts = hub.clock.stamp()
+    hub.publish(Join(event_id, ts, "alice", "#new"), room=room)
+    events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
+    hub._write_script(events)
+
+
+async def test_an_answer_waits_behind_one_that_starts_reading_a_room() -> None:
+    """alice joins #new, which this node does not read yet, and says a line in #lobby. The
+    join's answer starts reading #new, which takes I/O; the line's answer, arriving
+    meanwhile, is acted on after it, not before: bob hears the line only then."""
+    async with node_writing_scripts() as (hub, alice, _):
+        bob = lobby_member(hub, "bob")
+        client = StandInClient()
+        hub._client = cast(aioredis.Redis, client)
+        joins_new_room(hub, alice)
+        await asyncio.sleep(0)  # (the pass of her join ends)
+        say(hub, alice, "hello")
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (10, 0) + ANSWER % (11, 0))
+        await asyncio.sleep(0.01)
+        assert hub._positions[room_key("#new")] == "9-0"  # reading it from her join on
+        assert "hello" not in told(bob)
+        assert hub._scripts_out == 2
+        client.go.set()
+        await asyncio.sleep(0.01)
+        assert client.woken == 1
+        assert hub._scripts_out == 0
+        assert hub._acting is None
+        assert "<alice> hello" in told(bob)
+
+
+async def test_answers_behind_one_that_failed_to_start_its_room_are_in_doubt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alice joins #new, speaks in #lobby, then in #new. Starting to read #new fails (its
+    history could not be loaded, say): her join is in doubt and the node pauses. The
+    answers behind it are in doubt too, as scripts unanswered are: acted on, her line in
+    #new would start reading #new past her join, which the node would then not look for
+    in the stream when it is back."""
+    async with node_writing_scripts() as (hub, alice, _):
+        hub._client = cast(aioredis.Redis, StandInClient())
+
+        async def cannot_load(*args: object) -> None:
+            raise RedisConnectionError("lost while loading the room")
+
+        monkeypatch.setattr(hub, "_start_reading", cannot_load)
+        joins_new_room(hub, alice)
+        await asyncio.sleep(0)
+        say(hub, alice, "hello")
+        await asyncio.sleep(0)
+        new_room = hub._rooms[room_key("#new")]
+        event_id, ts = hub.clock.stamp()
+        hub.publish(Message(event_id, ts, "alice", "in #new", "#new"), room=new_room)
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (10, 0) + ANSWER % (11, 0) + ANSWER % (12, 0))
+        await asyncio.sleep(0.01)
+        assert not hub._running.is_set()
+        assert hub._positions[room_key("#new")] is None
+        texts = [getattr(op.event, "text", "(join)") for op in hub._in_doubt]
+        assert sorted(texts) == ["(join)", "hello", "in #new"]
+        assert hub._scripts_out == 0
+        assert hub._all_answered.is_set()
+
+
+async def test_a_line_waits_for_the_senders_pass_in_progress() -> None:
+    """The sender is handing Redis a pass with more than room events (a member's claim and
+    join): a line said meanwhile goes to the sender after it, not ahead of it."""
+    async with node_writing_scripts() as (hub, alice, transport):
+        hub._sending = True
+        say(hub, alice, "after that pass")
+        await asyncio.sleep(0)
+        assert not transport.written
+        assert hub._outbox_ready.is_set()
+
+
 async def test_a_pass_past_the_scripts_on_their_way_waits_for_an_answer() -> None:
     """SCRIPTS_IN_FLIGHT scripts are on their way: the next pass goes to the sender, which
     writes it once one of them is answered, not before."""
@@ -512,6 +614,8 @@ async def test_no_script_is_written_on_a_lost_connection() -> None:
         assert not hub._running.is_set()  # paused, until Redis is back
         assert [getattr(op.event, "text", None) for op in hub._in_doubt] == ["in doubt"]
         assert hub._scripts_out == 0
+        assert hub._recovery is not None
+        await _cancel([hub._recovery])
         hub._running.set()  # (as if back, but on no connection)
         say(hub, alice, "lost")
         assert len(transport.written) == 1
@@ -555,6 +659,7 @@ async def test_an_answer_overdue_pauses_the_node_once() -> None:
         assert hub._running.is_set()  # the answered one's deadline has passed, not this
         await asyncio.sleep(0.1)
         assert not hub._running.is_set()
+        assert told(alice).count(redis_hub.PAUSED) == 1
         assert [getattr(op.event, "text", None) for op in hub._in_doubt] == ["not answered"]
 
 
@@ -609,6 +714,35 @@ async def test_a_pass_whose_script_fails_fails_only_its_room_events(redis_url: s
         assert not hub._outbox
         await asyncio.sleep(0)
         assert transport.written.decode().count(redis_hub.REFUSED) == 1
+    finally:
+        await hub.close()
+
+
+async def test_a_node_does_not_resume_without_its_scripts_connection(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scripts' connection, made again as the node comes back, goes before the node
+    resumes: it tries again, and resumes with a connection it can write its lines to."""
+    hub = RedisHub(redis_url, node_timeout=15)
+    await hub.start()
+    try:
+        announce_back = hub._announce_back
+        cut: list[bool] = []
+
+        def cut_once() -> None:
+            if not cut:
+                cut.append(True)
+                assert hub._answers_reader is not None
+                assert hub._answers_reader._transport is not None
+                hub._answers_reader._transport.close()
+            announce_back()
+
+        monkeypatch.setattr(hub, "_announce_back", cut_once)
+        hub._lost(RedisConnectionError("cut off"))
+        await wait_until(hub._running.is_set)
+        assert cut
+        assert hub._answers_reader is not None
+        assert not hub._answers_reader.ended
     finally:
         await hub.close()
 

@@ -1167,7 +1167,9 @@ class RedisHub(LocalHub):
         self._take_outbox()
         try:
             self._write_script(events)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, RedisError | OSError):
+                log.exception("node %s: sending to Redis failed", self.node)
             self._failed_batch(list(events))
             self._lost(exc)
         else:
@@ -1427,27 +1429,17 @@ class RedisHub(LocalHub):
             self._answer_timer = None
 
     def _script_answered(self, reader: ReplyReader, reply: Any) -> None:
-        """A script's answer, in the order the scripts were written: act on it now, unless
+        """A script's answer, in the order the scripts were written: acted on now, unless
         one before it still has I/O to do (it starts reading a room), or it has some."""
         if reader is not self._answers_reader:
             return  # on a connection given up: its scripts are in doubt already
-        if isinstance(reply, ErrorReply):
-            # A refusal (Redis at its maxmemory, say): that script did not run. Those
-            # after it are in doubt.
-            if self._unanswered:
-                self._failed_batch(list(self._unanswered.popleft().events))
-                self._answered_one()
-            self._scripts_lost(_reply_error(str(reply)))
-            return
         if not self._unanswered:  # failed meanwhile: the connection is not to be trusted
             self._scripts_lost(RedisConnectionError("an answer to no script"))
             return
         sent = self._unanswered.popleft()
-        if self._acting is None and self._reads_every_room(sent):
+        if self._acting is None and (isinstance(reply, ErrorReply) or self._reads_every_room(sent)):
             try:
-                self._answered(sent, reply)
-            except Exception as exc:
-                self._not_acted_on(sent, exc)
+                self._act_on(sent, reply)
             finally:
                 self._answered_one()
             return
@@ -1455,16 +1447,31 @@ class RedisHub(LocalHub):
         if self._acting is None:
             self._acting = asyncio.create_task(self._act_on_answers(), name="cluster answers")
 
+    def _act_on(self, sent: _Sent, reply: Any) -> None:
+        """The part of acting on an answer that needs no I/O."""
+        try:
+            if isinstance(reply, ErrorReply):
+                # A refusal (Redis at its maxmemory, say): that script did not run. Those
+                # after it are in doubt.
+                self._failed_batch(list(sent.events))
+                self._scripts_lost(_reply_error(str(reply)))
+            else:
+                self._answered(sent, reply)
+        except Exception as exc:
+            self._not_acted_on(sent, exc)
+
     async def _act_on_answers(self) -> None:
         """Act on the answers waiting, in order: those that start reading a room, and those
-        behind them. (Redis lost meanwhile, they are acted on all the same: Redis ran their
-        scripts, and the recovery waits for them.)"""
+        behind them. (The one being acted on as Redis is lost is finished all the same:
+        Redis ran its script, and the recovery waits for it. Those behind it are in doubt
+        from then on: _fail_unanswered.)"""
         try:
             while self._answers:
                 sent, reply = self._answers[0]
                 try:
-                    self._answered(sent, reply)
-                    await self._start_reading_rooms(self._new_rooms(sent))
+                    self._act_on(sent, reply)
+                    if not isinstance(reply, ErrorReply):
+                        await self._start_reading_rooms(self._new_rooms(sent))
                 except Exception as exc:
                     self._not_acted_on(sent, exc)
                 finally:
@@ -1510,7 +1517,13 @@ class RedisHub(LocalHub):
     def _fail_unanswered(self) -> None:
         """Every script still on its way is lost with its connection. Redis may have run
         it, and only its answer is lost: its events are in doubt until the node is back
-        (_settle_in_doubt)."""
+        (_settle_in_doubt). So are the events of answers waiting behind the one being
+        acted on: acted on now, they could start reading a room past events of the one
+        before them that are in doubt (its I/O failed), and those would not be found."""
+        while len(self._answers) > 1:
+            sent, _ = self._answers.pop()
+            self._doubt([op for op in sent.events if (op.room_key, op.seq) in self._in_flight])
+            self._answered_one()
         while self._unanswered:
             self._doubt(self._unanswered.popleft().events)
             self._answered_one()
@@ -2185,6 +2198,10 @@ class RedisHub(LocalHub):
                 if self._swept:
                     await self._moderation_again(self._connected())
                 self._announce_back()
+                if self._appender is not None and (
+                    self._answers_reader is None or self._answers_reader.ended
+                ):
+                    raise RedisConnectionError("the scripts' connection went again")
                 if self._reading is not None:
                     # The streams' connection, made again last: it is read from the
                     # moment it is made (_read_streams, below). redis-py does not read it
