@@ -384,7 +384,7 @@ LIMITED_BY = {
         "the same line on the server's one core, the second waiting for the first's time "
         "slice, each with per-line work of its own on top, paid cold after a fan-out "
         '(**The Redis backplane**; docs/scaling.md, "Crossing nodes, measured" and "The '
-        'reading connection"); it '
+        "scripts' connection\"); it "
         "would take a core per node, as docs/scaling.md advises, which a 2-core machine "
         "running the generator cannot give"
     ),
