@@ -11,6 +11,7 @@ import pytest
 from tcpchat.core.errors import HistoryUnavailable
 from tcpchat.core.hub import Room
 from tcpchat.core.moderation import Ban, Moderation
+from tcpchat.server import moderation as moderation_module
 from tcpchat.server.moderation import BanRecorder
 
 NOW = 1_000_000.0
@@ -59,15 +60,27 @@ async def test_bans_made_and_lifted_meanwhile_hold_and_go() -> None:
     assert sorted(moderation.every_ban(), key=lambda ban: ban.mask) == [stays, now_changed, made]
 
 
-async def test_a_store_it_cannot_read_changes_nothing_and_is_logged(
-    caplog: pytest.LogCaptureFixture,
+async def test_a_store_it_cannot_read_changes_nothing_until_it_can(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    held = room_ban("ape")
+    """The store cannot be read: nothing changes here, the node says so once, and tries
+    again until it can; then the bans made meanwhile hold. Closing stops the tries."""
+    monkeypatch.setattr(moderation_module, "CATCH_UP_RETRY", 0.01)
+    held, made = room_ban("ape"), room_ban("dog")
     recorder, moderation = await recorder_with([held], None)
+    store = recorder.store
+    assert isinstance(store, KeptBans)
     with caplog.at_level(logging.WARNING):
-        await recorder.catch_up()
+        recorder.missed(emptied=False)
+        await asyncio.sleep(0.05)  # a few tries
     assert moderation.every_ban() == [held]
-    assert "could not be read (the store is away)" in caplog.text
+    assert caplog.text.count("could not be read (the store is away)") == 1
+    store.kept = [held, made]
+    await asyncio.sleep(0.05)
+    assert sorted(moderation.every_ban(), key=lambda ban: ban.mask) == [held, made]
+    store.kept = None
+    recorder.missed(emptied=False)  # trying again, as the node closes
+    await asyncio.wait_for(recorder.aclose(), 1)
 
 
 async def test_a_ban_made_or_lifted_here_while_the_store_is_read_is_left_as_it_is() -> None:

@@ -40,6 +40,9 @@ log = logging.getLogger("tcpchat.moderation")
 
 #: Seconds between two sweeps of expired bans and mutes, and of emptied rooms' state.
 SWEEP_INTERVAL = 30.0
+#: Seconds before a catch-up of the bans (BanRecorder.catch_up) that could not read them
+#: tries again.
+CATCH_UP_RETRY = 5.0
 #: Error code of a connection closed or refused because its address is banned.
 BANNED = "banned"
 
@@ -109,12 +112,16 @@ class BanRecorder:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="moderation sweep")
 
     async def aclose(self) -> None:
-        """Stop sweeping, and finish writing the bans changed last."""
+        """Stop sweeping and catching up, and finish writing the bans changed last."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self._catching_up is not None:
+            # (One of the writes waited for below, which a store that stays unreadable
+            # would keep trying.)
+            self._catching_up.cancel()
         if self._writes:
             await asyncio.wait(list(self._writes))
 
@@ -179,28 +186,39 @@ class BanRecorder:
     async def catch_up(self) -> None:
         """The bans made meanwhile hold here (a server ban closes the connections it
         covers), and those lifted meanwhile are lifted; again if the node missed more
-        while it read."""
+        while it read, and every CATCH_UP_RETRY seconds until the store can be read."""
         self._missed = True
+        tries = 0
         while self._missed:
             self._missed = False
             self._changed_meanwhile = set()
             try:
-                await self._catch_up_once()
+                read = await self._catch_up_once(told=tries > 0)
             finally:
                 self._changed_meanwhile = None
+            if not read:
+                tries += 1
+                await asyncio.sleep(CATCH_UP_RETRY)
+                self._missed = True
+        if tries:
+            log.info("the bans made or lifted elsewhere were read after %d tries", tries + 1)
 
-    async def _catch_up_once(self) -> None:
+    async def _catch_up_once(self, *, told: bool) -> bool:
+        """One catch-up; False if the store's bans could not be read (logged once, unless
+        ``told`` already)."""
         assert self._moderation is not None
         assert self.store is not None
         try:
             kept = {ban.key: ban for ban in await self.store.bans()}
         except HistoryUnavailable as exc:
-            log.warning(
+            log.log(
+                logging.DEBUG if told else logging.WARNING,
                 "the bans made or lifted elsewhere while this node was away could not be "
-                "read (%s); they hold here from the next one on",
+                "read (%s); trying again every %g s",
                 exc.__cause__ or exc,
+                CATCH_UP_RETRY,
             )
-            return
+            return False
         # Newer than what the store says: what changed here since it was read, and what
         # could not be written to it (written again now).
         changed = (self._changed_meanwhile or set()) | set(self._unsaved)
@@ -224,6 +242,7 @@ class BanRecorder:
                 made_here,
                 lifted_here,
             )
+        return True
 
     def _write(self, ban: Ban, done: str) -> None:
         """``ban`` written to the store (``done``: "saved") or taken from it ("removed")."""
