@@ -189,6 +189,24 @@ async def test_slow_mode_allows_one_line_per_period(chat: Room, clock: Clock) ->
     moderation.check_speak(bob.peer, alice.room)
 
 
+async def test_slow_mode_read_again_from_redis_still_counts_the_last_line(
+    chat: Room, clock: Clock
+) -> None:
+    """A node of a cluster reads a room's moderation again (back from an outage): bob, who
+    spoke 10s ago in 30s slow mode, still waits 20s."""
+    moderation = moderation_of(chat)
+    alice, bob = chat.join("alice"), chat.join("bob")
+    alice.receive_line(b"/join #dev")
+    bob.receive_line(b"/join #dev")
+    assert alice.room is not None
+    moderation.set_slow(alice.room, 30)
+    moderation.check_speak(bob.peer, alice.room)
+    clock.now += 10
+    moderation.restore(alice.room, operators=[alice.peer], mutes={}, slow=30)
+    with pytest.raises(SlowMode, match="wait 20s"):
+        moderation.check_speak(bob.peer, alice.room)
+
+
 async def test_operators_are_not_held_back_by_slow_mode(chat: Room) -> None:
     """The room's operator may say two lines in a row in slow mode."""
     moderation = moderation_of(chat)

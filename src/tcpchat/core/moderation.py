@@ -448,12 +448,13 @@ class Moderation:
         slow: int,
     ) -> None:
         """Replace ``room``'s operators, mutes (nick key -> Unix expiry, None: for good) and
-        slow mode with what a node of a cluster read from Redis as it started reading it."""
+        slow mode with what a node of a cluster read from Redis as it started reading it
+        (or read again, back from an outage). Who spoke when here stays: Redis does not
+        keep it, and slow mode still counts it."""
         modes = self._modes(room)
         modes.operators = dict.fromkeys(operators)
         modes.mutes = {key: _Mute(None, expires) for key, expires in mutes.items()}
         modes.slow = min(max(slow, 0), MAX_SLOW_SECONDS)
-        modes.last_line.clear()
 
     def unmute(self, room: Room, nick: str, peer: Peer | None) -> bool:
         """Lift the mute of ``nick`` (or of the connection ``peer``); whether there was one."""
