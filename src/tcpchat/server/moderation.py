@@ -189,17 +189,20 @@ class BanRecorder:
         while it read, and every CATCH_UP_RETRY seconds until the store can be read."""
         self._missed = True
         tries = 0
-        while self._missed:
-            self._missed = False
-            self._changed_meanwhile = set()
-            try:
-                read = await self._catch_up_once(told=tries > 0)
-            finally:
-                self._changed_meanwhile = None
-            if not read:
+        # What changes here from the first try on is newer than what a read finds (its
+        # write may still be on its way), across the waits between tries too.
+        self._changed_meanwhile = set()
+        try:
+            while self._missed:
+                self._missed = False
+                if await self._catch_up_once(told=tries > 0):
+                    self._changed_meanwhile = set()  # (for another pass, if more was missed)
+                    continue
                 tries += 1
                 await asyncio.sleep(CATCH_UP_RETRY)
                 self._missed = True
+        finally:
+            self._changed_meanwhile = None
         if tries:
             log.info("the bans made or lifted elsewhere were read after %d tries", tries + 1)
 
