@@ -7,7 +7,9 @@ import ipaddress
 import pytest
 
 from tcpchat.core.errors import Banned, CommandError, Muted, SlowMode
+from tcpchat.core.hub import Room as HubRoom
 from tcpchat.core.moderation import Ban, Moderation, parse_duration, parse_network
+from tcpchat.core.session import Session
 from tests.support.fakes import Room
 
 
@@ -44,6 +46,15 @@ def clock() -> Clock:
 def chat(clock: Clock) -> Room:
     """A room of fake connections whose moderation runs on ``clock``."""
     return Room(moderation=Moderation("sesame", now=clock, default_room="#lobby"))
+
+
+def alice_and_bob_in_dev(chat: Room) -> tuple[Session, Session, HubRoom]:
+    """alice makes #dev (she is its operator), and bob joins it."""
+    alice, bob = chat.join("alice"), chat.join("bob")
+    alice.receive_line(b"/join #dev")
+    bob.receive_line(b"/join #dev")
+    assert alice.room is not None
+    return alice, bob, alice.room
 
 
 def moderation_of(chat: Room) -> Moderation:
@@ -132,61 +143,49 @@ async def test_a_server_ban_covers_its_network_until_it_expires(chat: Room, cloc
 async def test_the_sweep_drops_expired_bans_and_mutes(chat: Room, clock: Clock) -> None:
     """A sweep after expiry forgets the bans and mutes whose time is up, and says which."""
     moderation = moderation_of(chat)
-    alice, bob = chat.join("alice"), chat.join("bob")
-    alice.receive_line(b"/join #dev")
-    bob.receive_line(b"/join #dev")
-    assert alice.room is not None
+    _, bob, dev = alice_and_bob_in_dev(chat)
     moderation.ban_network(ipaddress.ip_network("10.0.0.0/8"), "root", "", 30)
-    moderation.ban_nick(alice.room, "mallory", "alice", "", None)
-    moderation.mute(alice.room, "bob", bob.peer, 30)
+    moderation.ban_nick(dev, "mallory", "alice", "", None)
+    moderation.mute(dev, "bob", bob.peer, 30)
     clock.now += 30
     expired = moderation.sweep()
     assert [ban.target for ban in expired] == ["10.0.0.0/8"]
-    assert [ban.target for ban in moderation.bans(alice.room.key)] == ["mallory"]
-    assert not moderation.is_muted(bob.peer, alice.room)
+    assert [ban.target for ban in moderation.bans(dev.key)] == ["mallory"]
+    assert not moderation.is_muted(bob.peer, dev)
 
 
 async def test_a_muted_member_may_speak_again_when_the_mute_ends(chat: Room, clock: Clock) -> None:
     """A 1m mute refuses lines for a minute, with the time left, then lets them through."""
     moderation = moderation_of(chat)
-    alice, bob = chat.join("alice"), chat.join("bob")
-    alice.receive_line(b"/join #dev")
-    bob.receive_line(b"/join #dev")
-    assert alice.room is not None
-    moderation.mute(alice.room, "bob", bob.peer, 60)
+    _, bob, dev = alice_and_bob_in_dev(chat)
+    moderation.mute(dev, "bob", bob.peer, 60)
     with pytest.raises(Muted, match="muted in #dev for 1m 0s"):
-        moderation.check_speak(bob.peer, alice.room)
+        moderation.check_speak(bob.peer, dev)
     clock.now += 60
-    moderation.check_speak(bob.peer, alice.room)
+    moderation.check_speak(bob.peer, dev)
 
 
 async def test_a_mute_follows_a_nick_change(chat: Room) -> None:
     """Muted bob stays muted as robert."""
     moderation = moderation_of(chat)
-    alice, bob = chat.join("alice"), chat.join("bob")
-    alice.receive_line(b"/join #dev")
-    bob.receive_line(b"/join #dev")
-    assert alice.room is not None
-    moderation.mute(alice.room, "bob", bob.peer, None)
+    _, bob, dev = alice_and_bob_in_dev(chat)
+    moderation.mute(dev, "bob", bob.peer, None)
     bob.receive_line(b"/nick robert")
     with pytest.raises(Muted):
-        moderation.check_speak(bob.peer, alice.room)
+        moderation.check_speak(bob.peer, dev)
 
 
 async def test_slow_mode_allows_one_line_per_period(chat: Room, clock: Clock) -> None:
     """In 30s slow mode a second line 10s later is refused with 20s left; 30s later it goes."""
     moderation = moderation_of(chat)
-    alice, bob = chat.join("alice"), chat.join("bob")
-    alice.receive_line(b"/join #dev")
-    bob.receive_line(b"/join #dev")
-    assert alice.room is not None
-    moderation.set_slow(alice.room, 30)
-    moderation.check_speak(bob.peer, alice.room)
+    _, bob, dev = alice_and_bob_in_dev(chat)
+    moderation.set_slow(dev, 30)
+    moderation.check_speak(bob.peer, dev)
     clock.now += 10
     with pytest.raises(SlowMode, match="wait 20s"):
-        moderation.check_speak(bob.peer, alice.room)
+        moderation.check_speak(bob.peer, dev)
     clock.now += 20
-    moderation.check_speak(bob.peer, alice.room)
+    moderation.check_speak(bob.peer, dev)
 
 
 async def test_slow_mode_read_again_from_redis_still_counts_the_last_line(
@@ -195,16 +194,13 @@ async def test_slow_mode_read_again_from_redis_still_counts_the_last_line(
     """A node of a cluster reads a room's moderation again (back from an outage): bob, who
     spoke 10s ago in 30s slow mode, still waits 20s."""
     moderation = moderation_of(chat)
-    alice, bob = chat.join("alice"), chat.join("bob")
-    alice.receive_line(b"/join #dev")
-    bob.receive_line(b"/join #dev")
-    assert alice.room is not None
-    moderation.set_slow(alice.room, 30)
-    moderation.check_speak(bob.peer, alice.room)
+    alice, bob, dev = alice_and_bob_in_dev(chat)
+    moderation.set_slow(dev, 30)
+    moderation.check_speak(bob.peer, dev)
     clock.now += 10
-    moderation.restore(alice.room, operators=[alice.peer], mutes={}, slow=30)
+    moderation.restore(dev, operators=[alice.peer], mutes={}, slow=30)
     with pytest.raises(SlowMode, match="wait 20s"):
-        moderation.check_speak(bob.peer, alice.room)
+        moderation.check_speak(bob.peer, dev)
 
 
 async def test_operators_are_not_held_back_by_slow_mode(chat: Room) -> None:
