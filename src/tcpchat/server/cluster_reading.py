@@ -77,9 +77,9 @@ class ReplyReader(asyncio.Protocol):
     def send(self, data: bytes) -> None:
         """Write ``data`` (a packed command). On a connection that has gone, nothing: its
         end is reported once, through ``on_lost``."""
-        transport = self._transport
-        if transport is not None and not self._lost and not transport.is_closing():
-            transport.write(data)
+        if not self.ended:
+            assert self._transport is not None
+            self._transport.write(data)
 
     def data_received(self, data: bytes) -> None:
         self._parser.feed(data)

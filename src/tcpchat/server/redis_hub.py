@@ -1366,15 +1366,14 @@ class RedisHub(LocalHub):
         # the last one is in doubt, and the recovery makes a new one.
         if not self._running.is_set() or reader is None or reader.ended:
             raise RedisConnectionError(REDIS_UNREACHABLE)
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         self._unanswered.append(_Sent(events, slots, now))
         self._scripts_out += 1
         self._all_answered.clear()
         reader.send(append)
         if self._answer_timer is None:
-            self._answer_timer = asyncio.get_running_loop().call_at(
-                now + REPLY_TIMEOUT, self._answer_overdue
-            )
+            self._answer_timer = loop.call_at(now + REPLY_TIMEOUT, self._answer_overdue)
 
     def _append_script(self, events: list[RoomEvent]) -> tuple[bytes, dict[str, int]]:
         """The append script's command for ``events`` (cluster_scripts.APPEND), packed, and
