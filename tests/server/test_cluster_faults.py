@@ -25,9 +25,11 @@ from tcpchat.core.errors import StoreError
 from tcpchat.core.events import Join, Leave, Message
 from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
+from tcpchat.core.pacing import FlushGate
 from tcpchat.core.rooms import room_key
 from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
+from tcpchat.server.cluster_wire import stream_document
 from tcpchat.server.redis_hub import (
     REDIS_UNREACHABLE,
     SCRIPTS_IN_FLIGHT,
@@ -452,16 +454,21 @@ async def test_a_leaving_waits_for_the_presence_put_after_it() -> None:
         assert [type(op) for op in hub._outbox] == [RoomEvent, Describe]
 
 
+def bob_in_the_lobby(hub: RedisHub) -> Peer:
+    """bob, a full member of #lobby beside alice."""
+    bob = Peer(FakeTransport())
+    hub.register(bob, "bob")
+    hub._member_now(bob, [hub.join_room(bob, "#lobby")])
+    hub._take_outbox()
+    hub._in_flight.clear()
+    return bob
+
+
 async def test_a_line_is_heard_as_its_script_is_answered() -> None:
     """The answer's bytes arrive: alice's line is told to the room in that pass, and its
     place is free again."""
     async with node_writing_scripts() as (hub, alice, _):
-        bob = Peer(FakeTransport())
-        hub.register(bob, "bob")
-        lobby = hub.join_room(bob, "#lobby")
-        hub._member_now(bob, [lobby])
-        hub._take_outbox()
-        hub._in_flight.clear()
+        bob = bob_in_the_lobby(hub)
         say(hub, alice, "hello")
         await asyncio.sleep(0)
         assert hub._answers_reader is not None
@@ -470,10 +477,76 @@ async def test_a_line_is_heard_as_its_script_is_answered() -> None:
         hub._answers_reader.data_received(ANSWER[5:] % (7, 0))
         assert hub._scripts_out == 0
         assert hub._all_answered.is_set()
-        assert hub._positions[lobby.key] == "7-0"
-        await asyncio.sleep(0)  # the hub's pass
-        assert "<alice> hello" in told(bob)
+        assert hub._positions[room_key("#lobby")] == "7-0"
+        assert "<alice> hello" in told(bob)  # written with no turn of the loop between
         assert "hello" not in told(alice)
+
+
+async def test_answers_in_one_read_are_told_in_one_write() -> None:
+    """Two scripts answered in the same bytes: the first answer's line waits for the
+    second's, and bob gets both in one write, as the answers' pass ends."""
+    async with node_writing_scripts() as (hub, alice, _):
+        bob = bob_in_the_lobby(hub)
+        say(hub, alice, "one")
+        await asyncio.sleep(0)
+        say(hub, alice, "two")
+        await asyncio.sleep(0)
+        assert hub._scripts_out == 2
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (7, 0))
+        assert told(bob) == ""  # the other answer may be in the same bytes: not yet
+        hub._answers_reader.data_received(ANSWER % (8, 1))
+        writes = cast(FakeTransport, bob.transport).writes
+        assert len(writes) == 1
+        assert b"<alice> one" in writes[0]
+        assert b"<alice> two" in writes[0]
+
+
+async def test_a_busy_node_tells_an_answer_in_its_paced_pass() -> None:
+    """While the loop is busy, the pacer spaces the hub's passes: an answer does not
+    write ahead of its pass, which gathers what else comes meanwhile."""
+    async with node_writing_scripts() as (hub, alice, _):
+        bob = bob_in_the_lobby(hub)
+        hub.pacer = FlushGate()
+        hub.pacer.busy = True
+        hub.pacer.passed(asyncio.get_running_loop().time())
+        say(hub, alice, "hello")
+        await asyncio.sleep(0)
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (7, 0))
+        assert told(bob) == ""
+        await wait_until(lambda: "<alice> hello" in told(bob))
+
+
+async def test_a_line_from_another_node_is_told_as_its_xread_reply_arrives() -> None:
+    """The reading connection brings another node's line: bob is written it in the pass
+    the reply's bytes arrive in, before the node's next XREAD."""
+    async with node_writing_scripts() as (hub, _, _):
+        bob = bob_in_the_lobby(hub)
+        reading = StandInTransport()
+        hub._reading = connection_on(reading)
+        hub._read_streams()
+        try:
+            event_id, ts = hub.clock.stamp()
+            document = stream_document(Message(event_id, ts, "carol", "from afar", "#lobby"))
+            entry = ["9-0", ["e", document, "o", "other-node:1", "n", "1"]]
+            reading.protocol.data_received(resp({hub.keys.events(room_key("#lobby")): [entry]}))
+            assert "<carol> from afar" in told(bob)
+            assert len(reading.written) == 1  # the next XREAD: after a turn of the loop
+            await asyncio.sleep(0)
+            assert len(reading.written) == 2
+        finally:
+            hub._stop_reading_streams()
+
+
+def resp(value: object) -> bytes:
+    """``value`` (a dict, list or str) in RESP3, as Redis would send it."""
+    if isinstance(value, dict):
+        return b"%%%d\r\n" % len(value) + b"".join(resp(k) + resp(v) for k, v in value.items())
+    if isinstance(value, list):
+        return b"*%d\r\n" % len(value) + b"".join(resp(item) for item in value)
+    data = str(value).encode()
+    return b"$%d\r\n%b\r\n" % (len(data), data)
 
 
 class StandInClient:

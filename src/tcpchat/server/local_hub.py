@@ -119,6 +119,7 @@ class LocalHub:
         self._rooms: dict[str, Room] = {}  # room_key -> room
         self._dirty: list[Peer] = []  # peers with pending bytes, in first-touched order
         self._flush_scheduled = False
+        self._flush_soon: asyncio.Handle | None = None  # the pass, when called for at once
         #: When each pass runs: None, at once (the next loop iteration); a server sets a
         #: gate that spaces passes while its loop is busy (core/pacing.py).
         self.pacer: FlushGate | None = None
@@ -425,11 +426,21 @@ class LocalHub:
                     # Busy: what arrives until then goes into the same writes.
                     loop.call_at(when, self._flush_all)
                     return
-            loop.call_soon(self._flush_all)
+            self._flush_soon = loop.call_soon(self._flush_all)
+
+    def flush_now(self) -> None:
+        """Run the pass called for the next turn of the loop now: what a reply from
+        elsewhere (Redis) brought the members goes out as its bytes arrived. A pass the
+        pacer holds back (a busy server) keeps its time, and gathers what comes meanwhile."""
+        handle = self._flush_soon
+        if handle is not None:
+            handle.cancel()
+            self._flush_all()
 
     def _flush_all(self) -> None:
         """Write what each member got in this loop pass, one ``write()`` per member."""
         self._flush_scheduled = False
+        self._flush_soon = None
         if self.pacer is not None:
             self.pacer.passed(asyncio.get_running_loop().time())
         if self._log_events:

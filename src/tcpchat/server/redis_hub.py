@@ -1441,6 +1441,8 @@ class RedisHub(LocalHub):
                 self._act_on(sent, reply)
             finally:
                 self._answered_one()
+            if not self._unanswered:  # the last answer awaited: no other in these bytes
+                self._flush_now()
             return
         self._answers.append((sent, reply))
         if self._acting is None:
@@ -1799,14 +1801,24 @@ class RedisHub(LocalHub):
             log.exception("node %s: acting on what it read from Redis failed", self.node)
             self._reading_lost(reader, exc)
             return
-        # At least a turn of the loop first (_read_pause): the members' writes these
-        # events queued are called soon already, and go out before the next XREAD.
+        self._flush_now()
+        # Then at least a turn of the loop (_read_pause): on a busy node, the members'
+        # writes these events queued go out before the next XREAD.
         loop = asyncio.get_running_loop()
         pause = self._read_pause()
         if pause:
             loop.call_later(pause, self._send_xread, reader)
         else:
             loop.call_soon(self._send_xread, reader)
+
+    def _flush_now(self) -> None:
+        """What a reply from Redis queued for this node's members, written as its bytes
+        arrived rather than a turn of the loop later (LocalHub.flush_now, on a quiet node).
+        A fault there is the fan-out's, not the connection's: logged, as the loop would."""
+        try:
+            self.flush_now()
+        except Exception:
+            log.exception("node %s: writing to its members failed", self.node)
 
     def _reading_lost(self, reader: ReplyReader, error: BaseException | None) -> None:
         if reader is self._streams_reader:  # (_lost stops reading it)
