@@ -12,8 +12,8 @@ them, with the same servers and scenarios, and the C load generator:
 - **cross-node latency** at a low fixed load (50,000 deliveries/s), N = 1,000: one
   node alone, then two nodes behind one address (``--reuse-port``: the kernel
   deals the clients between them, so about half of every message's deliveries
-  cross nodes), back to back, 5 s each. Target: p50 no more than 1 ms above the
-  single node's.
+  cross nodes), back to back, 5 s each, three such pairs. Target: the median
+  pair's p50 no more than 1 ms above the single node's.
 
 The nodes share the server CPU. Redis runs on the generator's core, as on a core
 of its own (``servers.RunningServer``; docs/scaling.md, "Where Redis runs in the
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 
 from benchmarks import generator
@@ -72,12 +73,20 @@ def main(argv: list[str] | None = None) -> int:
         grace,
         FULL.cross_node_samples,
     )
-    single, split = run_cross_node_pair(binary, TCPCHAT_REDIS, load)
-    print(describe("N=1,000 fixed load: one node", single))
-    print(describe("N=1,000 fixed load: two nodes", split))
-    single_p50, split_p50 = single.p(50), split.p(50)
-    if single_p50 is not None and split_p50 is not None:
-        print(f"p50 difference: {split_p50 - single_p50:+.2f} ms (target ≤ +1 ms)")
+    gaps = []
+    for _ in range(FULL.cross_node_pairs):
+        single, split = run_cross_node_pair(binary, TCPCHAT_REDIS, load)
+        print(describe("N=1,000 fixed load: one node", single))
+        print(describe("N=1,000 fixed load: two nodes", split))
+        single_p50, split_p50 = single.p(50), split.p(50)
+        if single_p50 is not None and split_p50 is not None:
+            gaps.append(split_p50 - single_p50)
+            print(f"p50 difference: {gaps[-1]:+.2f} ms")
+    if gaps:
+        print(
+            f"p50 difference, median of {len(gaps)}: {statistics.median(gaps):+.2f} ms "
+            "(target ≤ +1 ms)"
+        )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 

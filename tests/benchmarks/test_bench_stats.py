@@ -365,6 +365,25 @@ def test_cluster_targets_compare_a_node_on_redis_with_one_without() -> None:
     assert latency_row.endswith("| yes |")
 
 
+def test_the_cross_node_row_is_the_median_of_every_pair_of_the_run() -> None:
+    """Several pairs a round: the figure is the median of their differences, over every
+    round, and each difference is shown."""
+
+    def pair(one_us: int, two_us: int) -> dict[str, Any]:
+        return {
+            side: step_dict(make_step(fanout=999, latencies_us=[us] * 10))
+            for side, us in (("one_node", one_us), ("cross_node", two_us))
+        }
+
+    rounds = [cluster_round(1000, 600), cluster_round(1000, 600)]
+    rounds[0]["tcpchat-redis"]["cross_node_pairs"] = [pair(400, 1000), pair(400, 2000)]
+    rounds[1]["tcpchat-redis"]["cross_node_pairs"] = [pair(500, 2100)]
+    results = Results({"servers": {"tcpchat-asyncio": "", "tcpchat-redis": ""}, "rounds": rounds})
+    latency_row = cluster_targets(results, None, None)[0]
+    assert "| +1.58 ms, the median of 3 pairs (+0.60, +1.58, +1.60;" in latency_row
+    assert latency_row.endswith("| **no** |")
+
+
 def test_the_idle_row_shows_the_shapes_floor_beside_tcpchats_figure() -> None:
     """With the floor measured in the run, the idle row gives it as a ratio to ngIRCd's too."""
     rounds = [ngircd_round(0.5, 1000.0, 24_000)]
