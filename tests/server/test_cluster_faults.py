@@ -502,14 +502,18 @@ async def test_answers_in_one_read_are_told_in_one_write() -> None:
         assert b"<alice> two" in writes[0]
 
 
-async def test_a_busy_node_tells_an_answer_in_its_paced_pass() -> None:
-    """While the loop is busy, the pacer spaces the hub's passes: an answer does not
-    write ahead of its pass, which gathers what else comes meanwhile."""
+@pytest.mark.parametrize("due", [False, True], ids=["held back", "due"])
+async def test_a_busy_node_tells_an_answer_in_its_pass(due: bool) -> None:
+    """While the loop is busy, an answer does not write ahead of the hub's pass, which
+    gathers what the rest of the loop's turn brings: the pacer holds the pass back, or,
+    its window over, the pass runs at the end of the turn."""
     async with node_writing_scripts() as (hub, alice, _):
         bob = bob_in_the_lobby(hub)
         hub.pacer = FlushGate()
         hub.pacer.busy = True
-        hub.pacer.passed(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        hub.pacer.passed(now - 1.0 if due else now)
+        hub.pacer.busy = True  # (a pass a second ago: its share reads as idle)
         say(hub, alice, "hello")
         await asyncio.sleep(0)
         assert hub._answers_reader is not None

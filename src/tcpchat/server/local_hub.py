@@ -429,11 +429,12 @@ class LocalHub:
             self._flush_soon = loop.call_soon(self._flush_all)
 
     def flush_now(self) -> None:
-        """Run the pass called for the next turn of the loop now: what a reply from
-        elsewhere (Redis) brought the members goes out as its bytes arrived. A pass the
-        pacer holds back (a busy server) keeps its time, and gathers what comes meanwhile."""
+        """On a quiet server, run the pass called for the next turn of the loop now: what
+        a reply from elsewhere (Redis) brought the members goes out as its bytes arrived.
+        A busy server's pass keeps its place, and gathers what the rest of the turn brings
+        (the pacer's to space: core/pacing.py)."""
         handle = self._flush_soon
-        if handle is not None:
+        if handle is not None and not (self.pacer is not None and self.pacer.busy):
             handle.cancel()
             self._flush_all()
 
