@@ -380,13 +380,13 @@ LIMITED_BY = {
     ),
     "cluster: N=1000 over 2 nodes": (
         "a line crossing nodes pays a round trip to Redis and an `XREAD` wake-up on the "
-        "other node (0.3 to 0.4 ms here between idle processes), and both nodes fan out "
-        "the same line on the server's one core, the second waiting for the first's time "
-        "slice, each with per-line work of its own on top, paid cold after a fan-out "
-        '(**The Redis backplane**; docs/scaling.md, "Crossing nodes, measured" and "The '
-        "scripts' connection\"); it "
-        "would take a core per node, as docs/scaling.md advises, which a 2-core machine "
-        "running the generator cannot give"
+        "other node (0.3 to 0.4 ms here, where idle cores halt at once and Redis's append "
+        "script costs it 0.1 ms cold), and both nodes fan out the same line on the "
+        "server's one core, the second waiting for the first's time slice, each with "
+        "per-line work of its own on top, paid cold after a fan-out (**The Redis "
+        'backplane**; docs/scaling.md, "Crossing nodes, measured" and "Written as it '
+        'arrives"); it would take a core per node, as docs/scaling.md advises, which a '
+        "2-core machine running the generator cannot give"
     ),
 }
 
