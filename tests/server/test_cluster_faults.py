@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
-from typing import cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -1017,6 +1017,49 @@ async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
         await bob.send("still there?")
         await alice.expect(r"<bob> still there\?")
         assert not any("alice left" in line for line in alice.seen)
+
+
+class BackAsItIsRead:
+    """A sweeper's client, with the swept node beating again right after the sweeper has
+    read its members (``back``): the moment between a sweep's first steps and its last."""
+
+    def __init__(self, client: aioredis.Redis, back: Callable[[], Awaitable[object]]) -> None:
+        self._client = client
+        self._back = back
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def hgetall(self, key: str) -> Any:
+        found = await self._client.hgetall(key)
+        await self._back()
+        return found
+
+
+async def test_a_node_back_while_it_is_swept_keeps_its_members_and_their_nicknames(
+    redis_url: str,
+) -> None:
+    """alice's node missed its heartbeat; the other node takes it off the node set and
+    reads its members, and alice's node beats again just then. The sweep stops there:
+    alice keeps her nickname and her place in her node's presence hash, the other node
+    still lists her, and bob is not told she left."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        node, sweeper = hub_of(a), hub_of(b)
+        admin = sweeper._connected()
+        async with heartbeat_stopped(node), heartbeat_stopped(sweeper):
+            await admin.delete(node.keys.node(node.node))  # its heartbeat expired
+            racing = BackAsItIsRead(admin, lambda: node._beat(node._connected()))
+            await sweeper._sweep(cast(aioredis.Redis, racing))
+            users = await admin.hgetall(node.keys.users(node.node))
+            assert nick_key("alice") in users
+            owner = await admin.get(node.keys.owner("alice"))
+            assert owner == node._owner_value("alice")
+            assert nick_key("alice") in sweeper._remote
+            await alice.send("still here")
+            await bob.expect(r"<alice> still here")
+            assert not any("alice left" in line for line in bob.seen)
 
 
 async def test_a_node_back_from_being_counted_dead_announces_its_members_back(

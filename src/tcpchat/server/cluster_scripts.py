@@ -126,12 +126,28 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# Delete KEYS[1] if it names the node ARGV[1] (its value starts with "NODE "): a sweeper
-# frees a dead node's nicknames, never one that someone has taken since.
-RELEASE_NODE = """
-local value = redis.call('GET', KEYS[1])
-if value and string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
-  return redis.call('DEL', KEYS[1])
+# A sweeper's last steps on a node whose heartbeat expired, which it took off the node set:
+# checked and done in one step, so that a node back meanwhile keeps what it registered.
+# KEYS: the node set, the node's heartbeat key, its presence hash, its inbox, the presence
+# feed, then the owner keys of the nicknames its members held as the sweeper read them.
+# ARGV: the node, the feed's cap, then its members' keys. Unless the node is back (its
+# heartbeat key, or in the node set again): each nickname freed where the node still holds
+# it (its value starts with "NODE "), never one someone has taken since; each member gone
+# on the feed; the hash and the inbox deleted. Returns 1, or 0 (the node is back: nothing).
+SWEEP = """
+local node = ARGV[1]
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('SISMEMBER', KEYS[1], node) == 1 then
+  return 0
 end
-return 0
+local held = node .. ' '
+for i = 6, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if value and string.sub(value, 1, #held) == held then redis.call('DEL', KEYS[i]) end
+end
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'node', node, 'op', 'gone',
+             'key', ARGV[i], 'v', '')
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+return 1
 """

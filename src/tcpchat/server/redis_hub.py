@@ -602,7 +602,7 @@ class RedisHub(LocalHub):
         for name, body in (
             ("append", lua.APPEND),
             ("release", lua.RELEASE),
-            ("release_node", lua.RELEASE_NODE),
+            ("sweep", lua.SWEEP),
             ("expire", lua.EXPIRE),
             ("describe", lua.DESCRIBE),
         ):
@@ -2140,18 +2140,21 @@ class RedisHub(LocalHub):
         for node, exists in zip(others, alive, strict=True):
             if exists or not await client.srem(self.keys.nodes, node):
                 continue
-            users = _hash(await client.hgetall(self.keys.users(node)))
+            users: dict[str, Presence] = {}
+            for key, value in _hash(await client.hgetall(self.keys.users(node))).items():
+                with contextlib.suppress(ValueError):
+                    users[key] = Presence.decode(value)
+            # Freed and gone inside Redis first, so that whoever reads a leaving below may
+            # take the nickname at once; and not at all if the node came back meanwhile.
+            keys = [self.keys.nodes, self.keys.node(node), self.keys.users(node)]
+            keys += [self.keys.inbox(node), self.keys.presence]
+            keys += [self.keys.owner(presence.nick) for presence in users.values()]
+            args: list[str | int] = [node, FEED_CAP, *users]
+            if not await client.evalsha(self._scripts["sweep"], len(keys), *keys, *args):
+                log.warning("node %s came back as it was counted dead; left as it is", node)
+                continue
             log.warning("node %s stopped answering; its %d users are gone", node, len(users))
-            for key, value in users.items():
-                try:
-                    presence = Presence.decode(value)
-                except ValueError:
-                    continue
-                # The nickname is freed before anyone is told its holder left, so that
-                # whoever reads the leave may take the name at once.
-                await client.evalsha(
-                    self._scripts["release_node"], 1, self.keys.owner(presence.nick), node
-                )
+            for key, presence in users.items():
                 rooms = [
                     room for name in presence.rooms if (room := self._rooms.get(room_key(name)))
                 ]
@@ -2159,9 +2162,7 @@ class RedisHub(LocalHub):
                     event_id, ts = self.clock.stamp()
                     leave = Leave(event_id, ts, presence.nick, NODE_LOST)
                     self._announce_to(leave, rooms, None, None)
-                self._put(Describe(key, None, node))
                 self._forget_remote(key)
-            await client.delete(self.keys.users(node), self.keys.inbox(node))
 
     def _lost(self, error: BaseException) -> None:
         """Redis stopped answering: pause, tell every member once, and try to get it back."""
