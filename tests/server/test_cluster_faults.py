@@ -482,9 +482,11 @@ async def test_a_line_is_heard_as_its_script_is_answered() -> None:
         assert "hello" not in told(alice)
 
 
-async def test_answers_in_one_read_are_told_in_one_write() -> None:
-    """Two scripts answered in the same bytes: the first answer's line waits for the
-    second's, and bob gets both in one write, as the answers' pass ends."""
+@pytest.mark.parametrize("together", [False, True], ids=["apart", "in one read"])
+async def test_answers_awaited_together_are_told_in_one_write(together: bool) -> None:
+    """Two scripts on their way: the first answer's line waits while the other answer is
+    awaited (it may be in the same bytes), and bob gets both lines in one write, as the
+    last answer is acted on, whether the two arrive in one read or apart."""
     async with node_writing_scripts() as (hub, alice, _):
         bob = bob_in_the_lobby(hub)
         say(hub, alice, "one")
@@ -493,9 +495,12 @@ async def test_answers_in_one_read_are_told_in_one_write() -> None:
         await asyncio.sleep(0)
         assert hub._scripts_out == 2
         assert hub._answers_reader is not None
-        hub._answers_reader.data_received(ANSWER % (7, 0))
-        assert told(bob) == ""  # the other answer may be in the same bytes: not yet
-        hub._answers_reader.data_received(ANSWER % (8, 1))
+        if together:
+            hub._answers_reader.data_received(ANSWER % (7, 0) + ANSWER % (8, 1))
+        else:
+            hub._answers_reader.data_received(ANSWER % (7, 0))
+            assert told(bob) == ""  # the other answer is awaited: not yet
+            hub._answers_reader.data_received(ANSWER % (8, 1))
         writes = cast(FakeTransport, bob.transport).writes
         assert len(writes) == 1
         assert b"<alice> one" in writes[0]
@@ -509,11 +514,12 @@ async def test_a_busy_node_tells_an_answer_in_its_pass(due: bool) -> None:
     its window over, the pass runs at the end of the turn."""
     async with node_writing_scripts() as (hub, alice, _):
         bob = bob_in_the_lobby(hub)
-        hub.pacer = FlushGate()
-        hub.pacer.busy = True
+        # Held back: the last pass just now, the next one 0.2 s later. Due: the last pass a
+        # second ago, past its window (0.5 ms).
+        hub.pacer = FlushGate() if due else FlushGate(window=0.2)
         now = asyncio.get_running_loop().time()
         hub.pacer.passed(now - 1.0 if due else now)
-        hub.pacer.busy = True  # (a pass a second ago: its share reads as idle)
+        hub.pacer.busy = True
         say(hub, alice, "hello")
         await asyncio.sleep(0)
         assert hub._answers_reader is not None

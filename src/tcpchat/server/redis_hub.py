@@ -1825,11 +1825,11 @@ class RedisHub(LocalHub):
             self._lost(error or RedisConnectionError("Redis closed the connection"))
 
     def _read_pause(self) -> float:
-        """How long the reader waits before its next XREAD. At least a turn of the loop:
-        the writes these events queued (the hub's pass, ``loop.call_soon``) go out first,
-        so a quiet node's members hear them sooner. A busy node, whose hub spaces its
-        passes (core/pacing.py), reads once a pass: each XREAD then carries a pass's worth
-        of events for its fixed cost, in the node and in Redis."""
+        """How long the reader waits before its next XREAD. At least a turn of the loop
+        (a quiet node has written what these events queued already, _flush_now). A busy
+        node, whose hub spaces its passes (core/pacing.py), reads once a pass: each XREAD
+        then carries a pass's worth of events for its fixed cost, in the node and in
+        Redis."""
         pacer = self.pacer
         return pacer.window if pacer is not None and pacer.busy else 0.0
 
