@@ -844,7 +844,9 @@ async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_rep
         node = hub_of(a)
         node._lost(RedisConnectionError("cut off"))
         await alice.expect("the chat is paused")
-        await hub_of(b)._connected().srem(node.keys.nodes, node.node)  # counted dead
+        admin = hub_of(b)._connected()
+        await admin.srem(node.keys.nodes, node.node)  # counted dead: swept
+        await admin.delete(node.keys.users(node.node))
         await bob.send("meanwhile")
         await alice.expect("the chat is back")
         await bob.send("after")
@@ -856,7 +858,30 @@ async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_rep
             "<bob> meanwhile",
             "<bob> after",
         ]
-        assert node.node in await hub_of(b)._connected().smembers(node.keys.nodes)
+        assert node.node in await admin.smembers(node.keys.nodes)
+        assert nick_key("alice") in await admin.hgetall(node.keys.users(node.node))
+
+
+async def test_a_node_back_from_an_outage_that_a_sweep_left_alone_registers_nothing_again(
+    redis_url: str,
+) -> None:
+    """A node loses Redis; a sweeper takes it off the node set and stops there (it found the
+    node back: cluster_scripts.SWEEP), leaving its presence hash. Back, the node finds its
+    members still registered: it does not announce them back, and bob reads no join."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        node, admin = hub_of(a), hub_of(b)._connected()
+        before = len(bob.seen)
+        node._lost(RedisConnectionError("cut off"))
+        await alice.expect("the chat is paused")
+        await admin.srem(node.keys.nodes, node.node)
+        await alice.expect("the chat is back")
+        assert not node._swept
+        assert node.node in await admin.smembers(node.keys.nodes)
+        await alice.send("back")
+        await bob.expect(r"<alice> back")
+        assert not any("alice joined" in line for line in bob.seen[before:])
 
 
 async def test_a_node_counted_dead_while_cut_off_takes_the_rooms_moderation_again(
@@ -884,9 +909,11 @@ async def test_a_node_counted_dead_while_cut_off_takes_the_rooms_moderation_agai
         modes = node.keys.modes(room_key("#dev"))
         await wait_until(lambda: room_key("#dev") in node._positions)
         assert {"op:alice", "op:carol"} <= set(await admin.hgetall(modes))
-        # Counted dead, and their powers taken as a sweeper's leavings take them, as the
-        # node loses Redis (before it: its recovery cannot come first).
+        # Counted dead (off the node set, its presence hash gone, as a sweep leaves it), and
+        # their powers taken as a sweeper's leavings take them, as the node loses Redis
+        # (before it: its recovery cannot come first).
         await admin.srem(node.keys.nodes, node.node)
+        await admin.delete(node.keys.users(node.node))
         await admin.hdel(modes, "op:alice", "op:carol")
         node._lost(RedisConnectionError("cut off"))
         await alice.expect("the chat is paused")
@@ -1048,24 +1075,32 @@ async def test_a_node_back_while_it_is_swept_keeps_its_members_and_their_nicknam
     """alice's node missed its heartbeat; the other node takes it off the node set and
     reads its members, and alice's node beats again just then. The sweep stops there:
     alice keeps her nickname and her place in her node's presence hash, the other node
-    still lists her, and bob is not told she left."""
+    still lists her, her node's heartbeat finds nothing to register again, and bob is
+    told neither that she left nor that she joined."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         node, sweeper = hub_of(a), hub_of(b)
         admin = sweeper._connected()
+        beats: list[bool] = []
+
+        async def beat() -> None:
+            beats.append(await node._beat(node._connected()))
+
+        before = len(bob.seen)
         async with heartbeat_stopped(node), heartbeat_stopped(sweeper):
             await admin.delete(node.keys.node(node.node))  # its heartbeat expired
-            racing = BackAsItIsRead(admin, lambda: node._beat(node._connected()))
-            await sweeper._sweep(cast(aioredis.Redis, racing))
+            await sweeper._sweep(cast(aioredis.Redis, BackAsItIsRead(admin, beat)))
+            assert beats == [False]  # back in the node set, and not swept: nothing to redo
             users = await admin.hgetall(node.keys.users(node.node))
             assert nick_key("alice") in users
             owner = await admin.get(node.keys.owner("alice"))
             assert owner == node._owner_value("alice")
             assert nick_key("alice") in sweeper._remote
-            await alice.send("still here")
-            await bob.expect(r"<alice> still here")
-            assert not any("alice left" in line for line in bob.seen)
+        await alice.send("still here")
+        await bob.expect(r"<alice> still here")
+        assert not any("alice left" in line for line in bob.seen)
+        assert not any("alice joined" in line for line in bob.seen[before:])
 
 
 async def test_a_node_back_from_being_counted_dead_announces_its_members_back(

@@ -93,12 +93,13 @@ for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 4], n) end
 reply[1] = last + 1
 return reply
 """
-# The heartbeat: every KEYS (the nicknames this node holds) lives ARGV[1] more seconds. One
-# command, however many members: a thousand EXPIREs in a pipeline cost the node's event
-# loop 25 ms of redis-py's packing and parsing every heartbeat.
+# The heartbeat: every KEYS after the first (the nicknames this node holds) lives ARGV[1]
+# more seconds. One command, however many members: a thousand EXPIREs in a pipeline cost
+# the node's event loop 25 ms of redis-py's packing and parsing every heartbeat. Returns
+# whether KEYS[1], the node's presence hash, is there (a sweep deletes it).
 EXPIRE = """
-for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
-return #KEYS
+for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+return redis.call('EXISTS', KEYS[1])
 """
 # Members described to the cluster, in order: per member, its record in its node's presence
 # hash (KEYS[i + 1]) and an entry on the presence feed (KEYS[1]). ARGV: the feed's cap, then

@@ -609,7 +609,7 @@ class RedisHub(LocalHub):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
-        known = not gone and not self._swept and await client.sismember(self.keys.nodes, self.node)
+        known = not gone and not self._swept and await self._registration_kept(client)
         emptied = epoch != self._epoch
         if fresh or emptied or not known:
             if not fresh:
@@ -638,6 +638,18 @@ class RedisHub(LocalHub):
             self._epoch = epoch
         await self._beat(client)
         return emptied
+
+    async def _registration_kept(self, client: aioredis.Redis) -> bool:
+        """Whether Redis still holds this node's members, asked once the node has its
+        heartbeat back: from then on no sweep deletes them (cluster_scripts.SWEEP checks).
+        A sweeper may have taken the node off the node set and stopped there, finding it
+        back; only a sweep that ran deleted its presence hash."""
+        pipe = client.pipeline(transaction=False)
+        pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
+        pipe.sadd(self.keys.nodes, self.node)
+        pipe.exists(self.keys.users(self.node))
+        kept = (await pipe.execute())[2]
+        return bool(kept) or not self._peers
 
     async def _moderation_again(self, client: aioredis.Redis) -> None:
         """Back from being counted dead, Redis having kept its data: each room this node
@@ -2116,16 +2128,20 @@ class RedisHub(LocalHub):
 
         The members' presence records are not written again: each change (and each
         member who spoke) was described just before, which keeps them current.
-        Returns whether Redis had lost this node (restarted empty, or swept it)."""
+        Returns whether Redis had lost this node: restarted empty, or swept it (off the
+        node set, and its presence hash gone; a sweeper that found it back left the hash,
+        and the node is in the set again now)."""
         pipe = client.pipeline(transaction=False)
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
         pipe.get(self.keys.epoch)
-        owners = [self.keys.owner(peer.nick or "") for peer in self._peers.values()]
-        if owners:
-            pipe.evalsha(self._scripts["expire"], len(owners), *owners, self._ttl)
+        keys = [self.keys.users(self.node)]
+        keys += [self.keys.owner(peer.nick or "") for peer in self._peers.values()]
+        if self._peers:  # (with none, nothing to hold, nor to register again)
+            pipe.evalsha(self._scripts["expire"], len(keys), *keys, self._ttl)
         results = await pipe.execute()
-        return bool(results[1]) or results[2] != self._epoch
+        swept = bool(results[1]) and bool(self._peers) and not results[3]
+        return swept or results[2] != self._epoch
 
     async def _sweep(self, client: aioredis.Redis) -> None:
         """Find nodes whose heartbeat expired; the node whose SREM wins announces their users."""
