@@ -830,6 +830,14 @@ async def test_a_node_does_not_resume_without_its_scripts_connection(
         await hub.close()
 
 
+async def counted_dead(admin: aioredis.Redis, node: RedisHub) -> None:
+    """What a sweep leaves of ``node`` in Redis (cluster_scripts.SWEEP): off the node set,
+    its presence hash gone, and its mark for the node to find."""
+    await admin.srem(node.keys.nodes, node.node)
+    await admin.delete(node.keys.users(node.node))
+    await admin.set(node.keys.swept(node.node), "1")
+
+
 async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_replaying(
     redis_url: str,
 ) -> None:
@@ -845,8 +853,7 @@ async def test_a_node_counted_dead_while_redis_kept_its_data_resumes_without_rep
         node._lost(RedisConnectionError("cut off"))
         await alice.expect("the chat is paused")
         admin = hub_of(b)._connected()
-        await admin.srem(node.keys.nodes, node.node)  # counted dead: swept
-        await admin.delete(node.keys.users(node.node))
+        await counted_dead(admin, node)
         await bob.send("meanwhile")
         await alice.expect("the chat is back")
         await bob.send("after")
@@ -909,11 +916,9 @@ async def test_a_node_counted_dead_while_cut_off_takes_the_rooms_moderation_agai
         modes = node.keys.modes(room_key("#dev"))
         await wait_until(lambda: room_key("#dev") in node._positions)
         assert {"op:alice", "op:carol"} <= set(await admin.hgetall(modes))
-        # Counted dead (off the node set, its presence hash gone, as a sweep leaves it), and
-        # their powers taken as a sweeper's leavings take them, as the node loses Redis
-        # (before it: its recovery cannot come first).
-        await admin.srem(node.keys.nodes, node.node)
-        await admin.delete(node.keys.users(node.node))
+        # Counted dead, and their powers taken as a sweeper's leavings take them, as the
+        # node loses Redis (before it: its recovery cannot come first).
+        await counted_dead(admin, node)
         await admin.hdel(modes, "op:alice", "op:carol")
         node._lost(RedisConnectionError("cut off"))
         await alice.expect("the chat is paused")
@@ -1052,31 +1057,43 @@ async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
         assert not any("alice left" in line for line in alice.seen)
 
 
-class BackAsItIsRead:
-    """A sweeper's client, with the swept node beating again right after the sweeper has
-    read its members (``back``): the moment between a sweep's first steps and its last."""
+class BackMidSweep:
+    """A sweeper's client, with the swept node beating again (``back``) in the middle of
+    the sweep: just before the sweeper's ``srem``, or just after its ``hgetall``."""
 
-    def __init__(self, client: aioredis.Redis, back: Callable[[], Awaitable[object]]) -> None:
+    def __init__(
+        self, client: aioredis.Redis, back: Callable[[], Awaitable[object]], at: str
+    ) -> None:
         self._client = client
         self._back = back
+        self._at = at
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        method = getattr(self._client, name)
+        if name != self._at:
+            return method
 
-    async def hgetall(self, key: str) -> Any:
-        found = await self._client.hgetall(key)
-        await self._back()
-        return found
+        async def step(*args: Any) -> Any:
+            if name == "srem":
+                await self._back()
+            result = await method(*args)
+            if name == "hgetall":
+                await self._back()
+            return result
+
+        return step
 
 
+@pytest.mark.parametrize("at", ["srem", "hgetall"])
 async def test_a_node_back_while_it_is_swept_keeps_its_members_and_their_nicknames(
-    redis_url: str,
+    redis_url: str, at: str
 ) -> None:
-    """alice's node missed its heartbeat; the other node takes it off the node set and
-    reads its members, and alice's node beats again just then. The sweep stops there:
-    alice keeps her nickname and her place in her node's presence hash, the other node
-    still lists her, her node's heartbeat finds nothing to register again, and bob is
-    told neither that she left nor that she joined."""
+    """alice's node missed its heartbeat, and beats again as the other node sweeps it:
+    just before the sweeper takes it off the node set, or once it has and has read its
+    members. The sweep stops there: the node is in the node set, alice keeps her nickname
+    and her place in her node's presence hash, the other node still lists her, her node's
+    heartbeat finds nothing to register again, and bob is told neither that she left nor
+    that she joined."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
@@ -1090,8 +1107,9 @@ async def test_a_node_back_while_it_is_swept_keeps_its_members_and_their_nicknam
         before = len(bob.seen)
         async with heartbeat_stopped(node), heartbeat_stopped(sweeper):
             await admin.delete(node.keys.node(node.node))  # its heartbeat expired
-            await sweeper._sweep(cast(aioredis.Redis, BackAsItIsRead(admin, beat)))
-            assert beats == [False]  # back in the node set, and not swept: nothing to redo
+            await sweeper._sweep(cast(aioredis.Redis, BackMidSweep(admin, beat, at)))
+            assert beats == [False]  # not swept: nothing to register again
+            assert await admin.sismember(node.keys.nodes, node.node)
             users = await admin.hgetall(node.keys.users(node.node))
             assert nick_key("alice") in users
             owner = await admin.get(node.keys.owner("alice"))
@@ -1101,6 +1119,32 @@ async def test_a_node_back_while_it_is_swept_keeps_its_members_and_their_nicknam
         await bob.expect(r"<alice> still here")
         assert not any("alice left" in line for line in bob.seen)
         assert not any("alice joined" in line for line in bob.seen[before:])
+
+
+async def test_a_node_swept_knows_it_even_once_its_own_writes_made_its_hash_again(
+    redis_url: str,
+) -> None:
+    """alice's node is swept while it stalls; dave then registers there, and its writes
+    make the node's presence hash again, with dave alone in it. Its heartbeat still finds
+    it swept (the sweep's mark), and registers alice again: the other node lists her,
+    and her nickname is her node's."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        await cluster.alice_and_bob()
+        node, sweeper = hub_of(a), hub_of(b)
+        admin = sweeper._connected()
+        async with heartbeat_stopped(node), heartbeat_stopped(sweeper):
+            await admin.delete(node.keys.node(node.node))  # its heartbeat expired
+            await sweeper._sweep(admin)
+            assert nick_key("alice") not in sweeper._remote
+            await cluster.client(a, "dave")
+            users = node.keys.users(node.node)
+            await wait_until(lambda: not node._outbox and not node._sending)
+            assert await admin.hexists(users, nick_key("dave"))
+            assert not await admin.hexists(users, nick_key("alice"))
+        await wait_until(lambda: nick_key("alice") in sweeper._remote)  # its next heartbeat
+        owner = await admin.get(node.keys.owner("alice"))
+        assert owner == node._owner_value("alice")
 
 
 async def test_a_node_back_from_being_counted_dead_announces_its_members_back(

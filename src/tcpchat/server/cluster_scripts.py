@@ -95,11 +95,12 @@ return reply
 """
 # The heartbeat: every KEYS after the first (the nicknames this node holds) lives ARGV[1]
 # more seconds. One command, however many members: a thousand EXPIREs in a pipeline cost
-# the node's event loop 25 ms of redis-py's packing and parsing every heartbeat. Returns
-# whether KEYS[1], the node's presence hash, is there (a sweep deletes it).
+# the node's event loop 25 ms of redis-py's packing and parsing every heartbeat. KEYS[1] is
+# the mark a sweep leaves on the node (SWEEP): returns 1 if it was there, and takes it.
 EXPIRE = """
 for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
-return redis.call('EXISTS', KEYS[1])
+if redis.call('GETDEL', KEYS[1]) then return 1 end
+return 0
 """
 # Members described to the cluster, in order: per member, its record in its node's presence
 # hash (KEYS[i + 1]) and an entry on the presence feed (KEYS[1]). ARGV: the feed's cap, then
@@ -130,25 +131,31 @@ return 0
 # A sweeper's last steps on a node whose heartbeat expired, which it took off the node set:
 # checked and done in one step, so that a node back meanwhile keeps what it registered.
 # KEYS: the node set, the node's heartbeat key, its presence hash, its inbox, the presence
-# feed, then the owner keys of the nicknames its members held as the sweeper read them.
-# ARGV: the node, the feed's cap, then its members' keys. Unless the node is back (its
-# heartbeat key, or in the node set again): each nickname freed where the node still holds
-# it (its value starts with "NODE "), never one someone has taken since; each member gone
-# on the feed; the hash and the inbox deleted. Returns 1, or 0 (the node is back: nothing).
+# feed, the node's sweep mark, then the owner keys of the nicknames its members held as the
+# sweeper read them. ARGV: the node, the feed's cap, the mark's lifetime (seconds), then its
+# members' keys. If the node is back (its heartbeat key), it goes back in the node set (the
+# sweeper's SREM may have come after its heartbeat's SADD) and nothing else is done: returns
+# 0. Otherwise each nickname is freed where the node still holds it (its value starts with
+# "NODE "), never one someone has taken since; each member is gone on the feed; the hash and
+# the inbox are deleted; and the mark tells the node, at its next heartbeat, that it was
+# swept (its own writes may have made its hash again meanwhile). Returns 1.
 SWEEP = """
 local node = ARGV[1]
-if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('SISMEMBER', KEYS[1], node) == 1 then
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SADD', KEYS[1], node)
   return 0
 end
+if redis.call('SISMEMBER', KEYS[1], node) == 1 then return 0 end
 local held = node .. ' '
-for i = 6, #KEYS do
+for i = 7, #KEYS do
   local value = redis.call('GET', KEYS[i])
   if value and string.sub(value, 1, #held) == held then redis.call('DEL', KEYS[i]) end
 end
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'node', node, 'op', 'gone',
              'key', ARGV[i], 'v', '')
 end
 redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SET', KEYS[6], '1', 'EX', ARGV[3])
 return 1
 """

@@ -122,6 +122,9 @@ log = logging.getLogger("tcpchat.cluster")
 STREAM_CAP = DEFAULT_ROOM_STREAM_MAX
 #: Entries a node's inbox and the presence feed keep.
 FEED_CAP = 10_000
+#: How long a sweep's mark waits for its node to come back and take it (a node away for
+#: longer, its process still running, would not know it was swept): a week.
+SWEPT_MARK_SECONDS = 7 * 24 * 3600
 #: Entries one XREAD takes from each stream: what a lagging node holds in memory at once.
 READ_COUNT = 1_000
 #: Milliseconds one XREAD waits for news before it is sent again.
@@ -195,6 +198,9 @@ class ClusterKeys(RedisKeys):
 
     def inbox(self, node: str) -> str:
         return f"{self.prefix}:node:{node}:inbox"
+
+    def swept(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}:swept"
 
     def owner(self, nick: str) -> str:
         return f"{self.prefix}:nick:{{{nick_skeleton(nick)}}}:owner"
@@ -589,14 +595,13 @@ class RedisHub(LocalHub):
         ``fresh``: this node has not been in the cluster yet. Otherwise it is back
         after an outage. If Redis came back empty (the epoch changed), everything
         this node holds is registered again and every stream is read from its start.
-        If Redis kept its data but the others counted this node dead meanwhile (it
-        is not in the node set), its members are registered again, and reading
+        If Redis kept its data but the others counted this node dead meanwhile (a sweep
+        left its mark, _registration_kept), its members are registered again, and reading
         resumes where it was: the rooms' streams are the same, and reading them from
         the start would tell its members their old events a second time (its inbox,
         which the sweeper deletes, starts again with ids past the last one read, as
         stream ids follow the clock). Otherwise reading simply resumes. ``gone``: the
-        heartbeat found this node missing from the node set (it put it back there,
-        so the node set cannot say it any more).
+        heartbeat found the sweep's mark (and took it, so Redis cannot say it any more).
         """
         client = self._connected()
         for name, body in (
@@ -640,16 +645,15 @@ class RedisHub(LocalHub):
         return emptied
 
     async def _registration_kept(self, client: aioredis.Redis) -> bool:
-        """Whether Redis still holds this node's members, asked once the node has its
-        heartbeat back: from then on no sweep deletes them (cluster_scripts.SWEEP checks).
-        A sweeper may have taken the node off the node set and stopped there, finding it
-        back; only a sweep that ran deleted its presence hash."""
+        """Whether Redis still holds this node's members: no sweep ran on it (a sweep
+        leaves a mark, cluster_scripts.SWEEP), asked once the node has its heartbeat key
+        back, after which no sweep can run. (Off the node set is not enough: a sweeper
+        that finds the node back stops after taking it off.)"""
         pipe = client.pipeline(transaction=False)
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
-        pipe.exists(self.keys.users(self.node))
-        kept = (await pipe.execute())[2]
-        return bool(kept) or not self._peers
+        pipe.evalsha(self._scripts["expire"], 1, self.keys.swept(self.node), self._ttl)
+        return not (await pipe.execute())[2]
 
     async def _moderation_again(self, client: aioredis.Redis) -> None:
         """Back from being counted dead, Redis having kept its data: each room this node
@@ -2128,20 +2132,17 @@ class RedisHub(LocalHub):
 
         The members' presence records are not written again: each change (and each
         member who spoke) was described just before, which keeps them current.
-        Returns whether Redis had lost this node: restarted empty, or swept it (off the
-        node set, and its presence hash gone; a sweeper that found it back left the hash,
-        and the node is in the set again now)."""
+        Returns whether Redis had lost this node: restarted empty, or swept it (the
+        sweep's mark, taken here)."""
         pipe = client.pipeline(transaction=False)
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
         pipe.get(self.keys.epoch)
-        keys = [self.keys.users(self.node)]
+        keys = [self.keys.swept(self.node)]
         keys += [self.keys.owner(peer.nick or "") for peer in self._peers.values()]
-        if self._peers:  # (with none, nothing to hold, nor to register again)
-            pipe.evalsha(self._scripts["expire"], len(keys), *keys, self._ttl)
+        pipe.evalsha(self._scripts["expire"], len(keys), *keys, self._ttl)
         results = await pipe.execute()
-        swept = bool(results[1]) and bool(self._peers) and not results[3]
-        return swept or results[2] != self._epoch
+        return bool(results[3]) or results[2] != self._epoch
 
     async def _sweep(self, client: aioredis.Redis) -> None:
         """Find nodes whose heartbeat expired; the node whose SREM wins announces their users."""
@@ -2163,9 +2164,9 @@ class RedisHub(LocalHub):
             # Freed and gone inside Redis first, so that whoever reads a leaving below may
             # take the nickname at once; and not at all if the node came back meanwhile.
             keys = [self.keys.nodes, self.keys.node(node), self.keys.users(node)]
-            keys += [self.keys.inbox(node), self.keys.presence]
+            keys += [self.keys.inbox(node), self.keys.presence, self.keys.swept(node)]
             keys += [self.keys.owner(presence.nick) for presence in users.values()]
-            args: list[str | int] = [node, FEED_CAP, *users]
+            args: list[str | int] = [node, FEED_CAP, SWEPT_MARK_SECONDS, *users]
             if not await client.evalsha(self._scripts["sweep"], len(keys), *keys, *args):
                 log.warning("node %s came back as it was counted dead; left as it is", node)
                 continue
