@@ -1126,8 +1126,8 @@ async def test_a_node_swept_knows_it_even_once_its_own_writes_made_its_hash_agai
 ) -> None:
     """alice's node is swept while it stalls; dave then registers there, and its writes
     make the node's presence hash again, with dave alone in it. Its heartbeat still finds
-    it swept (the sweep's mark), and registers alice again: the other node lists her,
-    and her nickname is her node's."""
+    it swept (the sweep's mark, there until the node registers again), and registers
+    alice again: the other node lists her, and her nickname is her node's."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         await cluster.alice_and_bob()
@@ -1142,9 +1142,13 @@ async def test_a_node_swept_knows_it_even_once_its_own_writes_made_its_hash_agai
             await wait_until(lambda: not node._outbox and not node._sending)
             assert await admin.hexists(users, nick_key("dave"))
             assert not await admin.hexists(users, nick_key("alice"))
+            # A beat that registers nothing (cut short, say) leaves the mark for the next.
+            assert await node._beat(node._connected())
+            assert await node._beat(node._connected())
         await wait_until(lambda: nick_key("alice") in sweeper._remote)  # its next heartbeat
         owner = await admin.get(node.keys.owner("alice"))
         assert owner == node._owner_value("alice")
+        assert not await admin.exists(node.keys.swept(node.node))  # registered: no mark
 
 
 async def test_a_node_back_from_being_counted_dead_announces_its_members_back(

@@ -96,11 +96,11 @@ return reply
 # The heartbeat: every KEYS after the first (the nicknames this node holds) lives ARGV[1]
 # more seconds. One command, however many members: a thousand EXPIREs in a pipeline cost
 # the node's event loop 25 ms of redis-py's packing and parsing every heartbeat. KEYS[1] is
-# the mark a sweep leaves on the node (SWEEP): returns 1 if it was there, and takes it.
+# the mark a sweep leaves on the node (SWEEP): returns whether it is there. (The node deletes
+# it once it has registered its members again: a try cut short finds it the next time.)
 EXPIRE = """
 for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
-if redis.call('GETDEL', KEYS[1]) then return 1 end
-return 0
+return redis.call('EXISTS', KEYS[1])
 """
 # Members described to the cluster, in order: per member, its record in its node's presence
 # hash (KEYS[i + 1]) and an entry on the presence feed (KEYS[1]). ARGV: the feed's cap, then
@@ -138,7 +138,8 @@ return 0
 # 0. Otherwise each nickname is freed where the node still holds it (its value starts with
 # "NODE "), never one someone has taken since; each member is gone on the feed; the hash and
 # the inbox are deleted; and the mark tells the node, at its next heartbeat, that it was
-# swept (its own writes may have made its hash again meanwhile). Returns 1.
+# swept (its own writes may have made its hash again meanwhile) until it has registered its
+# members again. Returns 1.
 SWEEP = """
 local node = ARGV[1]
 if redis.call('EXISTS', KEYS[2]) == 1 then

@@ -601,7 +601,7 @@ class RedisHub(LocalHub):
         the start would tell its members their old events a second time (its inbox,
         which the sweeper deletes, starts again with ids past the last one read, as
         stream ids follow the clock). Otherwise reading simply resumes. ``gone``: the
-        heartbeat found the sweep's mark (and took it, so Redis cannot say it any more).
+        heartbeat found the sweep's mark.
         """
         client = self._connected()
         for name, body in (
@@ -646,9 +646,10 @@ class RedisHub(LocalHub):
 
     async def _registration_kept(self, client: aioredis.Redis) -> bool:
         """Whether Redis still holds this node's members: no sweep ran on it (a sweep
-        leaves a mark, cluster_scripts.SWEEP), asked once the node has its heartbeat key
-        back, after which no sweep can run. (Off the node set is not enough: a sweeper
-        that finds the node back stops after taking it off.)"""
+        leaves a mark, cluster_scripts.SWEEP, until the node has registered its members
+        again), asked once the node has its heartbeat key back, after which no sweep can
+        run. (Off the node set is not enough: a sweeper that finds the node back stops
+        after taking it off.)"""
         pipe = client.pipeline(transaction=False)
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
@@ -743,7 +744,7 @@ class RedisHub(LocalHub):
             nick = peer.nick or ""
             pipe.set(self.keys.owner(nick), self._owner_value(nick), nx=True, ex=self._ttl)
         users = {nick_key(p.nick or ""): presence_of(p, now, wall).encode() for p in peers}
-        pipe.delete(self.keys.users(self.node))
+        pipe.delete(self.keys.users(self.node), self.keys.swept(self.node))
         if users:
             pipe.hset(self.keys.users(self.node), mapping=dict[Any, Any](users))
             for key, value in users.items():
@@ -2133,7 +2134,7 @@ class RedisHub(LocalHub):
         The members' presence records are not written again: each change (and each
         member who spoke) was described just before, which keeps them current.
         Returns whether Redis had lost this node: restarted empty, or swept it (the
-        sweep's mark, taken here)."""
+        sweep's mark, there until the node has registered its members again)."""
         pipe = client.pipeline(transaction=False)
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
