@@ -122,8 +122,8 @@ log = logging.getLogger("tcpchat.cluster")
 STREAM_CAP = DEFAULT_ROOM_STREAM_MAX
 #: Entries a node's inbox and the presence feed keep.
 FEED_CAP = 10_000
-#: How long a sweep's mark waits for its node to come back and take it (a node away for
-#: longer, its process still running, would not know it was swept): a week.
+#: How long a sweep's mark waits for its node to come back and register its members again
+#: (a node away for longer, its process still running, would not know it was swept): a week.
 SWEPT_MARK_SECONDS = 7 * 24 * 3600
 #: Entries one XREAD takes from each stream: what a lagging node holds in memory at once.
 READ_COUNT = 1_000
