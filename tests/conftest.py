@@ -22,9 +22,10 @@ class _ErrorRecords(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def no_logged_errors() -> Iterator[None]:
+def no_logged_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail any test during which asyncio or tcpchat logged an error: "Task exception
-    was never retrieved", an unhandled exception in a connection, a bug of ours."""
+    was never retrieved", an unhandled exception in a connection, a bug of ours. A test
+    marked ``logs_error(text)`` causes one on purpose: it must be logged, and only it."""
     handler = _ErrorRecords()
     loggers = [logging.getLogger("asyncio"), logging.getLogger("tcpchat")]
     for logger in loggers:
@@ -35,6 +36,10 @@ def no_logged_errors() -> Iterator[None]:
         for logger in loggers:
             logger.removeHandler(handler)
     messages = [f"{r.name}: {r.getMessage()}" for r in handler.records]
+    for marker in request.node.iter_markers("logs_error"):
+        text = marker.args[0]
+        assert any(text in message for message in messages), f"not logged: {text!r}"
+        messages = [message for message in messages if text not in message]
     assert not messages, f"errors were logged: {messages}"
 
 

@@ -528,6 +528,27 @@ async def test_a_busy_node_tells_an_answer_in_its_pass(due: bool) -> None:
         await wait_until(lambda: "<alice> hello" in told(bob))
 
 
+@pytest.mark.logs_error("writing to its members failed")
+async def test_a_fault_in_the_fan_out_is_logged_and_redis_stays_connected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pass run as an answer arrives fails (a bug in the fan-out): it is logged, as the
+    loop would log it, and the answers' connection, whose bytes were being read, stays."""
+    async with node_writing_scripts() as (hub, alice, _):
+        bob_in_the_lobby(hub)
+
+        def broken() -> None:
+            raise RuntimeError("the fan-out broke")
+
+        say(hub, alice, "hello")
+        await asyncio.sleep(0)
+        monkeypatch.setattr(hub, "_flush_all", broken)
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (7, 0))
+        assert not hub._answers_reader.ended
+        assert hub._running.is_set()
+
+
 async def test_a_line_from_another_node_is_told_as_its_xread_reply_arrives() -> None:
     """The reading connection brings another node's line: bob is written it in the pass
     the reply's bytes arrive in, before the node's next XREAD."""
