@@ -596,8 +596,8 @@ class RedisHub(LocalHub):
         after an outage. If Redis came back empty (the epoch changed), everything
         this node holds is registered again and every stream is read from its start.
         If Redis kept its data but the others counted this node dead meanwhile (a sweep
-        left its mark, _registration_kept), its members are registered again, and reading
-        resumes where it was: the rooms' streams are the same, and reading them from
+        left its mark, which the heartbeat reads), its members are registered again, and
+        reading resumes where it was: the rooms' streams are the same, and reading them from
         the start would tell its members their old events a second time (its inbox,
         which the sweeper deletes, starts again with ids past the last one read, as
         stream ids follow the clock). Otherwise reading simply resumes. ``gone``: the
@@ -614,7 +614,10 @@ class RedisHub(LocalHub):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
-        known = not gone and not self._swept and await self._registration_kept(client)
+        # Whether a sweep ran on this node (its mark), asked by a heartbeat: once its key
+        # is back, no sweep can run. (Off the node set is not enough: a sweeper that finds
+        # the node back stops after taking it off.)
+        known = not gone and not self._swept and not await self._beat(client)
         emptied = epoch != self._epoch
         if fresh or emptied or not known:
             if not fresh:
@@ -643,18 +646,6 @@ class RedisHub(LocalHub):
             self._epoch = epoch
         await self._beat(client)
         return emptied
-
-    async def _registration_kept(self, client: aioredis.Redis) -> bool:
-        """Whether Redis still holds this node's members: no sweep ran on it (a sweep
-        leaves a mark, cluster_scripts.SWEEP, until the node has registered its members
-        again), asked once the node has its heartbeat key back, after which no sweep can
-        run. (Off the node set is not enough: a sweeper that finds the node back stops
-        after taking it off.)"""
-        pipe = client.pipeline(transaction=False)
-        pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
-        pipe.sadd(self.keys.nodes, self.node)
-        pipe.evalsha(self._scripts["expire"], 1, self.keys.swept(self.node), self._ttl)
-        return not (await pipe.execute())[2]
 
     async def _moderation_again(self, client: aioredis.Redis) -> None:
         """Back from being counted dead, Redis having kept its data: each room this node
