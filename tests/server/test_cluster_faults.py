@@ -671,6 +671,35 @@ async def test_answers_behind_one_that_failed_to_start_its_room_are_in_doubt(
         assert hub._all_answered.is_set()
 
 
+@pytest.mark.logs_error("acting on Redis's answer failed")
+async def test_an_answer_that_cannot_be_acted_on_starts_reading_no_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Acting on the answer to alice's join of #new fails (a bug): the node pauses with her
+    join in doubt, once, and does not go on to start reading #new."""
+    async with node_writing_scripts() as (hub, alice, _):
+        hub._client = cast(aioredis.Redis, StandInClient())
+        started: list[str] = []
+
+        async def start_reading(client: object, key: str, event_id: int) -> None:
+            started.append(key)
+
+        def broken(sent: object, reply: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(hub, "_start_reading", start_reading)
+        monkeypatch.setattr(hub, "_answered", broken)
+        joins_new_room(hub, alice)
+        await asyncio.sleep(0)
+        assert hub._answers_reader is not None
+        hub._answers_reader.data_received(ANSWER % (10, 0))
+        await asyncio.sleep(0.01)
+        assert not hub._running.is_set()
+        assert started == []
+        assert [type(op.event) for op in hub._in_doubt] == [Join]
+        assert hub._scripts_out == 0
+
+
 async def test_a_line_waits_for_the_senders_pass_in_progress() -> None:
     """The sender is handing Redis a pass with more than room events (a member's claim and
     join): a line said meanwhile goes to the sender after it, not ahead of it."""

@@ -1456,18 +1456,21 @@ class RedisHub(LocalHub):
         if self._acting is None:
             self._acting = asyncio.create_task(self._act_on_answers(), name="cluster answers")
 
-    def _act_on(self, sent: _Sent, reply: Any) -> None:
-        """The part of acting on an answer that needs no I/O."""
+    def _act_on(self, sent: _Sent, reply: Any) -> bool:
+        """The part of acting on an answer that needs no I/O; whether its events have their
+        ids (not a refusal, nor a failure: the node pauses then)."""
         try:
             if isinstance(reply, ErrorReply):
                 # A refusal (Redis at its maxmemory, say): that script did not run. Those
                 # after it are in doubt.
                 self._failed_batch(list(sent.events))
                 self._scripts_lost(_reply_error(str(reply)))
-            else:
-                self._answered(sent, reply)
+                return False
+            self._answered(sent, reply)
         except Exception as exc:
             self._not_acted_on(sent, exc)
+            return False
+        return True
 
     async def _act_on_answers(self) -> None:
         """Act on the answers waiting, in order: those that start reading a room, and those
@@ -1478,8 +1481,7 @@ class RedisHub(LocalHub):
             while self._answers:
                 sent, reply = self._answers[0]
                 try:
-                    self._act_on(sent, reply)
-                    if not isinstance(reply, ErrorReply):
+                    if self._act_on(sent, reply):
                         await self._start_reading_rooms(self._new_rooms(sent))
                 except Exception as exc:
                     self._not_acted_on(sent, exc)
