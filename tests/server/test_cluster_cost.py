@@ -8,9 +8,8 @@ client (those that a script runs inside Redis are not the node's to pay).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import cast
 
@@ -21,25 +20,12 @@ from tcpchat.core.events import Message
 from tcpchat.core.hub import Peer
 from tcpchat.core.nicks import nick_key
 from tcpchat.server import redis_hub
-from tcpchat.server.redis_hub import RedisHub, _cancel, _entries
+from tcpchat.server.redis_hub import RedisHub, _entries
+from tests.support.cluster import quiet_node
 from tests.support.fakes import FakeTransport
 
 MEMBERS = 50
 END = "end-of-the-watched-commands"
-
-
-@contextlib.asynccontextmanager
-async def quiet_node(url: str) -> AsyncIterator[RedisHub]:
-    """A node whose sender, reader and heartbeat are stopped: the test drives it by hand."""
-    hub = RedisHub(url, node_timeout=15.0)
-    await hub.start()
-    tasks, hub._tasks = hub._tasks, []
-    await _cancel(tasks)
-    hub._stop_reading_streams()
-    try:
-        yield hub
-    finally:
-        await hub.close()
 
 
 async def with_members(hub: RedisHub, count: int) -> list[Peer]:

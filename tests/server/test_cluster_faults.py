@@ -38,10 +38,18 @@ from tcpchat.server.redis_hub import (
     RedisHub,
     RoomEvent,
     _cancel,
+    _entries,
     _hash,
 )
 from tcpchat.store.redis import REPLY_TIMEOUT
-from tests.support.cluster import Cluster, heartbeat_stopped, hub_of, running_cluster, settled
+from tests.support.cluster import (
+    Cluster,
+    heartbeat_stopped,
+    hub_of,
+    quiet_node,
+    running_cluster,
+    settled,
+)
 from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
@@ -1513,3 +1521,57 @@ async def test_a_node_whose_reading_connection_is_cut_reads_on_once_it_is_made_a
         assert node.outages == 1
         assert sum("the chat is paused" in line for line in alice.seen) == 1
         assert sum("<bob> said meanwhile" in line for line in alice.seen) == 1
+
+
+async def run_packed(client: aioredis.Redis, command: bytes) -> Any:
+    """An EVALSHA the node packed in RESP (an array of bulk strings), run by ``client``."""
+    _, sha, count, *rest = (argument.decode() for argument in arguments_of(command))
+    return await client.evalsha(sha, int(count), *rest)
+
+
+def arguments_of(command: bytes) -> list[bytes]:
+    """A command packed in RESP, as its arguments again."""
+    count, rest = command.removeprefix(b"*").split(b"\r\n", 1)
+    arguments = []
+    for _ in range(int(count)):
+        size, rest = rest.removeprefix(b"$").split(b"\r\n", 1)
+        arguments.append(rest[: int(size)])
+        rest = rest[int(size) + 2 :]
+    assert not rest
+    return arguments
+
+
+async def test_a_room_count_that_is_not_a_number_appends_nothing(redis_url: str) -> None:
+    """The append script raises each room's count once a pass, before it appends: a pass
+    in #counted (two lines) and #broken, whose count is not a number, appends nothing and
+    leaves #counted's count as it was. Counted again, each room's count rises by its
+    lines, and the entries are numbered in order."""
+    async with quiet_node(redis_url) as hub:
+        alice = Peer(FakeTransport())
+        hub.register(alice, "alice-counts")
+        rooms = [hub.join_room(alice, name) for name in ("#counted", "#broken")]
+        await hub._send(hub._take_outbox())
+        client = hub._connected()
+        counted, broken = (room.key for room in rooms)
+        await client.set(hub.keys.count(broken), "not a number")
+        before = int(await client.get(hub.keys.count(counted)) or 0)
+        for room, text in zip((rooms[0], rooms[0], rooms[1]), "abc", strict=True):
+            event_id, ts = hub.clock.stamp()
+            hub.publish(Message(event_id, ts, "alice-counts", text, room.name), room=room)
+        events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
+        command, _ = hub._append_script(events)  # as the node packs it
+        lengths = [await client.xlen(hub.keys.events(key)) for key in (counted, broken)]
+        with pytest.raises(ResponseError, match="not an integer"):
+            await run_packed(client, command)
+        assert int(await client.get(hub.keys.count(counted)) or 0) == before
+        assert [await client.xlen(hub.keys.events(key)) for key in (counted, broken)] == lengths
+        await client.delete(hub.keys.count(broken))
+        first_id, *counts = await run_packed(client, command)
+        assert counts == [before, 0]
+        assert await client.get(hub.keys.count(counted)) == str(before + 2)
+        assert await client.get(hub.keys.count(broken)) == "1"
+        tail = _entries(await client.xrevrange(hub.keys.events(counted), count=2))
+        assert [(fields["n"], entry_id) for entry_id, fields in reversed(tail)] == [
+            (str(before + 1), f"{first_id}-0"),
+            (str(before + 2), f"{first_id + 1}-0"),
+        ]

@@ -136,6 +136,20 @@ async def running_cluster(
 
 
 @contextlib.asynccontextmanager
+async def quiet_node(url: str) -> AsyncIterator[RedisHub]:
+    """A node whose sender, reader and heartbeat are stopped: the test drives it by hand."""
+    hub = RedisHub(url, node_timeout=15.0)
+    await hub.start()
+    tasks, hub._tasks = hub._tasks, []
+    await _cancel(tasks)
+    hub._stop_reading_streams()
+    try:
+        yield hub
+    finally:
+        await hub.close()
+
+
+@contextlib.asynccontextmanager
 async def heartbeat_stopped(node: RedisHub) -> AsyncIterator[None]:
     """``node`` sends no heartbeat while the block runs (a stalled process: past
     --node-timeout the others count it dead), and beats again after it."""

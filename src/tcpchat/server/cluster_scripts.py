@@ -13,36 +13,47 @@ from __future__ import annotations
 # 1) its event stream, history stream, event count and modes hash at KEYS[4s-2], KEYS[4s-1],
 # KEYS[4s], KEYS[4s+1].
 # ARGV: the counter's floor, the stream cap, the history cap (0: none), the number of
-# events, the node's name, then per event: its room's slot, its sequence number on the
-# node (the entry's origin is NODE:SEQ), its announcement token ("" for one room: no field
-# then), its JSON (id 0: the entry's id is the event's), and said (0/1: a line for the
-# room's history, only when the node keeps history), followed when said by the six history
-# fields' values; or, instead of said, m (c: the join that made the room, marked 'c' in its
-# entry) followed by the number of changes to the room's modes hash written with the event,
-# then each change: set, del or move, a field and a value (server/cluster_moderation.py; a
-# nick change moves two fields; the hash's 'at' says the last event that changed it). Each
-# room's count is read once and written once a pass. Returns the first id handed out, then
-# each slot's room count before the pass (a node that has read that far hears its events
-# at once: RedisHub._deliver_sent).
+# events, the node's name, then per slot the number of its events, then per event: its
+# room's slot, its sequence number on the node (the entry's origin is NODE:SEQ), its
+# announcement token ("" for one room: no field then), its JSON (id 0: the entry's id is
+# the event's), and said (0/1: a line for the room's history, only when the node keeps
+# history), followed when said by the six history fields' values; or, instead of said, m
+# (c: the join that made the room, marked 'c' in its entry) followed by the number of
+# changes to the room's modes hash written with the event, then each change: set, del or
+# move, a field and a value (server/cluster_moderation.py; a nick change moves two fields;
+# the hash's 'at' says the last event that changed it). The counter and each room's count
+# take one INCRBY a pass, before anything is appended: each command costs Redis tens of µs
+# when it runs cold (docs/scaling.md, "Written as it arrives"). A count that cannot be
+# raised (not a number) undoes the counts raised before it, and the script returns its
+# error with nothing appended (the ids it took are only a gap in the counter). Returns the
+# first id handed out, then each slot's room count before the pass (a node that has read
+# that far hears its events at once: RedisHub._deliver_sent).
 # (Arguments and calls per event cost the node and Redis alike: measured in
 # docs/scaling.md, "The hub, measured".)
 APPEND = """
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = tonumber(ARGV[1])
-if floor > last then last = floor end
 local count = tonumber(ARGV[4])
-redis.call('SET', KEYS[1], last + count)
+local last = redis.call('INCRBY', KEYS[1], count) - count
+local floor = tonumber(ARGV[1])
+if floor > last then
+  last = floor
+  redis.call('SET', KEYS[1], last + count)
+end
 local cap, history_cap, origin = ARGV[2], ARGV[3], ARGV[5] .. ':'
-local counts, reply = {}, {}
-local i = 6
+local slots = (#KEYS - 1) / 4
+local counts, reply = {}, {last + 1}
+for slot = 1, slots do
+  local raised = redis.pcall('INCRBY', KEYS[slot * 4], ARGV[5 + slot])
+  if type(raised) == 'table' then
+    for undo = 1, slot - 1 do redis.call('DECRBY', KEYS[undo * 4], ARGV[5 + undo]) end
+    return raised
+  end
+  counts[slot] = raised - tonumber(ARGV[5 + slot])
+  reply[slot + 1] = counts[slot]
+end
+local i = 6 + slots
 for j = 1, count do
   local slot = tonumber(ARGV[i])
-  local n = counts[slot]
-  if n == nil then
-    n = tonumber(redis.call('GET', KEYS[slot * 4]) or '0')
-    reply[slot + 1] = n
-  end
-  n = n + 1
+  local n = counts[slot] + 1
   counts[slot] = n
   local id = (last + j) .. '-0'
   local stream = KEYS[slot * 4 - 2]
@@ -89,8 +100,6 @@ for j = 1, count do
     i = i + 6 + changes * 3
   end
 end
-for slot, n in pairs(counts) do redis.call('SET', KEYS[slot * 4], n) end
-reply[1] = last + 1
 return reply
 """
 # The heartbeat: every KEYS after the first (the nicknames this node holds) lives ARGV[1]

@@ -1388,12 +1388,14 @@ class RedisHub(LocalHub):
         the slot of each of their rooms in it."""
         slots: dict[str, int] = {}
         keys: list[str] = [self.keys.ids]
+        per_slot: list[int] = []  # how many events each slot has
         packed: list[bytes] = []  # each event's arguments
         count = 0
         for op in events:
             slot = slots.get(op.room_key)
             if slot is None:
                 slot = slots[op.room_key] = len(slots) + 1
+                per_slot.append(0)
                 key = op.room_key
                 keys += [
                     self.keys.events(key),
@@ -1401,6 +1403,7 @@ class RedisHub(LocalHub):
                     self.keys.count(key),
                     self.keys.modes(key),
                 ]
+            per_slot[slot - 1] += 1
             event = op.sent = self._outgoing(op.event)
             more = self._event_args(op, event)
             packed.append(event_arguments(slot, op.seq, op.token, stream_document(event), more))
@@ -1415,6 +1418,7 @@ class RedisHub(LocalHub):
             self.history_rows,
             len(events),
             self.node,
+            *per_slot,
         ]
         return b"*%d\r\n%b%b" % (len(head) + count, bulk_strings(head), b"".join(packed)), slots
 
