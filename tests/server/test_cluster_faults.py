@@ -1554,7 +1554,8 @@ async def test_a_room_count_that_is_not_a_number_appends_nothing(redis_url: str)
         client = hub._connected()
         counted, broken = (room.key for room in rooms)
         await client.set(hub.keys.count(broken), "not a number")
-        before = int(await client.get(hub.keys.count(counted)) or 0)
+        before = 5  # as if five events were appended to #counted before
+        await client.set(hub.keys.count(counted), before)
         for room, text in zip((rooms[0], rooms[0], rooms[1]), "abc", strict=True):
             event_id, ts = hub.clock.stamp()
             hub.publish(Message(event_id, ts, "alice-counts", text, room.name), room=room)
@@ -1563,7 +1564,7 @@ async def test_a_room_count_that_is_not_a_number_appends_nothing(redis_url: str)
         lengths = [await client.xlen(hub.keys.events(key)) for key in (counted, broken)]
         with pytest.raises(ResponseError, match="not an integer"):
             await run_packed(client, command)
-        assert int(await client.get(hub.keys.count(counted)) or 0) == before
+        assert await client.get(hub.keys.count(counted)) == str(before)
         assert [await client.xlen(hub.keys.events(key)) for key in (counted, broken)] == lengths
         await client.delete(hub.keys.count(broken))
         first_id, *counts = await run_packed(client, command)
@@ -1574,4 +1575,36 @@ async def test_a_room_count_that_is_not_a_number_appends_nothing(redis_url: str)
         assert [(fields["n"], entry_id) for entry_id, fields in reversed(tail)] == [
             (str(before + 1), f"{first_id}-0"),
             (str(before + 2), f"{first_id + 1}-0"),
+        ]
+
+
+async def test_the_append_script_hands_out_ids_above_the_nodes_highest(redis_url: str) -> None:
+    """The ids of a pass come from the cluster's counter, or from above the highest id
+    the node has seen when the counter is below it (Redis came back empty): never an id
+    handed out before."""
+    async with quiet_node(redis_url) as hub:
+        alice = Peer(FakeTransport())
+        hub.register(alice, "alice-ids")
+        room = hub.join_room(alice, "#numbered")
+        await hub._send(hub._take_outbox())
+        client = hub._connected()
+
+        async def three_lines() -> int:
+            for text in "abc":
+                event_id, ts = hub.clock.stamp()
+                hub.publish(Message(event_id, ts, "alice-ids", text, room.name), room=room)
+            events = [op for op in hub._take_outbox() if isinstance(op, RoomEvent)]
+            first_id, *_ = await run_packed(client, hub._append_script(events)[0])
+            return int(first_id)
+
+        counter = int(await client.get(hub.keys.ids) or 0)
+        hub._highest = counter - 1  # below the counter: the counter's next ids
+        assert await three_lines() == counter + 1
+        assert await client.get(hub.keys.ids) == str(counter + 3)
+        hub._highest = counter + 100  # above it: the node's highest, then on
+        assert await three_lines() == counter + 101
+        assert await client.get(hub.keys.ids) == str(counter + 103)
+        entries = _entries(await client.xrange(hub.keys.events(room.key)))
+        assert [entry_id for entry_id, _ in entries[-6:]] == [
+            f"{counter + offset}-0" for offset in (1, 2, 3, 101, 102, 103)
         ]
