@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
+import hiredis
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -1524,21 +1525,13 @@ async def test_a_node_whose_reading_connection_is_cut_reads_on_once_it_is_made_a
 
 
 async def run_packed(client: aioredis.Redis, command: bytes) -> Any:
-    """An EVALSHA the node packed in RESP (an array of bulk strings), run by ``client``."""
-    _, sha, count, *rest = (argument.decode() for argument in arguments_of(command))
+    """An EVALSHA the node packed in RESP, read back by hiredis (RESP's arrays of bulk
+    strings are the node's replies' format too) and run by ``client``."""
+    reader = hiredis.Reader(encoding="utf-8")
+    reader.feed(command)
+    _, sha, count, *rest = reader.gets()
+    assert reader.gets() is False  # one whole command, nothing after it
     return await client.evalsha(sha, int(count), *rest)
-
-
-def arguments_of(command: bytes) -> list[bytes]:
-    """A command packed in RESP, as its arguments again."""
-    count, rest = command.removeprefix(b"*").split(b"\r\n", 1)
-    arguments = []
-    for _ in range(int(count)):
-        size, rest = rest.removeprefix(b"$").split(b"\r\n", 1)
-        arguments.append(rest[: int(size)])
-        rest = rest[int(size) + 2 :]
-    assert not rest
-    return arguments
 
 
 async def test_a_room_count_that_is_not_a_number_appends_nothing(redis_url: str) -> None:
