@@ -16,7 +16,7 @@ them, with the same servers and scenarios, and the C load generator:
   pair's p50 no more than 1 ms above the single node's.
 
 The nodes share the server CPU. Redis runs on the generator's core, as on a core
-of its own (``servers.RunningServer``; docs/scaling.md, "Where Redis runs in the
+of its own (``servers.RunningServer``; docs/scaling-measured.md, "Where Redis runs in the
 benchmark"). On a shared machine, read the load average printed with each figure.
 """
 

@@ -374,7 +374,7 @@ LIMITED_BY = {
         "needs; three processes share the two cores, and each script's round trip is "
         "mostly a wait for a CPU; the node's knee is at the edge of 3.2M here, held in "
         "most rounds since its per-event costs were cut and not in others (**The Redis "
-        'backplane**; docs/scaling.md, "In the full run" and "Each event\'s own costs, '
+        'backplane**; docs/scaling-measured.md, "In the full run" and "Each event\'s own costs, '
         "cut again\"); it would take a core for Redis (not reading back the node's own "
         "events was measured, and moved nothing)"
     ),
@@ -384,7 +384,7 @@ LIMITED_BY = {
         "script costs it 0.1 ms cold), and both nodes fan out the same line on the "
         "server's one core, the second waiting for the first's time slice, each with "
         "per-line work of its own on top, paid cold after a fan-out (**The Redis "
-        'backplane**; docs/scaling.md, "Crossing nodes, measured" and "Written as it '
+        'backplane**; docs/scaling-measured.md, "Crossing nodes, measured" and "Written as it '
         'arrives"); it would take a core per node, as docs/scaling.md advises, which a '
         "2-core machine running the generator cannot give"
     ),

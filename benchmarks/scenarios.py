@@ -144,7 +144,7 @@ def run_cross_node(
     would on a core (or a machine) of its own in a deployment. Left to the kernel,
     Redis is woken on the core of the node that sent it the script, and takes it
     from that node and the other, the two nodes' fan-out waiting behind it
-    (docs/scaling.md, "Crossing nodes, measured").
+    (docs/scaling-measured.md, "Crossing nodes, measured").
     """
     port = free_port()
     with (

@@ -5,7 +5,7 @@ with ``taskset`` to :data:`SERVER_CPU` while the load generator runs on
 :data:`GENERATOR_CPU`. A cluster node's redis-server runs on the generator's
 core too: in a deployment Redis has a core (or a machine) of its own, and left
 to the kernel it is woken on the node's core, where it takes CPU from the node
-under test (docs/scaling.md, "Where Redis runs in the benchmark"). Flood
+under test (docs/scaling-measured.md, "Where Redis runs in the benchmark"). Flood
 protection is off everywhere: for tcpchat through :func:`tcpchat_flood_off_args`,
 for ngIRCd in ``ngircd.conf.in``.
 """

@@ -8,7 +8,7 @@ every reply woke a task a loop pass after its bytes came, went up through four l
 redis-py's calls, and set and cancelled a timer: about ninety Python calls and a loop pass
 more a reply, on every node, for every line said in a room, each paid cold after the
 line's fan-out. Here hiredis parses the bytes in ``data_received`` and the node acts on
-the reply in that same pass (docs/scaling.md, "The reading connection" and "The scripts'
+the reply in that same pass (docs/scaling-measured.md, "The reading connection" and "The scripts'
 connection").
 """
 

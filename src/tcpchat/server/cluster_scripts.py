@@ -23,7 +23,7 @@ from __future__ import annotations
 # move, a field and a value (server/cluster_moderation.py; a nick change moves two fields;
 # the hash's 'at' says the last event that changed it). The counter and each room's count
 # take one INCRBY a pass, before anything is appended: each command costs Redis tens of µs
-# when it runs cold (docs/scaling.md, "Written as it arrives"). (A counter below the floor,
+# when it runs cold (docs/scaling-measured.md, "Written as it arrives"). (A counter below the floor,
 # Redis back empty, is then set above it: a SET more.) A count that cannot be raised (not
 # a number, another type) undoes the counts raised before it, and the script returns its
 # error with nothing appended (the ids it took are only a gap in the counter; a count that

@@ -1427,7 +1427,7 @@ class RedisHub(LocalHub):
     def _read_answers(self) -> None:
         """Read the scripts' answers on the connection redis-py made for them, each acted on
         in the pass its bytes arrive in, with no task to wake and no redis-py underneath
-        (docs/scaling.md, "The scripts' connection")."""
+        (docs/scaling-measured.md, "The scripts' connection")."""
         self._answers_reader = ReplyReader.take_over(
             self._appender, self._script_answered, self._answers_lost
         )
