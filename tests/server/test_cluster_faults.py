@@ -41,6 +41,7 @@ from tcpchat.server.redis_hub import (
     _cancel,
     _entries,
     _hash,
+    _KnownConnection,
 )
 from tcpchat.store.redis import REPLY_TIMEOUT
 from tests.support.cluster import (
@@ -56,6 +57,7 @@ from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.http import http_get, scrape, value
 from tests.support.programs import start_server
+from tests.support.proxy import holding_proxy
 from tests.support.redis import RedisServer, running_redis
 from tests.support.redis_connection import StandInTransport, connection_on
 
@@ -1351,6 +1353,89 @@ async def test_a_line_redis_never_ran_is_refused_when_the_node_is_back(redis_url
         assert not any(redis_hub.REFUSED in line for line in alice.seen)
         assert not node._in_doubt
         assert not node._in_flight
+
+
+async def test_a_line_still_in_the_network_as_its_node_lost_redis_never_reaches_the_chat(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice's line is on its way to Redis, held in the network (a proxy holds it), when
+    her node gives up on its answer. Back, the node closes that connection on Redis's side,
+    does not find the line, and tells alice it did not reach the chat. The held bytes then
+    reach Redis and never run: bob never hears the line, and no stream holds it."""
+    monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 1.0)
+    async with holding_proxy(own_redis.port) as proxy:
+        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
+        try:
+            held_node = hub_of(await cluster.node())
+            cluster.url = own_redis.url
+            await cluster.node()
+            alice, bob = await cluster.alice_and_bob()
+            known = held_node._appender_known
+            assert known is not None
+            proxy.hold(known.addr)
+            await alice.send("held in the network")
+            await alice.expect(r"\*\*\* the chat is paused", timeout=5)
+            await alice.expect(redis_hub.NOT_HEARD, timeout=10)
+            await alice.expect(r"\*\*\* the chat is back", timeout=10)
+            await proxy.release()
+            await alice.send("and after it")
+            await bob.expect(r"<alice> and after it", timeout=10)
+            assert not any("held in the network" in line for line in bob.seen)
+            events = _entries(
+                await held_node._connected().xrange(held_node.keys.events(room_key("#lobby")))
+            )
+            assert not any("held in the network" in fields["e"] for _, fields in events)
+            assert any("and after it" in fields["e"] for _, fields in events)
+        finally:
+            await cluster.close()
+
+
+async def test_a_lost_connection_is_closed_on_redis_only_in_the_run_it_was_made_in(
+    redis_url: str,
+) -> None:
+    """Back from an outage, the node closes the scripts' connection it lost, named by its
+    id and address, only in the run of Redis that connection was made in: a Redis started
+    again hands out the same ids to other clients. Either way it asks once."""
+    async with quiet_node(redis_url) as hub:
+        other = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            info = await other.client_info()
+            run_id = str((await other.info("server"))["run_id"])
+            client = hub._connected()
+            for run, closed in (("another run", False), (run_id, True)):
+                hub._appender_known = _KnownConnection(run, str(info["id"]), str(info["addr"]))
+                await hub._close_lost_appender(client)
+                assert hub._appender_known is None
+                ids = {str(c["id"]) for c in await client.client_list()}
+                assert (str(info["id"]) not in ids) is closed
+        finally:
+            await other.aclose()
+
+
+@pytest.mark.parametrize("refused", ["client|info", "client|kill"])
+async def test_a_node_redis_will_not_let_close_its_lost_connection_says_so_and_goes_on(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture, refused: str
+) -> None:
+    """A Redis user without CLIENT INFO or CLIENT KILL (an ACL): the node starts, and comes
+    back from an outage all the same, saying once in its log that it cannot close its lost
+    connections on Redis."""
+    own_redis.command("ACL", "SETUSER", "chat", "on", ">secret", "~*", "&*", "+@all", f"-{refused}")
+    url = f"redis://chat:secret@127.0.0.1:{own_redis.port}/0"
+    async with running_cluster(url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        admin = aioredis.Redis.from_url(own_redis.url)
+        try:
+            for _ in range(2):
+                await admin.client_kill_filter(_type="normal", skipme=True)
+                await alice.expect(r"\*\*\* the chat is paused", timeout=5)
+                await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        finally:
+            await admin.aclose()
+        await alice.send("still here")
+        await bob.expect(r"<alice> still here", timeout=10)
+    said = [r for r in caplog.records if "cannot close its lost connections" in r.getMessage()]
+    assert len(said) == 2  # once for each node
+    assert all("secret" not in record.getMessage() for record in caplog.records)
 
 
 class EmptyStreams:

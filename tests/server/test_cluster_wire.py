@@ -13,9 +13,11 @@ from tcpchat.core.events import Event, Message
 from tcpchat.core.render import to_json
 from tcpchat.irc.render import ChannelNotice
 from tcpchat.server.cluster_wire import (
+    client_fields,
     command,
     event_arguments,
     id_number,
+    info_field,
     stream_document,
     with_id,
     xread_entries,
@@ -144,3 +146,29 @@ def test_a_nodes_clock_stamps_whole_milliseconds_one_datetime_each() -> None:
     for ts in times:
         assert by_value.setdefault(ts, ts) is ts
     assert len(by_value) < len(times)  # 2,000 stamps take less than 2,000 milliseconds
+
+
+def test_client_info_is_read_field_by_field() -> None:
+    """CLIENT INFO's line, as Redis 7 writes it: each name=value a field, an empty value
+    kept, the line's end not part of the last one."""
+    line = (
+        "id=5 addr=127.0.0.1:34324 laddr=127.0.0.1:43557 fd=8 name=tcpchat-a-streams "
+        "age=0 idle=0 flags=N db=0 sub=0 psub=0 multi=-1 qbuf=26 user=default "
+        "lib-name= lib-ver= resp=3\n"
+    )
+    fields = client_fields(line)
+    assert fields["id"] == "5"
+    assert fields["addr"] == "127.0.0.1:34324"
+    assert fields["name"] == "tcpchat-a-streams"
+    assert fields["lib-name"] == ""
+    assert fields["resp"] == "3"
+
+
+def test_one_field_of_info_is_found_under_its_section() -> None:
+    """INFO's text: a field's value without its line's end; a field it lacks is None, and
+    so is a heading or a blank line."""
+    text = "# Server\r\nredis_version:7.0.15\r\nrun_id:3ecf2637\r\n\r\n# Clients\r\n"
+    assert info_field(text, "run_id") == "3ecf2637"
+    assert info_field(text, "redis_version") == "7.0.15"
+    assert info_field(text, "tcp_port") is None
+    assert info_field(text, "# Server") is None

@@ -153,3 +153,23 @@ def _entry(entry: Any) -> tuple[str, dict[str, str]]:
         return str(entry_id), flat
     values = iter(flat or ())
     return str(entry_id), dict(zip(values, values, strict=True))
+
+
+def client_fields(text: str) -> dict[str, str]:
+    """``CLIENT INFO``'s line (``id=7 addr=127.0.0.1:51234 laddr=... name=...``) as fields.
+    (No field's value has a space: Redis refuses one in a client's name.)"""
+    fields: dict[str, str] = {}
+    for item in text.split():
+        name, equals, value = item.partition("=")
+        if equals:
+            fields[name] = value
+    return fields
+
+
+def info_field(text: str, name: str) -> str | None:
+    """One field of ``INFO``'s text (``name:value`` lines under ``# Section`` headings)."""
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key == name:
+            return value
+    return None

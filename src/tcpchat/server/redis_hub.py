@@ -93,9 +93,11 @@ from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, prese
 from tcpchat.server.cluster_wire import (
     Entries,
     bulk_strings,
+    client_fields,
     command,
     event_arguments,
     id_number,
+    info_field,
     stream_document,
     with_id,
     xread_entries,
@@ -271,6 +273,16 @@ class _Sent:
     first: int = 0  # the first id its answer handed out
 
 
+@dataclass(frozen=True, slots=True)
+class _KnownConnection:
+    """A connection as Redis knows it: the run of Redis it is in (``run_id``), and the
+    client's id and address there (``CLIENT INFO``)."""
+
+    run_id: str
+    client_id: str
+    addr: str
+
+
 @dataclass(slots=True)
 class Claim:
     """Take ``nick`` for ``peer`` across the cluster (SET NX)."""
@@ -407,6 +419,9 @@ class RedisHub(LocalHub):
         self._scripts_out = 0  # sent and not yet acted on (at most SCRIPTS_IN_FLIGHT)
         self._script_room = asyncio.Event()  # set as each is (room for another)
         self._appender: Any = None  # the connection (redis-py's) that carries them
+        # Who Redis says that connection is: closed on Redis's side once the node lost it.
+        self._appender_known: _KnownConnection | None = None
+        self._cannot_close = False  # Redis refused to say or close (an ACL, a proxy)
         self._answers_reader: ReplyReader | None = None  # reading it now (None: not)
         self._answer_timer: asyncio.TimerHandle | None = None  # for the oldest unanswered
         # Answers that wait for the one before them, which starts reading a room (I/O).
@@ -474,6 +489,7 @@ class RedisHub(LocalHub):
                 )
             await self._join_cluster(fresh=True)
             self._appender = await self._stream_connection()
+            await self._learn_appender()
             self._reading = await self._stream_connection()
         except (RedisError, OSError, ValueError) as exc:
             await self._disconnect()
@@ -2208,12 +2224,14 @@ class RedisHub(LocalHub):
             await asyncio.sleep(RECONNECT_INTERVAL)
             try:
                 await self._connected().ping()
+                await self._close_lost_appender(self._connected())
                 emptied = await self._join_cluster(fresh=False) or emptied
                 if self._appender is not None:
                     # The scripts' connection, made again and read from the moment it is
                     # made. (redis-py does not read it any more, so its disconnect must
                     # not wait for its reader to see the end.)
                     await _connect_again(self._appender, nowait=True)
+                    await self._learn_appender()
                     self._read_answers()
                 # No answer can come on the old connection now: what Redis ran is in
                 # the streams. (Answers being acted on are finished first: they may
@@ -2249,6 +2267,54 @@ class RedisHub(LocalHub):
             if self._outbox:
                 self._outbox_ready.set()
             return
+
+    async def _learn_appender(self) -> None:
+        """Ask Redis who the scripts' connection is, before the node reads that connection
+        itself: once the node has lost it, it closes it on Redis's side too
+        (_close_lost_appender)."""
+        self._appender_known = None
+        connection = self._appender
+        if connection is None or self._cannot_close:
+            return
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            try:
+                await connection.send_command("CLIENT", "INFO")
+                client = client_fields(str(await connection.read_response()))
+            except ResponseError as exc:  # an ACL without CLIENT, a proxy that has none
+                self._refused_to_close(exc)
+                return
+            await connection.send_command("INFO", "server")
+            run_id = info_field(str(await connection.read_response()), "run_id")
+        if run_id and "id" in client and "addr" in client:
+            self._appender_known = _KnownConnection(run_id, client["id"], client["addr"])
+
+    async def _close_lost_appender(self, client: aioredis.Redis) -> None:
+        """Close the scripts' connection the node lost on Redis's side too, if Redis still
+        has it (the same run of Redis: it hung, or the network was cut). Script bytes still
+        on their way on it (in a socket's buffer, or the network) then never run after the
+        node has looked for its lines in doubt: what the node finds is all that ran.
+        (The id and the address together: neither alone names one connection for sure.)"""
+        known = self._appender_known
+        if known is None:
+            return
+        info = await client.info("server")
+        if str(info.get("run_id", "")) == known.run_id:
+            try:
+                await client.client_kill_filter(_id=known.client_id, addr=known.addr, skipme=True)
+            except ResponseError as exc:
+                self._refused_to_close(exc)
+        self._appender_known = None
+
+    def _refused_to_close(self, error: ResponseError) -> None:
+        """Redis will not say who a connection is, or close it (an ACL without CLIENT, a
+        proxy): said once, and not asked again."""
+        self._cannot_close = True
+        log.warning(
+            "node %s cannot close its lost connections on Redis (%s): after an outage, a "
+            "line its author is told did not reach the chat may still reach it",
+            self.node,
+            _said(error),
+        )
 
     def _tell_everyone(self, text: str) -> None:
         event_id, ts = self.clock.stamp()
