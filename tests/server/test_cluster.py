@@ -134,6 +134,28 @@ async def test_msg_reaches_a_user_on_another_node(redis_url: str) -> None:
         await bob.expect(r"\[private\] alice -> bob: psst")
 
 
+async def test_a_nick_change_while_a_join_is_on_its_way_keeps_the_member(
+    redis_url: str,
+) -> None:
+    """alice joins #dev and, her join still on its way to Redis, changes her nick: she
+    stays connected and a member of #dev under her new nick, on her node and the other,
+    and leaves it cleanly."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        await bob.send("/join #dev")
+        await settled(bob, "#dev")
+        await alice.send("/join #dev", "/nick alicia")
+        await bob.expect(r"alice is now known as alicia")
+        await alice.send("/join #dev", "in dev")
+        await bob.expect(r"<alicia> in dev")
+        await alice.send("/users #dev")
+        await alice.expect(r"2 users in #dev: alicia, @bob$")
+        await bob.send("/users #dev")
+        await bob.expect(r"2 users in #dev: alicia, @bob$")
+        await alice.send("/part #dev")
+        await bob.expect(r"alicia left the room")
+
+
 async def test_rooms_and_topics_are_the_whole_clusters(redis_url: str) -> None:
     """A room made and given a topic on node B is listed, with its topic, by /rooms on node A."""
     async with running_cluster(redis_url, 2) as cluster:

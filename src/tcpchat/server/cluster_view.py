@@ -168,6 +168,15 @@ class ClusterRoom(Room):
         self.joining[key] = peer
         self._nicks = None
 
+    def renamed(self, old_key: str, peer: Peer) -> None:
+        """A member of this node has a new nickname: one still joining keeps waiting for
+        its join, under its new one."""
+        if self.joining.pop(old_key, None) is None:
+            super().renamed(old_key, peer)
+            return
+        self.joining[nick_key(peer.nick or "")] = peer
+        self._nicks = None
+
     def joined(self, key: str) -> Peer | None:
         """The join of ``key`` is back (or will never be): it hears the room from now on."""
         peer = self.joining.pop(key, None)
