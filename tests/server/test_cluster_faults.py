@@ -1390,26 +1390,49 @@ async def test_a_line_still_in_the_network_as_its_node_lost_redis_never_reaches_
             await cluster.close()
 
 
-async def test_a_lost_connection_is_closed_on_redis_only_in_the_run_it_was_made_in(
+async def test_a_lost_connection_is_closed_on_redis_only_where_both_its_run_and_address_match(
     redis_url: str,
 ) -> None:
     """Back from an outage, the node closes the scripts' connection it lost, named by its
-    id and address, only in the run of Redis that connection was made in: a Redis started
-    again hands out the same ids to other clients. Either way it asks once."""
+    id and address, only in the run of Redis that connection was made in (a Redis started
+    again hands out the same ids to other clients), and only the client at that address."""
     async with quiet_node(redis_url) as hub:
         other = aioredis.Redis.from_url(redis_url, decode_responses=True)
         try:
             info = await other.client_info()
             run_id = str((await other.info("server"))["run_id"])
             client = hub._connected()
-            for run, closed in (("another run", False), (run_id, True)):
-                hub._appender_known = _KnownConnection(run, str(info["id"]), str(info["addr"]))
+            for run, addr, closed in (
+                ("another run", str(info["addr"]), False),
+                (run_id, "127.0.0.1:1", False),
+                (run_id, str(info["addr"]), True),
+            ):
+                hub._appender_known = _KnownConnection(run, str(info["id"]), addr)
                 await hub._close_lost_appender(client)
                 assert hub._appender_known is None
                 ids = {str(c["id"]) for c in await client.client_list()}
                 assert (str(info["id"]) not in ids) is closed
         finally:
             await other.aclose()
+
+
+def test_only_a_refusal_for_good_stops_the_node_closing_lost_connections(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis busy with a long script refuses CLIENT KILL for now: the recovery tries again
+    (Redis unavailable). Refused by an ACL, or by a proxy that has no such command: said
+    once, and not asked again."""
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    with pytest.raises(RedisConnectionError, match="BUSY"):
+        hub._refused_to_close(ResponseError("BUSY Redis is busy running a script."))
+    assert not hub._cannot_close
+    hub._refused_to_close(ResponseError("ERR unknown subcommand 'INFO'. Try CLIENT HELP."))
+    assert hub._cannot_close
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    hub._refused_to_close(NoPermissionError("this user has no permissions to run 'client|kill'"))
+    assert hub._cannot_close
+    said = [r for r in caplog.records if "cannot close its lost connections" in r.getMessage()]
+    assert len(said) == 2  # once for each node refused for good, not for the busy one
 
 
 @pytest.mark.parametrize("refused", ["client|info", "client|kill"])

@@ -10,7 +10,8 @@ from tests.support.fakes import FakeTransport
 
 def joining(nick: str, room: ClusterRoom) -> Peer:
     """A member of this node whose join is on its way to Redis."""
-    peer = Peer(FakeTransport(), nick)
+    peer = Peer(FakeTransport())
+    peer.nick = nick
     room.add(nick, peer)
     room.wait_for_join(nick)
     return peer

@@ -17,7 +17,6 @@ from tcpchat.server.cluster_wire import (
     command,
     event_arguments,
     id_number,
-    info_field,
     stream_document,
     with_id,
     xread_entries,
@@ -162,13 +161,3 @@ def test_client_info_is_read_field_by_field() -> None:
     assert fields["name"] == "tcpchat-a-streams"
     assert fields["lib-name"] == ""
     assert fields["resp"] == "3"
-
-
-def test_one_field_of_info_is_found_under_its_section() -> None:
-    """INFO's text: a field's value without its line's end; a field it lacks is None, and
-    so is a heading or a blank line."""
-    text = "# Server\r\nredis_version:7.0.15\r\nrun_id:3ecf2637\r\n\r\n# Clients\r\n"
-    assert info_field(text, "run_id") == "3ecf2637"
-    assert info_field(text, "redis_version") == "7.0.15"
-    assert info_field(text, "tcp_port") is None
-    assert info_field(text, "# Server") is None

@@ -39,8 +39,9 @@ class HoldingProxy:
         self.port = self._listener.sockets[0].getsockname()[1]
 
     def hold(self, addr: str) -> None:
-        """Hold what goes to the server on the connection the server knows as ``addr``."""
-        (link,) = [link for link in self._links if link.addr == addr]
+        """Hold what goes to the server on the connection the server knows as ``addr`` (the
+        newest, should a port have been used twice)."""
+        [*_, link] = [link for link in self._links if link.addr == addr]
         link.held = True
 
     async def release(self) -> None:
@@ -59,15 +60,26 @@ class HoldingProxy:
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.close()
+            await self._listener.wait_closed()
         for link in self._links:
             link.client.close()
             link.server.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for link in self._links:
+            for writer in (link.client, link.server):
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.server_port)
+        try:
+            server_reader, server_writer = await asyncio.open_connection(
+                "127.0.0.1", self.server_port
+            )
+        except OSError:
+            writer.close()
+            return
         host, port = server_writer.get_extra_info("sockname")[:2]
         link = _Link(writer, server_writer, f"{host}:{port}")
         self._links.append(link)
@@ -77,13 +89,15 @@ class HoldingProxy:
             task.add_done_callback(self._tasks.discard)
 
     async def _to_server(self, reader: asyncio.StreamReader, link: _Link) -> None:
-        with contextlib.suppress(OSError):
+        try:
             while data := await reader.read(65536):
                 if link.held:
                     link.kept.append(data)
                 else:
                     link.server.write(data)
                     await link.server.drain()
+        except OSError:  # the server's side went: the other pump ends the client's
+            return
         link.client_gone = True
         if not link.held:  # (held: the bytes are still on their way, and so is the end)
             link.server.close()

@@ -164,12 +164,3 @@ def client_fields(text: str) -> dict[str, str]:
         if equals:
             fields[name] = value
     return fields
-
-
-def info_field(text: str, name: str) -> str | None:
-    """One field of ``INFO``'s text (``name:value`` lines under ``# Section`` headings)."""
-    for line in text.splitlines():
-        key, colon, value = line.partition(":")
-        if colon and key == name:
-            return value
-    return None

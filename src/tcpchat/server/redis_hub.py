@@ -97,7 +97,6 @@ from tcpchat.server.cluster_wire import (
     command,
     event_arguments,
     id_number,
-    info_field,
     stream_document,
     with_id,
     xread_entries,
@@ -2280,25 +2279,26 @@ class RedisHub(LocalHub):
             try:
                 await connection.send_command("CLIENT", "INFO")
                 client = client_fields(str(await connection.read_response()))
-            except ResponseError as exc:  # an ACL without CLIENT, a proxy that has none
+            except ResponseError as exc:
                 self._refused_to_close(exc)
                 return
-            await connection.send_command("INFO", "server")
-            run_id = info_field(str(await connection.read_response()), "run_id")
-        if run_id and "id" in client and "addr" in client:
-            self._appender_known = _KnownConnection(run_id, client["id"], client["addr"])
+        run_id = (await self._connected().info("server")).get("run_id")
+        if run_id is None or "id" not in client or "addr" not in client:
+            self._cannot_close_because("Redis does not say who the connection is")
+            return
+        self._appender_known = _KnownConnection(str(run_id), client["id"], client["addr"])
 
     async def _close_lost_appender(self, client: aioredis.Redis) -> None:
         """Close the scripts' connection the node lost on Redis's side too, if Redis still
         has it (the same run of Redis: it hung, or the network was cut). Script bytes still
-        on their way on it (in a socket's buffer, or the network) then never run after the
-        node has looked for its lines in doubt: what the node finds is all that ran.
-        (The id and the address together: neither alone names one connection for sure.)"""
+        on their way on it (in a socket's buffer, or the network) that have not run by then
+        never run, and the node looks for its lines in doubt after this: what it does not
+        find never reaches the chat. (Its address too, besides its id: should the run be
+        taken for another, no other client has both.)"""
         known = self._appender_known
         if known is None:
             return
-        info = await client.info("server")
-        if str(info.get("run_id", "")) == known.run_id:
+        if str((await client.info("server")).get("run_id")) == known.run_id:
             try:
                 await client.client_kill_filter(_id=known.client_id, addr=known.addr, skipme=True)
             except ResponseError as exc:
@@ -2306,14 +2306,26 @@ class RedisHub(LocalHub):
         self._appender_known = None
 
     def _refused_to_close(self, error: ResponseError) -> None:
-        """Redis will not say who a connection is, or close it (an ACL without CLIENT, a
-        proxy): said once, and not asked again."""
+        """Redis refused to say who a connection is, or to close it. Refused for good (an
+        ACL without CLIENT, a proxy that has no such command): said once, and not asked
+        again. Any other error (Redis busy with a long script, say) is Redis unavailable
+        for now: the recovery tries again."""
+        text = str(error).lower()
+        if not (
+            isinstance(error, NoPermissionError)
+            or "unknown command" in text
+            or "unknown subcommand" in text
+        ):
+            raise RedisConnectionError(f"Redis did not close a lost connection: {_said(error)}")
+        self._cannot_close_because(_said(error))
+
+    def _cannot_close_because(self, why: str) -> None:
         self._cannot_close = True
         log.warning(
             "node %s cannot close its lost connections on Redis (%s): after an outage, a "
             "line its author is told did not reach the chat may still reach it",
             self.node,
-            _said(error),
+            why,
         )
 
     def _tell_everyone(self, text: str) -> None:
