@@ -10,13 +10,14 @@ import pytest
 from redis.connection import Connection
 
 from tcpchat.core.events import Event, Message
-from tcpchat.core.render import to_json
+from tcpchat.core.render import parse_json_event, to_json
 from tcpchat.irc.render import ChannelNotice
 from tcpchat.server.cluster_wire import (
     client_fields,
     command,
     event_arguments,
     id_number,
+    parse_stream_document,
     stream_document,
     with_id,
     xread_entries,
@@ -161,3 +162,18 @@ def test_client_info_is_read_field_by_field() -> None:
     assert fields["name"] == "tcpchat-a-streams"
     assert fields["lib-name"] == ""
     assert fields["resp"] == "3"
+
+
+def test_an_irc_channel_notice_travels_as_a_marked_message_and_comes_back_a_notice() -> None:
+    """IRC's NOTICE #room goes into the stream as a message's document with a mark: a node
+    reads it back as the notice it was, and a reader that knows no mark (the JSON rendering's
+    parser) as a plain message, so that native members everywhere read a line."""
+    notice = ChannelNotice(
+        0, SAMPLES[0][0].ts.replace(microsecond=0), "bob", 'build "7" is green', "#dev"
+    )
+    document = stream_document(notice)
+    assert json.loads(document) == {**to_json(notice.as_message()), "notice": True}
+    assert parse_stream_document(document) == notice
+    assert type(parse_json_event(document)) is Message
+    line = Message(0, notice.ts, "bob", 'a line ends in notice":true}', "#dev")
+    assert parse_stream_document(stream_document(line)) == line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from tcpchat.config import (
     DEFAULT_ROOM_STREAM_MAX,
@@ -16,6 +17,7 @@ from tcpchat.core.rooms import DEFAULT_QUIET_JOINS_ABOVE
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.redis_hub import RedisHub, _cancel
 from tests.support.helpers import LineClient
+from tests.support.irc_client import SERVER_NAME
 
 #: A short node time-out, so that a test of a node's death waits a second or two.
 TEST_NODE_TIMEOUT = 1.5
@@ -45,8 +47,9 @@ class Cluster:
         self.nodes: list[ChatServer] = []
         self.clients: list[LineClient] = []
 
-    async def node(self) -> ChatServer:
-        """Start one more node."""
+    async def node(self, *, irc: bool = False) -> ChatServer:
+        """Start one more node (with ``irc``, its IRC port on too: ``irc_port``)."""
+        irc_settings: dict[str, Any] = {"irc_port": 0, "server_name": SERVER_NAME} if irc else {}
         server = ChatServer(
             ServerSettings(
                 host="127.0.0.1",
@@ -54,6 +57,7 @@ class Cluster:
                 flood_control=self.flood_control,
                 oper_password=self.oper_password,
                 quiet_joins_above=self.quiet_joins_above,
+                **irc_settings,
             ),
             history=self.history,
             cluster=ClusterSettings(

@@ -84,7 +84,7 @@ from tcpchat.core.events import (
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, Peer, Room, kept_quiet
 from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key, nick_skeleton
-from tcpchat.core.render import Encoder, encode, parse_json_event, to_json
+from tcpchat.core.render import Encoder, encode, to_json
 from tcpchat.core.rooms import RoomRules, room_key
 from tcpchat.server import cluster_scripts as lua
 from tcpchat.server.cluster_moderation import HOLD_FULL, SAID, ClusterModeration, HeldLine
@@ -97,6 +97,7 @@ from tcpchat.server.cluster_wire import (
     command,
     event_arguments,
     id_number,
+    parse_stream_document,
     stream_document,
     with_id,
     xread_entries,
@@ -2391,7 +2392,7 @@ def _room_key_of(stream: str) -> str:
 
 def _parse(document: str) -> Event | None:
     try:
-        return parse_json_event(document)
+        return parse_stream_document(document)
     except RemoteProtocolError as exc:
         log.warning("an event on Redis cannot be read (%s); skipped", exc)
         return None
