@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import cast
 
 from tcpchat.core.errors import NickTaken, RoomLimit
@@ -350,11 +350,11 @@ class LocalHub:
         if not start:
             self._marked.append(peer)
         peer.room_mark = end
-        if peer.drop_reason is not None or not peer.rooms:
+        mine = self._rooms_heard(peer)
+        if peer.drop_reason is not None or not mine:
             return
         rendering = peer._rendering
         excluded = self._log_excluded
-        mine = peer.rooms
         if len(self._active) == 1 and next(iter(self._active)) in mine:
             # The whole log is of one of its rooms (the common case): no room to check.
             encoded = self._encoded_through(rendering, end)
@@ -378,6 +378,11 @@ class LocalHub:
             if not peer.pending:
                 self._dirty.append(peer)
             peer.pending.extend(owed)
+
+    def _rooms_heard(self, peer: Peer) -> Collection[Room]:
+        """The rooms whose events ``peer`` hears: here, every room it is in (a cluster's
+        node leaves out those whose join it has not heard back yet)."""
+        return peer.rooms
 
     def _encodings(self, rendering: Rendering) -> list[bytes | None]:
         """The room log's encodings in ``rendering`` so far (None: not made yet)."""

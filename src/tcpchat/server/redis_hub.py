@@ -46,7 +46,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -868,6 +868,19 @@ class RedisHub(LocalHub):
                 self.history.forget(peer, room)
             self._unwatch_if_empty(room.key)
             self._describe(peer)
+
+    def _rooms_heard(self, peer: Peer) -> Collection[Room]:
+        """Its rooms but those it is still joining: what their log holds now was said before
+        its join, or (a coming or going) was told it already (_deliver)."""
+        rooms = peer.rooms
+        if not any(isinstance(room, ClusterRoom) and room.joining for room in rooms):
+            return rooms
+        key = nick_key(peer.nick or "")
+        return [
+            room
+            for room in rooms
+            if not (isinstance(room, ClusterRoom) and room.joining.get(key) is peer)
+        ]
 
     def _member_now(self, peer: Peer, rooms: Iterable[Room]) -> None:
         """``peer`` is a full member of ``rooms`` here, its join back or not (it is leaving)."""
