@@ -156,28 +156,6 @@ async def test_a_nick_change_while_a_join_is_on_its_way_keeps_the_member(
         await bob.expect(r"alicia left the room")
 
 
-async def test_members_of_one_node_who_make_a_room_together_hear_each_join_once(
-    redis_url: str,
-) -> None:
-    """alice and carol, on one node, join a new room at the same moment, their joins on
-    their way to Redis together: each hears the other come in once, not also again as the
-    own join comes back. (Five rooms: the two joins come back in one pass in most.)"""
-    async with running_cluster(redis_url, 2) as cluster:
-        alice = await cluster.client(cluster.nodes[0], "alice")
-        carol = await cluster.client(cluster.nodes[0], "carol")
-        for n in range(5):
-            await alice.send(f"/join #new{n}")
-            await carol.send(f"/join #new{n}")
-            await settled(alice, f"#new{n}")
-            await settled(carol, f"#new{n}")
-        await alice.send("/join #lobby", "after")
-        await carol.expect(r"<alice> after")
-        for member, other in ((alice, "carol"), (carol, "alice")):
-            for n in range(5):
-                heard = [line for line in member.seen if f"#new{n} *** {other} joined" in line]
-                assert len(heard) <= 1, heard
-
-
 async def test_rooms_and_topics_are_the_whole_clusters(redis_url: str) -> None:
     """A room made and given a topic on node B is listed, with its topic, by /rooms on node A."""
     async with running_cluster(redis_url, 2) as cluster:

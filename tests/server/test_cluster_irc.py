@@ -63,6 +63,36 @@ async def test_a_channel_notice_crosses_nodes_as_a_notice(redis_url: str) -> Non
         assert not any("paused" in line for line in carol.seen)
 
 
+async def test_members_of_one_node_who_make_a_room_together_hear_each_join_once(
+    redis_url: str,
+) -> None:
+    """ann and amy, on one node, join a new room at the same moment, their joins on their
+    way to Redis together: neither hears the other come in twice (once as a coming while
+    its own join was on its way, and again as it came back), and at least one hears the
+    other come in. (Five rooms: the two joins come back in one pass in most.)"""
+    async with running_cluster(redis_url, 0) as cluster:
+        node = await cluster.node(irc=True)
+        await cluster.node(irc=True)
+        ann = await irc_member(cluster, 0, "ann")
+        amy = await irc_member(cluster, 0, "amy")
+        for n in range(5):
+            await ann.send(f"JOIN #new{n}")
+            await amy.send(f"JOIN #new{n}")
+            for member in (ann, amy):
+                await member.expect(rf" 366 \S+ #new{n} ")
+            room = f"#new{n}"
+            await wait_until(lambda: full_members(node, room) == 2)  # noqa: B023 - awaited here
+        await ann.send("PRIVMSG #lobby :after")
+        await amy.expect(r"PRIVMSG #lobby :after$")
+        await amy.sync()
+        for n in range(5):
+            heard = [
+                sum(line.endswith(f"{other}!{other}@tcpchat JOIN #new{n}") for line in seen)
+                for seen, other in ((ann.seen, "amy"), (amy.seen, "ann"))
+            ]
+            assert max(heard) == 1, (n, heard)
+
+
 #: What an IRC member may send in a burst: {me} is its own first nick, {other} another's.
 IRC_COMMANDS = (
     "JOIN #a", "JOIN #b", "JOIN #a,#b", "JOIN 0", "PART #a", "PART #b :bye", "PART #a,#b",
@@ -84,6 +114,12 @@ def everyone_in(node: ChatServer, name: str) -> bool:
         and not room.joining
         and len(room.members) + len(room.remote) == IRC_MEMBERS
     )
+
+
+def full_members(node: ChatServer, name: str) -> int:
+    """How many of ``node``'s own members are full members of ``name`` (joins back)."""
+    room = hub_of(node)._rooms.get(room_key(name))
+    return len(room.members) if isinstance(room, ClusterRoom) and not room.joining else 0
 
 
 async def known_everywhere(member: IrcClient, nicks: list[str]) -> None:

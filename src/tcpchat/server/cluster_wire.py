@@ -14,7 +14,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from tcpchat.core.events import EVENT_TYPES, Event, Message
 from tcpchat.core.render import json_time, parse_json_event, to_json
@@ -33,8 +33,6 @@ _json_string: Callable[[str], str] = json.encoder.encode_basestring
 #: How an IRC channel NOTICE's stream document ends: a message's, marked so that every
 #: node's IRC members get a NOTICE (:func:`parse_stream_document`).
 _NOTICE_MARK = ',"notice":true}'
-#: The events whose documents :func:`stream_document` writes itself.
-_WRITTEN_DIRECTLY = (Message, ChannelNotice)
 
 
 def stream_document(event: Event) -> str:
@@ -45,13 +43,15 @@ def stream_document(event: Event) -> str:
     IRC channel NOTICE (:class:`ChannelNotice`, IRC's own kind of message) is a
     message's document with a mark: native members on every node read a message.
     """
-    if isinstance(event, Message) and type(event) in _WRITTEN_DIRECTLY and not event.history:
+    kind = type(event)
+    if (kind is Message or kind is ChannelNotice) and not cast(Message, event).history:
+        line = cast(Message, event)
         document = (
-            f'{{"type":"message","id":0,"ts":"{json_time(event.ts)}",'
-            f'"nick":{_json_string(event.nick)},"text":{_json_string(event.text)},'
-            f'"room":{_json_string(event.room)}}}'
+            f'{{"type":"message","id":0,"ts":"{json_time(line.ts)}",'
+            f'"nick":{_json_string(line.nick)},"text":{_json_string(line.text)},'
+            f'"room":{_json_string(line.room)}}}'
         )
-        return document if type(event) is Message else document[:-1] + _NOTICE_MARK
+        return document if kind is Message else document[:-1] + _NOTICE_MARK
     document_fields = to_json(event)
     document_fields["id"] = 0
     return _STREAM_JSON.encode(document_fields)

@@ -442,6 +442,8 @@ class RedisHub(LocalHub):
         self._highest = 0  # the highest event id this node has seen: the id counter's floor
         self._seq = 0
         self._held: dict[Peer, _Held] = {}
+        # The rooms each member of this node is joining: its join is on its way to Redis.
+        self._joining: dict[Peer, list[Room]] = {}
         # What the others were last told of each member: away message and last activity.
         self._described: dict[Peer, tuple[str | None, float]] = {}
         self._search_ids: dict[int, int] = {}  # this node's search ids -> the cluster's
@@ -856,6 +858,7 @@ class RedisHub(LocalHub):
             self._positions[key] = None  # read from this node's first event in it
         if isinstance(room, ClusterRoom) and peer.nick is not None:
             room.wait_for_join(nick_key(peer.nick))
+            self._joining.setdefault(peer, []).append(room)
         self._describe(peer)
         return room
 
@@ -872,15 +875,10 @@ class RedisHub(LocalHub):
     def _rooms_heard(self, peer: Peer) -> Collection[Room]:
         """Its rooms but those it is still joining: what their log holds now was said before
         its join, or (a coming or going) was told it already (_deliver)."""
-        rooms = peer.rooms
-        if not any(isinstance(room, ClusterRoom) and room.joining for room in rooms):
-            return rooms
-        key = nick_key(peer.nick or "")
-        return [
-            room
-            for room in rooms
-            if not (isinstance(room, ClusterRoom) and room.joining.get(key) is peer)
-        ]
+        joining = self._joining.get(peer)
+        if joining is None:
+            return peer.rooms  # nearly always: one dict lookup on the fan-out's path
+        return {room: None for room in peer.rooms if room not in joining}
 
     def _member_now(self, peer: Peer, rooms: Iterable[Room]) -> None:
         """``peer`` is a full member of ``rooms`` here, its join back or not (it is leaving)."""
@@ -891,6 +889,14 @@ class RedisHub(LocalHub):
             if isinstance(room, ClusterRoom) and key in room.joining:
                 self.settle(peer)  # what its other rooms owe it so far comes first
                 room.joined(key)
+                self._join_back(peer, room)
+
+    def _join_back(self, peer: Peer, room: Room) -> None:
+        joining = self._joining.get(peer)
+        if joining is not None and room in joining:
+            joining.remove(room)
+            if not joining:
+                del self._joining[peer]
 
     def _unwatch_if_empty(self, key: str) -> None:
         """Stop reading a room that has no member here, once this node's events are back."""
@@ -2320,16 +2326,12 @@ class RedisHub(LocalHub):
         self._appender_known = None
 
     def _refused_to_close(self, error: ResponseError) -> None:
-        """Redis refused to say who a connection is, or to close it. Refused for good (an
-        ACL without CLIENT, a proxy that has no such command): said once, and not asked
-        again. Any other error (Redis busy with a long script, say) is Redis unavailable
-        for now: the recovery tries again."""
-        text = str(error).lower()
-        if not (
-            isinstance(error, NoPermissionError)
-            or "unknown command" in text
-            or "unknown subcommand" in text
-        ):
+        """Redis refused to say who a connection is, or to close it. Refused for now (busy
+        with a long script, say): Redis is unavailable, and the recovery tries again. Any
+        other refusal is for good (an ACL without CLIENT, a proxy that has no such command,
+        words the node does not know): said once, and not asked again."""
+        code = getattr(error, "status_code", None) or str(error).partition(" ")[0]
+        if code in _FOR_NOW:
             raise RedisConnectionError(f"Redis did not close a lost connection: {_said(error)}")
         self._cannot_close_because(_said(error))
 
@@ -2348,6 +2350,10 @@ class RedisHub(LocalHub):
         for peer in list(self._peers.values()):
             LocalHub.send(self, peer, notice)
 
+
+#: How the errors begin that Redis gives while it cannot act for now (busy with a script,
+#: loading its data, a cluster moving or a replica cut off from its master): tried again.
+_FOR_NOW = ("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")
 
 #: The room events a member that is joining is told before its own join is back.
 _COMINGS = (Join, Part, Leave, NickChange)
