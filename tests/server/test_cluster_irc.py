@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,6 +13,7 @@ from tcpchat.server.chat import ChatServer
 from tcpchat.server.cluster_view import ClusterRoom
 from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
+from tests.support.helpers import LineClient
 from tests.support.irc_client import IrcClient
 
 
@@ -26,16 +29,30 @@ async def irc_member(cluster: Cluster, node: int, nick: str) -> IrcClient:
     return client
 
 
+@contextlib.asynccontextmanager
+async def irc_cluster(redis_url: str, *, flood_control: bool = True) -> AsyncIterator[Cluster]:
+    """Two nodes with their IRC ports on, closed with their clients on the way out."""
+    async with running_cluster(redis_url, 0, flood_control=flood_control) as cluster:
+        await cluster.node(irc=True)
+        await cluster.node(irc=True)
+        yield cluster
+
+
+async def ann_ben_and_carol(cluster: Cluster) -> tuple[IrcClient, IrcClient, LineClient]:
+    """ann on IRC on the first node, ben on IRC and carol (native) on the second, ann told
+    that ben came in."""
+    carol = await cluster.client(cluster.nodes[1], "carol")
+    ann = await irc_member(cluster, 0, "ann")
+    ben = await irc_member(cluster, 1, "ben")
+    await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+    return ann, ben, carol
+
+
 async def test_irc_members_on_two_nodes_talk_and_see_each_other(redis_url: str) -> None:
     """ann on node A and ben on node B, both on IRC: each one's JOIN, PRIVMSG and NICK
     reach the other, and a native member of node B reads ann's line."""
-    async with running_cluster(redis_url, 0) as cluster:
-        await cluster.node(irc=True)
-        await cluster.node(irc=True)
-        carol = await cluster.client(cluster.nodes[1], "carol")
-        ann = await irc_member(cluster, 0, "ann")
-        ben = await irc_member(cluster, 1, "ben")
-        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+    async with irc_cluster(redis_url) as cluster:
+        ann, ben, carol = await ann_ben_and_carol(cluster)
         await ann.send("PRIVMSG #lobby :hello from A", "NICK anna")
         await ben.expect(r"^:ann!ann@tcpchat PRIVMSG #lobby :hello from A$")
         await ben.expect(r"^:ann!ann@tcpchat NICK :?anna$")
@@ -47,13 +64,8 @@ async def test_irc_members_on_two_nodes_talk_and_see_each_other(redis_url: str) 
 async def test_a_channel_notice_crosses_nodes_as_a_notice(redis_url: str) -> None:
     """An IRC NOTICE to #lobby on node A: IRC members on node B get a NOTICE, native ones
     a line; ann's node goes on (its sender did not stop on it), and so does the room."""
-    async with running_cluster(redis_url, 0) as cluster:
-        await cluster.node(irc=True)
-        await cluster.node(irc=True)
-        carol = await cluster.client(cluster.nodes[1], "carol")
-        ann = await irc_member(cluster, 0, "ann")
-        ben = await irc_member(cluster, 1, "ben")
-        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+    async with irc_cluster(redis_url) as cluster:
+        ann, ben, carol = await ann_ben_and_carol(cluster)
         await ann.send("NOTICE #lobby :build is green", "PRIVMSG #lobby :and after it")
         await ben.expect(r"^:ann!ann@tcpchat NOTICE #lobby :build is green$")
         await ben.expect(r"^:ann!ann@tcpchat PRIVMSG #lobby :and after it$")
@@ -70,9 +82,8 @@ async def test_members_of_one_node_who_make_a_room_together_hear_each_join_once(
     way to Redis together: neither hears the other come in twice (once as a coming while
     its own join was on its way, and again as it came back), and at least one hears the
     other come in. (Five rooms: the two joins come back in one pass in most.)"""
-    async with running_cluster(redis_url, 0) as cluster:
-        node = await cluster.node(irc=True)
-        await cluster.node(irc=True)
+    async with irc_cluster(redis_url) as cluster:
+        node = cluster.nodes[0]
         ann = await irc_member(cluster, 0, "ann")
         amy = await irc_member(cluster, 0, "amy")
         for n in range(5):
@@ -137,9 +148,7 @@ async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -
     than Redis answers. No node logs an error (the suite fails a test that does), and
     every member is answered afterwards, in a room whose members both nodes agree on."""
     rng = random.Random(seed)
-    async with running_cluster(redis_url, 0, flood_control=False) as cluster:
-        await cluster.node(irc=True)
-        await cluster.node(irc=True)
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
         nicks = [f"i{n}" for n in range(IRC_MEMBERS)]
         members = [await irc_member(cluster, n % 2, nick) for n, nick in enumerate(nicks)]
         for member in members:
