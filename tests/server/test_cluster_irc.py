@@ -92,7 +92,7 @@ async def test_members_of_one_node_who_make_a_room_together_hear_each_join_once(
             for member in (ann, amy):
                 await member.expect(rf" 366 \S+ #new{n} ")
             room = f"#new{n}"
-            await wait_until(lambda: full_members(node, room) == 2)  # noqa: B023 - awaited here
+            await wait_until(lambda: members_in(node, room) == 2)  # noqa: B023 - awaited here
         await ann.send("PRIVMSG #lobby :after")
         await amy.expect(r"PRIVMSG #lobby :after$")
         await amy.sync()
@@ -116,21 +116,13 @@ IRC_COMMANDS = (
 IRC_MEMBERS = 4
 
 
-def everyone_in(node: ChatServer, name: str) -> bool:
-    """Whether ``node`` holds every IRC member of the test as a full member of ``name``
-    (its own, its join back from Redis) or another node's."""
+def members_in(node: ChatServer, name: str) -> int:
+    """How many members ``node`` holds in the room ``name``, its own and the other nodes',
+    once none of its own is still joining it (its join not back from Redis); 0 till then."""
     room = hub_of(node)._rooms.get(room_key(name))
-    return (
-        isinstance(room, ClusterRoom)
-        and not room.joining
-        and len(room.members) + len(room.remote) == IRC_MEMBERS
-    )
-
-
-def full_members(node: ChatServer, name: str) -> int:
-    """How many of ``node``'s own members are full members of ``name`` (joins back)."""
-    room = hub_of(node)._rooms.get(room_key(name))
-    return len(room.members) if isinstance(room, ClusterRoom) and not room.joining else 0
+    if not isinstance(room, ClusterRoom) or room.joining:
+        return 0
+    return len(room.members) + len(room.remote)
 
 
 async def known_everywhere(member: IrcClient, nicks: list[str]) -> None:
@@ -167,7 +159,9 @@ async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -
             await member.expect(r" 366 \S+ #end ")
         # Every join is back on both nodes (an IRC member is told its NAMES at once; it
         # hears the room from where its join lands in the room's stream).
-        await wait_until(lambda: all(everyone_in(node, "#end") for node in cluster.nodes))
+        await wait_until(
+            lambda: all(members_in(node, "#end") == IRC_MEMBERS for node in cluster.nodes)
+        )
         for n, member in enumerate(members):
             await member.send(f"PRIVMSG #end :done {n}")
         for member in members:  # every join is read everywhere once every "done" is
