@@ -593,11 +593,15 @@ def resp(value: object) -> bytes:
 
 class StandInClient:
     """The node's client for commands off the hot path, as the answers use it: the
-    reader's wake-up (``XADD`` to the node's inbox), held until ``go`` is set."""
+    reader's wake-up (``XADD`` to the node's inbox), held until ``go`` is set, and a
+    room's events before the node's first there (none)."""
 
     def __init__(self) -> None:
         self.go = asyncio.Event()
         self.woken = 0
+
+    async def xrevrange(self, *args: object, **kwargs: object) -> list[object]:
+        return []
 
     async def xadd(self, *args: object, **kwargs: object) -> None:
         await self.go.wait()

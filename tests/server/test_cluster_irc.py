@@ -15,6 +15,8 @@ from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.irc_client import IrcClient
+from tests.support.proxy import holding_proxy
+from tests.support.redis import RedisServer
 
 
 async def irc_member(cluster: Cluster, node: int, nick: str) -> IrcClient:
@@ -79,9 +81,9 @@ async def test_members_of_one_node_who_make_a_room_together_hear_each_join_once(
     redis_url: str,
 ) -> None:
     """ann and amy, on one node, join a new room at the same moment, their joins on their
-    way to Redis together: neither hears the other come in twice (once as a coming while
-    its own join was on its way, and again as it came back), and at least one hears the
-    other come in. (Five rooms: the two joins come back in one pass in most.)"""
+    way to Redis together: the one whose names lacked the other hears it come in, once,
+    and the other does not hear a join its names showed. (Five rooms: the two joins come
+    back in one pass in most.)"""
     async with irc_cluster(redis_url) as cluster:
         node = cluster.nodes[0]
         ann = await irc_member(cluster, 0, "ann")
@@ -96,12 +98,15 @@ async def test_members_of_one_node_who_make_a_room_together_hear_each_join_once(
         await ann.send("PRIVMSG #lobby :after")
         await amy.expect(r"PRIVMSG #lobby :after$")
         await amy.sync()
+        await ann.sync()
         for n in range(5):
-            heard = [
-                sum(line.endswith(f"{other}!{other}@tcpchat JOIN #new{n}") for line in seen)
-                for seen, other in ((ann.seen, "amy"), (amy.seen, "ann"))
-            ]
-            assert max(heard) == 1, (n, heard)
+            for member, me, other in ((ann, "ann", "amy"), (amy, "amy", "ann")):
+                heard = sum(
+                    line.endswith(f"{other}!{other}@tcpchat JOIN #new{n}") for line in member.seen
+                )
+                [names] = [line for line in member.seen if f" 353 {me} = #new{n} " in line]
+                listed = other in names.replace(":", " ").replace("@", " ").split()[5:]
+                assert heard == (0 if listed else 1), (n, me, names, heard)
 
 
 #: What an IRC member may send in a burst: {me} is its own first nick, {other} another's.
@@ -180,3 +185,50 @@ async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -
         n.lstrip("@") for n in second[-1].split()
     )
     assert len(first[-1].split()) == IRC_MEMBERS
+
+
+async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """ann (IRC) joins #lobby on node A, which reads no room yet, and dora (native)
+    registers there, into #lobby; their joins are held in the network. ben joins it on
+    node B meanwhile, his join in the stream before theirs, after the names they were
+    answered with. Once their joins land, both are told ben came in."""
+    async with holding_proxy(redis_server.port) as proxy:
+        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
+        try:
+            held = hub_of(await cluster.node(irc=True))
+            cluster.url = redis_url
+            await cluster.node(irc=True)
+            carol = await cluster.client(cluster.nodes[1], "carol")
+            port = cluster.nodes[0].irc_port
+            assert port is not None
+            ann = await IrcClient.connect(port)
+            cluster.clients.append(ann)
+            await ann.register("ann")
+            known = held._appender_known
+            assert known is not None
+            proxy.hold(known.addr)
+            await ann.send("JOIN #lobby")
+            names = await ann.numeric("353")
+            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "carol"]
+            dora = await LineClient.connect(cluster.nodes[0].port)
+            cluster.clients.append(dora)
+            await dora.expect("Choose a nickname")
+            await dora.register("dora")
+            assert any("3 users online: ann, carol, dora" in line for line in dora.seen)
+            ben = await irc_member(cluster, 1, "ben")
+            await carol.expect(r"\*\*\* ben joined")
+            await proxy.release()
+            await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+            await ben.expect(r"^:ann!ann@tcpchat JOIN #lobby$")
+            await dora.expect(r"\*\*\* ben joined")
+            await settled(dora)
+            await ann.sync()
+            # Told once, and nothing that their answers showed (carol, each other).
+            assert sum("ben joined" in line for line in dora.seen) == 1
+            assert not any(" joined" in line and "ben" not in line for line in dora.seen)
+            joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
+            assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
+        finally:
+            await cluster.close()

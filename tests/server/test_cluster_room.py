@@ -3,9 +3,14 @@ still joining, and everyone else's."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from tcpchat.core.events import Event, Join, Leave, NickChange, Part
 from tcpchat.core.hub import Peer
-from tcpchat.server.cluster_view import ClusterRoom
+from tcpchat.server.cluster_view import ClusterRoom, comings_owed
 from tests.support.fakes import FakeTransport
+
+TS = datetime(2026, 12, 2, tzinfo=UTC)
 
 
 def joining(nick: str, room: ClusterRoom) -> Peer:
@@ -43,3 +48,56 @@ def test_a_member_renamed_once_in_is_renamed_among_the_members() -> None:
     assert room.members == {"robert": bob}
     assert not room.joining
     assert room.nicks() == ("robert",)
+
+
+def owed(told: set[str], *before: Event, here: tuple[str, ...] = ("ann",)) -> list[Event]:
+    """What ann, answered with ``told``, is owed of ``before`` in #dev."""
+    return comings_owed(frozenset(told), before, set(here), "#dev")
+
+
+def test_a_joiner_is_owed_the_comings_and_goings_its_answer_did_not_show() -> None:
+    """ann was answered with carol and dave: ben came in and dave left after that answer,
+    before her join; carol's join and erin's join and part were older, and agree with it."""
+    before = (
+        Join(1, TS, "carol", "#dev"),
+        Join(2, TS, "erin", "#dev"),
+        Part(3, TS, "erin", "#dev", "bye"),
+        Join(4, TS, "Ben", "#dev"),
+        Leave(5, TS, "dave", "quit"),
+    )
+    assert owed({"ann", "carol", "dave"}, *before) == [before[3], before[4]]
+    assert owed({"ann", "ben", "carol"}, *before) == []  # her answer knew it all
+
+
+def test_a_nick_change_is_told_as_a_change_a_join_or_a_part() -> None:
+    """A change whose two names both disagree with the answer is told as it is; where only
+    one does, as a join of the new name or a part of the old one."""
+    change = NickChange(7, TS, "ben", "benji")
+    assert owed({"ann", "ben"}, change) == [change]
+    assert owed({"ann"}, change) == [Join(7, TS, "benji", "#dev")]
+    assert owed({"ann", "ben", "benji"}, change) == [Part(7, TS, "ben", "#dev", "")]
+    parted = Part(8, TS, "benji", "#dev", "")
+    assert owed({"ann", "ben"}, change, parted) == [Part(7, TS, "ben", "#dev", "")]
+
+
+def test_the_members_of_the_node_itself_are_never_owed() -> None:
+    """The node knew its own members as it answered: ann's own join, and amy's (of this
+    node), are not told again."""
+    before = (Join(1, TS, "amy", "#dev"), Join(2, TS, "ann", "#dev"))
+    assert owed({"ann"}, *before, here=("ann", "amy")) == []
+
+
+def test_a_joiner_renamed_before_its_join_is_back_is_owed_under_its_new_nick() -> None:
+    """ann, answered before the node read #dev, renames to anna; the node starts reading
+    the room, and ben's join before hers is owed to anna."""
+    room = ClusterRoom("#dev")
+    ann = Peer(FakeTransport())
+    ann.nick = "ann"
+    room.add("ann", ann)
+    room.wait_for_join("ann", frozenset({"ann"}))
+    ann.nick = "anna"
+    room.renamed("ann", ann)
+    ben = Join(3, TS, "ben", "#dev")
+    assert room.owe([ben], {"anna"}) == [(ann, ben)]
+    assert not room.welcomed
+    assert room.owe([ben], {"anna"}) == []  # told once

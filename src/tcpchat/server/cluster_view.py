@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
+from tcpchat.core.events import Event, Join, Leave, NickChange, Part
 from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import MAX_AWAY_CHARS
@@ -120,14 +122,20 @@ class ClusterRoom(Room):
     joined waits in ``joining`` until its join comes back from the room's stream,
     so that it is told nothing said in the room before it came in. The names,
     the count and the away list that commands show are the whole cluster's.
+
+    A node reads a room from its own first event there on. A member that joined
+    before the node read the room was answered with the members the node knew of
+    then: ``welcomed`` keeps those names, until the node knows what came and went
+    after them and before its first event (:meth:`owe`).
     """
 
-    __slots__ = ("joining", "remote")
+    __slots__ = ("joining", "remote", "welcomed")
 
     def __init__(self, name: str, creator: str = "") -> None:
         super().__init__(name, creator)
         self.remote: dict[str, RemotePeer] = {}
         self.joining: dict[str, Peer] = {}
+        self.welcomed: dict[str, frozenset[str]] = {}
 
     def __len__(self) -> int:
         return len(self.members) + len(self.remote) + len(self.joining)
@@ -161,11 +169,14 @@ class ClusterRoom(Room):
         if self.remote.pop(key, None) is not None:
             self._nicks = None
 
-    def wait_for_join(self, key: str) -> None:
-        """The member ``key`` has joined here: it hears the room once its join is back."""
+    def wait_for_join(self, key: str, told: frozenset[str] | None = None) -> None:
+        """The member ``key`` has joined here: it hears the room once its join is back.
+        ``told``: the members it was answered with, the node not reading the room yet."""
         peer = self.members[key]
         self.remove(key)
         self.joining[key] = peer
+        if told is not None:
+            self.welcomed[key] = told
         self._nicks = None
 
     def renamed(self, old_key: str, peer: Peer) -> None:
@@ -174,11 +185,32 @@ class ClusterRoom(Room):
         if self.joining.pop(old_key, None) is None:
             super().renamed(old_key, peer)
             return
-        self.joining[nick_key(peer.nick or "")] = peer
+        key = nick_key(peer.nick or "")
+        self.joining[key] = peer
+        if old_key in self.welcomed:
+            self.welcomed[key] = self.welcomed.pop(old_key)
         self._nicks = None
+
+    def owe(self, before: Iterable[Event], here: Container[str]) -> list[tuple[Peer, Event]]:
+        """The node reads the room from now on; ``before`` are the room's events just
+        before its first one there, in order. Each member still joining that was answered
+        before is owed the comings and goings its answer did not show: to tell it now,
+        before anything the node reads of the room."""
+        if not self.welcomed:
+            return []
+        before = list(before)
+        owed = [
+            (self.joining[key], event)
+            for key, told in self.welcomed.items()
+            if key in self.joining
+            for event in comings_owed(told, before, here, self.name)
+        ]
+        self.welcomed.clear()
+        return owed
 
     def joined(self, key: str) -> Peer | None:
         """The join of ``key`` is back (or will never be): it hears the room from now on."""
+        self.welcomed.pop(key, None)
         peer = self.joining.pop(key, None)
         if peer is not None:
             self.add(key, peer)
@@ -187,3 +219,40 @@ class ClusterRoom(Room):
     def names_changed(self) -> None:
         """A remote member's nickname or away message changed: list them again."""
         self._nicks = None
+
+
+def comings_owed(
+    told: frozenset[str], before: Iterable[Event], here: Container[str], room: str
+) -> list[Event]:
+    """What a joiner answered with the members ``told`` (nick keys) is owed of ``before``,
+    the room's events before its join, in order: each nick whose last coming or going there
+    disagrees with ``told``, by that event. A nick change is told as it is when both its
+    names disagree, else as a join of the new name or a part of the old one. ``before``
+    may reach back past the answer: what the answer already showed agrees with it. The
+    nicks of the node's own members (``here``) are left out: the answer knew them."""
+    last: dict[str, tuple[bool, Event]] = {}  # by nick key: in the room after it, and it
+    for event in before:
+        match event:
+            case Join(nick=nick):
+                last[nick_key(nick)] = (True, event)
+            case Part(nick=nick) | Leave(nick=nick):
+                last[nick_key(nick)] = (False, event)
+            case NickChange(old=old, new=new):
+                last[nick_key(old)] = (False, event)
+                last[nick_key(new)] = (True, event)
+    wrong = {
+        key: (inside, event)
+        for key, (inside, event) in last.items()
+        if key not in here and inside != (key in told)
+    }
+    owed: dict[int, Event] = {}  # by id: a nick change whose names both disagree, once
+    for inside, event in wrong.values():
+        if isinstance(event, NickChange):
+            other = wrong.get(nick_key(event.old if inside else event.new))
+            if other is None or other[1] is not event:
+                if inside:
+                    event = Join(event.id, event.ts, event.new, room)
+                else:
+                    event = Part(event.id, event.ts, event.old, room, "")
+        owed[event.id] = event
+    return [owed[event_id] for event_id in sorted(owed)]

@@ -127,6 +127,10 @@ FEED_CAP = 10_000
 #: How long a sweep's mark waits for its node to come back and register its members again
 #: (a node away for longer, its process still running, would not know it was swept): a week.
 SWEPT_MARK_SECONDS = 7 * 24 * 3600
+#: Events a node reads back, as it starts reading a room, for the comings and goings that
+#: members who joined before were not answered with: far more than land between a join's
+#: answer and its script in any room (ClusterRoom.owe).
+LOOKED_BACK = 500
 #: Entries one XREAD takes from each stream: what a lagging node holds in memory at once.
 READ_COUNT = 1_000
 #: Milliseconds one XREAD waits for news before it is sent again.
@@ -857,7 +861,12 @@ class RedisHub(LocalHub):
         if key not in self._positions:
             self._positions[key] = None  # read from this node's first event in it
         if isinstance(room, ClusterRoom) and peer.nick is not None:
-            room.wait_for_join(nick_key(peer.nick))
+            # Not reading the room yet, this node answers with the members it knows of;
+            # whoever came or went before its first event there, and after, is owed.
+            told = None
+            if self._positions[key] is None and not self.rules.is_quiet(len(room)):
+                told = frozenset(room.everyone())
+            room.wait_for_join(nick_key(peer.nick), told)
             self._joining.setdefault(peer, []).append(room)
         self._describe(peer)
         return room
@@ -1699,14 +1708,36 @@ class RedisHub(LocalHub):
         exactly), before the reader can bring a joiner's join back. The same for its
         moderation (cluster_moderation.py)."""
         room = self._rooms.get(key)
+        before: list[Event] = []
+        if isinstance(room, ClusterRoom) and room.welcomed:
+            before = await self._comings_before(client, key, event_id)
         if self.history is not None:
             name = room.name if room is not None else key
             await self.history.load_ring(name, key, event_id)
         if self.modes is not None and room is not None:
             await self._load_modes(client, room)
+        room = self._rooms.get(key)
+        if isinstance(room, ClusterRoom):
+            for peer, event in room.owe(before, self._peers):
+                LocalHub.send(self, peer, event)
         self._positions[key] = f"{event_id - 1}-0"
         if self.modes is not None:
             self._release_held()
+
+    async def _comings_before(self, client: aioredis.Redis, key: str, event_id: int) -> list[Event]:
+        """The comings and goings among the room's last ``LOOKED_BACK`` events before
+        ``event_id``, in order: what members answered before this node read the room may
+        not have known of (ClusterRoom.owe)."""
+        stream = self.keys.events(key)
+        entries = _entries(await client.xrevrange(stream, f"({event_id}-0", "-", count=LOOKED_BACK))
+        comings: list[Event] = []
+        for entry_id, fields in reversed(entries):
+            document = fields.get("e", "")
+            if document.startswith(_COMING_DOCUMENTS):
+                event = _parse(document)
+                if event is not None:
+                    comings.append(with_id(event, id_number(entry_id)))
+        return comings
 
     def _deliver_sent(
         self, events: list[RoomEvent], first: int, slots: dict[str, int], reply: list[Any]
@@ -2001,15 +2032,17 @@ class RedisHub(LocalHub):
             if origin is not None and type(event) is Join:
                 self._replay(origin.author, room, event_id)
             if (
-                isinstance(room, ClusterRoom)
+                origin is None
+                and isinstance(room, ClusterRoom)
                 and room.joining
                 and type(event) in _COMINGS
                 and not kept_quiet(event, room, self.rules)
             ):
-                # Who came and went just before them: their welcome may not have known.
+                # Who came and went on another node just before them: their welcome may
+                # not have known. (This node's own were made before their welcome, which
+                # showed them.)
                 for peer in list(room.joining.values()):
-                    if peer is not exclude:
-                        LocalHub.send(self, peer, event)
+                    LocalHub.send(self, peer, event)
         if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
             # Told to the room first: a kicked member hears its kick, then leaves.
             self.modes.heard(event, room, here=origin is not None, made=made)
@@ -2357,6 +2390,8 @@ _FOR_NOW = ("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")
 
 #: The room events a member that is joining is told before its own join is back.
 _COMINGS = (Join, Part, Leave, NickChange)
+#: How their stream documents begin (cluster_wire.stream_document).
+_COMING_DOCUMENTS = tuple(f'{{"type":"{kind.kind}",' for kind in _COMINGS)
 #: The room events that change a room's moderation (who is its operator, who is muted,
 #: slow mode): kept in its modes hash, and acted on by every node as it reads them.
 _MODES_WRITTEN = frozenset({Kick, ModeChange, Join, Part, Leave, NickChange})
