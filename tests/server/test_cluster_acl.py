@@ -51,6 +51,12 @@ async def test_a_cluster_on_a_user_with_the_documented_rules_is_refused_nothing(
             await bob.expect(r"psst")
             await bob.expect(r"alice is now known as alicia")
             await settled(alice, "#dev")
+            # Her line waits while her node loads #dev's moderation, and her replies do not
+            # wait for it: bob joins once it is in the room's stream (nothing held or on
+            # its way).
+            node_a, modes_a = hub_of(a), hub_of(a).modes
+            assert modes_a is not None
+            await wait_until(lambda: not modes_a.hold and not node_a._in_flight)
             await written(a)
             await bob.send("/join #dev")
             await bob.expect(r"end of history")

@@ -232,3 +232,43 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
             assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
         finally:
             await cluster.close()
+
+
+async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """Node A reads #lobby (dora is in it); ann joins #lobby there, her join held in the
+    network. ben, on node B, in #lobby and #dev, changes nick meanwhile: one change told
+    to both rooms. ann's names showed ben; she is told of benji, once."""
+    async with holding_proxy(redis_server.port) as proxy:
+        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
+        try:
+            held = hub_of(await cluster.node(irc=True))
+            cluster.url = redis_url
+            await cluster.node(irc=True)
+            dora = await cluster.client(cluster.nodes[0], "dora")
+            ben = await irc_member(cluster, 1, "ben")
+            await ben.send("JOIN #dev")
+            await ben.expect(r" 366 ben #dev ")
+            await dora.expect(r"\*\*\* ben joined")
+            port = cluster.nodes[0].irc_port
+            assert port is not None
+            ann = await IrcClient.connect(port)
+            cluster.clients.append(ann)
+            await ann.register("ann")
+            await known_everywhere(ann, ["ann", "ben", "dora"])
+            known = held._appender_known
+            assert known is not None
+            proxy.hold(known.addr)
+            await ann.send("JOIN #lobby")
+            names = await ann.numeric("353")
+            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben", "dora"]
+            await ben.send("NICK benji")
+            await dora.expect(r"\*\*\* ben is now known as benji")
+            await proxy.release()
+            await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")
+            await settled(dora)
+            await ann.sync()
+            assert sum(" NICK " in line for line in ann.seen) == 1
+        finally:
+            await cluster.close()

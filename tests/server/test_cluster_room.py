@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tcpchat.core.events import Event, Join, Leave, NickChange, Part
+from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
 from tcpchat.core.hub import Peer
 from tcpchat.server.cluster_view import ClusterRoom, comings_owed
 from tests.support.fakes import FakeTransport
@@ -18,7 +18,7 @@ def joining(nick: str, room: ClusterRoom) -> Peer:
     peer = Peer(FakeTransport())
     peer.nick = nick
     room.add(nick, peer)
-    room.wait_for_join(nick)
+    room.wait_for_join(nick, 0)
     return peer
 
 
@@ -80,6 +80,12 @@ def test_a_nick_change_is_told_as_a_change_a_join_or_a_part() -> None:
     assert owed({"ann", "ben"}, change, parted) == [Part(7, TS, "ben", "#dev", "")]
 
 
+def test_a_kick_is_a_going() -> None:
+    kick = Kick(9, TS, "carol", "ben", "#dev", "spam")
+    assert owed({"ann", "ben"}, kick) == [kick]
+    assert owed({"ann"}, Join(8, TS, "ben", "#dev"), kick) == []
+
+
 def test_the_members_of_the_node_itself_are_never_owed() -> None:
     """The node knew its own members as it answered: ann's own join, and amy's (of this
     node), are not told again."""
@@ -94,10 +100,30 @@ def test_a_joiner_renamed_before_its_join_is_back_is_owed_under_its_new_nick() -
     ann = Peer(FakeTransport())
     ann.nick = "ann"
     room.add("ann", ann)
-    room.wait_for_join("ann", frozenset({"ann"}))
+    room.wait_for_join("ann", 5, frozenset())
     ann.nick = "anna"
     room.renamed("ann", ann)
     ben = Join(3, TS, "ben", "#dev")
     assert room.owe([ben], {"anna"}) == [(ann, ben)]
     assert not room.welcomed
     assert room.owe([ben], {"anna"}) == []  # told once
+    assert room.answered == {"anna": 5}
+
+
+def test_a_joiner_is_told_what_this_node_did_after_its_answer() -> None:
+    """ann was answered once event 10 was made here, amy once event 20 was: a coming made
+    here as event 15 is news to ann alone, one made as 25 to both (but its own author);
+    another node's is news to both, as far as this node can tell."""
+    room = ClusterRoom("#dev")
+    ann, amy = Peer(FakeTransport()), Peer(FakeTransport())
+    for nick, peer, answered in (("ann", ann, 10), ("amy", amy, 20)):
+        peer.nick = nick
+        room.add(nick, peer)
+        room.wait_for_join(nick, answered)
+    assert room.not_shown(15, None) == [ann]
+    assert room.not_shown(25, None) == [ann, amy]
+    assert room.not_shown(25, amy) == [ann]
+    assert room.not_shown(None, None) == [ann, amy]
+    room.joined("ann")
+    assert room.not_shown(25, None) == [amy]
+    assert room.answered == {"amy": 20}

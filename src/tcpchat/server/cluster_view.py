@@ -18,7 +18,7 @@ import time
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
-from tcpchat.core.events import Event, Join, Leave, NickChange, Part
+from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
 from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import MAX_AWAY_CHARS
@@ -123,18 +123,22 @@ class ClusterRoom(Room):
     so that it is told nothing said in the room before it came in. The names,
     the count and the away list that commands show are the whole cluster's.
 
-    A node reads a room from its own first event there on. A member that joined
-    before the node read the room was answered with the members the node knew of
-    then: ``welcomed`` keeps those names, until the node knows what came and went
-    after them and before its first event (:meth:`owe`).
+    A joiner was answered with the members the node knew of as it joined:
+    ``answered`` keeps when (the last event id made here by then), so that it is
+    told what this node's members did after that and before its join. A node
+    reads a room from its own first event there on: for a member that joined
+    before the node read the room, ``welcomed`` keeps the other nodes' members it
+    was answered with, until the node knows what came and went after them and
+    before its first event (:meth:`owe`).
     """
 
-    __slots__ = ("joining", "remote", "welcomed")
+    __slots__ = ("answered", "joining", "remote", "welcomed")
 
     def __init__(self, name: str, creator: str = "") -> None:
         super().__init__(name, creator)
         self.remote: dict[str, RemotePeer] = {}
         self.joining: dict[str, Peer] = {}
+        self.answered: dict[str, int] = {}
         self.welcomed: dict[str, frozenset[str]] = {}
 
     def __len__(self) -> int:
@@ -169,15 +173,29 @@ class ClusterRoom(Room):
         if self.remote.pop(key, None) is not None:
             self._nicks = None
 
-    def wait_for_join(self, key: str, told: frozenset[str] | None = None) -> None:
+    def wait_for_join(self, key: str, answered: int, told: frozenset[str] | None = None) -> None:
         """The member ``key`` has joined here: it hears the room once its join is back.
-        ``told``: the members it was answered with, the node not reading the room yet."""
+        ``answered``: the last event id made here as it was answered; ``told``: the other
+        nodes' members it was answered with, the node not reading the room yet."""
         peer = self.members[key]
         self.remove(key)
         self.joining[key] = peer
+        self.answered[key] = answered
         if told is not None:
             self.welcomed[key] = told
         self._nicks = None
+
+    def not_shown(self, made: int | None, exclude: Peer | None) -> list[Peer]:
+        """The members still joining whose answer did not show a coming or going read now:
+        every one for another node's (``made`` None: the node's view may not have had it),
+        and for one of this node's, made as event ``made``, those answered before it."""
+        if made is None:
+            return list(self.joining.values())
+        return [
+            peer
+            for key, peer in self.joining.items()
+            if self.answered.get(key, 0) < made and peer is not exclude
+        ]
 
     def renamed(self, old_key: str, peer: Peer) -> None:
         """A member of this node has a new nickname: one still joining keeps waiting for
@@ -187,6 +205,8 @@ class ClusterRoom(Room):
             return
         key = nick_key(peer.nick or "")
         self.joining[key] = peer
+        if old_key in self.answered:
+            self.answered[key] = self.answered.pop(old_key)
         if old_key in self.welcomed:
             self.welcomed[key] = self.welcomed.pop(old_key)
         self._nicks = None
@@ -210,6 +230,7 @@ class ClusterRoom(Room):
 
     def joined(self, key: str) -> Peer | None:
         """The join of ``key`` is back (or will never be): it hears the room from now on."""
+        self.answered.pop(key, None)
         self.welcomed.pop(key, None)
         peer = self.joining.pop(key, None)
         if peer is not None:
@@ -224,18 +245,19 @@ class ClusterRoom(Room):
 def comings_owed(
     told: frozenset[str], before: Iterable[Event], here: Container[str], room: str
 ) -> list[Event]:
-    """What a joiner answered with the members ``told`` (nick keys) is owed of ``before``,
-    the room's events before its join, in order: each nick whose last coming or going there
-    disagrees with ``told``, by that event. A nick change is told as it is when both its
-    names disagree, else as a join of the new name or a part of the old one. ``before``
-    may reach back past the answer: what the answer already showed agrees with it. The
-    nicks of the node's own members (``here``) are left out: the answer knew them."""
+    """What a joiner answered with the other nodes' members ``told`` (nick keys) is owed of
+    ``before``, the room's events before its join, in order: each nick whose last coming
+    or going there (a kick is a going) disagrees with ``told``, by that event. A nick
+    change is told as it is when both its names disagree, else as a join of the new name
+    or a part of the old one. ``before`` may reach back past the answer: what the answer
+    already showed agrees with it. The nicks of this node's own members (``here``) are
+    left out: the answer knew them."""
     last: dict[str, tuple[bool, Event]] = {}  # by nick key: in the room after it, and it
     for event in before:
         match event:
             case Join(nick=nick):
                 last[nick_key(nick)] = (True, event)
-            case Part(nick=nick) | Leave(nick=nick):
+            case Part(nick=nick) | Leave(nick=nick) | Kick(target=nick):
                 last[nick_key(nick)] = (False, event)
             case NickChange(old=old, new=new):
                 last[nick_key(old)] = (False, event)

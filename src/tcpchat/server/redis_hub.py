@@ -237,6 +237,11 @@ class ClusterClock(EventClock):
         if event_id > self._last:
             self._last = event_id
 
+    @property
+    def latest(self) -> int:
+        """The last id this node has made or seen."""
+        return self._last
+
     def stamp(self) -> tuple[int, datetime]:
         self._last += 1
         millisecond = time.time_ns() // 1_000_000
@@ -861,12 +866,12 @@ class RedisHub(LocalHub):
         if key not in self._positions:
             self._positions[key] = None  # read from this node's first event in it
         if isinstance(room, ClusterRoom) and peer.nick is not None:
-            # Not reading the room yet, this node answers with the members it knows of;
-            # whoever came or went before its first event there, and after, is owed.
+            # Not reading the room yet, this node answers with the other nodes' members
+            # it knows of; who came or went before its first event there, and after, is owed.
             told = None
             if self._positions[key] is None and not self.rules.is_quiet(len(room)):
-                told = frozenset(room.everyone())
-            room.wait_for_join(nick_key(peer.nick), told)
+                told = frozenset(room.remote)
+            room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
             self._joining.setdefault(peer, []).append(room)
         self._describe(peer)
         return room
@@ -1708,18 +1713,18 @@ class RedisHub(LocalHub):
         exactly), before the reader can bring a joiner's join back. The same for its
         moderation (cluster_moderation.py)."""
         room = self._rooms.get(key)
-        before: list[Event] = []
-        if isinstance(room, ClusterRoom) and room.welcomed:
-            before = await self._comings_before(client, key, event_id)
         if self.history is not None:
             name = room.name if room is not None else key
             await self.history.load_ring(name, key, event_id)
         if self.modes is not None and room is not None:
             await self._load_modes(client, room)
         room = self._rooms.get(key)
-        if isinstance(room, ClusterRoom):
-            for peer, event in room.owe(before, self._peers):
-                LocalHub.send(self, peer, event)
+        if isinstance(room, ClusterRoom) and room.welcomed:
+            before = await self._comings_before(client, key, event_id)
+            room = self._rooms.get(key)
+            if isinstance(room, ClusterRoom):
+                for peer, event in room.owe(before, self._peers):
+                    LocalHub.send(self, peer, event)
         self._positions[key] = f"{event_id - 1}-0"
         if self.modes is not None:
             self._release_held()
@@ -2032,16 +2037,13 @@ class RedisHub(LocalHub):
             if origin is not None and type(event) is Join:
                 self._replay(origin.author, room, event_id)
             if (
-                origin is None
-                and isinstance(room, ClusterRoom)
+                isinstance(room, ClusterRoom)
                 and room.joining
                 and type(event) in _COMINGS
                 and not kept_quiet(event, room, self.rules)
             ):
-                # Who came and went on another node just before them: their welcome may
-                # not have known. (This node's own were made before their welcome, which
-                # showed them.)
-                for peer in list(room.joining.values()):
+                # Who came and went just before them, that their welcome did not show.
+                for peer in self._not_shown(room, origin):
                     LocalHub.send(self, peer, event)
         if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
             # Told to the room first: a kicked member hears its kick, then leaves.
@@ -2083,10 +2085,21 @@ class RedisHub(LocalHub):
             while len(self._announced) > ANNOUNCED_REMEMBERED:
                 self._announced.popitem(last=False)
         exclude = origin.exclude if origin is not None else None
-        for peer in list(room.members.values()):
+        joining = self._not_shown(room, origin) if isinstance(room, ClusterRoom) else []
+        for peer in [*room.members.values(), *joining]:
             if peer not in told and peer is not exclude:
                 told.add(peer)
                 LocalHub.send(self, peer, event)
+
+    @staticmethod
+    def _not_shown(room: ClusterRoom, origin: RoomEvent | None) -> list[Peer]:
+        """The members still joining ``room`` whose welcome did not show a coming or going
+        read now (``origin``: this node's own, as it was published)."""
+        if not room.joining:
+            return []
+        if origin is None:
+            return room.not_shown(None, None)
+        return room.not_shown(origin.event.id, origin.exclude)
 
     def _check_skipped(self, key: str, entries: Entries) -> None:
         """Tell this node's members of a room if Redis trimmed lines this node had not read.
@@ -2389,7 +2402,7 @@ class RedisHub(LocalHub):
 _FOR_NOW = ("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")
 
 #: The room events a member that is joining is told before its own join is back.
-_COMINGS = (Join, Part, Leave, NickChange)
+_COMINGS = (Join, Part, Leave, NickChange, Kick)
 #: How their stream documents begin (cluster_wire.stream_document).
 _COMING_DOCUMENTS = tuple(f'{{"type":"{kind.kind}",' for kind in _COMINGS)
 #: The room events that change a room's moderation (who is its operator, who is muted,
