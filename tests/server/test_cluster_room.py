@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
 from tcpchat.core.hub import Peer
 from tcpchat.server.cluster_view import ClusterRoom, comings_owed
+from tcpchat.server.redis_hub import RedisHub, RoomEvent
 from tests.support.fakes import FakeTransport
 
 TS = datetime(2026, 12, 2, tzinfo=UTC)
@@ -127,3 +128,17 @@ def test_a_joiner_is_told_what_this_node_did_after_its_answer() -> None:
     room.joined("ann")
     assert room.not_shown(25, None) == [amy]
     assert room.answered == {"amy": 20}
+
+
+def test_a_kick_made_here_is_news_to_every_joiner() -> None:
+    """This node's kick takes its target out only as it is read back: a joiner answered
+    after the kick was made still listed the target, and is told the kick."""
+    room = ClusterRoom("#dev")
+    ann = Peer(FakeTransport())
+    ann.nick = "ann"
+    room.add("ann", ann)
+    room.wait_for_join("ann", 20)
+    kick = RoomEvent(Kick(15, TS, "carol", "ben", "#dev", ""), "#dev", None, None, 1)
+    part = RoomEvent(Part(15, TS, "dave", "#dev", ""), "#dev", None, None, 2)
+    assert RedisHub._not_shown(room, kick) == [ann]
+    assert RedisHub._not_shown(room, part) == []

@@ -124,8 +124,8 @@ class ClusterRoom(Room):
     the count and the away list that commands show are the whole cluster's.
 
     A joiner was answered with the members the node knew of as it joined:
-    ``answered`` keeps when (the last event id made here by then), so that it is
-    told what this node's members did after that and before its join. A node
+    ``answered`` keeps when (the last event id the node had made or seen by then),
+    so that it is told what this node's members did after that and before its join. A node
     reads a room from its own first event there on: for a member that joined
     before the node read the room, ``welcomed`` keeps the other nodes' members it
     was answered with, until the node knows what came and went after them and
@@ -175,7 +175,7 @@ class ClusterRoom(Room):
 
     def wait_for_join(self, key: str, answered: int, told: frozenset[str] | None = None) -> None:
         """The member ``key`` has joined here: it hears the room once its join is back.
-        ``answered``: the last event id made here as it was answered; ``told``: the other
+        ``answered``: the node's last event id as it was answered; ``told``: the other
         nodes' members it was answered with, the node not reading the room yet."""
         peer = self.members[key]
         self.remove(key)

@@ -239,7 +239,7 @@ class ClusterClock(EventClock):
 
     @property
     def latest(self) -> int:
-        """The last id this node has made or seen."""
+        """The last id this node has made or seen: every id it makes from now is above."""
         return self._last
 
     def stamp(self) -> tuple[int, datetime]:
@@ -1720,29 +1720,37 @@ class RedisHub(LocalHub):
             await self._load_modes(client, room)
         room = self._rooms.get(key)
         if isinstance(room, ClusterRoom) and room.welcomed:
-            before = await self._comings_before(client, key, event_id)
+            before, tokens = await self._comings_before(client, key, event_id)
             room = self._rooms.get(key)
             if isinstance(room, ClusterRoom):
                 for peer, event in room.owe(before, self._peers):
-                    LocalHub.send(self, peer, event)
+                    token = tokens.get(event.id)
+                    if token is None or self._first_time(token, peer):
+                        LocalHub.send(self, peer, event)
         self._positions[key] = f"{event_id - 1}-0"
         if self.modes is not None:
             self._release_held()
 
-    async def _comings_before(self, client: aioredis.Redis, key: str, event_id: int) -> list[Event]:
+    async def _comings_before(
+        self, client: aioredis.Redis, key: str, event_id: int
+    ) -> tuple[list[Event], dict[int, str]]:
         """The comings and goings among the room's last ``LOOKED_BACK`` events before
         ``event_id``, in order: what members answered before this node read the room may
-        not have known of (ClusterRoom.owe)."""
+        not have known of (ClusterRoom.owe); and the tokens of those announced to several
+        rooms, by id."""
         stream = self.keys.events(key)
         entries = _entries(await client.xrevrange(stream, f"({event_id}-0", "-", count=LOOKED_BACK))
         comings: list[Event] = []
+        tokens: dict[int, str] = {}
         for entry_id, fields in reversed(entries):
             document = fields.get("e", "")
             if document.startswith(_COMING_DOCUMENTS):
                 event = _parse(document)
                 if event is not None:
                     comings.append(with_id(event, id_number(entry_id)))
-        return comings
+                    if fields.get("a"):
+                        tokens[comings[-1].id] = fields["a"]
+        return comings, tokens
 
     def _deliver_sent(
         self, events: list[RoomEvent], first: int, slots: dict[str, int], reply: list[Any]
@@ -2079,25 +2087,32 @@ class RedisHub(LocalHub):
         """An announcement sent to several rooms: each member here is told once."""
         if kept_quiet(event, room, self.rules):
             return  # a big room's quit: those who share another room with it hear it there
+        exclude = origin.exclude if origin is not None else None
+        joining = self._not_shown(room, origin) if isinstance(room, ClusterRoom) else []
+        for peer in [*room.members.values(), *joining]:
+            if peer is not exclude and self._first_time(token, peer):
+                LocalHub.send(self, peer, event)
+
+    def _first_time(self, token: str, peer: Peer) -> bool:
+        """Whether ``peer`` is told the announcement ``token`` for the first time (noted)."""
         told = self._announced.get(token)
         if told is None:
             told = self._announced[token] = set()
             while len(self._announced) > ANNOUNCED_REMEMBERED:
                 self._announced.popitem(last=False)
-        exclude = origin.exclude if origin is not None else None
-        joining = self._not_shown(room, origin) if isinstance(room, ClusterRoom) else []
-        for peer in [*room.members.values(), *joining]:
-            if peer not in told and peer is not exclude:
-                told.add(peer)
-                LocalHub.send(self, peer, event)
+        if peer in told:
+            return False
+        told.add(peer)
+        return True
 
     @staticmethod
     def _not_shown(room: ClusterRoom, origin: RoomEvent | None) -> list[Peer]:
         """The members still joining ``room`` whose welcome did not show a coming or going
-        read now (``origin``: this node's own, as it was published)."""
+        read now (``origin``: this node's own, as it was published). A kick made here
+        takes its target out only as it is read back: no welcome before that showed it."""
         if not room.joining:
             return []
-        if origin is None:
+        if origin is None or type(origin.event) is Kick:
             return room.not_shown(None, None)
         return room.not_shown(origin.event.id, origin.exclude)
 
