@@ -350,10 +350,11 @@ Operation = RoomEvent | Claim | Release | Describe | SetTopic | Direct | ShareBa
 
 @dataclass(slots=True)
 class _Held:
-    """A member's own replies, waiting for what it said to come back from Redis first."""
+    """A member's own replies, waiting for what it said to come back from Redis first:
+    events, or bytes already in its rendering (an IRC member's replies)."""
 
     awaiting: int = 0  # the sequence number of its last event still on its way
-    events: list[tuple[int, Event]] = field(default_factory=list)
+    events: list[tuple[int, Event | bytes]] = field(default_factory=list)
 
 
 def new_node_id() -> str:
@@ -1077,11 +1078,24 @@ class RedisHub(LocalHub):
             return
         super().send(peer, event)
 
+    def send_raw(self, peer: Peer, data: bytes) -> None:
+        held = self._held.get(peer)
+        if held is not None:  # (an IRC member's JOIN after its NICK, say: in that order)
+            held.events.append((held.awaiting, data))
+            return
+        super().send_raw(peer, data)
+
+    def _send_held(self, peer: Peer, reply: Event | bytes) -> None:
+        if isinstance(reply, bytes):
+            super().send_raw(peer, reply)
+        else:
+            super().send(peer, reply)
+
     def flush(self, peer: Peer) -> None:
         held = self._held.pop(peer, None)
         if held is not None:
-            for _, event in held.events:
-                super().send(peer, event)
+            for _, reply in held.events:
+                self._send_held(peer, reply)
         super().flush(peer)
 
     def _author_of(self, event: Event) -> Peer | None:
@@ -1110,10 +1124,10 @@ class RedisHub(LocalHub):
             del self._held[author]
         if not held.events:
             return  # nearly always: a member who speaks has nothing of its own waiting
-        ready = [event for after, event in held.events if after <= seq]
-        held.events = [(after, event) for after, event in held.events if after > seq]
-        for event in ready:
-            super().send(author, event)
+        ready = [reply for after, reply in held.events if after <= seq]
+        held.events = [(after, reply) for after, reply in held.events if after > seq]
+        for reply in ready:
+            self._send_held(author, reply)
 
     def _refuse(self, author: Peer | None, why: str = REFUSED) -> None:
         if author is not None and author._hub is self:
