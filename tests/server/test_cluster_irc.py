@@ -15,20 +15,50 @@ from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.irc_client import IrcClient
-from tests.support.proxy import holding_proxy
+from tests.support.proxy import HoldingProxy, holding_proxy
 from tests.support.redis import RedisServer
 
 
-async def irc_member(cluster: Cluster, node: int, nick: str) -> IrcClient:
-    """An IRC client of the cluster's ``node``, registered and in #lobby."""
+async def registered(cluster: Cluster, node: int, nick: str) -> IrcClient:
+    """An IRC client of the cluster's ``node``, registered, in no channel."""
     port = cluster.nodes[node].irc_port
     assert port is not None
     client = await IrcClient.connect(port)
     cluster.clients.append(client)
     await client.register(nick)
+    return client
+
+
+async def irc_member(cluster: Cluster, node: int, nick: str) -> IrcClient:
+    """An IRC client of the cluster's ``node``, registered and in #lobby."""
+    client = await registered(cluster, node, nick)
     await client.send("JOIN #lobby")
     await client.expect(rf"^:{nick}!{nick}@tcpchat JOIN #lobby$")
     return client
+
+
+@contextlib.asynccontextmanager
+async def first_node_held(
+    redis_url: str, redis_server: RedisServer
+) -> AsyncIterator[tuple[Cluster, HoldingProxy]]:
+    """Two nodes with their IRC ports on, the first reaching Redis through a proxy that
+    can hold its bytes in the network (hold_scripts)."""
+    async with holding_proxy(redis_server.port) as proxy:
+        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
+        try:
+            await cluster.node(irc=True)
+            cluster.url = redis_url
+            await cluster.node(irc=True)
+            yield cluster, proxy
+        finally:
+            await cluster.close()
+
+
+def hold_scripts(cluster: Cluster, proxy: HoldingProxy) -> None:
+    """Hold the first node's room events in the network: its scripts' connection."""
+    known = hub_of(cluster.nodes[0])._appender_known
+    assert known is not None
+    proxy.hold(known.addr)
 
 
 @contextlib.asynccontextmanager
@@ -194,44 +224,31 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
     registers there, into #lobby; their joins are held in the network. ben joins it on
     node B meanwhile, his join in the stream before theirs, after the names they were
     answered with. Once their joins land, both are told ben came in."""
-    async with holding_proxy(redis_server.port) as proxy:
-        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
-        try:
-            held = hub_of(await cluster.node(irc=True))
-            cluster.url = redis_url
-            await cluster.node(irc=True)
-            carol = await cluster.client(cluster.nodes[1], "carol")
-            port = cluster.nodes[0].irc_port
-            assert port is not None
-            ann = await IrcClient.connect(port)
-            cluster.clients.append(ann)
-            await ann.register("ann")
-            known = held._appender_known
-            assert known is not None
-            proxy.hold(known.addr)
-            await ann.send("JOIN #lobby")
-            names = await ann.numeric("353")
-            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "carol"]
-            dora = await LineClient.connect(cluster.nodes[0].port)
-            cluster.clients.append(dora)
-            await dora.expect("Choose a nickname")
-            await dora.register("dora")
-            assert any("3 users online: ann, carol, dora" in line for line in dora.seen)
-            ben = await irc_member(cluster, 1, "ben")
-            await carol.expect(r"\*\*\* ben joined")
-            await proxy.release()
-            await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
-            await ben.expect(r"^:ann!ann@tcpchat JOIN #lobby$")
-            await dora.expect(r"\*\*\* ben joined")
-            await settled(dora)
-            await ann.sync()
-            # Told once, and nothing that their answers showed (carol, each other).
-            assert sum("ben joined" in line for line in dora.seen) == 1
-            assert not any(" joined" in line and "ben" not in line for line in dora.seen)
-            joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
-            assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
-        finally:
-            await cluster.close()
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        carol = await cluster.client(cluster.nodes[1], "carol")
+        ann = await registered(cluster, 0, "ann")
+        hold_scripts(cluster, proxy)
+        await ann.send("JOIN #lobby")
+        names = await ann.numeric("353")
+        assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "carol"]
+        dora = await LineClient.connect(cluster.nodes[0].port)
+        cluster.clients.append(dora)
+        await dora.expect("Choose a nickname")
+        await dora.register("dora")
+        assert any("3 users online: ann, carol, dora" in line for line in dora.seen)
+        ben = await irc_member(cluster, 1, "ben")
+        await carol.expect(r"\*\*\* ben joined")
+        await proxy.release()
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+        await ben.expect(r"^:ann!ann@tcpchat JOIN #lobby$")
+        await dora.expect(r"\*\*\* ben joined")
+        await settled(dora)
+        await ann.sync()
+        # Told once, and nothing that their answers showed (carol, each other).
+        assert sum("ben joined" in line for line in dora.seen) == 1
+        assert not any(" joined" in line and "ben" not in line for line in dora.seen)
+        joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
+        assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
 
 
 @pytest.mark.parametrize("joined", ["#lobby", "#lobby,#dev"])
@@ -243,43 +260,30 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
     meanwhile: one change told to both rooms, which node A reads in #lobby (and reads
     back in #dev as it starts reading it). ann's names showed ben; she is told of benji,
     once."""
-    async with holding_proxy(redis_server.port) as proxy:
-        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
-        try:
-            held = hub_of(await cluster.node(irc=True))
-            cluster.url = redis_url
-            await cluster.node(irc=True)
-            dora = await cluster.client(cluster.nodes[0], "dora")
-            ben = await irc_member(cluster, 1, "ben")
-            await ben.send("JOIN #dev")
-            await ben.expect(r" 366 ben #dev ")
-            await dora.expect(r"\*\*\* ben joined")
-            port = cluster.nodes[0].irc_port
-            assert port is not None
-            ann = await IrcClient.connect(port)
-            cluster.clients.append(ann)
-            await ann.register("ann")
-            await known_everywhere(ann, ["ann", "ben", "dora"])
-            known = held._appender_known
-            assert known is not None
-            proxy.hold(known.addr)
-            await ann.send(f"JOIN {joined}")
-            names = await ann.numeric("353")
-            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben", "dora"]
-            await ben.send("NICK benji")
-            await dora.expect(r"\*\*\* ben is now known as benji")
-            await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")  # (read in #lobby)
-            await proxy.release()
-            if "#dev" in joined:  # answered once her join of #lobby is back, as a reply
-                names = await ann.numeric("353")
-                assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben"]
-            if "#dev" in joined:  # her join back: #dev read back from before it, news told
-                await wait_until(lambda: members_in(cluster.nodes[0], "#dev") == 2)
-            await settled(dora)
-            await ann.sync()
-            assert sum(" NICK " in line for line in ann.seen) == 1
-        finally:
-            await cluster.close()
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        dora = await cluster.client(cluster.nodes[0], "dora")
+        ben = await irc_member(cluster, 1, "ben")
+        await ben.send("JOIN #dev")
+        await ben.expect(r" 366 ben #dev ")
+        await dora.expect(r"\*\*\* ben joined")
+        ann = await registered(cluster, 0, "ann")
+        await known_everywhere(ann, ["ann", "ben", "dora"])
+        hold_scripts(cluster, proxy)
+        await ann.send(f"JOIN {joined}")
+        names = await ann.numeric("353")
+        assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben", "dora"]
+        await ben.send("NICK benji")
+        await dora.expect(r"\*\*\* ben is now known as benji")
+        await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")  # (read in #lobby)
+        await proxy.release()
+        if "#dev" in joined:
+            names = await ann.numeric("353")  # once her join of #lobby is back: a reply
+            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben"]
+            # Her join of #dev back: #dev read back from before it, and its news told.
+            await wait_until(lambda: members_in(cluster.nodes[0], "#dev") == 2)
+        await settled(dora)
+        await ann.sync()
+        assert sum(" NICK " in line for line in ann.seen) == 1
 
 
 async def test_an_irc_members_replies_keep_their_place_behind_its_own_events(
