@@ -298,3 +298,15 @@ async def test_an_irc_members_replies_keep_their_place_behind_its_own_events(
         await ann.expect(r" 366 anna #new ")
         lines = [line for line in ann.seen if " NICK " in line or " JOIN #new" in line]
         assert lines == [":ann!ann@tcpchat NICK anna", ":anna!anna@tcpchat JOIN #new"]
+
+
+async def test_an_irc_member_that_quits_right_after_speaking_reads_its_error_line(
+    redis_url: str,
+) -> None:
+    """ann's line and her QUIT in one write: the ERROR that closes her link waits behind
+    her line, still on its way to Redis, and goes out as she leaves, not lost with her."""
+    async with irc_cluster(redis_url) as cluster:
+        ann, ben, _ = await ann_ben_and_carol(cluster)
+        await ann.send("PRIVMSG #lobby :last words", "QUIT :bye")
+        await ann.expect(r"^ERROR :")
+        await ben.expect(r"PRIVMSG #lobby :last words$")

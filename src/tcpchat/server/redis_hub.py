@@ -821,9 +821,9 @@ class RedisHub(LocalHub):
         nick = peer.nick or ""
         rooms = list(peer.rooms)
         self._member_now(peer, rooms)
+        self._release_replies(peer)  # its last words (an IRC ERROR, a goodbye) go out
         if not super().leave(peer):
             return False
-        self._held.pop(peer, None)
         self._described.pop(peer, None)
         if self.history is not None:
             for room in rooms:
@@ -1092,11 +1092,15 @@ class RedisHub(LocalHub):
             super().send(peer, reply)
 
     def flush(self, peer: Peer) -> None:
+        self._release_replies(peer)
+        super().flush(peer)
+
+    def _release_replies(self, peer: Peer) -> None:
+        """Send ``peer`` every reply it has waiting, without waiting any longer."""
         held = self._held.pop(peer, None)
         if held is not None:
             for _, reply in held.events:
                 self._send_held(peer, reply)
-        super().flush(peer)
 
     def _author_of(self, event: Event) -> Peer | None:
         """The member of this node an event comes from, if any (for errors and ordering)."""
@@ -1131,7 +1135,8 @@ class RedisHub(LocalHub):
 
     def _refuse(self, author: Peer | None, why: str = REFUSED) -> None:
         if author is not None and author._hub is self:
-            self._held.pop(author, None)
+            # Its replies so far (a JOIN it was answered with, say) are not taken back.
+            self._release_replies(author)
             event_id, ts = self.clock.stamp()
             super().send(author, Error(event_id, ts, ClusterUnavailable.code, why))
 
