@@ -134,6 +134,18 @@ async def test_msg_reaches_a_user_on_another_node(redis_url: str) -> None:
         await bob.expect(r"\[private\] alice -> bob: psst")
 
 
+async def test_a_member_that_quits_right_after_speaking_reads_its_goodbye(
+    redis_url: str,
+) -> None:
+    """alice's line and her /quit in one write: her goodbye waits behind her line, still
+    on its way to Redis, and goes out as she leaves, not lost with her."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        await alice.send("last words", "/quit")
+        await alice.expect(r"\*\*\* Goodbye!")
+        await bob.expect(r"<alice> last words")
+
+
 async def test_a_nick_change_while_a_join_is_on_its_way_keeps_the_member(
     redis_url: str,
 ) -> None:
