@@ -21,6 +21,7 @@ from tcpchat.core.moderation import Moderation
 from tcpchat.server.cluster_moderation import (
     ClusterModeration,
     HeldLine,
+    HeldReply,
     LineHold,
     ModesChange,
     Verdict,
@@ -378,8 +379,21 @@ def said(nick: str, text: str, room: Room) -> HeldLine:
     return HeldLine(Message(0, utc_now(), nick, text, room.name), (room,), None, judged=True)
 
 
+def held_text(line: HeldLine | HeldReply) -> str:
+    """A held line's text, or a held reply's (as bytes or an event)."""
+    if isinstance(line, HeldReply):
+        reply = line.reply
+        return reply.decode() if isinstance(reply, bytes) else getattr(reply, "text", "")
+    return getattr(line.event, "text", "")
+
+
 def texts(verdicts: list[Verdict]) -> list[str]:
-    return [getattr(verdict.line.event, "text", "") for verdict in verdicts]
+    return [held_text(verdict.line) for verdict in verdicts]
+
+
+def event_of(verdict: Verdict) -> object:
+    assert isinstance(verdict.line, HeldLine)
+    return verdict.line.event
 
 
 def test_a_held_line_waits_while_its_room_loads_then_goes_in_order() -> None:
@@ -406,7 +420,7 @@ def test_a_held_line_of_a_muted_member_is_refused_and_what_follows_it_goes() -> 
     hold.hold(bob, HeldLine(part, (dev,), None, judged=False))
     first, second = hold.release(lambda key: False)
     assert isinstance(first.refused, Muted)
-    assert second.line.event is part
+    assert event_of(second) is part
     assert second.refused is None
 
 
@@ -453,7 +467,7 @@ def test_a_member_at_the_limit_still_has_its_part_held_not_refused() -> None:
     assert hold.hold(bob, said("bob", "one", dev))
     part = Part(0, utc_now(), "bob", "#dev", "")
     assert hold.hold(bob, HeldLine(part, (dev,), None, judged=False))
-    assert [verdict.line.event for verdict in hold.release(lambda key: False)][-1] is part
+    assert [event_of(verdict) for verdict in hold.release(lambda key: False)][-1] is part
 
 
 def test_the_answer_to_a_refused_question_is_said_to_no_one() -> None:
@@ -480,9 +494,41 @@ def test_dropping_everything_held_returns_each_members_lines_in_order() -> None:
     hold.hold(bob, said("bob", "one", dev))
     hold.hold(bob, said("bob", "two", dev))
     dropped = hold.drop_all()
-    assert [getattr(line.event, "text", "") for _, line in dropped] == ["one", "two"]
+    assert [held_text(line) for _, line in dropped] == ["one", "two"]
     assert hold.release(lambda key: False) == []
     assert not hold
+
+
+def test_a_reply_to_a_member_with_lines_held_goes_after_them() -> None:
+    """A reply to a member with nothing held is not held; one to a member with lines held
+    waits behind them and comes back in its place, and a reply's turn waits for the lines
+    before it, not for the room."""
+    dev, bob, ann = Room("#dev"), member("bob"), member("ann")
+    hold = LineHold(Moderation())
+    assert not hold.hold_reply(ann, b"PONG\r\n")
+    hold.hold(bob, said("bob", "one", dev))
+    assert hold.hold_reply(bob, b"PONG\r\n")
+    hold.hold(bob, said("bob", "two", dev))
+    assert hold.release(lambda key: True) == []
+    assert texts(hold.release(lambda key: False)) == ["one", "PONG\r\n", "two"]
+    assert not hold
+
+
+def test_held_replies_count_against_no_limit_and_leave_with_their_member() -> None:
+    """Replies do not use up a member's held lines; taken out as it leaves, they are its
+    replies only, in order, and its lines stay held. Dropped, they come back in place."""
+    dev, bob = Room("#dev"), member("bob")
+    hold = LineHold(Moderation(), limit=2)
+    hold.hold(bob, said("bob", "one", dev))
+    for n in range(5):
+        assert hold.hold_reply(bob, f"reply {n}".encode())
+    assert hold.hold(bob, said("bob", "two", dev))
+    assert not hold.hold(bob, said("bob", "three", dev))
+    assert hold.take_replies(bob) == [f"reply {n}".encode() for n in range(5)]
+    assert hold.take_replies(bob) == []
+    hold.hold_reply(bob, b"last")
+    dropped = hold.drop_all()
+    assert [held_text(line) for _, line in dropped] == ["one", "two", "last"]
 
 
 def test_a_nick_change_moves_both_the_operator_field_and_the_mute() -> None:

@@ -79,6 +79,8 @@ _ANSWERS = (AIDelta, AIAnswer, SearchFailed)
 #: its node: the lines it said there and its events behind them (one Redis round trip's
 #: worth of typing, and then some). Past it, what it says is refused with HOLD_FULL.
 MAX_HELD_LINES = 100
+#: Events and replies held for one member, at most: past that a reply is not held.
+MAX_HELD = 1_000
 HOLD_FULL = (
     "too many lines at once while this server loads the room's moderation from the "
     "others; this was not sent"
@@ -270,12 +272,21 @@ class HeldLine:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldReply:
+    """A reply to a member with lines held (an IRC ``PONG``, an error): it goes after them,
+    as a single server would have written it after their echoes."""
+
+    reply: Event | bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """A held event whose turn came: ``refused`` says why it may not be said (None: send it;
-    ``dropped``: the answer to a question that was refused, said to no one)."""
+    ``dropped``: the answer to a question that was refused, said to no one). A held
+    reply's verdict is always: send it."""
 
     author: Peer
-    line: HeldLine
+    line: HeldLine | HeldReply
     refused: ModerationError | None = None
     dropped: bool = False
 
@@ -294,7 +305,7 @@ class LineHold:
     def __init__(self, moderation: Moderation, limit: int = MAX_HELD_LINES) -> None:
         self.moderation = moderation
         self.limit = limit
-        self._held: dict[Peer, deque[HeldLine]] = {}
+        self._held: dict[Peer, deque[HeldLine | HeldReply]] = {}
         self._questions: dict[int, Peer] = {}  # held /search questions: search id -> asker
         self._refused_questions: set[int] = set()
 
@@ -320,12 +331,35 @@ class LineHold:
     def hold(self, author: Peer, line: HeldLine) -> bool:
         """Hold ``line`` behind ``author``'s; False: it has all it may have held."""
         held = self._held.setdefault(author, deque())
-        if len(held) >= self.limit and isinstance(line.event, SAID):
+        if isinstance(line.event, SAID) and len(held) >= self.limit and _lines(held) >= self.limit:
             return False  # a line; what changes membership (join, part, leaving) is kept
         held.append(line)
         if line.judged and isinstance(line.event, SearchStarted):
             self._questions[line.event.search_id] = author
         return True
+
+    def hold_reply(self, peer: Peer, reply: Event | bytes) -> bool:
+        """Hold a reply to ``peer`` behind its held lines; False: it has none (or so many
+        held that this one goes now, out of its place, rather than grow the hold)."""
+        held = self._held.get(peer)
+        if held is None or len(held) >= MAX_HELD:
+            return False
+        held.append(HeldReply(reply))
+        return True
+
+    def take_replies(self, peer: Peer) -> list[Event | bytes]:
+        """``peer``'s held replies, taken out to be sent now (it is leaving); its lines stay."""
+        held = self._held.get(peer)
+        if held is None:
+            return []
+        replies = [item.reply for item in held if isinstance(item, HeldReply)]
+        if replies:
+            kept = [item for item in held if isinstance(item, HeldLine)]
+            if kept:
+                self._held[peer] = deque(kept)
+            else:
+                del self._held[peer]
+        return replies
 
     def release(self, loading: Callable[[str], bool]) -> list[Verdict]:
         """Each member's held events, in order, up to its first line said in a room still
@@ -333,28 +367,29 @@ class LineHold:
         verdicts: list[Verdict] = []
         for author in list(self._held):
             held = self._held[author]
-            while held and not (held[0].judged and loading(held[0].rooms[0].key)):
+            while held and not _waits(held[0], loading):
                 verdicts.append(self._judge(author, held.popleft()))
             if not held:
                 del self._held[author]
         return verdicts
 
-    def drop_all(self) -> list[tuple[Peer, HeldLine]]:
+    def drop_all(self) -> list[tuple[Peer, HeldLine | HeldReply]]:
         """Everything held, forgotten: this node lost Redis, and none of it is sent. Returns
-        what each member had held, in order, but the answers to its questions (whose
-        later events are said to no one either)."""
+        everything held, in order, answers to questions excepted (said to no one)."""
         dropped = [
             (author, line)
             for author, held in self._held.items()
             for line in held
-            if not isinstance(line.event, _ANSWERS)
+            if isinstance(line, HeldReply) or not isinstance(line.event, _ANSWERS)
         ]
         self._refused_questions.update(self._questions)
         self._held.clear()
         self._questions.clear()
         return dropped
 
-    def _judge(self, author: Peer, line: HeldLine) -> Verdict:
+    def _judge(self, author: Peer, line: HeldLine | HeldReply) -> Verdict:
+        if isinstance(line, HeldReply):
+            return Verdict(author, line)
         event = line.event
         if isinstance(event, _ANSWERS) and event.search_id in self._refused_questions:
             self.refused_answer(event)
@@ -371,3 +406,13 @@ class LineHold:
                 self._refused_questions.add(event.search_id)
             return Verdict(author, line, refused=exc)
         return Verdict(author, line)
+
+
+def _waits(item: HeldLine | HeldReply, loading: Callable[[str], bool]) -> bool:
+    """Whether ``item`` is a line said in a room still ``loading``: it, and all behind it, wait."""
+    return isinstance(item, HeldLine) and item.judged and loading(item.rooms[0].key)
+
+
+def _lines(held: deque[HeldLine | HeldReply]) -> int:
+    """How many of ``held`` are events (its replies count against no limit)."""
+    return sum(isinstance(item, HeldLine) for item in held)

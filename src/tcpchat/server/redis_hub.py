@@ -87,7 +87,13 @@ from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.render import Encoder, encode, to_json
 from tcpchat.core.rooms import RoomRules, room_key
 from tcpchat.server import cluster_scripts as lua
-from tcpchat.server.cluster_moderation import HOLD_FULL, SAID, ClusterModeration, HeldLine
+from tcpchat.server.cluster_moderation import (
+    HOLD_FULL,
+    SAID,
+    ClusterModeration,
+    HeldLine,
+    HeldReply,
+)
 from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
 from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
 from tcpchat.server.cluster_wire import (
@@ -821,7 +827,7 @@ class RedisHub(LocalHub):
         nick = peer.nick or ""
         rooms = list(peer.rooms)
         self._member_now(peer, rooms)
-        self._release_replies(peer)  # its last words (an IRC ERROR, a goodbye) go out
+        self._release_replies(peer, leaving=True)  # its last words (an IRC ERROR, a goodbye)
         if not super().leave(peer):
             return False
         self._described.pop(peer, None)
@@ -1046,13 +1052,15 @@ class RedisHub(LocalHub):
         assert self.modes is not None
         for verdict in self.modes.hold.release(self._loading):
             line, author = verdict.line, verdict.author
-            if verdict.dropped:
+            if isinstance(line, HeldReply):
+                self._reply_in_turn(author, line.reply)  # behind the events just sent
+            elif verdict.dropped:
                 continue
-            if verdict.refused is not None:
+            elif verdict.refused is not None:
                 if author._hub is self and type(line.event) in SAID:
                     event_id, ts = self.clock.stamp()
                     error = verdict.refused
-                    self.send(author, Error(event_id, ts, error.code, str(error)))
+                    self._reply_in_turn(author, Error(event_id, ts, error.code, str(error)))
             elif line.announced:
                 self._announce_to(line.event, list(line.rooms), line.exclude, author)
             else:
@@ -1072,18 +1080,31 @@ class RedisHub(LocalHub):
                 return
             self._put(Direct(peer.node, nick_key(peer.nick or ""), event, author))
             return
-        held = self._held.get(peer)
-        if held is not None:
-            held.events.append((held.awaiting, event))
-            return
-        super().send(peer, event)
+        self._reply(peer, event)
 
     def send_raw(self, peer: Peer, data: bytes) -> None:
-        held = self._held.get(peer)
-        if held is not None:  # (an IRC member's JOIN after its NICK, say: in that order)
-            held.events.append((held.awaiting, data))
+        self._reply(peer, data)
+
+    def _reply(self, peer: Peer, reply: Event | bytes) -> None:
+        """What ``peer`` is told, after its own events: behind those a room's moderation
+        holds (LineHold), and those on their way to Redis (_reply_in_turn)."""
+        if (
+            self.modes is not None
+            and self.modes.hold
+            and peer._hub is self  # (gone: nothing more it says is held)
+            and self.modes.hold.hold_reply(peer, reply)
+        ):
             return
-        super().send_raw(peer, data)
+        self._reply_in_turn(peer, reply)
+
+    def _reply_in_turn(self, peer: Peer, reply: Event | bytes) -> None:
+        """``reply`` behind ``peer``'s events on their way to Redis (an IRC member's JOIN
+        after its NICK, say, in that order)."""
+        held = self._held.get(peer)
+        if held is not None:
+            held.events.append((held.awaiting, reply))
+            return
+        self._send_held(peer, reply)
 
     def _send_held(self, peer: Peer, reply: Event | bytes) -> None:
         if isinstance(reply, bytes):
@@ -1092,14 +1113,18 @@ class RedisHub(LocalHub):
             super().send(peer, reply)
 
     def flush(self, peer: Peer) -> None:
-        self._release_replies(peer)
+        self._release_replies(peer, leaving=True)
         super().flush(peer)
 
-    def _release_replies(self, peer: Peer) -> None:
-        """Send ``peer`` every reply it has waiting, without waiting any longer."""
+    def _release_replies(self, peer: Peer, *, leaving: bool = False) -> None:
+        """Send ``peer`` the replies waiting for its events on their way, without waiting
+        any longer; ``leaving``: those behind its lines a room's moderation holds too."""
         held = self._held.pop(peer, None)
         if held is not None:
             for _, reply in held.events:
+                self._send_held(peer, reply)
+        if leaving and self.modes is not None and self.modes.hold:
+            for reply in self.modes.hold.take_replies(peer):
                 self._send_held(peer, reply)
 
     def _author_of(self, event: Event) -> Peer | None:
@@ -1138,7 +1163,9 @@ class RedisHub(LocalHub):
             # Its replies so far (a JOIN it was answered with, say) are not taken back.
             self._release_replies(author)
             event_id, ts = self.clock.stamp()
-            super().send(author, Error(event_id, ts, ClusterUnavailable.code, why))
+            error = Error(event_id, ts, ClusterUnavailable.code, why)
+            if self.modes is None or not self.modes.hold.hold_reply(author, error):
+                super().send(author, error)  # (with lines held: after them)
 
     def _refuse_while_paused(self) -> None:
         if not self._running.is_set():
@@ -1410,6 +1437,8 @@ class RedisHub(LocalHub):
     def _lose_race(self, peer: Peer) -> None:
         """Another node took ``peer``'s nickname at the same moment: say so, and cut it off."""
         self._held.pop(peer, None)
+        if self.modes is not None:
+            self.modes.hold.take_replies(peer)  # (nor those behind its held lines)
         event_id, ts = self.clock.stamp()
         text = (
             f"the nickname {peer.nick!r} was taken on another server at the same moment; "
@@ -2313,8 +2342,11 @@ class RedisHub(LocalHub):
         for peer in list(self._held):
             self._arrived(peer, self._seq)
         if self.modes is not None:  # lines held for a room's moderation: not sent either
-            for author, _ in self.modes.hold.drop_all():
-                self._refuse(author)
+            for author, line in self.modes.hold.drop_all():
+                if isinstance(line, HeldReply):
+                    self._send_held(author, line.reply)
+                else:
+                    self._refuse(author)
         self._recovery = asyncio.create_task(self._recover(), name="cluster recovery")
 
     async def _recover(self) -> None:
