@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 from tests.support.irc_client import IrcClient
+from tests.support.irc_view import stale_channels
 from tests.support.proxy import HoldingProxy, holding_proxy
 from tests.support.redis import RedisServer
 
@@ -259,7 +261,8 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
     her joins held in the network. ben, on node B, in #lobby and #dev, changes nick
     meanwhile: one change told to both rooms, which node A reads in #lobby (and reads
     back in #dev as it starts reading it). ann's names showed ben; she is told of benji,
-    once."""
+    once. Joining #dev, a room her node starts to read, she shares #lobby with dora: the
+    change waits there, for both, until her join of #dev is back (_tell)."""
     async with first_node_held(redis_url, redis_server) as (cluster, proxy):
         dora = await cluster.client(cluster.nodes[0], "dora")
         ben = await irc_member(cluster, 1, "ben")
@@ -273,14 +276,20 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
         names = await ann.numeric("353")
         assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben", "dora"]
         await ben.send("NICK benji")
-        await dora.expect(r"\*\*\* ben is now known as benji")
-        await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")  # (read in #lobby)
-        await proxy.release()
         if "#dev" in joined:
-            names = await ann.numeric("353")  # once her join of #lobby is back: a reply
+            node_a = hub_of(cluster.nodes[0])
+            await wait_until(lambda: room_key("#lobby") in node_a._waiting)
+            assert not any("benji" in line for line in [*ann.seen, *dora.seen])
+            await proxy.release()
+            await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")  # (read back in #dev)
+            names = await ann.numeric("353")  # once her join of #dev is back: a reply
             assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben"]
-            # Her join of #dev back: #dev read back from before it, and its news told.
-            await wait_until(lambda: members_in(cluster.nodes[0], "#dev") == 2)
+            await dora.expect(r"\*\*\* ben is now known as benji")
+        else:
+            await dora.expect(r"\*\*\* ben is now known as benji")
+            await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")  # (read in #lobby)
+            await proxy.release()
+            assert await stale_channels(ann, "ann") == []
         await settled(dora)
         await ann.sync()
         assert sum(" NICK " in line for line in ann.seen) == 1
@@ -310,3 +319,72 @@ async def test_an_irc_member_that_quits_right_after_speaking_reads_its_error_lin
         await ann.send("PRIVMSG #lobby :last words", "QUIT :bye")
         await ann.expect(r"^ERROR :")
         await ben.expect(r"PRIVMSG #lobby :last words$")
+
+
+async def test_an_irc_member_hears_its_own_commands_in_order_as_its_node_starts_rooms(
+    redis_url: str,
+) -> None:
+    """v1 makes #a, new to its node: while the node loads it, the line v1 says there is
+    held, and everything v1 does after it. v1 still reads what a single server would
+    write, in that order: its JOIN of #b (another new room) before its NICK, its PART and
+    NICK before the replies to later commands (the 441, the PONG), and lists that end
+    true."""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        v1 = await irc_member(cluster, 1, "v1")
+        await irc_member(cluster, 0, "v2")
+        await known_everywhere(v1, ["v1", "v2"])
+        await v1.send("JOIN #a")
+        await v1.send("PRIVMSG #a :hi", "JOIN #a,#b")
+        await v1.send("KICK #a v2 :out", "PART #a", "NICK v1x", "JOIN #b", "PING :mark")
+        await v1.expect(r"PONG My.Little.Server mark$")
+        said = [
+            line.split(" ", 2)[1] + " " + line.split(" ", 2)[2]
+            for line in v1.seen
+            if re.search(r" (JOIN|PART|NICK|441|PONG) ", line) and "#lobby" not in line
+        ]
+        assert said == [
+            "JOIN #a",
+            "JOIN #b",
+            "441 v1 v2 #a :They aren't on that channel",
+            "PART #a",
+            "NICK v1x",
+            "PONG My.Little.Server mark",
+        ]
+        assert await stale_channels(v1, "v1") == []
+
+
+async def test_an_irc_member_that_joins_a_room_new_to_its_node_then_renames_hears_both_in_order(
+    redis_url: str,
+) -> None:
+    """v1 joins #b, new to its node, and changes nick in the same write: its node tells
+    the nick change, answered at once in #lobby, only after the join it starts reading
+    #b from. Told first, the client would take the JOIN, under v1's old nick, for
+    someone else's."""
+    async with irc_cluster(redis_url) as cluster:
+        v1 = await irc_member(cluster, 1, "v1")
+        for _ in range(3):
+            await v1.send("JOIN #b", "NICK v1x", "PART #b", "NICK v1", "PING :mark")
+            await v1.expect(r"PONG My.Little.Server mark$")
+        said = [
+            line.split(" ", 2)[1] + " " + line.split(" ", 2)[2]
+            for line in v1.seen
+            if re.search(r" (JOIN|PART|NICK) ", line) and "#lobby" not in line
+        ]
+        assert said == ["JOIN #b", "NICK v1x", "PART #b", "NICK v1"] * 3
+        assert await stale_channels(v1, "v1") == []
+
+
+async def test_replies_behind_lines_held_in_two_loading_rooms_keep_their_order(
+    redis_url: str,
+) -> None:
+    """v1 makes #a and #b, both new to its node, and says a line in each, a PING after
+    each: its node loads #a, then #b. The PONGs come back in the order of the PINGs,
+    after the lines before them."""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        v1 = await irc_member(cluster, 1, "v1")
+        await irc_member(cluster, 0, "v2")
+        await known_everywhere(v1, ["v1", "v2"])
+        await v1.send("JOIN #a,#b", "PRIVMSG #a :one", "PING :1", "PRIVMSG #b :two", "PING :2")
+        await v1.expect(r"PONG My.Little.Server 2$")
+        pongs = [line.rsplit(" ", 1)[1] for line in v1.seen if " PONG " in line]
+        assert pongs == ["1", "2"]

@@ -277,6 +277,11 @@ class RoomEvent:
     elsewhere: bool = False  # told to the other nodes only (_announce_back)
 
 
+#: A room's entry read, not yet told: what _deliver takes (its id, the room's key, the
+#: event, this node's own RoomEvent if it is one, its announcement token, 'made').
+_Read = tuple[int, str, Event, RoomEvent | None, str, bool]
+
+
 @dataclass(slots=True, eq=False)
 class _Sent:
     """A pass's append script on its way: its events, each room's slot in it, and when it
@@ -479,6 +484,17 @@ class RedisHub(LocalHub):
         self._inbox_position = "0-0"
         self._presence_position = "0-0"
         self._counts: dict[str, int] = {}  # per room: the count of the last entry read
+        # Read, not yet told, by room: a coming or going that a member here could hear
+        # before something earlier in another of its rooms, and what follows it (_tell).
+        self._waiting: dict[str, list[_Read]] = {}
+        # Rooms read only up to a known id: started from the one before this node's first
+        # event there, or cut short by XREAD's count. A reply to an XREAD that asked for
+        # them has them read up to its moment (_asked: those the one on its way asks for).
+        self._read_to: dict[str, int] = {}
+        self._asked: tuple[str, ...] = ()
+        # Rooms being started: this node's first event in each, as its script answered.
+        self._first_ids: dict[str, int] = {}
+        self._retell_called = False  # _tell_waiting is called soon
         self._remote: dict[str, RemotePeer] = {}  # nick key -> a user on another node
         self._remote_lookalikes: dict[str, RemotePeer] = {}  # nick skeleton -> the same
         #: Counters for operators and tests.
@@ -674,6 +690,8 @@ class RedisHub(LocalHub):
             if emptied:
                 self._inbox_position = "0-0"
                 self._counts.clear()
+                self._read_to.clear()
+                self._first_ids.clear()
                 for key in self._positions:
                     self._positions[key] = "0-0"
             # Last: a try that fails before this still finds Redis emptied next time.
@@ -924,9 +942,11 @@ class RedisHub(LocalHub):
         room = self._rooms.get(key)
         if room is not None and room.members:
             return
-        if any(room_key == key for room_key, _ in self._in_flight):
+        if key in self._waiting or any(room_key == key for room_key, _ in self._in_flight):
             return
         self._positions.pop(key, None)
+        self._read_to.pop(key, None)
+        self._first_ids.pop(key, None)
         self._counts.pop(key, None)  # read again from a new first event: no gap to tell of
         if self.history is not None:
             self.history.drop_ring(key)
@@ -1230,6 +1250,9 @@ class RedisHub(LocalHub):
     def _never_back(self, operation: RoomEvent) -> None:
         """A room event of this node that Redis did not take: forget it, and its join."""
         self._in_flight.pop((operation.room_key, operation.seq), None)
+        if self._waiting and not self._retell_called:  # it may have waited for this one
+            self._retell_called = True
+            asyncio.get_running_loop().call_soon(self._tell_waiting)
         if operation.author is not None and type(operation.event) is Join:
             room = self._rooms.get(operation.room_key)
             self._member_now(operation.author, [room] if room is not None else [])
@@ -1583,7 +1606,9 @@ class RedisHub(LocalHub):
                 sent, reply = self._answers[0]
                 try:
                     if self._act_on(sent, reply):
-                        await self._start_reading_rooms(self._new_rooms(sent))
+                        rooms = self._new_rooms(sent)
+                        self._first_ids.update(rooms)
+                        await self._start_reading_rooms(rooms)
                 except Exception as exc:
                     self._not_acted_on(sent, exc)
                 finally:
@@ -1776,6 +1801,8 @@ class RedisHub(LocalHub):
                     if token is None or self._first_time(token, peer):
                         LocalHub.send(self, peer, event)
         self._positions[key] = f"{event_id - 1}-0"
+        self._read_to[key] = event_id - 1
+        self._first_ids.pop(key, None)
         if self.modes is not None:
             self._release_held()
 
@@ -1810,14 +1837,25 @@ class RedisHub(LocalHub):
         ready = {
             key
             for key, slot in slots.items()
-            if self._positions.get(key) is not None and self._counts.get(key) == reply[slot]
+            if self._positions.get(key) is not None
+            and self._counts.get(key) == reply[slot]
+            and key not in self._waiting
         }
         if not ready:
             return
+        behind: dict[str, float] | None = None
         for offset, op in enumerate(events):
             key = op.room_key
-            if key in ready and self._in_flight.pop((key, op.seq), None) is not None:
-                event_id = first + offset
+            if key not in ready:
+                continue
+            event_id = first + offset
+            if type(op.event) in _COMING_TYPES:
+                if behind is None:
+                    behind = self._rooms_behind()
+                if behind and self._heard_before_its_turn(key, event_id, behind, op):
+                    ready.discard(key)  # the reader tells it, in its turn (_tell)
+                    continue
+            if self._in_flight.pop((key, op.seq), None) is not None:
                 self._positions[key] = f"{event_id}-0"
                 self._counts[key] += 1
                 assert op.sent is not None
@@ -1892,6 +1930,7 @@ class RedisHub(LocalHub):
         comes on it now is dropped, and the positions say where to read from next time."""
         self._streams_reader = None
         self._read_due = None
+        self._asked = ()
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
@@ -1901,6 +1940,8 @@ class RedisHub(LocalHub):
         is sent as the last one's reply is acted on.)"""
         if reader is not self._streams_reader:
             return  # a connection given up
+        if self._read_to:
+            self._asked = tuple(key for key in self._read_to if self._positions.get(key))
         reader.send(
             command("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *self._streams())
         )
@@ -1931,13 +1972,15 @@ class RedisHub(LocalHub):
             self._reading_lost(reader, _reply_error(str(reply)))
             return
         try:
+            rooms: list[tuple[str, Entries]] = []
             for stream, entries in xread_entries(reply):
                 if stream == self.keys.presence:
                     self._read_presence(entries)
                 elif stream == self.keys.inbox(self.node):
                     self._read_inbox(entries)
                 else:
-                    self._read_room(stream, entries)
+                    rooms.append((_room_key_of(stream), entries))
+            self._read_rooms(rooms)
         except Exception as exc:
             log.exception("node %s: acting on what it read from Redis failed", self.node)
             self._reading_lost(reader, exc)
@@ -2014,8 +2057,113 @@ class RedisHub(LocalHub):
                 self.clock.seen(event.id)
                 self.send(peer, event)
 
-    def _read_room(self, stream: str, entries: Entries) -> None:
-        key = _room_key_of(stream)
+    def _read_rooms(self, rooms: list[tuple[str, Entries]]) -> None:
+        """The rooms' entries an XREAD brought, with those waiting, told in id order
+        (_tell)."""
+        asked, self._asked = self._asked, ()
+        for key in asked:
+            self._read_to.pop(key, None)  # read up to this reply's moment now
+        read: list[_Read] = []
+        for key, entries in rooms:
+            if len(entries) >= READ_COUNT:
+                self._read_to[key] = id_number(entries[-1][0])  # more may come after
+            self._read_room(key, entries, read)
+        keys = [key for key, _ in rooms]
+        in_turn = True
+        if self._waiting:
+            keys += self._waiting
+            waited = self._take_waiting()
+            # A room cut short reply after reply would hold the others' back for as long
+            # as it lags: past a reply's worth, what waits is told as it is.
+            in_turn = len(waited) <= READ_COUNT
+            read += waited
+            read.sort(key=_event_id_of)
+        elif len(rooms) > 1:
+            read.sort(key=_event_id_of)
+        self._tell(read, in_turn=in_turn)
+        for key in keys:
+            self._unwatch_if_empty(key)
+
+    def _take_waiting(self) -> list[_Read]:
+        waited = [item for queue in self._waiting.values() for item in queue]
+        self._waiting.clear()
+        return waited
+
+    def _tell_waiting(self, *, in_turn: bool = True) -> None:
+        """Tell what waits, as far as it may go now (what it waited for is no longer on
+        its way), without waiting for the next reply; all of it unless ``in_turn``."""
+        self._retell_called = False
+        if not self._waiting or not self._running.is_set():
+            return
+        read = sorted(self._take_waiting(), key=_event_id_of)
+        self._tell(read, in_turn=in_turn)
+        for key in {item[1] for item in read}:
+            self._unwatch_if_empty(key)
+        self._flush_now()
+
+    def _tell(self, read: list[_Read], *, in_turn: bool = True) -> None:
+        """Deliver what was read, in id order; but a coming or going that a member of its
+        room here might hear before something earlier in another of its rooms (one this
+        node is starting to read, or has read only so far), and what follows it in its
+        room, waits (_waiting), unless not ``in_turn``. So a member who joins a room new
+        to its node, parts it and changes nick hears the three in that order, as a single
+        server tells them."""
+        waiting = self._waiting
+        behind: dict[str, float] | None = None
+        for item in read:
+            event_id, key, event, origin, token, made = item
+            queue = waiting.get(key)
+            if queue is not None:
+                queue.append(item)
+                continue
+            if in_turn and type(event) in _COMING_TYPES:
+                if behind is None:
+                    behind = self._rooms_behind()
+                if behind and self._heard_before_its_turn(key, event_id, behind, origin):
+                    waiting[key] = [item]
+                    behind[key] = event_id - 1  # the others' comings wait for it in turn
+                    continue
+            self._deliver(key, event_id, event, origin, token, made)
+
+    def _rooms_behind(self) -> dict[str, float]:
+        """The rooms this node is starting to read, has read only up to a known id, or
+        holds events of (_waiting), each with the id it is told up to (-1: its first event
+        here is on its way, its id not known yet). Usually none: every room is read up to
+        the last reply's moment."""
+        positions = self._positions
+        behind: dict[str, float] = {
+            key: known for key, known in self._read_to.items() if positions.get(key) is not None
+        }
+        for key, queue in self._waiting.items():
+            behind[key] = min(behind.get(key, math.inf), queue[0][0] - 1)
+        for key, _ in self._in_flight:
+            if positions.get(key, "") is None:  # starting: read from its first event
+                first = self._first_ids.get(key)
+                behind[key] = min(behind.get(key, math.inf), first - 1 if first else -1)
+        return behind
+
+    def _heard_before_its_turn(
+        self, key: str, event_id: int, behind: dict[str, float], origin: RoomEvent | None
+    ) -> bool:
+        """Whether a member of room ``key`` here (or the author of this node's own event,
+        told its /part though gone) is also in a room told only up to before ``event_id``:
+        told now, the event could overtake one earlier there."""
+        others = [other for other, told_to in behind.items() if told_to < event_id and other != key]
+        if not others:
+            return False
+        room = self._rooms.get(key)
+        hearing = _hearing(room) if room is not None else set()
+        author = origin.author if origin is not None else None
+        if author is not None and author.nick is not None:
+            hearing.add(nick_key(author.nick))
+        for other in others:
+            there = self._rooms.get(other)
+            if there is not None and not hearing.isdisjoint(_hearing(there)):
+                return True
+        return False
+
+    def _read_room(self, key: str, entries: Entries, read: list[_Read]) -> None:
+        """Add a room's new entries to ``read``, each with its origin if it is this node's."""
         position = self._positions.get(key)
         if position is None:
             return  # no member here any more
@@ -2037,8 +2185,7 @@ class RedisHub(LocalHub):
             if parsed is None:
                 continue
             token, made = fields.get("a", ""), fields.get("c") == "1"
-            self._deliver(key, id_number(entry_id), parsed, origin, token, made)
-        self._unwatch_if_empty(key)
+            read.append((id_number(entry_id), key, parsed, origin, token, made))
 
     def _deliver(
         self,
@@ -2111,8 +2258,11 @@ class RedisHub(LocalHub):
                 and author is not origin.exclude
                 and author._hub is self
                 and (room is None or room not in author.rooms)
+                and (not token or self._first_time(token, author))
             ):
-                LocalHub.send(self, author, event)  # its own /part: told, though gone
+                # Its own /part: told, though gone (a nick change told to several rooms,
+                # one it has left since among them, once).
+                LocalHub.send(self, author, event)
             self._arrived(author, origin.seq)
 
     def _swept_here(self, event: Leave) -> bool:
@@ -2327,6 +2477,7 @@ class RedisHub(LocalHub):
         """Redis stopped answering: pause, tell every member once, and try to get it back."""
         if not self._running.is_set() or self._closing:
             return
+        self._tell_waiting(in_turn=False)  # read before the outage: told before its notice
         self._running.clear()
         self._stop_reading_streams()
         log.warning(
@@ -2469,6 +2620,7 @@ _FOR_NOW = ("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")
 
 #: The room events a member that is joining is told before its own join is back.
 _COMINGS = (Join, Part, Leave, NickChange, Kick)
+_COMING_TYPES: frozenset[type[Event]] = frozenset(_COMINGS)
 #: How their stream documents begin (cluster_wire.stream_document).
 _COMING_DOCUMENTS = tuple(f'{{"type":"{kind.kind}",' for kind in _COMINGS)
 #: The room events that change a room's moderation (who is its operator, who is muted,
@@ -2516,6 +2668,18 @@ def _hash(reply: Any) -> dict[str, str]:
 
 def _topic_value(name: str, text: str, by: str) -> str:
     return json.dumps([name, text, by], ensure_ascii=False)
+
+
+def _hearing(room: Room) -> set[str]:
+    """Who of this node hears ``room``'s events (by nickname key): its members here and
+    those still joining it."""
+    if isinstance(room, ClusterRoom) and room.joining:
+        return {*room.members, *room.joining}
+    return set(room.members)
+
+
+def _event_id_of(read: _Read) -> int:
+    return read[0]
 
 
 def _room_key_of(stream: str) -> str:
