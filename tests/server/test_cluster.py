@@ -280,3 +280,31 @@ def test_a_busy_node_reads_redis_once_a_pass_and_a_quiet_one_at_once() -> None:
     hub.pacer.passed(0.01)
     assert hub.pacer.busy
     assert hub._read_pause() == 0.0005
+
+
+async def test_a_member_that_joins_a_room_new_to_its_node_and_renames_reads_a_single_servers_order(
+    redis_url: str,
+) -> None:
+    """v1 joins #b, new to its node, renames, parts and renames back in one write, twice:
+    it reads its join's answer, its nick change, its part and the change back in that
+    order, as a single server writes them (its first change no longer comes first)."""
+    async with running_cluster(redis_url, 2) as cluster:
+        v1 = await cluster.client(cluster.nodes[1], "v1")
+        await cluster.client(cluster.nodes[0], "v2")
+        for _ in range(2):
+            v1.writer.write(b"/join #b\n/nick v1x\n/part #b\n/nick v1\n")
+            await v1.expect(r"\*\*\* v1x is now known as v1$")
+        await settled(v1)
+        told = [
+            line.split("*** ", 1)[1]
+            for line in v1.seen
+            if "*** " in line and ("#b" in line or "known as" in line or " left " in line)
+        ]
+        once = [
+            "1 user in #b: @v1",
+            "you are now talking in #b",
+            "v1 is now known as v1x",
+            "v1x left the room",
+            "v1x is now known as v1",
+        ]
+        assert told == once * 2

@@ -2160,7 +2160,17 @@ class RedisHub(LocalHub):
             there = self._rooms.get(other)
             if there is not None and not hearing.isdisjoint(_hearing(there)):
                 return True
+            if not hearing.isdisjoint(self._authors_on_the_way(other)):
+                return True  # (it left the room since, and is told its own events there)
         return False
+
+    def _authors_on_the_way(self, key: str) -> set[str]:
+        """This node's members with events of room ``key`` on their way (nickname keys)."""
+        return {
+            nick_key(op.author.nick)
+            for (room_key, _), op in self._in_flight.items()
+            if room_key == key and op.author is not None and op.author.nick is not None
+        }
 
     def _read_room(self, key: str, entries: Entries, read: list[_Read]) -> None:
         """Add a room's new entries to ``read``, each with its origin if it is this node's."""
