@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tcpchat.config import ServerSettings
 from tcpchat.core.rooms import room_key
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.cluster_view import ClusterRoom
 from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
-from tests.support.irc_client import IrcClient
+from tests.support.irc_client import SERVER_NAME, IrcClient
 from tests.support.irc_view import stale_channels
 from tests.support.proxy import HoldingProxy, holding_proxy
 from tests.support.redis import RedisServer
@@ -388,3 +389,54 @@ async def test_replies_behind_lines_held_in_two_loading_rooms_keep_their_order(
         await v1.expect(r"PONG My.Little.Server 2$")
         pongs = [line.rsplit(" ", 1)[1] for line in v1.seen if " PONG " in line]
         assert pongs == ["1", "2"]
+
+
+#: Command scripts a client may send in one write while its node starts reading rooms
+#: (each sent twice: the second time, the rooms are new again).
+OWN_SCRIPTS = (
+    ("JOIN 0", "JOIN #a,#b", "JOIN 0", "NICK v1x", "JOIN #a", "PART #a", "NICK v1"),
+    ("JOIN #a", "PRIVMSG #a :hi", "NICK v1x", "PART #a", "JOIN #b", "NICK v1", "JOIN 0"),
+    ("JOIN #a,#b", "PART #b", "NICK v1x", "PRIVMSG #a :hi", "PART #a", "NICK v1", "JOIN #b"),
+    ("JOIN 0", "JOIN #a,#b", "JOIN 0", "PART #a", "NICK v1x", "JOIN #a,#lobby", "NICK v1"),
+)
+
+
+def own_lines(client: IrcClient) -> list[str]:
+    """The lines a client read about itself and its channels: joins, parts, nick changes
+    (with who made them) and PONGs (v2's coming to #lobby left out: only on a cluster)."""
+    return [
+        line.split("!", 1)[0] + " " + line.split(" ", 2)[1] + " " + line.split(" ", 2)[2]
+        if "!" in line
+        else line.split(" ", 1)[1]
+        for line in client.seen
+        if re.search(r" (JOIN|PART|NICK|PONG) ", line) and not line.startswith(":v2!")
+    ]
+
+
+@pytest.mark.parametrize("script", OWN_SCRIPTS)
+async def test_a_members_own_commands_read_as_a_single_servers_do(
+    redis_url: str, script: tuple[str, ...]
+) -> None:
+    """A member that sends a burst of joins, parts and nick changes in one write, its
+    node starting to read the rooms it makes, reads about itself exactly what a single
+    server writes, and its channel lists end true."""
+    settings = ServerSettings(host="127.0.0.1", port=0, irc_port=0, server_name=SERVER_NAME)
+    async with ChatServer(settings) as single:
+        assert single.irc_port is not None
+        alone = await IrcClient.connect(single.irc_port)
+        await alone.register("v1")
+        await alone.send("JOIN #lobby")
+        await alone.expect(r" 366 v1 #lobby ")
+        for _ in range(2):
+            await alone.send(*script, "PING :mark")
+            await alone.expect(r"PONG My.Little.Server mark$")
+        await alone.close()
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        await irc_member(cluster, 0, "v2")
+        v1 = await irc_member(cluster, 1, "v1")
+        await known_everywhere(v1, ["v1", "v2"])
+        for _ in range(2):
+            await v1.send(*script, "PING :mark")
+            await v1.expect(r"PONG My.Little.Server mark$")
+        assert own_lines(v1) == own_lines(alone)
+        assert await stale_channels(v1, "v1") == []

@@ -366,6 +366,7 @@ class _Held:
 
     awaiting: int = 0  # the sequence number of its last event still on its way
     events: list[tuple[int, Event | bytes]] = field(default_factory=list)
+    arrived: int = 0  # the highest sequence number of its events told so far
 
 
 def new_node_id() -> str:
@@ -1169,14 +1170,31 @@ class RedisHub(LocalHub):
         held = self._held.get(author)
         if held is None:
             return
-        if held.awaiting <= seq:
+        if held.arrived < seq:
+            held.arrived = seq
+        told: float = held.arrived
+        if self._waiting:  # one of its events before may wait (_tell): not past it
+            told = min(told, self._first_waiting(author) - 1)
+        if held.awaiting <= told:
             del self._held[author]
         if not held.events:
             return  # nearly always: a member who speaks has nothing of its own waiting
-        ready = [reply for after, reply in held.events if after <= seq]
-        held.events = [(after, reply) for after, reply in held.events if after > seq]
+        ready = [reply for after, reply in held.events if after <= told]
+        held.events = [(after, reply) for after, reply in held.events if after > told]
         for reply in ready:
             self._send_held(author, reply)
+
+    def _first_waiting(self, author: Peer) -> float:
+        """The sequence number of ``author``'s first event waiting to be told (_waiting)."""
+        return min(
+            (
+                origin.seq
+                for queue in self._waiting.values()
+                for _, _, _, origin, _, _ in queue
+                if origin is not None and origin.author is author
+            ),
+            default=math.inf,
+        )
 
     def _refuse(self, author: Peer | None, why: str = REFUSED) -> None:
         if author is not None and author._hub is self:
@@ -1245,6 +1263,11 @@ class RedisHub(LocalHub):
         # that Redis took it.
         operation.put_at = self._monotonic()
         self._in_flight[(operation.room_key, operation.seq)] = operation
+        if operation.room_key not in self._positions:
+            # A room this node stopped reading meanwhile (a line held for its moderation,
+            # sent once its author had left every room): read from this event on, so
+            # that it comes back, and its author's replies with it.
+            self._positions[operation.room_key] = None
         self._put(operation)
 
     def _never_back(self, operation: RoomEvent) -> None:
@@ -2165,11 +2188,14 @@ class RedisHub(LocalHub):
         return False
 
     def _authors_on_the_way(self, key: str) -> set[str]:
-        """This node's members with events of room ``key`` on their way (nickname keys)."""
+        """This node's members with events of room ``key`` on their way, or waiting to be
+        told (nickname keys)."""
+        ops = [op for (room_key, _), op in self._in_flight.items() if room_key == key]
+        ops += [item[3] for item in self._waiting.get(key, ()) if item[3] is not None]
         return {
             nick_key(op.author.nick)
-            for (room_key, _), op in self._in_flight.items()
-            if room_key == key and op.author is not None and op.author.nick is not None
+            for op in ops
+            if op.author is not None and op.author.nick is not None
         }
 
     def _read_room(self, key: str, entries: Entries, read: list[_Read]) -> None:
@@ -2267,13 +2293,31 @@ class RedisHub(LocalHub):
                 author is not None
                 and author is not origin.exclude
                 and author._hub is self
-                and (room is None or room not in author.rooms)
-                and (not token or self._first_time(token, author))
+                and (
+                    self._first_time(token, author)
+                    if token
+                    else not self._reached(author, room, event, origin)
+                )
             ):
-                # Its own /part: told, though gone (a nick change told to several rooms,
-                # one it has left since among them, once).
+                # Its own /part, told though gone; its own event in a room it has left
+                # and joined again since, its join still on its way.
                 LocalHub.send(self, author, event)
             self._arrived(author, origin.seq)
+
+    def _reached(self, author: Peer, room: Room | None, event: Event, origin: RoomEvent) -> bool:
+        """Whether telling ``room`` its own ``event`` told ``author`` (a member of this
+        node) too: it is a full member of the room, or a joiner shown it (_not_shown)."""
+        if room is None or room not in author.rooms:
+            return False
+        joining = self._joining.get(author)
+        if joining is None or room not in joining:
+            return True  # nearly always: a full member, told with the others
+        return (
+            isinstance(room, ClusterRoom)
+            and type(event) in _COMING_TYPES
+            and not kept_quiet(event, room, self.rules)
+            and author in self._not_shown(room, origin)
+        )
 
     def _swept_here(self, event: Leave) -> bool:
         """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
