@@ -1164,7 +1164,8 @@ class RedisHub(LocalHub):
         return self._seq
 
     def _arrived(self, author: Peer | None, seq: int) -> None:
-        """``author``'s event ``seq`` reached its members: its replies up to it may follow."""
+        """``author``'s event ``seq`` reached its members: its replies may follow, up to
+        the highest of its events told so far, but not past one still waiting (_tell)."""
         if author is None:
             return
         held = self._held.get(author)
@@ -1191,7 +1192,7 @@ class RedisHub(LocalHub):
                 origin.seq
                 for queue in self._waiting.values()
                 for _, _, _, origin, _, _ in queue
-                if origin is not None and origin.author is author
+                if origin is not None and origin.author is author and not origin.elsewhere
             ),
             default=math.inf,
         )
@@ -1263,16 +1264,23 @@ class RedisHub(LocalHub):
         # that Redis took it.
         operation.put_at = self._monotonic()
         self._in_flight[(operation.room_key, operation.seq)] = operation
-        if operation.room_key not in self._positions:
-            # A room this node stopped reading meanwhile (a line held for its moderation,
-            # sent once its author had left every room): read from this event on, so
-            # that it comes back, and its author's replies with it.
+        author = operation.author
+        if (
+            operation.room_key not in self._positions
+            and author is not None
+            and author._hub is self
+            and not operation.elsewhere
+        ):
+            # A member's event in a room this node stopped reading meanwhile (a line held
+            # for its moderation, sent once its author had left every room): read from
+            # this event on, so that it comes back, and its author's replies with it.
             self._positions[operation.room_key] = None
         self._put(operation)
 
     def _never_back(self, operation: RoomEvent) -> None:
         """A room event of this node that Redis did not take: forget it, and its join."""
         self._in_flight.pop((operation.room_key, operation.seq), None)
+        self._unwatch_if_empty(operation.room_key)  # (read for it alone, perhaps)
         if self._waiting and not self._retell_called:  # it may have waited for this one
             self._retell_called = True
             asyncio.get_running_loop().call_soon(self._tell_waiting)
@@ -2139,7 +2147,7 @@ class RedisHub(LocalHub):
             if queue is not None:
                 queue.append(item)
                 continue
-            if in_turn and type(event) in _COMING_TYPES:
+            if in_turn and type(event) in _COMING_TYPES and not _elsewhere(origin):
                 if behind is None:
                     behind = self._rooms_behind()
                 if behind and self._heard_before_its_turn(key, event_id, behind, origin):
@@ -2169,8 +2177,9 @@ class RedisHub(LocalHub):
         self, key: str, event_id: int, behind: dict[str, float], origin: RoomEvent | None
     ) -> bool:
         """Whether a member of room ``key`` here (or the author of this node's own event,
-        told its /part though gone) is also in a room told only up to before ``event_id``:
-        told now, the event could overtake one earlier there."""
+        told its /part though gone) also hears a room told only up to before ``event_id``
+        (is in it, or has events of it on their way or waiting): told now, the event
+        could overtake one earlier there."""
         others = [other for other, told_to in behind.items() if told_to < event_id and other != key]
         if not others:
             return False
@@ -2195,7 +2204,10 @@ class RedisHub(LocalHub):
         return {
             nick_key(op.author.nick)
             for op in ops
-            if op.author is not None and op.author.nick is not None
+            if op.author is not None
+            and op.author._hub is self
+            and op.author.nick is not None
+            and not op.elsewhere
         }
 
     def _read_room(self, key: str, entries: Entries, read: list[_Read]) -> None:
@@ -2300,7 +2312,8 @@ class RedisHub(LocalHub):
                 )
             ):
                 # Its own /part, told though gone; its own event in a room it has left
-                # and joined again since, its join still on its way.
+                # and joined again since, its join still on its way; a nick change told
+                # to several rooms, once.
                 LocalHub.send(self, author, event)
             self._arrived(author, origin.seq)
 
@@ -2730,6 +2743,11 @@ def _hearing(room: Room) -> set[str]:
     if isinstance(room, ClusterRoom) and room.joining:
         return {*room.members, *room.joining}
     return set(room.members)
+
+
+def _elsewhere(origin: RoomEvent | None) -> bool:
+    """Whether ``origin`` is an event of this node's told to the others only."""
+    return origin is not None and origin.elsewhere
 
 
 def _event_id_of(read: _Read) -> int:
