@@ -322,6 +322,16 @@ async def test_an_irc_member_that_quits_right_after_speaking_reads_its_error_lin
         await ben.expect(r"PRIVMSG #lobby :last words$")
 
 
+def read_of(client: IrcClient, commands: str) -> list[str]:
+    """Each line ``client`` read whose command is one of ``commands`` (a regular
+    expression's alternatives), without its source, #lobby's left out."""
+    return [
+        line.split(" ", 1)[1]
+        for line in client.seen
+        if re.search(rf" ({commands}) ", line) and "#lobby" not in line
+    ]
+
+
 async def test_an_irc_member_hears_its_own_commands_in_order_as_its_node_starts_rooms(
     redis_url: str,
 ) -> None:
@@ -338,12 +348,7 @@ async def test_an_irc_member_hears_its_own_commands_in_order_as_its_node_starts_
         await v1.send("PRIVMSG #a :hi", "JOIN #a,#b")
         await v1.send("KICK #a v2 :out", "PART #a", "NICK v1x", "JOIN #b", "PING :mark")
         await v1.expect(r"PONG My.Little.Server mark$")
-        said = [
-            line.split(" ", 2)[1] + " " + line.split(" ", 2)[2]
-            for line in v1.seen
-            if re.search(r" (JOIN|PART|NICK|441|PONG) ", line) and "#lobby" not in line
-        ]
-        assert said == [
+        assert read_of(v1, "JOIN|PART|NICK|441|PONG") == [
             "JOIN #a",
             "JOIN #b",
             "441 v1 v2 #a :They aren't on that channel",
@@ -366,12 +371,7 @@ async def test_an_irc_member_that_joins_a_room_new_to_its_node_then_renames_hear
         for _ in range(3):
             await v1.send("JOIN #b", "NICK v1x", "PART #b", "NICK v1", "PING :mark")
             await v1.expect(r"PONG My.Little.Server mark$")
-        said = [
-            line.split(" ", 2)[1] + " " + line.split(" ", 2)[2]
-            for line in v1.seen
-            if re.search(r" (JOIN|PART|NICK) ", line) and "#lobby" not in line
-        ]
-        assert said == ["JOIN #b", "NICK v1x", "PART #b", "NICK v1"] * 3
+        assert read_of(v1, "JOIN|PART|NICK") == ["JOIN #b", "NICK v1x", "PART #b", "NICK v1"] * 3
         assert await stale_channels(v1, "v1") == []
 
 
