@@ -1280,7 +1280,6 @@ class RedisHub(LocalHub):
     def _never_back(self, operation: RoomEvent) -> None:
         """A room event of this node that Redis did not take: forget it, and its join."""
         self._in_flight.pop((operation.room_key, operation.seq), None)
-        self._unwatch_if_empty(operation.room_key)  # (read for it alone, perhaps)
         if self._waiting and not self._retell_called:  # it may have waited for this one
             self._retell_called = True
             asyncio.get_running_loop().call_soon(self._tell_waiting)
@@ -1289,6 +1288,8 @@ class RedisHub(LocalHub):
             self._member_now(operation.author, [room] if room is not None else [])
             if self.modes is not None and self.modes.hold:
                 self._release_held()  # no load is coming for that room: what waits goes
+        # (A room read for this event alone, perhaps; its joiner, a member now, keeps it.)
+        self._unwatch_if_empty(operation.room_key)
 
     def _take_outbox(self) -> list[Operation]:
         batch, self._outbox = self._outbox, []
