@@ -2288,14 +2288,8 @@ class RedisHub(LocalHub):
             LocalHub.publish(self, event, room=room, exclude=exclude)
             if origin is not None and type(event) is Join:
                 self._replay(origin.author, room, event_id)
-            if (
-                isinstance(room, ClusterRoom)
-                and room.joining
-                and type(event) in _COMINGS
-                and not kept_quiet(event, room, self.rules)
-            ):
-                # Who came and went just before them, that their welcome did not show.
-                for peer in self._not_shown(room, origin):
+            if isinstance(room, ClusterRoom) and room.joining:
+                for peer in self._joiners_told(room, event, origin):
                     LocalHub.send(self, peer, event)
         if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
             # Told to the room first: a kicked member hears its kick, then leaves.
@@ -2326,12 +2320,16 @@ class RedisHub(LocalHub):
         joining = self._joining.get(author)
         if joining is None or room not in joining:
             return True  # nearly always: a full member, told with the others
-        return (
-            isinstance(room, ClusterRoom)
-            and type(event) in _COMING_TYPES
-            and not kept_quiet(event, room, self.rules)
-            and author in self._not_shown(room, origin)
-        )
+        return isinstance(room, ClusterRoom) and author in self._joiners_told(room, event, origin)
+
+    def _joiners_told(
+        self, room: ClusterRoom, event: Event, origin: RoomEvent | None
+    ) -> list[Peer]:
+        """The members still joining ``room`` that are told ``event`` as it is read: a
+        coming or going that their welcome did not show (_not_shown)."""
+        if type(event) not in _COMING_TYPES or kept_quiet(event, room, self.rules):
+            return []
+        return self._not_shown(room, origin)
 
     def _swept_here(self, event: Leave) -> bool:
         """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
@@ -2686,7 +2684,8 @@ class RedisHub(LocalHub):
 #: loading its data, a cluster moving or a replica cut off from its master): tried again.
 _FOR_NOW = ("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")
 
-#: The room events a member that is joining is told before its own join is back.
+#: The room events a member that is joining is told before its own join is back, and
+#: that wait for their turn across rooms (_tell); as a set, for a type's lookup.
 _COMINGS = (Join, Part, Leave, NickChange, Kick)
 _COMING_TYPES: frozenset[type[Event]] = frozenset(_COMINGS)
 #: How their stream documents begin (cluster_wire.stream_document).
