@@ -54,6 +54,14 @@ async def test_bursts_of_commands_break_no_node_and_both_agree_after(
                 await member.send(*burst)
         for member in members:
             await settled(member, "#end")
+        # A node shows another node's member in a room once it has read its join there:
+        # once every member has heard every other's last line, both nodes have.
+        for i, member in enumerate(members):
+            await member.send(f"done {i}")
+        for member in members:
+            waited = {f"done {i}" for i in range(MEMBERS) if members[i] is not member}
+            while waited:
+                waited.discard((await member.expect(r"> (done \d)$")).group(1))
         views = [await users_in(member, "#end") for member in members[:2]]
     assert views[0] == views[1]
     assert len(views[0]) == MEMBERS

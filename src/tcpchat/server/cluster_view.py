@@ -96,16 +96,17 @@ class RemotePeer(Peer):
     """A user connected to another node, as this node mirrors it.
 
     It is never registered in this node's hub and never written to: a ``/msg``
-    to it goes to its node's inbox. ``rooms`` are this node's
-    :class:`ClusterRoom` objects, for ``/whois``.
+    to it goes to its node's inbox. ``rooms`` are the :class:`ClusterRoom` objects
+    that show it as a member (for ``/whois``); ``listed``, those its presence lists.
     """
 
-    __slots__ = ("node",)
+    __slots__ = ("listed", "node")
 
     def __init__(self, node: str, nick: str) -> None:
         super().__init__(NoTransport(), f"node {node}")
         self.node = node
         self.nick = nick
+        self.listed: dict[Room, None] = {}
 
     def describe(self, presence: Presence, monotonic_now: float, wall_now: float) -> None:
         """Take the nickname, away message and times of ``presence`` (not the rooms)."""
@@ -118,6 +119,13 @@ class RemotePeer(Peer):
 class ClusterRoom(Room):
     """A room of the cluster: ``members`` are this node's, ``remote`` everyone else's.
 
+    ``listed`` are the other nodes' members that their presence puts in the room, and
+    ``remote`` those the room shows. While this node does not read the room, it shows
+    ``listed``. While it does, a member whose coming or going it has read there since
+    (``heard``) is shown as the stream tells, in its turn, and presence is no longer
+    followed for it: presence can lag behind the stream, and what a member here is
+    answered must agree with what it is told next.
+
     The hub fans out to ``members`` only. A member of this node that has just
     joined waits in ``joining`` until its join comes back from the room's stream,
     so that it is told nothing said in the room before it came in. The names,
@@ -129,17 +137,22 @@ class ClusterRoom(Room):
     reads a room from its own first event there on: for a member that joined
     before the node read the room, ``welcomed`` keeps the other nodes' members it
     was answered with, until the node knows what came and went after them and
-    before its first event (:meth:`owe`).
+    before its first event (:meth:`owe`). ``join_seqs`` keeps the sequence number of each
+    joiner's join on its way (None: not sent yet): what it is told meanwhile follows it,
+    and it is a member once that join is back, not an earlier one of its own.
     """
 
-    __slots__ = ("answered", "joining", "remote", "welcomed")
+    __slots__ = ("answered", "heard", "join_seqs", "joining", "listed", "remote", "welcomed")
 
     def __init__(self, name: str, creator: str = "") -> None:
         super().__init__(name, creator)
         self.remote: dict[str, RemotePeer] = {}
+        self.listed: dict[str, RemotePeer] = {}
+        self.heard: set[str] = set()
         self.joining: dict[str, Peer] = {}
         self.answered: dict[str, int] = {}
         self.welcomed: dict[str, frozenset[str]] = {}
+        self.join_seqs: dict[str, int | None] = {}
 
     def __len__(self) -> int:
         return len(self.members) + len(self.remote) + len(self.joining)
@@ -165,8 +178,8 @@ class ClusterRoom(Room):
         everyone = self.everyone()
         return tuple(everyone[key].nick or "" for key in sorted(everyone) if everyone[key].away)
 
-    def add_remote(self, peer: RemotePeer) -> None:
-        self.remote[nick_key(peer.nick or "")] = peer
+    def add_remote(self, key: str, peer: RemotePeer) -> None:
+        self.remote[key] = peer
         self._nicks = None
 
     def remove_remote(self, key: str) -> None:
@@ -181,6 +194,7 @@ class ClusterRoom(Room):
         self.remove(key)
         self.joining[key] = peer
         self.answered[key] = answered
+        self.join_seqs[key] = None
         if told is not None:
             self.welcomed[key] = told
         self._nicks = None
@@ -209,6 +223,8 @@ class ClusterRoom(Room):
             self.answered[key] = self.answered.pop(old_key)
         if old_key in self.welcomed:
             self.welcomed[key] = self.welcomed.pop(old_key)
+        if old_key in self.join_seqs:
+            self.join_seqs[key] = self.join_seqs.pop(old_key)
         self._nicks = None
 
     def owe(self, before: Iterable[Event], here: Container[str]) -> list[tuple[Peer, Event]]:
@@ -228,10 +244,16 @@ class ClusterRoom(Room):
         self.welcomed.clear()
         return owed
 
+    def latest_join(self, key: str, seq: int) -> bool:
+        """Whether ``seq`` is the member ``key``'s join it waits for (or it waits for none):
+        an earlier join of its own, read back after it parted and joined again, is not."""
+        return self.join_seqs.get(key, seq) == seq
+
     def joined(self, key: str) -> Peer | None:
         """The join of ``key`` is back (or will never be): it hears the room from now on."""
         self.answered.pop(key, None)
         self.welcomed.pop(key, None)
+        self.join_seqs.pop(key, None)
         peer = self.joining.pop(key, None)
         if peer is not None:
             self.add(key, peer)

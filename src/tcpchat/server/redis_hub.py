@@ -95,7 +95,13 @@ from tcpchat.server.cluster_moderation import (
     HeldReply,
 )
 from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
-from tcpchat.server.cluster_view import ClusterRoom, Presence, RemotePeer, presence_of
+from tcpchat.server.cluster_view import (
+    ClusterRoom,
+    Presence,
+    RemotePeer,
+    comings_owed,
+    presence_of,
+)
 from tcpchat.server.cluster_wire import (
     Entries,
     bulk_strings,
@@ -497,6 +503,9 @@ class RedisHub(LocalHub):
         self._first_ids: dict[str, int] = {}
         self._retell_called = False  # _tell_waiting is called soon
         self._remote: dict[str, RemotePeer] = {}  # nick key -> a user on another node
+        # Users of other nodes that a room this node reads shows, with no presence: their
+        # join was read before their presence, or their presence is gone before their going.
+        self._unlisted: dict[str, RemotePeer] = {}
         self._remote_lookalikes: dict[str, RemotePeer] = {}  # nick skeleton -> the same
         #: Counters for operators and tests.
         self.sent_batches = 0
@@ -763,12 +772,16 @@ class RedisHub(LocalHub):
         newest = _entries(await client.xrevrange(self.keys.presence, "+", "-", count=1))
         self._presence_position = newest[0][0] if newest else "0-0"
         for key in list(self._remote):
-            self._forget_remote(key)
+            self._forget_remote(key, everywhere=True)
         for node in sorted(_strings(await client.smembers(self.keys.nodes))):
             if node == self.node:
                 continue
             for key, value in _hash(await client.hgetall(self.keys.users(node))).items():
                 self._apply_presence(node, key, value)
+        # Where a room this node reads missed comings and goings, its presence says best.
+        for room in list(self._rooms.values()):
+            if isinstance(room, ClusterRoom):
+                self._show_listed(room)
         for key, value in _hash(await client.hgetall(self.keys.topics)).items():
             self._apply_topic(key, value)
 
@@ -931,6 +944,17 @@ class RedisHub(LocalHub):
                 room.joined(key)
                 self._join_back(peer, room)
 
+    def _join_is_back(self, join: RoomEvent, room: Room | None) -> None:
+        """A member's ``join`` is told (or will never be): a member now, unless it waits for
+        a later join of its own there."""
+        author = join.author
+        assert author is not None
+        if isinstance(room, ClusterRoom) and not room.latest_join(
+            nick_key(author.nick or ""), join.seq
+        ):
+            return
+        self._member_now(author, [room] if room is not None else [])
+
     def _join_back(self, peer: Peer, room: Room) -> None:
         joining = self._joining.get(peer)
         if joining is not None and room in joining:
@@ -945,7 +969,8 @@ class RedisHub(LocalHub):
             return
         if key in self._waiting or any(room_key == key for room_key, _ in self._in_flight):
             return
-        self._positions.pop(key, None)
+        if self._positions.pop(key, None) is not None and isinstance(room, ClusterRoom):
+            self._show_listed(room)
         self._read_to.pop(key, None)
         self._first_ids.pop(key, None)
         self._counts.pop(key, None)  # read again from a new first event: no gap to tell of
@@ -990,7 +1015,7 @@ class RedisHub(LocalHub):
         self._put(ShareBan(ban, lifted))
 
     def _has_remote(self, room: Room) -> bool:
-        return isinstance(room, ClusterRoom) and bool(room.remote or room.joining)
+        return isinstance(room, ClusterRoom) and bool(room.remote or room.listed or room.joining)
 
     # -- delivery --------------------------------------------------------------------
 
@@ -1265,6 +1290,10 @@ class RedisHub(LocalHub):
         operation.put_at = self._monotonic()
         self._in_flight[(operation.room_key, operation.seq)] = operation
         author = operation.author
+        if type(operation.event) is Join and author is not None and author.nick is not None:
+            room = self._rooms.get(operation.room_key)
+            if isinstance(room, ClusterRoom) and nick_key(author.nick) in room.joining:
+                room.join_seqs[nick_key(author.nick)] = operation.seq
         if (
             operation.room_key not in self._positions
             and author is not None
@@ -1284,8 +1313,7 @@ class RedisHub(LocalHub):
             self._retell_called = True
             asyncio.get_running_loop().call_soon(self._tell_waiting)
         if operation.author is not None and type(operation.event) is Join:
-            room = self._rooms.get(operation.room_key)
-            self._member_now(operation.author, [room] if room is not None else [])
+            self._join_is_back(operation, self._rooms.get(operation.room_key))
             if self.modes is not None and self.modes.hold:
                 self._release_held()  # no load is coming for that room: what waits goes
         # (A room read for this event alone, perhaps; its joiner, a member now, keeps it.)
@@ -1823,15 +1851,19 @@ class RedisHub(LocalHub):
             await self.history.load_ring(name, key, event_id)
         if self.modes is not None and room is not None:
             await self._load_modes(client, room)
+        before, tokens = await self._comings_before(client, key, event_id)
         room = self._rooms.get(key)
-        if isinstance(room, ClusterRoom) and room.welcomed:
-            before, tokens = await self._comings_before(client, key, event_id)
-            room = self._rooms.get(key)
-            if isinstance(room, ClusterRoom):
-                for peer, event in room.owe(before, self._peers):
-                    token = tokens.get(event.id)
-                    if token is None or self._first_time(token, peer):
-                        LocalHub.send(self, peer, event)
+        if isinstance(room, ClusterRoom):
+            # From now on the room shows the other nodes' members as its stream tells
+            # their comings and goings: first, as they stood just before this node's first
+            # event there, where their presence is behind (or ahead of) it.
+            for event in comings_owed(frozenset(room.remote), before, self._peers, room.name):
+                self._follow(room, event, None)
+            room.heard.update(key for event in before for key in _nick_keys(event))
+            for peer, event in room.owe(before, self._peers):
+                token = tokens.get(event.id)
+                if token is None or self._first_time(token, peer):
+                    self._tell_joiner(peer, room, event)
         self._positions[key] = f"{event_id - 1}-0"
         self._read_to[key] = event_id - 1
         self._first_ids.pop(key, None)
@@ -2274,13 +2306,15 @@ class RedisHub(LocalHub):
                 self.modes.moderation.deop(room, peer)
                 self._powers_lost(room, [peer])
             return
+        if type(event) in _COMING_TYPES and isinstance(room, ClusterRoom):
+            self._follow(room, event, origin)
         if self.history is not None:
             if room is not None:
                 self.history.heard(event, room)
             if origin is not None:
                 self._keep(origin, event, key)
         if origin is not None and origin.author is not None and type(event) is Join:
-            self._member_now(origin.author, [room] if room is not None else [])
+            self._join_is_back(origin, room)
         if room is not None and token:
             self._deliver_once(event, room, token, origin)
         elif room is not None:
@@ -2290,7 +2324,7 @@ class RedisHub(LocalHub):
                 self._replay(origin.author, room, event_id)
             if isinstance(room, ClusterRoom) and room.joining:
                 for peer in self._joiners_told(room, event, origin):
-                    LocalHub.send(self, peer, event)
+                    self._tell_joiner(peer, room, event)
         if room is not None and self.modes is not None and type(event) in _MODES_WRITTEN:
             # Told to the room first: a kicked member hears its kick, then leaves.
             self.modes.heard(event, room, here=origin is not None, made=made)
@@ -2331,6 +2365,24 @@ class RedisHub(LocalHub):
             return []
         return self._not_shown(room, origin)
 
+    def _tell_joiner(self, peer: Peer, room: ClusterRoom, event: Event) -> None:
+        """Tell ``peer``, still joining ``room``, a coming or going there that its answer
+        did not show: after that answer, which waits for its events before its join (in
+        any room), and before what the room tells it once its join is back."""
+        join_seq = room.join_seqs.get(nick_key(peer.nick or ""))
+        if join_seq is None:
+            self._reply(peer, event)  # its join not on its way yet: behind what holds it
+            return
+        # Behind the replies that wait for no more than its join (its answer, and others
+        # that may show whom it meant), before those waiting for its events after the join.
+        held = self._held.get(peer)
+        events = held.events if held is not None else []
+        at = next((i for i, (after, _) in enumerate(events) if after > join_seq), len(events))
+        if at == 0:
+            LocalHub.send(self, peer, event)  # nearly always: its answer is out
+        else:
+            events.insert(at, (join_seq, event))
+
     def _swept_here(self, event: Leave) -> bool:
         """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
         return event.reason == NODE_LOST and nick_key(event.nick) in self._peers
@@ -2352,10 +2404,13 @@ class RedisHub(LocalHub):
         if kept_quiet(event, room, self.rules):
             return  # a big room's quit: those who share another room with it hear it there
         exclude = origin.exclude if origin is not None else None
-        joining = self._not_shown(room, origin) if isinstance(room, ClusterRoom) else []
-        for peer in [*room.members.values(), *joining]:
+        for peer in list(room.members.values()):
             if peer is not exclude and self._first_time(token, peer):
                 LocalHub.send(self, peer, event)
+        if isinstance(room, ClusterRoom):
+            for peer in self._not_shown(room, origin):
+                if peer is not exclude and self._first_time(token, peer):
+                    self._tell_joiner(peer, room, event)
 
     def _first_time(self, token: str, peer: Peer) -> bool:
         """Whether ``peer`` is told the announcement ``token`` for the first time (noted)."""
@@ -2395,6 +2450,8 @@ class RedisHub(LocalHub):
         if room is None:
             return
         skipped = first - last - 1
+        if isinstance(room, ClusterRoom):
+            self._show_listed(room)  # the comings and goings skipped are not known
         self.skipped_notices += 1
         log.warning("node %s fell behind %s: %d events skipped", self.node, room.name, skipped)
         event_id, ts = self.clock.stamp()
@@ -2417,8 +2474,10 @@ class RedisHub(LocalHub):
             return
         remote = self._remote.get(key)
         if remote is None:
-            remote = self._remote[key] = RemotePeer(node, presence.nick)
-        elif remote.node != node:
+            # Shown already where a room this node reads told its join before its presence.
+            remote = self._unlisted.pop(key, None) or RemotePeer(node, presence.nick)
+            self._remote[key] = remote
+        if remote.node != node:
             remote.node = node
         old_skeleton = nick_skeleton(remote.nick or "")
         if self._remote_lookalikes.get(old_skeleton) is remote:
@@ -2426,35 +2485,112 @@ class RedisHub(LocalHub):
         remote.describe(presence, self._monotonic(), time.time())
         self._remote_lookalikes[nick_skeleton(presence.nick)] = remote
         wanted = {room_key(name): name for name in presence.rooms}
-        for room in list(remote.rooms):
+        for room in list(remote.listed):
             if room.key not in wanted:
-                self._leave_remote(remote, key, room)
+                self._unlist(remote, key, room)
         for rkey, name in wanted.items():
             room = self._rooms.get(rkey) or ClusterRoom(name, creator=presence.nick)
             self._rooms[rkey] = room
-            if isinstance(room, ClusterRoom):
-                if room not in remote.rooms:
-                    room.add_remote(remote)
-                    remote.rooms[room] = None
-                else:
-                    room.names_changed()
+            if not isinstance(room, ClusterRoom):
+                continue
+            room.listed[key] = remote
+            remote.listed[room] = None
+            if self._presence_decides(room, key):
+                self._show(room, key, remote)
+            elif room.remote.get(key) is remote:
+                room.names_changed()
 
-    def _forget_remote(self, key: str) -> None:
+    def _forget_remote(self, key: str, *, everywhere: bool = False) -> None:
+        """The user ``key`` of another node is gone (or renamed): out of every room's list,
+        and out of the room where presence decides (_presence_decides) or ``everywhere``.
+        Elsewhere its going is told in its turn."""
         remote = self._remote.pop(key, None)
         if remote is None:
             return
         skeleton = nick_skeleton(remote.nick or "")
         if self._remote_lookalikes.get(skeleton) is remote:
             del self._remote_lookalikes[skeleton]
-        for room in list(remote.rooms):
-            self._leave_remote(remote, key, room)
+        for room in list(remote.listed):
+            self._unlist(remote, key, room)
+        if everywhere:
+            for room in list(remote.rooms):
+                if isinstance(room, ClusterRoom):
+                    self._hide(room, key)
+        if remote.rooms:
+            self._unlisted[key] = remote
 
-    def _leave_remote(self, remote: RemotePeer, key: str, room: Room) -> None:
-        del remote.rooms[room]
+    def _unlist(self, remote: RemotePeer, key: str, room: Room) -> None:
+        del remote.listed[room]
         if isinstance(room, ClusterRoom):
-            room.remove_remote(key)
-        if not room.members and not self._keeps(room):
-            self._rooms.pop(room.key, None)
+            room.listed.pop(key, None)
+            if self._presence_decides(room, key):
+                self._hide(room, key)
+        self._drop_if_empty(room)
+
+    def _presence_decides(self, room: ClusterRoom, key: str) -> bool:
+        """Whether ``room`` shows the other nodes' member ``key`` as its presence lists it:
+        unless this node reads the room and has read a coming or going of it there."""
+        return key not in room.heard or self._positions.get(room.key) is None
+
+    def _show(self, room: ClusterRoom, key: str, remote: RemotePeer) -> None:
+        if room.remote.get(key) is remote:
+            room.names_changed()
+            return
+        if key in room.remote:
+            self._hide(room, key)
+        room.add_remote(key, remote)
+        remote.rooms[room] = None
+
+    def _hide(self, room: ClusterRoom, key: str) -> None:
+        remote = room.remote.get(key)
+        if remote is None:
+            return
+        room.remove_remote(key)
+        remote.rooms.pop(room, None)
+        if not remote.rooms and self._unlisted.get(key) is remote:
+            del self._unlisted[key]  # its going told at last
+        self._drop_if_empty(room)
+
+    def _drop_if_empty(self, room: Room) -> None:
+        if not room.members and not self._keeps(room) and self._rooms.get(room.key) is room:
+            del self._rooms[room.key]
+
+    def _show_listed(self, room: ClusterRoom) -> None:
+        """Show the other nodes' members of ``room`` as their presence lists them (this
+        node stops reading it, lost some of its events, or took its view anew)."""
+        room.heard.clear()
+        unlisted = [key for key, shown in room.remote.items() if room.listed.get(key) is not shown]
+        for key in unlisted:
+            self._hide(room, key)
+        for key, remote in room.listed.items():
+            self._show(room, key, remote)
+
+    def _follow(self, room: ClusterRoom, event: Event, origin: RoomEvent | None) -> None:
+        """A coming or going read in a room this node reads: the other nodes' members it
+        shows, in the stream's order, from now on (ClusterRoom.heard). This node's own
+        events move one of them only as goings: a kick of one, or a sweeper's leaving."""
+        if origin is not None and type(event) in (Join, NickChange):
+            return
+        match event:
+            case Join(nick=nick):
+                self._comes(room, nick)
+            case Part(nick=nick) | Leave(nick=nick) | Kick(target=nick):
+                room.heard.add(nick_key(nick))
+                self._hide(room, nick_key(nick))
+            case NickChange(old=old, new=new) if nick_key(old) in room.remote:
+                room.heard.add(nick_key(old))
+                self._hide(room, nick_key(old))
+                self._comes(room, new)
+
+    def _comes(self, room: ClusterRoom, nick: str) -> None:
+        key = nick_key(nick)
+        if key in self._peers:
+            return  # this node's own, read back without its origin (after an outage)
+        room.heard.add(key)
+        remote = self._remote.get(key) or self._unlisted.get(key)
+        if remote is None:
+            remote = self._unlisted[key] = RemotePeer("", nick)  # its presence is to come
+        self._show(room, key, remote)
 
     def _apply_topic(self, key: str, value: str) -> None:
         try:
@@ -2533,6 +2669,10 @@ class RedisHub(LocalHub):
                 rooms = [
                     room for name in presence.rooms if (room := self._rooms.get(room_key(name)))
                 ]
+                # And where a room here shows it, its presence not yet saying so.
+                shown = self._remote.get(key) or self._unlisted.get(key)
+                if shown is not None:
+                    rooms += [room for room in shown.rooms if room not in rooms]
                 if rooms:
                     event_id, ts = self.clock.stamp()
                     leave = Leave(event_id, ts, presence.nick, NODE_LOST)
@@ -2563,6 +2703,8 @@ class RedisHub(LocalHub):
                 if isinstance(line, HeldReply):
                     self._send_held(author, line.reply)
                 else:
+                    if type(line.event) is Join:  # never sent: its joiner waits no more
+                        self._member_now(author, line.rooms)
                     self._refuse(author)
         self._recovery = asyncio.create_task(self._recover(), name="cluster recovery")
 
@@ -2748,6 +2890,16 @@ def _hearing(room: Room) -> set[str]:
 def _elsewhere(origin: RoomEvent | None) -> bool:
     """Whether ``origin`` is an event of this node's told to the others only."""
     return origin is not None and origin.elsewhere
+
+
+def _nick_keys(event: Event) -> tuple[str, ...]:
+    """Whose coming or going ``event`` is (nick keys), if it is one."""
+    match event:
+        case Join(nick=nick) | Part(nick=nick) | Leave(nick=nick) | Kick(target=nick):
+            return (nick_key(nick),)
+        case NickChange(old=old, new=new):
+            return (nick_key(old), nick_key(new))
+    return ()
 
 
 def _event_id_of(read: _Read) -> int:
