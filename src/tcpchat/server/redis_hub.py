@@ -371,8 +371,12 @@ class _Held:
     events, or bytes already in its rendering (an IRC member's replies)."""
 
     awaiting: int = 0  # the sequence number of its last event still on its way
+    # In order, each after the sequence number of the event of its own it follows.
     events: list[tuple[int, Event | bytes]] = field(default_factory=list)
     arrived: int = 0  # the highest sequence number of its events told so far
+    # Where the news of rooms it is joining ends in ``events`` (_tell_joiner): what the
+    # others say meanwhile goes there, after it (_divert).
+    news_end: int = 0
 
 
 def new_node_id() -> str:
@@ -470,6 +474,9 @@ class RedisHub(LocalHub):
         self._highest = 0  # the highest event id this node has seen: the id counter's floor
         self._seq = 0
         self._held: dict[Peer, _Held] = {}
+        # Members with news of a room they are joining waiting behind their answer: what
+        # the others say meanwhile waits behind that news (_divert).
+        self._diverting: set[Peer] = set()
         # The rooms each member of this node is joining: its join is on its way to Redis.
         self._joining: dict[Peer, list[Room]] = {}
         # What the others were last told of each member: away message and last activity.
@@ -1166,6 +1173,7 @@ class RedisHub(LocalHub):
         """Send ``peer`` the replies waiting for its events on their way, without waiting
         any longer; ``leaving``: those behind its lines a room's moderation holds too."""
         held = self._held.pop(peer, None)
+        self._diverting.discard(peer)
         if held is not None:
             for _, reply in held.events:
                 self._send_held(peer, reply)
@@ -1207,6 +1215,10 @@ class RedisHub(LocalHub):
             return  # nearly always: a member who speaks has nothing of its own waiting
         ready = [reply for after, reply in held.events if after <= told]
         held.events = [(after, reply) for after, reply in held.events if after > told]
+        if held.news_end:
+            held.news_end = max(held.news_end - len(ready), 0)
+            if not held.news_end or self._held.get(author) is not held:
+                self._diverting.discard(author)
         for reply in ready:
             self._send_held(author, reply)
 
@@ -1294,6 +1306,12 @@ class RedisHub(LocalHub):
             room = self._rooms.get(operation.room_key)
             if isinstance(room, ClusterRoom) and nick_key(author.nick) in room.joining:
                 room.join_seqs[nick_key(author.nick)] = operation.seq
+                held = self._held.get(author)
+                if held is not None and held.events:
+                    # Its answer waits for its events before: what it hears meanwhile
+                    # comes after that answer, as a single server tells it (_divert).
+                    held.news_end = len(held.events)
+                    self._diverting.add(author)
         if (
             operation.room_key not in self._positions
             and author is not None
@@ -1520,6 +1538,7 @@ class RedisHub(LocalHub):
     def _lose_race(self, peer: Peer) -> None:
         """Another node took ``peer``'s nickname at the same moment: say so, and cut it off."""
         self._held.pop(peer, None)
+        self._diverting.discard(peer)
         if self.modes is not None:
             self.modes.hold.take_replies(peer)  # (nor those behind its held lines)
         event_id, ts = self.clock.stamp()
@@ -1862,8 +1881,11 @@ class RedisHub(LocalHub):
             room.heard.update(key for event in before for key in _nick_keys(event))
             for peer, event in room.owe(before, self._peers):
                 token = tokens.get(event.id)
-                if token is None or self._first_time(token, peer):
-                    self._tell_joiner(peer, room, event)
+                # (A nick change or leaving owed as a join or a part is this room's alone.)
+                first = (
+                    token is None or type(event) not in _TOLD_ONCE or self._first_time(token, peer)
+                )
+                self._tell_joiner_once(peer, room, event, first)
         self._positions[key] = f"{event_id - 1}-0"
         self._read_to[key] = event_id - 1
         self._first_ids.pop(key, None)
@@ -2319,7 +2341,10 @@ class RedisHub(LocalHub):
             self._deliver_once(event, room, token, origin)
         elif room is not None:
             exclude = origin.exclude if origin is not None else None
+            diverted = self._divert(room, origin) if self._diverting else None
             LocalHub.publish(self, event, room=room, exclude=exclude)
+            if diverted:
+                self._after_news(diverted)
             if origin is not None and type(event) is Join:
                 self._replay(origin.author, room, event_id)
             if isinstance(room, ClusterRoom) and room.joining:
@@ -2374,14 +2399,59 @@ class RedisHub(LocalHub):
             self._reply(peer, event)  # its join not on its way yet: behind what holds it
             return
         # Behind the replies that wait for no more than its join (its answer, and others
-        # that may show whom it meant), before those waiting for its events after the join.
+        # that may show whom it meant), and the news before it; before those waiting for
+        # its events after the join.
         held = self._held.get(peer)
         events = held.events if held is not None else []
-        at = next((i for i, (after, _) in enumerate(events) if after > join_seq), len(events))
-        if at == 0:
+        if held is None or not (held.news_end or (events and events[0][0] <= join_seq)):
             LocalHub.send(self, peer, event)  # nearly always: its answer is out
-        else:
-            events.insert(at, (join_seq, event))
+            return
+        at = next((i for i, (after, _) in enumerate(events) if after > join_seq), len(events))
+        at = max(at, held.news_end)
+        events.insert(at, (max(join_seq, events[at - 1][0]), event))
+        held.news_end = at + 1
+        self._diverting.add(peer)
+
+    def _tell_joiner_once(self, peer: Peer, room: ClusterRoom, event: Event, first: bool) -> None:
+        """:meth:`_tell_joiner`, for a nick change or a leaving told to several rooms: if
+        ``peer`` was told it already (``first`` False), through a room it is in, perhaps
+        before its answer for this one, which may show the old name: here, as a part
+        (and a join)."""
+        if first:
+            self._tell_joiner(peer, room, event)
+        elif type(event) is NickChange:
+            self._tell_joiner(peer, room, Part(event.id, event.ts, event.old, room.name, ""))
+            self._tell_joiner(peer, room, Join(event.id, event.ts, event.new, room.name))
+        elif type(event) is Leave:
+            self._tell_joiner(peer, room, Part(event.id, event.ts, event.nick, room.name, ""))
+
+    def _divert(self, room: Room, origin: RoomEvent | None) -> list[tuple[Peer, int]]:
+        """The members of ``room`` that have news waiting (_diverting), to be told what the
+        room says now after that news, each with where its pending bytes end: what the
+        room log owed them before is theirs now (settled). Not a member's own event."""
+        author = origin.author if origin is not None else None
+        diverted = []
+        for peer in self._diverting:
+            if peer is not author and room.members.get(nick_key(peer.nick or "")) is peer:
+                self.settle(peer)
+                diverted.append((peer, len(peer.pending)))
+        return diverted
+
+    def _after_news(self, diverted: list[tuple[Peer, int]]) -> None:
+        """What the room log owes ``diverted`` members now goes after their news."""
+        for peer, mark in diverted:
+            self.settle(peer)
+            said = b"".join(peer.pending[mark:])
+            del peer.pending[mark:]
+            held = self._held.get(peer)
+            if not said:
+                continue
+            if held is None or not held.news_end:
+                self._send_held(peer, said)  # its news went out meanwhile
+                continue
+            at = held.news_end
+            held.events.insert(at, (held.events[at - 1][0], said))
+            held.news_end = at + 1
 
     def _swept_here(self, event: Leave) -> bool:
         """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
@@ -2404,13 +2474,16 @@ class RedisHub(LocalHub):
         if kept_quiet(event, room, self.rules):
             return  # a big room's quit: those who share another room with it hear it there
         exclude = origin.exclude if origin is not None else None
+        diverted = self._divert(room, origin) if self._diverting else None
         for peer in list(room.members.values()):
             if peer is not exclude and self._first_time(token, peer):
                 LocalHub.send(self, peer, event)
+        if diverted:
+            self._after_news(diverted)
         if isinstance(room, ClusterRoom):
             for peer in self._not_shown(room, origin):
-                if peer is not exclude and self._first_time(token, peer):
-                    self._tell_joiner(peer, room, event)
+                if peer is not exclude:
+                    self._tell_joiner_once(peer, room, event, self._first_time(token, peer))
 
     def _first_time(self, token: str, peer: Peer) -> bool:
         """Whether ``peer`` is told the announcement ``token`` for the first time (noted)."""
@@ -2830,6 +2903,8 @@ _FOR_NOW = ("BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN")
 #: that wait for their turn across rooms (_tell); as a set, for a type's lookup.
 _COMINGS = (Join, Part, Leave, NickChange, Kick)
 _COMING_TYPES: frozenset[type[Event]] = frozenset(_COMINGS)
+#: The comings and goings announced to every room of their subject, told to each member once.
+_TOLD_ONCE: frozenset[type[Event]] = frozenset({NickChange, Leave})
 #: How their stream documents begin (cluster_wire.stream_document).
 _COMING_DOCUMENTS = tuple(f'{{"type":"{kind.kind}",' for kind in _COMINGS)
 #: The room events that change a room's moderation (who is its operator, who is muted,
