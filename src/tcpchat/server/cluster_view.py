@@ -138,11 +138,23 @@ class ClusterRoom(Room):
     before the node read the room, ``welcomed`` keeps the other nodes' members it
     was answered with, until the node knows what came and went after them and
     before its first event (:meth:`owe`). ``join_seqs`` keeps the sequence number of each
-    joiner's join on its way (None: not sent yet): what it is told meanwhile follows it,
-    and it is a member once that join is back, not an earlier one of its own.
+    joiner's latest join on its way (None: not sent yet; ``join_ids``: that join's id as
+    it was made): what it is told meanwhile follows it, and it is a member once that join
+    is back, not an earlier one of its own. What it is to be told before that join is
+    sent waits in ``early_news``.
     """
 
-    __slots__ = ("answered", "heard", "join_seqs", "joining", "listed", "remote", "welcomed")
+    __slots__ = (
+        "answered",
+        "early_news",
+        "heard",
+        "join_ids",
+        "join_seqs",
+        "joining",
+        "listed",
+        "remote",
+        "welcomed",
+    )
 
     def __init__(self, name: str, creator: str = "") -> None:
         super().__init__(name, creator)
@@ -153,6 +165,8 @@ class ClusterRoom(Room):
         self.answered: dict[str, int] = {}
         self.welcomed: dict[str, frozenset[str]] = {}
         self.join_seqs: dict[str, int | None] = {}
+        self.early_news: dict[str, list[Event]] = {}
+        self.join_ids: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.members) + len(self.remote) + len(self.joining)
@@ -225,6 +239,10 @@ class ClusterRoom(Room):
             self.welcomed[key] = self.welcomed.pop(old_key)
         if old_key in self.join_seqs:
             self.join_seqs[key] = self.join_seqs.pop(old_key)
+        if old_key in self.early_news:
+            self.early_news[key] = self.early_news.pop(old_key)
+        if old_key in self.join_ids:
+            self.join_ids[key] = self.join_ids.pop(old_key)
         self._nicks = None
 
     def owe(self, before: Iterable[Event], here: Container[str]) -> list[tuple[Peer, Event]]:
@@ -254,6 +272,8 @@ class ClusterRoom(Room):
         self.answered.pop(key, None)
         self.welcomed.pop(key, None)
         self.join_seqs.pop(key, None)
+        self.early_news.pop(key, None)
+        self.join_ids.pop(key, None)
         peer = self.joining.pop(key, None)
         if peer is not None:
             self.add(key, peer)

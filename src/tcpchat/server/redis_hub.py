@@ -1031,6 +1031,10 @@ class RedisHub(LocalHub):
         if not self._running.is_set():
             self._refuse(author)
             return
+        if type(event) is Join and isinstance(room, ClusterRoom):
+            key = nick_key(event.nick)
+            if key in room.joining:
+                room.join_ids[key] = event.id  # its latest join (it may be held: LineHold)
         if self.modes is not None and self._held_back(event, (room,), exclude, author):
             return
         self._put_one_room(event, room.key, exclude, author)
@@ -1304,14 +1308,17 @@ class RedisHub(LocalHub):
         author = operation.author
         if type(operation.event) is Join and author is not None and author.nick is not None:
             room = self._rooms.get(operation.room_key)
-            if isinstance(room, ClusterRoom) and nick_key(author.nick) in room.joining:
-                room.join_seqs[nick_key(author.nick)] = operation.seq
+            key = nick_key(author.nick)
+            if isinstance(room, ClusterRoom) and room.join_ids.get(key) == operation.event.id:
+                room.join_seqs[key] = operation.seq
                 held = self._held.get(author)
                 if held is not None and held.events:
                     # Its answer waits for its events before: what it hears meanwhile
                     # comes after that answer, as a single server tells it (_divert).
                     held.news_end = len(held.events)
                     self._diverting.add(author)
+                for news in room.early_news.pop(key, ()):
+                    self._tell_joiner(author, room, news)
         if (
             operation.room_key not in self._positions
             and author is not None
@@ -2394,9 +2401,11 @@ class RedisHub(LocalHub):
         """Tell ``peer``, still joining ``room``, a coming or going there that its answer
         did not show: after that answer, which waits for its events before its join (in
         any room), and before what the room tells it once its join is back."""
-        join_seq = room.join_seqs.get(nick_key(peer.nick or ""))
+        key = nick_key(peer.nick or "")
+        join_seq = room.join_seqs.get(key)
         if join_seq is None:
-            self._reply(peer, event)  # its join not on its way yet: behind what holds it
+            # Its join is not sent yet (held behind its lines, LineHold): when it is.
+            room.early_news.setdefault(key, []).append(event)
             return
         # Behind the replies that wait for no more than its join (its answer, and others
         # that may show whom it meant), and the news before it; before those waiting for
