@@ -371,8 +371,9 @@ class _Held:
     events, or bytes already in its rendering (an IRC member's replies)."""
 
     awaiting: int = 0  # the sequence number of its last event still on its way
-    # In order, each after the sequence number of the event of its own it follows.
-    events: list[tuple[int, Event | bytes]] = field(default_factory=list)
+    # In order, each after the sequence number of the event of its own it follows, with
+    # when it was made (the last event id made or seen then).
+    events: list[tuple[int, int, Event | bytes]] = field(default_factory=list)
     arrived: int = 0  # the highest sequence number of its events told so far
     # Where the news of rooms it is joining ends in ``events`` (_tell_joiner): what the
     # others say meanwhile goes there, after it (_divert).
@@ -1159,7 +1160,7 @@ class RedisHub(LocalHub):
         after its NICK, say, in that order)."""
         held = self._held.get(peer)
         if held is not None:
-            held.events.append((held.awaiting, reply))
+            held.events.append((held.awaiting, self.clock.latest, reply))
             return
         self._send_held(peer, reply)
 
@@ -1179,7 +1180,7 @@ class RedisHub(LocalHub):
         held = self._held.pop(peer, None)
         self._diverting.discard(peer)
         if held is not None:
-            for _, reply in held.events:
+            for _, _, reply in held.events:
                 self._send_held(peer, reply)
         if leaving and self.modes is not None and self.modes.hold:
             for reply in self.modes.hold.take_replies(peer):
@@ -1217,8 +1218,8 @@ class RedisHub(LocalHub):
             del self._held[author]
         if not held.events:
             return  # nearly always: a member who speaks has nothing of its own waiting
-        ready = [reply for after, reply in held.events if after <= told]
-        held.events = [(after, reply) for after, reply in held.events if after > told]
+        ready = [reply for after, _, reply in held.events if after <= told]
+        held.events = [item for item in held.events if item[0] > told]
         if held.news_end:
             held.news_end = max(held.news_end - len(ready), 0)
             if not held.news_end or self._held.get(author) is not held:
@@ -2351,7 +2352,7 @@ class RedisHub(LocalHub):
             diverted = self._divert(room, origin) if self._diverting else None
             LocalHub.publish(self, event, room=room, exclude=exclude)
             if diverted:
-                self._after_news(diverted)
+                self._after_news(diverted, origin, event_id)
             if origin is not None and type(event) is Join:
                 self._replay(origin.author, room, event_id)
             if isinstance(room, ClusterRoom) and room.joining:
@@ -2415,9 +2416,9 @@ class RedisHub(LocalHub):
         if held is None or not (held.news_end or (events and events[0][0] <= join_seq)):
             LocalHub.send(self, peer, event)  # nearly always: its answer is out
             return
-        at = next((i for i, (after, _) in enumerate(events) if after > join_seq), len(events))
+        at = next((i for i, (after, _, _) in enumerate(events) if after > join_seq), len(events))
         at = max(at, held.news_end)
-        events.insert(at, (max(join_seq, events[at - 1][0]), event))
+        events.insert(at, (max(join_seq, events[at - 1][0]), event.id, event))
         held.news_end = at + 1
         self._diverting.add(peer)
 
@@ -2446,8 +2447,13 @@ class RedisHub(LocalHub):
                 diverted.append((peer, len(peer.pending)))
         return diverted
 
-    def _after_news(self, diverted: list[tuple[Peer, int]]) -> None:
-        """What the room log owes ``diverted`` members now goes after their news."""
+    def _after_news(
+        self, diverted: list[tuple[Peer, int]], origin: RoomEvent | None, event_id: int
+    ) -> None:
+        """What the room log owes ``diverted`` members now (``event_id``) goes after their
+        news; an event of this node (``origin``), after the answers made before it only:
+        those made since show it already."""
+        made = origin.event.id if origin is not None else None
         for peer, mark in diverted:
             self.settle(peer)
             said = b"".join(peer.pending[mark:])
@@ -2458,9 +2464,15 @@ class RedisHub(LocalHub):
             if held is None or not held.news_end:
                 self._send_held(peer, said)  # its news went out meanwhile
                 continue
+            events = held.events
             at = held.news_end
-            held.events.insert(at, (held.events[at - 1][0], said))
-            held.news_end = at + 1
+            if made is not None:
+                at = next((i for i, (_, when, _) in enumerate(events) if when >= made), len(events))
+                if at == 0:
+                    self._send_held(peer, said)  # every answer waiting shows it
+                    continue
+            events.insert(at, (events[at - 1][0], event_id if made is None else made, said))
+            held.news_end = at + 1 if at >= held.news_end else held.news_end + 1
 
     def _swept_here(self, event: Leave) -> bool:
         """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
@@ -2488,7 +2500,7 @@ class RedisHub(LocalHub):
             if peer is not exclude and self._first_time(token, peer):
                 LocalHub.send(self, peer, event)
         if diverted:
-            self._after_news(diverted)
+            self._after_news(diverted, origin, event.id)
         if isinstance(room, ClusterRoom):
             for peer in self._not_shown(room, origin):
                 if peer is not exclude:
