@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tcpchat.config import ServerSettings
+from tcpchat.core.events import Join
 from tcpchat.core.rooms import room_key
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.cluster_view import ClusterRoom
+from tcpchat.server.redis_hub import RedisHub
 from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
@@ -322,6 +324,154 @@ async def test_an_irc_member_that_quits_right_after_speaking_reads_its_error_lin
         await ann.send("PRIVMSG #lobby :last words", "QUIT :bye")
         await ann.expect(r"^ERROR :")
         await ben.expect(r"PRIVMSG #lobby :last words$")
+
+
+def joins_on_their_way(hub: RedisHub) -> list[str]:
+    """The nicknames of the members of ``hub``'s node whose joins are on their way."""
+    return [
+        op.author.nick or ""
+        for op in hub._in_flight.values()
+        if type(op.event) is Join and op.author is not None
+    ]
+
+
+async def test_a_room_this_node_reads_shows_whom_its_stream_told_of_before_presence(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node A reads #dev (ann is in it) but hears the other nodes' presence late. ben, on
+    node B, joins #dev: ann is told, and amy, joining #dev on node A next, is answered
+    with ben too. ben parts: amy is told, and cora, joining after, is answered without
+    him. When the presence arrives, no list is stale: before, a node answered from
+    presence alone, and ben entered and left its lists with no JOIN or PART told."""
+    async with irc_cluster(redis_url) as cluster:
+        node_a = hub_of(cluster.nodes[0])
+        late: list[object] = []
+        read_presence = node_a._read_presence
+        monkeypatch.setattr(node_a, "_read_presence", late.append)
+        ann = await registered(cluster, 0, "ann")
+        ben = await registered(cluster, 1, "ben")
+        await ann.send("JOIN #dev")
+        await ann.expect(r" 366 ann #dev ")
+        await ben.send("JOIN #dev")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #dev$")
+        amy = await registered(cluster, 0, "amy")
+        await amy.send("JOIN #dev")
+        names = await amy.numeric("353")
+        assert sorted(n.lstrip("@") for n in names[-1].split()) == ["amy", "ann", "ben"]
+        await ben.send("PART #dev")
+        await amy.expect(r"^:ben!ben@tcpchat PART #dev")
+        cora = await registered(cluster, 0, "cora")
+        await cora.send("JOIN #dev")
+        names = await cora.numeric("353")
+        assert sorted(n.lstrip("@") for n in names[-1].split()) == ["amy", "ann", "cora"]
+        for member in (ann, amy):
+            await member.expect(r"^:cora!cora@tcpchat JOIN #dev$")
+        assert late, "node A read no presence meanwhile: the test shows nothing"
+        monkeypatch.setattr(node_a, "_read_presence", read_presence)
+        for entries in late:
+            read_presence(entries)  # type: ignore[arg-type]
+        await ben.send("JOIN #dev")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #dev$")
+        for client, nick in ((ann, "ann"), (amy, "amy"), (cora, "cora")):
+            assert await stale_channels(client, nick) == []
+
+
+async def test_what_a_joiner_is_owed_follows_its_latest_answer(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """ann's events are held in the network; she joins #x (new to her node), parts and
+    joins it again, in one write, while ben, on node B, joins #x. Node A learns of ben
+    only as it starts reading #x (its look-back): ann is told ben's JOIN after the answer
+    to her last JOIN, which did not show him, and not before her PART (an IRC client then
+    drops him), nor once her first join is back."""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        ann = await registered(cluster, 0, "ann")
+        ben = await registered(cluster, 1, "ben")
+        await known_everywhere(ann, ["ann", "ben"])
+        hold_scripts(cluster, proxy)
+        node_a = hub_of(cluster.nodes[0])
+        await ann.send("JOIN #x", "PART #x", "JOIN #x")
+        await ann.expect(r" 366 ann #x ")  # her first answer: nothing before it waits
+        await wait_until(lambda: len(node_a._in_flight) == 3)  # (flood control spaces them)
+        await ben.send("JOIN #x")
+        await ben.expect(r" 366 ben #x ")
+        await proxy.release()
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #x$")
+        read = read_of(ann, "JOIN|PART|353")
+        assert read == [
+            "JOIN #x",
+            "353 ann = #x @ann",
+            "PART #x",
+            "JOIN #x",
+            "353 ann = #x @ann",
+            "JOIN #x",
+        ]
+        assert await stale_channels(ann, "ann") == []
+
+
+async def test_what_a_member_hears_while_its_answer_waits_comes_after_that_answer(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """ann changes nick and joins #y in one write, her events held in the network: her
+    answer for #y, naming ben, waits for her NICK. ben, on node B, in #y and #lobby with
+    her, changes nick meanwhile, and node A (dora is in #y there) reads it: ann is told
+    it after her answer, as a single server tells it. Told first, her client renamed ben
+    in #lobby only, and kept "ben" in #y."""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        dora = await cluster.client(cluster.nodes[0], "dora")
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ben.send("JOIN #y")
+        await ben.expect(r" 366 ben #y ")
+        await settled(dora, "#y")
+        await known_everywhere(ann, ["ann", "ben", "dora"])
+        hold_scripts(cluster, proxy)
+        node_a = hub_of(cluster.nodes[0])
+        await ann.send("NICK anna", "JOIN #y")
+        await wait_until(lambda: joins_on_their_way(node_a) == ["anna"])
+        await ben.send("NICK benny")
+        await dora.expect(r"\*\*\* ben is now known as benny")  # node A has read it
+        await proxy.release()
+        await ann.expect(r"^:ben!ben@tcpchat NICK :?benny$")
+        assert read_of(ann, "NICK|JOIN|353") == [
+            "NICK anna",
+            "JOIN #y",
+            "353 anna = #y :anna @ben dora",
+            "NICK benny",
+        ]
+        assert await stale_channels(ann, "anna") == []
+
+
+async def test_a_member_hears_its_own_nodes_renames_before_an_answer_that_shows_them(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """Node A's events are held in the network. dora, on node A, in #lobby and #y,
+    becomes dora2, parts #lobby and becomes dora again; then ann, who shares #lobby with
+    her, changes nick and joins #y, answered with "dora". ann hears dora's first rename
+    (through #lobby) before that answer, which shows both renames already: told after
+    it, her client kept "dora2" in #y, and the second rename, shown by the answer, is
+    not told to her at all."""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        node_a = hub_of(cluster.nodes[0])
+        dora = await cluster.client(cluster.nodes[0], "dora")
+        ann = await irc_member(cluster, 0, "ann")
+        await settled(dora, "#y")
+        await known_everywhere(ann, ["ann", "dora"])
+        hold_scripts(cluster, proxy)
+        peer = node_a._peers["dora"]
+        await dora.send("/nick dora2", "/part #lobby", "/nick dora")
+        await wait_until(lambda: peer.nick == "dora" and len(peer.rooms) == 1)
+        await ann.send("NICK anna", "JOIN #y")
+        await wait_until(lambda: joins_on_their_way(node_a) == ["anna"])
+        await proxy.release()
+        await ann.expect(r" 366 anna #y ")
+        assert read_of(ann, "NICK|JOIN|353") == [
+            "NICK dora2",
+            "NICK anna",
+            "JOIN #y",
+            "353 anna = #y :anna @dora",
+        ]
+        assert await stale_channels(ann, "anna") == []
 
 
 def read_of(client: IrcClient, commands: str) -> list[str]:

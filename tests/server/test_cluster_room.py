@@ -142,3 +142,26 @@ def test_a_kick_made_here_is_news_to_every_joiner() -> None:
     part = RoomEvent(Part(15, TS, "dave", "#dev", ""), "#dev", None, None, 2)
     assert RedisHub._not_shown(room, kick) == [ann]
     assert RedisHub._not_shown(room, part) == []
+
+
+def test_a_joiner_is_in_once_its_latest_join_is_back() -> None:
+    """alice joins, parts and joins again, her joins on their way: her first join coming
+    back does not make her a member; the one she waits for (sequence 7) does, under the
+    nickname she has since taken, news for it kept with it till then."""
+    room = ClusterRoom("#dev")
+    alice = joining("alice", room)
+    assert room.join_seqs == {"alice": None}  # not sent yet
+    assert not room.latest_join("alice", 3)
+    room.join_ids["alice"], room.join_seqs["alice"] = 12, 7
+    room.early_news["alice"] = [Join(11, TS, "bob", "#dev")]
+    assert not room.latest_join("alice", 3)  # her first join, parted since
+    alice.nick = "alicia"
+    room.renamed("alice", alice)
+    assert room.latest_join("alicia", 7)
+    assert room.join_ids == {"alicia": 12}
+    assert list(room.early_news) == ["alicia"]
+    assert room.joined("alicia") is alice
+    assert not room.join_seqs
+    assert not room.join_ids
+    assert not room.early_news
+    assert room.latest_join("alicia", 3)  # (waiting for none: any join is its latest)
