@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
 from tcpchat.core.hub import Peer
-from tcpchat.server.cluster_view import ClusterRoom, comings_owed
+from tcpchat.server.cluster_view import ClusterRoom, Presence, comings_owed
 from tcpchat.server.redis_hub import RedisHub, RoomEvent
 from tests.support.fakes import FakeTransport
 
@@ -165,3 +165,72 @@ def test_a_joiner_is_in_once_its_latest_join_is_back() -> None:
     assert not room.join_ids
     assert not room.early_news
     assert room.latest_join("alicia", 3)  # (waiting for none: any join is its latest)
+
+
+def presence(nick: str, *rooms: str) -> str:
+    return Presence(nick, rooms, None, 0.0, 0.0).encode()
+
+
+def mirror() -> tuple[RedisHub, ClusterRoom]:
+    """A node's hub (never connected) that reads #dev, where ann is its member: the stream
+    is read up to entry 5."""
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    room = ClusterRoom("#dev")
+    ann = Peer(FakeTransport())
+    ann.nick = "ann"
+    room.add("ann", ann)
+    hub._rooms["#dev"] = room
+    hub._positions["#dev"] = "5-0"
+    return hub, room
+
+
+def test_a_room_this_node_reads_follows_its_stream_where_presence_lags() -> None:
+    """ben, of node B, joins and parts #dev; his presence comes late each time: the room
+    shows what the stream told, in its turn, and late presence does not undo it. Once the
+    two agree, presence decides for ben again."""
+    hub, room = mirror()
+    hub._follow(room, Join(6, TS, "ben", "#dev"), None)
+    assert room.nicks() == ("ann", "ben")
+    hub._apply_presence("B", "ben", presence("ben"))  # from before his join
+    assert room.nicks() == ("ann", "ben")
+    hub._apply_presence("B", "ben", presence("ben", "#dev"))
+    assert hub._remote["ben"].rooms == {room: None}
+    hub._follow(room, Part(7, TS, "ben", "#dev", ""), None)
+    assert room.nicks() == ("ann",)
+    assert "ben" in room.heard  # his presence still puts him in
+    hub._apply_presence("B", "ben", presence("ben"))
+    assert room.heard == set()
+    hub._apply_presence("B", "ben", presence("ben", "#dev"))  # ahead of his next join
+    assert room.nicks() == ("ann", "ben")
+
+
+def test_a_member_of_another_node_renamed_is_renamed_in_a_room_it_alone_is_in() -> None:
+    """ben is all #dev holds here, from its stream, its member here gone (its part still
+    on its way); his nick change there leaves the room with benji in it, the node's room
+    (not a dropped one), listed for /whois."""
+    hub, room = mirror()
+    room.remove("ann")
+    hub._follow(room, Join(6, TS, "ben", "#dev"), None)
+    hub._follow(room, NickChange(7, TS, "ben", "benji"), None)
+    assert hub._rooms["#dev"] is room
+    assert room.nicks() == ("benji",)
+    assert hub._unlisted["benji"].rooms == {room: None}
+    assert "ben" not in hub._unlisted  # gone from every room: nothing keeps him
+    hub._follow(room, Leave(8, TS, "benji", "quit"), None)
+    assert "#dev" not in hub._rooms
+    assert not hub._unlisted
+
+
+def test_a_room_this_node_stops_reading_shows_presence_again() -> None:
+    """The node's last member leaves #dev: the room shows the other nodes' members as
+    their presence lists them, and forgets what its stream told."""
+    hub, room = mirror()
+    hub._apply_presence("B", "cy", presence("cy", "#dev"))
+    hub._follow(room, Join(6, TS, "ben", "#dev"), None)
+    hub._follow(room, Part(7, TS, "cy", "#dev", ""), None)
+    assert room.nicks() == ("ann", "ben")
+    room.remove("ann")
+    hub._unwatch_if_empty("#dev")
+    assert room.nicks() == ("cy",)
+    assert room.heard == set()
+    assert not hub._unlisted

@@ -159,6 +159,9 @@ MAX_OUTBOX = 10_000
 #: the order sent, so ids keep the order of the passes): a line waits for the next pass,
 #: not for the last one's round trip as well.
 SCRIPTS_IN_FLIGHT = 4
+#: What a member may have waiting behind its answer (replies, news, what it hears): past
+#: this, what it hears goes out at once, out of its place, rather than grow without bound.
+MAX_WAITING_BEHIND = 1_000
 
 PAUSED = (
     "the chat is paused: this server has lost its connection to Redis, which links it to "
@@ -372,7 +375,8 @@ class _Held:
 
     awaiting: int = 0  # the sequence number of its last event still on its way
     # In order, each after the sequence number of the event of its own it follows, with
-    # when it was made (the last event id made or seen then).
+    # when it was made (a reply: the last event id made or seen then; what it hears: the
+    # event's id).
     events: list[tuple[int, int, Event | bytes]] = field(default_factory=list)
     arrived: int = 0  # the highest sequence number of its events told so far
     # Where the news of rooms it is joining ends in ``events`` (_tell_joiner): what the
@@ -1161,6 +1165,8 @@ class RedisHub(LocalHub):
         held = self._held.get(peer)
         if held is not None:
             held.events.append((held.awaiting, self.clock.latest, reply))
+            if held.news_end:
+                held.news_end = len(held.events)  # what it hears next: after this reply
             return
         self._send_held(peer, reply)
 
@@ -1222,7 +1228,7 @@ class RedisHub(LocalHub):
         held.events = [item for item in held.events if item[0] > told]
         if held.news_end:
             held.news_end = max(held.news_end - len(ready), 0)
-            if not held.news_end or self._held.get(author) is not held:
+            if not held.news_end:
                 self._diverting.discard(author)
         for reply in ready:
             self._send_held(author, reply)
@@ -1886,7 +1892,12 @@ class RedisHub(LocalHub):
             # event there, where their presence is behind (or ahead of) it.
             for event in comings_owed(frozenset(room.remote), before, self._peers, room.name):
                 self._follow(room, event, None)
-            room.heard.update(key for event in before for key in _nick_keys(event))
+            room.heard.update(
+                key
+                for event in before
+                for key in _nick_keys(event)
+                if key in room.remote or key in room.listed
+            )
             for peer, event in room.owe(before, self._peers):
                 token = tokens.get(event.id)
                 # (A nick change or leaving owed as a join or a part is this room's alone.)
@@ -2401,7 +2412,8 @@ class RedisHub(LocalHub):
     def _tell_joiner(self, peer: Peer, room: ClusterRoom, event: Event) -> None:
         """Tell ``peer``, still joining ``room``, a coming or going there that its answer
         did not show: after that answer, which waits for its events before its join (in
-        any room), and before what the room tells it once its join is back."""
+        any room), and before what the room says after its join (its history replayed as
+        the join is back comes first)."""
         key = nick_key(peer.nick or "")
         join_seq = room.join_seqs.get(key)
         if join_seq is None:
@@ -2409,12 +2421,15 @@ class RedisHub(LocalHub):
             room.early_news.setdefault(key, []).append(event)
             return
         # Behind the replies that wait for no more than its join (its answer, and others
-        # that may show whom it meant), and the news before it; before those waiting for
-        # its events after the join.
+        # that may show whom it meant), and behind what it waits to hear already (news,
+        # and every reply made meanwhile: news_end).
         held = self._held.get(peer)
         events = held.events if held is not None else []
         if held is None or not (held.news_end or (events and events[0][0] <= join_seq)):
             LocalHub.send(self, peer, event)  # nearly always: its answer is out
+            return
+        if len(events) >= MAX_WAITING_BEHIND:
+            LocalHub.send(self, peer, event)  # out of its place, rather than grow the wait
             return
         at = next((i for i, (after, _, _) in enumerate(events) if after > join_seq), len(events))
         at = max(at, held.news_end)
@@ -2440,9 +2455,14 @@ class RedisHub(LocalHub):
         room says now after that news, each with where its pending bytes end: what the
         room log owed them before is theirs now (settled). Not a member's own event."""
         author = origin.author if origin is not None else None
+        members = room.members
+        if len(self._diverting) <= len(members):
+            found = [p for p in self._diverting if members.get(nick_key(p.nick or "")) is p]
+        else:
+            found = [p for p in members.values() if p in self._diverting]
         diverted = []
-        for peer in self._diverting:
-            if peer is not author and room.members.get(nick_key(peer.nick or "")) is peer:
+        for peer in found:
+            if peer is not author:
                 self.settle(peer)
                 diverted.append((peer, len(peer.pending)))
         return diverted
@@ -2461,8 +2481,8 @@ class RedisHub(LocalHub):
             held = self._held.get(peer)
             if not said:
                 continue
-            if held is None or not held.news_end:
-                self._send_held(peer, said)  # its news went out meanwhile
+            if held is None or not held.news_end or len(held.events) >= MAX_WAITING_BEHIND:
+                self._send_held(peer, said)  # its news went out meanwhile (or too much waits)
                 continue
             events = held.events
             at = held.news_end
@@ -2619,6 +2639,8 @@ class RedisHub(LocalHub):
             room.listed.pop(key, None)
             if self._presence_decides(room, key):
                 self._hide(room, key)
+            elif key not in room.remote:
+                room.heard.discard(key)  # the stream told its going already: they agree
         self._drop_if_empty(room)
 
     def _presence_decides(self, room: ClusterRoom, key: str) -> bool:
@@ -2631,11 +2653,11 @@ class RedisHub(LocalHub):
             room.names_changed()
             return
         if key in room.remote:
-            self._hide(room, key)
+            self._hide(room, key, drop=False)
         room.add_remote(key, remote)
         remote.rooms[room] = None
 
-    def _hide(self, room: ClusterRoom, key: str) -> None:
+    def _hide(self, room: ClusterRoom, key: str, *, drop: bool = True) -> None:
         remote = room.remote.get(key)
         if remote is None:
             return
@@ -2643,7 +2665,8 @@ class RedisHub(LocalHub):
         remote.rooms.pop(room, None)
         if not remote.rooms and self._unlisted.get(key) is remote:
             del self._unlisted[key]  # its going told at last
-        self._drop_if_empty(room)
+        if drop:
+            self._drop_if_empty(room)
 
     def _drop_if_empty(self, room: Room) -> None:
         if not room.members and not self._keeps(room) and self._rooms.get(room.key) is room:
@@ -2669,12 +2692,19 @@ class RedisHub(LocalHub):
             case Join(nick=nick):
                 self._comes(room, nick)
             case Part(nick=nick) | Leave(nick=nick) | Kick(target=nick):
-                room.heard.add(nick_key(nick))
-                self._hide(room, nick_key(nick))
+                self._went(room, nick_key(nick))
             case NickChange(old=old, new=new) if nick_key(old) in room.remote:
-                room.heard.add(nick_key(old))
-                self._hide(room, nick_key(old))
-                self._comes(room, new)
+                self._comes(room, new)  # first: hiding the old name alone may empty the room
+                self._went(room, nick_key(old))
+
+    def _went(self, room: ClusterRoom, key: str) -> None:
+        """The stream told ``key``'s going: out of the room; and where presence agrees,
+        presence decides for it again (so that ``heard`` holds no more than the room)."""
+        self._hide(room, key)
+        if key in room.listed:
+            room.heard.add(key)  # its presence lags: not shown again by it
+        else:
+            room.heard.discard(key)
 
     def _comes(self, room: ClusterRoom, nick: str) -> None:
         key = nick_key(nick)
@@ -2765,7 +2795,7 @@ class RedisHub(LocalHub):
                 ]
                 # And where a room here shows it, its presence not yet saying so.
                 shown = self._remote.get(key) or self._unlisted.get(key)
-                if shown is not None:
+                if shown is not None and shown.node == node:
                     rooms += [room for room in shown.rooms if room not in rooms]
                 if rooms:
                     event_id, ts = self.clock.stamp()
