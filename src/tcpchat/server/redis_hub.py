@@ -379,8 +379,8 @@ class _Held:
     # event's id).
     events: list[tuple[int, int, Event | bytes]] = field(default_factory=list)
     arrived: int = 0  # the highest sequence number of its events told so far
-    # Where the news of rooms it is joining ends in ``events`` (_tell_joiner): what the
-    # others say meanwhile goes there, after it (_divert).
+    # Where its answer to a join, the news of the room (_tell_joiner) and the replies made
+    # since end in ``events``: what the others say meanwhile goes there (_divert).
     news_end: int = 0
 
 
@@ -479,8 +479,8 @@ class RedisHub(LocalHub):
         self._highest = 0  # the highest event id this node has seen: the id counter's floor
         self._seq = 0
         self._held: dict[Peer, _Held] = {}
-        # Members with news of a room they are joining waiting behind their answer: what
-        # the others say meanwhile waits behind that news (_divert).
+        # Members whose answer to a join waits for their events (with the news of the room
+        # they are joining behind it): what the others say meanwhile waits behind (_divert).
         self._diverting: set[Peer] = set()
         # The rooms each member of this node is joining: its join is on its way to Redis.
         self._joining: dict[Peer, list[Room]] = {}
