@@ -242,10 +242,13 @@ def test_line_splitter_gives_the_same_lines_however_the_stream_is_cut(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=30).filter(lambda b: b"\n" not in b), max_size=10))
+@example([b"\r\r"])  # a line that ends in CR, its CRLF taking one
 def test_line_splitter_is_idempotent_on_its_own_output(lines: list[bytes]) -> None:
-    """Joining the lines it gave back with newlines and splitting again gives the same lines."""
+    """Ending the lines it gave back with CRLF and splitting again gives the same lines.
+    (With a bare LF, a line that ends in CR, which it gives back as it is when a CRLF
+    ended it, would lose that CR: its end would read as a CRLF.)"""
     first = [i for i in LineSplitter(20).feed(b"\n".join(lines) + b"\n") if isinstance(i, bytes)]
-    second = LineSplitter(20).feed(b"".join(line + b"\n" for line in first))
+    second = LineSplitter(20).feed(b"".join(line + b"\r\n" for line in first))
     assert second == first
 
 
