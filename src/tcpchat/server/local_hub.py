@@ -247,7 +247,11 @@ class LocalHub:
     def _remove_from(self, room: Room, key: str, peer: Peer) -> None:
         room.remove(key)
         del peer.rooms[room]
-        if not room.members and not self._keeps(room):
+        self._drop_if_empty(room)
+
+    def _drop_if_empty(self, room: Room) -> None:
+        """Forget ``room`` if no one is in it here, unless it is kept (_keeps)."""
+        if not room.members and not self._keeps(room) and self._rooms.get(room.key) is room:
             del self._rooms[room.key]
 
     def _keeps(self, room: Room) -> bool:

@@ -2668,10 +2668,6 @@ class RedisHub(LocalHub):
         if drop:
             self._drop_if_empty(room)
 
-    def _drop_if_empty(self, room: Room) -> None:
-        if not room.members and not self._keeps(room) and self._rooms.get(room.key) is room:
-            del self._rooms[room.key]
-
     def _show_listed(self, room: ClusterRoom) -> None:
         """Show the other nodes' members of ``room`` as their presence lists them (this
         node stops reading it, lost some of its events, or took its view anew)."""
