@@ -322,6 +322,9 @@ class RecordingHub:
         for room in peer.rooms:
             room.renamed(old, peer)
 
+    def set_away(self, peer: Peer, message: str | None) -> None:
+        peer.away = message
+
     def leave(self, peer: Peer) -> bool:
         for room in list(peer.rooms):
             self.part_room(peer, room)

@@ -30,8 +30,8 @@ BURSTS = 6
 async def users_in(member: LineClient, room: str) -> list[str]:
     await member.send(f"/users {room}")
     found = await member.expect(rf"\d+ users? in {room}: (.*)$")
-    # (Without the operator's mark or "(away)": an away message reaches the other nodes
-    # with the next heartbeat.)
+    # (Without the operator's mark or "(away)": who is away, and who is an operator, are
+    # not what this test compares.)
     return sorted(entry.split(" ")[0].lstrip("@+") for entry in found.group(1).split(", "))
 
 

@@ -243,12 +243,12 @@ def _whois(session: Conversation, argument: str) -> None:
 def _away(session: Conversation, argument: str) -> None:
     text = sanitize_text(argument).strip()
     if not text:
-        session.peer.away = None
+        session.hub.set_away(session.peer, None)
         session.notice("you are no longer marked as away")
         return
     if len(text) > MAX_AWAY_CHARS:
         raise CommandError(f"an away message is at most {MAX_AWAY_CHARS} characters long")
-    session.peer.away = text
+    session.hub.set_away(session.peer, text)
     session.notice(f"you are marked as away: {text}")
 
 

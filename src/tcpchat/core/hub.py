@@ -256,6 +256,9 @@ class Hub(Protocol):
     def rename(self, peer: Peer, nick: str) -> None:
         """Change a peer's nickname; raise :class:`NickTaken` if someone else has it."""
 
+    def set_away(self, peer: Peer, message: str | None) -> None:
+        """Mark ``peer`` away with ``message`` (``None``: back), for everyone who asks."""
+
     def leave(self, peer: Peer) -> bool:
         """Take ``peer`` out of every room and off the server; return whether it was on it."""
 

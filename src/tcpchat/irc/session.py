@@ -526,10 +526,10 @@ class IrcSession:
         text = message.params[0] if message.params else ""
         text = sanitize_text(strip_formatting(text)).strip()[:MAX_AWAY_CHARS]
         if text:
-            self.peer.away = text
+            self.hub.set_away(self.peer, text)
             self.send(self.replies.now_away())
         else:
-            self.peer.away = None
+            self.hub.set_away(self.peer, None)
             self.send(self.replies.unaway())
 
     def _privmsg(self, message: IrcMessage) -> None:

@@ -174,6 +174,9 @@ class LocalHub:
         for room in peer.rooms:
             room.renamed(old_key, peer)
 
+    def set_away(self, peer: Peer, message: str | None) -> None:
+        peer.away = message
+
     def leave(self, peer: Peer) -> bool:
         if peer.nick is None:
             return False

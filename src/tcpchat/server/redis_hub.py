@@ -867,6 +867,11 @@ class RedisHub(LocalHub):
             self._put(Describe(nick_key(old), None))
         self._describe(peer)
 
+    def set_away(self, peer: Peer, message: str | None) -> None:
+        super().set_away(peer, message)
+        # At once, not at the next heartbeat: someone may /msg or /whois it now.
+        self._describe(peer)
+
     def leave(self, peer: Peer) -> bool:
         nick = peer.nick or ""
         rooms = list(peer.rooms)
