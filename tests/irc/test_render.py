@@ -100,3 +100,12 @@ def test_moderation_is_kick_and_mode() -> None:
         assert (
             ENCODER(event, Rendering.IRC) == f":alice!alice@tcpchat MODE #dev {mode}\r\n".encode()
         )
+
+
+def test_a_mode_the_server_tells_comes_from_the_server() -> None:
+    """An op or deop with no operator's nick (a cluster node telling a joiner how the room
+    stands) is a MODE from the server's name, as after a netsplit."""
+    op = ModeChange(3, TS, "", "#dev", "op", "bob")
+    assert ENCODER(op, Rendering.IRC) == b":My.Little.Server MODE #dev +o bob\r\n"
+    deop = ModeChange(4, TS, "", "#dev", "deop", "bob")
+    assert ENCODER(deop, Rendering.IRC) == b":My.Little.Server MODE #dev -o bob\r\n"

@@ -213,12 +213,7 @@ async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -
         first = await members[0].numeric("353")
         await members[1].send("NAMES #end")
         second = await members[1].numeric("353")
-    # (Without the operators' marks: two members who make one room on two nodes at the
-    # same moment are both its operators, each node learning of the other's as it reads
-    # it; docs/scaling.md.)
-    assert sorted(n.lstrip("@") for n in first[-1].split()) == sorted(
-        n.lstrip("@") for n in second[-1].split()
-    )
+    assert sorted(first[-1].split()) == sorted(second[-1].split())
     assert len(first[-1].split()) == IRC_MEMBERS
 
 
@@ -254,6 +249,36 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
         assert not any(" joined" in line and "ben" not in line for line in dora.seen)
         joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
         assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
+
+
+async def test_an_irc_joiner_on_a_node_new_to_the_room_is_told_its_operators_by_mode(
+    redis_url: str,
+) -> None:
+    """ann makes #dev on node A, so is its operator; ben joins it on node B, which has not
+    read #dev: B's names cannot mark ann `@` (it loads the room's operators after the join),
+    so B then sends the MODE that does, from the server, as an IRC client keeps its channel
+    list by MODE lines. If B had not heard of ann in #dev yet, it took ben for the room's
+    maker, and Redis did not: then a MODE takes ben's `@` back. NAMES agrees on both nodes."""
+    async with irc_cluster(redis_url) as cluster:
+        ann = await registered(cluster, 0, "ann")
+        ben = await registered(cluster, 1, "ben")
+        await ann.send("JOIN #dev")
+        assert (await ann.numeric("353"))[-1] == "@ann"
+        await ben.send("JOIN #dev")
+        names = (await ben.numeric("353"))[-1].split()
+        assert "@ann" not in names  # (ann too, unless her presence was still on its way)
+        await ben.expect(rf"^:{re.escape(SERVER_NAME)} MODE #dev \+o ann$")
+        if "@ben" in names:
+            await ben.expect(rf"^:{re.escape(SERVER_NAME)} MODE #dev -o ben$")
+        await ben.send("NAMES #dev")
+        assert sorted((await ben.numeric("353"))[-1].split()) == ["@ann", "ben"]
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #dev$")
+        await ann.send("NAMES #dev")
+        assert sorted((await ann.numeric("353"))[-1].split()) == ["@ann", "ben"]
+        await ben.sync()
+        modes = [line for line in ben.seen if " MODE " in line]
+        taken_back = [f":{SERVER_NAME} MODE #dev -o ben"] if "@ben" in names else []
+        assert modes == [f":{SERVER_NAME} MODE #dev +o ann", *taken_back]
 
 
 @pytest.mark.parametrize("joined", ["#lobby", "#lobby,#dev"])

@@ -30,6 +30,7 @@ from tcpchat.server.cluster_moderation import (
 from tcpchat.server.local_hub import LocalHub
 from tests.support.cluster import Cluster, running_cluster, settled
 from tests.support.fakes import FakeTransport
+from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
 
 OPER_PASSWORD = "correct horse"
@@ -207,6 +208,70 @@ async def test_the_creator_of_a_room_is_its_operator_on_every_node(redis_url: st
         await bob.expect(r"\*\*\* root: in (#lobby, @#dev|@#dev, #lobby);")
 
 
+async def test_a_joiner_on_a_node_new_to_the_room_is_told_its_operators(
+    redis_url: str,
+) -> None:
+    """Bob joins #dev, made by root on node A, on node B, which has not read #dev: its
+    answer cannot mark root `@` (B loads the room's operators after the join), so B tells
+    him once it has; a second joiner there, answered once B reads #dev, needs no telling."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        carol = await cluster.client(b, "carol")
+        await in_dev(root)
+        await wait_until(lambda: (dev := b.hub.room("#dev")) is not None and dev.has_member("root"))
+        await bob.send("/join #dev")
+        await bob.expect(r"\*\*\* 2 users in #dev: bob, root$")
+        await bob.expect(r"#dev \*\*\* root is an operator of #dev$")
+        await root.expect(r"bob joined")
+        await carol.send("/join #dev", "/users")
+        await carol.expect(r"\*\*\* 3 users in #dev: bob, carol, @root$")
+        await carol.expect(r"\*\*\* 3 users in #dev: bob, carol, @root$")
+        assert not [line for line in carol.seen if "an operator" in line]
+        await bob.send("/users")
+        await bob.expect(r"\*\*\* 3 users in #dev: bob, carol, @root$")
+        assert len([line for line in bob.seen if "an operator" in line]) == 1
+
+
+async def test_a_room_made_on_two_nodes_at_once_has_one_operator(redis_url: str) -> None:
+    """Root and bob make the same room on two nodes at the same moment, each node finding it
+    new: the join Redis takes first makes the room, and the other joiner, its `@` taken
+    back, is told so. Both nodes then agree on the one operator. (Five rooms: either may
+    come first.)"""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        for number in range(5):
+            room = f"#r{number}"
+            await asyncio.gather(root.send(f"/join {room}"), bob.send(f"/join {room}"))
+            for member in (root, bob):
+                await member.expect(rf"now talking in {room}$")
+            # Each node has read both joins once each member hears the other's line.
+            await root.send("root is here")
+            await bob.send("bob is here")
+            await root.expect(rf"{room} <bob> bob is here$")
+            await bob.expect(rf"{room} <root> root is here$")
+            listed = []
+            for member in (root, bob):
+                await member.send(f"/users {room}")
+                listed.append((await member.expect(rf"2 users in {room}: (.*)$")).group(1))
+            assert listed[0] == listed[1]
+            assert listed[0] in ("bob, @root", "@bob, root")
+            maker, other = ("bob", "root") if listed[0] == "@bob, root" else ("root", "bob")
+            told = [line for line in root.seen + bob.seen if f"operator of {room}" in line]
+            # Only the other joiner is told, if its node had answered it without the maker's
+            # `@`: that the maker is an operator, and, if it had taken the other for the
+            # maker, that it is not.
+            made, not_made = f"{maker} is an operator of {room}", f"{other} is not an operator"
+            assert [line.split("*** ")[1] for line in told] in (
+                [],
+                [made],
+                [made, f"{not_made} of {room}"],
+            )
+
+
 async def test_the_creator_of_a_room_cannot_be_muted_from_another_node(redis_url: str) -> None:
     """Bob, made an operator on node B, may not mute root, who made #dev on node A."""
     async with running_cluster(redis_url, 2) as cluster:
@@ -235,8 +300,8 @@ async def test_an_unmute_reaches_a_node_that_was_not_reading_the_room(redis_url:
 
 
 async def test_a_deop_reaches_a_node_that_was_not_reading_the_room(redis_url: str) -> None:
-    """Carol, an operator of #dev when node B last read it, is deopped meanwhile: B no longer
-    marks her `@` once dave is back in #dev there."""
+    """Carol, an operator of #dev when node B last read it, is deopped meanwhile: B tells
+    dave so as he is back in #dev there, and no longer marks her `@`."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         root = await cluster.client(a, "root")
@@ -250,7 +315,9 @@ async def test_a_deop_reaches_a_node_that_was_not_reading_the_room(redis_url: st
         await root.send("/deop carol")
         await root.expect(r"root removed carol as an operator of #dev$")
         await dave.send("/join #dev")
+        # B answers from what it last read (carol `@`), then tells dave what it loads.
         await dave.expect(r"now talking in #dev$")
+        await dave.expect(r"#dev \*\*\* carol is not an operator of #dev$")
         await dave.send("/users")
         await dave.expect(r"3 users in #dev: carol, dave, @root$")
 

@@ -233,6 +233,14 @@ SAMPLES: list[tuple[Event, list[str]]] = [
         ModeChange(41, TS, "alice", "#dev", "unban", "bob"),
         ["[14:03:22] *** alice lifted the ban on bob from #dev"],
     ),
+    (  # no operator: the server tells how the room stands (a cluster node, learning it)
+        ModeChange(44, TS, "", "#dev", "op", "bob"),
+        ["[14:03:22] *** bob is an operator of #dev"],
+    ),
+    (
+        ModeChange(45, TS, "", "#dev", "deop", "bob"),
+        ["[14:03:22] *** bob is not an operator of #dev"],
+    ),
     (
         BanList(
             42,

@@ -388,6 +388,10 @@ def mode_line(event: ModeChange, clean: Callable[[str], str] = _as_is) -> str:
     because = f" ({clean(event.reason)})" if event.reason else ""
     lasting = f"for {duration(event.seconds)}" if event.seconds else "for good"
     match event.change:
+        case "op" if not nick:  # the server tells how the room stands
+            return f"{target} is an operator of {room}"
+        case "deop" if not nick:
+            return f"{target} is not an operator of {room}"
         case "op":
             return f"{nick} made {target} an operator of {room}"
         case "deop":
@@ -694,6 +698,7 @@ _EVENT_FIELD_CHECKS: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("find", "hits"): _is_name_list(MAX_HITS_LISTED, _is_hit),
     ("whois", "operator_in"): _is_name_list(MAX_USERS_LISTED, _is_room),
     ("users", "operators"): _is_name_list(MAX_USERS_LISTED, _is_nick),
+    ("mode", "nick"): lambda value: value == "" or _is_nick(value),  # "": the server's
     ("mode", "target"): lambda value: isinstance(value, str) and len(value) <= MAX_BAN_TARGET_CHARS,
     ("mode", "change"): lambda value: value in MODE_CHANGES,
     ("kick", "target"): _is_nick,

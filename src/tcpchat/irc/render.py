@@ -237,7 +237,10 @@ class IrcEncoder:
         """A room's moderation change as IRC's MODE line (``+o``, ``-b``, ``+q`` …)."""
         sign, letter = _MODE_LETTERS[event.change]
         target = f"{event.target}!*@*" if letter == "b" else event.target
-        message = IrcMessage("MODE", [event.room, f"{sign}{letter}", target], mask(event.nick))
+        # No operator's nick: the server tells how the room stands (a cluster node that
+        # learned it from the others), as IRC servers do after a netsplit.
+        source = mask(event.nick) if event.nick else self.server_name
+        message = IrcMessage("MODE", [event.room, f"{sign}{letter}", target], source)
         return _line(message)
 
     def _notices(self, texts: list[str]) -> bytes:

@@ -21,7 +21,11 @@ from __future__ import annotations
 # (c: the join that made the room, marked 'c' in its entry) followed by the number of
 # changes to the room's modes hash written with the event, then each change: set, del or
 # move, a field and a value (server/cluster_moderation.py; a nick change moves two fields;
-# the hash's 'at' says the last event that changed it). The counter and each room's count
+# the hash's 'at' says the last event that changed it). A join marked c whose room has an
+# operator already ("op:" fields: its maker's node had not heard of the room's members yet,
+# or another node made it a moment before) is written as any join is, unmarked, deleting
+# its own field, and stamped in 'at', so that its node takes the hash's view as it loads
+# it. The counter and each room's count
 # take one INCRBY a pass, before anything is appended: each command costs Redis tens of µs
 # when it runs cold (docs/scaling-measured.md, "Written as it arrives"). (A counter below the floor,
 # Redis back empty, is then set above it: a SET more.) A count that cannot be raised (not
@@ -60,10 +64,17 @@ for j = 1, count do
   local id = (last + j) .. '-0'
   local stream = KEYS[slot * 4 - 2]
   local mark = ARGV[i + 4]
+  local refused = false
+  if mark == 'c' then
+    local held = redis.call('HGETALL', KEYS[slot * 4 + 1])  -- (HGETALL: in the ACL's rules)
+    for f = 1, #held, 2 do
+      if string.sub(held[f], 1, 3) == 'op:' then refused = true break end
+    end
+  end
   if ARGV[i + 2] ~= '' then
     redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
                 'o', origin .. ARGV[i + 1], 'a', ARGV[i + 2], 'n', n)
-  elseif mark == 'c' then
+  elseif mark == 'c' and not refused then
     redis.pcall('XADD', stream, 'MAXLEN', '~', cap, id, 'e', ARGV[i + 3],
                 'o', origin .. ARGV[i + 1], 'c', '1', 'n', n)
   else
@@ -83,9 +94,10 @@ for j = 1, count do
     i = i + 5
   else
     local modes, changes = KEYS[slot * 4 + 1], tonumber(ARGV[i + 5])
-    local changed = false
+    local changed = refused
     for c = i + 6, i + 3 + changes * 3, 3 do
       local action, name, value = ARGV[c], ARGV[c + 1], ARGV[c + 2]
+      if refused then action = 'del' end
       if action == 'set' then
         changed = (redis.pcall('HSET', modes, name, value) ~= nil) or changed
       elseif action == 'del' then

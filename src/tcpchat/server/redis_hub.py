@@ -1887,11 +1887,14 @@ class RedisHub(LocalHub):
         if self.history is not None:
             name = room.name if room is not None else key
             await self.history.load_ring(name, key, event_id)
+        operators_told: tuple[str, ...] = ()
         if self.modes is not None and room is not None:
+            operators_told = self.modes.moderation.operators(room)  # as joiners were answered
             await self._load_modes(client, room)
         before, tokens = await self._comings_before(client, key, event_id)
         room = self._rooms.get(key)
         if isinstance(room, ClusterRoom):
+            answered = [room.joining[k] for k in room.welcomed if k in room.joining]
             # From now on the room shows the other nodes' members as its stream tells
             # their comings and goings: first, as they stood just before this node's first
             # event there, where their presence is behind (or ahead of) it.
@@ -1910,11 +1913,34 @@ class RedisHub(LocalHub):
                     token is None or type(event) not in _TOLD_ONCE or self._first_time(token, peer)
                 )
                 self._tell_joiner_once(peer, room, event, first)
+            if self.modes is not None and answered:
+                changes = self._operators_owed(room, operators_told)
+                for peer in answered:
+                    for change in changes:
+                        self._tell_joiner(peer, room, change)
         self._positions[key] = f"{event_id - 1}-0"
         self._read_to[key] = event_id - 1
         self._first_ids.pop(key, None)
         if self.modes is not None:
             self._release_held()
+
+    def _operators_owed(self, room: Room, told: tuple[str, ...]) -> list[ModeChange]:
+        """The room's operators as just loaded from Redis, against ``told``, those a joiner
+        was answered with before (this node's view): each difference, as the server's own
+        ``op`` or ``deop`` (an IRC client keeps its channel list by MODE lines)."""
+        assert self.modes is not None
+        now = self.modes.moderation.operators(room)
+        told_keys, now_keys = {nick_key(n) for n in told}, {nick_key(n) for n in now}
+        event_id, ts = self.clock.stamp()
+        return [
+            ModeChange(event_id, ts, "", room.name, "op", nick)
+            for nick in now
+            if nick_key(nick) not in told_keys
+        ] + [
+            ModeChange(event_id, ts, "", room.name, "deop", nick)
+            for nick in told
+            if nick_key(nick) not in now_keys
+        ]
 
     async def _comings_before(
         self, client: aioredis.Redis, key: str, event_id: int
