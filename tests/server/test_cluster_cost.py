@@ -104,7 +104,7 @@ async def test_lines_a_node_too_far_behind_cannot_keep_are_refused_to_their_auth
     async with quiet_node(redis_url) as hub:
         (alice,) = await with_members(hub, 1)
         room = next(iter(alice.rooms))
-        hub._describe(alice)  # a description waiting in the outbox, then five lines
+        hub.describe(alice)  # a description waiting in the outbox, then five lines
         for number in range(5):
             hub.publish(
                 Message(0, datetime.now(UTC), "member0", f"line {number}", room.name), room=room

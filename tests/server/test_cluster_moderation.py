@@ -28,7 +28,7 @@ from tcpchat.server.cluster_moderation import (
     modes_write,
 )
 from tcpchat.server.local_hub import LocalHub
-from tests.support.cluster import Cluster, running_cluster, settled
+from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
@@ -270,6 +270,30 @@ async def test_a_room_made_on_two_nodes_at_once_has_one_operator(redis_url: str)
                 [made],
                 [made, f"{not_made} of {room}"],
             )
+
+
+async def test_a_server_operator_is_one_on_every_node(redis_url: str) -> None:
+    """Root becomes a server operator on node A: node B marks root `@` in a room bob made
+    there and says so in /whois, as soon as root's next line, and bob, that room's
+    operator, may neither kick nor mute root."""
+    async with running_cluster(redis_url, 2, oper_password=OPER_PASSWORD) as cluster:
+        a, b = cluster.nodes
+        root = await cluster.client(a, "root")
+        bob = await cluster.client(b, "bob")
+        await bob.send("/join #dev")
+        await bob.expect(r"now talking in #dev$")
+        await root.send(f"/oper {OPER_PASSWORD}", "/join #dev", "root is here")
+        await bob.expect(r"<root> root is here$")
+        await bob.send("/users", "/whois root", "/kick root", "/mute root")
+        await bob.expect(r"2 users in #dev: @bob, @root$")
+        await bob.expect(r"\*\*\* root: in .*; server operator$")
+        await bob.expect(r"!!! root is a server operator; only a server operator may kick them$")
+        await bob.expect(r"!!! root is an operator of #dev; /deop them first$")
+        await root.send("/exit")
+        await bob.expect(r"root left")
+        modes = hub_of(b).modes
+        assert modes is not None
+        assert not modes.moderation._server_operators  # forgotten with its member
 
 
 async def test_the_creator_of_a_room_cannot_be_muted_from_another_node(redis_url: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
 from tcpchat.core.hub import Peer
 from tcpchat.server.cluster_view import ClusterRoom, Presence, comings_owed
@@ -165,6 +167,21 @@ def test_a_joiner_is_in_once_its_latest_join_is_back() -> None:
     assert not room.join_ids
     assert not room.early_news
     assert room.latest_join("alicia", 3)  # (waiting for none: any join is its latest)
+
+
+def test_a_presence_record_says_a_server_operator_and_reads_back() -> None:
+    """A server operator's record has a sixth field, ``true``; a record without it (any
+    member else's, or an older node's) reads as no server operator; anything else there
+    is not a presence record."""
+    operator = Presence("root", ("#dev",), None, 1.0, 2.0, server_operator=True)
+    assert operator.encode() == '["root", ["#dev"], null, 1.0, 2.0, true]'
+    assert Presence.decode(operator.encode()) == operator
+    member = Presence("ann", (), "lunch", 1.0, 2.0)
+    assert member.encode() == '["ann", [], "lunch", 1.0, 2.0]'
+    assert Presence.decode(member.encode()) == member
+    for bad in ('["root", [], null, 1, 2, false]', '["root", [], null, 1, 2, true, 1]'):
+        with pytest.raises(ValueError, match="not a presence record"):
+            Presence.decode(bad)
 
 
 def presence(nick: str, *rooms: str) -> str:

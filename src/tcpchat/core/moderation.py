@@ -248,6 +248,8 @@ class Moderation:
         self.max_bans = max_bans
         self._default_key = nick_key(default_room) if default_room else ""
         self._server_operators: dict[Peer, None] = {}
+        #: Told of each member made a server operator here (a cluster node tells the others).
+        self.on_promote: Callable[[Peer], None] | None = None
         self._oper_gates: dict[Peer, PasswordGate] = {}
         self._members: dict[Peer, Member] = {}
         self._rooms: dict[Room, RoomModes] = {}
@@ -305,6 +307,16 @@ class Moderation:
     def promote(self, peer: Peer) -> None:
         """Make ``peer`` a server operator (it gave the operator password)."""
         self._server_operators[peer] = None
+        if self.on_promote is not None:
+            self.on_promote(peer)
+
+    def mirror_server_operator(self, peer: Peer, is_one: bool) -> None:
+        """``peer``, a member of another node of the cluster, is a server operator there
+        (or no longer, or is gone): marked so, and not to be muted or kicked, here too."""
+        if is_one:
+            self._server_operators[peer] = None
+        else:
+            self._server_operators.pop(peer, None)
 
     def try_oper(self, peer: Peer, nick: str, attempt: str) -> int | None:
         """Check ``attempt`` at ``peer``'s operator gate: None when it was right (``peer``

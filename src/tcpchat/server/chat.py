@@ -158,6 +158,7 @@ class ChatServer:
             self.cluster_hub.on_feed_skipped = self.bans.missed
             hub = self.cluster_hub
             hub.modes = ClusterModeration(self.moderation, hub, hub.clock)
+            self.moderation.on_promote = hub.describe  # the other nodes mark it at once
         #: Bytes read from all clients so far: traffic accounting for operators, and
         #: how a test knows the server has read what it sent before sending more.
         self.received_bytes = 0

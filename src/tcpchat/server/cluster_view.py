@@ -54,10 +54,18 @@ class Presence:
     away: str | None
     connected: float
     active: float
+    server_operator: bool = False
 
     def encode(self) -> str:
         return json.dumps(
-            [self.nick, list(self.rooms), self.away, self.connected, self.active],
+            [
+                self.nick,
+                list(self.rooms),
+                self.away,
+                self.connected,
+                self.active,
+                *([True] if self.server_operator else []),
+            ],
             ensure_ascii=False,
         )
 
@@ -65,7 +73,7 @@ class Presence:
     def decode(cls, text: str) -> Presence:
         """The record ``encode`` wrote; ValueError for anything else."""
         try:
-            nick, rooms, away, connected, active = json.loads(text)
+            nick, rooms, away, connected, active, *more = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not a presence record: {exc}") from None
         if not (
@@ -75,12 +83,20 @@ class Presence:
             and (away is None or isinstance(away, str))
             and isinstance(connected, int | float)
             and isinstance(active, int | float)
+            and more in ([], [True])
         ):
             raise ValueError("not a presence record: a field of the wrong type")
-        return cls(nick, tuple(rooms), away[:MAX_AWAY_CHARS] if away else away, connected, active)
+        away = away[:MAX_AWAY_CHARS] if away else away
+        return cls(nick, tuple(rooms), away, connected, active, server_operator=bool(more))
 
 
-def presence_of(peer: Peer, monotonic_now: float, wall_now: float | None = None) -> Presence:
+def presence_of(
+    peer: Peer,
+    monotonic_now: float,
+    wall_now: float | None = None,
+    *,
+    server_operator: bool = False,
+) -> Presence:
     """How ``peer``, a member of this node, is described to the others."""
     wall = time.time() if wall_now is None else wall_now
     return Presence(
@@ -89,6 +105,7 @@ def presence_of(peer: Peer, monotonic_now: float, wall_now: float | None = None)
         peer.away,
         wall - (monotonic_now - peer.connected_at),
         wall - (monotonic_now - peer.active_at),
+        server_operator,
     )
 
 

@@ -485,7 +485,7 @@ class RedisHub(LocalHub):
         # The rooms each member of this node is joining: its join is on its way to Redis.
         self._joining: dict[Peer, list[Room]] = {}
         # What the others were last told of each member: away message and last activity.
-        self._described: dict[Peer, tuple[str | None, float]] = {}
+        self._described: dict[Peer, tuple[str | None, float, bool]] = {}
         self._search_ids: dict[int, int] = {}  # this node's search ids -> the cluster's
         self._announced: OrderedDict[str, set[Peer]] = OrderedDict()
         # This node's room events not yet read back, by room key and sequence number:
@@ -812,7 +812,7 @@ class RedisHub(LocalHub):
         for peer in peers:
             nick = peer.nick or ""
             pipe.set(self.keys.owner(nick), self._owner_value(nick), nx=True, ex=self._ttl)
-        users = {nick_key(p.nick or ""): presence_of(p, now, wall).encode() for p in peers}
+        users = {nick_key(p.nick or ""): self._presence_of(p, now, wall).encode() for p in peers}
         pipe.delete(self.keys.users(self.node), self.keys.swept(self.node))
         if users:
             pipe.hset(self.keys.users(self.node), mapping=dict[Any, Any](users))
@@ -851,7 +851,7 @@ class RedisHub(LocalHub):
         _check_free(nick, self._remote_lookalikes.get(nick_skeleton(nick)), peer)
         super().register(peer, nick)
         self._put(Claim(peer, nick))
-        self._describe(peer)
+        self.describe(peer)
 
     def rename(self, peer: Peer, nick: str) -> None:
         self._refuse_while_paused()
@@ -865,12 +865,12 @@ class RedisHub(LocalHub):
             self._put(Claim(peer, nick))  # the same key: its value now names the new nick
         if nick_key(old) != nick_key(nick):
             self._put(Describe(nick_key(old), None))
-        self._describe(peer)
+        self.describe(peer)
 
     def set_away(self, peer: Peer, message: str | None) -> None:
         super().set_away(peer, message)
         # At once, not at the next heartbeat: someone may /msg or /whois it now.
-        self._describe(peer)
+        self.describe(peer)
 
     def leave(self, peer: Peer) -> bool:
         nick = peer.nick or ""
@@ -929,7 +929,7 @@ class RedisHub(LocalHub):
                 told = frozenset(room.remote)
             room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
             self._joining.setdefault(peer, []).append(room)
-        self._describe(peer)
+        self.describe(peer)
         return room
 
     def part_room(self, peer: Peer, room: Room) -> None:
@@ -940,7 +940,7 @@ class RedisHub(LocalHub):
             if self.history is not None:
                 self.history.forget(peer, room)
             self._unwatch_if_empty(room.key)
-            self._describe(peer)
+            self.describe(peer)
 
     def _rooms_heard(self, peer: Peer) -> Collection[Room]:
         """Its rooms but those it is still joining: what their log holds now was said before
@@ -1263,17 +1263,33 @@ class RedisHub(LocalHub):
         if not self._running.is_set():
             raise ClusterUnavailable(REFUSED)
 
-    def _describe(self, peer: Peer) -> None:
+    def describe(self, peer: Peer) -> None:
+        """Tell the other nodes how ``peer``, a member here, stands now (its presence)."""
         if peer.nick is not None:
-            presence = presence_of(peer, self._monotonic())
-            self._described[peer] = (peer.away, peer.active_at)
+            presence = self._presence_of(peer, self._monotonic())
+            self._described[peer] = self._standing(peer)
             self._put(Describe(nick_key(peer.nick), presence))
 
+    def _presence_of(self, peer: Peer, now: float, wall: float | None = None) -> Presence:
+        server_operator = self.modes is not None and self.modes.moderation.is_server_operator(peer)
+        return presence_of(peer, now, wall, server_operator=server_operator)
+
+    def _standing(self, peer: Peer) -> tuple[str | None, float, bool]:
+        """What a member's description says that can change: its away message, when it
+        last spoke, and whether it is a server operator."""
+        moderation = self.modes.moderation if self.modes is not None else None
+        return (
+            peer.away,
+            peer.active_at,
+            moderation is not None and moderation.is_server_operator(peer),
+        )
+
     def _describe_changes(self) -> None:
-        """Describe again the members whose away message changed, or who spoke, since last."""
+        """Describe again the members whose away message changed, who spoke, or who became
+        a server operator, since last."""
         for peer in list(self._peers.values()):
-            if self._described.get(peer) != (peer.away, peer.active_at):
-                self._describe(peer)
+            if self._described.get(peer) != self._standing(peer):
+                self.describe(peer)
 
     def _put(self, operation: Operation) -> None:
         self._outbox.append(operation)
@@ -2628,6 +2644,8 @@ class RedisHub(LocalHub):
         if self._remote_lookalikes.get(old_skeleton) is remote:
             del self._remote_lookalikes[old_skeleton]
         remote.describe(presence, self._monotonic(), time.time())
+        if self.modes is not None:
+            self.modes.moderation.mirror_server_operator(remote, presence.server_operator)
         self._remote_lookalikes[nick_skeleton(presence.nick)] = remote
         wanted = {room_key(name): name for name in presence.rooms}
         for room in list(remote.listed):
@@ -2652,6 +2670,8 @@ class RedisHub(LocalHub):
         remote = self._remote.pop(key, None)
         if remote is None:
             return
+        if self.modes is not None:
+            self.modes.moderation.mirror_server_operator(remote, False)
         skeleton = nick_skeleton(remote.nick or "")
         if self._remote_lookalikes.get(skeleton) is remote:
             del self._remote_lookalikes[skeleton]
