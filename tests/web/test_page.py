@@ -30,12 +30,15 @@ from playwright.async_api import (
 
 from tcpchat.ai.search import Search
 from tcpchat.config import SearchSettings, ServerSettings
+from tcpchat.core.events import ModeChange
+from tcpchat.core.render import duration, mode_line, to_json
 from tcpchat.server.chat import ChatServer
 from tcpchat.tui.display import NICK_COLOURS, nick_colour
 from tests.support.components import needs
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.helpers import LineClient
 from tests.support.history import history_settings
+from tests.support.samples import SAMPLES
 
 #: Debian's chromium: the browser itself, not the /usr/bin/chromium wrapper script.
 CHROMIUM = "/usr/lib/chromium/chromium"
@@ -230,6 +233,46 @@ async def test_history_is_replayed_after_a_reload(
     await expect(shown(alice)).to_contain_text("said before the reload", timeout=SHOWN)
 
 
+async def test_moderation_find_seen_and_whois_are_shown_in_the_page(
+    web_server_with_history: ChatServer, open_page: OpenPage
+) -> None:
+    """What the server tells a browser of a room's moderation (a mute, a kick, /bans) and
+    the answers to /find, /seen and /whois are shown in the words of the text rendering;
+    kicked, the page leaves the room as on /part, and says who did it and why."""
+    server = web_server_with_history
+    carol = await tcp_client(server, "carol")
+    try:
+        await carol.send("/join #dev", "release on friday")
+        await carol.expect(r"<carol> release on friday$|now talking in #dev")
+        web = await open_page(server.web_url)
+        await join(web, "webby")
+        await say(web, "/join #dev")
+        await expect(web.page.locator("#room-name")).to_have_text("#dev", timeout=SHOWN)
+        await carol.expect(r"webby joined")
+        await carol.send("/mute webby 10m calm down", "/whois carol")
+        await expect(shown(web)).to_contain_text(
+            "carol muted webby in #dev for 10m 0s (calm down)", timeout=SHOWN
+        )
+        await say(web, "/find friday")
+        await expect(shown(web)).to_contain_text("1 line of #dev matches friday:", timeout=SHOWN)
+        await expect(shown(web)).to_contain_text("<carol> release on friday")
+        await say(web, "/seen carol")
+        await expect(shown(web)).to_contain_text("carol was last seen in #dev", timeout=SHOWN)
+        await expect(shown(web)).to_contain_text("saying: release on friday; online now")
+        await say(web, "/whois carol")
+        await expect(shown(web)).to_contain_text(
+            re.compile(r"carol: in (@#dev, #lobby|#lobby, @#dev); connected \d+s"), timeout=SHOWN
+        )
+        await say(web, "/bans")
+        await expect(shown(web)).to_contain_text("no bans in #dev", timeout=SHOWN)
+        await carol.send("/kick webby enough")
+        await expect(web.page.locator("#room-name")).to_have_text("#lobby", timeout=SHOWN)
+        await expect(shown(web)).to_contain_text("carol kicked you out of #dev (enough)")
+        await expect(web.page.locator("#rooms .room", has_text="#dev")).to_have_count(0)
+    finally:
+        await carol.close()
+
+
 async def test_load_earlier_puts_older_lines_above_dimmed(
     web_server_with_history: ChatServer, open_page: OpenPage
 ) -> None:
@@ -351,6 +394,21 @@ async def test_the_nick_colours_are_the_terminal_clients(
     person = await open_page(web_server.web_url)
     in_page = await person.page.evaluate("(names) => names.map(tcpchat.nickColour)", names)
     assert in_page == [NICK_COLOURS.index(nick_colour(name)) for name in names]
+
+
+async def test_the_page_words_moderation_as_the_text_rendering_does(
+    web_server: ChatServer, open_page: OpenPage
+) -> None:
+    """Every change of a room's moderation in the protocol's samples, and spans of time
+    across each unit, read in the page as the server's text rendering words them."""
+    changes = [event for event, _ in SAMPLES if isinstance(event, ModeChange)]
+    spans = [0, 5, 59, 60, 61, 3599, 3600, 3661, 86399, 86400, 90061, 10**7]
+    person = await open_page(web_server.web_url)
+    in_page = await person.page.evaluate(
+        "([events, spans]) => [events.map(tcpchat.modeLine), spans.map(tcpchat.duration)]",
+        [[to_json(event) for event in changes], spans],
+    )
+    assert in_page == [[mode_line(event) for event in changes], [duration(s) for s in spans]]
 
 
 async def test_the_page_is_readable_at_phone_width(

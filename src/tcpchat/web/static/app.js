@@ -77,6 +77,78 @@ function el(tag, className, text) {
   return node;
 }
 
+// The words of the server's text rendering (tcpchat/core/render.py), for the events the
+// page draws as they are: a span of time in its two largest units, a moment of history.
+function duration(seconds) {
+  const secs = Math.max(Math.trunc(seconds) || 0, 0);
+  const [days, hours, minutes] = [Math.floor(secs / 86400), Math.floor(secs / 3600), Math.floor(secs / 60)];
+  if (days) return `${days}d ${hours % 24}h`;
+  if (hours) return `${hours}h ${minutes % 60}m`;
+  if (minutes) return `${minutes}m ${secs % 60}s`;
+  return `${secs}s`;
+}
+
+function moment(ts) {
+  const date = new Date(ts);
+  if (Number.isNaN(date.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+function oneLine(text) {
+  return String(text ?? "").split("\n").join(" ");
+}
+
+function modeLine(event) {
+  const { nick, target, room } = event;
+  const because = event.reason ? ` (${event.reason})` : "";
+  const lasting = event.seconds ? `for ${duration(event.seconds)}` : "for good";
+  const where = room || "the server";
+  switch (event.change) {
+    case "op":
+      return nick ? `${nick} made ${target} an operator of ${room}` : `${target} is an operator of ${room}`;
+    case "deop":
+      return nick ? `${nick} removed ${target} as an operator of ${room}` : `${target} is not an operator of ${room}`;
+    case "mute":
+      return `${nick} muted ${target} in ${room} ${lasting}${because}`;
+    case "unmute":
+      return `${nick} unmuted ${target} in ${room}`;
+    case "slow":
+      return event.seconds
+        ? `${nick} set slow mode in ${room}: one line per ${duration(event.seconds)}`
+        : `${nick} turned slow mode off in ${room}`;
+    case "ban":
+      return `${nick} banned ${target} from ${where} ${lasting}${because}`;
+    case "unban":
+      return `${nick} lifted the ban on ${target} from ${where}`;
+    default:
+      return `${nick} changed ${event.change} ${target} in ${room}`.trim();
+  }
+}
+
+function hitLine(hit) {
+  const text = oneLine(hit.text);
+  const said = {
+    action: `* ${hit.nick} ${text}`,
+    topic: `${hit.nick} set the topic: ${text}`,
+    search: `${hit.nick} asked the AI: ${text}`,
+    ai: `<AI> ${text}`,
+  }[hit.kind] ?? `<${hit.nick}> ${text}`;
+  return `[${moment(hit.ts)}] ${said}`;
+}
+
+function seenLine(event) {
+  const online = event.online ? "; online now" : "";
+  if (!event.at) return `${event.nick} has not been seen here${online}`;
+  const ago = duration((new Date(event.ts) - new Date(event.at)) / 1000);
+  const when = `${moment(event.at)} (${ago} ago)`;
+  if (event.did === "left") {
+    const why = event.text ? `: ${event.text}` : "";
+    return `${event.nick} was last seen leaving ${event.room} ${when}${why}${online}`;
+  }
+  return `${event.nick} was last seen in ${event.room} ${when}, saying: ${oneLine(event.text)}${online}`;
+}
+
 function clock(ts) {
   const date = ts ? new Date(ts) : new Date();
   if (Number.isNaN(date.getTime())) return ["", ""];
@@ -697,9 +769,12 @@ Chat.prototype.handlers = {
   },
 
   whois(event) {
-    const rooms = (event.rooms || []).join(", ") || "no room";
+    const ops = new Set(event.operator_in || []);
+    const rooms = (event.rooms || []).map((room) => (ops.has(room) ? `@${room}` : room)).join(", ") || "no room";
     const away = event.away ? `; away: ${event.away}` : "";
-    this.system(`${event.nick}: in ${rooms}; connected ${event.connected} s; idle ${event.idle} s${away}`);
+    const oper = event.server_operator ? "; server operator" : "";
+    const times = `connected ${duration(event.connected)}; idle ${duration(event.idle)}`;
+    this.system(`${event.nick}: in ${rooms}; ${times}${away}${oper}`, null, event.ts);
   },
 
   away(event) {
@@ -763,10 +838,61 @@ Chat.prototype.handlers = {
   shutdown(event) {
     this.system(event.text || "the server is shutting down", null, event.ts);
   },
+
+  kick(event) {
+    const room = this.known(event.room);
+    if (!room) return;
+    const why = event.reason ? ` (${event.reason})` : "";
+    if (event.target === this.me) {
+      // Out of the room: its log goes, as on /part, and the page says why in the room the
+      // server makes current next (the one joined last of those left).
+      this.forget(room.name);
+      const next = [...this.rooms.values()].pop();
+      this.system(`${event.nick} kicked you out of ${room.name}${why}`, next ? next.name : null, event.ts);
+      return;
+    }
+    room.members.delete(nickKey(event.target));
+    this.system(`${event.nick} kicked ${event.target} out of ${room.name}${why}`, room.name, event.ts);
+    if (nickKey(room.name) === this.current) this.drawRoom();
+  },
+
+  mode(event) {
+    this.system(modeLine(event), event.room && this.known(event.room) ? event.room : null, event.ts);
+  },
+
+  bans(event) {
+    const list = Array.isArray(event.bans) ? event.bans : [];
+    const where = event.room ? ` in ${event.room}` : "";
+    if (!list.length) {
+      this.system(`no bans${where}`, null, event.ts);
+      return;
+    }
+    this.system(`${list.length} ${list.length === 1 ? "ban" : "bans"}${where}:`, null, event.ts);
+    for (const ban of list) {
+      const left = ban.expires_in === null ? "for good" : `${duration(ban.expires_in)} left`;
+      const reason = ban.reason ? `: ${ban.reason}` : "";
+      this.system(`  ${ban.target} from ${ban.room || "the server"}, by ${ban.by}, ${left}${reason}`, null, event.ts);
+    }
+  },
+
+  find(event) {
+    const hits = Array.isArray(event.hits) ? event.hits : [];
+    if (!hits.length) {
+      this.system(`no line of ${event.room} matches ${event.words}`, null, event.ts);
+      return;
+    }
+    const verb = hits.length > 1 ? "match" : "matches";
+    this.system(`${hits.length} ${hits.length === 1 ? "line" : "lines"} of ${event.room} ${verb} ${event.words}:`, null, event.ts);
+    for (const hit of hits) this.system(`  ${hitLine(hit)}`, null, event.ts);
+  },
+
+  seen(event) {
+    this.system(seenLine(event), null, event.ts);
+  },
 };
 
-// For the tests, which compare the colour rule with the terminal client's.
-window.tcpchat = { nickColour, nickKey, safeUrl };
+// For the tests, which compare the colour rule and the words with the terminal client's.
+window.tcpchat = { nickColour, nickKey, safeUrl, duration, modeLine };
 window.addEventListener("DOMContentLoaded", () => {
   window.tcpchat.chat = new Chat();
 });
