@@ -98,6 +98,32 @@ async def test_irc_members_on_two_nodes_talk_and_see_each_other(redis_url: str) 
         await ann.expect(r"^:ben!ben@tcpchat PRIVMSG anna :psst$")
 
 
+async def test_an_irc_operator_ops_who_and_kicks_a_member_of_another_node(
+    redis_url: str,
+) -> None:
+    """ann makes #t on node A; ben joins it on node B. ann's MODE +o makes ben an operator
+    (not 441: he is in #t, on another node), WHO #t on either node lists both with ben's
+    `@`, and ben's KICK puts ann out, as on a single server."""
+    async with irc_cluster(redis_url) as cluster:
+        ann = await registered(cluster, 0, "ann")
+        ben = await registered(cluster, 1, "ben")
+        await ann.send("JOIN #t")
+        await ann.numeric("366")
+        await ben.send("JOIN #t")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #t$")
+        await ann.send("MODE #t +o ben")
+        await ann.expect(r"^:ann!ann@tcpchat MODE #t \+o ben$")
+        await ben.expect(r"^:ann!ann@tcpchat MODE #t \+o ben$")
+        for member in (ann, ben):
+            await member.send("WHO #t")
+            listed = [(await member.numeric("352"))[5:7] for _ in range(2)]
+            assert sorted(listed) == [["ann", "H@"], ["ben", "H@"]]
+            await member.numeric("315")
+        await ben.send("KICK #t ann :bye")
+        await ann.expect(r"^:ben!ben@tcpchat KICK #t ann :?bye$")
+        await ben.expect(r"^:ben!ben@tcpchat KICK #t ann :?bye$")
+
+
 async def test_a_channel_notice_crosses_nodes_as_a_notice(redis_url: str) -> None:
     """An IRC NOTICE to #lobby on node A: IRC members on node B get a NOTICE, native ones
     a line; ann's node goes on (its sender did not stop on it), and so does the room."""

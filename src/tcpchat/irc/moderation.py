@@ -128,7 +128,7 @@ def change_modes(session: IrcConversation, room: Room, changes: list[str]) -> No
                 session.notice(f"tcpchat bans nicknames (nick or nick!*@*), not {argument!r}")
                 continue
             argument = nick
-        elif letter == "o" and nick_key(argument) not in room.members:
+        elif letter == "o" and not room.has_member(nick_key(argument)):  # (on any node)
             session.send(replies.user_not_in_channel(argument, room.name))
             continue
         _call(session, room, command, argument)

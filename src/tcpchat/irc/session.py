@@ -461,7 +461,8 @@ class IrcSession:
         room: Room | None = None
         if is_room_name(query):
             room = self.hub.room(query)
-            members = list(room.members.values()) if room is not None else []
+            # (In a cluster, the other nodes' members too.)
+            members = list(room.everyone().values()) if room is not None else []
             channel = room.name if room is not None else "*"
         else:
             matches = _mask_matcher(query)
