@@ -1527,16 +1527,16 @@ async def test_a_join_to_a_new_room_answered_as_redis_went_is_heard(
     async with running_cluster(redis_url, 2) as cluster:
         alice, bob = await cluster.alice_and_bob()
         node = hub_of(cluster.nodes[0])
-        load_modes = node._load_modes
+        modes_hash = node._modes_hash
         failures: list[str] = []
 
-        async def redis_gone_once(client: aioredis.Redis, room: Room) -> None:
+        async def redis_gone_once(client: aioredis.Redis, key: str) -> dict[str, str]:
             if not failures:
-                failures.append(room.key)
+                failures.append(key)
                 raise RedisConnectionError("Connection closed by server.")
-            await load_modes(client, room)
+            return await modes_hash(client, key)
 
-        monkeypatch.setattr(node, "_load_modes", redis_gone_once)
+        monkeypatch.setattr(node, "_modes_hash", redis_gone_once)
         await alice.send("/join #new")
         await alice.expect(r"\*\*\* the chat is paused", timeout=5)
         await alice.expect(r"\*\*\* the chat is back", timeout=10)

@@ -66,9 +66,11 @@ for j = 1, count do
   local mark = ARGV[i + 4]
   local refused = false
   if mark == 'c' then
-    local held = redis.call('HGETALL', KEYS[slot * 4 + 1])  -- (HGETALL: in the ACL's rules)
-    for f = 1, #held, 2 do
-      if string.sub(held[f], 1, 3) == 'op:' then refused = true break end
+    local held = redis.pcall('HGETALL', KEYS[slot * 4 + 1])  -- (HGETALL: in the ACL's rules)
+    if held.err == nil then
+      for f = 1, #held, 2 do
+        if string.sub(held[f], 1, 3) == 'op:' then refused = true break end
+      end
     end
   end
   if ARGV[i + 2] ~= '' then

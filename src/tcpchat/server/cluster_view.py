@@ -83,7 +83,7 @@ class Presence:
             and (away is None or isinstance(away, str))
             and isinstance(connected, int | float)
             and isinstance(active, int | float)
-            and more in ([], [True])
+            and (more == [] or (len(more) == 1 and more[0] is True))
         ):
             raise ValueError("not a presence record: a field of the wrong type")
         away = away[:MAX_AWAY_CHARS] if away else away

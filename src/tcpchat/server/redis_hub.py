@@ -868,9 +868,10 @@ class RedisHub(LocalHub):
         self.describe(peer)
 
     def set_away(self, peer: Peer, message: str | None) -> None:
+        changed = message != peer.away
         super().set_away(peer, message)
-        # At once, not at the next heartbeat: someone may /msg or /whois it now.
-        self.describe(peer)
+        if changed:  # at once, not at the next heartbeat: someone may /msg or /whois it now
+            self.describe(peer)
 
     def leave(self, peer: Peer) -> bool:
         nick = peer.nick or ""
@@ -1903,14 +1904,12 @@ class RedisHub(LocalHub):
         if self.history is not None:
             name = room.name if room is not None else key
             await self.history.load_ring(name, key, event_id)
-        operators_told: tuple[str, ...] = ()
-        if self.modes is not None and room is not None:
-            operators_told = self.modes.moderation.operators(room)  # as joiners were answered
-            await self._load_modes(client, room)
+        # Both read before either is acted on: the hash's operators are members the room
+        # shows once it follows the comings before this node's first event there.
+        fields = await self._modes_hash(client, key) if self.modes is not None else None
         before, tokens = await self._comings_before(client, key, event_id)
         room = self._rooms.get(key)
         if isinstance(room, ClusterRoom):
-            answered = [room.joining[k] for k in room.welcomed if k in room.joining]
             # From now on the room shows the other nodes' members as its stream tells
             # their comings and goings: first, as they stood just before this node's first
             # event there, where their presence is behind (or ahead of) it.
@@ -1922,6 +1921,12 @@ class RedisHub(LocalHub):
                 for key in _nick_keys(event)
                 if key in room.remote or key in room.listed
             )
+        operators_told: tuple[str, ...] = ()
+        if self.modes is not None and fields is not None and room is not None:
+            operators_told = self.modes.moderation.operators(room)  # as joiners were answered
+            self._apply_modes(room, fields)
+        if isinstance(room, ClusterRoom):
+            answered = [room.joining[k] for k in room.welcomed if k in room.joining]
             for peer, event in room.owe(before, self._peers):
                 token = tokens.get(event.id)
                 # (A nick change or leaving owed as a join or a part is this room's alone.)
@@ -2019,8 +2024,13 @@ class RedisHub(LocalHub):
     async def _load_modes(self, client: aioredis.Redis, room: Room) -> None:
         """This node starts reading ``room``: its moderation as Redis holds it, then this
         node's own changes there still on their way."""
+        self._apply_modes(room, await self._modes_hash(client, room.key))
+
+    async def _modes_hash(self, client: aioredis.Redis, key: str) -> dict[str, str]:
+        return _hash(await client.hgetall(self.keys.modes(key)))
+
+    def _apply_modes(self, room: Room, fields: dict[str, str]) -> None:
         assert self.modes is not None
-        fields = _hash(await client.hgetall(self.keys.modes(room.key)))
         pending = [op.event for (key, _), op in self._in_flight.items() if key == room.key]
         self.modes.loaded(room, fields, pending)
 
