@@ -206,6 +206,22 @@ async def test_whois_and_away_reach_across_nodes(redis_url: str) -> None:
         await alice.expect(r"bob: in #lobby; connected \S+; idle \S+$")
 
 
+async def test_a_member_in_several_rooms_reads_its_own_part_with_the_rooms_name(
+    redis_url: str,
+) -> None:
+    """Bob, in #lobby and #dev, parts #dev: his own part names the room, as a single server
+    writes it (to a member in several rooms), though it comes back from Redis once he is
+    in #lobby alone; in no room but #lobby, his next part does not."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        await bob.send("/join #dev", "/part #dev later")
+        await bob.expect(r"\] #dev \*\*\* bob left the room \(later\)$")
+        await bob.expect(r"you are now talking in #lobby$")
+        await bob.send("/part")
+        await bob.expect(r"\] \*\*\* bob left the room$")
+        await alice.expect(r"\] \*\*\* bob left the room$")
+
+
 async def test_search_answers_reach_the_room_on_every_node(redis_url: str) -> None:
     """An AI answer published on node A reaches the room's members on node B, ids renumbered."""
     async with running_cluster(redis_url, 2) as cluster:

@@ -84,7 +84,7 @@ from tcpchat.core.events import (
 from tcpchat.core.hub import DEFAULT_MAX_QUEUE_BYTES, Peer, Room, kept_quiet
 from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key, nick_skeleton
-from tcpchat.core.render import Encoder, encode, to_json
+from tcpchat.core.render import Encoder, Rendering, encode, to_json
 from tcpchat.core.rooms import RoomRules, room_key
 from tcpchat.server import cluster_scripts as lua
 from tcpchat.server.cluster_moderation import (
@@ -2444,7 +2444,11 @@ class RedisHub(LocalHub):
                 # Its own /part, told though gone; its own event in a room it has left
                 # and joined again since, its join still on its way; a nick change told
                 # to several rooms, once.
-                LocalHub.send(self, author, event)
+                if type(event) is Part and author._rendering is Rendering.TEXT and author.rooms:
+                    # In that room and another as it parted: named, as a single server does.
+                    LocalHub.send_raw(self, author, self._encode(event, Rendering.TEXT_ROOMS))
+                else:
+                    LocalHub.send(self, author, event)
             self._arrived(author, origin.seq)
 
     def _reached(self, author: Peer, room: Room | None, event: Event, origin: RoomEvent) -> bool:
