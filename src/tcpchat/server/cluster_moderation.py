@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tcpchat.core.errors import ModerationError
+from tcpchat.core.errors import Banned, ModerationError
 from tcpchat.core.events import (
     Action,
     AIAnswer,
@@ -59,6 +59,7 @@ from tcpchat.core.events import (
 from tcpchat.core.hub import Hub, Peer, Room
 from tcpchat.core.moderation import Moderation
 from tcpchat.core.nicks import nick_key
+from tcpchat.server.cluster_view import ClusterRoom
 from tcpchat.server.moderation import act_on_read, apply_mode_change
 
 log = logging.getLogger("tcpchat.moderation")
@@ -242,10 +243,25 @@ class ClusterModeration:
         already in the hash as loaded is not applied twice."""
         if not isinstance(event, Kick) and event.id <= self.loaded_at(room.key):
             return
+        if isinstance(event, Kick) and self.takes_nothing(event, room):
+            return
         self._heard_at[room.key] = event.id
         if isinstance(event, NickChange):
             self._move_mute(room, event)
         act_on_read(self.moderation, self._hub, self._clock, event, room, here=here, made=made)
+
+    def takes_nothing(self, kick: Kick, room: Room) -> bool:
+        """Whether ``kick`` is of a member of this node whose join is not read yet: it
+        comes after the kick in the room's stream (another node kicked it by its
+        presence), so every node reads it joining after the kick, and it stays in here
+        too. Not one banned meanwhile: out of the room here, whatever the others show."""
+        if not isinstance(room, ClusterRoom) or nick_key(kick.target) not in room.joining:
+            return False
+        try:
+            self.moderation.check_join(kick.target, room.name)
+        except Banned:
+            return False
+        return True
 
     def _move_mute(self, room: Room, event: NickChange) -> None:
         """A muted member renamed: the mute follows it to its new name, as in the hash."""

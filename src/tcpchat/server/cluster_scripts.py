@@ -25,8 +25,8 @@ from __future__ import annotations
 # operator already ("op:" fields: its maker's node had not heard of the room's members yet,
 # or another node made it a moment before) is written as any join is, unmarked, deleting
 # its own field, and stamped in 'at', so that its node takes the hash's view as it loads
-# it. The counter and each room's count
-# take one INCRBY a pass, before anything is appended: each command costs Redis tens of µs
+# it. The counter and each room's count take one INCRBY a pass, before anything is
+# appended: each command costs Redis tens of µs
 # when it runs cold (docs/scaling-measured.md, "Written as it arrives"). (A counter below the floor,
 # Redis back empty, is then set above it: a SET more.) A count that cannot be raised (not
 # a number, another type) undoes the counts raised before it, and the script returns its

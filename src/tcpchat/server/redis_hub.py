@@ -484,7 +484,8 @@ class RedisHub(LocalHub):
         self._diverting: set[Peer] = set()
         # The rooms each member of this node is joining: its join is on its way to Redis.
         self._joining: dict[Peer, list[Room]] = {}
-        # What the others were last told of each member: away message and last activity.
+        # What the others were last told of each member: its away message, last activity,
+        # and whether it is a server operator (_standing).
         self._described: dict[Peer, tuple[str | None, float, bool]] = {}
         self._search_ids: dict[int, int] = {}  # this node's search ids -> the cluster's
         self._announced: OrderedDict[str, set[Peer]] = OrderedDict()
@@ -2468,7 +2469,14 @@ class RedisHub(LocalHub):
         coming or going that their welcome did not show (_not_shown)."""
         if type(event) not in _COMING_TYPES or kept_quiet(event, room, self.rules):
             return []
-        return self._not_shown(room, origin)
+        told = self._not_shown(room, origin)
+        modes = self.modes
+        if type(event) is Kick and told and modes is not None and modes.takes_nothing(event, room):
+            # Not the kicked joiner itself: its join comes after the kick, which so takes
+            # nothing from it.
+            target = nick_key(event.target)
+            told = [peer for peer in told if nick_key(peer.nick or "") != target]
+        return told
 
     def _tell_joiner(self, peer: Peer, room: ClusterRoom, event: Event) -> None:
         """Tell ``peer``, still joining ``room``, a coming or going there that its answer
