@@ -10,6 +10,7 @@ from tcpchat.core.errors import Muted, SlowMode
 from tcpchat.core.events import (
     AIDelta,
     EventClock,
+    Kick,
     Message,
     ModeChange,
     NickChange,
@@ -28,6 +29,7 @@ from tcpchat.server.cluster_moderation import (
     Verdict,
     modes_write,
 )
+from tcpchat.server.cluster_view import ClusterRoom
 from tcpchat.server.local_hub import LocalHub
 from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.fakes import FakeTransport
@@ -659,3 +661,26 @@ def test_a_nick_change_read_off_the_stream_moves_a_mute_held_in_memory() -> None
     room_modes = moderation.room_modes(dev)
     assert room_modes is not None
     assert list(room_modes.mutes) == ["bobby"]
+
+
+def test_a_kick_of_a_joiner_whose_join_is_not_read_takes_nothing_but_a_bans() -> None:
+    """A node reads a kick of moe, its member still joining #t (his join comes after the
+    kick in the stream): it takes nothing, and moe stays joining. The kick that follows a
+    /ban of moe read there does put him out, though the ban, on the presence feed, has
+    not reached this node yet; and a kick after that is judged afresh."""
+    hub = LocalHub()
+    room = ClusterRoom("#t")
+    moe = Peer(FakeTransport())
+    moe.nick = "moe"
+    room.joining["moe"] = moe
+    modes = ClusterModeration(Moderation(), hub, EventClock())
+    kick = Kick(5, utc_now(), "root", "moe", "#t", "")
+    assert modes.takes_nothing(kick, room)
+    modes.heard(kick, room, here=False, made=False)
+    assert room.joining == {"moe": moe}
+    modes.heard(ModeChange(6, utc_now(), "root", "#t", "ban", "moe"), room, here=False, made=False)
+    assert not modes.takes_nothing(kick, room)
+    modes.heard(Kick(7, utc_now(), "root", "moe", "#t", ""), room, here=False, made=False)
+    assert modes.takes_nothing(kick, room)
+    outsider = Kick(8, utc_now(), "root", "zed", "#t", "")
+    assert not modes.takes_nothing(outsider, room)

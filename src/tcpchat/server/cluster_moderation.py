@@ -190,6 +190,9 @@ class ClusterModeration:
         self._loaded_at: dict[str, int] = {}
         # Per room key: the id of the last change read and acted on (heard).
         self._heard_at: dict[str, int] = {}
+        # Per room key: the nick key of the last /ban read there, until its kick is: the
+        # ban itself travels on the presence feed, which may be behind the room.
+        self._ban_read: dict[str, str] = {}
         self.hold = LineHold(moderation)
 
     def loaded_at(self, room_key: str) -> int:
@@ -241,9 +244,14 @@ class ClusterModeration:
         """``event`` came off ``room``'s stream (``here``: this node sent it; ``made``: the
         join that made the room). A kick always acts (its member leaves here); a change
         already in the hash as loaded is not applied twice."""
-        if not isinstance(event, Kick) and event.id <= self.loaded_at(room.key):
-            return
-        if isinstance(event, Kick) and self.takes_nothing(event, room):
+        if isinstance(event, ModeChange) and event.change == "ban" and event.room:
+            self._ban_read[room.key] = nick_key(event.target)
+        if isinstance(event, Kick):
+            takes_nothing = self.takes_nothing(event, room)
+            self._ban_read.pop(room.key, None)
+            if takes_nothing:
+                return
+        elif event.id <= self.loaded_at(room.key):
             return
         self._heard_at[room.key] = event.id
         if isinstance(event, NickChange):
@@ -255,7 +263,10 @@ class ClusterModeration:
         comes after the kick in the room's stream (another node kicked it by its
         presence), so every node reads it joining after the kick, and it stays in here
         too. Not one banned meanwhile: out of the room here, whatever the others show."""
-        if not isinstance(room, ClusterRoom) or nick_key(kick.target) not in room.joining:
+        key = nick_key(kick.target)
+        if self._ban_read.get(room.key) == key:
+            return False  # the kick of a /ban
+        if not isinstance(room, ClusterRoom) or key not in room.joining:
             return False
         try:
             self.moderation.check_join(kick.target, room.name)

@@ -1910,6 +1910,9 @@ class RedisHub(LocalHub):
         fields = await self._modes_hash(client, key) if self.modes is not None else None
         before, tokens = await self._comings_before(client, key, event_id)
         room = self._rooms.get(key)
+        operators_told: tuple[str, ...] = ()
+        if self.modes is not None and room is not None:
+            operators_told = self.modes.moderation.operators(room)  # as joiners were answered
         if isinstance(room, ClusterRoom):
             # From now on the room shows the other nodes' members as its stream tells
             # their comings and goings: first, as they stood just before this node's first
@@ -1922,9 +1925,7 @@ class RedisHub(LocalHub):
                 for key in _nick_keys(event)
                 if key in room.remote or key in room.listed
             )
-        operators_told: tuple[str, ...] = ()
         if self.modes is not None and fields is not None and room is not None:
-            operators_told = self.modes.moderation.operators(room)  # as joiners were answered
             self._apply_modes(room, fields)
         if isinstance(room, ClusterRoom):
             answered = [room.joining[k] for k in room.welcomed if k in room.joining]
@@ -1961,8 +1962,8 @@ class RedisHub(LocalHub):
         ] + [
             ModeChange(event_id, ts, "", room.name, "deop", nick)
             for nick in told
-            if nick_key(nick) not in now_keys
-        ]
+            if nick_key(nick) not in now_keys and room.has_member(nick_key(nick))
+        ]  # (not one told gone since: its going says enough)
 
     async def _comings_before(
         self, client: aioredis.Redis, key: str, event_id: int
@@ -2445,7 +2446,11 @@ class RedisHub(LocalHub):
                 # Its own /part, told though gone; its own event in a room it has left
                 # and joined again since, its join still on its way; a nick change told
                 # to several rooms, once.
-                if type(event) is Part and author._rendering is Rendering.TEXT and author.rooms:
+                if (
+                    type(event) is Part
+                    and author._rendering is Rendering.TEXT
+                    and any(other.key != key for other in author.rooms)
+                ):
                     # In that room and another as it parted: named, as a single server does.
                     LocalHub.send_raw(self, author, self._encode(event, Rendering.TEXT_ROOMS))
                 else:

@@ -771,7 +771,7 @@ Chat.prototype.handlers = {
   whois(event) {
     const ops = new Set(event.operator_in || []);
     const rooms = (event.rooms || []).map((room) => (ops.has(room) ? `@${room}` : room)).join(", ") || "no room";
-    const away = event.away ? `; away: ${event.away}` : "";
+    const away = event.away !== null && event.away !== undefined ? `; away: ${event.away}` : "";
     const oper = event.server_operator ? "; server operator" : "";
     const times = `connected ${duration(event.connected)}; idle ${duration(event.idle)}`;
     this.system(`${event.nick}: in ${rooms}; ${times}${away}${oper}`, null, event.ts);
@@ -844,11 +844,12 @@ Chat.prototype.handlers = {
     if (!room) return;
     const why = event.reason ? ` (${event.reason})` : "";
     if (event.target === this.me) {
-      // Out of the room: its log goes, as on /part, and the page says why in the room the
-      // server makes current next (the one joined last of those left).
+      // Out of the room: its log goes, as on /part, and the page says why in the room on
+      // screen, or, if that was it, in the one the server makes current next (the one
+      // joined last of those left).
       this.forget(room.name);
-      const next = [...this.rooms.values()].pop();
-      this.system(`${event.nick} kicked you out of ${room.name}${why}`, next ? next.name : null, event.ts);
+      const shown = this.currentRoom() || [...this.rooms.values()].pop();
+      this.system(`${event.nick} kicked you out of ${room.name}${why}`, shown ? shown.name : null, event.ts);
       return;
     }
     room.members.delete(nickKey(event.target));
