@@ -307,6 +307,24 @@ async def test_an_irc_joiner_on_a_node_new_to_the_room_is_told_its_operators_by_
         assert modes == [f":{SERVER_NAME} MODE #dev +o ann", *taken_back]
 
 
+async def moe_joining_held(cluster: Cluster, proxy: HoldingProxy) -> tuple[LineClient, LineClient]:
+    """root, operator of #t on the second node; moe joining #t on the first, his join held
+    in the network, once the second node knows him in #t by his presence. (pat is in #t
+    on the first node, so that it reads #t meanwhile.)"""
+    a, b = cluster.nodes
+    root = await cluster.client(b, "root")
+    await root.send("/join #t")
+    await root.expect(r"now talking in #t$")
+    pat = await cluster.client(a, "pat")
+    await pat.send("/join #t")
+    await root.expect(r"#t \*\*\* pat joined$")
+    moe = await cluster.client(a, "moe")
+    hold_scripts(cluster, proxy)
+    await moe.send("/join #t")
+    await wait_until(lambda: (t := b.hub.room("#t")) is not None and t.has_member("moe"))
+    return root, moe
+
+
 async def test_a_kick_that_lands_before_its_targets_join_leaves_it_in_on_every_node(
     redis_url: str, redis_server: RedisServer
 ) -> None:
@@ -317,17 +335,7 @@ async def test_a_kick_that_lands_before_its_targets_join_leaves_it_in_on_every_n
     he, never out, only his join. (A single server would have refused the kick of
     someone not in the room yet.)"""
     async with first_node_held(redis_url, redis_server) as (cluster, proxy):
-        a, b = cluster.nodes
-        root = await cluster.client(b, "root")
-        await root.send("/join #t")
-        await root.expect(r"now talking in #t$")
-        pat = await cluster.client(a, "pat")  # so node A reads #t as the kick lands
-        await pat.send("/join #t")
-        await root.expect(r"#t \*\*\* pat joined$")
-        moe = await cluster.client(a, "moe")
-        hold_scripts(cluster, proxy)
-        await moe.send("/join #t")
-        await wait_until(lambda: (t := b.hub.room("#t")) is not None and t.has_member("moe"))
+        root, moe = await moe_joining_held(cluster, proxy)
         await root.send("/kick moe out")
         await root.expect(r"root kicked moe out of #t \(out\)$")
         await proxy.release()
@@ -341,7 +349,7 @@ async def test_a_kick_that_lands_before_its_targets_join_leaves_it_in_on_every_n
         await root.expect(r"#t <moe> still here$")
         # Not told a kick that took nothing from it: in its own view, it was never out.
         assert not any("kicked" in line for line in moe.seen)
-        room = hub_of(a).room("#t")
+        room = hub_of(cluster.nodes[0]).room("#t")
         assert room is not None
         assert "moe" in room.members
 
@@ -352,24 +360,14 @@ async def test_a_ban_that_lands_before_its_targets_join_puts_it_out_on_its_node(
     """As above, but root bans moe (a ban and its kick): banned, moe is out of #t on his
     own node, told so, and may not speak there."""
     async with first_node_held(redis_url, redis_server) as (cluster, proxy):
-        a, b = cluster.nodes
-        root = await cluster.client(b, "root")
-        await root.send("/join #t")
-        await root.expect(r"now talking in #t$")
-        pat = await cluster.client(a, "pat")
-        await pat.send("/join #t")
-        await root.expect(r"#t \*\*\* pat joined$")
-        moe = await cluster.client(a, "moe")
-        hold_scripts(cluster, proxy)
-        await moe.send("/join #t")
-        await wait_until(lambda: (t := b.hub.room("#t")) is not None and t.has_member("moe"))
+        root, moe = await moe_joining_held(cluster, proxy)
         await root.send("/ban moe")
         await root.expect(r"root kicked moe out of #t")
         await proxy.release()
         await moe.expect(r"root kicked moe out of #t")
         await moe.send("/msg #t let me in")
         await moe.expect(r"!!! you are not in #t")
-        room = hub_of(a).room("#t")
+        room = hub_of(cluster.nodes[0]).room("#t")
         assert room is not None
         assert "moe" not in room.members
 
