@@ -1273,18 +1273,15 @@ class RedisHub(LocalHub):
             self._put(Describe(nick_key(peer.nick), presence))
 
     def _presence_of(self, peer: Peer, now: float, wall: float | None = None) -> Presence:
-        server_operator = self.modes is not None and self.modes.moderation.is_server_operator(peer)
-        return presence_of(peer, now, wall, server_operator=server_operator)
+        return presence_of(peer, now, wall, server_operator=self._is_server_operator(peer))
 
     def _standing(self, peer: Peer) -> tuple[str | None, float, bool]:
         """What a member's description says that can change: its away message, when it
         last spoke, and whether it is a server operator."""
-        moderation = self.modes.moderation if self.modes is not None else None
-        return (
-            peer.away,
-            peer.active_at,
-            moderation is not None and moderation.is_server_operator(peer),
-        )
+        return peer.away, peer.active_at, self._is_server_operator(peer)
+
+    def _is_server_operator(self, peer: Peer) -> bool:
+        return self.modes is not None and self.modes.moderation.is_server_operator(peer)
 
     def _describe_changes(self) -> None:
         """Describe again the members whose away message changed, who spoke, or who became
