@@ -273,6 +273,29 @@ async def test_moderation_find_seen_and_whois_are_shown_in_the_page(
         await carol.close()
 
 
+async def test_a_page_in_no_room_says_so_and_lists_no_room(
+    web_server: ChatServer, open_page: OpenPage
+) -> None:
+    """Parting every room leaves the page in no room: what the server says then is shown
+    on the page's own log, not in a room it made up (before, a hidden #lobby appeared in
+    the list, and the lines went there), and joining a room brings its log back."""
+    web = await open_page(web_server.web_url)
+    await join(web, "solo")
+    await say(web, "/part")
+    await expect(web.page.locator("#room-name")).to_have_text("no room", timeout=SHOWN)
+    await expect(shown(web)).to_contain_text("you are in no room; /join #room", timeout=SHOWN)
+    await say(web, "hello?")
+    no_room = shown(web).locator("li", has_text="you are in no room; /join #room")
+    await expect(no_room).to_have_count(2, timeout=SHOWN)  # the page's own, then the error
+    await expect(web.page.locator("#rooms .room")).to_have_count(0)
+    await say(web, "/join #dev")
+    await expect(web.page.locator("#room-name")).to_have_text("#dev", timeout=SHOWN)
+    await expect(shown(web)).to_have_count(1)
+    await expect(shown(web)).to_contain_text("you joined #dev")
+    await expect(shown(web)).not_to_contain_text("no room")
+    await expect(web.page.locator("#rooms .room")).to_have_text(["#dev"])
+
+
 async def test_load_earlier_puts_older_lines_above_dimmed(
     web_server_with_history: ChatServer, open_page: OpenPage
 ) -> None:

@@ -170,6 +170,7 @@ class Chat {
     this.maxLineBytes = 4096;
     this.rooms = new Map(); // room key → {name, topic, members: Map key→nick, counted, away: Set, unread, log}
     this.current = null; // key of the room shown
+    this.outside = null; // the log shown while in no room (made when first needed)
     this.restore = null; // after a reconnect: the rooms to join again, and the current one
     this.answers = new Map(); // search_id → the AI answer's element, while it streams
     this.history = [];
@@ -299,18 +300,35 @@ class Chat {
     room.log.remove();
     this.rooms.delete(key);
     if (this.current === key) this.current = null;
+    this.drawLogs();
     this.drawRooms();
     this.drawRoom();
   }
 
   show(key) {
     this.current = key;
-    for (const [other, room] of this.rooms) room.log.hidden = other !== key;
+    this.drawLogs();
     const room = this.rooms.get(key);
     if (room) room.unread = 0;
     this.drawRooms();
     this.drawRoom();
     this.scroll(true);
+  }
+
+  // The current room's log, or, in no room, the page's own (not a room: it is in no list).
+  drawLogs() {
+    for (const [key, room] of this.rooms) room.log.hidden = key !== this.current;
+    if (this.outside) this.outside.hidden = this.current !== null;
+  }
+
+  outsideLog() {
+    if (!this.outside) {
+      this.outside = el("ol", "log");
+      this.outside.setAttribute("aria-live", "polite");
+      $("logs").append(this.outside);
+      this.outside.hidden = this.current !== null;
+    }
+    return this.outside;
   }
 
   currentRoom() {
@@ -373,7 +391,7 @@ class Chat {
 
   line(roomName, ts, className, parts, count) {
     const room = roomName === null ? this.currentRoom() : this.known(roomName);
-    const target = room || this.currentRoom() || this.room(this.defaultRoom);
+    const target = room || this.currentRoom();
     const item = el("li", `line ${className}${this.fromHistory ? " history" : ""}`);
     const [hhmm, full] = clock(ts);
     const time = el("time", "time", hhmm);
@@ -384,8 +402,8 @@ class Chat {
       return item;
     }
     const near = this.isNear();
-    target.log.append(item);
-    if (count && nickKey(target.name) !== this.current) {
+    (target ? target.log : this.outsideLog()).append(item);
+    if (count && target && nickKey(target.name) !== this.current) {
       target.unread += 1;
       this.drawRooms();
     }
@@ -749,6 +767,8 @@ Chat.prototype.handlers = {
   current(event) {
     if (event.room === null || event.room === undefined) {
       this.current = null;
+      this.drawLogs();
+      this.drawRooms();
       this.drawRoom();
       this.system("you are in no room; /join #room to talk");
       return;
