@@ -167,6 +167,26 @@ async def test_seen_counts_what_was_said_after_a_part(tmp_path: Path) -> None:
         await bob.close()
 
 
+async def test_seen_says_what_was_last_done_an_action_or_a_topic(tmp_path: Path) -> None:
+    """A /me is shown as one, and a topic as setting it, not as something said."""
+    async with history_server(tmp_path / "tcpchat.db") as server:
+        bob = await join(server.port, "bob")
+        alice = await join(server.port, "alice")
+        await bob.send("/me waves")
+        await alice.expect(r"\* bob waves$")
+        await alice.send("/seen bob")
+        await alice.expect(r"\*\*\* bob was last seen in #lobby .* ago\): \* bob waves; online now")
+        await bob.send("/topic release friday")
+        await alice.expect(r"topic")
+        await alice.send("/seen bob")
+        await alice.expect(
+            r"\*\*\* bob was last seen in #lobby .* ago\), setting the topic: release friday;"
+            r" online now$"
+        )
+        await alice.close()
+        await bob.close()
+
+
 async def test_history_down_answers_history_unavailable_while_chat_goes_on(
     tmp_path: Path,
 ) -> None:

@@ -157,6 +157,24 @@ SAMPLES: list[tuple[Event, list[str]]] = [
         ["[14:03:22] *** bob was last seen in #dev 2026-11-24 09:30 (2d 4h ago), saying: see you"],
     ),
     (
+        Seen(38, TS, "bob", False, EARLIER, "#dev", "action", "waves"),
+        ["[14:03:22] *** bob was last seen in #dev 2026-11-24 09:30 (2d 4h ago): * bob waves"],
+    ),
+    (
+        Seen(39, TS, "bob", False, EARLIER, "#dev", "topic", "release friday"),
+        [
+            "[14:03:22] *** bob was last seen in #dev 2026-11-24 09:30 (2d 4h ago), "
+            "setting the topic: release friday"
+        ],
+    ),
+    (
+        Seen(40, TS, "bob", True, EARLIER, "#dev", "search", "what is QUIC"),
+        [
+            "[14:03:22] *** bob was last seen in #dev 2026-11-24 09:30 (2d 4h ago), "
+            "asking the AI: what is QUIC; online now"
+        ],
+    ),
+    (
         Seen(36, TS, "bob", True, EARLIER, "#dev", "left", "lunch"),
         [
             "[14:03:22] *** bob was last seen leaving #dev 2026-11-24 09:30 (2d 4h ago): lunch; "

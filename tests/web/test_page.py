@@ -13,6 +13,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ from playwright.async_api import (
 
 from tcpchat.ai.search import Search
 from tcpchat.config import SearchSettings, ServerSettings
-from tcpchat.core.events import ModeChange
-from tcpchat.core.render import duration, mode_line, to_json
+from tcpchat.core.events import ModeChange, Seen
+from tcpchat.core.render import duration, mode_line, seen_line, to_json
 from tcpchat.server.chat import ChatServer
 from tcpchat.tui.display import NICK_COLOURS, nick_colour
 from tests.support.components import needs
@@ -89,7 +90,10 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
     people: list[Person] = []
 
     async def open_person(url: str, *, width: int = 1000, height: int = 640) -> Person:
-        context = await browser.new_context(viewport={"width": width, "height": height})
+        # In UTC, as the server's text rendering is compared with in UTC.
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, timezone_id="UTC"
+        )
         contexts.append(context)
         page = await context.new_page()
         person = Person(page)
@@ -422,16 +426,23 @@ async def test_the_nick_colours_are_the_terminal_clients(
 async def test_the_page_words_moderation_as_the_text_rendering_does(
     web_server: ChatServer, open_page: OpenPage
 ) -> None:
-    """Every change of a room's moderation in the protocol's samples, and spans of time
-    across each unit, read in the page as the server's text rendering words them."""
+    """Every change of a room's moderation and every /seen answer in the protocol's
+    samples, and spans of time across each unit, read in the page as the server's text
+    rendering words them."""
     changes = [event for event, _ in SAMPLES if isinstance(event, ModeChange)]
+    sightings = [event for event, _ in SAMPLES if isinstance(event, Seen)]
     spans = [0, 5, 59, 60, 61, 3599, 3600, 3661, 86399, 86400, 90061, 10**7]
     person = await open_page(web_server.web_url)
     in_page = await person.page.evaluate(
-        "([events, spans]) => [events.map(tcpchat.modeLine), spans.map(tcpchat.duration)]",
-        [[to_json(event) for event in changes], spans],
+        "([events, seen, spans]) => [events.map(tcpchat.modeLine), seen.map(tcpchat.seenLine),"
+        " spans.map(tcpchat.duration)]",
+        [[to_json(event) for event in changes], [to_json(s) for s in sightings], spans],
     )
-    assert in_page == [[mode_line(event) for event in changes], [duration(s) for s in spans]]
+    assert in_page == [
+        [mode_line(event) for event in changes],
+        [seen_line(event, tz=UTC) for event in sightings],
+        [duration(s) for s in spans],
+    ]
 
 
 async def test_the_page_is_readable_at_phone_width(

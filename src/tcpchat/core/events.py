@@ -356,8 +356,10 @@ class Found:
 class Seen:
     """The answer to ``/seen NICK``: when ``nick`` last spoke or left, and where.
 
-    ``at`` is None when the history holds nothing of theirs; else ``did`` is
-    ``said`` (``text`` is their line) or ``left`` (``text`` is why), in ``room``.
+    ``at`` is None when the history holds nothing of theirs; else ``did`` says what
+    they last did in ``room``: ``said``, ``action`` (``/me``), ``topic`` (set it),
+    ``search`` (asked the AI), with ``text`` their words; or ``left``, with ``text``
+    why.
     ``online`` says whether someone has that nickname now.
     """
 

@@ -379,7 +379,16 @@ def seen_line(seen: Seen, clean: Callable[[str], str] = _as_is, tz: tzinfo | Non
         why = f": {clean(seen.text)}" if seen.text else ""
         return f"{nick} was last seen leaving {clean(seen.room)} {moment}{why}{online}"
     text = " ".join(clean(line) for line in seen.text.split("\n"))
-    return f"{nick} was last seen in {clean(seen.room)} {moment}, saying: {text}{online}"
+    match seen.did:
+        case "action":
+            doing = f": * {nick} {text}"
+        case "topic":
+            doing = f", setting the topic: {text}"
+        case "search":
+            doing = f", asking the AI: {text}"
+        case _:
+            doing = f", saying: {text}"
+    return f"{nick} was last seen in {clean(seen.room)} {moment}{doing}{online}"
 
 
 def mode_line(event: ModeChange, clean: Callable[[str], str] = _as_is) -> str:

@@ -84,6 +84,15 @@ RESERVE_BLOCK = 10_000
 SUMMARY_LINES = MAX_PAGE
 UNAVAILABLE = "history is unavailable right now (the server cannot read its database); chat goes on"
 BUSY = "your previous history requests are still being answered; wait for them"
+
+#: What /seen says someone last did (``Seen.did``), by the kind of their last record.
+SEEN_DOING = {
+    Kind.MESSAGE: "said",
+    Kind.ACTION: "action",
+    Kind.TOPIC: "topic",
+    Kind.SEARCH: "search",
+    Kind.LEAVE: "left",
+}
 #: History requests (/history, /find, /seen) one connection may have waiting at once.
 MAX_QUEUED_REQUESTS = 4
 
@@ -641,7 +650,7 @@ class RoomHistory:
         if record is None:
             answer = Seen(event_id, ts, shown, online is not None)
         else:
-            did = "left" if record.kind is Kind.LEAVE else "said"
+            did = SEEN_DOING.get(record.kind, "said")
             answer = Seen(
                 event_id,
                 ts,

@@ -146,7 +146,13 @@ function seenLine(event) {
     const why = event.text ? `: ${event.text}` : "";
     return `${event.nick} was last seen leaving ${event.room} ${when}${why}${online}`;
   }
-  return `${event.nick} was last seen in ${event.room} ${when}, saying: ${oneLine(event.text)}${online}`;
+  const text = oneLine(event.text);
+  const doing = {
+    action: `: * ${event.nick} ${text}`,
+    topic: `, setting the topic: ${text}`,
+    search: `, asking the AI: ${text}`,
+  }[event.did] ?? `, saying: ${text}`;
+  return `${event.nick} was last seen in ${event.room} ${when}${doing}${online}`;
 }
 
 function clock(ts) {
@@ -913,7 +919,7 @@ Chat.prototype.handlers = {
 };
 
 // For the tests, which compare the colour rule and the words with the terminal client's.
-window.tcpchat = { nickColour, nickKey, safeUrl, duration, modeLine };
+window.tcpchat = { nickColour, nickKey, safeUrl, duration, modeLine, seenLine };
 window.addEventListener("DOMContentLoaded", () => {
   window.tcpchat.chat = new Chat();
 });
