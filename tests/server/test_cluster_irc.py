@@ -124,6 +124,39 @@ async def test_an_irc_operator_ops_who_and_kicks_a_member_of_another_node(
         await ben.expect(r"^:ben!ben@tcpchat KICK #t ann :?bye$")
 
 
+async def test_whois_who_and_userhost_give_another_nodes_member_its_own_names(
+    redis_url: str,
+) -> None:
+    """ben registers on node B as user ``bjb``, real name "Ben J. Bell": WHOIS, WHO and
+    USERHOST on node A give those, as node B does (before, node A showed his nickname for
+    both, as presence did not carry them)."""
+    async with irc_cluster(redis_url) as cluster:
+        port = cluster.nodes[1].irc_port
+        assert port is not None
+        ben = await IrcClient.connect(port)
+        cluster.clients.append(ben)
+        await ben.send("NICK ben", "USER bjb 0 * :Ben J. Bell")
+        await ben.expect(r" (376|422) ")
+        await ben.send("JOIN #t")
+        await ben.numeric("366")
+        ann = await registered(cluster, 0, "ann")
+        await known_everywhere(ann, ["ann", "ben"])
+        for member in (ann, ben):
+            await member.send("WHOIS ben")
+            assert (await member.numeric("311"))[1:] == [
+                "ben",
+                "bjb",
+                "tcpchat",
+                "*",
+                "Ben J. Bell",
+            ]
+            await member.send("WHO #t")
+            who = await member.numeric("352")
+            assert (who[2], who[5], who[-1]) == ("bjb", "ben", "0 Ben J. Bell")
+            await member.send("USERHOST ben")
+            assert (await member.numeric("302"))[-1] == "ben=+bjb@tcpchat"
+
+
 async def test_a_channel_notice_crosses_nodes_as_a_notice(redis_url: str) -> None:
     """An IRC NOTICE to #lobby on node A: IRC members on node B get a NOTICE, native ones
     a line; ann's node goes on (its sender did not stop on it), and so does the room."""

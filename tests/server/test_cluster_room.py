@@ -169,17 +169,28 @@ def test_a_joiner_is_in_once_its_latest_join_is_back() -> None:
     assert room.latest_join("alicia", 3)  # (waiting for none: any join is its latest)
 
 
-def test_a_presence_record_says_a_server_operator_and_reads_back() -> None:
-    """A server operator's record has a sixth field, ``true``; a record without it (any
-    member else's, or an older node's) reads as no server operator; anything else there
-    is not a presence record."""
+def test_a_presence_record_says_a_server_operator_and_irc_names_and_reads_back() -> None:
+    """A server operator's record, or an IRC member's, has a sixth field: an object with
+    ``oper``, ``user`` and ``realname``, each only when there is one; a record without it
+    reads as a member with none. Keys a reader does not know are passed over; names an
+    IRC line cannot carry are cleaned as the IRC listener cleans them; anything but an
+    object there is not a presence record."""
     operator = Presence("root", ("#dev",), None, 1.0, 2.0, server_operator=True)
-    assert operator.encode() == '["root", ["#dev"], null, 1.0, 2.0, true]'
+    assert operator.encode() == '["root", ["#dev"], null, 1.0, 2.0, {"oper": true}]'
     assert Presence.decode(operator.encode()) == operator
+    irc = Presence("ben", ("#dev",), None, 1.0, 2.0, user="bjb", realname="Ben J. Bell")
+    assert irc.encode() == (
+        '["ben", ["#dev"], null, 1.0, 2.0, {"user": "bjb", "realname": "Ben J. Bell"}]'
+    )
+    assert Presence.decode(irc.encode()) == irc
     member = Presence("ann", (), "lunch", 1.0, 2.0)
     assert member.encode() == '["ann", [], "lunch", 1.0, 2.0]'
     assert Presence.decode(member.encode()) == member
-    bad_records = ("false", "1", "true, 1")
+    later = (
+        '["ann", [], null, 1, 2, {"oper": 1, "user": "a b@c", "realname": "A\\r\\nQUIT", "x": 3}]'
+    )
+    assert Presence.decode(later) == Presence("ann", (), None, 1, 2, False, "abc", "AQUIT")
+    bad_records = ("true", "false", "1", "{}, 1", '"bjb"')
     for bad in (f'["root", [], null, 1, 2, {more}]' for more in bad_records):
         with pytest.raises(ValueError, match="not a presence record"):
             Presence.decode(bad)

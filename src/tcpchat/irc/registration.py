@@ -64,6 +64,17 @@ AFTER_REGISTRATION_COMMANDS = frozenset({"CAP", "PASS", "USER"})
 _USER_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+def clean_user(text: str) -> str:
+    """A user name (``nick!user@host``) as tcpchat keeps it: letters, digits, ``_.-``,
+    at most USERLEN; "" if nothing is left."""
+    return _USER_NAME.sub("", text)[:USERLEN]
+
+
+def clean_realname(text: str) -> str:
+    """A real name as tcpchat keeps it: one line of text, at most MAX_REALNAME_CHARS."""
+    return sanitize_text(text).strip()[:MAX_REALNAME_CHARS]
+
+
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
     """What an IRC client is told about the server, from its settings."""
@@ -189,8 +200,8 @@ class Registration:
         # An empty user name or real name counts as missing (Modern IRC).
         if len(message.params) < 4 or not message.params[0] or not message.params[3]:
             return [replies.need_more_params("USER")]
-        self.user = _USER_NAME.sub("", message.params[0])[:USERLEN] or "user"
-        self.realname = sanitize_text(message.params[3]).strip()[:MAX_REALNAME_CHARS]
+        self.user = clean_user(message.params[0]) or "user"
+        self.realname = clean_realname(message.params[3])
         return []
 
     def _pass(self, message: IrcMessage, replies: Replies) -> list[IrcMessage]:

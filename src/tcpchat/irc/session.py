@@ -203,14 +203,15 @@ class IrcSession:
         """All is given: take the nickname if it is free, and welcome the client."""
         registration = self.registration
         assert registration.nick is not None
+        # Named before registering: a cluster node describes the member to the others then.
+        self.peer.user = registration.user or registration.nick
+        self.peer.realname = registration.realname or registration.nick
         try:
             self.hub.register(self.peer, registration.nick)
         except NickError as exc:
             self.send(*registration.refuse_nick(exc))
             return
         self._member = True
-        self.peer.user = registration.user or registration.nick
-        self.peer.realname = registration.realname or registration.nick
         if self.moderation is not None:
             self.moderation.arrived(self.peer, self)
         log.info("%s registered over IRC as %s", self.peer.address, registration.nick)

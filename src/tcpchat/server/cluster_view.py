@@ -22,6 +22,7 @@ from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
 from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.core.rooms import MAX_AWAY_CHARS
+from tcpchat.irc.registration import clean_realname, clean_user
 
 
 class NoTransport:
@@ -55,8 +56,20 @@ class Presence:
     connected: float
     active: float
     server_operator: bool = False
+    #: An IRC member's user name and real name (for WHOIS and WHO); "" for others.
+    user: str = ""
+    realname: str = ""
 
     def encode(self) -> str:
+        # What most members lack rides in a sixth field, an object, only when there is
+        # any: a reader takes the keys it knows and passes over the others.
+        more: dict[str, object] = {}
+        if self.server_operator:
+            more["oper"] = True
+        if self.user:
+            more["user"] = self.user
+        if self.realname:
+            more["realname"] = self.realname
         return json.dumps(
             [
                 self.nick,
@@ -64,7 +77,7 @@ class Presence:
                 self.away,
                 self.connected,
                 self.active,
-                *([True] if self.server_operator else []),
+                *([more] if more else []),
             ],
             ensure_ascii=False,
         )
@@ -76,6 +89,7 @@ class Presence:
             nick, rooms, away, connected, active, *more = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not a presence record: {exc}") from None
+        extra = more[0] if len(more) == 1 else {}
         if not (
             isinstance(nick, str)
             and isinstance(rooms, list)
@@ -83,11 +97,23 @@ class Presence:
             and (away is None or isinstance(away, str))
             and isinstance(connected, int | float)
             and isinstance(active, int | float)
-            and (more == [] or (len(more) == 1 and more[0] is True))
+            and len(more) <= 1
+            and isinstance(extra, dict)
         ):
             raise ValueError("not a presence record: a field of the wrong type")
         away = away[:MAX_AWAY_CHARS] if away else away
-        return cls(nick, tuple(rooms), away, connected, active, server_operator=bool(more))
+        user, realname = extra.get("user"), extra.get("realname")
+        return cls(
+            nick,
+            tuple(rooms),
+            away,
+            connected,
+            active,
+            server_operator=extra.get("oper") is True,
+            # Kept as the IRC listener keeps them: an IRC line cannot carry anything else.
+            user=clean_user(user) if isinstance(user, str) else "",
+            realname=clean_realname(realname) if isinstance(realname, str) else "",
+        )
 
 
 def presence_of(
@@ -106,6 +132,8 @@ def presence_of(
         wall - (monotonic_now - peer.connected_at),
         wall - (monotonic_now - peer.active_at),
         server_operator,
+        peer.user,
+        peer.realname,
     )
 
 
@@ -126,9 +154,12 @@ class RemotePeer(Peer):
         self.listed: dict[Room, None] = {}
 
     def describe(self, presence: Presence, monotonic_now: float, wall_now: float) -> None:
-        """Take the nickname, away message and times of ``presence`` (not the rooms)."""
+        """Take the nickname, away message, names and times of ``presence`` (not the
+        rooms)."""
         self.nick = presence.nick
         self.away = presence.away
+        self.user = presence.user
+        self.realname = presence.realname
         self.connected_at = monotonic_now - max(wall_now - presence.connected, 0.0)
         self.active_at = monotonic_now - max(wall_now - presence.active, 0.0)
 
