@@ -233,11 +233,31 @@ async def known_everywhere(member: IrcClient, nicks: list[str]) -> None:
             return
 
 
-@pytest.mark.parametrize("seed", range(6))
+#: Seeds of the burst test (its first six), and seeds whose bursts left an IRC member a
+#: stale channel list: a nick change told once, through a room its member was joining,
+#: behind the answer there, and not through a room it was in (1143); a part of a member
+#: of the same node put ahead of the news of that member's join (2083); a nick change
+#: told after the news of a room the node started to read, which showed the room after
+#: it (2153). The others failed now and then.
+BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266)
+
+
+def own_nick(client: IrcClient, first: str) -> str:
+    """The nickname ``client``, registered as ``first``, has now, from its NICK lines."""
+    nick = first
+    for line in client.seen:
+        if line.startswith(f":{nick}!") and " NICK " in line:
+            nick = line.rsplit(" ", 1)[1].lstrip(":")
+    return nick
+
+
+@pytest.mark.parametrize("seed", BURST_SEEDS)
 async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -> None:
     """IRC members on two nodes send seeded bursts of commands, each in one write, faster
-    than Redis answers. No node logs an error (the suite fails a test that does), and
-    every member is answered afterwards, in a room whose members both nodes agree on."""
+    than Redis answers. No node logs an error (the suite fails a test that does), every
+    member is answered afterwards, in a room whose members both nodes agree on, and the
+    channel lists each member keeps from what it was told (as an IRC client keeps them)
+    are true."""
     rng = random.Random(seed)
     async with irc_cluster(redis_url, flood_control=False) as cluster:
         nicks = [f"i{n}" for n in range(IRC_MEMBERS)]
@@ -272,8 +292,13 @@ async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -
         first = await members[0].numeric("353")
         await members[1].send("NAMES #end")
         second = await members[1].numeric("353")
-    assert sorted(first[-1].split()) == sorted(second[-1].split())
-    assert len(first[-1].split()) == IRC_MEMBERS
+        assert sorted(first[-1].split()) == sorted(second[-1].split())
+        assert len(first[-1].split()) == IRC_MEMBERS
+        stale = [
+            await stale_channels(m, own_nick(m, nick))
+            for m, nick in zip(members, nicks, strict=True)
+        ]
+    assert stale == [[]] * IRC_MEMBERS
 
 
 async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(

@@ -49,7 +49,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -368,16 +368,29 @@ class ShareBan:
 Operation = RoomEvent | Claim | Release | Describe | SetTopic | Direct | ShareBan
 
 
+class _Waiting(NamedTuple):
+    """One of a member's replies, or what it hears, waiting in order (_Held.events)."""
+
+    after: int  # the sequence number of the event of its own it follows
+    # When it was made: a reply, the last event id made or seen then; news owed, or another
+    # node's event, its id in the stream; an event of this node's, the id it was made with.
+    when: int
+    item: Event | bytes
+    # A coming or going in a room it joins that its answer did not show (_tell_joiner):
+    # how the room stood at ``when``, in the stream's order.
+    owed: bool = False
+    # Whose coming or going it tells (nick keys): news, or what this node's own members
+    # did, placed among the replies (_after_news).
+    about: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class _Held:
     """A member's own replies, waiting for what it said to come back from Redis first:
     events, or bytes already in its rendering (an IRC member's replies)."""
 
     awaiting: int = 0  # the sequence number of its last event still on its way
-    # In order, each after the sequence number of the event of its own it follows, with
-    # when it was made (a reply: the last event id made or seen then; what it hears: the
-    # event's id).
-    events: list[tuple[int, int, Event | bytes]] = field(default_factory=list)
+    events: list[_Waiting] = field(default_factory=list)
     arrived: int = 0  # the highest sequence number of its events told so far
     # Where its answer to a join, the news of the room (_tell_joiner) and the replies made
     # since end in ``events``: what the others say meanwhile goes there (_divert).
@@ -489,6 +502,12 @@ class RedisHub(LocalHub):
         self._described: dict[Peer, tuple[str | None, float, bool]] = {}
         self._search_ids: dict[int, int] = {}  # this node's search ids -> the cluster's
         self._announced: OrderedDict[str, set[Peer]] = OrderedDict()
+        # Of those told an announcement (_announced), the joiners whose telling waits
+        # behind their answer for the room: not told yet where they are full members.
+        self._announced_later: dict[str, set[Peer]] = {}
+        # Of those told an announcement, those told behind every reply waiting for them,
+        # with the latest event id then: an answer made before that is renamed by it.
+        self._announced_after: dict[str, dict[Peer, int]] = {}
         # This node's room events not yet read back, by room key and sequence number:
         # whom each leaves out, and whose replies wait for it.
         self._in_flight: dict[tuple[str, int], RoomEvent] = {}
@@ -1171,7 +1190,7 @@ class RedisHub(LocalHub):
         after its NICK, say, in that order)."""
         held = self._held.get(peer)
         if held is not None:
-            held.events.append((held.awaiting, self.clock.latest, reply))
+            held.events.append(_Waiting(held.awaiting, self.clock.latest, reply))
             if held.news_end:
                 held.news_end = len(held.events)  # what it hears next: after this reply
             return
@@ -1193,8 +1212,8 @@ class RedisHub(LocalHub):
         held = self._held.pop(peer, None)
         self._diverting.discard(peer)
         if held is not None:
-            for _, _, reply in held.events:
-                self._send_held(peer, reply)
+            for waiting in held.events:
+                self._send_held(peer, waiting.item)
         if leaving and self.modes is not None and self.modes.hold:
             for reply in self.modes.hold.take_replies(peer):
                 self._send_held(peer, reply)
@@ -1231,8 +1250,8 @@ class RedisHub(LocalHub):
             del self._held[author]
         if not held.events:
             return  # nearly always: a member who speaks has nothing of its own waiting
-        ready = [reply for after, _, reply in held.events if after <= told]
-        held.events = [item for item in held.events if item[0] > told]
+        ready = [waiting.item for waiting in held.events if waiting.after <= told]
+        held.events = [waiting for waiting in held.events if waiting.after > told]
         if held.news_end:
             held.news_end = max(held.news_end - len(ready), 0)
             if not held.news_end:
@@ -1924,23 +1943,31 @@ class RedisHub(LocalHub):
             )
         if self.modes is not None and fields is not None and room is not None:
             self._apply_modes(room, fields)
+        answered: list[Peer] = []
+        owed: list[tuple[Peer, Event]] = []
         if isinstance(room, ClusterRoom):
             answered = [room.joining[k] for k in room.welcomed if k in room.joining]
-            for peer, event in room.owe(before, self._peers):
+            owed = room.owe(before, self._peers)
+        self._positions[key] = f"{event_id - 1}-0"
+        self._read_to[key] = event_id - 1
+        self._first_ids.pop(key, None)
+        # What the other rooms said before this node's first event here, and waited for
+        # this room to start (_tell), goes first: the news owed here is how the room stood
+        # just before that event, so a nick change told after it would rename wrongly.
+        self._tell_waiting()
+        if isinstance(room, ClusterRoom):
+            for peer, event in owed:
                 token = tokens.get(event.id)
                 # (A nick change or leaving owed as a join or a part is this room's alone.)
                 first = (
                     token is None or type(event) not in _TOLD_ONCE or self._first_time(token, peer)
                 )
-                self._tell_joiner_once(peer, room, event, first)
+                self._tell_joiner_once(peer, room, event, first, token or "")
             if self.modes is not None and answered:
                 changes = self._operators_owed(room, operators_told)
                 for peer in answered:
                     for change in changes:
                         self._tell_joiner(peer, room, change)
-        self._positions[key] = f"{event_id - 1}-0"
-        self._read_to[key] = event_id - 1
-        self._first_ids.pop(key, None)
         if self.modes is not None:
             self._release_held()
 
@@ -2480,41 +2507,50 @@ class RedisHub(LocalHub):
             told = [peer for peer in told if nick_key(peer.nick or "") != target]
         return told
 
-    def _tell_joiner(self, peer: Peer, room: ClusterRoom, event: Event) -> None:
+    def _tell_joiner(self, peer: Peer, room: ClusterRoom, event: Event) -> bool:
         """Tell ``peer``, still joining ``room``, a coming or going there that its answer
         did not show: after that answer, which waits for its events before its join (in
         any room), and before what the room says after its join (its history replayed as
-        the join is back comes first)."""
+        the join is back comes first). True if told at once, False if it waits."""
         key = nick_key(peer.nick or "")
         join_seq = room.join_seqs.get(key)
         if join_seq is None:
             # Its join is not sent yet (held behind its lines, LineHold): when it is.
             room.early_news.setdefault(key, []).append(event)
-            return
+            return False
         # Behind the replies that wait for no more than its join (its answer, and others
         # that may show whom it meant), and behind what it waits to hear already (news,
         # and every reply made meanwhile: news_end).
         held = self._held.get(peer)
         events = held.events if held is not None else []
-        if held is None or not (held.news_end or (events and events[0][0] <= join_seq)):
+        if held is None or not (held.news_end or (events and events[0].after <= join_seq)):
             LocalHub.send(self, peer, event)  # nearly always: its answer is out
-            return
+            return True
         if len(events) >= MAX_WAITING_BEHIND:
             LocalHub.send(self, peer, event)  # out of its place, rather than grow the wait
-            return
-        at = next((i for i, (after, _, _) in enumerate(events) if after > join_seq), len(events))
+            return True
+        at = next((i for i, waiting in enumerate(events) if waiting.after > join_seq), len(events))
         at = max(at, held.news_end)
-        events.insert(at, (max(join_seq, events[at - 1][0]), event.id, event))
+        after = max(join_seq, events[at - 1].after)
+        events.insert(at, _Waiting(after, event.id, event, owed=True, about=_nick_keys(event)))
         held.news_end = at + 1
         self._diverting.add(peer)
+        return False
 
-    def _tell_joiner_once(self, peer: Peer, room: ClusterRoom, event: Event, first: bool) -> None:
-        """:meth:`_tell_joiner`, for a nick change or a leaving told to several rooms: if
-        ``peer`` was told it already (``first`` False), through a room it is in, perhaps
-        before its answer for this one, which may show the old name: here, as a part
-        (and a join)."""
+    def _tell_joiner_once(
+        self, peer: Peer, room: ClusterRoom, event: Event, first: bool, token: str = ""
+    ) -> None:
+        """:meth:`_tell_joiner`, for a nick change or a leaving told to several rooms
+        (``token``): if ``peer`` was told it already (``first`` False), through a room it
+        is in, perhaps before its answer for this one, which may show the old name: here,
+        as a part (and a join). Told first here but waiting behind that answer, it is
+        still told where ``peer`` is a full member (_deliver_once), in that room's turn."""
         if first:
-            self._tell_joiner(peer, room, event)
+            told = self._tell_joiner(peer, room, event)
+            if not told and token in self._announced and type(event) in _TOLD_ONCE:
+                self._announced_later.setdefault(token, set()).add(peer)
+        elif self._told_after_answer(peer, room, token):
+            return  # its client renamed, or dropped, the member in this room's list too
         elif type(event) is NickChange:
             self._tell_joiner(peer, room, Part(event.id, event.ts, event.old, room.name, ""))
             self._tell_joiner(peer, room, Join(event.id, event.ts, event.new, room.name))
@@ -2542,9 +2578,12 @@ class RedisHub(LocalHub):
         self, diverted: list[tuple[Peer, int]], origin: RoomEvent | None, event_id: int
     ) -> None:
         """What the room log owes ``diverted`` members now (``event_id``) goes after their
-        news; an event of this node (``origin``), after the answers made before it only:
-        those made since show it already."""
+        news; an event of this node (``origin``), after the answers made before it only
+        (those made since show it already), but never ahead of what a joiner is owed of
+        the same member from before it in the stream (a joiner answered without a member
+        of this node whose join was on its way hears that join, then its part)."""
         made = origin.event.id if origin is not None else None
+        about = _nick_keys(origin.event) if origin is not None else frozenset()
         for peer, mark in diverted:
             self.settle(peer)
             said = b"".join(peer.pending[mark:])
@@ -2558,11 +2597,31 @@ class RedisHub(LocalHub):
             events = held.events
             at = held.news_end
             if made is not None:
-                at = next((i for i, (_, when, _) in enumerate(events) if when >= made), len(events))
+                # After what waits of the same member from before it in the stream (news
+                # owed, or an event of this node's, read in turn), then before the first
+                # answer made since it, or news owed from after it.
+                start = max(
+                    (
+                        i + 1
+                        for i, waiting in enumerate(events)
+                        if (waiting.when < event_id or not waiting.owed)
+                        and not about.isdisjoint(waiting.about)
+                    ),
+                    default=0,
+                )
+                at = next(
+                    (
+                        i
+                        for i in range(start, len(events))
+                        if (events[i].when > event_id if events[i].owed else events[i].when >= made)
+                    ),
+                    len(events),
+                )
                 if at == 0:
                     self._send_held(peer, said)  # every answer waiting shows it
                     continue
-            events.insert(at, (events[at - 1][0], event_id if made is None else made, said))
+            when = event_id if made is None else made
+            events.insert(at, _Waiting(events[at - 1].after, when, said, about=about))
             held.news_end = at + 1 if at >= held.news_end else held.news_end + 1
 
     def _swept_here(self, event: Leave) -> bool:
@@ -2588,14 +2647,21 @@ class RedisHub(LocalHub):
         exclude = origin.exclude if origin is not None else None
         diverted = self._divert(room, origin) if self._diverting else None
         for peer in list(room.members.values()):
-            if peer is not exclude and self._first_time(token, peer):
+            if peer is not exclude and (
+                self._first_time(token, peer) or self._told_only_later(token, peer)
+            ):
+                # (Told twice, if its telling waits behind a joiner's answer: its client
+                # renames, or drops, the member here now, and in the joined room there.)
                 LocalHub.send(self, peer, event)
+                if peer not in self._held or peer in self._diverting:  # behind its replies
+                    self._announced_after.setdefault(token, {})[peer] = self.clock.latest
         if diverted:
             self._after_news(diverted, origin, event.id)
         if isinstance(room, ClusterRoom):
             for peer in self._not_shown(room, origin):
                 if peer is not exclude:
-                    self._tell_joiner_once(peer, room, event, self._first_time(token, peer))
+                    first = self._first_time(token, peer)
+                    self._tell_joiner_once(peer, room, event, first, token)
 
     def _first_time(self, token: str, peer: Peer) -> bool:
         """Whether ``peer`` is told the announcement ``token`` for the first time (noted)."""
@@ -2603,11 +2669,31 @@ class RedisHub(LocalHub):
         if told is None:
             told = self._announced[token] = set()
             while len(self._announced) > ANNOUNCED_REMEMBERED:
-                self._announced.popitem(last=False)
+                forgotten, _ = self._announced.popitem(last=False)
+                self._announced_later.pop(forgotten, None)
+                self._announced_after.pop(forgotten, None)
         if peer in told:
             return False
         told.add(peer)
         return True
+
+    def _told_only_later(self, token: str, peer: Peer) -> bool:
+        """Whether ``peer``'s telling of the announcement ``token`` waits behind its answer
+        for a room it is joining (then it is told here too, and no more after)."""
+        waiting = self._announced_later.get(token)
+        if waiting is None or peer not in waiting:
+            return False
+        waiting.discard(peer)
+        if not waiting:
+            del self._announced_later[token]
+        return True
+
+    def _told_after_answer(self, peer: Peer, room: ClusterRoom, token: str) -> bool:
+        """Whether ``peer`` was told the announcement ``token`` behind its replies, and
+        after its answer for ``room`` was made: that answer's list took it in."""
+        told_at = self._announced_after.get(token, {}).get(peer)
+        join_id = room.join_ids.get(nick_key(peer.nick or ""))
+        return told_at is not None and join_id is not None and told_at >= join_id
 
     @staticmethod
     def _not_shown(room: ClusterRoom, origin: RoomEvent | None) -> list[Peer]:
@@ -3089,14 +3175,14 @@ def _elsewhere(origin: RoomEvent | None) -> bool:
     return origin is not None and origin.elsewhere
 
 
-def _nick_keys(event: Event) -> tuple[str, ...]:
+def _nick_keys(event: Event) -> frozenset[str]:
     """Whose coming or going ``event`` is (nick keys), if it is one."""
     match event:
         case Join(nick=nick) | Part(nick=nick) | Leave(nick=nick) | Kick(target=nick):
-            return (nick_key(nick),)
+            return frozenset((nick_key(nick),))
         case NickChange(old=old, new=new):
-            return (nick_key(old), nick_key(new))
-    return ()
+            return frozenset((nick_key(old), nick_key(new)))
+    return frozenset()
 
 
 def _event_id_of(read: _Read) -> int:
