@@ -140,7 +140,9 @@ async def test_whois_who_and_userhost_give_another_nodes_member_its_own_names(
         await ben.send("JOIN #t")
         await ben.numeric("366")
         ann = await registered(cluster, 0, "ann")
-        await known_everywhere(ann, ["ann", "ben"])
+        node_a = cluster.nodes[0]
+        # (Node A knows him in #t once his presence naming #t has reached it.)
+        await wait_until(lambda: (t := node_a.hub.room("#t")) is not None and t.has_member("ben"))
         for member in (ann, ben):
             await member.send("WHOIS ben")
             assert (await member.numeric("311"))[1:] == [
