@@ -93,6 +93,7 @@ SEEN_DOING = {
     Kind.SEARCH: "search",
     Kind.LEAVE: "left",
 }
+
 #: History requests (/history, /find, /seen) one connection may have waiting at once.
 MAX_QUEUED_REQUESTS = 4
 
