@@ -2579,9 +2579,10 @@ class RedisHub(LocalHub):
     ) -> None:
         """What the room log owes ``diverted`` members now (``event_id``) goes after their
         news; an event of this node (``origin``), after the answers made before it only
-        (those made since show it already), but never ahead of what a joiner is owed of
-        the same member from before it in the stream (a joiner answered without a member
-        of this node whose join was on its way hears that join, then its part)."""
+        (those made since show it already), but never ahead of what waits of the same
+        member from before it in the stream: news a joiner is owed, or this node's own
+        earlier events (a joiner answered without a member of this node whose join was
+        on its way hears that join, then its part)."""
         made = origin.event.id if origin is not None else None
         about = _nick_keys(origin.event) if origin is not None else frozenset()
         for peer, mark in diverted:
