@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from tcpchat.store.base import Kind
-from tcpchat.store.sqlite import SQLiteStore
+from tcpchat.store.base import MAX_SEARCH_HITS, Kind
+from tcpchat.store.sqlite import ROWS_PER_INSERT, SQLiteStore, _chunks, _timestamp
 from tests.support.history import NOON, record
 
 
@@ -103,3 +104,80 @@ async def test_a_reservation_never_moves_back(store: SQLiteStore) -> None:
         lambda db: db.execute("SELECT value FROM meta WHERE key = 'reserved_id'").fetchone()
     )
     assert value == 20_000
+
+
+def index_is_sound(db: sqlite3.Connection) -> None:
+    """FTS5's own check that the index holds the words of the said lines, no more, no less
+    (raises if not; for a store that holds said lines only)."""
+    db.execute("INSERT INTO events_text (events_text, rank) VALUES ('integrity-check', 1)")
+
+
+async def test_a_batch_written_again_is_stored_and_indexed_once(store: SQLiteStore) -> None:
+    """Records that come back after a write that did commit are neither doubled nor refused."""
+    first = [record(1, "deploy at noon"), record(2, "deploy done", kind=Kind.ACTION)]
+    store.append(first)
+    await store.flush()
+    store.append([*first, record(3, "deploy again")])
+    await store.flush()
+    assert store.available
+    assert [r.id for r in await store.search("#lobby", "deploy")] == [3, 2, 1]
+    assert [r.id for r in await store.recent("#lobby", 20)] == [1, 2, 3]
+    await store.run_in_writer(index_is_sound)
+
+
+async def test_a_batch_goes_into_the_index_a_few_segments_at_a_time(store: SQLiteStore) -> None:
+    """FTS5 writes what it gathered once an INSERT, not once a line: what keeps a record's
+    cost to the writer thread low (docs/history.md, "What it costs")."""
+    lines = 3 * ROWS_PER_INSERT + 5
+    store.append([record(n, f"line {n} of the flood") for n in range(1, lines + 1)])
+    await store.flush()
+    (segments,) = await store.run_in_writer(
+        lambda db: db.execute("SELECT count(DISTINCT segid) FROM events_text_idx").fetchone()
+    )
+    assert segments <= len(_chunks(lines, ROWS_PER_INSERT)) == 5
+    newest = [r.id for r in await store.search("#lobby", "flood")]
+    assert newest == list(range(lines, lines - MAX_SEARCH_HITS, -1))
+    await store.run_in_writer(index_is_sound)
+
+
+async def test_lines_inserted_and_deleted_by_hand_keep_the_index_right(store: SQLiteStore) -> None:
+    """An operator's INSERT and DELETE in sqlite3 (docs/history.md, "Privacy") are indexed
+    and unindexed as the server's own writes are."""
+    store.append([record(1, "ship it friday")])
+    await store.flush()
+    await store.run_in_writer(
+        lambda db: db.execute(
+            "INSERT INTO events (id, ts, room_key, room, kind, nick, nick_key, text, sources) "
+            "VALUES (2, '2026-05-01T12:00:01.000000+00:00', '#lobby', '#lobby', 'message', "
+            "'bob', 'bob', 'friday is fine', '')"
+        )
+    )
+    assert [r.id for r in await store.search("#lobby", "friday")] == [2, 1]
+    await store.run_in_writer(lambda db: db.execute("DELETE FROM events WHERE nick_key = 'alice'"))
+    assert [r.id for r in await store.search("#lobby", "friday")] == [2]
+    await store.run_in_writer(index_is_sound)
+
+
+@pytest.mark.parametrize(
+    ("count", "rows"),
+    [(0, []), (1, [1]), (128, [128]), (300, [128, 128, 32, 8, 4]), (127, [64, 32, 16, 8, 4, 2, 1])],
+)
+def test_a_batch_is_written_in_inserts_of_a_few_sizes(count: int, rows: list[int]) -> None:
+    """Full INSERTs, then the powers of two the rest is made of: few statements to prepare."""
+    assert _chunks(count, 128) == rows
+
+
+@pytest.mark.parametrize(
+    ("ts", "stored"),
+    [
+        (datetime(2026, 5, 1, 12, 0, 0, 123456, UTC), "2026-05-01T12:00:00.123456+00:00"),
+        (datetime(2026, 5, 1, 12, 0, 0, 0, UTC), "2026-05-01T12:00:00.000000+00:00"),
+        (
+            datetime(2026, 5, 1, 14, 0, 0, 5, timezone(timedelta(hours=2))),
+            "2026-05-01T12:00:00.000005+00:00",
+        ),
+    ],
+)
+def test_times_are_stored_in_utc_and_all_as_long(ts: datetime, stored: str) -> None:
+    """Every time is written the same length, so that the column sorts as it reads."""
+    assert _timestamp(ts) == stored

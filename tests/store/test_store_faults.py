@@ -46,7 +46,8 @@ def newer_schema(path: Path) -> None:
         (
             "future.db",
             newer_schema,
-            "written by a newer tcpchat (history schema 2; this one knows up to 1)",
+            f"written by a newer tcpchat (history schema {SCHEMA_VERSION + 1}; "
+            f"this one knows up to {SCHEMA_VERSION})",
         ),
     ],
 )
