@@ -40,7 +40,9 @@ async def test_the_wheel_holds_the_page_and_an_installed_copy_serves_it(tmp_path
     await asyncio.to_thread(pip, "install", "--no-deps", "--target", str(site), str(wheel))
     env = {**os.environ, "PYTHONPATH": str(site)}
     env = {name: value for name, value in env.items() if not name.startswith("TCPCHAT_")}
-    process, _ = await start_server("--http-port", "0", "--loop", "asyncio", env=env)
+    # Its history in the test's folder: by default it is tcpchat.db where the test runs.
+    db = str(tmp_path / "tcpchat.db")
+    process, _ = await start_server("--http-port", "0", "--loop", "asyncio", "--db", db, env=env)
     try:
         assert process.stderr is not None
         async with asyncio.timeout(WAIT):
