@@ -2,8 +2,8 @@
 
 Nothing here runs SQLite on the event loop. :meth:`SQLiteStore.append` puts
 records on an in-memory buffer; :meth:`SQLiteStore.flush` hands the buffer to
-the store's own thread, which commits it in one transaction with
-``executemany``; reads run in that thread too, each with a hard ``LIMIT``.
+the store's own thread, which commits it in one transaction of a few
+multi-row ``INSERT``s; reads run in that thread too, each with a hard ``LIMIT``.
 One thread, one connection: writes and reads queue in the order they were
 asked, and no two statements ever contend for the connection.
 
@@ -120,7 +120,7 @@ _COLUMNS = "e.id, e.ts, e.room, e.room_key, e.kind, e.nick, e.text, e.sources"
 #: Rows one INSERT writes, at most (a power of two: see _chunks). The search index is
 #: filled by a trigger, and a trigger runs under its statement's savepoint, at which FTS5
 #: writes out the terms it holds: an INSERT a row made every line a segment of index of
-#: its own, and a line cost the writer thread 2.5 times as much (docs/history.md).
+#: its own, and a line cost the writer thread more than twice as much (docs/history.md).
 ROWS_PER_INSERT = 128
 _INSERTED = (
     "INSERT OR IGNORE INTO events (id, ts, room_key, room, kind, nick, nick_key, text, sources) "
@@ -452,9 +452,8 @@ class SQLiteStore:
             raise
         self._connection = connection
         parameters = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = min(
-            ROWS_PER_INSERT, 1 << ((parameters // _PER_ROW).bit_length() - 1)
-        )
+        most = 1 << max((parameters // _PER_ROW).bit_length() - 1, 0)
+        self._rows_per_insert = min(ROWS_PER_INSERT, most)
         return highest
 
     def _close_in_thread(self) -> None:
