@@ -7,13 +7,13 @@ import os
 import sqlite3
 import stat
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tcpchat.store.base import MAX_SEARCH_HITS, Kind
-from tcpchat.store.sqlite import ROWS_PER_INSERT, SQLiteStore, _chunks, _timestamp
+from tcpchat.store.sqlite import ROWS_PER_INSERT, SQLiteStore, _chunks
 from tests.support.history import NOON, record
 
 
@@ -165,19 +165,3 @@ async def test_lines_inserted_and_deleted_by_hand_keep_the_index_right(store: SQ
 def test_a_batch_is_written_in_inserts_of_a_few_sizes(count: int, rows: list[int]) -> None:
     """Full INSERTs, then the powers of two the rest is made of: few statements to prepare."""
     assert _chunks(count, 128) == rows
-
-
-@pytest.mark.parametrize(
-    ("ts", "stored"),
-    [
-        (datetime(2026, 5, 1, 12, 0, 0, 123456, UTC), "2026-05-01T12:00:00.123456+00:00"),
-        (datetime(2026, 5, 1, 12, 0, 0, 0, UTC), "2026-05-01T12:00:00.000000+00:00"),
-        (
-            datetime(2026, 5, 1, 14, 0, 0, 5, timezone(timedelta(hours=2))),
-            "2026-05-01T12:00:00.000005+00:00",
-        ),
-    ],
-)
-def test_times_are_stored_in_utc_and_all_as_long(ts: datetime, stored: str) -> None:
-    """Every time is written the same length, so that the column sorts as it reads."""
-    assert _timestamp(ts) == stored

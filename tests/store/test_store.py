@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tcpchat.core.errors import CommandError
 from tcpchat.core.moderation import Ban
-from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, Kind, Store
+from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, Kind, Store, stored_time
 from tcpchat.store.redis import RedisStore
 from tcpchat.store.sqlite import SQLiteStore
 from tests.support.components import needs
@@ -289,3 +289,19 @@ async def test_a_removed_ban_is_gone(store: Store) -> None:
     await store.save_ban(SERVER_BAN)
     await store.remove_ban(ROOM_BAN)
     assert await store.bans() == [SERVER_BAN]
+
+
+@pytest.mark.parametrize(
+    ("ts", "stored"),
+    [
+        (datetime(2026, 5, 1, 12, 0, 0, 123456, UTC), "2026-05-01T12:00:00.123456+00:00"),
+        (datetime(2026, 5, 1, 12, 0, 0, 0, UTC), "2026-05-01T12:00:00.000000+00:00"),
+        (
+            datetime(2026, 5, 1, 14, 0, 0, 5, timezone(timedelta(hours=2))),
+            "2026-05-01T12:00:00.000005+00:00",
+        ),
+    ],
+)
+def test_times_are_stored_in_utc_and_all_as_long(ts: datetime, stored: str) -> None:
+    """Every time is written the same length, so that the column sorts as it reads."""
+    assert stored_time(ts) == stored

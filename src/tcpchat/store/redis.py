@@ -37,7 +37,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,7 +51,15 @@ from tcpchat.core.errors import HistoryUnavailable, LocalProtocolError, StoreErr
 from tcpchat.core.events import utc_now
 from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key
-from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, SAID, SIGHTINGS, Kind, StoredEvent
+from tcpchat.store.base import (
+    MAX_PAGE,
+    MAX_SEARCH_HITS,
+    SAID,
+    SIGHTINGS,
+    Kind,
+    StoredEvent,
+    stored_time,
+)
 from tcpchat.store.matching import matcher
 from tcpchat.store.pending import PendingRecords
 
@@ -481,7 +489,7 @@ class RedisStore:
         topics and the nicks' sightings are kept and expire apart. HistoryUnavailable
         if Redis cannot answer."""
         await self.flush()
-        cutoff = _timestamp(utc_now() - timedelta(days=max_age_days)) if max_age_days else None
+        cutoff = stored_time(utc_now() - timedelta(days=max_age_days)) if max_age_days else None
         deleted = 0
         try:
             client = self._connected()
@@ -532,14 +540,10 @@ def _said(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-def _timestamp(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def history_fields(record: StoredEvent) -> dict[FieldT, EncodableT]:
     """A record as a stream entry's fields (its id is the entry's, its room the stream's)."""
     return {
-        "ts": _timestamp(record.ts),
+        "ts": stored_time(record.ts),
         "room": record.room,
         "kind": record.kind.value,
         "nick": record.nick,
@@ -565,7 +569,7 @@ def _decode_entry(room_key: str, entry_id: str, fields: dict[str, str]) -> Store
 def _encode(record: StoredEvent) -> str:
     """A whole record as one hash value: ``ID JSON`` (the id first, for _KEEP_NEWEST)."""
     body = [
-        _timestamp(record.ts),
+        stored_time(record.ts),
         record.room,
         record.room_key,
         record.kind.value,

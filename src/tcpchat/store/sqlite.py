@@ -30,7 +30,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from tcpchat.core.errors import (
@@ -42,7 +42,15 @@ from tcpchat.core.errors import (
 from tcpchat.core.events import utc_now
 from tcpchat.core.moderation import Ban
 from tcpchat.core.nicks import nick_key
-from tcpchat.store.base import MAX_PAGE, MAX_SEARCH_HITS, SAID, SIGHTINGS, Kind, StoredEvent
+from tcpchat.store.base import (
+    MAX_PAGE,
+    MAX_SEARCH_HITS,
+    SAID,
+    SIGHTINGS,
+    Kind,
+    StoredEvent,
+    stored_time,
+)
 from tcpchat.store.fts import fts_query
 from tcpchat.store.pending import PendingRecords
 
@@ -396,7 +404,7 @@ class SQLiteStore:
         deleted = 0
         try:
             if max_age_days > 0:
-                cutoff = _timestamp(utc_now() - timedelta(days=max_age_days))
+                cutoff = stored_time(utc_now() - timedelta(days=max_age_days))
                 deleted += await self._delete_all("e.ts < ?", (cutoff,))
             if max_rows_per_room > 0:
                 for room_key, newest_to_go in await self.run_in_writer(
@@ -498,7 +506,7 @@ def _values(records: list[StoredEvent]) -> list[object]:
     for record in records:
         values += (
             record.id,
-            _timestamp(record.ts),
+            stored_time(record.ts),
             record.room_key,
             record.room,
             record.kind.value,
@@ -646,14 +654,6 @@ def _delete_chunk(where: str, args: tuple[object, ...], connection: sqlite3.Conn
             (*args, PRUNE_CHUNK_ROWS),
         )
         return cursor.rowcount
-
-
-def _timestamp(ts: datetime) -> str:
-    """``ts`` in UTC, to the microsecond, always as long: the column sorts as it reads."""
-    if ts.tzinfo is not UTC:
-        ts = ts.astimezone(UTC)
-    # isoformat() with no argument is twice as fast, but leaves out a microsecond of 0.
-    return ts.isoformat() if ts.microsecond else ts.isoformat(timespec="microseconds")
 
 
 def _record(row: Any) -> StoredEvent:
