@@ -10,6 +10,8 @@ from typing import Any, Self
 
 #: How long a test waits for an expected line before it fails.
 REPLY_TIMEOUT = 5.0
+#: How many of the last lines read a timed-out wait shows.
+SHOWN_ON_TIMEOUT = 25
 
 #: The 1:1 chat's "busy" refusal, as a text-mode client reads it.
 BUSY_REFUSAL = re.compile(
@@ -58,27 +60,43 @@ class LineClient:
     async def expect(self, pattern: str, timeout: float = REPLY_TIMEOUT) -> re.Match[str]:
         """Read lines until one matches ``pattern`` (a regex searched in the line)."""
         regex = re.compile(pattern)
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await self.read_line(timeout=timeout)
-                if line is None:
-                    raise AssertionError(f"EOF while waiting for {pattern!r}; saw {self.seen!r}")
-                match = regex.search(line)
-                if match:
-                    return match
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = await self.read_line(timeout=timeout)
+                    if line is None:
+                        raise AssertionError(
+                            f"EOF while waiting for {pattern!r}; saw {self.seen!r}"
+                        )
+                    match = regex.search(line)
+                    if match:
+                        return match
+        except TimeoutError:
+            raise self.timed_out(repr(pattern), timeout) from None
 
     async def expect_json(self, type_: str, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
         """Read JSON lines until one of type ``type_`` arrives; return it."""
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await self.read_line(timeout=timeout)
-                if line is None:
-                    raise AssertionError(f"EOF while waiting for {type_!r}; saw {self.seen!r}")
-                if not line.startswith("{"):
-                    continue
-                document: dict[str, Any] = json.loads(line)
-                if document["type"] == type_:
-                    return document
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = await self.read_line(timeout=timeout)
+                    if line is None:
+                        raise AssertionError(f"EOF while waiting for {type_!r}; saw {self.seen!r}")
+                    if not line.startswith("{"):
+                        continue
+                    document: dict[str, Any] = json.loads(line)
+                    if document["type"] == type_:
+                        return document
+        except TimeoutError:
+            raise self.timed_out(f"type {type_!r}", timeout) from None
+
+    def timed_out(self, wanted: str, timeout: float) -> AssertionError:
+        """The failure of a wait for ``wanted`` that timed out, with the last lines read:
+        a failure in CI, whose timing cannot be replayed, then says what came instead."""
+        last = "\n  ".join(self.seen[-SHOWN_ON_TIMEOUT:]) or "(nothing)"
+        return AssertionError(
+            f"nothing matched {wanted} within {timeout} s; the last lines read:\n  {last}"
+        )
 
     async def expect_eof(self, timeout: float = REPLY_TIMEOUT) -> list[str]:
         """Read until the server closes the connection; return the lines read meanwhile."""
