@@ -68,6 +68,7 @@ async def alice_and_bob_in_dev(cluster: Cluster) -> tuple[LineClient, LineClient
     for member in (alice, bob):
         await member.send("/join #dev")
         await member.expect("now talking in #dev")
+        await settled(member, "#dev")  # in Redis: alice's join comes first there too
     await alice.expect(r"bob joined")
     return alice, bob
 

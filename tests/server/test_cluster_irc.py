@@ -109,6 +109,7 @@ async def test_an_irc_operator_ops_who_and_kicks_a_member_of_another_node(
         ben = await registered(cluster, 1, "ben")
         await ann.send("JOIN #t")
         await ann.numeric("366")
+        await ann.sync()  # her join is in Redis: ben's comes after it
         await ben.send("JOIN #t")
         await ann.expect(r"^:ben!ben@tcpchat JOIN #t$")
         await ann.send("MODE #t +o ben")
@@ -350,6 +351,7 @@ async def test_an_irc_joiner_on_a_node_new_to_the_room_is_told_its_operators_by_
         ben = await registered(cluster, 1, "ben")
         await ann.send("JOIN #dev")
         assert (await ann.numeric("353"))[-1] == "@ann"
+        await ann.sync()  # her join is in Redis: ben's comes after it
         await ben.send("JOIN #dev")
         names = (await ben.numeric("353"))[-1].split()
         assert "@ann" not in names  # (ann too, unless her presence was still on its way)
@@ -375,6 +377,7 @@ async def moe_joining_held(cluster: Cluster, proxy: HoldingProxy) -> tuple[LineC
     root = await cluster.client(b, "root")
     await root.send("/join #t")
     await root.expect(r"now talking in #t$")
+    await settled(root, "#t")  # his join is in Redis: pat's comes after it
     pat = await cluster.client(a, "pat")
     await pat.send("/join #t")
     await root.expect(r"#t \*\*\* pat joined$")

@@ -44,6 +44,7 @@ async def in_dev(creator: LineClient, **others: LineClient) -> None:
     line of each seen by the creator, so that every node knows who is in #dev."""
     await creator.send("/join #dev")
     await creator.expect(r"now talking in #dev$")
+    await settled(creator, "#dev")  # its join is in Redis: the others' come after it
     for nick, other in others.items():
         await other.send("/join #dev", f"{nick} is here")
         await creator.expect(rf"<{nick}> {nick} is here$")
@@ -290,6 +291,7 @@ async def test_a_server_operator_is_one_on_every_node(redis_url: str) -> None:
         bob = await cluster.client(b, "bob")
         await bob.send("/join #dev")
         await bob.expect(r"now talking in #dev$")
+        await settled(bob, "#dev")  # his join is in Redis: root's comes after it
         await root.send("/join #dev", "root is here")
         await bob.expect(r"<root> root is here$")
         # Described as /oper succeeds, before its next line (no heartbeat comes meanwhile).
