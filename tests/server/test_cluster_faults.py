@@ -1715,3 +1715,67 @@ async def test_the_append_script_hands_out_ids_above_the_nodes_highest(redis_url
         assert [entry_id for entry_id, _ in entries[-6:]] == [
             f"{counter + offset}-0" for offset in (1, 2, 3, 101, 102, 103)
         ]
+
+
+async def test_a_sweeper_waits_for_nothing_from_a_room_it_does_not_read(redis_url: str) -> None:
+    """bob (node B) and carol (node C) are in #dev; alice's node A reads no #dev. A sweeps
+    B once it is counted dead and announces bob gone in #dev, which carol hears. A waits
+    for nothing to come back from #dev: kept waiting, its lag would grow for good (the
+    backplane-lag metric), and #dev would be read there forever."""
+    async with running_cluster(redis_url, 3) as cluster:
+        a, b, c = cluster.nodes
+        await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        carol = await cluster.client(c, "carol")
+        await bob.send("/join #dev")
+        await carol.send("/join #dev")
+        await carol.expect(r"#dev \*\*\* bob joined|\d users in #dev: bob, carol")
+        sweeper, dead, other = hub_of(a), hub_of(b), hub_of(c)
+        await wait_until(lambda: nick_key("bob") in sweeper._remote)
+        assert sweeper.room("#dev") is not None  # shown, from presence
+        assert room_key("#dev") not in sweeper._positions  # not read
+        async with heartbeat_stopped(sweeper), heartbeat_stopped(dead), heartbeat_stopped(other):
+            client = sweeper._connected()
+            await client.delete(dead.keys.node(dead.node))  # its heartbeat expired
+            await sweeper._sweep(client)
+            await carol.expect(r"\*\*\* bob left \(server lost\)")
+            await wait_until(lambda: sweeper.sent_batches > 0 and not sweeper._outbox)
+            await settled(carol, "#dev")
+        assert sweeper._in_flight == {}
+        assert sweeper.lag() == 0
+        assert room_key("#dev") not in sweeper._positions
+
+
+async def test_an_event_of_no_member_that_redis_refused_is_told_here_when_sent_again(
+    redis_url: str,
+) -> None:
+    """A room event with no member of this node behind it (a sweeper's leaving) that Redis
+    refused is sent again with the node's next pass. Sent in one script with a line of
+    alice's, both are told to bob, in order, and no gap is announced: before, the leaving
+    was no longer awaited when its answer came, so the answer told alice's line past it
+    and the reader then took it for told."""
+    async with running_cluster(redis_url, 1, flood_control=False) as cluster:
+        (a,) = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(a, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await settled(bob)
+        node = hub_of(a)
+        room = node.room("#lobby")
+        author = node.find("alice")
+        assert room is not None
+        assert author is not None
+        node._stop_reading_streams()  # the answer alone tells them
+        event_id, ts = node.clock.stamp()
+        node._announce_to(Leave(event_id, ts, "ghost", redis_hub.NODE_LOST), [room], None, None)
+        node._failed_batch(node._take_outbox())  # as a refused script leaves it
+        event_id, ts = node.clock.stamp()
+        line = Message(event_id, ts, "alice", "after the refusal", "#lobby")
+        node.publish(line, room=room, exclude=author)  # the same pass
+        await bob.expect(r"\*\*\* ghost left \(server lost\)")
+        await bob.expect(r"<alice> after the refusal")
+        node._read_streams()
+        await alice.send("and after that")
+        await bob.expect(r"<alice> and after that")
+        assert not any("fell behind" in line for line in bob.seen)
+        assert node.skipped_notices == 0

@@ -284,6 +284,9 @@ class RoomEvent:
     put_at: float = 0.0  # when it was published (the hub's monotonic clock)
     made: bool = False  # the join that made the room (marked 'c' in its entry)
     elsewhere: bool = False  # told to the other nodes only (_announce_back)
+    # For a room this node does not read (a sweeper's leaving, an AI answer's pieces once
+    # its asker left): nothing comes back here, so nothing here waits for it (_in_flight).
+    unread: bool = False
 
 
 #: A room's entry read, not yet told: what _deliver takes (its id, the room's key, the
@@ -1347,11 +1350,26 @@ class RedisHub(LocalHub):
                 self._described.clear()
 
     def _put_event(self, operation: RoomEvent) -> None:
-        # Known before it is sent: the reader may read it back before the sender hears
-        # that Redis took it.
         operation.put_at = self._monotonic()
-        self._in_flight[(operation.room_key, operation.seq)] = operation
         author = operation.author
+        if (
+            operation.room_key not in self._positions
+            and author is not None
+            and author._hub is self
+            and not operation.elsewhere
+        ):
+            # A member's event in a room this node stopped reading meanwhile (a line held
+            # for its moderation, sent once its author had left every room): read from
+            # this event on, so that it comes back, and its author's replies with it.
+            self._positions[operation.room_key] = None
+        if operation.room_key in self._positions:
+            # Known before it is sent: the reader may read it back before the sender hears
+            # that Redis took it.
+            self._in_flight[(operation.room_key, operation.seq)] = operation
+        else:
+            # Kept in flight, it would never come back: the room read for good, the
+            # node's lag growing, a joiner's lines held for a load that never comes.
+            operation.unread = True
         if type(operation.event) is Join and author is not None and author.nick is not None:
             room = self._rooms.get(operation.room_key)
             key = nick_key(author.nick)
@@ -1365,16 +1383,6 @@ class RedisHub(LocalHub):
                     self._diverting.add(author)
                 for news in room.early_news.pop(key, ()):
                     self._tell_joiner(author, room, news)
-        if (
-            operation.room_key not in self._positions
-            and author is not None
-            and author._hub is self
-            and not operation.elsewhere
-        ):
-            # A member's event in a room this node stopped reading meanwhile (a line held
-            # for its moderation, sent once its author had left every room): read from
-            # this event on, so that it comes back, and its author's replies with it.
-            self._positions[operation.room_key] = None
         self._put(operation)
 
     def _never_back(self, operation: RoomEvent) -> None:
@@ -1462,7 +1470,14 @@ class RedisHub(LocalHub):
         kept: list[Operation] = []
         for operation in batch:
             if isinstance(operation, RoomEvent):
-                if (operation.room_key, operation.seq) not in self._in_flight:
+                if not operation.unread and (operation.room_key, operation.seq) not in (
+                    self._in_flight
+                ):
+                    continue
+                if operation.author is None and not operation.elsewhere:
+                    # No one to tell (a sweeper's leaving, an AI answer's piece): sent
+                    # again, on its way still, so that its answer tells it here.
+                    kept.append(operation)
                     continue
                 self._never_back(operation)
                 if operation.elsewhere:
@@ -1833,7 +1848,8 @@ class RedisHub(LocalHub):
         lost = [
             op
             for op in doubtful
-            if (op.room_key, op.seq) not in ran and (op.room_key, op.seq) in self._in_flight
+            if (op.room_key, op.seq) not in ran
+            and (op.unread or (op.room_key, op.seq) in self._in_flight)
         ]
         if not lost:
             return
@@ -1886,6 +1902,9 @@ class RedisHub(LocalHub):
         for offset, op in enumerate(events):
             if isinstance(op.event, SearchStarted):  # the cluster's search id
                 self._search_ids[op.event.search_id] = first + offset
+            if op.unread and self.history is not None:
+                # Read back nowhere here: kept now (a sweeper's leaving, for /seen).
+                self._keep(op, with_id(op.event, first + offset), op.room_key)
         self._deliver_sent(events, first, sent.slots, reply)
 
     def _reads_every_room(self, sent: _Sent) -> bool:
@@ -2044,6 +2063,8 @@ class RedisHub(LocalHub):
                 assert op.sent is not None
                 self._deliver(key, event_id, op.sent, op, op.token, op.made)
                 self.told_on_answer += 1
+            else:
+                ready.discard(key)  # not waited for here: the reader tells the rest
         for key in ready:
             self._unwatch_if_empty(key)
 
