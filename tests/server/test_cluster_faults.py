@@ -32,6 +32,7 @@ from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.cluster_wire import stream_document
 from tcpchat.server.redis_hub import (
+    RECONNECT_INTERVAL,
     REDIS_UNREACHABLE,
     SCRIPTS_IN_FLIGHT,
     Claim,
@@ -45,6 +46,7 @@ from tcpchat.server.redis_hub import (
 )
 from tcpchat.store.redis import REPLY_TIMEOUT
 from tests.support.cluster import (
+    TEST_NODE_TIMEOUT,
     Cluster,
     heartbeat_stopped,
     hub_of,
@@ -1779,3 +1781,65 @@ async def test_an_event_of_no_member_that_redis_refused_is_told_here_when_sent_a
         await bob.expect(r"<alice> and after that")
         assert not any("fell behind" in line for line in bob.seen)
         assert node.skipped_notices == 0
+
+
+async def test_a_heartbeat_takes_again_the_nicknames_that_lapsed_and_not_one_taken_since(
+    redis_url: str,
+) -> None:
+    """Node A stalls past the nicknames' lifetime and beats again before any sweep: its
+    next heartbeat takes alice's nickname again (only extending its lifetime, it left it
+    free in Redis for good). bob's, taken on the other node meanwhile, it does not take:
+    bob here is told so and cut off, as a member who loses a race for a nickname is."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(a, "bob")
+        await settled(bob)
+        node, other = hub_of(a), hub_of(b)
+        client = other._connected()
+        owner = node.keys.owner
+        await client.delete(owner("alice"), owner("bob"))  # lapsed
+        await client.set(owner("bob"), other._owner_value("bob"))  # and taken on B
+        async with heartbeat_stopped(node):
+            assert await node._beat(node._connected()) is False
+        assert await client.get(owner("alice")) == node._owner_value("alice")
+        assert 0 < await client.ttl(owner("alice")) <= node._ttl
+        assert await client.get(owner("bob")) == other._owner_value("bob")
+        await bob.expect(r"the nickname 'bob' was taken on another server at the same moment")
+        await bob.expect_eof()
+        await alice.send("still here")
+        await alice.expect(r"\*\*\* bob left")
+
+
+async def test_after_an_outage_no_node_is_counted_dead_before_it_could_beat_again(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis, its data kept, is away longer than --node-timeout: every node's heartbeat
+    lapses. Node A gets it back first; node B a moment later, on its own timer. A counts
+    no node dead for a whole time-out after it is back, so no one on B is announced gone
+    (and back), and B's members keep their nicknames in Redis."""
+    async with running_cluster(own_redis.url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        late = hub_of(b)
+        recover = late._recover
+
+        async def later() -> None:
+            await asyncio.sleep(RECONNECT_INTERVAL / 2)  # B retries after A (its own timers)
+            await recover()
+
+        late._recover = later  # type: ignore[method-assign]
+        assert own_redis.command("SAVE") == "+OK"  # kept across the restart (RDB, AOF)
+        await asyncio.to_thread(own_redis.stop)
+        await alice.expect(r"\*\*\* the chat is paused")
+        await asyncio.sleep(TEST_NODE_TIMEOUT + 1)  # every heartbeat key lapses
+        await asyncio.to_thread(own_redis.restart)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        await asyncio.sleep(TEST_NODE_TIMEOUT * 2)  # past A's wait: B beats meanwhile
+        await bob.send("nobody left")
+        await alice.expect(r"<bob> nobody left")
+        assert not any("left" in line for line in alice.seen if "<bob>" not in line)
+        assert not [r for r in caplog.records if "stopped answering" in r.getMessage()]
+        owner = await hub_of(a)._connected().get(hub_of(a).keys.owner("bob"))
+        assert owner == late._owner_value("bob")

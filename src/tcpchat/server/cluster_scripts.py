@@ -120,12 +120,28 @@ return reply
 """
 # The heartbeat: every KEYS after the first (the nicknames this node holds) lives ARGV[1]
 # more seconds. One command, however many members: a thousand EXPIREs in a pipeline cost
-# the node's event loop 25 ms of redis-py's packing and parsing every heartbeat. KEYS[1] is
-# the mark a sweep leaves on the node (SWEEP): returns whether it is there. (The node deletes
-# it once it has registered its members again: a try cut short finds it the next time.)
+# the node's event loop 25 ms of redis-py's packing and parsing every heartbeat. ARGV[2] is
+# the node's name and a space (its values' prefix), then each nickname's value, in KEYS'
+# order. A nickname whose key lapsed (Redis away, or the node stalled, past the key's
+# lifetime, and no sweep since) is taken again; one another node took meanwhile is not,
+# and its position among the nicknames (from 1) is returned. KEYS[1] is the mark a sweep
+# leaves on the node (SWEEP). Returns whether the mark is there (0/1), then those positions.
+# (The node deletes the mark once it has registered its members again: a try cut short
+# finds it the next time.)
 EXPIRE = """
-for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
-return redis.call('EXISTS', KEYS[1])
+local reply = {redis.call('EXISTS', KEYS[1])}
+local ours = ARGV[2]
+for i = 2, #KEYS do
+  local held = redis.call('GET', KEYS[i])
+  if not held then
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+  elseif string.sub(held, 1, #ours) == ours then
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+  else
+    reply[#reply + 1] = i - 1
+  end
+end
+return reply
 """
 # Members described to the cluster, in order: per member, its record in its node's presence
 # hash (KEYS[i + 1]) and an entry on the presence feed (KEYS[1]). ARGV: the feed's cap, then

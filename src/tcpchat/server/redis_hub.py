@@ -489,6 +489,7 @@ class RedisHub(LocalHub):
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
+        self._sweep_after = 0.0  # (monotonic) no sweep before it: back from an outage
         self._epoch = ""
         self._closing = False  # the server is shutting down (begin_close)
         self._closed = False  # close() has begun
@@ -2920,7 +2921,8 @@ class RedisHub(LocalHub):
                     if self._swept:
                         await self._moderation_again(client)
                     self._announce_back()
-                await self._sweep(client)
+                if self._monotonic() >= self._sweep_after:
+                    await self._sweep(client)
             except (RedisError, OSError) as exc:
                 self._lost(exc)
 
@@ -2935,11 +2937,19 @@ class RedisHub(LocalHub):
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
         pipe.get(self.keys.epoch)
-        keys = [self.keys.swept(self.node)]
-        keys += [self.keys.owner(peer.nick or "") for peer in self._peers.values()]
-        pipe.evalsha(self._scripts["expire"], len(keys), *keys, self._ttl)
+        peers = list(self._peers.values())
+        nicks = [peer.nick or "" for peer in peers]
+        keys = [self.keys.swept(self.node), *(self.keys.owner(nick) for nick in nicks)]
+        values = [self._owner_value(nick) for nick in nicks]
+        pipe.evalsha(self._scripts["expire"], len(keys), *keys, self._ttl, f"{self.node} ", *values)
         results = await pipe.execute()
-        return bool(results[3]) or results[2] != self._epoch
+        swept, *taken = results[3]
+        for position in taken:  # lapsed, and taken on another node meanwhile
+            peer = peers[int(position) - 1]
+            if peer._hub is self and peer.nick == nicks[int(position) - 1]:
+                log.warning("%s lost the nickname %s to another node", peer.address, peer.nick)
+                self._lose_race(peer)
+        return bool(swept) or results[2] != self._epoch
 
     async def _sweep(self, client: aioredis.Redis) -> None:
         """Find nodes whose heartbeat expired; the node whose SREM wins announces their users."""
@@ -3051,6 +3061,9 @@ class RedisHub(LocalHub):
             log.warning("node %s reaches Redis again; the chat goes on", self.node)
             self._recovery = None
             self._recoveries += 1
+            # The other nodes' heartbeats lapsed with the outage too, and each comes back on
+            # its own time: none is counted dead before it has had a whole time-out to beat.
+            self._sweep_after = self._monotonic() + self.node_timeout
             # Descriptions that the full outbox dropped meanwhile: the next heartbeat
             # describes every member again.
             self._described.clear()
