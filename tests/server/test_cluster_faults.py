@@ -1127,7 +1127,7 @@ async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
 
 class BackMidSweep:
     """A sweeper's client, with the swept node beating again (``back``) in the middle of
-    the sweep: just before the sweeper's ``srem``, or just after its ``hgetall``."""
+    the sweep: just after the sweeper's ``hgetall``, or just before its script."""
 
     def __init__(
         self, client: aioredis.Redis, back: Callable[[], Awaitable[object]], at: str
@@ -1142,7 +1142,7 @@ class BackMidSweep:
             return method
 
         async def step(*args: Any) -> Any:
-            if name == "srem":
+            if name == "evalsha":
                 await self._back()
             result = await method(*args)
             if name == "hgetall":
@@ -1152,16 +1152,16 @@ class BackMidSweep:
         return step
 
 
-@pytest.mark.parametrize("at", ["srem", "hgetall"])
+@pytest.mark.parametrize("at", ["hgetall", "evalsha"])
 async def test_a_node_back_while_it_is_swept_keeps_its_members_and_their_nicknames(
     redis_url: str, at: str
 ) -> None:
     """alice's node missed its heartbeat, and beats again as the other node sweeps it:
-    just before the sweeper takes it off the node set, or once it has and has read its
-    members. The sweep stops there: the node is in the node set, alice keeps her nickname
-    and her place in her node's presence hash, the other node still lists her, her node's
-    heartbeat finds nothing to register again, and bob is told neither that she left nor
-    that she joined."""
+    once the sweeper has read its members, or just before the sweeper's script (which
+    takes it off the node set). The sweep stops there: the node is in the node set, alice
+    keeps her nickname and her place in her node's presence hash, the other node still
+    lists her, her node's heartbeat finds nothing to register again, and bob is told
+    neither that she left nor that she joined."""
     async with running_cluster(redis_url, 2) as cluster:
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
@@ -1843,3 +1843,42 @@ async def test_after_an_outage_no_node_is_counted_dead_before_it_could_beat_agai
         assert not [r for r in caplog.records if "stopped answering" in r.getMessage()]
         owner = await hub_of(a)._connected().get(hub_of(a).keys.owner("bob"))
         assert owner == late._owner_value("bob")
+
+
+class CutOffBeforeItsScript:
+    """A sweeper's client that fails as the sweeper would send its script (its connection
+    lost, or the sweeper closed, at that moment)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "evalsha":
+            raise RedisConnectionError("cut off")
+        return getattr(self._client, name)
+
+
+async def test_a_sweep_cut_off_before_its_script_is_done_by_the_next_one(
+    redis_url: str,
+) -> None:
+    """A sweeper that finds alice's node dead is cut off before its script. The node is
+    still in the node set, so the next sweep (here, the same node's) does it: bob is told
+    alice left, and her nickname is free. (Taken off the node set first, as it was, the
+    node was swept by no one: alice listed and her nickname refused for good.)"""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        _, bob = await cluster.alice_and_bob()
+        node, sweeper = hub_of(a), hub_of(b)
+        admin = sweeper._connected()
+        async with heartbeat_stopped(node), heartbeat_stopped(sweeper):
+            await admin.delete(node.keys.node(node.node))  # its heartbeat expired
+            with pytest.raises(RedisConnectionError):
+                await sweeper._sweep(cast(aioredis.Redis, CutOffBeforeItsScript(admin)))
+            assert await admin.sismember(node.keys.nodes, node.node)
+            await sweeper._sweep(admin)
+            await bob.expect(r"\*\*\* alice left \(server lost\)")
+            assert not await admin.sismember(node.keys.nodes, node.node)
+            assert await admin.get(node.keys.owner("alice")) is None
+            again = await cluster.client(b, "alice")  # her nickname is free
+            await again.send("/users")
+            await again.expect(r"2 users online: alice, bob")

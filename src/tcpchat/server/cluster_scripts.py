@@ -169,25 +169,24 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# A sweeper's last steps on a node whose heartbeat expired, which it took off the node set:
-# checked and done in one step, so that a node back meanwhile keeps what it registered.
+# A sweep of a node whose heartbeat expired: checked and done in one step, so that a node
+# back meanwhile keeps what it registered, and one sweeper alone does it (the one whose SREM
+# takes the node off the node set; done here, so that a sweeper cut off before this step
+# leaves the node for the next one, not swept by no one and listed for good).
 # KEYS: the node set, the node's heartbeat key, its presence hash, its inbox, the presence
 # feed, the node's sweep mark, then the owner keys of the nicknames its members held as the
 # sweeper read them. ARGV: the node, the feed's cap, the mark's lifetime (seconds), then its
-# members' keys. If the node is back (its heartbeat key), it goes back in the node set (the
-# sweeper's SREM may have come after its heartbeat's SADD) and nothing else is done: returns
-# 0. Otherwise each nickname is freed where the node still holds it (its value starts with
-# "NODE "), never one someone has taken since; each member is gone on the feed; the hash and
-# the inbox are deleted; and the mark tells the node, at its next heartbeat, that it was
-# swept (its own writes may have made its hash again meanwhile) until it has registered its
-# members again. Returns 1.
+# members' keys. If the node is back (its heartbeat key), nothing is done: returns 0; if
+# another sweeper took it off the node set first, nothing either: returns -1. Otherwise each
+# nickname is freed where the node still holds it (its value starts with "NODE "), never one
+# someone has taken since; each member is gone on the feed; the hash and the inbox are
+# deleted; and the mark tells the node, at its next heartbeat, that it was swept (its own
+# writes may have made its hash again meanwhile) until it has registered its members again.
+# Returns 1.
 SWEEP = """
 local node = ARGV[1]
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('SADD', KEYS[1], node)
-  return 0
-end
-if redis.call('SISMEMBER', KEYS[1], node) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SREM', KEYS[1], node) == 0 then return -1 end
 local held = node .. ' '
 for i = 7, #KEYS do
   local value = redis.call('GET', KEYS[i])

@@ -2952,7 +2952,8 @@ class RedisHub(LocalHub):
         return bool(swept) or results[2] != self._epoch
 
     async def _sweep(self, client: aioredis.Redis) -> None:
-        """Find nodes whose heartbeat expired; the node whose SREM wins announces their users."""
+        """Find nodes whose heartbeat expired; the node whose script takes one off the node
+        set (SWEEP) announces its users."""
         nodes = sorted(_strings(await client.smembers(self.keys.nodes)))
         others = [node for node in nodes if node != self.node]
         if not others:
@@ -2962,7 +2963,7 @@ class RedisHub(LocalHub):
             pipe.exists(self.keys.node(node))
         alive = await pipe.execute()
         for node, exists in zip(others, alive, strict=True):
-            if exists or not await client.srem(self.keys.nodes, node):
+            if exists:
                 continue
             users: dict[str, Presence] = {}
             for key, value in _hash(await client.hgetall(self.keys.users(node))).items():
@@ -2974,9 +2975,11 @@ class RedisHub(LocalHub):
             keys += [self.keys.inbox(node), self.keys.presence, self.keys.swept(node)]
             keys += [self.keys.owner(presence.nick) for presence in users.values()]
             args: list[str | int] = [node, FEED_CAP, SWEPT_MARK_SECONDS, *users]
-            if not await client.evalsha(self._scripts["sweep"], len(keys), *keys, *args):
+            swept = await client.evalsha(self._scripts["sweep"], len(keys), *keys, *args)
+            if swept == 0:
                 log.warning("node %s came back as it was counted dead; left as it is", node)
-                continue
+            if swept != 1:
+                continue  # (-1: another node swept it first)
             log.warning("node %s stopped answering; its %d users are gone", node, len(users))
             for key, presence in users.items():
                 rooms = [
