@@ -7,10 +7,12 @@ import asyncio
 import redis.asyncio as aioredis
 
 from tcpchat.core.events import AIAnswer, SearchStarted
+from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.pacing import FlushGate
 from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT, RedisHub
 from tests.support.cluster import hub_of, running_cluster, settled
 from tests.support.faults import wait_until
+from tests.support.helpers import LineClient
 
 
 async def test_a_line_said_on_one_node_reaches_the_room_on_another(redis_url: str) -> None:
@@ -329,3 +331,70 @@ async def test_a_member_that_joins_a_room_new_to_its_node_and_renames_reads_a_si
             "v1x is now known as v1",
         ]
         assert told == once * 2
+
+
+async def test_the_loser_of_a_race_for_a_nickname_leaves_no_trace_on_the_other_nodes(
+    redis_url: str,
+) -> None:
+    """carol registers on node B; another carol registers on node A at the same moment (A
+    has not heard of the first yet) and loses the race for the nickname in Redis: she is
+    told so and cut off. Nothing of hers reaches the cluster: dave, on node C, still finds
+    the carol of node B in /users and /whois, and his /msg reaches her; no one is told that
+    a carol left or joined."""
+    async with running_cluster(redis_url, 3) as cluster:
+        a, b, c = cluster.nodes
+        carol = await cluster.client(b, "carol")
+        dave = await cluster.client(c, "dave")
+        await carol.expect(r"\*\*\* dave joined")
+        racer = hub_of(a)
+        await wait_until(lambda: nick_key("carol") in racer._remote)
+        # Node A has not heard of her yet: its mirror lets the nickname pass.
+        racer._remote.pop(nick_key("carol"))
+        racer._remote_lookalikes.pop(nick_skeleton("carol"))
+        loser = await LineClient.connect(a.port)
+        cluster.clients.append(loser)
+        await loser.expect("Choose a nickname")
+        await loser.send("carol")
+        await loser.expect(r"the nickname 'carol' was taken on another server at the same moment")
+        await loser.expect_eof()
+        await wait_until(lambda: not racer._outbox and not racer._sending)
+        await settled(dave)
+        await dave.send("/users", "/whois carol", "/msg carol still there?")
+        await dave.expect(r"2 users online: carol, dave$")
+        await dave.expect(r"\*\*\* carol: in #lobby")
+        await carol.expect(r"\[private\] dave -> carol: still there\?")
+        for member in (carol, dave):
+            assert not any("carol left" in line for line in member.seen)
+        assert not any("carol joined" in line for line in dave.seen)
+
+
+async def test_a_member_that_loses_a_race_for_a_new_nickname_leaves_under_its_old_one(
+    redis_url: str,
+) -> None:
+    """bob, on node A, renames himself carol as carol registers on node B (A has not heard
+    of her yet); B wins the race in Redis. bob is told so and cut off; dave, on node C,
+    sees bob leave (under the name he knew him by) and never a rename, and the carol of
+    node B stays in /users and /whois."""
+    async with running_cluster(redis_url, 3) as cluster:
+        a, b, c = cluster.nodes
+        bob = await cluster.client(a, "bob")
+        dave = await cluster.client(c, "dave")
+        await bob.expect(r"\*\*\* dave joined")
+        carol = await cluster.client(b, "carol")
+        await dave.expect(r"\*\*\* carol joined")
+        racer = hub_of(a)
+        await wait_until(lambda: nick_key("carol") in racer._remote)
+        racer._remote.pop(nick_key("carol"))  # (not heard of yet)
+        racer._remote_lookalikes.pop(nick_skeleton("carol"))
+        await bob.send("/nick carol")
+        await bob.expect(r"the nickname 'carol' was taken on another server at the same moment")
+        await bob.expect_eof()
+        await dave.expect(
+            r"\*\*\* bob left \(nickname taken on another server at the same moment\)"
+        )
+        await settled(dave)
+        await dave.send("/users", "/whois carol")
+        await dave.expect(r"2 users online: carol, dave$")
+        await dave.expect(r"\*\*\* carol: in #lobby")
+        assert not any("known as" in line for line in dave.seen)
+        assert not any("carol left" in line for line in dave.seen + carol.seen)

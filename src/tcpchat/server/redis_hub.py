@@ -489,6 +489,8 @@ class RedisHub(LocalHub):
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
+        # Members that lost the race for a nickname, until they are gone: its nick key.
+        self._race_lost: dict[Peer, str] = {}
         self._sweep_after = 0.0  # (monotonic) no sweep before it: back from an outage
         self._epoch = ""
         self._closing = False  # the server is shutting down (begin_close)
@@ -917,7 +919,8 @@ class RedisHub(LocalHub):
         for room in rooms:
             self._unwatch_if_empty(room.key)
         self._put(Release(nick, self._owner_value(nick)))
-        self._put(Describe(nick_key(nick), None))
+        self._put(Describe(nick_key(nick), None))  # (not if it lost its nick: the winner's)
+        self._race_lost.pop(peer, None)
         return True
 
     def find(self, nick: str) -> Peer | None:
@@ -1314,6 +1317,8 @@ class RedisHub(LocalHub):
                 self.describe(peer)
 
     def _put(self, operation: Operation) -> None:
+        if self._lost_race_by(operation):
+            return  # (its going, say: _race_lost_in)
         self._outbox.append(operation)
         if len(self._outbox) > MAX_OUTBOX:
             over = len(self._outbox) - MAX_OUTBOX
@@ -1351,6 +1356,8 @@ class RedisHub(LocalHub):
                 self._described.clear()
 
     def _put_event(self, operation: RoomEvent) -> None:
+        if self._lost_race_by(operation):
+            return  # (its going, say: _race_lost_in)
         operation.put_at = self._monotonic()
         author = operation.author
         if (
@@ -1520,11 +1527,8 @@ class RedisHub(LocalHub):
         claims = [op for op in batch if isinstance(op, Claim)]
         lost = await self._claim(client, claims)
         if lost:
-            batch = [op for op in batch if not _by(op, lost)]
-            for event_op in events:
-                if event_op.author in lost:
-                    self._never_back(event_op)
-            events = [op for op in events if op.author not in lost]
+            events = self._race_lost_in(events, claims, lost)
+            batch = [op for op in batch if not self._lost_race_by(op)]
         # Presence first: a node that reads a join has read who joined.
         pipe = client.pipeline(transaction=False)
         described: list[Describe] = []  # a run of descriptions, sent as one command
@@ -1603,6 +1607,38 @@ class RedisHub(LocalHub):
         for peer in lost:
             self._lose_race(peer)
         return lost
+
+    def _race_lost_in(
+        self, events: list[RoomEvent], claims: list[Claim], lost: set[Peer]
+    ) -> list[RoomEvent]:
+        """Members of this pass who lost the race for a nickname: nothing of theirs goes
+        to the cluster from now on, not even their going, as the nickname is the winner's
+        (its record, its rooms' member lists): _put drops it. One who was renaming is known
+        to the others by its old nickname: it leaves under that one. Returns the pass's
+        room events less theirs."""
+        for claim in claims:
+            if claim.peer in lost:
+                self._race_lost[claim.peer] = nick_key(claim.nick)
+        renamed: dict[Peer, tuple[str, list[Room]]] = {}
+        for event_op in events:
+            author = event_op.author
+            if author in lost:
+                self._never_back(event_op)
+                room = self._rooms.get(event_op.room_key)
+                if isinstance(event_op.event, NickChange) and author is not None and room:
+                    renamed.setdefault(author, (event_op.event.old, []))[1].append(room)
+        for old, rooms in renamed.values():
+            event_id, ts = self.clock.stamp()
+            self._announce_to(Leave(event_id, ts, old, LOST_RACE), rooms, None, None)
+        for op in [op for op in self._outbox if self._lost_race_by(op)]:
+            self._outbox.remove(op)
+            if isinstance(op, RoomEvent):
+                self._never_back(op)
+        return [op for op in events if op.author not in lost]
+
+    def _lost_race_by(self, operation: Operation) -> bool:
+        """Whether ``operation`` is of a member that lost the race for its nickname."""
+        return bool(self._race_lost) and _by(operation, set(self._race_lost), self._race_lost)
 
     def _lose_race(self, peer: Peer) -> None:
         """Another node took ``peer``'s nickname at the same moment: say so, and cut it off."""
@@ -3174,12 +3210,16 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
-def _by(operation: Operation, peers: set[Peer]) -> bool:
-    """Whether ``operation`` is about one of ``peers`` (who lost the race for their nick)."""
+def _by(operation: Operation, peers: set[Peer], contested: dict[Peer, str]) -> bool:
+    """Whether ``operation`` is about one of ``peers`` (who lost the race for their nick,
+    ``contested``: the nick key each lost), so goes nowhere: theirs, or this node's record
+    of that nick."""
     if isinstance(operation, RoomEvent | Direct):
         return operation.author in peers
     if isinstance(operation, Claim):
         return operation.peer in peers
+    if isinstance(operation, Describe) and not operation.node:
+        return any(contested.get(peer) == operation.key for peer in peers)
     return False
 
 
