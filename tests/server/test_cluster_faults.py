@@ -30,7 +30,7 @@ from tcpchat.core.pacing import FlushGate
 from tcpchat.core.rooms import room_key
 from tcpchat.server import redis_hub
 from tcpchat.server.chat import ChatServer
-from tcpchat.server.cluster_wire import stream_document
+from tcpchat.server.cluster_wire import id_number, stream_document
 from tcpchat.server.redis_hub import (
     RECONNECT_INTERVAL,
     REDIS_UNREACHABLE,
@@ -1882,3 +1882,38 @@ async def test_a_sweep_cut_off_before_its_script_is_done_by_the_next_one(
             again = await cluster.client(b, "alice")  # her nickname is free
             await again.send("/users")
             await again.expect(r"2 users online: alice, bob")
+
+
+async def test_a_line_of_its_own_trimmed_before_its_node_read_it_back_holds_nothing_up(
+    redis_url: str,
+) -> None:
+    """alice's node stops reading while she says a line and bob floods the room past its
+    stream's cap: Redis trims her line before her node reads it back. Her node tells of
+    the gap, and waits for the line no more: her replies come (before, they waited for it
+    for good), the node's lag is back to 0, and the room is not read once no one here is
+    in it."""
+    async with running_cluster(redis_url, 2, flood_control=False, stream_max=100) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        await settled(alice)
+        node = hub_of(a)
+        node._stop_reading_streams()
+        lobby, bobs = room_key("#lobby"), hub_of(b)
+        before = bobs._positions[lobby]
+        await bob.send("first")  # not read on her node: her line's answer cannot tell it
+        await wait_until(lambda: bobs._positions[lobby] != before)
+        await alice.send("soon trimmed")
+        await wait_until(lambda: any(op.event_id for op in node._in_flight.values()))
+        (line_id,) = [op.event_id for op in node._in_flight.values()]
+        await bob.send(*(f"flood {n}" for n in range(600)))
+        # All in: Redis trimmed her line (the stream keeps about 100).
+        await wait_until(lambda: id_number(bobs._positions[lobby] or "0-0") >= line_id + 600)
+        node._read_streams()
+        await alice.expect(r"this server fell behind #lobby")
+        await alice.send("/users")
+        await alice.expect(r"2 users online: alice, bob")
+        assert node._in_flight == {}
+        assert node.lag() == 0
+        await alice.send("/part")
+        await alice.expect(r"you left #lobby|left the room")
+        await wait_until(lambda: room_key("#lobby") not in node._positions)

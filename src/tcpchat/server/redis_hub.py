@@ -287,6 +287,7 @@ class RoomEvent:
     # For a room this node does not read (a sweeper's leaving, an AI answer's pieces once
     # its asker left): nothing comes back here, so nothing here waits for it (_in_flight).
     unread: bool = False
+    event_id: int = 0  # its id, once its script is answered
 
 
 #: A room's entry read, not yet told: what _deliver takes (its id, the room's key, the
@@ -1937,12 +1938,21 @@ class RedisHub(LocalHub):
         first = sent.first = int(reply[0])
         self._highest = max(self._highest, first + len(events) - 1)
         for offset, op in enumerate(events):
+            op.event_id = first + offset
             if isinstance(op.event, SearchStarted):  # the cluster's search id
                 self._search_ids[op.event.search_id] = first + offset
             if op.unread and self.history is not None:
                 # Read back nowhere here: kept now (a sweeper's leaving, for /seen).
                 self._keep(op, with_id(op.event, first + offset), op.room_key)
         self._deliver_sent(events, first, sent.slots, reply)
+        for op in events:
+            position = self._positions.get(op.room_key)
+            if (
+                position is not None
+                and (op.room_key, op.seq) in self._in_flight
+                and id_number(position) >= op.event_id  # the reader is past it already
+            ):
+                self._passed_over(op)
 
     def _reads_every_room(self, sent: _Sent) -> bool:
         """Whether this node reads every room of ``sent`` already (its answer needs no I/O)."""
@@ -2683,6 +2693,15 @@ class RedisHub(LocalHub):
             events.insert(at, _Waiting(events[at - 1].after, when, said, about=about))
             held.news_end = at + 1 if at >= held.news_end else held.news_end + 1
 
+    def _passed_over(self, op: RoomEvent) -> None:
+        """One of this node's events that Redis trimmed from its room before this node read
+        it back (it fell behind): its members are told of the gap, not of it, and nothing
+        here waits for it any more (its author's replies, its join)."""
+        self._in_flight.pop((op.room_key, op.seq), None)
+        if op.author is not None and type(op.event) is Join:
+            self._join_is_back(op, self._rooms.get(op.room_key))
+        self._arrived(op.author, op.seq)
+
     def _swept_here(self, event: Leave) -> bool:
         """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
         return event.reason == NODE_LOST and nick_key(event.nick) in self._peers
@@ -2780,6 +2799,10 @@ class RedisHub(LocalHub):
         if room is None:
             return
         skipped = first - last - 1
+        first_id = id_number(entries[0][0])
+        for (key_of, _), op in list(self._in_flight.items()):
+            if key_of == key and 0 < op.event_id < first_id:
+                self._passed_over(op)
         if isinstance(room, ClusterRoom):
             self._show_listed(room)  # the comings and goings skipped are not known
         self.skipped_notices += 1
