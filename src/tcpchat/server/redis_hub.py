@@ -182,6 +182,9 @@ NOT_HEARD = "what you sent as this server lost Redis did not reach the chat; it 
 OVERLOADED = "this server is too far behind to send that; it was not sent"
 REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
+#: How many members that lost a race for a nickname a node remembers (_race_lost): such
+#: races take two registrations in the same moment, so a handful a day at most.
+RACES_REMEMBERED = 1_000
 NODE_LOST = "server lost"
 #: Told to a member who was an operator of ``room`` (str.format) when its server, back
 #: from being counted dead, finds that the others took its powers there as it "left".
@@ -339,6 +342,7 @@ class Describe:
     key: str
     presence: Presence | None
     node: str = ""
+    peer: Peer | None = None  # the member described, when it is this node's
 
 
 @dataclass(slots=True)
@@ -490,7 +494,9 @@ class RedisHub(LocalHub):
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
-        # Members that lost the race for a nickname, until they are gone: its nick key.
+        # Members that lost the race for a nickname (the latest RACES_REMEMBERED): its
+        # nick key. Kept past their going: a line of theirs held for a room's moderation
+        # may be released after it, and must not go either.
         self._race_lost: dict[Peer, str] = {}
         self._sweep_after = 0.0  # (monotonic) no sweep before it: back from an outage
         self._epoch = ""
@@ -920,8 +926,7 @@ class RedisHub(LocalHub):
         for room in rooms:
             self._unwatch_if_empty(room.key)
         self._put(Release(nick, self._owner_value(nick)))
-        self._put(Describe(nick_key(nick), None))  # (not if it lost its nick: the winner's)
-        self._race_lost.pop(peer, None)
+        self._put(Describe(nick_key(nick), None, peer=peer))  # (not if it lost that nick)
         return True
 
     def find(self, nick: str) -> Peer | None:
@@ -1297,7 +1302,7 @@ class RedisHub(LocalHub):
         if peer.nick is not None:
             presence = self._presence_of(peer, self._monotonic())
             self._described[peer] = self._standing(peer)
-            self._put(Describe(nick_key(peer.nick), presence))
+            self._put(Describe(nick_key(peer.nick), presence, peer=peer))
 
     def _presence_of(self, peer: Peer, now: float, wall: float | None = None) -> Presence:
         return presence_of(peer, now, wall, server_operator=self._is_server_operator(peer))
@@ -1620,6 +1625,8 @@ class RedisHub(LocalHub):
         for claim in claims:
             if claim.peer in lost:
                 self._race_lost[claim.peer] = nick_key(claim.nick)
+        while len(self._race_lost) > RACES_REMEMBERED:  # (gone long since: lines held
+            del self._race_lost[next(iter(self._race_lost))]  # for a room go with it)
         renamed: dict[Peer, tuple[str, list[Room]]] = {}
         for event_op in events:
             author = event_op.author
@@ -1639,7 +1646,7 @@ class RedisHub(LocalHub):
 
     def _lost_race_by(self, operation: Operation) -> bool:
         """Whether ``operation`` is of a member that lost the race for its nickname."""
-        return bool(self._race_lost) and _by(operation, set(self._race_lost), self._race_lost)
+        return bool(self._race_lost) and _by(operation, self._race_lost)
 
     def _lose_race(self, peer: Peer) -> None:
         """Another node took ``peer``'s nickname at the same moment: say so, and cut it off."""
@@ -3233,16 +3240,16 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
-def _by(operation: Operation, peers: set[Peer], contested: dict[Peer, str]) -> bool:
-    """Whether ``operation`` is about one of ``peers`` (who lost the race for their nick,
-    ``contested``: the nick key each lost), so goes nowhere: theirs, or this node's record
-    of that nick."""
+def _by(operation: Operation, lost: dict[Peer, str]) -> bool:
+    """Whether ``operation`` is of a member who lost the race for a nickname (``lost``:
+    each with that nick's key), so goes nowhere: what it does, or its record under that
+    nick (the winner's)."""
     if isinstance(operation, RoomEvent | Direct):
-        return operation.author in peers
+        return operation.author in lost
     if isinstance(operation, Claim):
-        return operation.peer in peers
-    if isinstance(operation, Describe) and not operation.node:
-        return any(contested.get(peer) == operation.key for peer in peers)
+        return operation.peer in lost
+    if isinstance(operation, Describe) and operation.peer is not None:
+        return lost.get(operation.peer) == operation.key
     return False
 
 
