@@ -207,6 +207,30 @@ async def test_losing_redis_is_logged_once_and_nothing_appended_is_lost(
         await store.close()
 
 
+async def test_a_read_that_failed_does_not_leave_history_unavailable_once_redis_is_back(
+    own_redis: RedisServer,
+) -> None:
+    """A read that meets Redis away (a /seen, the hourly prune) makes the store
+    unavailable, with nothing waiting to be written. Once Redis is back, the next flush
+    (the historian's, every few seconds) finds it answering: the store is available again,
+    where before it stayed unavailable (its commands refused, the node not ready) until
+    something was said on this node."""
+    store = RedisStore(own_redis.url)
+    await store.open()
+    try:
+        own_redis.stop()
+        with pytest.raises(HistoryUnavailable):
+            await store.seen("alice")
+        assert (store.available, store.pending) == (False, 0)
+        await store.flush()
+        assert not store.available  # still away
+        own_redis.restart()
+        await store.flush()
+        assert store.available
+    finally:
+        await store.close()
+
+
 async def test_a_password_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
     """The outage warning of a store with a password names the URL with *** in its place."""
     caplog.set_level(logging.WARNING, logger="tcpchat.store")

@@ -241,6 +241,8 @@ class RedisStore:
         """Send what was appended, in pipelines of PIPELINE_RECORDS. Never raises for Redis
         trouble: what was not sent goes back on the buffer for the next flush."""
         async with self._write_lock:
+            if not self._pending and not self._pending.available:
+                await self._probe()
             while self._pending:
                 batch = self._pending.take(PIPELINE_RECORDS)
                 try:
@@ -367,6 +369,18 @@ class RedisStore:
 
     def _failed(self, error: BaseException) -> None:
         self._pending.failed(_said(error))
+
+    async def _probe(self) -> None:
+        """Unavailable, with nothing waiting to be written (a read failed, a /seen or the
+        hourly prune): whether Redis answers again. Without it the store would stay
+        unavailable, its commands refused and the node not ready, until something was
+        said on this node."""
+        try:
+            await self._connected().ping()
+        except RedisError as exc:
+            self._failed(exc)
+            return
+        self._pending.recovered()
 
     # -- bans --------------------------------------------------------------------
 
