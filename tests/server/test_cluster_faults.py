@@ -45,6 +45,7 @@ from tcpchat.server.redis_hub import (
     _KnownConnection,
 )
 from tcpchat.store.redis import REPLY_TIMEOUT
+from tests.server.test_cluster_history import cluster_history
 from tests.support.cluster import (
     TEST_NODE_TIMEOUT,
     Cluster,
@@ -1891,8 +1892,10 @@ async def test_a_line_of_its_own_trimmed_before_its_node_read_it_back_holds_noth
     stream's cap: Redis trims her line before her node reads it back. Her node tells of
     the gap, and waits for the line no more: her replies come (before, they waited for it
     for good), the node's lag is back to 0, and the room is not read once no one here is
-    in it."""
-    async with running_cluster(redis_url, 2, flood_control=False, stream_max=100) as cluster:
+    in it. The line is in history, and /seen knows it as her last."""
+    async with running_cluster(
+        redis_url, 2, flood_control=False, stream_max=100, history=cluster_history(5)
+    ) as cluster:
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         await settled(alice)
@@ -1914,6 +1917,11 @@ async def test_a_line_of_its_own_trimmed_before_its_node_read_it_back_holds_noth
         await alice.expect(r"2 users online: alice, bob")
         assert node._in_flight == {}
         assert node.lag() == 0
+        assert a.history is not None
+        assert a.history.historian is not None
+        await a.history.historian.store.flush()  # (a sighting goes with the next flush)
+        await bob.send("/seen alice")
+        await bob.expect(r"alice was last seen .*, saying: soon trimmed")
         await alice.send("/part")
         await alice.expect(r"you left #lobby|left the room")
         await wait_until(lambda: room_key("#lobby") not in node._positions)

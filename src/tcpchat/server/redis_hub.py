@@ -2705,6 +2705,8 @@ class RedisHub(LocalHub):
         it back (it fell behind): its members are told of the gap, not of it, and nothing
         here waits for it any more (its author's replies, its join)."""
         self._in_flight.pop((op.room_key, op.seq), None)
+        if self.history is not None:
+            self._keep(op, with_id(op.event, op.event_id), op.room_key)  # (for /seen)
         if op.author is not None and type(op.event) is Join:
             self._join_is_back(op, self._rooms.get(op.room_key))
         self._arrived(op.author, op.seq)
