@@ -38,7 +38,7 @@ from tcpchat.net.sockopts import (
     DEFAULT_KEEPALIVE_INTERVAL,
 )
 from tcpchat.store.base import MAX_PAGE
-from tcpchat.store.historian import DEFAULT_MAX_DAYS, DEFAULT_MAX_ROWS
+from tcpchat.store.historian import DEFAULT_MAX_DAYS, DEFAULT_MAX_ROWS, MAX_HISTORY_DAYS
 
 T = TypeVar("T")
 
@@ -818,8 +818,8 @@ class HistorySettings:
         DEFAULT_MAX_DAYS,
         "--history-max-days",
         "TCPCHAT_HISTORY_MAX_DAYS",
-        "days history is kept before it is pruned (0: no age limit)",
-        Number(whole=True, minimum=0, unit="days"),
+        f"days history is kept before it is pruned (0: no age limit; at most {MAX_HISTORY_DAYS:,})",
+        Number(whole=True, minimum=0, maximum=MAX_HISTORY_DAYS, unit="days"),
     )
     history_max_rows: int = setting(
         DEFAULT_MAX_ROWS,

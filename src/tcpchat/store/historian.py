@@ -32,6 +32,9 @@ PRUNE_INTERVAL = 3600.0
 #: Days a record is kept (the ``--history-max-days`` default): a quarter, long enough to
 #: find last month's decision, as long as Slack's free plan keeps messages.
 DEFAULT_MAX_DAYS = 90
+#: The most ``--history-max-days`` takes: a century. (Many more reach back past the first
+#: year a date can hold, and each pruning failed; 0 is the setting for "no age limit".)
+MAX_HISTORY_DAYS = 36_500
 #: Records each room keeps (the ``--history-max-rows`` default): 90 days of a room that
 #: says 1,000 lines a day, and about 30 MB of file at most for a room that floods.
 DEFAULT_MAX_ROWS = 100_000
