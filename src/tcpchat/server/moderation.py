@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from tcpchat.core.conversation import Conversation
 from tcpchat.core.errors import HistoryUnavailable
-from tcpchat.core.events import Event, EventClock, Join, Kick, ModeChange, NickChange
+from tcpchat.core.events import Event, EventClock, Join, Kick, Leave, ModeChange, NickChange, Part
 from tcpchat.core.hub import Hub, Room
 from tcpchat.core.modcommands import put_out
 from tcpchat.core.moderation import Ban, Moderation, audit
@@ -330,11 +330,15 @@ def act_on_read(
         target = room.everyone().get(nick_key(event.target))
         if target is not None:
             put_out(moderation, hub, clock, target, room)
+        else:
+            _no_longer_operator(moderation, room, event.target)
         return
     if here:
         return
     if isinstance(event, ModeChange):
         apply_mode_change(moderation, event, room)
+    elif isinstance(event, Part | Leave):
+        _no_longer_operator(moderation, room, event.nick)
     elif isinstance(event, Join):
         joiner = room.everyone().get(nick_key(event.nick))
         if joiner is not None:
@@ -350,6 +354,18 @@ def act_on_read(
         if was is not None:
             moderation.deop(room, was)
             moderation.op(room, renamed)
+
+
+def _no_longer_operator(moderation: Moderation, room: Room, nick: str) -> None:
+    """Another node's member ``nick`` went from ``room`` (it is out of the room's list
+    already): not its operator any more, as the room's modes hash says. Kept, the entry
+    would make whoever takes that nickname next, and renames, an operator here."""
+    modes = moderation.room_modes(room)
+    key = nick_key(nick)
+    if modes is None or room.has_member(key):
+        return
+    for peer in [peer for peer in modes.operators if nick_key(peer.nick or "") == key]:
+        moderation.deop(room, peer)
 
 
 def apply_mode_change(moderation: Moderation, event: ModeChange, room: Room) -> None:

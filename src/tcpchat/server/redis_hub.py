@@ -494,6 +494,9 @@ class RedisHub(LocalHub):
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
+        # The rooms each of the other nodes' members was an operator of, by nick key, as
+        # the mirror was last taken anew: its powers wait for it to be shown again there.
+        self._operators_again: dict[str, set[Room]] = {}
         # Members that lost the race for a nickname (the latest RACES_REMEMBERED): its
         # nick key. Kept past their going: a line of theirs held for a room's moderation
         # may be released after it, and must not go either.
@@ -816,6 +819,7 @@ class RedisHub(LocalHub):
         """Mirror everyone else's members and the rooms' topics, from the presence hashes."""
         newest = _entries(await client.xrevrange(self.keys.presence, "+", "-", count=1))
         self._presence_position = newest[0][0] if newest else "0-0"
+        self._operators_again = self._remote_operators()
         for key in list(self._remote):
             self._forget_remote(key, everywhere=True)
         for node in sorted(_strings(await client.smembers(self.keys.nodes))):
@@ -2901,13 +2905,48 @@ class RedisHub(LocalHub):
         return key not in room.heard or self._positions.get(room.key) is None
 
     def _show(self, room: ClusterRoom, key: str, remote: RemotePeer) -> None:
-        if room.remote.get(key) is remote:
+        old = room.remote.get(key)
+        if old is remote:
             room.names_changed()
             return
-        if key in room.remote:
+        if old is not None:
             self._hide(room, key, drop=False)
         room.add_remote(key, remote)
         remote.rooms[room] = None
+        if self.modes is not None:
+            self._operator_still(room, key, old, remote)
+
+    def _remote_operators(self) -> dict[str, set[Room]]:
+        """The rooms each of the other nodes' members shown here is an operator of, by
+        nick key (before the mirror is taken anew: _operator_still)."""
+        operators: dict[str, set[Room]] = {}
+        if self.modes is None:
+            return operators
+        for room in self._rooms.values():
+            modes = self.modes.moderation.room_modes(room)
+            for peer in modes.operators if modes is not None else ():
+                if isinstance(peer, RemotePeer):
+                    operators.setdefault(nick_key(peer.nick or ""), set()).add(room)
+        return operators
+
+    def _operator_still(
+        self, room: ClusterRoom, key: str, old: RemotePeer | None, remote: RemotePeer
+    ) -> None:
+        """``remote`` now shows ``key`` in ``room``, in place of ``old`` (its presence
+        made anew) or of a member forgotten as the mirror was taken anew (_load_view, after
+        an outage): an operator of the room before, it is one still. (Operators are kept by
+        member: without this, its powers stayed with the member forgotten.)"""
+        assert self.modes is not None
+        moderation = self.modes.moderation
+        was = old is not None and moderation.is_room_operator(old, room)
+        if old is not None:
+            moderation.deop(room, old)
+        rooms = self._operators_again.get(key)
+        if rooms is not None and room in rooms:
+            rooms.discard(room)
+            was = True
+        if was:
+            moderation.op(room, remote)
 
     def _hide(self, room: ClusterRoom, key: str, *, drop: bool = True) -> None:
         remote = room.remote.get(key)
@@ -2938,12 +2977,15 @@ class RedisHub(LocalHub):
             return
         match event:
             case Join(nick=nick):
+                self._operators_again.get(nick_key(nick), set()).discard(room)  # (anew)
                 self._comes(room, nick)
             case Part(nick=nick) | Leave(nick=nick) | Kick(target=nick):
+                self._operators_again.get(nick_key(nick), set()).discard(room)
                 self._went(room, nick_key(nick))
             case NickChange(old=old, new=new) if nick_key(old) in room.remote:
                 self._comes(room, new)  # first: hiding the old name alone may empty the room
-                self._went(room, nick_key(old))
+                if nick_key(old) != nick_key(new):  # (bob -> Bob: one key, still here)
+                    self._went(room, nick_key(old))
 
     def _went(self, room: ClusterRoom, key: str) -> None:
         """The stream told ``key``'s going: out of the room; and where presence agrees,
