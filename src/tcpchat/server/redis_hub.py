@@ -64,7 +64,13 @@ from redis.exceptions import (
 )
 
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
-from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
+from tcpchat.core.errors import (
+    ClusterUnavailable,
+    CommandError,
+    NickTaken,
+    RemoteProtocolError,
+    StoreError,
+)
 from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
@@ -78,6 +84,7 @@ from tcpchat.core.events import (
     NickChange,
     Notice,
     Part,
+    PrivateMessage,
     SearchFailed,
     SearchStarted,
 )
@@ -182,6 +189,10 @@ NOT_HEARD = "what you sent as this server lost Redis did not reach the chat; it 
 OVERLOADED = "this server is too far behind to send that; it was not sent"
 REDIS_UNREACHABLE = "the cluster's Redis is unreachable"
 LOST_RACE = "nickname taken on another server at the same moment"
+#: How many of the latest entries of its inbox a node remembers by name, to tell an entry
+#: written twice once (redis-py sends a pipeline again if its connection went after Redis
+#: ran it): far more than can be on their way at once.
+INBOX_REMEMBERED = 10_000
 #: How many members that lost a race for a nickname a node remembers (_race_lost): such
 #: races take two registrations in the same moment, so a handful a day at most.
 RACES_REMEMBERED = 1_000
@@ -537,6 +548,10 @@ class RedisHub(LocalHub):
         # known, until this node's first event in it lands), the inbox and the feed.
         self._positions: dict[str, str | None] = {}
         self._inbox_position = "0-0"
+        self._directs = 0  # entries this node wrote to other nodes' inboxes
+        # The latest entries read from the inbox, by their own names: one written twice
+        # is told once.
+        self._inbox_read: OrderedDict[str, None] = OrderedDict()
         self._presence_position = "0-0"
         self._counts: dict[str, int] = {}  # per room: the count of the last entry read
         # Read, not yet told, by room: a coming or going that a member here could hear
@@ -1556,14 +1571,17 @@ class RedisHub(LocalHub):
                     self._feed(pipe, "topic", key, value)
                 case ShareBan(ban=ban, lifted=lifted):
                     self._feed(pipe, "unban" if lifted else "ban", ban.room_key, ban_json(ban))
-                case Direct(node=node, key=key, event=event):
+                case Direct(node=node, key=key, event=event, author=author):
                     document = json.dumps(to_json(event), ensure_ascii=False)
-                    pipe.xadd(
-                        self.keys.inbox(node),
-                        {"k": key, "e": document},
-                        maxlen=FEED_CAP,
-                        approximate=True,
-                    )
+                    self._directs += 1
+                    # "u": this entry's own name, should redis-py send the pipeline again
+                    # (its connection lost after Redis ran it); "f": whom to tell if the
+                    # recipient is gone (a private message's sender).
+                    fields: dict[Any, Any] = {"k": key, "e": document}
+                    fields["u"] = f"{self.node}:{self._directs}"
+                    if isinstance(event, PrivateMessage) and author is not None and author.nick:
+                        fields["f"] = nick_key(author.nick)
+                    pipe.xadd(self.keys.inbox(node), fields, maxlen=FEED_CAP, approximate=True)
         self._describe_all(pipe, described)
         if len(pipe):
             await pipe.execute()
@@ -2318,11 +2336,34 @@ class RedisHub(LocalHub):
             self._inbox_position = entry_id
             if "e" not in fields:
                 continue  # a wake-up: the rooms to read changed
+            name = fields.get("u", "")
+            if name:
+                if name in self._inbox_read:
+                    continue  # the same entry, written twice (redis-py sent it again)
+                self._inbox_read[name] = None
+                while len(self._inbox_read) > INBOX_REMEMBERED:
+                    self._inbox_read.popitem(last=False)
             peer = self._peers.get(fields["k"])
             event = _parse(fields["e"])
-            if peer is not None and event is not None:
-                self.clock.seen(event.id)
+            if event is None:
+                continue
+            self.clock.seen(event.id)
+            if peer is not None:
                 self.send(peer, event)
+            elif isinstance(event, PrivateMessage) and fields.get("f"):
+                self._not_delivered(name.rpartition(":")[0], fields["f"], event)
+
+    def _not_delivered(self, node: str, sender: str, message: PrivateMessage) -> None:
+        """A private message came for a member who is here no more (gone, or renamed as
+        it was sent): its sender, told it was sent, is told it was not."""
+        if not node or node == self.node:
+            return
+        event_id, ts = self.clock.stamp()
+        text = (
+            f"{message.recipient} left or changed nickname as your message was on its way; "
+            "it was not delivered"
+        )
+        self._put(Direct(node, sender, Error(event_id, ts, CommandError.code, text), None))
 
     def _read_rooms(self, rooms: list[tuple[str, Entries]]) -> None:
         """The rooms' entries an XREAD brought, with those waiting, told in id order
