@@ -66,7 +66,6 @@ from redis.exceptions import (
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
 from tcpchat.core.errors import (
     ClusterUnavailable,
-    CommandError,
     NickTaken,
     RemoteProtocolError,
     StoreError,
@@ -84,7 +83,6 @@ from tcpchat.core.events import (
     NickChange,
     Notice,
     Part,
-    PrivateMessage,
     SearchFailed,
     SearchStarted,
 )
@@ -1571,16 +1569,13 @@ class RedisHub(LocalHub):
                     self._feed(pipe, "topic", key, value)
                 case ShareBan(ban=ban, lifted=lifted):
                     self._feed(pipe, "unban" if lifted else "ban", ban.room_key, ban_json(ban))
-                case Direct(node=node, key=key, event=event, author=author):
+                case Direct(node=node, key=key, event=event):
                     document = json.dumps(to_json(event), ensure_ascii=False)
                     self._directs += 1
                     # "u": this entry's own name, should redis-py send the pipeline again
-                    # (its connection lost after Redis ran it); "f": whom to tell if the
-                    # recipient is gone (a private message's sender).
+                    # (its connection lost after Redis ran it).
                     fields: dict[Any, Any] = {"k": key, "e": document}
                     fields["u"] = f"{self.node}:{self._directs}"
-                    if isinstance(event, PrivateMessage) and author is not None and author.nick:
-                        fields["f"] = nick_key(author.nick)
                     pipe.xadd(self.keys.inbox(node), fields, maxlen=FEED_CAP, approximate=True)
         self._describe_all(pipe, described)
         if len(pipe):
@@ -2345,25 +2340,9 @@ class RedisHub(LocalHub):
                     self._inbox_read.popitem(last=False)
             peer = self._peers.get(fields["k"])
             event = _parse(fields["e"])
-            if event is None:
-                continue
-            self.clock.seen(event.id)
-            if peer is not None:
+            if peer is not None and event is not None:
+                self.clock.seen(event.id)
                 self.send(peer, event)
-            elif isinstance(event, PrivateMessage) and fields.get("f"):
-                self._not_delivered(name.rpartition(":")[0], fields["f"], event)
-
-    def _not_delivered(self, node: str, sender: str, message: PrivateMessage) -> None:
-        """A private message came for a member who is here no more (gone, or renamed as
-        it was sent): its sender, told it was sent, is told it was not."""
-        if not node or node == self.node:
-            return
-        event_id, ts = self.clock.stamp()
-        text = (
-            f"{message.recipient} left or changed nickname as your message was on its way; "
-            "it was not delivered"
-        )
-        self._put(Direct(node, sender, Error(event_id, ts, CommandError.code, text), None))
 
     def _read_rooms(self, rooms: list[tuple[str, Entries]]) -> None:
         """The rooms' entries an XREAD brought, with those waiting, told in id order
