@@ -1925,3 +1925,23 @@ async def test_a_line_of_its_own_trimmed_before_its_node_read_it_back_holds_noth
         await alice.send("/part")
         await alice.expect(r"you left #lobby|left the room")
         await wait_until(lambda: room_key("#lobby") not in node._positions)
+
+
+async def test_a_value_that_is_not_utf8_in_a_stream_stops_no_node(redis_url: str) -> None:
+    """Something other than tcpchat writes a value that is not UTF-8 to the presence feed
+    every node reads. The nodes read past it: before, the reading connection failed on it,
+    the node paused and came back to read it again, every half second, for good."""
+    async with running_cluster(redis_url, 2) as cluster:
+        alice, bob = await cluster.alice_and_bob()
+        node = hub_of(cluster.nodes[0])
+        raw = aioredis.Redis.from_url(redis_url)  # bytes, as any client may write them
+        try:
+            fields = {b"node": b"elsewhere", b"op": b"user", b"key": b"k", b"v": b"\xff"}
+            await raw.xadd(node.keys.presence, fields)  # type: ignore[arg-type]
+        finally:
+            await raw.aclose()
+        await alice.send("still talking")
+        await bob.expect(r"<alice> still talking")
+        await settled(bob)
+        assert node.outages == 0
+        assert not any("paused" in line for line in alice.seen + bob.seen)

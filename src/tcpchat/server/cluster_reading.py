@@ -40,7 +40,9 @@ class ReplyReader(asyncio.Protocol):
         on_reply: Callable[[ReplyReader, Any], None],
         on_lost: Callable[[ReplyReader, Exception | None], None],
     ) -> None:
-        self._parser = hiredis.Reader(encoding="utf-8", notEnoughData=INCOMPLETE)
+        # (A value that is not UTF-8, which no node writes, is read with U+FFFD: raised,
+        # it would end the connection, and every reconnection would read it again.)
+        self._parser = hiredis.Reader(encoding="utf-8", errors="replace", notEnoughData=INCOMPLETE)
         self._on_reply = on_reply
         self._on_lost = on_lost
         # (asyncio's, or uvloop's, which does not subclass asyncio.Transport.)

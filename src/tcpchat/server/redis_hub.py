@@ -672,6 +672,7 @@ class RedisHub(LocalHub):
             client = aioredis.Redis.from_url(
                 self.url,
                 decode_responses=True,
+                encoding_errors="replace",  # (a value no node wrote: read, not a failure)
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 socket_timeout=reply_timeout,
                 retry=Retry(NoBackoff(), 1),

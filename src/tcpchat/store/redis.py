@@ -196,6 +196,7 @@ class RedisStore:
             client = aioredis.Redis.from_url(
                 self.url,
                 decode_responses=True,
+                encoding_errors="replace",  # (a value no node wrote: read, not a failure)
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 socket_timeout=REPLY_TIMEOUT,
                 # Once more at once, on a fresh connection: a pooled one dies when Redis restarts.
