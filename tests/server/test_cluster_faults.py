@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -1945,3 +1946,20 @@ async def test_a_value_that_is_not_utf8_in_a_stream_stops_no_node(redis_url: str
         await settled(bob)
         assert node.outages == 0
         assert not any("paused" in line for line in alice.seen + bob.seen)
+
+
+async def test_a_node_closed_while_redis_is_away_says_it_left_uncleanly(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node shut down while it does not reach Redis cannot tell the others its members
+    left: its log says so (the others count it dead and announce them), rather than
+    nothing."""
+    caplog.set_level(logging.WARNING, logger="tcpchat.cluster")
+    async with running_cluster(own_redis.url, 1) as cluster:
+        (a,) = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        own_redis.stop()
+        await alice.expect(r"\*\*\* the chat is paused")
+        await a.close()
+    said = [record.getMessage() for record in caplog.records]
+    assert any("left the cluster uncleanly: it was not reaching Redis" in line for line in said)

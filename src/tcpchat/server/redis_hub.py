@@ -652,6 +652,14 @@ class RedisHub(LocalHub):
                     )
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("node %s left the cluster uncleanly: %s", self.node, _said(exc))
+        elif self._client is not None:
+            # Paused: its members' leavings cannot be sent. The others count it dead
+            # (--node-timeout) and announce them gone.
+            log.warning(
+                "node %s left the cluster uncleanly: it was not reaching Redis; the other "
+                "nodes announce its members gone once they count it dead",
+                self.node,
+            )
         if sender is not None:
             await _cancel([sender])
         self._stop_reading_answers()
