@@ -1963,3 +1963,22 @@ async def test_a_node_closed_while_redis_is_away_says_it_left_uncleanly(
         await a.close()
     said = [record.getMessage() for record in caplog.records]
     assert any("left the cluster uncleanly: it was not reaching Redis" in line for line in said)
+
+
+async def test_a_node_that_cannot_have_its_connections_never_joins(
+    own_redis: RedisServer,
+) -> None:
+    """Redis at maxclients refuses a starting node one of its connections: the node fails
+    to start, and is not left in the node set with a heartbeat (which the others would
+    sweep a time-out later, as a node that "stopped answering")."""
+    own_redis.command("CONFIG", "SET", "maxclients", "2")
+    hub = RedisHub(own_redis.url, node_timeout=3)
+    with pytest.raises(StoreError):
+        await hub.start()
+    own_redis.command("CONFIG", "SET", "maxclients", "100")
+    admin = aioredis.Redis.from_url(own_redis.url, decode_responses=True)
+    try:
+        assert hub.node not in await admin.smembers(hub.keys.nodes)
+        assert not await admin.exists(hub.keys.node(hub.node))
+    finally:
+        await admin.aclose()

@@ -592,10 +592,12 @@ class RedisHub(LocalHub):
                     f"{self.shown_url}: Redis {info['redis_version']} is too old "
                     f"(tcpchat needs {'.'.join(map(str, MIN_REDIS_VERSION))} or later)"
                 )
-            await self._join_cluster(fresh=True)
+            # Its connections first: a node that cannot have them (Redis at maxclients,
+            # say) never joins, where joined it would be swept as dead a time-out later.
             self._appender = await self._stream_connection()
             await self._learn_appender()
             self._reading = await self._stream_connection()
+            await self._join_cluster(fresh=True)
         except (RedisError, OSError, ValueError) as exc:
             await self._disconnect()
             raise StoreError(f"{self.shown_url}: cannot use Redis ({_said(exc)})") from None
