@@ -274,10 +274,7 @@ async def test_a_node_alone_in_a_room_tells_its_members_as_redis_answers(redis_u
     later, they are passed over, not told twice."""
     async with running_cluster(redis_url, 1, flood_control=False) as cluster:
         (a,) = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(a, "bob")
-        await alice.expect(r"\*\*\* bob joined")
-        await settled(bob)
+        alice, bob = await cluster.alice_and_bob_on_one_node()
         node = hub_of(a)
         node._stop_reading_streams()
         for number in range(20):

@@ -1760,10 +1760,7 @@ async def test_an_event_of_no_member_that_redis_refused_is_told_here_when_sent_a
     and the reader then took it for told."""
     async with running_cluster(redis_url, 1, flood_control=False) as cluster:
         (a,) = cluster.nodes
-        alice = await cluster.client(a, "alice")
-        bob = await cluster.client(a, "bob")
-        await alice.expect(r"\*\*\* bob joined")
-        await settled(bob)
+        alice, bob = await cluster.alice_and_bob_on_one_node()
         node = hub_of(a)
         room = node.room("#lobby")
         author = node.find("alice")

@@ -88,6 +88,15 @@ class Cluster:
         await alice.expect(r"\*\*\* bob joined")
         return alice, bob
 
+    async def alice_and_bob_on_one_node(self) -> tuple[LineClient, LineClient]:
+        """alice and bob both on the first node, alice told that bob joined, and his join
+        in Redis."""
+        alice = await self.client(self.nodes[0], "alice")
+        bob = await self.client(self.nodes[0], "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        await settled(bob)
+        return alice, bob
+
     async def close(self) -> None:
         for line_client in self.clients:
             await line_client.close()
