@@ -376,8 +376,10 @@ class RedisStore:
         hourly prune): whether Redis answers again. Without it the store would stay
         unavailable, its commands refused and the node not ready, until something was
         said on this node."""
+        if self._client is None:
+            return  # (closed)
         try:
-            await self._connected().ping()
+            await self._client.ping()
         except RedisError as exc:
             self._failed(exc)
             return
