@@ -1979,3 +1979,60 @@ async def test_a_node_that_cannot_have_its_connections_never_joins(
         assert not await admin.exists(hub.keys.node(hub.node))
     finally:
         await admin.aclose()
+
+
+async def test_an_event_of_no_member_that_redis_refuses_twice_is_dropped(
+    redis_url: str,
+) -> None:
+    """A room event with no member behind it (a sweeper's leaving) whose script Redis
+    refuses for good (a room's count key that another program broke) is sent again once,
+    then dropped: sent for ever, each refusal paused the node, every half second."""
+    async with running_cluster(redis_url, 1, flood_control=False) as cluster:
+        (a,) = cluster.nodes
+        await cluster.alice_and_bob_on_one_node()
+        node = hub_of(a)
+        room = node.room("#lobby")
+        assert room is not None
+        await node._connected().set(node.keys.count(room.key), "not a number")
+        event_id, ts = node.clock.stamp()
+        node._announce_to(Leave(event_id, ts, "ghost", redis_hub.NODE_LOST), [room], None, None)
+        await wait_until(lambda: node._recoveries >= 1, timeout=5)
+        await wait_until(lambda: node._running.is_set() and not node._in_flight, timeout=5)
+        await node._connected().delete(node.keys.count(room.key))
+        await asyncio.sleep(3 * RECONNECT_INTERVAL)  # (no pause comes any more)
+        assert node._recoveries <= 2
+
+
+async def test_a_member_that_lost_its_lapsed_nickname_leaves_no_trace(
+    redis_url: str,
+) -> None:
+    """Node A is swept while it stalls; the other bob takes the nickname on node B. A's
+    heartbeat then finds bob's nickname another's and cuts its bob off: his leaving, which
+    would name the winner, reaches no one, and carol (node C) still lists the bob of B."""
+    async with running_cluster(redis_url, 3, node_timeout=60) as cluster:
+        a, b, c = cluster.nodes
+        loser = await cluster.client(a, "bob")
+        carol = await cluster.client(c, "carol")
+        stalled, sweeper, third = hub_of(a), hub_of(b), hub_of(c)
+        await wait_until(lambda: nick_key("bob") in third._remote)
+        admin = sweeper._connected()
+        async with heartbeat_stopped(stalled), heartbeat_stopped(sweeper), heartbeat_stopped(third):
+            await admin.delete(stalled.keys.node(stalled.node))  # its heartbeat expired
+            await sweeper._sweep(admin)
+            await carol.expect(r"\*\*\* bob left \(server lost\)")
+            await wait_until(lambda: nick_key("bob") not in sweeper._remote)
+            winner = await cluster.client(b, "bob")
+            await carol.expect(r"\*\*\* bob joined")
+            assert await stalled._beat(stalled._connected())  # swept: and bob is taken
+            await stalled._join_cluster(fresh=False, gone=True)
+            stalled._announce_back()
+        await loser.expect(r"taken on another server")
+        await loser.expect_eof()
+        await wait_until(lambda: not stalled._outbox and not stalled._sending)
+        await winner.send("still here")
+        await carol.expect(r"<bob> still here")
+        await settled(carol)
+        lobby = third.room("#lobby")
+        assert lobby is not None
+        assert lobby.has_member(nick_key("bob"))
+        assert not any("bob left (nickname taken" in line for line in carol.seen)

@@ -296,6 +296,7 @@ class RoomEvent:
     put_at: float = 0.0  # when it was published (the hub's monotonic clock)
     made: bool = False  # the join that made the room (marked 'c' in its entry)
     elsewhere: bool = False  # told to the other nodes only (_announce_back)
+    resent: bool = False  # refused once by Redis, and sent again (_failed_batch)
     # For a room this node does not read (a sweeper's leaving, an AI answer's pieces once
     # its asker left): nothing comes back here, so nothing here waits for it (_in_flight).
     unread: bool = False
@@ -891,7 +892,7 @@ class RedisHub(LocalHub):
         for peer, taken in zip(peers, results, strict=False):
             nick = peer.nick or ""
             if not taken and await client.get(self.keys.owner(nick)) != self._owner_value(nick):
-                self._lose_race(peer)
+                self._lose_race(peer, held=True)
 
     @property
     def _ttl(self) -> int:
@@ -1518,8 +1519,14 @@ class RedisHub(LocalHub):
                     continue
                 if operation.author is None and not operation.elsewhere:
                     # No one to tell (a sweeper's leaving, an AI answer's piece): sent
-                    # again, on its way still, so that its answer tells it here.
-                    kept.append(operation)
+                    # again once, on its way still, so that its answer tells it here.
+                    # Refused again (a count key another program broke, say), dropped:
+                    # sent for ever, each refusal would pause the node.
+                    if not operation.resent:
+                        operation.resent = True
+                        kept.append(operation)
+                    else:
+                        self._never_back(operation)
                     continue
                 self._never_back(operation)
                 if operation.elsewhere:
@@ -1652,9 +1659,7 @@ class RedisHub(LocalHub):
         room events less theirs."""
         for claim in claims:
             if claim.peer in lost:
-                self._race_lost[claim.peer] = nick_key(claim.nick)
-        while len(self._race_lost) > RACES_REMEMBERED:  # (gone long since: lines held
-            del self._race_lost[next(iter(self._race_lost))]  # for a room go with it)
+                self._race_lost[claim.peer] = nick_key(claim.nick)  # (the nick it claimed)
         renamed: dict[Peer, tuple[str, list[Room]]] = {}
         for event_op in events:
             author = event_op.author
@@ -1666,18 +1671,27 @@ class RedisHub(LocalHub):
         for old, rooms in renamed.values():
             event_id, ts = self.clock.stamp()
             self._announce_to(Leave(event_id, ts, old, LOST_RACE), rooms, None, None)
-        for op in [op for op in self._outbox if self._lost_race_by(op)]:
-            self._outbox.remove(op)
-            if isinstance(op, RoomEvent):
-                self._never_back(op)
         return [op for op in events if op.author not in lost]
 
     def _lost_race_by(self, operation: Operation) -> bool:
         """Whether ``operation`` is of a member that lost the race for its nickname."""
         return bool(self._race_lost) and _by(operation, self._race_lost)
 
-    def _lose_race(self, peer: Peer) -> None:
-        """Another node took ``peer``'s nickname at the same moment: say so, and cut it off."""
+    def _lose_race(self, peer: Peer, *, held: bool = False) -> None:
+        """Another node took ``peer``'s nickname at the same moment (or as its key had
+        lapsed: ``held``, the nickname it had here): say so, and cut it off. Nothing of it
+        goes to the cluster from now on, not even its going: the nickname is the winner's
+        (_race_lost). The members here who knew it (``held``) are told it left."""
+        if peer.nick is not None:
+            if held:
+                self._tell_here_it_left(peer)
+            self._race_lost.setdefault(peer, nick_key(peer.nick))
+            while len(self._race_lost) > RACES_REMEMBERED:  # (gone long since: lines
+                del self._race_lost[next(iter(self._race_lost))]  # held for a room too)
+            for op in [op for op in self._outbox if self._lost_race_by(op)]:
+                self._outbox.remove(op)
+                if isinstance(op, RoomEvent):
+                    self._never_back(op)
         self._held.pop(peer, None)
         self._diverting.discard(peer)
         if self.modes is not None:
@@ -1690,6 +1704,18 @@ class RedisHub(LocalHub):
         LocalHub.send(self, peer, Error(event_id, ts, NickTaken.code, text))
         LocalHub.flush(self, peer)
         self.drop(peer, LOST_RACE)
+
+    def _tell_here_it_left(self, peer: Peer) -> None:
+        """``peer`` lost the nickname it held: the members of this node who share a room
+        with it are told it left (here only: to the others, the nickname is the winner's)."""
+        event_id, ts = self.clock.stamp()
+        leave = Leave(event_id, ts, peer.nick or "", LOST_RACE)
+        told: set[Peer] = {peer}
+        for room in peer.rooms:
+            for member in list(room.members.values()):
+                if member not in told:
+                    told.add(member)
+                    LocalHub.send(self, member, leave)
 
     async def _append(self, events: list[RoomEvent]) -> None:
         """The pass's room events to their streams, with their ids, in one script, once
@@ -3089,7 +3115,7 @@ class RedisHub(LocalHub):
             peer = peers[int(position) - 1]
             if peer._hub is self and peer.nick == nicks[int(position) - 1]:
                 log.warning("%s lost the nickname %s to another node", peer.address, peer.nick)
-                self._lose_race(peer)
+                self._lose_race(peer, held=True)
         return bool(swept) or results[2] != self._epoch
 
     async def _sweep(self, client: aioredis.Redis) -> None:
