@@ -1941,6 +1941,7 @@ class RedisHub(LocalHub):
             event_id = ran.get((op.room_key, op.seq))
             if event_id is None:
                 continue
+            op.event_id = event_id  # (passed over should Redis trim it before it is read)
             self._highest = max(self._highest, event_id)
             if isinstance(op.event, SearchStarted):  # the cluster's search id, as answered
                 self._search_ids[op.event.search_id] = event_id
