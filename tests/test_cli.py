@@ -42,6 +42,14 @@ SEE_CONNECT_HELP = "; see tcpchat connect --help"
             + SEE_SERVE_HELP,
         ),
         (
+            # (More days reach back past the first year a date holds: /seen and pruning
+            # failed.)
+            ["serve", "--history-max-days", "1000000"],
+            {},
+            "tcpchat serve: --history-max-days: '1000000' is out of range "
+            "(expected a whole number of days from 0 to 36500)" + SEE_SERVE_HELP,
+        ),
+        (
             ["serve", "--close-timeout", "soon"],
             {},
             "tcpchat serve: --close-timeout: 'soon' is not a number "
