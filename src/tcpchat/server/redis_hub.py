@@ -64,12 +64,7 @@ from redis.exceptions import (
 )
 
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
-from tcpchat.core.errors import (
-    ClusterUnavailable,
-    NickTaken,
-    RemoteProtocolError,
-    StoreError,
-)
+from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
 from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
@@ -1568,7 +1563,7 @@ class RedisHub(LocalHub):
         claims = [op for op in batch if isinstance(op, Claim)]
         lost = await self._claim(client, claims)
         if lost:
-            events = self._race_lost_in(events, claims, lost)
+            events = self._race_lost_in(events, lost)
             batch = [op for op in batch if not self._lost_race_by(op)]
         # Presence first: a node that reads a join has read who joined.
         pipe = client.pipeline(transaction=False)
@@ -1649,17 +1644,11 @@ class RedisHub(LocalHub):
             self._lose_race(peer)
         return lost
 
-    def _race_lost_in(
-        self, events: list[RoomEvent], claims: list[Claim], lost: set[Peer]
-    ) -> list[RoomEvent]:
-        """Members of this pass who lost the race for a nickname: nothing of theirs goes
-        to the cluster from now on, not even their going, as the nickname is the winner's
-        (its record, its rooms' member lists): _put drops it. One who was renaming is known
-        to the others by its old nickname: it leaves under that one. Returns the pass's
-        room events less theirs."""
-        for claim in claims:
-            if claim.peer in lost:
-                self._race_lost[claim.peer] = nick_key(claim.nick)  # (the nick it claimed)
+    def _race_lost_in(self, events: list[RoomEvent], lost: set[Peer]) -> list[RoomEvent]:
+        """Members of this pass who lost the race for a nickname (_lose_race noted them:
+        nothing of theirs goes to the cluster from now on, not even their going, as the
+        nickname is the winner's). One who was renaming is known to the others by its old
+        nickname: it leaves under that one. Returns the pass's room events less theirs."""
         renamed: dict[Peer, tuple[str, list[Room]]] = {}
         for event_op in events:
             author = event_op.author
