@@ -73,7 +73,7 @@ async def test_a_heartbeat_holds_every_nickname_in_a_fixed_number_of_commands(
             await client.expire(owner, 1)
         sent = await commands_sent(redis_url, lambda: hub._beat(client))
         assert len(sent) <= 4, sent
-        assert [await client.ttl(owner) for owner in owners] == [hub._ttl] * MEMBERS
+        assert [await client.ttl(owner) for owner in owners] == [hub._owner_ttl] * MEMBERS
         described = await client.hkeys(hub.keys.users(hub.node))
         assert sorted(described) == sorted(nick_key(peer.nick or "") for peer in peers)
 

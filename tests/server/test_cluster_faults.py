@@ -115,6 +115,78 @@ async def test_a_killed_nodes_users_are_announced_gone_once_and_their_nicks_free
         await process.communicate()
 
 
+def slow_sweeper(hub: RedisHub, pause: float) -> None:
+    """``hub`` pauses ``pause`` seconds between its sweep's script and what follows it (its
+    leavings): a busy sweeper, or a slow Redis."""
+    sweep = hub._sweep
+
+    class Slowed:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        async def evalsha(self, sha: str, *args: Any) -> Any:
+            reply = await self.client.evalsha(sha, *args)
+            if sha == hub._scripts["sweep"] and reply == 1:
+                await asyncio.sleep(pause)
+            return reply
+
+    async def slowly(client: Any) -> None:
+        await sweep(cast(aioredis.Redis, Slowed(client)))
+
+    hub._sweep = slowly  # type: ignore[method-assign]
+
+
+async def test_a_dead_nodes_nickname_taken_again_comes_after_its_leaving(redis_url: str) -> None:
+    """kill -9 bob's node; bob, back at once through another node, tries his nickname until
+    it is his, while the sweeper is slow to announce his old self gone. The nickname is his
+    only once that leaving is in the room: everyone sees bob leave, then join, and lists
+    him; his new node does not take the leaving for his."""
+    process, port = await node_process(redis_url, "--node-timeout", "1.5")
+    try:
+        async with running_cluster(redis_url, 2) as cluster:
+            a, c = cluster.nodes
+            for node in (a, c):
+                slow_sweeper(hub_of(node), 0.5)
+            alice = await cluster.client(a, "alice")
+            carol = await cluster.client(c, "carol")
+            bob = await LineClient.connect(port)
+            cluster.clients.append(bob)
+            await bob.expect("Choose a nickname")
+            await bob.register("bob")
+            await settled(bob)
+            for member in (alice, carol):
+                await member.expect(r"\*\*\* bob joined")
+            process.send_signal(signal.SIGKILL)
+            again = await LineClient.connect(c.port)
+            cluster.clients.append(again)
+            await again.expect("Choose a nickname")
+            for _ in range(1000):  # 20 s at most: the sweep comes within about 2.5 s
+                await again.send("bob")
+                reply = await again.expect(r"Welcome, bob!|!!! .*")
+                if "Welcome" in reply.group(0):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("bob's nickname was never freed")
+            for member in (alice, carol):
+                await member.expect(r"\*\*\* bob joined")
+                seen = [line for line in member.seen if "bob left" in line or "bob joined" in line]
+                assert len(seen) == 3, seen
+                assert "bob left (server lost)" in seen[1], seen
+                await member.send("/users")
+                await member.expect(r"3 users online: alice, bob, carol")
+            await again.send("/users")
+            await again.expect(r"3 users online: alice, bob, carol")
+            assert not any("bob left" in line for line in again.seen)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.communicate()
+
+
 async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
     own_redis: RedisServer,
 ) -> None:
@@ -1802,7 +1874,7 @@ async def test_a_heartbeat_takes_again_the_nicknames_that_lapsed_and_not_one_tak
         async with heartbeat_stopped(node):
             assert await node._beat(node._connected()) is False
         assert await client.get(owner("alice")) == node._owner_value("alice")
-        assert 0 < await client.ttl(owner("alice")) <= node._ttl
+        assert 0 < await client.ttl(owner("alice")) <= node._owner_ttl
         assert await client.get(owner("bob")) == other._owner_value("bob")
         await bob.expect(r"the nickname 'bob' was taken on another server at the same moment")
         await bob.expect_eof()

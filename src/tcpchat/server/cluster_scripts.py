@@ -173,30 +173,41 @@ return 0
 # back meanwhile keeps what it registered, and one sweeper alone does it (the one whose SREM
 # takes the node off the node set; done here, so that a sweeper cut off before this step
 # leaves the node for the next one, not swept by no one and listed for good).
-# KEYS: the node set, the node's heartbeat key, its presence hash, its inbox, the presence
-# feed, the node's sweep mark, then the owner keys of the nicknames its members held as the
-# sweeper read them. ARGV: the node, the feed's cap, the mark's lifetime (seconds), then its
-# members' keys. If the node is back (its heartbeat key), nothing is done: returns 0; if
-# another sweeper took it off the node set first, nothing either: returns -1. Otherwise each
-# nickname is freed where the node still holds it (its value starts with "NODE "), never one
-# someone has taken since; each member is gone on the feed; the hash and the inbox are
-# deleted; and the mark tells the node, at its next heartbeat, that it was swept (its own
-# writes may have made its hash again meanwhile) until it has registered its members again.
-# Returns 1.
+# KEYS: the node set, the node's heartbeat key, its presence hash, its inbox, its sweep
+# mark. ARGV: the node, the mark's lifetime (seconds). If the node is back (its heartbeat
+# key), nothing is done: returns 0; if another sweeper took it off the node set first,
+# nothing either: returns -1. Otherwise the hash and the inbox are deleted, and the mark
+# tells the node, at its next heartbeat, that it was swept (its own writes may have made
+# its hash again meanwhile) until it has registered its members again. Returns 1. Its
+# members are gone for the other nodes, and their nicknames free, at FREE, once their
+# leavings are in their rooms.
 SWEEP = """
 local node = ARGV[1]
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('SREM', KEYS[1], node) == 0 then return -1 end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SET', KEYS[5], '1', 'EX', ARGV[2])
+return 1
+"""
+# A swept node's members gone and their nicknames freed, after their leavings went to
+# their rooms: a node lets a member take one of these nicknames once it reads that its
+# holder is gone, and that member then joins a room after the leaving, in every room's
+# order. KEYS: the node's heartbeat key, the presence feed, then the nicknames' owner keys.
+# ARGV: the node, the feed's cap, then the members' keys. Nothing is done if the node is
+# back (its heartbeat key: it registers them again): returns 0. Otherwise each member is
+# gone on the feed, and each nickname freed where the node still holds it (its value
+# starts with "NODE "), never one someone has taken since. Returns 1.
+FREE = """
+local node = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local held = node .. ' '
-for i = 7, #KEYS do
+for i = 3, #KEYS do
   local value = redis.call('GET', KEYS[i])
   if value and string.sub(value, 1, #held) == held then redis.call('DEL', KEYS[i]) end
 end
-for i = 4, #ARGV do
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'node', node, 'op', 'gone',
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'node', node, 'op', 'gone',
              'key', ARGV[i], 'v', '')
 end
-redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('SET', KEYS[6], '1', 'EX', ARGV[3])
 return 1
 """

@@ -341,6 +341,16 @@ class Release:
 
 
 @dataclass(slots=True)
+class FreeNicknames:
+    """A swept node's members gone and their nicknames freed, once their leavings, put
+    before this, have their places in their rooms (cluster_scripts.FREE)."""
+
+    node: str
+    keys: list[str]
+    nicks: list[str]
+
+
+@dataclass(slots=True)
 class Describe:
     """Write a member's presence record (None: it has left) and tell the feed."""
 
@@ -378,7 +388,7 @@ class ShareBan:
     lifted: bool
 
 
-Operation = RoomEvent | Claim | Release | Describe | SetTopic | Direct | ShareBan
+Operation = RoomEvent | Claim | Release | FreeNicknames | Describe | SetTopic | Direct | ShareBan
 
 
 class _Waiting(NamedTuple):
@@ -736,6 +746,7 @@ class RedisHub(LocalHub):
             ("append", lua.APPEND),
             ("release", lua.RELEASE),
             ("sweep", lua.SWEEP),
+            ("free", lua.FREE),
             ("expire", lua.EXPIRE),
             ("describe", lua.DESCRIBE),
         ):
@@ -868,7 +879,7 @@ class RedisHub(LocalHub):
         peers = list(self._peers.values())
         for peer in peers:
             nick = peer.nick or ""
-            pipe.set(self.keys.owner(nick), self._owner_value(nick), nx=True, ex=self._ttl)
+            pipe.set(self.keys.owner(nick), self._owner_value(nick), nx=True, ex=self._owner_ttl)
         users = {nick_key(p.nick or ""): self._presence_of(p, now, wall).encode() for p in peers}
         pipe.delete(self.keys.users(self.node), self.keys.swept(self.node))
         if users:
@@ -891,7 +902,16 @@ class RedisHub(LocalHub):
 
     @property
     def _ttl(self) -> int:
+        """The heartbeat's lifetime: past it, a node is counted dead."""
         return max(math.ceil(self.node_timeout), 1)
+
+    @property
+    def _owner_ttl(self) -> int:
+        """A nickname's lifetime: twice the heartbeat's, so that a dead node's nicknames
+        are still held when a sweeper finds it (within a heartbeat's interval), and freed
+        by that sweeper after its members' leavings (FreeNicknames). Should no node sweep
+        it, they lapse on their own."""
+        return 2 * self._ttl
 
     def _owner_value(self, nick: str) -> str:
         return f"{self.node} {nick}"
@@ -1541,14 +1561,22 @@ class RedisHub(LocalHub):
             return
         client = self._connected()
         events = [op for op in batch if isinstance(op, RoomEvent)]
+        frees = [op for op in batch if isinstance(op, FreeNicknames)]
         if len(events) < len(batch):
             events = await self._send_others(client, batch, events)
-            # Taken: if the script fails now, only its events are failed. (Sent again,
-            # a topic could overwrite a newer one; a private message would be refused
-            # though delivered.)
-            self._unsent = list(events)
+            # Taken: if the script fails now, only its events (and the nicknames freed
+            # after them) are failed. (Sent again, a topic could overwrite a newer one; a
+            # private message would be refused though delivered.)
+            self._unsent = [*events, *frees]
         # (A pass of room events alone, nearly every pass, goes straight to its script.)
         await self._append(events)
+        if frees:
+            await self._all_answered.wait()  # the leavings before them have their places
+            for free in frees:
+                keys = [self.keys.node(free.node), self.keys.presence]
+                keys += [self.keys.owner(nick) for nick in free.nicks]
+                args: list[str | int] = [free.node, FEED_CAP, *free.keys]
+                await client.evalsha(self._scripts["free"], len(keys), *keys, *args)
         self.sent_batches += 1
 
     async def _send_others(
@@ -1624,7 +1652,7 @@ class RedisHub(LocalHub):
         pipe = client.pipeline(transaction=False)
         for claim in claims:
             owner = self.keys.owner(claim.nick)
-            pipe.set(owner, self._owner_value(claim.nick), nx=True, ex=self._ttl)
+            pipe.set(owner, self._owner_value(claim.nick), nx=True, ex=self._owner_ttl)
             pipe.get(owner)
         results = await pipe.execute()
         lost: set[Peer] = set()
@@ -1634,7 +1662,9 @@ class RedisHub(LocalHub):
             if isinstance(holder, str) and holder.startswith(self.node + " "):
                 if holder != self._owner_value(claim.nick):  # renamed to a lookalike of itself
                     await client.set(
-                        self.keys.owner(claim.nick), self._owner_value(claim.nick), ex=self._ttl
+                        self.keys.owner(claim.nick),
+                        self._owner_value(claim.nick),
+                        ex=self._owner_ttl,
                     )
                 continue
             if claim.peer.nick is not None and nick_key(claim.peer.nick) == nick_key(claim.nick):
@@ -2539,7 +2569,7 @@ class RedisHub(LocalHub):
         room = self._rooms.get(key)
         if origin is not None and origin.elsewhere:
             return  # for the other nodes: no one here saw its member leave
-        if origin is None and isinstance(event, Leave) and self._swept_here(event):
+        if origin is None and isinstance(event, Leave) and self._swept_here(event, room):
             # Another node counted this one dead while it was cut off (or stalled) and
             # announced its members gone; they are here: no one here is told a leaving
             # that did not happen. The sweeper's script took the member's powers in the
@@ -2762,9 +2792,14 @@ class RedisHub(LocalHub):
             self._join_is_back(op, self._rooms.get(op.room_key))
         self._arrived(op.author, op.seq)
 
-    def _swept_here(self, event: Leave) -> bool:
-        """Whether ``event`` is a sweeper's leaving of a member who is on this node now."""
-        return event.reason == NODE_LOST and nick_key(event.nick) in self._peers
+    def _swept_here(self, event: Leave, room: Room | None) -> bool:
+        """Whether ``event`` is a sweeper's leaving of a member who is on this node now:
+        this node was counted dead. (Not where the room shows another node's member by that
+        nickname: the leaving is that one's, and a member here took the nickname since.)"""
+        key = nick_key(event.nick)
+        if event.reason != NODE_LOST or key not in self._peers:
+            return False
+        return not isinstance(room, ClusterRoom) or key not in room.remote
 
     def _replay(self, joiner: Peer | None, room: Room, join_id: int) -> None:
         """``joiner``, a member here, is in ``room`` now that its join is back: send it the
@@ -3098,7 +3133,8 @@ class RedisHub(LocalHub):
         nicks = [peer.nick or "" for peer in peers]
         keys = [self.keys.swept(self.node), *(self.keys.owner(nick) for nick in nicks)]
         values = [self._owner_value(nick) for nick in nicks]
-        pipe.evalsha(self._scripts["expire"], len(keys), *keys, self._ttl, f"{self.node} ", *values)
+        ttl, prefix = self._owner_ttl, f"{self.node} "
+        pipe.evalsha(self._scripts["expire"], len(keys), *keys, ttl, prefix, *values)
         results = await pipe.execute()
         swept, *taken = results[3]
         for position in taken:  # lapsed, and taken on another node meanwhile
@@ -3126,13 +3162,12 @@ class RedisHub(LocalHub):
             for key, value in _hash(await client.hgetall(self.keys.users(node))).items():
                 with contextlib.suppress(ValueError):
                     users[key] = Presence.decode(value)
-            # Freed and gone inside Redis first, so that whoever reads a leaving below may
-            # take the nickname at once; and not at all if the node came back meanwhile.
+            # Gone inside Redis first; and not at all if the node came back meanwhile.
             keys = [self.keys.nodes, self.keys.node(node), self.keys.users(node)]
-            keys += [self.keys.inbox(node), self.keys.presence, self.keys.swept(node)]
-            keys += [self.keys.owner(presence.nick) for presence in users.values()]
-            args: list[str | int] = [node, FEED_CAP, SWEPT_MARK_SECONDS, *users]
-            swept = await client.evalsha(self._scripts["sweep"], len(keys), *keys, *args)
+            keys += [self.keys.inbox(node), self.keys.swept(node)]
+            swept = await client.evalsha(
+                self._scripts["sweep"], len(keys), *keys, node, SWEPT_MARK_SECONDS
+            )
             if swept == 0:
                 log.warning("node %s came back as it was counted dead; left as it is", node)
             if swept != 1:
@@ -3151,6 +3186,10 @@ class RedisHub(LocalHub):
                     leave = Leave(event_id, ts, presence.nick, NODE_LOST)
                     self._announce_to(leave, rooms, None, None)
                 self._forget_remote(key)
+            if users:  # after the leavings: whoever takes one of these nicknames then
+                # comes, in every room's order, after the member who held it left
+                nicks = [presence.nick for presence in users.values()]
+                self._put(FreeNicknames(node, list(users), nicks))
 
     def _lost(self, error: BaseException) -> None:
         """Redis stopped answering: pause, tell every member once, and try to get it back."""
