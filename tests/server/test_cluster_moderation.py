@@ -756,3 +756,33 @@ async def test_operators_of_another_node_hold_after_redis_comes_back_empty(
         await bob.send("/users #dev", "/whois alice")
         await bob.expect(r"2 users in #dev: @alice, bob$")
         await bob.expect(r"\*\*\* alice: in .*@#dev")
+
+
+async def test_a_node_keeps_moderation_marks_only_for_the_rooms_it_reads(
+    redis_url: str,
+) -> None:
+    """A member joins and leaves fifty rooms, each with a mode change read: once the node
+    reads them no more (it reads #lobby), it keeps the moderation marks (hash loaded at,
+    last change heard) of none of them. Kept for every room ever read, they would grow
+    without end."""
+    async with running_cluster(redis_url, 2, flood_control=False) as cluster:
+        a, _ = cluster.nodes
+        ann = await cluster.client(a, "ann")
+        modes = hub_of(a).modes
+        assert modes is not None
+        for n in range(50):
+            await ann.send(f"/join #r{n}")
+            await ann.expect(rf"now talking in #r{n}$")
+            await ann.send("/slow 5")
+            await ann.expect(r"slow mode")
+            assert modes.heard_at(f"#r{n}") > 0
+            await ann.send(f"/part #r{n}")
+            await ann.expect(r"now talking in #lobby$")
+        await settled(ann)
+        reads = hub_of(a)._positions
+        await wait_until(lambda: set(reads) == {"#lobby"})
+        assert set(modes._loaded_at) | set(modes._heard_at) | set(modes._ban_read) <= {"#lobby"}
+        await ann.send("/join #r7")  # read again: its hash is loaded anew
+        await ann.expect(r"now talking in #r7$")
+        await ann.send("/users #r7")
+        await ann.expect(r"1 user in #r7: @ann$")

@@ -203,6 +203,13 @@ class ClusterModeration:
         """The id of the last change to ``room_key``'s moderation read and acted on."""
         return self._heard_at.get(room_key, 0)
 
+    def forget(self, room_key: str) -> None:
+        """This node no longer reads ``room_key``: its marks go (reading it again loads
+        the hash anew), so that they stay as many as the rooms it reads."""
+        self._loaded_at.pop(room_key, None)
+        self._heard_at.pop(room_key, None)
+        self._ban_read.pop(room_key, None)
+
     def write(self, event: Event, room: Room | None, author: Peer | None) -> ModesWrite | None:
         return modes_write(self.moderation, event, room, author)
 

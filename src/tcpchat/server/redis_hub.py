@@ -1071,6 +1071,8 @@ class RedisHub(LocalHub):
         self._counts.pop(key, None)  # read again from a new first event: no gap to tell of
         if self.history is not None:
             self.history.drop_ring(key)
+        if self.modes is not None:
+            self.modes.forget(key)
 
     def set_topic(self, room: Room, text: str, nick: str) -> None:
         super().set_topic(room, text, nick)
