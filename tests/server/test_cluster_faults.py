@@ -1882,6 +1882,34 @@ async def test_a_heartbeat_takes_again_the_nicknames_that_lapsed_and_not_one_tak
         await alice.expect(r"\*\*\* bob left")
 
 
+async def test_registering_again_writes_no_record_for_a_nickname_taken_meanwhile(
+    redis_url: str,
+) -> None:
+    """Node A registers its members again (Redis lost them, as after a sweep) and finds
+    bob's nickname taken on node B meanwhile: bob here is cut off, and A writes no presence
+    record of him, which would tell every node that the bob of B is on A."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        await cluster.client(a, "alice")
+        bob = await cluster.client(a, "bob")
+        node, other = hub_of(a), hub_of(b)
+        client = other._connected()
+        owner = node.keys.owner
+        await client.delete(owner("alice"), owner("bob"), node.keys.users(node.node))
+        await client.set(owner("bob"), other._owner_value("bob"))  # taken on B
+        (newest,) = cast(Any, await client.xrevrange(node.keys.presence, count=1))
+        async with heartbeat_stopped(node):
+            await node._register_everything(node._connected(), emptied=False)
+        assert await client.hkeys(node.keys.users(node.node)) == [nick_key("alice")]
+        since = cast(Any, await client.xrange(node.keys.presence, min=f"({newest[0]}"))
+        records = [(fields["node"], fields["key"]) for _, fields in since]
+        assert (node.node, nick_key("alice")) in records
+        assert (node.node, nick_key("bob")) not in records, records
+        assert await client.get(owner("bob")) == other._owner_value("bob")
+        await bob.expect(r"the nickname 'bob' was taken on another server at the same moment")
+        await bob.expect_eof()
+
+
 async def test_after_an_outage_no_node_is_counted_dead_before_it_could_beat_again(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:

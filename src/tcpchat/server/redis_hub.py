@@ -877,10 +877,21 @@ class RedisHub(LocalHub):
         pipe.set(self.keys.node(self.node), str(time.time()), ex=self._ttl)
         pipe.sadd(self.keys.nodes, self.node)
         peers = list(self._peers.values())
-        for peer in peers:
-            nick = peer.nick or ""
-            pipe.set(self.keys.owner(nick), self._owner_value(nick), nx=True, ex=self._owner_ttl)
+        values = [self._owner_value(peer.nick or "") for peer in peers]
+        for peer, value in zip(peers, values, strict=True):
+            owner = self.keys.owner(peer.nick or "")
+            pipe.set(owner, value, nx=True, ex=self._owner_ttl)
+            pipe.get(owner)
+        holders = (await pipe.execute())[3::2]
+        # The nicknames first, then the records: one taken by another node meanwhile is the
+        # winner's, and no record of this node's may name it.
+        owned = zip(peers, values, holders, strict=True)
+        lost = {peer for peer, value, holder in owned if holder != value}
+        for peer in lost:
+            self._lose_race(peer, held=True)
+        peers = [peer for peer in peers if peer not in lost]
         users = {nick_key(p.nick or ""): self._presence_of(p, now, wall).encode() for p in peers}
+        pipe = client.pipeline(transaction=False)
         pipe.delete(self.keys.users(self.node), self.keys.swept(self.node))
         if users:
             pipe.hset(self.keys.users(self.node), mapping=dict[Any, Any](users))
@@ -894,11 +905,7 @@ class RedisHub(LocalHub):
                 modes = self.modes.fields(room)
                 if modes:
                     pipe.hset(self.keys.modes(room.key), mapping=dict[Any, Any](modes))
-        results = (await pipe.execute())[2:]
-        for peer, taken in zip(peers, results, strict=False):
-            nick = peer.nick or ""
-            if not taken and await client.get(self.keys.owner(nick)) != self._owner_value(nick):
-                self._lose_race(peer, held=True)
+        await pipe.execute()
 
     @property
     def _ttl(self) -> int:
