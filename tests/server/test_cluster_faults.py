@@ -115,9 +115,9 @@ async def test_a_killed_nodes_users_are_announced_gone_once_and_their_nicks_free
         await process.communicate()
 
 
-def slow_sweeper(hub: RedisHub, pause: float) -> None:
+def slow_sweeper(hub: RedisHub, pause: float, swept: asyncio.Event | None = None) -> None:
     """``hub`` pauses ``pause`` seconds between its sweep's script and what follows it (its
-    leavings): a busy sweeper, or a slow Redis."""
+    leavings): a busy sweeper, or a slow Redis. ``swept`` is set as the pause starts."""
     sweep = hub._sweep
 
     class Slowed:
@@ -130,6 +130,8 @@ def slow_sweeper(hub: RedisHub, pause: float) -> None:
         async def evalsha(self, sha: str, *args: Any) -> Any:
             reply = await self.client.evalsha(sha, *args)
             if sha == hub._scripts["sweep"] and reply == 1:
+                if swept is not None:
+                    swept.set()
                 await asyncio.sleep(pause)
             return reply
 
@@ -181,6 +183,43 @@ async def test_a_dead_nodes_nickname_taken_again_comes_after_its_leaving(redis_u
             await again.send("/users")
             await again.expect(r"3 users online: alice, bob, carol")
             assert not any("bob left" in line for line in again.seen)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.communicate()
+
+
+async def test_a_node_closed_in_the_middle_of_a_sweep_finishes_it_first(redis_url: str) -> None:
+    """Node A shuts down while its sweep of bob's dead node is on its way (its script run,
+    the rest not yet): it finishes the sweep before it leaves. carol, on node C, sees bob
+    leave, no longer lists him, and bob may take his nickname again."""
+    process, port = await node_process(redis_url, "--node-timeout", "1.5")
+    try:
+        async with running_cluster(redis_url, 2) as cluster:
+            a, c = cluster.nodes
+
+            async def never(client: aioredis.Redis) -> None:
+                """C sweeps no one: A does."""
+
+            hub_of(c)._sweep = never  # type: ignore[method-assign]
+            swept = asyncio.Event()
+            slow_sweeper(hub_of(a), 0.5, swept)
+            await cluster.client(a, "alice")
+            carol = await cluster.client(c, "carol")
+            bob = await LineClient.connect(port)
+            cluster.clients.append(bob)
+            await bob.expect("Choose a nickname")
+            await bob.register("bob")
+            await settled(bob)
+            await carol.expect(r"\*\*\* bob joined")
+            process.send_signal(signal.SIGKILL)
+            async with asyncio.timeout(10):
+                await swept.wait()
+            await a.close()
+            await carol.expect(r"\*\*\* bob left \(server lost\)")
+            await carol.send("/users")
+            await carol.expect(r"1 user online: carol$")
+            await cluster.client(c, "bob")
     finally:
         if process.returncode is None:
             process.kill()

@@ -508,6 +508,9 @@ class RedisHub(LocalHub):
         self._unsent: list[Operation] = []  # of that pass, what Redis has not taken yet
         self._pass_sent = asyncio.Event()  # set as the sender finishes each pass
         self._recovery: asyncio.Task[None] | None = None
+        # A sweep on its way: close() lets it finish (a sweep cut off after its script
+        # would leave the dead node's members listed, and their nicknames held).
+        self._sweeping: asyncio.Task[None] | None = None
         self._recoveries = 0  # outages the node came back from
         # The rooms each of the other nodes' members was an operator of, by nick key, as
         # the mirror was last taken anew: its powers wait for it to be shown again there.
@@ -640,9 +643,14 @@ class RedisHub(LocalHub):
         # Lines in doubt since Redis was lost: no verdict can come now.
         doubtful, self._in_doubt = self._in_doubt, []
         self._failed_batch(list(doubtful))
+        sweeping, self._sweeping = self._sweeping, None
+        if sweeping is not None and not self._running.is_set():
+            await _cancel([sweeping])  # (its leavings could not be sent)
         if self._client is not None and self._running.is_set():
             try:
                 async with asyncio.timeout(timeout):
+                    if sweeping is not None:
+                        await sweeping  # its leavings and freed nicknames go below
                     # Until nothing moves: an answer can put lines in the outbox (those a
                     # room's moderation held while it loaded), which the sender then sends.
                     while True:
@@ -3123,7 +3131,13 @@ class RedisHub(LocalHub):
                         await self._moderation_again(client)
                     self._announce_back()
                 if self._monotonic() >= self._sweep_after:
-                    await self._sweep(client)
+                    sweeping = asyncio.create_task(self._sweep(client), name="cluster sweep")
+                    self._sweeping = sweeping
+                    try:
+                        await asyncio.shield(sweeping)
+                    finally:
+                        if sweeping.done():  # (not when close() cancels this task)
+                            self._sweeping = None
             except (RedisError, OSError) as exc:
                 self._lost(exc)
 
