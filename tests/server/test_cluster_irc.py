@@ -241,8 +241,10 @@ async def known_everywhere(member: IrcClient, nicks: list[str]) -> None:
 #: behind the answer there, and not through a room it was in (1143); a part of a member
 #: of the same node put ahead of the news of that member's join (2083); a nick change
 #: told after the news of a room the node started to read, which showed the room after
-#: it (2153). The others failed now and then.
-BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266)
+#: it (2153); a nick change of a member of the same node, on its way as another member
+#: joined a room it was in, told after the names there, which showed its new nick (3852).
+#: The others failed now and then.
+BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266, 3852)
 
 
 def own_nick(client: IrcClient, first: str) -> str:
@@ -336,6 +338,36 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
         assert not any(" joined" in line and "ben" not in line for line in dora.seen)
         joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
         assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
+
+
+async def test_a_joiner_hears_what_a_member_of_its_node_did_before_it_is_answered(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """i0 changes nick, leaves every channel, takes its nick back and joins #a, in one
+    write; i2, in #lobby with it on the same node, joins #a while those events are on their
+    way to Redis. The names of #a show i0 as it is now: i2 hears i0's rename and its part
+    of #lobby first, as a single server tells them. Told after, the rename would leave i0x
+    in i2's list of #a, where NAMES says i0."""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        i0 = await irc_member(cluster, 0, "i0")
+        i2 = await irc_member(cluster, 0, "i2")
+        await i0.sync()
+        await i2.sync()
+        mark = len(i2.seen)
+        hold_scripts(cluster, proxy)
+        await i0.send("NICK i0x", "JOIN 0", "NICK i0", "JOIN #a")
+        await wait_until(lambda: len(hub_of(cluster.nodes[0])._in_flight) == 3)  # i0's three
+        await i2.send("JOIN #a")
+        await proxy.release()
+        await i2.expect(r" 366 i2 #a ")
+        seen = i2.seen[mark:]
+        told = [line for line in seen if " NICK " in line or " PART " in line or " 353 " in line]
+        assert told == [
+            ":i0!i0@tcpchat NICK i0x",
+            ":i0x!i0x@tcpchat PART #lobby",
+            ":My.Little.Server 353 i2 = #a :@i0 i2",
+        ], told
+        assert await stale_channels(i2, "i2") == []
 
 
 async def test_an_irc_joiner_on_a_node_new_to_the_room_is_told_its_operators_by_mode(

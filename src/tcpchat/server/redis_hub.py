@@ -526,6 +526,9 @@ class RedisHub(LocalHub):
         self._highest = 0  # the highest event id this node has seen: the id counter's floor
         self._seq = 0
         self._held: dict[Peer, _Held] = {}
+        # Joiners whose answers wait until this node's events made before them are told,
+        # each with the last sequence number of those (_fence).
+        self._fences: dict[Peer, int] = {}
         # Members whose answer to a join waits for their events (with the news of the room
         # they are joining behind it): what the others say meanwhile waits behind (_divert).
         self._diverting: set[Peer] = set()
@@ -1022,8 +1025,56 @@ class RedisHub(LocalHub):
                 told = frozenset(room.remote)
             room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
             self._joining.setdefault(peer, []).append(room)
+            self._fence(peer, room)
         self.describe(peer)
         return room
+
+    def _fence(self, peer: Peer, room: Room) -> None:
+        """What ``peer`` is answered from now (the names of ``room``, which it joins) waits
+        until this node's events made before are told, where one of them reaches it
+        through a room it is in already, from a member of ``room`` here. The answer shows
+        that member as it is now; told after it, the event would be news to ``peer``: an
+        IRC client renames, in the names it was just given, a member listed under its new
+        name already. (What ``room`` itself owes a joiner is its news: _tell_joiner.)"""
+        if not self._in_flight and not self._waiting:
+            return  # nearly always: nothing of this node's is on its way
+        heard = {other.key for other in self._rooms_heard(peer) if other is not room}
+        if not heard:
+            return
+        ops = [op for (key, _), op in self._in_flight.items() if key in heard]
+        ops += [item[3] for key in heard for item in self._waiting.get(key, ()) if item[3]]
+        members = room.everyone() if isinstance(room, ClusterRoom) else room.members
+        fence = max(
+            (
+                op.seq
+                for op in ops
+                if op.author is not None
+                and op.author is not peer
+                and members.get(nick_key(op.author.nick or "")) is op.author
+            ),
+            default=0,
+        )
+        if not fence:
+            return
+        held = self._held.get(peer)
+        if held is None:
+            held = self._held[peer] = _Held()
+        held.awaiting = max(held.awaiting, fence)
+        self._fences[peer] = max(self._fences.get(peer, 0), fence)
+
+    def _pass_fences(self) -> None:
+        """Answer the joiners whose fence no event on its way or waiting holds any more."""
+        if not self._fences:
+            return
+        lowest = min((seq for _, seq in self._in_flight), default=math.inf)
+        for queue in self._waiting.values():
+            for item in queue:
+                if item[3] is not None:
+                    lowest = min(lowest, item[3].seq)
+        for peer, fence in list(self._fences.items()):
+            if fence < lowest:
+                del self._fences[peer]
+                self._arrived(peer, fence)
 
     def part_room(self, peer: Peer, room: Room) -> None:
         was_in = room in peer.rooms
@@ -1285,6 +1336,7 @@ class RedisHub(LocalHub):
         any longer; ``leaving``: those behind its lines a room's moderation holds too."""
         held = self._held.pop(peer, None)
         self._diverting.discard(peer)
+        self._fences.pop(peer, None)
         if held is not None:
             for waiting in held.events:
                 self._send_held(peer, waiting.item)
@@ -2353,6 +2405,7 @@ class RedisHub(LocalHub):
         """What a reply from Redis queued for this node's members, written as its bytes
         arrived rather than a turn of the loop later (LocalHub.flush_now, on a quiet node).
         A fault there is the fan-out's, not the connection's: logged, as the loop would."""
+        self._pass_fences()  # (events given up on, or trimmed before they were read)
         try:
             self.flush_now()
         except Exception:
@@ -2485,6 +2538,7 @@ class RedisHub(LocalHub):
                     behind[key] = event_id - 1  # the others' comings wait for it in turn
                     continue
             self._deliver(key, event_id, event, origin, token, made)
+        self._pass_fences()
 
     def _rooms_behind(self) -> dict[str, float]:
         """The rooms this node is starting to read, has read only up to a known id, or
@@ -3231,6 +3285,7 @@ class RedisHub(LocalHub):
         # No answer is taken from that connection now (those being acted on are finished).
         self._stop_reading_answers()
         self._fail_unanswered()
+        self._fences.clear()  # (what they waited for is failed: told now, below)
         for peer in list(self._held):
             self._arrived(peer, self._seq)
         if self.modes is not None:  # lines held for a room's moderation: not sent either
