@@ -1130,6 +1130,14 @@ async def sender_stopped(node: RedisHub) -> AsyncIterator[None]:
         node._tasks.append(node._sender)
 
 
+def _sweepers_leaving(operation: object) -> bool:
+    return (
+        isinstance(operation, RoomEvent)
+        and isinstance(operation.event, Leave)
+        and operation.event.reason == redis_hub.NODE_LOST
+    )
+
+
 async def test_a_sweepers_leaving_read_after_the_node_is_back_takes_the_powers_here_too(
     redis_url: str,
 ) -> None:
@@ -1146,7 +1154,8 @@ async def test_a_sweepers_leaving_read_after_the_node_is_back_takes_the_powers_h
         dev = node._rooms[room_key("#dev")]
         async with sender_stopped(other):
             async with heartbeat_stopped(node):
-                await wait_until(lambda: nick_key("alice") not in other._remote, timeout=10)
+                # Swept: the leaving waits in the sender's outbox.
+                await wait_until(lambda: any(_sweepers_leaving(op) for op in other._outbox), 10)
             await bob.expect(r"#dev \*\*\* alice joined", timeout=10)  # announced back
             alice_here = node.find("alice")
             assert alice_here is not None
@@ -1229,7 +1238,7 @@ async def test_a_node_swept_while_it_ran_registers_again_and_its_members_stay(
         node, other = hub_of(a), hub_of(b)
         async with heartbeat_stopped(node):
             await bob.expect(r"\*\*\* alice left \(server lost\)", timeout=10)
-            assert nick_key("alice") not in other._remote
+            await wait_until(lambda: nick_key("alice") not in other._remote)  # (read gone)
         await wait_until(lambda: nick_key("alice") in other._remote)
         owner = await other._connected().get(other.keys.owner("alice"))
         assert owner == node._owner_value("alice")
@@ -1317,7 +1326,7 @@ async def test_a_node_swept_knows_it_even_once_its_own_writes_made_its_hash_agai
         async with heartbeat_stopped(node), heartbeat_stopped(sweeper):
             await admin.delete(node.keys.node(node.node))  # its heartbeat expired
             await sweeper._sweep(admin)
-            assert nick_key("alice") not in sweeper._remote
+            await wait_until(lambda: nick_key("alice") not in sweeper._remote)  # (read gone)
             await cluster.client(a, "dave")
             users = node.keys.users(node.node)
             await wait_until(lambda: not node._outbox and not node._sending)
@@ -2140,6 +2149,60 @@ async def test_an_event_of_no_member_that_redis_refuses_twice_is_dropped(
         await node._connected().delete(node.keys.count(room.key))
         await asyncio.sleep(3 * RECONNECT_INTERVAL)  # (no pause comes any more)
         assert node._recoveries <= 2
+
+
+async def test_a_sweep_whose_leaving_redis_refuses_frees_the_nickname_all_the_same(
+    redis_url: str,
+) -> None:
+    """Node A is swept while it stalls, and Redis refuses the sweeper's leaving of alice
+    for good (#lobby's count key, broken by another program): the leaving is dropped, and
+    alice's nickname is freed and her going told to every node all the same. Waiting for a
+    leaving that never lands, her nickname would stay taken and she listed, for good."""
+    async with running_cluster(redis_url, 3, node_timeout=60) as cluster:
+        a, b, c = cluster.nodes
+        await cluster.client(a, "alice")
+        await cluster.client(c, "carol")
+        stalled, sweeper, third = hub_of(a), hub_of(b), hub_of(c)
+        await wait_until(lambda: nick_key("alice") in third._remote)
+        admin = sweeper._connected()
+        count = sweeper.keys.count(room_key("#lobby"))
+        async with heartbeat_stopped(stalled), heartbeat_stopped(sweeper), heartbeat_stopped(third):
+            await admin.set(count, "not a number")
+            await admin.delete(stalled.keys.node(stalled.node))  # its heartbeat expired
+            await sweeper._sweep(admin)
+            await wait_until(lambda: nick_key("alice") not in third._remote, timeout=10)
+            assert await admin.get(stalled.keys.owner("alice")) is None
+            await admin.delete(count)
+
+
+async def test_a_swept_nickname_is_refused_on_the_sweepers_node_until_it_is_free(
+    redis_url: str,
+) -> None:
+    """Node B sweeps node A (stalled), and its leaving of alice waits in its outbox. A
+    member of B who asks for alice's nickname meanwhile is told it is taken, as it still
+    is in Redis, rather than welcomed and then cut off as the loser of a race; once the
+    leaving is in, the nickname is free, and it gets it."""
+    async with running_cluster(redis_url, 2, node_timeout=60) as cluster:
+        a, b = cluster.nodes
+        await cluster.client(a, "alice")
+        stalled, sweeper = hub_of(a), hub_of(b)
+        await wait_until(lambda: nick_key("alice") in sweeper._remote)
+        admin = sweeper._connected()
+        newcomer = await cluster.client(b)
+        async with heartbeat_stopped(stalled), heartbeat_stopped(sweeper):
+            async with sender_stopped(sweeper):
+                await admin.delete(stalled.keys.node(stalled.node))  # its heartbeat expired
+                await sweeper._sweep(admin)
+                await newcomer.send("alice")
+                await newcomer.expect(r"!!! .*'alice' is taken")
+            for _ in range(250):  # the sender back: the leaving, then the nickname free
+                await newcomer.send("alice")
+                reply = await newcomer.expect(r"Welcome, alice!|!!! .*")
+                if "Welcome" in reply.group(0):
+                    break
+                await asyncio.sleep(0.02)
+            await settled(newcomer)
+        assert not any("another server" in line for line in newcomer.seen)
 
 
 async def test_a_member_that_lost_its_lapsed_nickname_leaves_no_trace(

@@ -296,6 +296,9 @@ class RoomEvent:
     # its asker left): nothing comes back here, so nothing here waits for it (_in_flight).
     unread: bool = False
     event_id: int = 0  # its id, once its script is answered
+    # A sweeper's leaving: the dead node's nicknames are freed once every one of its
+    # leavings has its place in its room, or will never have one (_leaving_settled).
+    then_free: FreeNicknames | None = None
 
 
 #: A room's entry read, not yet told: what _deliver takes (its id, the room's key, the
@@ -342,12 +345,13 @@ class Release:
 
 @dataclass(slots=True)
 class FreeNicknames:
-    """A swept node's members gone and their nicknames freed, once their leavings, put
-    before this, have their places in their rooms (cluster_scripts.FREE)."""
+    """A swept node's members gone and their nicknames freed (cluster_scripts.FREE), put
+    once their leavings have their places in their rooms (RoomEvent.then_free)."""
 
     node: str
     keys: list[str]
     nicks: list[str]
+    leavings: int = 0  # how many are still to have theirs
 
 
 @dataclass(slots=True)
@@ -648,12 +652,14 @@ class RedisHub(LocalHub):
         self._failed_batch(list(doubtful))
         sweeping, self._sweeping = self._sweeping, None
         if sweeping is not None and not self._running.is_set():
-            await _cancel([sweeping])  # (its leavings could not be sent)
+            with contextlib.suppress(RedisError, OSError):  # (it failed as Redis went)
+                await _cancel([sweeping])  # its leavings could not be sent
+            sweeping = None
         if self._client is not None and self._running.is_set():
             try:
                 async with asyncio.timeout(timeout):
                     if sweeping is not None:
-                        await sweeping  # its leavings and freed nicknames go below
+                        await self._finish_sweep(sweeping)  # its leavings go below
                     # Until nothing moves: an answer can put lines in the outbox (those a
                     # room's moderation held while it loaded), which the sender then sends.
                     while True:
@@ -685,6 +691,14 @@ class RedisHub(LocalHub):
         if self._acting is not None:
             await _cancel([self._acting])
         await self._disconnect()
+
+    async def _finish_sweep(self, sweeping: asyncio.Task[None]) -> None:
+        """Wait for the sweep on its way as the node closes; a failure of it is logged, and
+        the node leaves the cluster all the same."""
+        try:
+            await sweeping
+        except (RedisError, OSError) as exc:
+            log.warning("node %s: its sweep failed as it closed: %s", self.node, _said(exc))
 
     async def _drained(self, sender: asyncio.Task[None]) -> None:
         """Wait until the sender has handed Redis every pass waiting, the one it is sending
@@ -900,7 +914,10 @@ class RedisHub(LocalHub):
         lost = {peer for peer, value, holder in owned if holder != value}
         for peer in lost:
             self._lose_race(peer, held=True)
-        peers = [peer for peer in peers if peer not in lost]
+        # The members as they are now: one that left meanwhile written back would stay
+        # listed for the others, one that came in meanwhile would lose the record the
+        # sender wrote (it claims its nickname in its own pass).
+        peers = [peer for peer in self._peers.values() if peer not in lost]
         users = {nick_key(p.nick or ""): self._presence_of(p, now, wall).encode() for p in peers}
         pipe = client.pipeline(transaction=False)
         pipe.delete(self.keys.users(self.node), self.keys.swept(self.node))
@@ -1062,11 +1079,13 @@ class RedisHub(LocalHub):
         held.awaiting = max(held.awaiting, fence)
         self._fences[peer] = max(self._fences.get(peer, 0), fence)
 
-    def _pass_fences(self) -> None:
-        """Answer the joiners whose fence no event on its way or waiting holds any more."""
+    def _pass_fences(self, upcoming: float = math.inf) -> None:
+        """Answer the joiners whose fence no event on its way, waiting, or still to be told
+        in the reply being told (the lowest sequence number of those: ``upcoming``) holds
+        any more."""
         if not self._fences:
             return
-        lowest = min((seq for _, seq in self._in_flight), default=math.inf)
+        lowest = min(min((seq for _, seq in self._in_flight), default=math.inf), upcoming)
         for queue in self._waiting.values():
             for item in queue:
                 if item[3] is not None:
@@ -1215,13 +1234,22 @@ class RedisHub(LocalHub):
         self._announce_to(event, rooms, exclude, author)
 
     def _announce_to(
-        self, event: Event, rooms: list[Room], exclude: Peer | None, author: Peer | None
+        self,
+        event: Event,
+        rooms: list[Room],
+        exclude: Peer | None,
+        author: Peer | None,
+        then_free: FreeNicknames | None = None,
     ) -> None:
-        """Send ``event`` to each of ``rooms``; a member of several is told once."""
+        """Send ``event`` to each of ``rooms``; a member of several is told once.
+        (``then_free``: a sweeper's leaving, which that freeing waits for.)"""
         seq = self._await(author)
         token = f"{self.node}:{seq}" if len(rooms) > 1 else ""
         for room in rooms:
-            self._put_event(RoomEvent(event, room.key, exclude, author, seq, token))
+            op = RoomEvent(event, room.key, exclude, author, seq, token, then_free=then_free)
+            if then_free is not None:
+                then_free.leavings += 1
+            self._put_event(op)
 
     def _held_back(
         self, event: Event, rooms: tuple[Room, ...], exclude: Peer | None, author: Peer | None
@@ -1372,6 +1400,8 @@ class RedisHub(LocalHub):
         told: float = held.arrived
         if self._waiting:  # one of its events before may wait (_tell): not past it
             told = min(told, self._first_waiting(author) - 1)
+        if self._fences:  # nor past a fence (_fence): its own later events went first
+            told = min(told, self._fences.get(author, math.inf) - 1)
         if held.awaiting <= told:
             del self._held[author]
         if not held.events:
@@ -1473,6 +1503,8 @@ class RedisHub(LocalHub):
                 self._refuse(operation.author, OVERLOADED)
             elif isinstance(operation, Describe):
                 self._described.clear()
+            elif isinstance(operation, FreeNicknames):
+                self._outbox.append(operation)  # a few bytes: else the members stay listed
 
     def _put_event(self, operation: RoomEvent) -> None:
         if self._lost_race_by(operation):
@@ -1512,9 +1544,26 @@ class RedisHub(LocalHub):
                     self._tell_joiner(author, room, news)
         self._put(operation)
 
+    def _appended(self, operation: RoomEvent, event_id: int) -> None:
+        """A room event of this node has its place in its room: ``event_id``."""
+        operation.event_id = event_id
+        if operation.then_free is not None:
+            self._leaving_settled(operation)
+
+    def _leaving_settled(self, operation: RoomEvent) -> None:
+        """A sweeper's leaving has its place, or will never have one (the nicknames go
+        free all the same): once all of them do, the dead node's nicknames are freed."""
+        free, operation.then_free = operation.then_free, None
+        assert free is not None
+        free.leavings -= 1
+        if not free.leavings:
+            self._put(free)
+
     def _never_back(self, operation: RoomEvent) -> None:
         """A room event of this node that Redis did not take: forget it, and its join."""
         self._in_flight.pop((operation.room_key, operation.seq), None)
+        if operation.then_free is not None:
+            self._leaving_settled(operation)
         if self._waiting and not self._retell_called:  # it may have waited for this one
             self._retell_called = True
             asyncio.get_running_loop().call_soon(self._tell_waiting)
@@ -1623,6 +1672,7 @@ class RedisHub(LocalHub):
         self._outbox[:0] = kept
         if self._outbox:
             self._outbox_ready.set()
+        self._pass_fences()  # (what a fence waited for may have failed)
 
     async def _send(self, batch: list[Operation]) -> None:
         """Send one pass's operations: claims first, then each room's events in one script."""
@@ -1630,22 +1680,14 @@ class RedisHub(LocalHub):
             return
         client = self._connected()
         events = [op for op in batch if isinstance(op, RoomEvent)]
-        frees = [op for op in batch if isinstance(op, FreeNicknames)]
         if len(events) < len(batch):
             events = await self._send_others(client, batch, events)
-            # Taken: if the script fails now, only its events (and the nicknames freed
-            # after them) are failed. (Sent again, a topic could overwrite a newer one; a
-            # private message would be refused though delivered.)
-            self._unsent = [*events, *frees]
+            # Taken: if the script fails now, only its events are failed. (Sent again,
+            # a topic could overwrite a newer one; a private message would be refused
+            # though delivered.)
+            self._unsent = list(events)
         # (A pass of room events alone, nearly every pass, goes straight to its script.)
         await self._append(events)
-        if frees:
-            await self._all_answered.wait()  # the leavings before them have their places
-            for free in frees:
-                keys = [self.keys.node(free.node), self.keys.presence]
-                keys += [self.keys.owner(nick) for nick in free.nicks]
-                args: list[str | int] = [free.node, FEED_CAP, *free.keys]
-                await client.evalsha(self._scripts["free"], len(keys), *keys, *args)
         self.sent_batches += 1
 
     async def _send_others(
@@ -1673,6 +1715,11 @@ class RedisHub(LocalHub):
             match op:
                 case Release(nick=nick, value=value):
                     pipe.evalsha(self._scripts["release"], 1, self.keys.owner(nick), value)
+                case FreeNicknames(node=node, keys=members, nicks=nicks):
+                    keys = [self.keys.node(node), self.keys.presence]
+                    keys += [self.keys.owner(nick) for nick in nicks]
+                    args: list[str | int] = [node, FEED_CAP, *members]
+                    pipe.evalsha(self._scripts["free"], len(keys), *keys, *args)
                 case SetTopic(room_key=key, name=name, text=text, by=by):
                     value = _topic_value(name, text, by)
                     pipe.hset(self.keys.topics, key, value)
@@ -2029,7 +2076,7 @@ class RedisHub(LocalHub):
             event_id = ran.get((op.room_key, op.seq))
             if event_id is None:
                 continue
-            op.event_id = event_id  # (passed over should Redis trim it before it is read)
+            self._appended(op, event_id)  # (passed over should Redis trim it before it is read)
             self._highest = max(self._highest, event_id)
             if isinstance(op.event, SearchStarted):  # the cluster's search id, as answered
                 self._search_ids[op.event.search_id] = event_id
@@ -2088,7 +2135,7 @@ class RedisHub(LocalHub):
         first = sent.first = int(reply[0])
         self._highest = max(self._highest, first + len(events) - 1)
         for offset, op in enumerate(events):
-            op.event_id = first + offset
+            self._appended(op, first + offset)
             if isinstance(op.event, SearchStarted):  # the cluster's search id
                 self._search_ids[op.event.search_id] = first + offset
             if op.unread and self.history is not None:
@@ -2524,7 +2571,9 @@ class RedisHub(LocalHub):
         server tells them."""
         waiting = self._waiting
         behind: dict[str, float] | None = None
-        for item in read:
+        # With a joiner's answer behind a fence: this node's events still to be told here.
+        upcoming = _later_seqs(read) if self._fences else None
+        for at, item in enumerate(read):
             event_id, key, event, origin, token, made = item
             queue = waiting.get(key)
             if queue is not None:
@@ -2538,7 +2587,8 @@ class RedisHub(LocalHub):
                     behind[key] = event_id - 1  # the others' comings wait for it in turn
                     continue
             self._deliver(key, event_id, event, origin, token, made)
-        self._pass_fences()
+            if upcoming is not None and origin is not None:
+                self._pass_fences(upcoming[at])  # its answer before what follows
 
     def _rooms_behind(self) -> dict[str, float]:
         """The rooms this node is starting to read, has read only up to a known id, or
@@ -3233,8 +3283,8 @@ class RedisHub(LocalHub):
             pipe.exists(self.keys.node(node))
         alive = await pipe.execute()
         for node, exists in zip(others, alive, strict=True):
-            if exists:
-                continue
+            if exists or self._closing:
+                continue  # (closing: the sweep on its way is finished, no other begun)
             users: dict[str, Presence] = {}
             for key, value in _hash(await client.hgetall(self.keys.users(node))).items():
                 with contextlib.suppress(ValueError):
@@ -3250,6 +3300,13 @@ class RedisHub(LocalHub):
             if swept != 1:
                 continue  # (-1: another node swept it first)
             log.warning("node %s stopped answering; its %d users are gone", node, len(users))
+            if not users:
+                continue
+            # Gone for every node (this one too: it forgets them as it reads so, and until
+            # then refuses their nicknames, still held) once the leavings have their places:
+            # whoever takes one of these nicknames then comes after them in every room.
+            nicks = [presence.nick for presence in users.values()]
+            free = FreeNicknames(node, list(users), nicks, leavings=1)  # (1: until all put)
             for key, presence in users.items():
                 rooms = [
                     room for name in presence.rooms if (room := self._rooms.get(room_key(name)))
@@ -3261,12 +3318,10 @@ class RedisHub(LocalHub):
                 if rooms:
                     event_id, ts = self.clock.stamp()
                     leave = Leave(event_id, ts, presence.nick, NODE_LOST)
-                    self._announce_to(leave, rooms, None, None)
-                self._forget_remote(key)
-            if users:  # after the leavings: whoever takes one of these nicknames then
-                # comes, in every room's order, after the member who held it left
-                nicks = [presence.nick for presence in users.values()]
-                self._put(FreeNicknames(node, list(users), nicks))
+                    self._announce_to(leave, rooms, None, None, then_free=free)
+            free.leavings -= 1
+            if not free.leavings:
+                self._put(free)
 
     def _lost(self, error: BaseException) -> None:
         """Redis stopped answering: pause, tell every member once, and try to get it back."""
@@ -3446,6 +3501,18 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _later_seqs(read: list[_Read]) -> list[float]:
+    """For each of ``read``, the lowest sequence number of this node's events after it."""
+    lowest: float = math.inf
+    later: list[float] = [math.inf] * len(read)
+    for at in range(len(read) - 1, -1, -1):
+        later[at] = lowest
+        origin = read[at][3]
+        if origin is not None:
+            lowest = min(lowest, origin.seq)
+    return later
 
 
 def _by(operation: Operation, lost: dict[Peer, str]) -> bool:
