@@ -498,6 +498,27 @@ async def test_a_line_heard_already_is_not_refused_when_its_pass_fails() -> None
     assert not hub._in_flight
 
 
+async def test_a_sweepers_leaving_read_back_frees_the_nicknames_though_its_answer_lost() -> None:
+    """A sweeper's leaving is read back from its room, and then the answer to its script
+    is lost with the connection: it has its place all the same, so the dead node's
+    nicknames are freed once (not waiting for an answer that never comes)."""
+    hub, _, _ = paused_node_with_alice()
+    room = hub._rooms[room_key("#lobby")]
+    free = redis_hub.FreeNicknames("dead", ["bob"], ["bob"], leavings=1)
+    event_id, ts = hub.clock.stamp()
+    hub._announce_to(Leave(event_id, ts, "bob", redis_hub.NODE_LOST), [room], None, None, free)
+    free.leavings -= 1  # (the sweep's own hold, as _sweep lets it go)
+    batch = hub._take_outbox()
+    (leaving,) = batch
+    assert isinstance(leaving, RoomEvent)
+    hub._positions[room.key] = "0-0"
+    fields = {"e": stream_document(leaving.event), "o": f"{hub.node}:{leaving.seq}", "n": "1"}
+    hub._read_room(room.key, [(f"{event_id}-0", fields)], [])  # the reader brought it back
+    hub._failed_batch(batch)  # the answers' reader: the connection is lost
+    hub._failed_batch(batch)  # the sender, whose send failed with it
+    assert [op for op in hub._outbox if isinstance(op, redis_hub.FreeNicknames)] == [free]
+
+
 #: The append script's answer for a pass in one room: its first id, the room's count before.
 ANSWER = b"*2\r\n:%d\r\n:%d\r\n"
 

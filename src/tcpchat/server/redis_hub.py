@@ -914,10 +914,14 @@ class RedisHub(LocalHub):
         lost = {peer for peer, value, holder in owned if holder != value}
         for peer in lost:
             self._lose_race(peer, held=True)
-        # The members as they are now: one that left meanwhile written back would stay
-        # listed for the others, one that came in meanwhile would lose the record the
-        # sender wrote (it claims its nickname in its own pass).
-        peers = [peer for peer in self._peers.values() if peer not in lost]
+        # The members as they are now, less the losers: one that left meanwhile, written
+        # back, would stay listed for the others. One that came in or renamed meanwhile
+        # has its nickname claimed in a pass of its own, not checked here: it is described
+        # after this, by the sender, behind that claim.
+        held = dict(zip(peers, values, strict=True))
+        current = [peer for peer in self._peers.values() if peer not in lost]
+        peers = [p for p in current if held.get(p) == self._owner_value(p.nick or "")]
+        written = set(peers)
         users = {nick_key(p.nick or ""): self._presence_of(p, now, wall).encode() for p in peers}
         pipe = client.pipeline(transaction=False)
         pipe.delete(self.keys.users(self.node), self.keys.swept(self.node))
@@ -934,6 +938,9 @@ class RedisHub(LocalHub):
                 if modes:
                     pipe.hset(self.keys.modes(room.key), mapping=dict[Any, Any](modes))
         await pipe.execute()
+        for peer in current:
+            if peer not in written and peer.nick is not None:
+                self.describe(peer)  # (its record, if the sender wrote it, was deleted)
 
     @property
     def _ttl(self) -> int:
@@ -2662,6 +2669,9 @@ class RedisHub(LocalHub):
             seq = self._own_seq(fields)
             if seq is not None:
                 origin = self._in_flight.pop((key, seq), None)
+                if origin is not None and origin.then_free is not None:
+                    # A sweeper's leaving read back has its place (its answer may be lost).
+                    self._appended(origin, id_number(entry_id))
             # This node's own events are not parsed again: it has them.
             parsed = origin.sent if origin is not None else _parse(fields["e"])
             if parsed is None:
