@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
@@ -85,34 +86,59 @@ async def node_process(url: str, *flags: str) -> tuple[asyncio.subprocess.Proces
     )
 
 
-async def test_a_killed_nodes_users_are_announced_gone_once_and_their_nicks_freed(
-    redis_url: str,
-) -> None:
-    """kill -9 a node: within --node-timeout the others announce its users once, free the nick."""
-    process, port = await node_process(redis_url, "--node-timeout", "1.5")
+async def once_free(client: LineClient, nick: str, seconds: float = 20) -> None:
+    """``client`` asks for ``nick`` until it is given it. (A swept node's nicknames are
+    freed a round trip after its members' leavings: who reads a leaving may find the
+    nickname taken still, for a moment.)"""
+    async with asyncio.timeout(seconds):
+        while True:
+            await client.send(nick)
+            reply = await client.expect(rf"Welcome, {re.escape(nick)}!|!!! .*")
+            if "Welcome" in reply.group(0):
+                await settled(client)
+                return
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def bob_on_a_node_to_kill(
+    cluster: Cluster,
+) -> AsyncIterator[tuple[LineClient, asyncio.subprocess.Process]]:
+    """bob on a node of ``cluster``'s Redis that is a process of its own (--node-timeout
+    1.5), his join in Redis; the process is killed on the way out if it still runs."""
+    process, port = await node_process(cluster.url, "--node-timeout", "1.5")
     try:
-        async with running_cluster(redis_url, 2) as cluster:
-            a, c = cluster.nodes
-            alice = await cluster.client(a, "alice")
-            carol = await cluster.client(c, "carol")
-            bob = await LineClient.connect(port)
-            cluster.clients.append(bob)
-            await bob.expect("Choose a nickname")
-            await bob.register("bob")
-            await settled(bob)
-            await alice.expect(r"\*\*\* bob joined")
-            process.send_signal(signal.SIGKILL)
-            await alice.expect(r"\*\*\* bob left \(server lost\)", timeout=6)
-            await carol.expect(r"\*\*\* bob left \(server lost\)", timeout=6)
-            again = await cluster.client(c, "bob")  # the nickname is free again
-            await alice.expect(r"\*\*\* bob joined")
-            await again.send("/users")
-            await again.expect(r"3 users online: alice, bob, carol")
-            assert sum("bob left" in line for line in alice.seen) == 1
+        bob = await LineClient.connect(port)
+        cluster.clients.append(bob)
+        await bob.expect("Choose a nickname")
+        await bob.register("bob")
+        await settled(bob)
+        yield bob, process
     finally:
         if process.returncode is None:
             process.kill()
         await process.communicate()
+
+
+async def test_a_killed_nodes_users_are_announced_gone_once_and_their_nicks_freed(
+    redis_url: str,
+) -> None:
+    """kill -9 a node: within --node-timeout the others announce its users once, free the nick."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, c = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        carol = await cluster.client(c, "carol")
+        async with bob_on_a_node_to_kill(cluster) as (_, process):
+            await alice.expect(r"\*\*\* bob joined")
+            process.send_signal(signal.SIGKILL)
+            await alice.expect(r"\*\*\* bob left \(server lost\)", timeout=6)
+            await carol.expect(r"\*\*\* bob left \(server lost\)", timeout=6)
+            again = await cluster.client(c)
+            await once_free(again, "bob")
+            await alice.expect(r"\*\*\* bob joined")
+            await again.send("/users")
+            await again.expect(r"3 users online: alice, bob, carol")
+            assert sum("bob left" in line for line in alice.seen) == 1
 
 
 def slow_sweeper(hub: RedisHub, pause: float, swept: asyncio.Event | None = None) -> None:
@@ -146,33 +172,18 @@ async def test_a_dead_nodes_nickname_taken_again_comes_after_its_leaving(redis_u
     it is his, while the sweeper is slow to announce his old self gone. The nickname is his
     only once that leaving is in the room: everyone sees bob leave, then join, and lists
     him; his new node does not take the leaving for his."""
-    process, port = await node_process(redis_url, "--node-timeout", "1.5")
-    try:
-        async with running_cluster(redis_url, 2) as cluster:
-            a, c = cluster.nodes
-            for node in (a, c):
-                slow_sweeper(hub_of(node), 0.5)
-            alice = await cluster.client(a, "alice")
-            carol = await cluster.client(c, "carol")
-            bob = await LineClient.connect(port)
-            cluster.clients.append(bob)
-            await bob.expect("Choose a nickname")
-            await bob.register("bob")
-            await settled(bob)
+    async with running_cluster(redis_url, 2) as cluster:
+        a, c = cluster.nodes
+        for node in (a, c):
+            slow_sweeper(hub_of(node), 0.5)
+        alice = await cluster.client(a, "alice")
+        carol = await cluster.client(c, "carol")
+        async with bob_on_a_node_to_kill(cluster) as (_, process):
             for member in (alice, carol):
                 await member.expect(r"\*\*\* bob joined")
             process.send_signal(signal.SIGKILL)
-            again = await LineClient.connect(c.port)
-            cluster.clients.append(again)
-            await again.expect("Choose a nickname")
-            for _ in range(1000):  # 20 s at most: the sweep comes within about 2.5 s
-                await again.send("bob")
-                reply = await again.expect(r"Welcome, bob!|!!! .*")
-                if "Welcome" in reply.group(0):
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("bob's nickname was never freed")
+            again = await cluster.client(c)
+            await once_free(again, "bob")  # the sweep comes within about 2.5 s
             for member in (alice, carol):
                 await member.expect(r"\*\*\* bob joined")
                 seen = [line for line in member.seen if "bob left" in line or "bob joined" in line]
@@ -183,34 +194,24 @@ async def test_a_dead_nodes_nickname_taken_again_comes_after_its_leaving(redis_u
             await again.send("/users")
             await again.expect(r"3 users online: alice, bob, carol")
             assert not any("bob left" in line for line in again.seen)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.communicate()
 
 
 async def test_a_node_closed_in_the_middle_of_a_sweep_finishes_it_first(redis_url: str) -> None:
     """Node A shuts down while its sweep of bob's dead node is on its way (its script run,
     the rest not yet): it finishes the sweep before it leaves. carol, on node C, sees bob
     leave, no longer lists him, and bob may take his nickname again."""
-    process, port = await node_process(redis_url, "--node-timeout", "1.5")
-    try:
-        async with running_cluster(redis_url, 2) as cluster:
-            a, c = cluster.nodes
+    async with running_cluster(redis_url, 2) as cluster:
+        a, c = cluster.nodes
 
-            async def never(client: aioredis.Redis) -> None:
-                """C sweeps no one: A does."""
+        async def never(client: aioredis.Redis) -> None:
+            """C sweeps no one: A does."""
 
-            hub_of(c)._sweep = never  # type: ignore[method-assign]
-            swept = asyncio.Event()
-            slow_sweeper(hub_of(a), 0.5, swept)
-            await cluster.client(a, "alice")
-            carol = await cluster.client(c, "carol")
-            bob = await LineClient.connect(port)
-            cluster.clients.append(bob)
-            await bob.expect("Choose a nickname")
-            await bob.register("bob")
-            await settled(bob)
+        hub_of(c)._sweep = never  # type: ignore[method-assign]
+        swept = asyncio.Event()
+        slow_sweeper(hub_of(a), 0.5, swept)
+        await cluster.client(a, "alice")
+        carol = await cluster.client(c, "carol")
+        async with bob_on_a_node_to_kill(cluster) as (_, process):
             await carol.expect(r"\*\*\* bob joined")
             process.send_signal(signal.SIGKILL)
             async with asyncio.timeout(10):
@@ -219,11 +220,7 @@ async def test_a_node_closed_in_the_middle_of_a_sweep_finishes_it_first(redis_ur
             await carol.expect(r"\*\*\* bob left \(server lost\)")
             await carol.send("/users")
             await carol.expect(r"1 user online: carol$")
-            await cluster.client(c, "bob")
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.communicate()
+            await once_free(await cluster.client(c), "bob")
 
 
 async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
@@ -2046,8 +2043,8 @@ async def test_a_sweep_cut_off_before_its_script_is_done_by_the_next_one(
             await sweeper._sweep(admin)
             await bob.expect(r"\*\*\* alice left \(server lost\)")
             assert not await admin.sismember(node.keys.nodes, node.node)
-            assert await admin.get(node.keys.owner("alice")) is None
-            again = await cluster.client(b, "alice")  # her nickname is free
+            again = await cluster.client(b)
+            await once_free(again, "alice")  # her nickname is free, once the leaving is in
             await again.send("/users")
             await again.expect(r"2 users online: alice, bob")
 
@@ -2216,13 +2213,7 @@ async def test_a_swept_nickname_is_refused_on_the_sweepers_node_until_it_is_free
                 await sweeper._sweep(admin)
                 await newcomer.send("alice")
                 await newcomer.expect(r"!!! .*'alice' is taken")
-            for _ in range(250):  # the sender back: the leaving, then the nickname free
-                await newcomer.send("alice")
-                reply = await newcomer.expect(r"Welcome, alice!|!!! .*")
-                if "Welcome" in reply.group(0):
-                    break
-                await asyncio.sleep(0.02)
-            await settled(newcomer)
+            await once_free(newcomer, "alice")  # the sender back: the leaving, then free
         assert not any("another server" in line for line in newcomer.seen)
 
 
