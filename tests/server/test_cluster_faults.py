@@ -223,6 +223,33 @@ async def test_a_node_closed_in_the_middle_of_a_sweep_finishes_it_first(redis_ur
             await once_free(await cluster.client(c), "bob")
 
 
+@pytest.mark.parametrize("paused", [False, True])
+async def test_a_node_whose_sweep_failed_as_it_closes_still_closes(
+    redis_url: str, caplog: pytest.LogCaptureFixture, paused: bool
+) -> None:
+    """Node A closes while the sweep it was making has failed (Redis cut it off). It closes
+    all the same: running, it says so and leaves the cluster cleanly; paused, as a paused
+    node does (the others sweep it)."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        await cluster.alice_and_bob()
+        node = hub_of(a)
+
+        async def cut_off() -> None:
+            raise RedisConnectionError("Connection closed by server.")
+
+        node._sweeping = asyncio.create_task(cut_off())
+        await asyncio.sleep(0)  # (it has failed)
+        if paused:
+            node._running.clear()
+        await a.close()
+        admin = hub_of(b)._connected()
+        assert bool(await admin.sismember(node.keys.nodes, node.node)) is paused
+        if not paused:
+            assert "its sweep failed as it closed" in caplog.text
+            assert "left the cluster uncleanly" not in caplog.text
+
+
 async def test_redis_stopping_pauses_the_chat_and_its_return_resumes_it(
     own_redis: RedisServer,
 ) -> None:
