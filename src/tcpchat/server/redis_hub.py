@@ -910,15 +910,14 @@ class RedisHub(LocalHub):
         holders = (await pipe.execute())[3::2]
         # The nicknames first, then the records: one taken by another node meanwhile is the
         # winner's, and no record of this node's may name it.
-        owned = zip(peers, values, holders, strict=True)
-        lost = {peer for peer, value, holder in owned if holder != value}
+        held = dict(zip(peers, values, strict=True))
+        lost = {peer for peer, holder in zip(peers, holders, strict=True) if holder != held[peer]}
         for peer in lost:
             self._lose_race(peer, held=True)
         # The members as they are now, less the losers: one that left meanwhile, written
         # back, would stay listed for the others. One that came in or renamed meanwhile
         # has its nickname claimed in a pass of its own, not checked here: it is described
         # after this, by the sender, behind that claim.
-        held = dict(zip(peers, values, strict=True))
         current = [peer for peer in self._peers.values() if peer not in lost]
         peers = [p for p in current if held.get(p) == self._owner_value(p.nick or "")]
         written = set(peers)
