@@ -14,7 +14,7 @@ from tcpchat.core.events import Join
 from tcpchat.core.rooms import room_key
 from tcpchat.server.chat import ChatServer
 from tcpchat.server.cluster_view import ClusterRoom
-from tcpchat.server.redis_hub import RedisHub
+from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT, RedisHub
 from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
@@ -338,6 +338,48 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
         assert not any(" joined" in line and "ben" not in line for line in dora.seen)
         joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
         assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
+
+
+async def test_events_of_one_script_in_two_channels_are_told_in_their_order(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """ann says a line in #a, parts #b and kicks carl from #a, in one write, which goes to
+    Redis in one append script: its events land in #a, #b, then #a again. Node B's XREAD,
+    blocked, is answered by Redis before 7.2 with the one stream whose news woke it (#a:
+    the line and the kick); #b's part comes in the next. ben, in both channels on B,
+    hears the part before the kick all the same, as a single server tells them. (Told a
+    nick change after a part it made before, in another channel, his client would keep
+    the old nick there: a stale list.)"""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        carl = await irc_member(cluster, 1, "carl")
+        for member in (ann, ben, carl):
+            await member.send("JOIN #a,#b")
+            await member.expect(r" 366 \S+ #b ")
+        await ann.expect(r"^:carl!carl@tcpchat JOIN #b$")
+        await ben.expect(r"^:carl!carl@tcpchat JOIN #b$")
+        await ben.sync()
+        mark = len(ben.seen)
+        hub = hub_of(cluster.nodes[0])
+        hold_scripts(cluster, proxy)
+        for n in range(SCRIPTS_IN_FLIGHT):  # the scripts in flight, each of one line
+            await ann.send(f"PRIVMSG #a :{n}")
+            await wait_until(lambda n=n: hub._scripts_out == n + 1)  # type: ignore[misc]
+        await ann.send(f"PRIVMSG #a :{SCRIPTS_IN_FLIGHT}")  # taken by the sender, waiting
+        await wait_until(lambda: hub._sending and not hub._outbox)
+        await ann.send("PRIVMSG #a :hi", "PART #b", "KICK #a carl :out")  # the next pass
+        await wait_until(lambda: len(hub._in_flight) == SCRIPTS_IN_FLIGHT + 4)
+        await proxy.release()
+        await ben.expect(r" KICK #a carl out$")
+        await ben.sync()
+        told = [line for line in ben.seen[mark:] if line.startswith(":ann")]
+        assert told[SCRIPTS_IN_FLIGHT + 1 :] == [
+            ":ann!ann@tcpchat PRIVMSG #a :hi",
+            ":ann!ann@tcpchat PART #b",
+            ":ann!ann@tcpchat KICK #a carl out",
+        ], told
+        assert await stale_channels(ben, "ben") == []
 
 
 async def test_a_joiner_hears_what_a_member_of_its_node_did_before_it_is_answered(

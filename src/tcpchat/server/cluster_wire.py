@@ -156,7 +156,7 @@ def event_arguments(slot: int, seq: int, token: str, document: str, more: list[s
     return packed + bulk_strings(more)
 
 
-def xread_entries(reply: Any) -> Iterable[tuple[str, Entries]]:
+def xread_entries(reply: Any) -> list[tuple[str, Entries]]:
     """``XREAD``'s reply as (stream, entries), read from what hiredis parsed (no redis-py
     callback runs on the node's reading connection), in either protocol: RESP2's
     ``[[stream, [[id, [field, value, ...]], ...]], ...]`` or RESP3's map of stream to

@@ -572,10 +572,12 @@ class RedisHub(LocalHub):
         # before something earlier in another of its rooms, and what follows it (_tell).
         self._waiting: dict[str, list[_Read]] = {}
         # Rooms read only up to a known id: started from the one before this node's first
-        # event there, or cut short by XREAD's count. A reply to an XREAD that asked for
-        # them has them read up to its moment (_asked: those the one on its way asks for).
+        # event there, cut short by XREAD's count, or left out of a blocked XREAD's reply
+        # (_read_rooms). A reply to an XREAD that asked for them has them read up to its
+        # moment (_asked: those the one on its way asks for).
         self._read_to: dict[str, int] = {}
         self._asked: tuple[str, ...] = ()
+        self._blocking = False  # the XREAD on its way waits for news (BLOCK)
         # Rooms being started: this node's first event in each, as its script answered.
         self._first_ids: dict[str, int] = {}
         self._retell_called = False  # _tell_waiting is called soon
@@ -2401,11 +2403,13 @@ class RedisHub(LocalHub):
             return  # a connection given up
         if self._read_to:
             self._asked = tuple(key for key in self._read_to if self._positions.get(key))
-        reader.send(
-            command("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *self._streams())
-        )
+        # Rooms read only so far are read at once, without waiting for news: what waits
+        # for them (_waiting) would otherwise wait for the next news, BLOCK_MS at worst.
+        self._blocking = not self._asked
+        block = ("BLOCK", BLOCK_MS) if self._blocking else ()
+        reader.send(command("XREAD", "COUNT", READ_COUNT, *block, "STREAMS", *self._streams()))
         loop = asyncio.get_running_loop()
-        self._read_due = loop.time() + BLOCK_MS / 1000 + REPLY_TIMEOUT
+        self._read_due = loop.time() + (BLOCK_MS / 1000 if self._blocking else 0) + REPLY_TIMEOUT
         if self._read_timer is None:
             self._read_timer = loop.call_at(self._read_due, self._read_overdue)
 
@@ -2432,14 +2436,17 @@ class RedisHub(LocalHub):
             return
         try:
             rooms: list[tuple[str, Entries]] = []
-            for stream, entries in xread_entries(reply):
+            streams = xread_entries(reply)
+            for stream, entries in streams:
                 if stream == self.keys.presence:
                     self._read_presence(entries)
                 elif stream == self.keys.inbox(self.node):
                     self._read_inbox(entries)
                 else:
                     rooms.append((_room_key_of(stream), entries))
-            self._read_rooms(rooms)
+            # A blocked XREAD is answered, before Redis 7.2, with the one stream whose
+            # news woke it: the others may have news of the same moment, left out.
+            self._read_rooms(rooms, whole=not (self._blocking and len(streams) == 1))
         except Exception as exc:
             log.exception("node %s: acting on what it read from Redis failed", self.node)
             self._reading_lost(reader, exc)
@@ -2524,14 +2531,23 @@ class RedisHub(LocalHub):
                 self.clock.seen(event.id)
                 self.send(peer, event)
 
-    def _read_rooms(self, rooms: list[tuple[str, Entries]]) -> None:
+    def _read_rooms(self, rooms: list[tuple[str, Entries]], *, whole: bool = True) -> None:
         """The rooms' entries an XREAD brought, with those waiting, told in id order
-        (_tell)."""
+        (_tell). ``whole``: the reply has every stream read up to its moment; otherwise
+        only those it brings, and the others are read only up to where they were, until
+        the next reply (read at once) brings them up to its moment."""
         asked, self._asked = self._asked, ()
-        for key in asked:
-            self._read_to.pop(key, None)  # read up to this reply's moment now
+        if whole:
+            for key in asked:
+                self._read_to.pop(key, None)  # read up to this reply's moment now
+        else:
+            for key, position in self._positions.items():
+                if position is not None and key not in self._read_to:
+                    self._read_to[key] = id_number(position)
         read: list[_Read] = []
         for key, entries in rooms:
+            if not whole:
+                self._read_to.pop(key, None)  # this one is read up to the reply's moment
             if len(entries) >= READ_COUNT:
                 self._read_to[key] = id_number(entries[-1][0])  # more may come after
             self._read_room(key, entries, read)
