@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from tcpchat.core.events import AIAnswer, PrivateMessage, SearchStarted
 from tcpchat.core.nicks import nick_key, nick_skeleton
 from tcpchat.core.pacing import FlushGate
 from tcpchat.core.render import to_json
-from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT, RedisHub
+from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT, UNDELIVERED_KEPT, RedisHub
 from tests.support.cluster import hub_of, running_cluster, settled
 from tests.support.faults import wait_until
 from tests.support.helpers import LineClient
@@ -397,6 +399,88 @@ async def test_a_member_that_loses_a_race_for_a_new_nickname_leaves_under_its_ol
         await dave.expect(r"\*\*\* carol: in #lobby")
         assert not any("known as" in line for line in dave.seen)
         assert not any("carol left" in line for line in dave.seen + carol.seen)
+
+
+async def test_a_private_message_to_a_member_renamed_meanwhile_is_said_not_delivered(
+    redis_url: str,
+) -> None:
+    """alice's node still knows bob by his old nickname when her /msg goes (its mirror is
+    behind his rename on node B): B finds no bob, and alice, who saw her message as sent,
+    is told it was not delivered, rather than nothing. Her next lines are not held up."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        hub_of(a)._stop_reading_streams()  # her node's mirror stays as it is
+        await bob.send("/nick bobby")
+        await wait_until(lambda: hub_of(b).find("bobby") is not None)
+        await alice.send("/msg bob are you there?")
+        await alice.expect(r"\[private\] alice -> bob: are you there\?")
+        hub_of(a)._read_streams()
+        await alice.expect(
+            r"!!! bob left or changed nickname as your message was on its way; "
+            r"it was not delivered"
+        )
+        await alice.send("still here")
+        await bob.expect(r"<alice> still here")
+        assert not any("are you there" in line for line in bob.seen)
+
+
+async def test_a_not_delivered_notice_that_finds_no_one_is_dropped(redis_url: str) -> None:
+    """The sender has gone too by the time its notice arrives: the notice is dropped, and
+    never answered in turn (it names no one to tell), so no notice goes back and forth."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        sender, receiver = hub_of(a), hub_of(b)
+        event_id, ts = sender.clock.stamp()
+        message = PrivateMessage(event_id, ts, "zed", "nobody", "hello?")
+        entry = {
+            "k": nick_key("nobody"),
+            "e": json.dumps(to_json(message)),
+            "u": f"{sender.node}:98",
+            "f": nick_key("zed"),
+        }
+        client = sender._connected()
+        inbox_a, inbox_b = sender.keys.inbox(sender.node), receiver.keys.inbox(receiver.node)
+        before_a, before_b = await client.xlen(inbox_a), await client.xlen(inbox_b)
+        last: Any = await client.xrevrange(inbox_a, count=1)
+        after = str(last[0][0]) if last else "0-0"
+        await client.xadd(inbox_b, entry)  # type: ignore[arg-type]
+        read: Any = await client.xread({inbox_a: after}, count=1, block=5000)
+        [[_, [(notice_id, notice)]]] = read
+        assert "not delivered" in notice["e"]
+        assert "f" not in notice
+        await wait_until(lambda: sender._inbox_position == notice_id)
+        await alice.send("/msg bob after it")
+        await bob.expect(r"\[private\] alice -> bob: after it")
+        # Node A read the notice for zed, whom it has not: nothing went back to B.
+        assert await client.xlen(inbox_a) == before_a + 1
+        assert await client.xlen(inbox_b) == before_b + 2  # zed's, then alice's
+        assert not any("not delivered" in line for line in alice.seen + bob.seen)
+
+
+async def test_not_delivered_notices_redis_refuses_are_dropped_and_logged(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Notices waiting for Redis are bounded; those Redis refuses are dropped with a log
+    line that counts them, and the next one goes as usual."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, _bob = await cluster.alice_and_bob()
+        receiver = hub_of(b)
+        client = receiver._connected()
+        await client.set(receiver.keys.inbox("ghost"), "not a stream")  # XADD: WRONGTYPE
+        event_id, ts = receiver.clock.stamp()
+        message = PrivateMessage(event_id, ts, "alice", "bob", "hi")
+        for _ in range(UNDELIVERED_KEPT + 5):
+            receiver._not_delivered("ghost", nick_key("alice"), message)
+        assert len(receiver._undelivered) == UNDELIVERED_KEPT
+        assert receiver._telling_undelivered is not None
+        await receiver._telling_undelivered
+        assert not receiver._undelivered
+        assert f"could not tell {UNDELIVERED_KEPT} senders" in caplog.text
+        receiver._not_delivered(hub_of(a).node, nick_key("alice"), message)
+        await alice.expect(r"!!! bob left or changed nickname as your message was on its way")
 
 
 async def test_an_inbox_entry_written_twice_is_told_once(redis_url: str) -> None:

@@ -64,7 +64,13 @@ from redis.exceptions import (
 )
 
 from tcpchat.config import DEFAULT_ROOM_STREAM_MAX
-from tcpchat.core.errors import ClusterUnavailable, NickTaken, RemoteProtocolError, StoreError
+from tcpchat.core.errors import (
+    ClusterUnavailable,
+    CommandError,
+    NickTaken,
+    RemoteProtocolError,
+    StoreError,
+)
 from tcpchat.core.events import (
     AIAnswer,
     AIDelta,
@@ -78,6 +84,7 @@ from tcpchat.core.events import (
     NickChange,
     Notice,
     Part,
+    PrivateMessage,
     SearchFailed,
     SearchStarted,
 )
@@ -186,6 +193,13 @@ LOST_RACE = "nickname taken on another server at the same moment"
 #: written twice once (redis-py sends a pipeline again if its connection went after Redis
 #: ran it): far more than can be on their way at once.
 INBOX_REMEMBERED = 10_000
+#: Said to the sender of a private message whose recipient its node no longer had.
+NOT_DELIVERED = (
+    "{nick} left or changed nickname as your message was on its way; it was not delivered"
+)
+#: At most this many such notices wait for Redis (_tell_undelivered); past it, more are
+#: dropped: each waits one round trip, so only a node far behind Redis comes near it.
+UNDELIVERED_KEPT = 1_000
 #: How many members that lost a race for a nickname a node remembers (_race_lost): such
 #: races take two registrations in the same moment, so a handful a day at most.
 RACES_REMEMBERED = 1_000
@@ -566,6 +580,10 @@ class RedisHub(LocalHub):
         # The latest entries read from the inbox, by their own names: one written twice
         # is told once.
         self._inbox_read: OrderedDict[str, None] = OrderedDict()
+        # Notices for other nodes' senders whose private message found no one here
+        # (inbox, fields), and the task writing them, apart from the outbox.
+        self._undelivered: deque[tuple[str, dict[Any, Any]]] = deque()
+        self._telling_undelivered: asyncio.Task[None] | None = None
         self._presence_position = "0-0"
         self._counts: dict[str, int] = {}  # per room: the count of the last entry read
         # Read, not yet told, by room: a coming or going that a member here could hear
@@ -692,6 +710,8 @@ class RedisHub(LocalHub):
         self._stop_reading_answers()
         if self._acting is not None:
             await _cancel([self._acting])
+        if self._telling_undelivered is not None:
+            await _cancel([self._telling_undelivered])
         await self._disconnect()
 
     async def _finish_sweep(self, sweeping: asyncio.Task[None]) -> None:
@@ -1734,13 +1754,10 @@ class RedisHub(LocalHub):
                     self._feed(pipe, "topic", key, value)
                 case ShareBan(ban=ban, lifted=lifted):
                     self._feed(pipe, "unban" if lifted else "ban", ban.room_key, ban_json(ban))
-                case Direct(node=node, key=key, event=event):
-                    document = json.dumps(to_json(event), ensure_ascii=False)
-                    self._directs += 1
-                    # "u": this entry's own name, should redis-py send the pipeline again
-                    # (its connection lost after Redis ran it).
-                    fields: dict[Any, Any] = {"k": key, "e": document}
-                    fields["u"] = f"{self.node}:{self._directs}"
+                case Direct(node=node, key=key, event=event, author=author):
+                    fields = self._inbox_entry(key, event)
+                    if isinstance(event, PrivateMessage) and author is not None and author.nick:
+                        fields["f"] = nick_key(author.nick)  # whom to tell if no one is there
                     pipe.xadd(self.keys.inbox(node), fields, maxlen=FEED_CAP, approximate=True)
         self._describe_all(pipe, described)
         if len(pipe):
@@ -2527,9 +2544,60 @@ class RedisHub(LocalHub):
                     self._inbox_read.popitem(last=False)
             peer = self._peers.get(fields["k"])
             event = _parse(fields["e"])
-            if peer is not None and event is not None:
+            if event is None:
+                continue
+            if type(event) is Error:
+                # A notice for one member: this node's to number, as its own replies. The
+                # id of the node that made it can be above room events not read here yet,
+                # and the replies made here after it would be numbered after them.
+                event = dataclasses.replace(event, id=self.clock.stamp()[0])
+            else:
                 self.clock.seen(event.id)
+            if peer is not None:
                 self.send(peer, event)
+            elif isinstance(event, PrivateMessage) and fields.get("f"):
+                self._not_delivered(name.rpartition(":")[0], fields["f"], event)
+
+    def _inbox_entry(self, key: str, event: Event) -> dict[Any, Any]:
+        """An inbox entry for the member ``key``. "u" is the entry's own name, should
+        redis-py send it again (its connection lost after Redis ran it)."""
+        self._directs += 1
+        document = json.dumps(to_json(event), ensure_ascii=False)
+        return {"k": key, "e": document, "u": f"{self.node}:{self._directs}"}
+
+    def _not_delivered(self, node: str, sender: str, message: PrivateMessage) -> None:
+        """A private message came for a member who is here no more (it left, or renamed
+        as the message travelled): its sender, who saw it as sent, is told it was not.
+
+        The notice goes apart from the outbox, in a task of its own: it is in no room's
+        order, and this node's own lines must not wait behind it."""
+        if not node or node == self.node or len(self._undelivered) >= UNDELIVERED_KEPT:
+            return
+        event_id, ts = self.clock.stamp()
+        text = NOT_DELIVERED.format(nick=message.recipient)
+        entry = self._inbox_entry(sender, Error(event_id, ts, CommandError.code, text))
+        self._undelivered.append((self.keys.inbox(node), entry))
+        if self._telling_undelivered is None or self._telling_undelivered.done():
+            self._telling_undelivered = asyncio.create_task(
+                self._tell_undelivered(), name="cluster undelivered"
+            )
+
+    async def _tell_undelivered(self) -> None:
+        while self._undelivered:
+            inbox, entry = self._undelivered[0]
+            try:
+                await self._connected().xadd(inbox, entry, maxlen=FEED_CAP, approximate=True)
+            except (RedisError, OSError, ClusterUnavailable) as exc:
+                log.warning(
+                    "node %s could not tell %d senders that their private message was not "
+                    "delivered: %s",
+                    self.node,
+                    len(self._undelivered),
+                    _said(exc),
+                )
+                self._undelivered.clear()
+                return
+            self._undelivered.popleft()
 
     def _read_rooms(self, rooms: list[tuple[str, Entries]], *, whole: bool = True) -> None:
         """The rooms' entries an XREAD brought, with those waiting, told in id order
