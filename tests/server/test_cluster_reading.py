@@ -172,3 +172,83 @@ async def test_a_reply_on_a_connection_the_node_gave_up_is_dropped() -> None:
     assert transport.protocol is not reader
     assert len(transport.written) == 2
     await stop(hub)
+
+
+def one_stream_reply(stream: str, entry_id: str, fields: dict[str, str]) -> bytes:
+    """An XREAD reply in RESP3 that brings ``stream`` alone, one entry."""
+
+    def bulk(text: str) -> bytes:
+        return b"$%d\r\n%s\r\n" % (len(text.encode()), text.encode())
+
+    flat = b"".join(bulk(k) + bulk(v) for k, v in fields.items())
+    entry = b"*2\r\n" + bulk(entry_id) + b"*%d\r\n" % (2 * len(fields)) + flat
+    return b"%1\r\n" + bulk(stream) + b"*1\r\n" + entry
+
+
+def node_reading_rooms(transport: StandInTransport, positions: dict[str, str]) -> RedisHub:
+    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    hub._positions.update(positions)
+    hub._reading = connection_on(transport)
+    hub._running.set()
+    hub._read_streams()
+    return hub
+
+
+async def test_a_blocked_read_that_brings_one_stream_is_followed_by_a_read_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis before 7.2 answers a blocked XREAD with the one stream whose news woke it:
+    the node's other rooms are read only up to where they were, and the next XREAD goes
+    without BLOCK, timed as such (not by the blocked one's later deadline); its reply
+    has every room read up to its moment, and the XREAD after it blocks again."""
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 60_000)
+    monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 0.05)
+    transport = StandInTransport()
+    hub = node_reading_rooms(transport, {"#a": "10-0", "#b": "11-0"})
+    try:
+        assert b"BLOCK" in transport.written[0]
+        wake = one_stream_reply(hub.keys.inbox(hub.node), "5-0", {"w": "1"})
+        transport.protocol.data_received(wake)
+        assert hub._read_to == {"#a": 10, "#b": 11}
+        await wait_for_xread(transport, 2)
+        assert b"BLOCK" not in transport.written[1]
+        transport.protocol.data_received(b"_\r\n")  # nothing new anywhere
+        assert hub._read_to == {}
+        await wait_for_xread(transport, 3)
+        assert b"BLOCK" in transport.written[2]
+        transport.protocol.data_received(wake.replace(b"5-0", b"6-0"))
+        await wait_for_xread(transport, 4)
+        assert b"BLOCK" not in transport.written[3]
+        await asyncio.sleep(0.3)  # unanswered: past its own deadline, not the minute
+        assert not hub._running.is_set()
+    finally:
+        await stop(hub)
+
+
+async def test_a_read_that_brings_several_streams_has_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reply with two streams was not a wake-up by one: the rooms are read up to its
+    moment, and the next XREAD blocks."""
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 60_000)
+    transport = StandInTransport()
+    hub = node_reading_rooms(transport, {"#a": "10-0", "#b": "11-0"})
+    try:
+        inbox = one_stream_reply(hub.keys.inbox(hub.node), "5-0", {"w": "1"})
+        own = {"node": hub.node, "op": "user", "key": "x", "v": ""}  # (its own: passed over)
+        presence = one_stream_reply(hub.keys.presence, "7-0", own)
+        both = b"%2\r\n" + inbox.removeprefix(b"%1\r\n") + presence.removeprefix(b"%1\r\n")
+        transport.protocol.data_received(both)
+        assert hub._read_to == {}
+        await wait_for_xread(transport, 2)
+        assert b"BLOCK" in transport.written[1]
+    finally:
+        await stop(hub)
+
+
+async def wait_for_xread(transport: StandInTransport, count: int) -> None:
+    """Until the node has written ``count`` XREADs (the next goes a turn of the loop or so
+    after a reply)."""
+    async with asyncio.timeout(5):
+        while len(transport.written) < count:  # noqa: ASYNC110 - no event to wait on
+            await asyncio.sleep(0.001)

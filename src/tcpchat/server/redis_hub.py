@@ -2427,7 +2427,10 @@ class RedisHub(LocalHub):
         reader.send(command("XREAD", "COUNT", READ_COUNT, *block, "STREAMS", *self._streams()))
         loop = asyncio.get_running_loop()
         self._read_due = loop.time() + (BLOCK_MS / 1000 if self._blocking else 0) + REPLY_TIMEOUT
-        if self._read_timer is None:
+        timer = self._read_timer
+        if timer is None or self._read_due < timer.when():  # (a read without BLOCK: sooner)
+            if timer is not None:
+                timer.cancel()
             self._read_timer = loop.call_at(self._read_due, self._read_overdue)
 
     def _read_overdue(self) -> None:
