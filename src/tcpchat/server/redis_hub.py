@@ -584,6 +584,7 @@ class RedisHub(LocalHub):
         # (inbox, fields), and the task writing them, apart from the outbox.
         self._undelivered: deque[tuple[str, dict[Any, Any]]] = deque()
         self._telling_undelivered: asyncio.Task[None] | None = None
+        self._undelivered_dropped = 0  # since the last log line that counted them
         self._presence_position = "0-0"
         self._counts: dict[str, int] = {}  # per room: the count of the last entry read
         # Read, not yet told, by room: a coming or going that a member here could hear
@@ -2574,7 +2575,10 @@ class RedisHub(LocalHub):
 
         The notice goes apart from the outbox, in a task of its own: it is in no room's
         order, and this node's own lines must not wait behind it."""
-        if not node or node == self.node or len(self._undelivered) >= UNDELIVERED_KEPT:
+        if not node or node == self.node:
+            return
+        if len(self._undelivered) >= UNDELIVERED_KEPT:
+            self._undelivered_dropped += 1  # (counted in the log once those before are sent)
             return
         event_id, ts = self.clock.stamp()
         text = NOT_DELIVERED.format(nick=message.recipient)
@@ -2590,17 +2594,25 @@ class RedisHub(LocalHub):
             inbox, entry = self._undelivered[0]
             try:
                 await self._connected().xadd(inbox, entry, maxlen=FEED_CAP, approximate=True)
-            except (RedisError, OSError, ClusterUnavailable) as exc:
-                log.warning(
-                    "node %s could not tell %d senders that their private message was not "
-                    "delivered: %s",
-                    self.node,
-                    len(self._undelivered),
-                    _said(exc),
-                )
+            except Exception as exc:
+                if not isinstance(exc, RedisError | OSError | ClusterUnavailable):
+                    log.exception("node %s: telling a sender failed", self.node)
+                self._undelivered_dropped += len(self._undelivered)
                 self._undelivered.clear()
-                return
+                why = _said(exc)
+                break
             self._undelivered.popleft()
+        else:
+            why = f"more than {UNDELIVERED_KEPT} waited for Redis"
+        if self._undelivered_dropped:
+            log.warning(
+                "node %s could not tell %d senders that their private message was not "
+                "delivered: %s",
+                self.node,
+                self._undelivered_dropped,
+                why,
+            )
+            self._undelivered_dropped = 0
 
     def _read_rooms(self, rooms: list[tuple[str, Entries]], *, whole: bool = True) -> None:
         """The rooms' entries an XREAD brought, with those waiting, told in id order
