@@ -401,6 +401,16 @@ async def test_a_member_that_loses_a_race_for_a_new_nickname_leaves_under_its_ol
         assert not any("carol left" in line for line in dave.seen + carol.seen)
 
 
+def handmade_entry(
+    sender: RedisHub, author: str, recipient: str, text: str, number: int
+) -> dict[str, str]:
+    """A private message's inbox entry as ``sender`` would write it, the ``number``-th."""
+    event_id, ts = sender.clock.stamp()
+    message = PrivateMessage(event_id, ts, author, recipient, text)
+    document = json.dumps(to_json(message))
+    return {"k": nick_key(recipient), "e": document, "u": f"{sender.node}:{number}"}
+
+
 async def test_a_private_message_to_a_member_renamed_meanwhile_is_said_not_delivered(
     redis_url: str,
 ) -> None:
@@ -432,14 +442,8 @@ async def test_a_not_delivered_notice_that_finds_no_one_is_dropped(redis_url: st
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         sender, receiver = hub_of(a), hub_of(b)
-        event_id, ts = sender.clock.stamp()
-        message = PrivateMessage(event_id, ts, "zed", "nobody", "hello?")
-        entry = {
-            "k": nick_key("nobody"),
-            "e": json.dumps(to_json(message)),
-            "u": f"{sender.node}:98",
-            "f": nick_key("zed"),
-        }
+        entry = handmade_entry(sender, "zed", "nobody", "hello?", 98)
+        entry["f"] = nick_key("zed")
         client = sender._connected()
         inbox_a, inbox_b = sender.keys.inbox(sender.node), receiver.keys.inbox(receiver.node)
         before_a, before_b = await client.xlen(inbox_a), await client.xlen(inbox_b)
@@ -492,9 +496,7 @@ async def test_an_inbox_entry_written_twice_is_told_once(redis_url: str) -> None
         a, b = cluster.nodes
         alice, bob = await cluster.alice_and_bob()
         sender, receiver = hub_of(a), hub_of(b)
-        event_id, ts = sender.clock.stamp()
-        message = PrivateMessage(event_id, ts, "alice", "bob", "only once")
-        entry = {"k": "bob", "e": json.dumps(to_json(message)), "u": f"{sender.node}:99"}
+        entry = handmade_entry(sender, "alice", "bob", "only once", 99)
         client = sender._connected()
         for _ in range(2):
             await client.xadd(receiver.keys.inbox(receiver.node), entry)  # type: ignore[arg-type]
