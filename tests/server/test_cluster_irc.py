@@ -382,6 +382,36 @@ async def test_events_of_one_script_in_two_channels_are_told_in_their_order(
         assert await stale_channels(ben, "ben") == []
 
 
+async def test_news_owed_to_a_joiner_comes_after_what_other_rooms_said_before_it(
+    redis_url: str,
+) -> None:
+    """ann, on node A with its reader stopped, joins #a, which A does not read yet; ben,
+    on node B, changed nick (in #lobby, where ann is) and joined #a just before. As A
+    starts reading #a, ann is owed "benny joined", from #a's stream before her join; but
+    the rename, said before it in #lobby, is not read on A yet. The news waits for A to
+    read its other rooms up to that moment, and ann hears the rename first, as a single
+    server tells them."""
+    async with irc_cluster(redis_url) as cluster:
+        a = cluster.nodes[0]
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+        await ann.sync()
+        mark = len(ann.seen)
+        hub_of(a)._stop_reading_streams()  # what B says now reaches A only later
+        await ben.send("NICK benny", "JOIN #a")
+        await ben.expect(r" 366 benny #a ")
+        await ann.send("JOIN #a")
+        await ann.expect(r" 366 ann #a ")
+        await wait_until(lambda: hub_of(a)._positions.get(room_key("#a")) is not None)  # started
+        hub_of(a)._read_streams()
+        await ann.expect(r"^:benny!benny@tcpchat JOIN #a$")
+        await ann.sync()
+        told = [line for line in ann.seen[mark:] if line.startswith(":ben")]
+        assert told == [":ben!ben@tcpchat NICK benny", ":benny!benny@tcpchat JOIN #a"], told
+        assert await stale_channels(ann, "ann") == []
+
+
 async def test_a_joiner_hears_what_a_member_of_its_node_did_before_it_is_answered(
     redis_url: str, redis_server: RedisServer
 ) -> None:

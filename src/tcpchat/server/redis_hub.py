@@ -315,6 +315,19 @@ class RoomEvent:
     then_free: FreeNicknames | None = None
 
 
+@dataclass(slots=True, eq=False)
+class _OwedNews:
+    """News a joiner is owed as its node starts reading a room (``room_key``), waiting for
+    the node's other rooms to be read up to that moment (_start_reading): ``owed`` (each
+    joiner, the event, its announcement token), then the operators' changes for those
+    answered before (``changes``)."""
+
+    room_key: str
+    owed: list[tuple[Peer, Event, str]]
+    answered: list[Peer]
+    changes: list[ModeChange]
+
+
 #: A room's entry read, not yet told: what _deliver takes (its id, the room's key, the
 #: event, this node's own RoomEvent if it is one, its announcement token, 'made').
 _Read = tuple[int, str, Event, RoomEvent | None, str, bool]
@@ -600,6 +613,9 @@ class RedisHub(LocalHub):
         # Rooms being started: this node's first event in each, as its script answered.
         self._first_ids: dict[str, int] = {}
         self._retell_called = False  # _tell_waiting is called soon
+        # News owed to joiners of rooms this node started reading, told in id order among
+        # what the next whole reply brings of the node's other rooms (_start_reading).
+        self._owed_later: list[_OwedNews] = []
         self._remote: dict[str, RemotePeer] = {}  # nick key -> a user on another node
         # Users of other nodes that a room this node reads shows, with no presence: their
         # join was read before their presence, or their presence is gone before their going.
@@ -2245,20 +2261,43 @@ class RedisHub(LocalHub):
         # just before that event, so a nick change told after it would rename wrongly.
         self._tell_waiting()
         if isinstance(room, ClusterRoom):
-            for peer, event in owed:
-                token = tokens.get(event.id)
-                # (A nick change or leaving owed as a join or a part is this room's alone.)
-                first = (
-                    token is None or type(event) not in _TOLD_ONCE or self._first_time(token, peer)
-                )
-                self._tell_joiner_once(peer, room, event, first, token or "")
+            changes: list[ModeChange] = []
             if self.modes is not None and answered:
                 changes = self._operators_owed(room, operators_told)
-                for peer in answered:
-                    for change in changes:
-                        self._tell_joiner(peer, room, change)
+            told = sorted(((p, e, tokens.get(e.id, "")) for p, e in owed), key=_owed_id)
+            news = _OwedNews(key, told, answered, changes)
+            others = [k for k, at in self._positions.items() if k != key and at is not None]
+            if news.owed and others:
+                # The news shows the room as its stream has it just before this node's
+                # first event there; the node's other rooms may not be read that far yet,
+                # and what they said before it (a nick change, say) goes first. They are
+                # read again at once, and the news takes its place among what they bring.
+                self._owed_later.append(news)
+                for other in others:
+                    self._read_to.setdefault(other, id_number(self._positions[other] or "0"))
+            else:
+                self._tell_owed(news)
         if self.modes is not None:
             self._release_held()
+
+    def _tell_owed(self, news: _OwedNews, upto: float = math.inf) -> bool:
+        """Tell the news owed (_OwedNews) with ids below ``upto``; True once all of it,
+        and the operators' changes after it, are told."""
+        room = self._rooms.get(news.room_key)
+        if not isinstance(room, ClusterRoom):
+            news.owed.clear()
+            return True  # read no more here: no joiner left to tell
+        while news.owed and news.owed[0][1].id < upto:
+            peer, event, token = news.owed.pop(0)
+            # (A nick change or leaving owed as a join or a part is this room's alone.)
+            first = not token or type(event) not in _TOLD_ONCE or self._first_time(token, peer)
+            self._tell_joiner_once(peer, room, event, first, token)
+        if news.owed:
+            return False
+        for peer in news.answered:
+            for change in news.changes:
+                self._tell_joiner(peer, room, change)
+        return True
 
     def _operators_owed(self, room: Room, told: tuple[str, ...]) -> list[ModeChange]:
         """The room's operators as just loaded from Redis, against ``told``, those a joiner
@@ -2646,7 +2685,17 @@ class RedisHub(LocalHub):
             read.sort(key=_event_id_of)
         elif len(rooms) > 1:
             read.sort(key=_event_id_of)
-        self._tell(read, in_turn=in_turn)
+        owed: list[_OwedNews] = []
+        if whole and self._owed_later:
+            # Read up to this reply's moment: after the room started (its XREAD asked for
+            # it). Or no longer read here: its joiners left, and nothing is owed.
+            owed = [
+                news
+                for news in self._owed_later
+                if news.room_key in asked or self._positions.get(news.room_key) is None
+            ]
+            self._owed_later = [news for news in self._owed_later if news not in owed]
+        self._tell(read, in_turn=in_turn, owed=owed)
         for key in keys:
             self._unwatch_if_empty(key)
 
@@ -2667,7 +2716,9 @@ class RedisHub(LocalHub):
             self._unwatch_if_empty(key)
         self._flush_now()
 
-    def _tell(self, read: list[_Read], *, in_turn: bool = True) -> None:
+    def _tell(
+        self, read: list[_Read], *, in_turn: bool = True, owed: Collection[_OwedNews] = ()
+    ) -> None:
         """Deliver what was read, in id order; but a coming or going that a member of its
         room here might hear before something earlier in another of its rooms (one this
         node is starting to read, or has read only so far), and what follows it in its
@@ -2678,8 +2729,11 @@ class RedisHub(LocalHub):
         behind: dict[str, float] | None = None
         # With a joiner's answer behind a fence: this node's events still to be told here.
         upcoming = _later_seqs(read) if self._fences else None
+        owing = list(owed)  # each told in its turn, before the first event above its ids
         for at, item in enumerate(read):
             event_id, key, event, origin, token, made = item
+            if owing:
+                owing = [news for news in owing if not self._tell_owed(news, event_id)]
             queue = waiting.get(key)
             if queue is not None:
                 queue.append(item)
@@ -2694,6 +2748,8 @@ class RedisHub(LocalHub):
             self._deliver(key, event_id, event, origin, token, made)
             if upcoming is not None and origin is not None:
                 self._pass_fences(upcoming[at])  # its answer before what follows
+        for news in owing:
+            self._tell_owed(news)
 
     def _rooms_behind(self) -> dict[str, float]:
         """The rooms this node is starting to read, has read only up to a known id, or
@@ -3436,6 +3492,9 @@ class RedisHub(LocalHub):
         if not self._running.is_set() or self._closing:
             return
         self._tell_waiting(in_turn=False)  # read before the outage: told before its notice
+        owed, self._owed_later = self._owed_later, []
+        for news in owed:
+            self._tell_owed(news)  # (no reply is coming to put it in its place)
         self._running.clear()
         self._stop_reading_streams()
         log.warning(
@@ -3674,6 +3733,10 @@ def _nick_keys(event: Event) -> frozenset[str]:
         case NickChange(old=old, new=new):
             return frozenset((nick_key(old), nick_key(new)))
     return frozenset()
+
+
+def _owed_id(owed: tuple[Peer, Event, str]) -> int:
+    return owed[1].id
 
 
 def _event_id_of(read: _Read) -> int:
