@@ -412,6 +412,37 @@ async def test_news_owed_to_a_joiner_comes_after_what_other_rooms_said_before_it
         assert await stale_channels(ann, "ann") == []
 
 
+async def test_news_owed_to_a_joiner_that_parted_meanwhile_is_dropped(redis_url: str) -> None:
+    """As above, but ann parts #a before her node reads its other rooms: the news that
+    waited for them is hers no more. It is dropped, not kept for whoever joins #a as ann
+    next (who would hear it after an answer that knows better)."""
+    async with irc_cluster(redis_url) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+        await ann.sync()
+        mark = len(ann.seen)
+        hub._stop_reading_streams()
+        await ben.send("NICK benny", "JOIN #a")
+        await ben.expect(r" 366 benny #a ")
+        await ann.send("JOIN #a")
+        await ann.expect(r" 366 ann #a ")
+        await wait_until(lambda: hub._owed_later != [])  # the news waits
+        room = hub._rooms.get(room_key("#a"))
+        assert isinstance(room, ClusterRoom)
+        await ann.send("PART #a")  # (told once her join is read back)
+        await wait_until(lambda: "ann" not in room.joining)
+        hub._read_streams()
+        await ann.expect(r"^:ann!ann@tcpchat PART #a$")
+        await wait_until(lambda: hub._owed_later == [])
+        await ann.sync()
+        assert hub._rooms.get(room_key("#a")) is room  # (benny is in it)
+        assert room.early_news == {}
+        assert not any(line.startswith(":benny") for line in ann.seen[mark:])
+        assert await stale_channels(ann, "ann") == []
+
+
 async def test_a_joiner_hears_what_a_member_of_its_node_did_before_it_is_answered(
     redis_url: str, redis_server: RedisServer
 ) -> None:

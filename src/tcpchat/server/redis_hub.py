@@ -2289,15 +2289,33 @@ class RedisHub(LocalHub):
             return True  # read no more here: no joiner left to tell
         while news.owed and news.owed[0][1].id < upto:
             peer, event, token = news.owed.pop(0)
+            if not _still_joining(room, peer):
+                continue  # it left (or rejoined, answered afresh) as the news waited
             # (A nick change or leaving owed as a join or a part is this room's alone.)
             first = not token or type(event) not in _TOLD_ONCE or self._first_time(token, peer)
             self._tell_joiner_once(peer, room, event, first, token)
         if news.owed:
             return False
         for peer in news.answered:
-            for change in news.changes:
-                self._tell_joiner(peer, room, change)
+            if _still_joining(room, peer):
+                for change in news.changes:
+                    self._tell_joiner(peer, room, change)
         return True
+
+    def _take_owed(self, *, everything: bool = False) -> list[_OwedNews]:
+        """The news owed (_owed_later) whose room is read up to a reply's moment since it
+        started (no longer in _read_to), or no longer read here; ``everything``: all."""
+        if not self._owed_later:
+            return []
+        taken = [
+            news
+            for news in self._owed_later
+            if everything
+            or news.room_key not in self._read_to
+            or self._positions.get(news.room_key) is None
+        ]
+        self._owed_later = [news for news in self._owed_later if news not in taken]
+        return taken
 
     def _operators_owed(self, room: Room, told: tuple[str, ...]) -> list[ModeChange]:
         """The room's operators as just loaded from Redis, against ``told``, those a joiner
@@ -2685,17 +2703,7 @@ class RedisHub(LocalHub):
             read.sort(key=_event_id_of)
         elif len(rooms) > 1:
             read.sort(key=_event_id_of)
-        owed: list[_OwedNews] = []
-        if whole and self._owed_later:
-            # Read up to this reply's moment: after the room started (its XREAD asked for
-            # it). Or no longer read here: its joiners left, and nothing is owed.
-            owed = [
-                news
-                for news in self._owed_later
-                if news.room_key in asked or self._positions.get(news.room_key) is None
-            ]
-            self._owed_later = [news for news in self._owed_later if news not in owed]
-        self._tell(read, in_turn=in_turn, owed=owed)
+        self._tell(read, in_turn=in_turn, owed=self._take_owed() if whole else ())
         for key in keys:
             self._unwatch_if_empty(key)
 
@@ -2708,10 +2716,13 @@ class RedisHub(LocalHub):
         """Tell what waits, as far as it may go now (what it waited for is no longer on
         its way), without waiting for the next reply; all of it unless ``in_turn``."""
         self._retell_called = False
-        if not self._waiting or not self._running.is_set():
+        if not self._running.is_set():
+            return
+        owed = self._take_owed(everything=not in_turn)
+        if not self._waiting and not owed:
             return
         read = sorted(self._take_waiting(), key=_event_id_of)
-        self._tell(read, in_turn=in_turn)
+        self._tell(read, in_turn=in_turn, owed=owed)
         for key in {item[1] for item in read}:
             self._unwatch_if_empty(key)
         self._flush_now()
@@ -3491,10 +3502,8 @@ class RedisHub(LocalHub):
         """Redis stopped answering: pause, tell every member once, and try to get it back."""
         if not self._running.is_set() or self._closing:
             return
-        self._tell_waiting(in_turn=False)  # read before the outage: told before its notice
-        owed, self._owed_later = self._owed_later, []
-        for news in owed:
-            self._tell_owed(news)  # (no reply is coming to put it in its place)
+        # Read before the outage, and news owed: told before its notice, in one pass.
+        self._tell_waiting(in_turn=False)
         self._running.clear()
         self._stop_reading_streams()
         log.warning(
@@ -3733,6 +3742,10 @@ def _nick_keys(event: Event) -> frozenset[str]:
         case NickChange(old=old, new=new):
             return frozenset((nick_key(old), nick_key(new)))
     return frozenset()
+
+
+def _still_joining(room: ClusterRoom, peer: Peer) -> bool:
+    return room.joining.get(nick_key(peer.nick or "")) is peer
 
 
 def _owed_id(owed: tuple[Peer, Event, str]) -> int:
