@@ -1600,6 +1600,11 @@ class RedisHub(LocalHub):
         free all the same): once all of them do, the dead node's nicknames are freed."""
         free, operation.then_free = operation.then_free, None
         assert free is not None
+        self._one_leaving_less(free)
+
+    def _one_leaving_less(self, free: FreeNicknames) -> None:
+        """One of ``free``'s leavings is settled (or all are put, _sweep): at none left, the
+        nicknames go free."""
         free.leavings -= 1
         if not free.leavings:
             self._put(free)
@@ -2273,8 +2278,7 @@ class RedisHub(LocalHub):
                 # and what they said before it (a nick change, say) goes first. They are
                 # read again at once, and the news takes its place among what they bring.
                 self._owed_later.append(news)
-                for other in others:
-                    self._read_to.setdefault(other, id_number(self._positions[other] or "0"))
+                self._read_so_far()
             else:
                 self._tell_owed(news)
         if self.modes is not None:
@@ -2681,9 +2685,7 @@ class RedisHub(LocalHub):
             for key in asked:
                 self._read_to.pop(key, None)  # read up to this reply's moment now
         else:
-            for key, position in self._positions.items():
-                if position is not None and key not in self._read_to:
-                    self._read_to[key] = id_number(position)
+            self._read_so_far()
         read: list[_Read] = []
         for key, entries in rooms:
             if not whole:
@@ -2706,6 +2708,13 @@ class RedisHub(LocalHub):
         self._tell(read, in_turn=in_turn, owed=self._take_owed() if whole else ())
         for key in keys:
             self._unwatch_if_empty(key)
+
+    def _read_so_far(self) -> None:
+        """Every room this node reads counts as read only up to where it is (those marked
+        already, as far as they were): the next XREAD asks for them, without BLOCK."""
+        for key, position in self._positions.items():
+            if position is not None:
+                self._read_to.setdefault(key, id_number(position))
 
     def _take_waiting(self) -> list[_Read]:
         waited = [item for queue in self._waiting.values() for item in queue]
@@ -3494,9 +3503,7 @@ class RedisHub(LocalHub):
                     event_id, ts = self.clock.stamp()
                     leave = Leave(event_id, ts, presence.nick, NODE_LOST)
                     self._announce_to(leave, rooms, None, None, then_free=free)
-            free.leavings -= 1
-            if not free.leavings:
-                self._put(free)
+            self._one_leaving_less(free)
 
     def _lost(self, error: BaseException) -> None:
         """Redis stopped answering: pause, tell every member once, and try to get it back."""
