@@ -13,6 +13,7 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError,
 from tcpchat.server import redis_hub
 from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
 from tcpchat.server.redis_hub import RedisHub, _cancel, _reply_error
+from tests.support.faults import wait_until
 from tests.support.redis_connection import StandInTransport, connection_on
 
 #: An XREAD reply in RESP3: a map of one stream to one entry.
@@ -106,9 +107,11 @@ def test_an_error_reply_is_told_apart_as_redis_py_would() -> None:
     assert str(_reply_error("NOPERM no read rights")) == "no read rights"
 
 
-def reading_node(transport: StandInTransport) -> RedisHub:
-    """A node reading on ``transport`` as if Redis were there."""
+def reading_node(transport: StandInTransport, rooms: dict[str, str] | None = None) -> RedisHub:
+    """A node reading on ``transport`` as if Redis were there (``rooms``, with the positions
+    it reads them from)."""
     hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
+    hub._positions.update(rooms or {})
     hub._reading = connection_on(transport)
     hub._running.set()
     hub._read_streams()
@@ -185,15 +188,6 @@ def one_stream_reply(stream: str, entry_id: str, fields: dict[str, str]) -> byte
     return b"%1\r\n" + bulk(stream) + b"*1\r\n" + entry
 
 
-def node_reading_rooms(transport: StandInTransport, positions: dict[str, str]) -> RedisHub:
-    hub = RedisHub("redis://127.0.0.1:1/0", node_timeout=15)
-    hub._positions.update(positions)
-    hub._reading = connection_on(transport)
-    hub._running.set()
-    hub._read_streams()
-    return hub
-
-
 async def test_a_blocked_read_that_brings_one_stream_is_followed_by_a_read_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -204,7 +198,7 @@ async def test_a_blocked_read_that_brings_one_stream_is_followed_by_a_read_at_on
     monkeypatch.setattr(redis_hub, "BLOCK_MS", 60_000)
     monkeypatch.setattr(redis_hub, "REPLY_TIMEOUT", 0.05)
     transport = StandInTransport()
-    hub = node_reading_rooms(transport, {"#a": "10-0", "#b": "11-0"})
+    hub = reading_node(transport, {"#a": "10-0", "#b": "11-0"})
     try:
         assert b"BLOCK" in transport.written[0]
         wake = one_stream_reply(hub.keys.inbox(hub.node), "5-0", {"w": "1"})
@@ -232,7 +226,7 @@ async def test_a_read_that_brings_several_streams_has_them_all(
     moment, and the next XREAD blocks."""
     monkeypatch.setattr(redis_hub, "BLOCK_MS", 60_000)
     transport = StandInTransport()
-    hub = node_reading_rooms(transport, {"#a": "10-0", "#b": "11-0"})
+    hub = reading_node(transport, {"#a": "10-0", "#b": "11-0"})
     try:
         inbox = one_stream_reply(hub.keys.inbox(hub.node), "5-0", {"w": "1"})
         own = {"node": hub.node, "op": "user", "key": "x", "v": ""}  # (its own: passed over)
@@ -249,6 +243,4 @@ async def test_a_read_that_brings_several_streams_has_them_all(
 async def wait_for_xread(transport: StandInTransport, count: int) -> None:
     """Until the node has written ``count`` XREADs (the next goes a turn of the loop or so
     after a reply)."""
-    async with asyncio.timeout(5):
-        while len(transport.written) < count:  # noqa: ASYNC110 - no event to wait on
-            await asyncio.sleep(0.001)
+    await wait_until(lambda: len(transport.written) >= count)
