@@ -435,6 +435,60 @@ async def test_a_private_message_to_a_member_renamed_meanwhile_is_said_not_deliv
         assert not any("are you there" in line for line in bob.seen)
 
 
+async def test_a_private_message_to_a_node_gone_meanwhile_is_said_not_delivered(
+    redis_url: str,
+) -> None:
+    """bob's node leaves the cluster as alice's /msg to him goes (her node has not read his
+    leaving yet): the message is not written to the departed node's inbox, which would
+    make that stream again with no one to read or delete it, and alice is told it was not
+    delivered."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, _bob = await cluster.alice_and_bob()
+        hub_of(a)._stop_reading_streams()  # her node still lists bob
+        gone = hub_of(b).keys.inbox(hub_of(b).node)
+        await b.close()
+        client = hub_of(a)._connected()
+        assert not await client.exists(gone)
+        await alice.send("/msg bob are you there?")
+        await alice.expect(r"\[private\] alice -> bob: are you there\?")
+        await alice.expect(
+            r"!!! bob left or changed nickname as your message was on its way; "
+            r"it was not delivered"
+        )
+        assert not await client.exists(gone)
+
+
+async def test_a_not_delivered_notice_finds_its_sender_renamed_and_no_one_else(
+    redis_url: str,
+) -> None:
+    """alice's /msg to bob finds him renamed; by the time its notice is back, alice is
+    alicia and carol, on alice's node, has taken the nickname alice. The notice reaches
+    alicia, who sent the message, and carol is told nothing of it."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        carol = await cluster.client(a, "carol")
+        sender, receiver = hub_of(a), hub_of(b)
+        sender._stop_reading_streams()  # alice's node still knows him as bob
+        await bob.send("/nick bobby")
+        await wait_until(lambda: receiver.find("bobby") is not None)
+        receiver._stop_reading_streams()  # the message waits in B's inbox
+        await alice.send("/msg bob are you there?")
+        await alice.expect(r"\[private\] alice -> bob: are you there\?")
+        await alice.send("/nick alicia")
+        await wait_until(lambda: sender.find("alicia") is not None)
+        await wait_until(lambda: not sender._outbox and not sender._sending)
+        await carol.send("/nick alice")
+        await wait_until(lambda: sender.find("alice") is not None)
+        await wait_until(lambda: not sender._outbox and not sender._sending)
+        receiver._read_streams()
+        sender._read_streams()
+        await alice.expect(r"!!! bob left or changed nickname as your message was on its way")
+        await settled(carol)
+        assert not any("not delivered" in line for line in carol.seen)
+
+
 async def test_a_not_delivered_notice_that_finds_no_one_is_dropped(redis_url: str) -> None:
     """The sender has gone too by the time its notice arrives: the notice is dropped, and
     never answered in turn (it names no one to tell), so no notice goes back and forth."""
@@ -473,6 +527,7 @@ async def test_not_delivered_notices_redis_refuses_are_dropped_and_logged(
         alice, _bob = await cluster.alice_and_bob()
         receiver = hub_of(b)
         client = receiver._connected()
+        await client.set(receiver.keys.node("ghost"), "1")  # alive, for all Redis knows
         await client.set(receiver.keys.inbox("ghost"), "not a stream")  # XADD: WRONGTYPE
         event_id, ts = receiver.clock.stamp()
         message = PrivateMessage(event_id, ts, "alice", "bob", "hi")
@@ -484,7 +539,9 @@ async def test_not_delivered_notices_redis_refuses_are_dropped_and_logged(
         assert not receiver._undelivered
         # Those Redis refused, and the five the queue had no room for.
         assert f"could not tell {UNDELIVERED_KEPT + 5} senders" in caplog.text
-        receiver._not_delivered(hub_of(a).node, nick_key("alice"), message)
+        sender, alice_here = hub_of(a), hub_of(a).find("alice")
+        assert alice_here is not None
+        receiver._not_delivered(sender.node, sender._sender_name(alice_here), message)
         await alice.expect(r"!!! bob left or changed nickname as your message was on its way")
 
 

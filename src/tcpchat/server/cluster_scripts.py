@@ -164,6 +164,16 @@ for i = 2, #KEYS do
 end
 return #KEYS - 1
 """
+# An entry for a member of another node, written to that node's inbox only while the node
+# lives (its heartbeat key): a node that left or was swept has its inbox deleted, and an
+# entry written after that would make the inbox again, with no one to read or delete it.
+# KEYS: the node's heartbeat key, its inbox. ARGV: the inbox's cap, then the entry's fields
+# and values. Returns 1, or 0 when the node is gone (nothing written).
+DIRECT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+return 1
+"""
 # Delete KEYS[1] only if it holds ARGV[1]: a node frees only the nicknames it holds.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -594,10 +594,15 @@ class RedisHub(LocalHub):
         # is told once.
         self._inbox_read: OrderedDict[str, None] = OrderedDict()
         # Notices for other nodes' senders whose private message found no one here
-        # (inbox, fields), and the task writing them, apart from the outbox.
+        # (node, fields), and the task writing them, apart from the outbox.
         self._undelivered: deque[tuple[str, dict[Any, Any]]] = deque()
         self._telling_undelivered: asyncio.Task[None] | None = None
         self._undelivered_dropped = 0  # since the last log line that counted them
+        # Members here who sent a private message to another node, by the name its entry
+        # gives them ("f"): a notice that it was not delivered finds its sender by that
+        # name, renamed or not, and never someone who took its nickname since.
+        self._pm_senders: dict[Peer, str] = {}
+        self._pm_senders_by_name: dict[str, Peer] = {}
         self._presence_position = "0-0"
         self._counts: dict[str, int] = {}  # per room: the count of the last entry read
         # Read, not yet told, by room: a coming or going that a member here could hear
@@ -813,6 +818,7 @@ class RedisHub(LocalHub):
             ("free", lua.FREE),
             ("expire", lua.EXPIRE),
             ("describe", lua.DESCRIBE),
+            ("direct", lua.DIRECT),
         ):
             self._scripts[name] = str(await client.script_load(body))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
@@ -1038,6 +1044,9 @@ class RedisHub(LocalHub):
         if not super().leave(peer):
             return False
         self._described.pop(peer, None)
+        name = self._pm_senders.pop(peer, None)
+        if name is not None:
+            del self._pm_senders_by_name[name]
         if self.history is not None:
             for room in rooms:
                 self.history.forget(peer, room)
@@ -1757,6 +1766,7 @@ class RedisHub(LocalHub):
         # Presence first: a node that reads a join has read who joined.
         pipe = client.pipeline(transaction=False)
         described: list[Describe] = []  # a run of descriptions, sent as one command
+        directs: list[tuple[int, Direct]] = []  # with the place of each one's answer
         for op in batch:
             if isinstance(op, Describe):
                 described.append(op)
@@ -1778,13 +1788,42 @@ class RedisHub(LocalHub):
                     self._feed(pipe, "unban" if lifted else "ban", ban.room_key, ban_json(ban))
                 case Direct(node=node, key=key, event=event, author=author):
                     fields = self._inbox_entry(key, event)
-                    if isinstance(event, PrivateMessage) and author is not None and author.nick:
-                        fields["f"] = nick_key(author.nick)  # whom to tell if no one is there
-                    pipe.xadd(self.keys.inbox(node), fields, maxlen=FEED_CAP, approximate=True)
+                    if isinstance(event, PrivateMessage) and author and author._hub is self:
+                        fields["f"] = self._sender_name(author)  # whom to tell if no one is there
+                    directs.append((len(pipe), op))
+                    self._write_direct(pipe, node, fields)
         self._describe_all(pipe, described)
         if len(pipe):
-            await pipe.execute()
+            answers = await pipe.execute()
+            for place, direct in directs:
+                if not answers[place]:
+                    self._recipient_node_gone(direct)
         return events
+
+    def _write_direct(self, client: Any, node: str, fields: dict[Any, Any]) -> Any:
+        """Write an inbox entry for a member of ``node``, unless that node is gone: its
+        inbox deleted, the entry would make it again for good (DIRECT)."""
+        keys = (self.keys.node(node), self.keys.inbox(node))
+        values = [value for pair in fields.items() for value in pair]
+        return client.evalsha(self._scripts["direct"], len(keys), *keys, FEED_CAP, *values)
+
+    def _sender_name(self, peer: Peer) -> str:
+        """The name a private message's entry gives its sender, ``peer``, here ("f")."""
+        name = self._pm_senders.get(peer)
+        if name is None:
+            self._directs += 1
+            name = self._pm_senders[peer] = f"{self.node}:{self._directs}"
+            self._pm_senders_by_name[name] = peer
+        return name
+
+    def _recipient_node_gone(self, direct: Direct) -> None:
+        """``direct`` found its recipient's node gone (it left, or was counted dead, as
+        the entry travelled): a private message's sender, who saw it as sent, is told."""
+        author, event = direct.author, direct.event
+        if isinstance(event, PrivateMessage) and author is not None and author._hub is self:
+            event_id, ts = self.clock.stamp()
+            text = NOT_DELIVERED.format(nick=event.recipient)
+            self._reply(author, Error(event_id, ts, CommandError.code, text))
 
     def _describe_all(self, pipe: Any, described: list[Describe]) -> None:
         """Describe a run of members (then forget the run) in one command, in their order."""
@@ -2607,7 +2646,10 @@ class RedisHub(LocalHub):
                 self._inbox_read[name] = None
                 while len(self._inbox_read) > INBOX_REMEMBERED:
                     self._inbox_read.popitem(last=False)
-            peer = self._peers.get(fields["k"])
+            if "s" in fields:  # a notice for the sender of a private message, by its name
+                peer = self._pm_senders_by_name.get(fields["k"])
+            else:
+                peer = self._peers.get(fields["k"])
             event = _parse(fields["e"])
             if event is None:
                 continue
@@ -2644,7 +2686,8 @@ class RedisHub(LocalHub):
         event_id, ts = self.clock.stamp()
         text = NOT_DELIVERED.format(nick=message.recipient)
         entry = self._inbox_entry(sender, Error(event_id, ts, CommandError.code, text))
-        self._undelivered.append((self.keys.inbox(node), entry))
+        entry["s"] = "1"  # "k" is the sender's name on its node, not its nickname
+        self._undelivered.append((node, entry))
         if self._telling_undelivered is None or self._telling_undelivered.done():
             self._telling_undelivered = asyncio.create_task(
                 self._tell_undelivered(), name="cluster undelivered"
@@ -2652,9 +2695,9 @@ class RedisHub(LocalHub):
 
     async def _tell_undelivered(self) -> None:
         while self._undelivered:
-            inbox, entry = self._undelivered[0]
+            node, entry = self._undelivered[0]
             try:
-                await self._connected().xadd(inbox, entry, maxlen=FEED_CAP, approximate=True)
+                await self._write_direct(self._connected(), node, entry)  # (gone: dropped)
             except Exception as exc:
                 if not isinstance(exc, RedisError | OSError | ClusterUnavailable):
                     log.exception("node %s: telling a sender failed", self.node)
