@@ -12,7 +12,7 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError,
 
 from tcpchat.server import redis_hub
 from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
-from tcpchat.server.redis_hub import RedisHub, _cancel, _reply_error
+from tcpchat.server.redis_hub import RedisHub, _cancel, _reply_error, answers_woken_reads_whole
 from tests.support.faults import wait_until
 from tests.support.redis_connection import StandInTransport, connection_on
 
@@ -217,6 +217,42 @@ async def test_a_blocked_read_that_brings_one_stream_is_followed_by_a_read_at_on
         assert not hub._running.is_set()
     finally:
         await stop(hub)
+
+
+async def test_on_redis_7_2_a_blocked_read_that_brings_one_stream_has_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis 7.2 and later run a woken XREAD again, so its reply has every stream with
+    news: the rooms are read up to its moment, and the next XREAD blocks."""
+    monkeypatch.setattr(redis_hub, "BLOCK_MS", 60_000)
+    transport = StandInTransport()
+    hub = reading_node(transport, {"#a": "10-0", "#b": "11-0"})
+    hub._woken_whole = True
+    try:
+        wake = one_stream_reply(hub.keys.inbox(hub.node), "5-0", {"w": "1"})
+        transport.protocol.data_received(wake)
+        assert hub._read_to == {}
+        await wait_for_xread(transport, 2)
+        assert b"BLOCK" in transport.written[1]
+    finally:
+        await stop(hub)
+
+
+@pytest.mark.parametrize(
+    ("version", "whole"),
+    [
+        ("7.0.15", False),
+        ("6.2.14", False),
+        ("7.2.0", True),
+        ("7.2.4", True),
+        ("8.0.2", True),
+        ("", False),
+        ("unstable", False),
+        ("7", False),
+    ],
+)
+def test_which_redis_versions_answer_a_woken_read_whole(version: str, whole: bool) -> None:
+    assert answers_woken_reads_whole(version) is whole
 
 
 async def test_a_read_that_brings_several_streams_has_them_all(

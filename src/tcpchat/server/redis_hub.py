@@ -615,6 +615,9 @@ class RedisHub(LocalHub):
         self._read_to: dict[str, int] = {}
         self._asked: tuple[str, ...] = ()
         self._blocking = False  # the XREAD on its way waits for news (BLOCK)
+        # Whether Redis answers a blocked XREAD with every stream that has news (7.2 and
+        # later), not only the one whose news woke it; taken from its version on connect.
+        self._woken_whole = False
         # Rooms being started: this node's first event in each, as its script answered.
         self._first_ids: dict[str, int] = {}
         self._retell_called = False  # _tell_waiting is called soon
@@ -821,6 +824,7 @@ class RedisHub(LocalHub):
             ("direct", lua.DIRECT),
         ):
             self._scripts[name] = str(await client.script_load(body))
+        self._woken_whole = answers_woken_reads_whole(await _redis_version(client))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
         # Whether a sweep ran on this node (its mark), asked by a heartbeat: once its key
@@ -2567,7 +2571,8 @@ class RedisHub(LocalHub):
                     rooms.append((_room_key_of(stream), entries))
             # A blocked XREAD is answered, before Redis 7.2, with the one stream whose
             # news woke it: the others may have news of the same moment, left out.
-            self._read_rooms(rooms, whole=not (self._blocking and len(streams) == 1))
+            woken = self._blocking and len(streams) == 1 and not self._woken_whole
+            self._read_rooms(rooms, whole=not woken)
         except Exception as exc:
             log.exception("node %s: acting on what it read from Redis failed", self.node)
             self._reading_lost(reader, exc)
@@ -3804,6 +3809,26 @@ def _owed_id(owed: tuple[Peer, Event, str]) -> int:
 
 def _event_id_of(read: _Read) -> int:
     return read[0]
+
+
+async def _redis_version(client: aioredis.Redis) -> str:
+    """Redis's version ("" if it will not say: INFO refused)."""
+    try:
+        info = await client.info("server")
+    except ResponseError:
+        return ""
+    return str(info.get("redis_version", ""))
+
+
+def answers_woken_reads_whole(version: str) -> bool:
+    """Whether a Redis of ``version`` answers a blocked XREAD with every stream that has
+    news: from 7.2 on, it runs the command again once woken; before, the reply brings only
+    the stream whose news woke it. A version unknown is taken for an older one."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (7, 2)
 
 
 def _room_key_of(stream: str) -> str:
