@@ -2437,6 +2437,8 @@ class RedisHub(LocalHub):
                 assert op.sent is not None
                 self._deliver(key, event_id, op.sent, op, op.token, op.made)
                 self.told_on_answer += 1
+                if self._fences:  # a joiner's answer before what follows (as in _tell)
+                    self._pass_fences()
             else:
                 ready.discard(key)  # not waited for here: the reader tells the rest
         for key in ready:
