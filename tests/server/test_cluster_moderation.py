@@ -685,6 +685,27 @@ def test_a_place_behind_another_waits_only_for_what_it_held_then() -> None:
     assert texts(hold.release(lambda key: False)) == ["two"]
 
 
+def test_a_place_behind_a_member_that_leaves_waits_for_its_events_not_its_replies() -> None:
+    """bob's last held item is a reply when ann takes her place behind him; he leaves, and
+    his replies go at once, his events staying held. ann still waits for his nick change."""
+    dev, lobby, bob, ann = Room("#dev"), Room("#lobby"), member("bob"), member("ann")
+    hold = LineHold(Moderation())
+    hold.hold(bob, said("bob", "one", dev))
+    hold.hold(bob, HeldLine(NickChange(0, utc_now(), "bob", "bobby"), (lobby, dev), None, False))
+    assert hold.hold_reply(bob, b"PONG")
+    hold.hold_behind(ann, [bob], lobby)
+    hold.hold(ann, joined("ann", lobby))
+    assert hold.take_replies(bob) == [b"PONG"]
+    assert hold.release(lambda key: key == dev.key) == []
+    verdicts = hold.release(lambda key: False)
+    assert [(v.author.nick, held_text(v.line)) for v in verdicts] == [
+        ("bob", "one"),
+        ("bob", ""),
+        ("ann", "(behind)"),
+        ("ann", ""),
+    ]
+
+
 def test_a_place_behind_a_member_held_after_it_is_passed_in_the_same_release() -> None:
     """ann had a line held before bob did; her place behind him is passed in the release
     that sends his line, not left for a load that may never come."""

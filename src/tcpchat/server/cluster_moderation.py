@@ -398,12 +398,18 @@ class LineHold:
         return True
 
     def hold_behind(self, peer: Peer, others: Iterable[Peer], room: Room) -> HeldBehind | None:
-        """Hold what ``peer`` publishes from now on (joining ``room``) behind what ``others``
-        hold now (None: they hold nothing)."""
-        waited = tuple((other, self._held[other][-1]) for other in others if self._held.get(other))
+        """Hold what ``peer`` publishes from now on (joining ``room``) behind the events
+        ``others`` hold now (None: they hold none). Each place waits for its member's last
+        event held now, not a reply: a member's replies are taken out as it leaves, while
+        its events stay."""
+        waited = []
+        for other in others:
+            events = [item for item in self._held.get(other, ()) if not isinstance(item, HeldReply)]
+            if events:
+                waited.append((other, events[-1]))
         if not waited:
             return None
-        marker = HeldBehind(waited, room)
+        marker = HeldBehind(tuple(waited), room)
         self._held.setdefault(peer, deque()).append(marker)
         return marker
 
