@@ -5,14 +5,21 @@ node's XREADs timed by one timer."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError, ResponseError
 
 from tcpchat.server import redis_hub
 from tcpchat.server.cluster_reading import ErrorReply, ReplyReader
-from tcpchat.server.redis_hub import RedisHub, _cancel, _reply_error, answers_woken_reads_whole
+from tcpchat.server.redis_hub import (
+    RedisHub,
+    _cancel,
+    _reply_error,
+    answers_woken_reads_whole,
+    redis_version,
+)
 from tests.support.faults import wait_until
 from tests.support.redis_connection import StandInTransport, connection_on
 
@@ -253,6 +260,35 @@ async def test_on_redis_7_2_a_blocked_read_that_brings_one_stream_has_them_all(
 )
 def test_which_redis_versions_answer_a_woken_read_whole(version: str, whole: bool) -> None:
     assert answers_woken_reads_whole(version) is whole
+
+
+class InfoOnly:
+    """A stand-in for redis-py's client that answers INFO alone (or refuses it)."""
+
+    def __init__(self, info: dict[str, Any] | None) -> None:
+        self._info = info
+
+    async def info(self, section: str) -> dict[str, Any]:
+        assert section == "server"
+        if self._info is None:
+            raise NoPermissionError("this user has no permissions to run the 'info' command")
+        return self._info
+
+
+@pytest.mark.parametrize(
+    ("info", "version"),
+    [
+        ({"redis_version": "7.2.4"}, "7.2.4"),
+        ({"redis_version": "7.2.4", "valkey_version": "8.0.1"}, "7.2.4"),
+        ({"redis_version": "7.4.0", "dragonfly_version": "df-v1.25.0"}, ""),
+        ({}, ""),
+        (None, ""),
+    ],
+)
+async def test_a_server_that_will_not_say_its_version_is_taken_for_an_older_redis(
+    info: dict[str, Any] | None, version: str
+) -> None:
+    assert await redis_version(cast(Redis, InfoOnly(info))) == version
 
 
 async def test_a_read_that_brings_several_streams_has_them_all(

@@ -825,7 +825,7 @@ class RedisHub(LocalHub):
             ("direct", lua.DIRECT),
         ):
             self._scripts[name] = str(await client.script_load(body))
-        self._woken_whole = answers_woken_reads_whole(await _redis_version(client))
+        self._woken_whole = answers_woken_reads_whole(await redis_version(client))
         await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
         epoch = str(await client.get(self.keys.epoch))
         # Whether a sweep ran on this node (its mark), asked by a heartbeat: once its key
@@ -3844,11 +3844,14 @@ def _event_id_of(read: _Read) -> int:
     return read[0]
 
 
-async def _redis_version(client: aioredis.Redis) -> str:
-    """Redis's version ("" if it will not say: INFO refused)."""
+async def redis_version(client: aioredis.Redis) -> str:
+    """Redis's version: "" if it will not say (INFO refused), or if it is another server
+    that speaks Redis's protocol (Dragonfly) and may not answer as Redis does."""
     try:
         info = await client.info("server")
     except ResponseError:
+        return ""
+    if "dragonfly_version" in info:
         return ""
     return str(info.get("redis_version", ""))
 
