@@ -237,10 +237,7 @@ async def test_on_redis_7_2_a_blocked_read_that_brings_one_stream_has_them_all(
     hub._woken_whole = True
     try:
         wake = one_stream_reply(hub.keys.inbox(hub.node), "5-0", {"w": "1"})
-        transport.protocol.data_received(wake)
-        assert hub._read_to == {}
-        await wait_for_xread(transport, 2)
-        assert b"BLOCK" in transport.written[1]
+        await read_whole(hub, transport, wake)
     finally:
         await stop(hub)
 
@@ -304,12 +301,18 @@ async def test_a_read_that_brings_several_streams_has_them_all(
         own = {"node": hub.node, "op": "user", "key": "x", "v": ""}  # (its own: passed over)
         presence = one_stream_reply(hub.keys.presence, "7-0", own)
         both = b"%2\r\n" + inbox.removeprefix(b"%1\r\n") + presence.removeprefix(b"%1\r\n")
-        transport.protocol.data_received(both)
-        assert hub._read_to == {}
-        await wait_for_xread(transport, 2)
-        assert b"BLOCK" in transport.written[1]
+        await read_whole(hub, transport, both)
     finally:
         await stop(hub)
+
+
+async def read_whole(hub: RedisHub, transport: StandInTransport, reply: bytes) -> None:
+    """``reply``, the first, is taken as whole: every room is read up to its moment, and
+    the next XREAD blocks."""
+    transport.protocol.data_received(reply)
+    assert hub._read_to == {}
+    await wait_for_xread(transport, 2)
+    assert b"BLOCK" in transport.written[1]
 
 
 async def wait_for_xread(transport: StandInTransport, count: int) -> None:
