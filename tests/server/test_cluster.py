@@ -435,6 +435,32 @@ async def test_a_private_message_to_a_member_renamed_meanwhile_is_said_not_deliv
         assert not any("are you there" in line for line in bob.seen)
 
 
+async def test_a_private_message_comes_after_the_line_its_sender_said_before_it(
+    redis_url: str,
+) -> None:
+    """alice says a line in #lobby, then /msg bob, in one write; bob's node reads the two
+    in one reply (it was not reading meanwhile): bob hears the line first, as a single
+    server tells them."""
+    async with running_cluster(redis_url, 2) as cluster:
+        a, b = cluster.nodes
+        alice, bob = await cluster.alice_and_bob()
+        sender, receiver = hub_of(a), hub_of(b)
+        receiver._stop_reading_streams()
+        await alice.send("look at this first", "/msg bob then this")
+        await alice.expect(r"\[private\] alice -> bob: then this")
+        # Both in Redis (the message is written once the line's script is answered).
+        await wait_until(lambda: not sender._outbox and not sender._sending)
+        receiver._read_streams()
+        for _ in range(2):  # the two, in whichever order they come
+            await bob.expect(r"<alice> look at this first|alice -> bob: then this")
+        told = [
+            "line" if "<alice> look at this first" in text else "message"
+            for text in bob.seen
+            if "look at this first" in text or "alice -> bob: then this" in text
+        ]
+        assert told == ["line", "message"]
+
+
 async def test_a_private_message_to_a_node_gone_meanwhile_is_said_not_delivered(
     redis_url: str,
 ) -> None:

@@ -2594,18 +2594,22 @@ class RedisHub(LocalHub):
             return
         try:
             rooms: list[tuple[str, Entries]] = []
+            inbox: Entries = []
             streams = xread_entries(reply)
             for stream, entries in streams:
                 if stream == self.keys.presence:
                     self._read_presence(entries)
                 elif stream == self.keys.inbox(self.node):
-                    self._read_inbox(entries)
+                    inbox = entries
                 else:
                     rooms.append((_room_key_of(stream), entries))
             # A blocked XREAD is answered, before Redis 7.2, with the one stream whose
             # news woke it: the others may have news of the same moment, left out.
             woken = self._blocking and len(streams) == 1 and not self._woken_whole
             self._read_rooms(rooms, whole=not woken)
+            # After the rooms: a private message written after a line its sender said just
+            # before it comes after that line, as on a single server.
+            self._read_inbox(inbox)
         except Exception as exc:
             log.exception("node %s: acting on what it read from Redis failed", self.node)
             self._reading_lost(reader, exc)
