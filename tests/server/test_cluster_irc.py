@@ -242,13 +242,9 @@ async def known_everywhere(member: IrcClient, nicks: list[str]) -> None:
 #: of the same node put ahead of the news of that member's join (2083); a nick change
 #: told after the news of a room the node started to read, which showed the room after
 #: it (2153); a nick change of a member of the same node, on its way as another member
-#: joined a room it was in, told after the names there, which showed its new nick (3852);
-#: a nick change of a member of the same node, held behind its line in a room whose
-#: moderation was loading as another member joined a room it was in, told after the
-#: names there (4451); and, once such a joiner waited behind it, its own later events
-#: told from the script's answer ahead of its answer (3279). The others failed now and
-#: then.
-BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266, 3279, 3852, 4451)
+#: joined a room it was in, told after the names there, which showed its new nick (3852).
+#: The others failed now and then.
+BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266, 3852)
 
 
 def own_nick(client: IrcClient, first: str) -> str:

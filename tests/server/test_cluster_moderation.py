@@ -10,7 +10,6 @@ from tcpchat.core.errors import Muted, SlowMode
 from tcpchat.core.events import (
     AIDelta,
     EventClock,
-    Join,
     Kick,
     Message,
     ModeChange,
@@ -23,7 +22,6 @@ from tcpchat.core.hub import Peer, Room
 from tcpchat.core.moderation import Moderation
 from tcpchat.server.cluster_moderation import (
     ClusterModeration,
-    HeldBehind,
     HeldLine,
     HeldReply,
     LineHold,
@@ -486,11 +484,8 @@ def said(nick: str, text: str, room: Room) -> HeldLine:
     return HeldLine(Message(0, utc_now(), nick, text, room.name), (room,), None, judged=True)
 
 
-def held_text(line: HeldLine | HeldReply | HeldBehind) -> str:
-    """A held line's text, or a held reply's (as bytes or an event); "(behind)" for a
-    member's place behind others."""
-    if isinstance(line, HeldBehind):
-        return "(behind)"
+def held_text(line: HeldLine | HeldReply) -> str:
+    """A held line's text, or a held reply's (as bytes or an event)."""
     if isinstance(line, HeldReply):
         reply = line.reply
         return reply.decode() if isinstance(reply, bytes) else getattr(reply, "text", "")
@@ -639,108 +634,6 @@ def test_held_replies_count_against_no_limit_and_leave_with_their_member() -> No
     hold.hold_reply(bob, b"last")
     dropped = hold.drop_all()
     assert [held_text(line) for _, line in dropped] == ["one", "two", "last"]
-
-
-def joined(nick: str, room: Room) -> HeldLine:
-    return HeldLine(Join(0, utc_now(), nick, room.name), (room,), None, judged=False)
-
-
-def test_a_member_held_behind_another_goes_after_what_it_held_then() -> None:
-    """ann joins #lobby behind bob, whose line in #dev (loading) holds his nick change:
-    her join, and her reply, wait behind them, and go after them, her place first."""
-    dev, lobby, bob, ann = Room("#dev"), Room("#lobby"), member("bob"), member("ann")
-    hold = LineHold(Moderation())
-    hold.hold(bob, said("bob", "one", dev))
-    rename = HeldLine(NickChange(0, utc_now(), "bob", "bobby"), (lobby, dev), None, False)
-    hold.hold(bob, rename)
-    marker = hold.hold_behind(ann, [bob], lobby)
-    assert marker is not None
-    assert marker.room is lobby
-    assert hold.behind(ann, joined("ann", lobby).event) is ann  # what she says now waits
-    hold.hold(ann, joined("ann", lobby))
-    assert hold.hold_reply(ann, b"names")
-    assert hold.release(lambda key: True) == []
-    verdicts = hold.release(lambda key: False)
-    assert [v.author.nick for v in verdicts] == ["bob", "bob", "ann", "ann", "ann"]
-    assert texts(verdicts)[2:] == ["(behind)", "", "names"]
-    assert not hold
-
-
-def test_a_place_behind_another_waits_only_for_what_it_held_then() -> None:
-    """bob's line in #ops, held after ann took her place behind him, does not hold her:
-    she goes once what he held before it has gone, though #ops still loads."""
-    dev, ops, lobby = Room("#dev"), Room("#ops"), Room("#lobby")
-    bob, ann = member("bob"), member("ann")
-    hold = LineHold(Moderation())
-    hold.hold(bob, said("bob", "one", dev))
-    hold.hold_behind(ann, [bob], lobby)
-    hold.hold(ann, joined("ann", lobby))
-    hold.hold(bob, said("bob", "two", ops))
-    verdicts = hold.release(lambda key: key == ops.key)
-    assert [(v.author.nick, held_text(v.line)) for v in verdicts] == [
-        ("bob", "one"),
-        ("ann", "(behind)"),
-        ("ann", ""),
-    ]
-    assert texts(hold.release(lambda key: False)) == ["two"]
-
-
-def test_a_place_behind_a_member_that_leaves_waits_for_its_events_not_its_replies() -> None:
-    """bob's last held item is a reply when ann takes her place behind him; he leaves, and
-    his replies go at once, his events staying held. ann still waits for his nick change."""
-    dev, lobby, bob, ann = Room("#dev"), Room("#lobby"), member("bob"), member("ann")
-    hold = LineHold(Moderation())
-    hold.hold(bob, said("bob", "one", dev))
-    hold.hold(bob, HeldLine(NickChange(0, utc_now(), "bob", "bobby"), (lobby, dev), None, False))
-    assert hold.hold_reply(bob, b"PONG")
-    hold.hold_behind(ann, [bob], lobby)
-    hold.hold(ann, joined("ann", lobby))
-    assert hold.take_replies(bob) == [b"PONG"]
-    assert hold.release(lambda key: key == dev.key) == []
-    verdicts = hold.release(lambda key: False)
-    assert [(v.author.nick, held_text(v.line)) for v in verdicts] == [
-        ("bob", "one"),
-        ("bob", ""),
-        ("ann", "(behind)"),
-        ("ann", ""),
-    ]
-
-
-def test_a_place_behind_a_member_held_after_it_is_passed_in_the_same_release() -> None:
-    """ann had a line held before bob did; her place behind him is passed in the release
-    that sends his line, not left for a load that may never come."""
-    dev, lobby, bob, ann = Room("#dev"), Room("#lobby"), member("bob"), member("ann")
-    hold = LineHold(Moderation())
-    hold.hold(ann, said("ann", "first", dev))
-    hold.hold(bob, said("bob", "one", dev))
-    hold.hold_behind(ann, [bob], lobby)
-    hold.hold(ann, joined("ann", lobby))
-    verdicts = hold.release(lambda key: False)
-    assert [(v.author.nick, held_text(v.line)) for v in verdicts] == [
-        ("ann", "first"),
-        ("bob", "one"),
-        ("ann", "(behind)"),
-        ("ann", ""),
-    ]
-    assert not hold
-
-
-def test_no_place_is_held_behind_members_that_hold_nothing_and_one_can_be_taken_back() -> None:
-    """A place behind members that hold nothing is not held; one whose join failed is
-    taken back, and a place is never among what is dropped when Redis is lost."""
-    dev, lobby, bob, ann = Room("#dev"), Room("#lobby"), member("bob"), member("ann")
-    hold = LineHold(Moderation())
-    assert hold.hold_behind(ann, [bob], lobby) is None
-    hold.hold(bob, said("bob", "one", dev))
-    assert hold.authors_in({dev.key}) == [bob]
-    assert hold.authors_in({lobby.key}) == []
-    marker = hold.hold_behind(ann, [bob], lobby)
-    assert marker is not None
-    hold.unhold_behind(ann, marker)
-    assert hold.behind(ann, joined("ann", lobby).event) is None
-    hold.hold_behind(ann, [bob], lobby)
-    hold.hold(ann, joined("ann", lobby))
-    assert [author.nick for author, _ in hold.drop_all()] == ["bob", "ann"]
 
 
 def test_a_nick_change_moves_both_the_operator_field_and_the_mute() -> None:

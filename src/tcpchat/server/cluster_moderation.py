@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tcpchat.core.errors import Banned, ModerationError
@@ -314,27 +314,13 @@ class HeldReply:
 
 
 @dataclass(frozen=True, slots=True)
-class HeldBehind:
-    """A member's place behind other members' held events: what it publishes after it
-    waits until each of ``others`` has sent what it held then (up to its last item then),
-    as a single server would have told them before. Set as it joins ``room``, one of them
-    is in, while what they hold reaches it through a room it is in."""
-
-    others: tuple[tuple[Peer, HeldLine | HeldReply | HeldBehind], ...]
-    room: Room
-
-
-Held = HeldLine | HeldReply | HeldBehind
-
-
-@dataclass(frozen=True, slots=True)
 class Verdict:
     """A held event whose turn came: ``refused`` says why it may not be said (None: send it;
     ``dropped``: the answer to a question that was refused, said to no one). A held
     reply's verdict is always: send it."""
 
     author: Peer
-    line: HeldLine | HeldReply | HeldBehind
+    line: HeldLine | HeldReply
     refused: ModerationError | None = None
     dropped: bool = False
 
@@ -345,17 +331,15 @@ class LineHold:
     A member who says a line in a room whose moderation this node has not loaded yet
     (the first round trip after its join, when nobody else here was in it) cannot be
     judged: the line is held, and every later event of that member with it, in order, so
-    that nothing overtakes it. The answer to a held question waits behind its asker, and
-    a member joining a room of a member with events held may take its place behind them
-    (:meth:`hold_behind`). Once the room is loaded, :meth:`release` judges each held line
-    in turn against it (as a single server would have at once), and hands back what to
-    send and what to refuse.
+    that nothing overtakes it. The answer to a held question waits behind its asker.
+    Once the room is loaded, :meth:`release` judges each held line in turn against it (as
+    a single server would have at once), and hands back what to send and what to refuse.
     """
 
     def __init__(self, moderation: Moderation, limit: int = MAX_HELD_LINES) -> None:
         self.moderation = moderation
         self.limit = limit
-        self._held: dict[Peer, deque[Held]] = {}
+        self._held: dict[Peer, deque[HeldLine | HeldReply]] = {}
         self._questions: dict[int, Peer] = {}  # held /search questions: search id -> asker
         self._refused_questions: set[int] = set()
 
@@ -397,42 +381,6 @@ class LineHold:
         held.append(HeldReply(reply))
         return True
 
-    def hold_behind(self, peer: Peer, others: Iterable[Peer], room: Room) -> HeldBehind | None:
-        """Hold what ``peer`` publishes from now on (joining ``room``) behind the events
-        ``others`` hold now (None: they hold none). Each place waits for its member's last
-        event held now, not a reply: a member's replies are taken out as it leaves, while
-        its events stay."""
-        waited = []
-        for other in others:
-            events = [item for item in self._held.get(other, ()) if not isinstance(item, HeldReply)]
-            if events:
-                waited.append((other, events[-1]))
-        if not waited:
-            return None
-        marker = HeldBehind(tuple(waited), room)
-        self._held.setdefault(peer, deque()).append(marker)
-        return marker
-
-    def unhold_behind(self, peer: Peer, marker: HeldBehind) -> None:
-        """Take back ``marker`` (the join it was set for failed), if nothing is behind it."""
-        held = self._held.get(peer)
-        if held and held[-1] is marker:
-            held.pop()
-            if not held:
-                del self._held[peer]
-
-    def authors_in(self, keys: Collection[str]) -> list[Peer]:
-        """The members with events held that are to be said in one of the rooms ``keys``
-        (by room key)."""
-        return [
-            author
-            for author, held in self._held.items()
-            if any(
-                isinstance(line, HeldLine) and any(room.key in keys for room in line.rooms)
-                for line in held
-            )
-        ]
-
     def take_replies(self, peer: Peer) -> list[Event | bytes]:
         """``peer``'s held replies, taken out to be sent now (it is leaving); its lines stay."""
         held = self._held.get(peer)
@@ -440,7 +388,7 @@ class LineHold:
             return []
         replies = [item.reply for item in held if isinstance(item, HeldReply)]
         if replies:
-            kept = [item for item in held if not isinstance(item, HeldReply)]
+            kept = [item for item in held if isinstance(item, HeldLine)]
             if kept:
                 self._held[peer] = deque(kept)
             else:
@@ -451,27 +399,13 @@ class LineHold:
         """Each member's held events, in order, up to its first line said in a room still
         ``loading`` (by room key), judged against the moderation loaded meanwhile."""
         verdicts: list[Verdict] = []
-        moved = True
-        while moved:  # (again, while one's turn lets another behind it go)
-            moved = False
-            for author in list(self._held):
-                held = self._held[author]
-                while held and not self._waits(held[0], loading):
-                    verdicts.append(self._judge(author, held.popleft()))
-                    moved = True
-                if not held:
-                    del self._held[author]
+        for author in list(self._held):
+            held = self._held[author]
+            while held and not _waits(held[0], loading):
+                verdicts.append(self._judge(author, held.popleft()))
+            if not held:
+                del self._held[author]
         return verdicts
-
-    def _waits(self, item: Held, loading: Callable[[str], bool]) -> bool:
-        """Whether ``item`` waits, and all behind it: a line said in a room still
-        ``loading``, or a place behind others' events not all sent yet."""
-        if isinstance(item, HeldBehind):
-            return any(
-                any(held is last for held in self._held.get(other, ()))
-                for other, last in item.others
-            )
-        return isinstance(item, HeldLine) and item.judged and loading(item.rooms[0].key)
 
     def drop_all(self) -> list[tuple[Peer, HeldLine | HeldReply]]:
         """Everything held, forgotten: this node lost Redis, and none of it is sent. Returns
@@ -480,16 +414,15 @@ class LineHold:
             (author, line)
             for author, held in self._held.items()
             for line in held
-            if isinstance(line, HeldReply)
-            or (isinstance(line, HeldLine) and not isinstance(line.event, _ANSWERS))
+            if isinstance(line, HeldReply) or not isinstance(line.event, _ANSWERS)
         ]
         self._refused_questions.update(self._questions)
         self._held.clear()
         self._questions.clear()
         return dropped
 
-    def _judge(self, author: Peer, line: Held) -> Verdict:
-        if isinstance(line, HeldReply | HeldBehind):
+    def _judge(self, author: Peer, line: HeldLine | HeldReply) -> Verdict:
+        if isinstance(line, HeldReply):
             return Verdict(author, line)
         event = line.event
         if isinstance(event, _ANSWERS) and event.search_id in self._refused_questions:
@@ -509,6 +442,11 @@ class LineHold:
         return Verdict(author, line)
 
 
-def _lines(held: deque[Held]) -> int:
+def _waits(item: HeldLine | HeldReply, loading: Callable[[str], bool]) -> bool:
+    """Whether ``item`` is a line said in a room still ``loading``: it, and all behind it, wait."""
+    return isinstance(item, HeldLine) and item.judged and loading(item.rooms[0].key)
+
+
+def _lines(held: deque[HeldLine | HeldReply]) -> int:
     """How many of ``held`` are events (its replies count against no limit)."""
     return sum(isinstance(item, HeldLine) for item in held)

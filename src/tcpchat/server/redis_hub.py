@@ -98,7 +98,6 @@ from tcpchat.server.cluster_moderation import (
     HOLD_FULL,
     SAID,
     ClusterModeration,
-    HeldBehind,
     HeldLine,
     HeldReply,
 )
@@ -1085,15 +1084,11 @@ class RedisHub(LocalHub):
         if key not in self._rooms and len(self._rooms) < self.rules.max_rooms:
             self._rooms[key] = ClusterRoom(name, creator=peer.nick or "")
             made = True
-        behind = self._behind_held(peer, self._rooms.get(key))
         try:
             room = super().join_room(peer, name)
         except BaseException:
             if made:
                 del self._rooms[key]
-            if behind is not None:
-                assert self.modes is not None
-                self.modes.hold.unhold_behind(peer, behind)
             raise
         if key not in self._positions:
             self._positions[key] = None  # read from this node's first event in it
@@ -1108,26 +1103,6 @@ class RedisHub(LocalHub):
             self._fence(peer, room)
         self.describe(peer)
         return room
-
-    def _behind_held(self, peer: Peer, room: Room | None) -> HeldBehind | None:
-        """As ``peer`` joins ``room``: if a member of it here has events held for a room's
-        moderation that reach ``peer`` through a room it is in (a nick change, say), what
-        ``peer`` publishes from now on, this join first, waits behind them (HeldBehind),
-        and its answer with it. The answer shows that member as it is now; told after it,
-        those events would rename, in the names it was just given, a member listed under
-        its new name already."""
-        if self.modes is None or not self.modes.hold or not isinstance(room, ClusterRoom):
-            return None  # nearly always: nothing held
-        heard = {other.key for other in self._rooms_heard(peer) if other is not room}
-        if not heard:
-            return None
-        members = room.everyone()
-        others = [
-            author
-            for author in self.modes.hold.authors_in(heard)
-            if author is not peer and members.get(nick_key(author.nick or "")) is author
-        ]
-        return self.modes.hold.hold_behind(peer, others, room) if others else None
 
     def _fence(self, peer: Peer, room: Room) -> None:
         """What ``peer`` is answered from now (the names of ``room``, which it joins) waits
@@ -1376,13 +1351,7 @@ class RedisHub(LocalHub):
         assert self.modes is not None
         for verdict in self.modes.hold.release(self._loading):
             line, author = verdict.line, verdict.author
-            if isinstance(line, HeldBehind):
-                # Its turn, behind what it waited for: its answer (held behind this), and
-                # all it says after, wait as they would have at its join for those events,
-                # now on their way, that reach it through a room it is in.
-                if line.room in author.rooms:
-                    self._fence(author, line.room)
-            elif isinstance(line, HeldReply):
+            if isinstance(line, HeldReply):
                 self._reply_in_turn(author, line.reply)  # behind the events just sent
             elif verdict.dropped:
                 continue
