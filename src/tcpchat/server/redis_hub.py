@@ -1825,9 +1825,12 @@ class RedisHub(LocalHub):
         the entry travelled): a private message's sender, who saw it as sent, is told."""
         author, event = direct.author, direct.event
         if isinstance(event, PrivateMessage) and author is not None and author._hub is self:
-            event_id, ts = self.clock.stamp()
-            text = NOT_DELIVERED.format(nick=event.recipient)
-            self._reply(author, Error(event_id, ts, CommandError.code, text))
+            self._reply(author, self._not_delivered_error(event))
+
+    def _not_delivered_error(self, message: PrivateMessage) -> Error:
+        """What the sender of ``message`` is told when it was not delivered."""
+        event_id, ts = self.clock.stamp()
+        return Error(event_id, ts, CommandError.code, NOT_DELIVERED.format(nick=message.recipient))
 
     def _describe_all(self, pipe: Any, described: list[Describe]) -> None:
         """Describe a run of members (then forget the run) in one command, in their order."""
@@ -2694,9 +2697,7 @@ class RedisHub(LocalHub):
         if len(self._undelivered) >= UNDELIVERED_KEPT:
             self._undelivered_dropped += 1  # (counted in the log once those before are sent)
             return
-        event_id, ts = self.clock.stamp()
-        text = NOT_DELIVERED.format(nick=message.recipient)
-        entry = self._inbox_entry(sender, Error(event_id, ts, CommandError.code, text))
+        entry = self._inbox_entry(sender, self._not_delivered_error(message))
         entry["s"] = "1"  # "k" is the sender's name on its node, not its nickname
         self._undelivered.append((node, entry))
         if self._telling_undelivered is None or self._telling_undelivered.done():
