@@ -2799,32 +2799,50 @@ class RedisHub(LocalHub):
         node is starting to read, or has read only so far), and what follows it in its
         room, waits (_waiting), unless not ``in_turn``. So a member who joins a room new
         to its node, parts it and changes nick hears the three in that order, as a single
-        server tells them."""
+        server tells them. News owed to joiners (``owed``) is told before the first event
+        above its ids, but not past one that waits: it waits too (_owed_later), and so
+        does its room."""
         waiting = self._waiting
         behind: dict[str, float] | None = None
         # With a joiner's answer behind a fence: this node's events still to be told here.
         upcoming = _later_seqs(read) if self._fences else None
         owing = list(owed)  # each told in its turn, before the first event above its ids
+        first_waiting = math.inf  # nor past an event that waits: it would overtake it
         for at, item in enumerate(read):
             event_id, key, event, origin, token, made = item
             if owing:
-                owing = [news for news in owing if not self._tell_owed(news, event_id)]
+                upto = min(event_id, first_waiting)
+                owing = [news for news in owing if not self._tell_owed(news, upto)]
             queue = waiting.get(key)
             if queue is not None:
                 queue.append(item)
                 continue
-            if in_turn and type(event) in _COMING_TYPES and not _elsewhere(origin):
+            # Its room's news waits (above), and what follows it; or it could overtake an
+            # earlier coming or going in another room.
+            waits = bool(owing or self._owed_later) and self._news_waits(key, owing)
+            if not waits and in_turn and type(event) in _COMING_TYPES and not _elsewhere(origin):
                 if behind is None:
                     behind = self._rooms_behind()
-                if behind and self._heard_before_its_turn(key, event_id, behind, origin):
-                    waiting[key] = [item]
+                waits = bool(behind) and self._heard_before_its_turn(key, event_id, behind, origin)
+            if waits:
+                waiting[key] = [item]
+                if behind is not None:
                     behind[key] = event_id - 1  # the others' comings wait for it in turn
-                    continue
+                first_waiting = min(first_waiting, event_id)
+                continue
             self._deliver(key, event_id, event, origin, token, made)
             if upcoming is not None and origin is not None:
                 self._pass_fences(upcoming[at])  # its answer before what follows
         for news in owing:
-            self._tell_owed(news)
+            if not self._tell_owed(news, first_waiting):
+                self._owed_later.append(news)  # told with what waits, in its turn
+
+    def _news_waits(self, key: str, owing: list[_OwedNews]) -> bool:
+        """Whether news owed in room ``key`` (_OwedNews) is not told yet: its events,
+        all after that news, wait for it."""
+        return any(news.room_key == key for news in owing) or any(
+            news.room_key == key for news in self._owed_later
+        )
 
     def _rooms_behind(self) -> dict[str, float]:
         """The rooms this node is starting to read, has read only up to a known id, or
