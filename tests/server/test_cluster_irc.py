@@ -453,6 +453,44 @@ async def test_news_owed_to_a_joiner_waits_for_an_earlier_rename_that_waits(
         assert await stale_channels(ann, "ann") == []
 
 
+async def test_a_members_part_left_for_the_reader_comes_before_its_nick_change(
+    redis_url: str,
+) -> None:
+    """ann, on node A, parts #lobby and changes nick in one write, while A has not read
+    what ben (node B) said in #lobby just before. Redis answers both: A tells the nick
+    change in #a and #b at once (it has read them up to it), but leaves the part for its
+    reader, which must read #lobby first. The nick change waits for it: ann hears her
+    part, then her rename, as a single server tells them. Told first, the rename left the
+    part under a nickname she no longer had, and her client kept #lobby."""
+    async with irc_cluster(redis_url) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+        await ann.send("JOIN #a,#b")
+        await ann.expect(r" 366 ann #b ")
+        await ann.sync()
+        mark = len(ann.seen)
+        hub._stop_reading_streams()  # what B says now reaches A only later
+        await ben.send("PRIVMSG #lobby :hi")
+        await ben.sync()
+        b = hub_of(cluster.nodes[1])
+        await wait_until(lambda: b.waiting_operations == 0 and b.scripts_unanswered == 0)
+        await ann.send("PART #lobby", "NICK anna")
+
+        def acted_on() -> bool:  # both answered, and what A tells at once told
+            answered = hub.waiting_operations == 0 and hub.scripts_unanswered == 0
+            return answered and all(op.event_id for op in hub._in_flight.values())
+
+        await wait_until(lambda: hub.find("anna") is not None and acted_on())
+        hub._read_streams()
+        await ann.expect(r"^:ann!ann@tcpchat NICK :?anna$")
+        await ann.sync()
+        told = [line for line in ann.seen[mark:] if " PART " in line or " NICK " in line]
+        assert told == [":ann!ann@tcpchat PART #lobby", ":ann!ann@tcpchat NICK anna"], told
+        assert await stale_channels(ann, "anna") == []
+
+
 async def test_news_owed_to_a_joiner_that_parted_meanwhile_is_dropped(redis_url: str) -> None:
     """As above, but ann parts #a before her node reads its other rooms: the news that
     waited for them is hers no more. It is dropped, not kept for whoever joins #a as ann

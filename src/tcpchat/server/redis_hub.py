@@ -2431,8 +2431,10 @@ class RedisHub(LocalHub):
             if type(op.event) in _COMING_TYPES:
                 if behind is None:
                     behind = self._rooms_behind()
+                    self._left_behind(behind, ready)
                 if behind and self._heard_before_its_turn(key, event_id, behind, op):
                     ready.discard(key)  # the reader tells it, in its turn (_tell)
+                    behind[key] = min(behind.get(key, math.inf), event_id - 1)
                     continue
             if self._in_flight.pop((key, op.seq), None) is not None:
                 self._positions[key] = f"{event_id}-0"
@@ -2446,6 +2448,15 @@ class RedisHub(LocalHub):
                 ready.discard(key)  # not waited for here: the reader tells the rest
         for key in ready:
             self._unwatch_if_empty(key)
+
+    def _left_behind(self, behind: dict[str, float], ready: Collection[str]) -> None:
+        """Add to ``behind`` (_rooms_behind) the rooms where this node's events, answered
+        already, are left for the reader to tell (their rooms not ``ready``): a coming or
+        going told at once must not overtake one of them (its author's part of such a
+        room, then its nick change, say)."""
+        for (key, _), op in self._in_flight.items():
+            if op.event_id and key not in ready:
+                behind[key] = min(behind.get(key, math.inf), op.event_id - 1)
 
     async def _load_modes(self, client: aioredis.Redis, room: Room) -> None:
         """This node starts reading ``room``: its moderation as Redis holds it, then this
