@@ -491,6 +491,56 @@ async def test_a_members_part_left_for_the_reader_comes_before_its_nick_change(
         assert await stale_channels(ann, "anna") == []
 
 
+async def test_news_waits_only_for_what_its_joiner_hears(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """As above, but what waits on node A is a join to #l, a room ann is not in (dan's,
+    behind cat's join of #c), and ann's news in #a is ben's part there, later in the
+    streams than that join. ben's rename after his part, said in #lobby only, reaches ann
+    as the reader runs: the news does not wait for the join in #l, which ann does not
+    hear, and she hears the part, then the rename. Told the other way round, her list of
+    #a kept ben's new nickname."""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        hub = hub_of(cluster.nodes[0])
+        ann = await irc_member(cluster, 0, "ann")
+        cat = await registered(cluster, 0, "cat")
+        await cat.send("JOIN #l")
+        await cat.expect(r" 366 cat #l ")
+        ben = await irc_member(cluster, 1, "ben")
+        dan = await registered(cluster, 1, "dan")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+        await ben.send("JOIN #a")
+        await ben.expect(r" 366 ben #a ")
+
+        def ben_in_a() -> bool:  # as A's presence shows him
+            room = hub._rooms.get(room_key("#a"))
+            return isinstance(room, ClusterRoom) and "ben" in room.remote
+
+        await wait_until(ben_in_a)
+        await ann.sync()
+        mark = len(ann.seen)
+        hub._stop_reading_streams()
+        await dan.send("JOIN #l")
+        await dan.expect(r" 366 dan #l ")
+        await ben.send("PART #a", "NICK bennet")
+        await ben.expect(r"NICK :?bennet")
+        await ann.send("JOIN #a")
+        await ann.expect(r" 366 ann #a ")  # (with ben, as A's view has him)
+        await wait_until(lambda: hub._owed_later != [])
+        hold_scripts(cluster, proxy)
+        await cat.send("JOIN #c")
+        await cat.expect(r" 366 cat #c ")
+        await wait_until(lambda: any(key == room_key("#c") for key, _ in hub._in_flight))
+        hub._read_streams()
+        await wait_until(lambda: room_key("#l") in hub._waiting)  # dan's join waits
+        await proxy.release()
+        await wait_until(lambda: not hub._waiting and not hub._owed_later)
+        await ann.sync()
+        told = [line for line in ann.seen[mark:] if line.startswith(":ben")]
+        assert told == [":ben!ben@tcpchat PART #a", ":ben!ben@tcpchat NICK bennet"], told
+        assert await stale_channels(ann, "ann") == []
+
+
 async def test_news_owed_to_a_joiner_that_parted_meanwhile_is_dropped(redis_url: str) -> None:
     """As above, but ann parts #a before her node reads its other rooms: the news that
     waited for them is hers no more. It is dropped, not kept for whoever joins #a as ann

@@ -2811,26 +2811,29 @@ class RedisHub(LocalHub):
         room, waits (_waiting), unless not ``in_turn``. So a member who joins a room new
         to its node, parts it and changes nick hears the three in that order, as a single
         server tells them. News owed to joiners (``owed``) is told before the first event
-        above its ids, but not past one that waits: it waits too (_owed_later), and so
-        does its room."""
+        above its ids, but not past one that waits in a room its joiners hear: it waits
+        too (_owed_later), and so does its room."""
         waiting = self._waiting
         behind: dict[str, float] | None = None
         # With a joiner's answer behind a fence: this node's events still to be told here.
         upcoming = _later_seqs(read) if self._fences else None
         owing = list(owed)  # each told in its turn, before the first event above its ids
-        first_waiting = math.inf  # nor past an event that waits: it would overtake it
+        waited: list[tuple[int, str]] = []  # (nor past one its joiners hear that waits)
         for at, item in enumerate(read):
             event_id, key, event, origin, token, made = item
             if owing:
-                upto = min(event_id, first_waiting)
-                owing = [news for news in owing if not self._tell_owed(news, upto)]
+                owing = [
+                    news
+                    for news in owing
+                    if not self._tell_owed(news, self._news_upto(news, event_id, waited))
+                ]
             queue = waiting.get(key)
             if queue is not None:
                 queue.append(item)
                 continue
             # Its room's news waits (above), and what follows it; or it could overtake an
             # earlier coming or going in another room.
-            waits = bool(owing or self._owed_later) and self._news_waits(key, owing)
+            waits = in_turn and bool(owing or self._owed_later) and self._news_waits(key, owing)
             if not waits and in_turn and type(event) in _COMING_TYPES and not _elsewhere(origin):
                 if behind is None:
                     behind = self._rooms_behind()
@@ -2839,14 +2842,28 @@ class RedisHub(LocalHub):
                 waiting[key] = [item]
                 if behind is not None:
                     behind[key] = event_id - 1  # the others' comings wait for it in turn
-                first_waiting = min(first_waiting, event_id)
+                waited.append((event_id, key))
                 continue
             self._deliver(key, event_id, event, origin, token, made)
             if upcoming is not None and origin is not None:
                 self._pass_fences(upcoming[at])  # its answer before what follows
         for news in owing:
-            if not self._tell_owed(news, first_waiting):
+            if not self._tell_owed(news, self._news_upto(news, math.inf, waited)):
                 self._owed_later.append(news)  # told with what waits, in its turn
+
+    def _news_upto(self, news: _OwedNews, upto: float, waited: list[tuple[int, str]]) -> float:
+        """How far ``news`` may be told: below ``upto``, and below the first event that
+        waits (``waited``: its id and room, in id order) in a room one of its joiners
+        hears, which it would overtake."""
+        for event_id, key in waited:
+            if event_id >= upto:
+                break
+            room = self._rooms.get(key)
+            if room is not None and any(
+                nick_key(peer.nick or "") in _hearing(room) for peer, _, _ in news.owed
+            ):
+                return event_id
+        return upto
 
     def _news_waits(self, key: str, owing: list[_OwedNews]) -> bool:
         """Whether news owed in room ``key`` (_OwedNews) is not told yet: its events,
