@@ -383,6 +383,21 @@ async def test_events_of_one_script_in_two_channels_are_told_in_their_order(
         assert await stale_channels(ben, "ben") == []
 
 
+async def ann_owed_benny(cluster: Cluster, ann: IrcClient, ben: IrcClient) -> int:
+    """ann (on the first node) and ben (the second) in #lobby: the first node stops
+    reading, ben renames to benny and joins #a, then ann joins #a, which her node does
+    not read yet. Where ann's lines stand before all that."""
+    await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+    await ann.sync()
+    mark = len(ann.seen)
+    hub_of(cluster.nodes[0])._stop_reading_streams()  # what B says reaches A only later
+    await ben.send("NICK benny", "JOIN #a")
+    await ben.expect(r" 366 benny #a ")
+    await ann.send("JOIN #a")
+    await ann.expect(r" 366 ann #a ")
+    return mark
+
+
 async def test_news_owed_to_a_joiner_comes_after_what_other_rooms_said_before_it(
     redis_url: str,
 ) -> None:
@@ -396,14 +411,7 @@ async def test_news_owed_to_a_joiner_comes_after_what_other_rooms_said_before_it
         a = cluster.nodes[0]
         ann = await irc_member(cluster, 0, "ann")
         ben = await irc_member(cluster, 1, "ben")
-        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
-        await ann.sync()
-        mark = len(ann.seen)
-        hub_of(a)._stop_reading_streams()  # what B says now reaches A only later
-        await ben.send("NICK benny", "JOIN #a")
-        await ben.expect(r" 366 benny #a ")
-        await ann.send("JOIN #a")
-        await ann.expect(r" 366 ann #a ")
+        mark = await ann_owed_benny(cluster, ann, ben)
         await wait_until(lambda: hub_of(a)._positions.get(room_key("#a")) is not None)  # started
         hub_of(a)._read_streams()
         await ann.expect(r"^:benny!benny@tcpchat JOIN #a$")
@@ -426,14 +434,7 @@ async def test_news_owed_to_a_joiner_waits_for_an_earlier_rename_that_waits(
         ann = await irc_member(cluster, 0, "ann")
         cat = await irc_member(cluster, 0, "cat")
         ben = await irc_member(cluster, 1, "ben")
-        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
-        await ann.sync()
-        mark = len(ann.seen)
-        hub._stop_reading_streams()
-        await ben.send("NICK benny", "JOIN #a")
-        await ben.expect(r" 366 benny #a ")
-        await ann.send("JOIN #a")
-        await ann.expect(r" 366 ann #a ")
+        mark = await ann_owed_benny(cluster, ann, ben)
         await wait_until(lambda: hub._owed_later != [])  # the news waits
         hold_scripts(cluster, proxy)
         await cat.send("JOIN #c")
@@ -549,14 +550,7 @@ async def test_news_owed_to_a_joiner_that_parted_meanwhile_is_dropped(redis_url:
         hub = hub_of(cluster.nodes[0])
         ann = await irc_member(cluster, 0, "ann")
         ben = await irc_member(cluster, 1, "ben")
-        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
-        await ann.sync()
-        mark = len(ann.seen)
-        hub._stop_reading_streams()
-        await ben.send("NICK benny", "JOIN #a")
-        await ben.expect(r" 366 benny #a ")
-        await ann.send("JOIN #a")
-        await ann.expect(r" 366 ann #a ")
+        mark = await ann_owed_benny(cluster, ann, ben)
         await wait_until(lambda: hub._owed_later != [])  # the news waits
         room = hub._rooms.get(room_key("#a"))
         assert isinstance(room, ClusterRoom)
