@@ -320,12 +320,14 @@ class _OwedNews:
     """News a joiner is owed as its node starts reading a room (``room_key``), waiting for
     the node's other rooms to be read up to that moment (_start_reading): ``owed`` (each
     joiner, the event, its announcement token), then the operators' changes for those
-    answered before (``changes``)."""
+    answered before (``changes``). ``held``: it waits behind an event that waits (_tell),
+    and so do the room's events."""
 
     room_key: str
     owed: list[tuple[Peer, Event, str]]
     answered: list[Peer]
     changes: list[ModeChange]
+    held: bool = False
 
 
 #: A room's entry read, not yet told: what _deliver takes (its id, the room's key, the
@@ -2849,6 +2851,7 @@ class RedisHub(LocalHub):
                 self._pass_fences(upcoming[at])  # its answer before what follows
         for news in owing:
             if not self._tell_owed(news, self._news_upto(news, math.inf, waited)):
+                news.held = True
                 self._owed_later.append(news)  # told with what waits, in its turn
 
     def _news_upto(self, news: _OwedNews, upto: float, waited: list[tuple[int, str]]) -> float:
@@ -2866,10 +2869,11 @@ class RedisHub(LocalHub):
         return upto
 
     def _news_waits(self, key: str, owing: list[_OwedNews]) -> bool:
-        """Whether news owed in room ``key`` (_OwedNews) is not told yet: its events,
-        all after that news, wait for it."""
+        """Whether news owed in room ``key`` (_OwedNews) is held behind an event that
+        waits: its events, all after that news, wait for it. (News that only waits for
+        the other rooms to be read is told among what the next whole reply brings.)"""
         return any(news.room_key == key for news in owing) or any(
-            news.room_key == key for news in self._owed_later
+            news.held and news.room_key == key for news in self._owed_later
         )
 
     def _rooms_behind(self) -> dict[str, float]:
