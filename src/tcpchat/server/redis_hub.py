@@ -134,6 +134,7 @@ from tcpchat.store.redis import (
     ban_json,
     history_fields,
     redact_url,
+    version_of,
 )
 
 log = logging.getLogger("tcpchat.cluster")
@@ -649,7 +650,7 @@ class RedisHub(LocalHub):
         self._stream_client = self._connect(None, "-streams")
         try:
             info = await self._client.info("server")
-            version = tuple(int(n) for n in str(info["redis_version"]).split(".")[:2])
+            version = version_of(str(info["redis_version"]))
             if version < MIN_REDIS_VERSION:
                 raise StoreError(
                     f"{self.shown_url}: Redis {info['redis_version']} is too old "
@@ -3885,10 +3886,9 @@ def answers_woken_reads_whole(version: str) -> bool:
     news: from 7.2 on, it runs the command again once woken; before, the reply brings only
     the stream whose news woke it. A version unknown is taken for an older one."""
     try:
-        major, minor = (int(part) for part in version.split(".")[:2])
+        return version_of(version) >= (7, 2)
     except ValueError:
         return False
-    return (major, minor) >= (7, 2)
 
 
 def _room_key_of(stream: str) -> str:

@@ -82,6 +82,13 @@ PRUNE_STEP = 1_000
 #: Streams' exclusive ranges and XTRIM MINID came with Redis 6.2.
 MIN_REDIS_VERSION = (6, 2)
 
+
+def version_of(text: str) -> tuple[int, ...]:
+    """A Redis version's major and minor numbers, from ``INFO``'s ``redis_version``
+    ("7.0.15": (7, 0)); ValueError if it is not one."""
+    return tuple(int(n) for n in text.split(".")[:2])
+
+
 UNAVAILABLE = "history is unavailable right now (the server cannot reach Redis); chat goes on"
 
 # Keep, for each field, the value whose leading id is the highest: a batch sent again,
@@ -206,7 +213,7 @@ class RedisStore:
             raise StoreError(f"{self.shown_url}: not a Redis URL ({exc})") from None
         try:
             info = await client.info("server")
-            version = tuple(int(n) for n in str(info["redis_version"]).split(".")[:2])
+            version = version_of(str(info["redis_version"]))
             highest = int(await client.get(self.keys.ids) or 0)
         except (RedisError, OSError, ValueError) as exc:
             await client.aclose()
