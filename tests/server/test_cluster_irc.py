@@ -44,12 +44,12 @@ async def irc_member(cluster: Cluster, node: int, nick: str) -> IrcClient:
 
 @contextlib.asynccontextmanager
 async def first_node_held(
-    redis_url: str, redis_server: RedisServer
+    redis_url: str, redis_server: RedisServer, *, flood_control: bool = True
 ) -> AsyncIterator[tuple[Cluster, HoldingProxy]]:
     """Two nodes with their IRC ports on, the first reaching Redis through a proxy that
     can hold its bytes in the network (hold_scripts)."""
     async with holding_proxy(redis_server.port) as proxy:
-        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
+        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0", flood_control=flood_control)
         try:
             await cluster.node(irc=True)
             cluster.url = redis_url
@@ -245,7 +245,7 @@ async def known_everywhere(member: IrcClient, nicks: list[str]) -> None:
 #: joined a room it was in, told after the names there, which showed its new nick (3852);
 #: the news of a room the node started to read, told while a nick change said before it
 #: waited for a third room to start (3434). The others failed now and then.
-BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266, 3434, 3852)
+BURST_SEEDS = (0, 1, 2, 3, 4, 5, 1143, 2083, 2119, 2153, 2266, 3434, 3852, 4451)
 
 
 def own_nick(client: IrcClient, first: str) -> str:
@@ -981,6 +981,41 @@ async def test_replies_behind_lines_held_in_two_loading_rooms_keep_their_order(
         await v1.expect(r"PONG My.Little.Server 2$")
         pongs = [line.rsplit(" ", 1)[1] for line in v1.seen if " PONG " in line]
         assert pongs == ["1", "2"]
+
+
+async def test_a_joiner_is_not_answered_with_a_join_held_behind_another_members_line(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """v1 and w1 are on node A, in #lobby. v1 makes #a, new to A, says a line there,
+    renames to v1x, parts #lobby, takes v1 back and joins #b, in one write: while A loads
+    #a the line is held, and all that follows it. w1 joins #b meanwhile, its join sent
+    at once: it reaches #b's stream before v1's, so w1's answer does not list v1 (whom A
+    shows in #b already). w1 then hears the rename in #lobby, and v1's join of #b under
+    the name v1 had then, and its list of #b ends true. Answered with v1, the client
+    renamed that v1 to v1x in #b, and then added v1 beside it."""
+    async with first_node_held(redis_url, redis_server, flood_control=False) as (cluster, proxy):
+        hub = hub_of(cluster.nodes[0])
+        v1 = await irc_member(cluster, 0, "v1")
+        w1 = await irc_member(cluster, 0, "w1")
+        await w1.sync()
+        mark = len(w1.seen)
+        hold_scripts(cluster, proxy)
+        await v1.send("JOIN #a", "PRIVMSG #a :hi", "NICK v1x", "PART #lobby", "NICK v1", "JOIN #b")
+        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
+        await w1.send("JOIN #b")
+        await w1.expect(r" 366 w1 #b ")
+        await proxy.release()
+        await w1.expect(r"^:v1!v1@tcpchat JOIN #b$")
+        await w1.sync()
+        told = [line for line in w1.seen[mark:] if line.startswith(":v1") or " 353 " in line]
+        assert told == [
+            ":My.Little.Server 353 w1 = #b w1",
+            ":v1!v1@tcpchat NICK v1x",
+            ":v1x!v1x@tcpchat PART #lobby",
+            ":v1!v1@tcpchat JOIN #b",
+        ], told
+        assert await stale_channels(w1, "w1") == []
+        assert await stale_channels(v1, "v1") == []
 
 
 #: Command scripts a client may send in one write while its node starts reading rooms

@@ -109,7 +109,7 @@ def _send_users(session: Conversation, room: Room, *, named: bool = True) -> Non
     else:
         moderation = session.moderation
         operators = moderation.operators(room) if moderation is not None else ()
-        names = room.nicks()
+        names = room.names_for(session.peer)
         if len(names) > MAX_USERS_LISTED:
             # The most names one event may carry: the first of them, and the count, which
             # tells the client the list is not everyone.

@@ -190,6 +190,11 @@ class Room:
             self._nicks = tuple(members[key].nick or "" for key in self._sorted_keys)
         return self._nicks
 
+    def names_for(self, viewer: Peer) -> tuple[str, ...]:
+        """The nicknames ``viewer`` is answered with (its join's names, a member list):
+        :meth:`nicks`. (In a cluster, the room as its one order has it for ``viewer``.)"""
+        return self.nicks()
+
     def everyone(self) -> dict[str, Peer]:
         """Every member by nickname key: ``members`` here; in a cluster, those of every node
         (what a command naming a member, such as ``/kick``, looks in)."""

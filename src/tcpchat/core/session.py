@@ -199,7 +199,7 @@ class Session:
             self.moderation.joined(self.peer, room, created=False)
         # A big room is counted, not listed: 10,000 names to each of 10,000 joiners is 1 GB.
         members = self.rules.count_if_quiet(len(room))
-        users = () if members else room.nicks()
+        users = () if members else room.names_for(self.peer)
         event_id, ts = self.clock.stamp()
         self.hub.send(
             self.peer,

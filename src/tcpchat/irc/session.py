@@ -380,7 +380,7 @@ class IrcSession:
             self.send(*replies.names(room.name, (self.nick,), self._operators(room)))
             self.notice(f"{len(room):,} users in {room.name}; NAMES {room.name} lists them")
         else:
-            self.send(*replies.names(room.name, room.nicks(), self._operators(room)))
+            self.send(*replies.names(room.name, room.names_for(self.peer), self._operators(room)))
         self.hub.publish(Join(event_id, ts, self.nick, room.name), room=room, exclude=self.peer)
 
     def _part(self, message: IrcMessage) -> None:
@@ -441,7 +441,8 @@ class IrcSession:
             if room is None:
                 self.send(self.replies.end_of_names(name))
             else:
-                self.send(*self.replies.names(room.name, room.nicks(), self._operators(room)))
+                names = room.names_for(self.peer)
+                self.send(*self.replies.names(room.name, names, self._operators(room)))
 
     def _operators(self, room: Room) -> tuple[str, ...]:
         """The nicknames of ``room``'s operators, for the ``@`` of NAMES."""

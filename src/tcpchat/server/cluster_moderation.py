@@ -354,6 +354,10 @@ class LineHold:
             return self._questions.get(event.search_id)
         return author if author is not None and author in self._held else None
 
+    def holds(self, peer: Peer) -> bool:
+        """Whether ``peer`` has lines held: its next event waits behind them."""
+        return peer in self._held
+
     def refused_answer(self, event: Event) -> bool:
         """Whether ``event`` answers a question that was refused: said to no one."""
         if not isinstance(event, _ANSWERS) or event.search_id not in self._refused_questions:

@@ -189,13 +189,17 @@ class ClusterRoom(Room):
     joiner's latest join on its way (None: not sent yet; ``join_ids``: that join's id as
     it was made): what it is told meanwhile follows it, and it is a member once that join
     is back, not an earlier one of its own. What it is to be told before that join is
-    sent waits in ``early_news``.
+    sent waits in ``early_news``. A joiner whose join waits behind its own lines held
+    for a room's moderation (LineHold) is in ``held_joins`` until that join is sent: a
+    member of this node that joins meanwhile, its own join sent at once, reaches the
+    room's stream before it, and is not answered with it (:meth:`names_for`).
     """
 
     __slots__ = (
         "answered",
         "early_news",
         "heard",
+        "held_joins",
         "join_ids",
         "join_seqs",
         "joining",
@@ -215,6 +219,7 @@ class ClusterRoom(Room):
         self.join_seqs: dict[str, int | None] = {}
         self.early_news: dict[str, list[Event]] = {}
         self.join_ids: dict[str, int] = {}
+        self.held_joins: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.members) + len(self.remote) + len(self.joining)
@@ -235,6 +240,18 @@ class ClusterRoom(Room):
             everyone = self.everyone()
             self._nicks = tuple(everyone[key].nick or "" for key in sorted(everyone))
         return self._nicks
+
+    def names_for(self, viewer: Peer) -> tuple[str, ...]:
+        """The names, but a joiner's whose join is held (``held_joins``) and will reach the
+        stream after ``viewer``'s: the member is told that join when it comes. (A viewer
+        whose own join is held too is shown everyone: which of the two goes first is
+        not known here.)"""
+        if not self.held_joins or nick_key(viewer.nick or "") in self.held_joins:
+            return self.nicks()
+        everyone = self.everyone()
+        return tuple(
+            everyone[key].nick or "" for key in sorted(everyone) if key not in self.held_joins
+        )
 
     def away(self) -> tuple[str, ...]:
         everyone = self.everyone()
@@ -291,6 +308,9 @@ class ClusterRoom(Room):
             self.early_news[key] = self.early_news.pop(old_key)
         if old_key in self.join_ids:
             self.join_ids[key] = self.join_ids.pop(old_key)
+        if old_key in self.held_joins:
+            self.held_joins.discard(old_key)
+            self.held_joins.add(key)
         self._nicks = None
 
     def owe(self, before: Iterable[Event], here: Container[str]) -> list[tuple[Peer, Event]]:
@@ -322,6 +342,7 @@ class ClusterRoom(Room):
         self.join_seqs.pop(key, None)
         self.early_news.pop(key, None)
         self.join_ids.pop(key, None)
+        self.held_joins.discard(key)
         peer = self.joining.pop(key, None)
         if peer is not None:
             self.add(key, peer)

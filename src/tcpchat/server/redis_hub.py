@@ -1102,6 +1102,8 @@ class RedisHub(LocalHub):
             if self._positions[key] is None and not self.rules.is_quiet(len(room)):
                 told = frozenset(room.remote)
             room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
+            if self.modes is not None and self.modes.hold.holds(peer):
+                room.held_joins.add(nick_key(peer.nick))  # its join waits behind its lines
             self._joining.setdefault(peer, []).append(room)
             self._fence(peer, room)
         self.describe(peer)
@@ -1595,6 +1597,7 @@ class RedisHub(LocalHub):
             key = nick_key(author.nick)
             if isinstance(room, ClusterRoom) and room.join_ids.get(key) == operation.event.id:
                 room.join_seqs[key] = operation.seq
+                room.held_joins.discard(key)
                 held = self._held.get(author)
                 if held is not None and held.events:
                     # Its answer waits for its events before: what it hears meanwhile
