@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Collection
+from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tcpchat.config import ServerSettings
 from tcpchat.core.events import Join
@@ -1016,6 +1019,100 @@ async def test_a_joiner_is_not_answered_with_a_join_held_behind_another_members_
         ], told
         assert await stale_channels(w1, "w1") == []
         assert await stale_channels(v1, "v1") == []
+
+
+def hub_room(hub: RedisHub, name: str) -> ClusterRoom:
+    room = hub.room(name)
+    assert isinstance(room, ClusterRoom)
+    return room
+
+
+def hold_loading(
+    monkeypatch: pytest.MonkeyPatch,
+    hub: RedisHub,
+    gates: dict[str, asyncio.Event],
+    *,
+    lost: str = "",
+) -> None:
+    """``hub`` starts reading each room of ``gates`` (loads its history and moderation)
+    once that room's event is set; the room ``lost`` then fails, as if Redis went."""
+    start_reading = hub._start_reading
+
+    async def gated(client: Any, key: str, event_id: int) -> None:
+        gate = gates.get(key)
+        if gate is not None:
+            await gate.wait()
+            if key == lost:
+                del gates[key]  # (read again once Redis is back)
+                raise RedisConnectionError(f"lost while loading {key}")
+        await start_reading(client, key, event_id)
+
+    monkeypatch.setattr(hub, "_start_reading", gated)
+
+
+async def test_a_join_left_out_of_an_answer_and_never_sent_is_told_there(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, w1 is answered without v1, whose join of #b is held; then Redis is lost
+    while node A loads #a, and the held line and join are never sent. A keeps v1 in #b,
+    so w1 is told v1 joined, as the stream would have told it: v1's line there then
+    comes from a member of w1's list."""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        v1 = await irc_member(cluster, 0, "v1")
+        w1 = await irc_member(cluster, 0, "w1")
+        await w1.sync()
+        gates = {room_key("#a"): asyncio.Event()}
+        hold_loading(monkeypatch, hub, gates, lost=room_key("#a"))
+        await v1.send("JOIN #a", "PRIVMSG #a :hi", "JOIN #b")
+        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
+        mark = len(w1.seen)
+        await w1.send("JOIN #b")
+        await w1.expect(r" 366 w1 #b ")
+        gates[room_key("#a")].set()
+        await w1.expect(r"the chat is back", timeout=15)
+        await v1.send("PRIVMSG #b :hello")
+        await w1.expect(r"^:v1!v1@tcpchat PRIVMSG #b :hello$")
+        told = [line for line in w1.seen[mark:] if line.startswith(":v1") or " 353 " in line]
+        assert told == [
+            ":My.Little.Server 353 w1 = #b w1",
+            ":v1!v1@tcpchat JOIN #b",
+            ":v1!v1@tcpchat PRIVMSG #b :hello",
+        ], told
+        assert await stale_channels(w1, "w1") == []
+
+
+async def test_names_held_behind_the_askers_own_lines_list_a_join_held_then(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x1, in #b, says a line in #c (new to node A: held) and asks NAMES #b, whose reply
+    waits behind the line; v1's join of #b is held behind v1's line in #a then. #a loads
+    first: x1 is told v1 joined, and then the NAMES, which list v1. (Left out, as for a
+    joiner with nothing held, v1 would be missing from the names told after its join.)"""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        v1 = await irc_member(cluster, 0, "v1")
+        x1 = await irc_member(cluster, 0, "x1")
+        await x1.send("JOIN #b")
+        await x1.expect(r" 366 x1 #b ")
+        await x1.sync()
+        gates = {room_key("#a"): asyncio.Event(), room_key("#c"): asyncio.Event()}
+        hold_loading(monkeypatch, hub, gates)
+        await v1.send("JOIN #a", "PRIVMSG #a :hi", "JOIN #b")
+        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
+        mark = len(x1.seen)
+        await x1.send("JOIN #c", "PRIVMSG #c :hi", "NAMES #b")
+        assert hub.modes is not None
+        hold = hub.modes.hold
+        await wait_until(lambda: (peer := hub.find("x1")) is not None and hold.holds(peer))
+        gates[room_key("#a")].set()
+        await wait_until(lambda: not hub_room(hub, "#b").held_joins)  # v1's join is sent
+        gates[room_key("#c")].set()
+        await x1.expect(r" 366 x1 #b ")
+        await x1.sync()
+        told = [line for line in x1.seen[mark:] if " #b" in line]
+        assert told[:2] == [":v1!v1@tcpchat JOIN #b", ":My.Little.Server 353 x1 = #b :v1 @x1"]
+        assert await stale_channels(x1, "x1") == []
 
 
 #: Command scripts a client may send in one write while its node starts reading rooms

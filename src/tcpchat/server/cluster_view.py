@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
 from tcpchat.core.events import Event, Join, Kick, Leave, NickChange, Part
@@ -190,9 +190,10 @@ class ClusterRoom(Room):
     it was made): what it is told meanwhile follows it, and it is a member once that join
     is back, not an earlier one of its own. What it is to be told before that join is
     sent waits in ``early_news``. A joiner whose join waits behind its own lines held
-    for a room's moderation (LineHold) is in ``held_joins`` until that join is sent: a
-    member of this node that joins meanwhile, its own join sent at once, reaches the
-    room's stream before it, and is not answered with it (:meth:`names_for`).
+    for a room's moderation (LineHold: ``holds``) is in ``held_joins`` until that join is
+    sent: a member of this node with nothing held, whose own join goes ahead of it, is
+    not answered with it (:meth:`names_for`), and ``left_out`` keeps who was answered so,
+    to be told the join should it never reach the stream.
     """
 
     __slots__ = (
@@ -200,16 +201,21 @@ class ClusterRoom(Room):
         "early_news",
         "heard",
         "held_joins",
+        "holds",
         "join_ids",
         "join_seqs",
         "joining",
+        "left_out",
         "listed",
         "remote",
         "welcomed",
     )
 
-    def __init__(self, name: str, creator: str = "") -> None:
+    def __init__(
+        self, name: str, creator: str = "", holds: Callable[[Peer], bool] | None = None
+    ) -> None:
         super().__init__(name, creator)
+        self.holds = holds
         self.remote: dict[str, RemotePeer] = {}
         self.listed: dict[str, RemotePeer] = {}
         self.heard: set[str] = set()
@@ -220,6 +226,7 @@ class ClusterRoom(Room):
         self.early_news: dict[str, list[Event]] = {}
         self.join_ids: dict[str, int] = {}
         self.held_joins: set[str] = set()
+        self.left_out: dict[str, dict[Peer, None]] = {}
 
     def __len__(self) -> int:
         return len(self.members) + len(self.remote) + len(self.joining)
@@ -242,12 +249,17 @@ class ClusterRoom(Room):
         return self._nicks
 
     def names_for(self, viewer: Peer) -> tuple[str, ...]:
-        """The names, but a joiner's whose join is held (``held_joins``) and will reach the
-        stream after ``viewer``'s: the member is told that join when it comes. (A viewer
-        whose own join is held too is shown everyone: which of the two goes first is
-        not known here.)"""
+        """The names, but those of joiners whose join is held (``held_joins``): it reaches
+        the stream after ``viewer``'s join, which has nothing to wait behind, and
+        ``viewer`` is told it then (in a room that announces joins). A viewer with lines
+        held itself is shown everyone: its join, or this answer, waits behind them, and
+        which goes first, its lines or the other joiner's, is not known here."""
         if not self.held_joins or nick_key(viewer.nick or "") in self.held_joins:
             return self.nicks()
+        if self.holds is not None and self.holds(viewer):
+            return self.nicks()
+        for key in self.held_joins:
+            self.left_out.setdefault(key, {})[viewer] = None
         everyone = self.everyone()
         return tuple(
             everyone[key].nick or "" for key in sorted(everyone) if key not in self.held_joins
@@ -311,6 +323,8 @@ class ClusterRoom(Room):
         if old_key in self.held_joins:
             self.held_joins.discard(old_key)
             self.held_joins.add(key)
+        if old_key in self.left_out:
+            self.left_out[key] = self.left_out.pop(old_key)
         self._nicks = None
 
     def owe(self, before: Iterable[Event], here: Container[str]) -> list[tuple[Peer, Event]]:
@@ -343,6 +357,7 @@ class ClusterRoom(Room):
         self.early_news.pop(key, None)
         self.join_ids.pop(key, None)
         self.held_joins.discard(key)
+        self.left_out.pop(key, None)
         peer = self.joining.pop(key, None)
         if peer is not None:
             self.add(key, peer)

@@ -1085,7 +1085,7 @@ class RedisHub(LocalHub):
         key = room_key(name)
         made = False
         if key not in self._rooms and len(self._rooms) < self.rules.max_rooms:
-            self._rooms[key] = ClusterRoom(name, creator=peer.nick or "")
+            self._rooms[key] = ClusterRoom(name, peer.nick or "", self._holds_lines)
             made = True
         try:
             room = super().join_room(peer, name)
@@ -1102,12 +1102,31 @@ class RedisHub(LocalHub):
             if self._positions[key] is None and not self.rules.is_quiet(len(room)):
                 told = frozenset(room.remote)
             room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
-            if self.modes is not None and self.modes.hold.holds(peer):
+            if self._holds_lines(peer):
                 room.held_joins.add(nick_key(peer.nick))  # its join waits behind its lines
             self._joining.setdefault(peer, []).append(room)
             self._fence(peer, room)
         self.describe(peer)
         return room
+
+    def _holds_lines(self, peer: Peer) -> bool:
+        """Whether ``peer`` has lines held for a room's moderation (LineHold)."""
+        return self.modes is not None and self.modes.hold.holds(peer)
+
+    def _tell_left_out(self, joiner: Peer, room: Room | None) -> None:
+        """``joiner``'s join of ``room``, held, never reaches the stream (Redis failed it
+        or was lost), yet this node keeps it a member: tell it to the members here that
+        were answered without it (ClusterRoom.left_out), as the stream would have."""
+        if not isinstance(room, ClusterRoom) or not room.left_out or joiner.nick is None:
+            return
+        told = room.left_out.pop(nick_key(joiner.nick), {})
+        if self.rules.is_quiet(len(room)):
+            return
+        event_id, ts = self.clock.stamp()
+        join = Join(event_id, ts, joiner.nick, room.name)
+        for peer in told:
+            if peer._hub is self and room in peer.rooms:
+                self._reply(peer, join)
 
     def _fence(self, peer: Peer, room: Room) -> None:
         """What ``peer`` is answered from now (the names of ``room``, which it joins) waits
@@ -1637,6 +1656,7 @@ class RedisHub(LocalHub):
             self._retell_called = True
             asyncio.get_running_loop().call_soon(self._tell_waiting)
         if operation.author is not None and type(operation.event) is Join:
+            self._tell_left_out(operation.author, self._rooms.get(operation.room_key))
             self._join_is_back(operation, self._rooms.get(operation.room_key))
             if self.modes is not None and self.modes.hold:
                 self._release_held()  # no load is coming for that room: what waits goes
@@ -3353,7 +3373,7 @@ class RedisHub(LocalHub):
             if room.key not in wanted:
                 self._unlist(remote, key, room)
         for rkey, name in wanted.items():
-            room = self._rooms.get(rkey) or ClusterRoom(name, creator=presence.nick)
+            room = self._rooms.get(rkey) or ClusterRoom(name, presence.nick, self._holds_lines)
             self._rooms[rkey] = room
             if not isinstance(room, ClusterRoom):
                 continue
@@ -3641,6 +3661,8 @@ class RedisHub(LocalHub):
                     self._send_held(author, line.reply)
                 else:
                     if type(line.event) is Join:  # never sent: its joiner waits no more
+                        for room in line.rooms:
+                            self._tell_left_out(author, room)
                         self._member_now(author, line.rooms)
                     self._refuse(author)
         self._recovery = asyncio.create_task(self._recover(), name="cluster recovery")
