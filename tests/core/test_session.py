@@ -351,16 +351,20 @@ async def test_users_in_a_quiet_room_lists_everyone_with_the_count(big_room: Roo
 
 async def test_users_past_the_most_names_an_event_carries_lists_those_and_the_count() -> None:
     """/users in a room of more names than an event may carry lists the first of them, and
-    says how many there are, so that the client knows its list is not everyone."""
+    says how many there are, so that the client knows its list is not everyone. The away
+    names are among those listed: the last member, away, is not listed."""
     room = Room(rules=RoomRules(quiet_joins_above=2))  # quiet: each join costs O(1)
     first = room.join("m00000")
     for number in range(1, MAX_USERS_LISTED + 1):
-        room.join(f"m{number:05}")
+        last = room.join(f"m{number:05}")
+    last.receive_line(b"/away back soon")
+    first.receive_line(b"/away lunch")
     room.events(first)
     first.receive_line(b"/users")
     (users,) = room.events(first)
     assert len(users["users"]) == MAX_USERS_LISTED
     assert users["members"] == MAX_USERS_LISTED + 1
+    assert users["away"] == ["m00000"]
 
 
 async def test_a_join_of_a_big_room_tells_the_joiner_alone_with_a_count(big_room: Room) -> None:

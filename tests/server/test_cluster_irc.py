@@ -1082,6 +1082,49 @@ async def test_a_join_left_out_of_an_answer_and_never_sent_is_told_there(
         assert await stale_channels(w1, "w1") == []
 
 
+async def test_a_join_left_out_of_an_answer_is_not_told_once_a_later_answer_showed_it(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but w1, answered without v1, parts #b, says a line in #c (new to node A:
+    held) and joins #b again: holding lines itself, it is answered with everyone, v1
+    too. Redis is then lost while A loads #a, and v1's join is never sent; w1, whose
+    latest answer showed v1, is not told that join."""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        v1 = await irc_member(cluster, 0, "v1")
+        w1 = await irc_member(cluster, 0, "w1")
+        await w1.sync()
+        gates = {room_key("#a"): asyncio.Event(), room_key("#c"): asyncio.Event()}
+        hold_loading(monkeypatch, hub, gates, lost=room_key("#a"))
+        await v1.send("JOIN #a", "PRIVMSG #a :hi", "JOIN #b")
+        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
+        mark = len(w1.seen)
+        await w1.send("JOIN #b")
+        await w1.expect(r" 366 w1 #b ")
+        await w1.send("PART #b", "JOIN #c", "PRIVMSG #c :hi", "JOIN #b")
+        assert hub.modes is not None
+        hold = hub.modes.hold
+        await wait_until(
+            lambda: (
+                (peer := hub.find("w1")) is not None
+                and hold.holds(peer)
+                and hub_room(hub, "#b").has_member("w1")
+            )
+        )
+        gates[room_key("#a")].set()
+        await w1.expect(r"the chat is back", timeout=15)
+        gates[room_key("#c")].set()
+        await w1.sync()
+        told = [line for line in w1.seen[mark:] if " #b" in line and " 366 " not in line]
+        names = [line for line in told if " 353 " in line]
+        assert names == [
+            ":My.Little.Server 353 w1 = #b w1",
+            ":My.Little.Server 353 w1 = #b :@v1 w1",
+        ]
+        assert not [line for line in told if line.startswith(":v1!")], told
+        assert await stale_channels(w1, "w1") == []
+
+
 async def test_names_held_behind_the_askers_own_lines_list_a_join_held_then(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

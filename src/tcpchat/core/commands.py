@@ -114,14 +114,20 @@ def _send_users(session: Conversation, room: Room, *, named: bool = True) -> Non
             # The most names one event may carry: the first of them, and the count, which
             # tells the client the list is not everyone.
             names, members = names[:MAX_USERS_LISTED], len(room)
+        if len(names) < len(room):  # (a cluster's joiner not shown yet, or past the most)
+            shown = set(names)
+            operators = tuple(nick for nick in operators if nick in shown)
+            away = tuple(nick for nick in room.away() if nick in shown)
+        else:
+            away = room.away()
         users = UserList(
             event_id,
             ts,
             names,
             room.name,
-            room.away()[:MAX_USERS_LISTED],
+            away,
             online=online,
-            operators=operators[:MAX_USERS_LISTED],
+            operators=operators,
             members=members,
         )
     session.hub.send(session.peer, users)

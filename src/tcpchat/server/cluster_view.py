@@ -253,13 +253,18 @@ class ClusterRoom(Room):
         the stream after ``viewer``'s join, which has nothing to wait behind, and
         ``viewer`` is told it then (in a room that announces joins). A viewer with lines
         held itself is shown everyone: its join, or this answer, waits behind them, and
-        which goes first, its lines or the other joiner's, is not known here."""
-        if not self.held_joins or nick_key(viewer.nick or "") in self.held_joins:
+        which goes first, its lines or the other joiner's, is not known here. A member
+        answered so is remembered until it is answered with everyone (``left_out``)."""
+        if not self.held_joins:
             return self.nicks()
-        if self.holds is not None and self.holds(viewer):
+        own = nick_key(viewer.nick or "")
+        if own in self.held_joins or (self.holds is not None and self.holds(viewer)):
+            for viewers in self.left_out.values():
+                viewers.pop(viewer, None)  # shown them all: nothing more is owed it
             return self.nicks()
-        for key in self.held_joins:
-            self.left_out.setdefault(key, {})[viewer] = None
+        if own in self.members or own in self.joining:  # (not one outside asking)
+            for key in self.held_joins:
+                self.left_out.setdefault(key, {})[viewer] = None
         everyone = self.everyone()
         return tuple(
             everyone[key].nick or "" for key in sorted(everyone) if key not in self.held_joins
