@@ -1050,6 +1050,30 @@ def hold_loading(
     monkeypatch.setattr(hub, "_start_reading", gated)
 
 
+@contextlib.asynccontextmanager
+async def w1_answered_without_v1(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, *held: str
+) -> AsyncIterator[tuple[RedisHub, IrcClient, IrcClient, dict[str, asyncio.Event], int]]:
+    """v1 and w1 on node A: v1 makes #a, says a line there and joins #b, its line and
+    join held while A loads #a, which fails as if Redis went once its gate is set; w1
+    joins #b and is answered without v1. Yields A's hub, v1, w1, the gates of #a and of
+    the rooms ``held`` (loaded once theirs is set), and where w1's lines stood before
+    its join."""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        v1 = await irc_member(cluster, 0, "v1")
+        w1 = await irc_member(cluster, 0, "w1")
+        await w1.sync()
+        gates = {room_key(name): asyncio.Event() for name in ("#a", *held)}
+        hold_loading(monkeypatch, hub, gates, lost=room_key("#a"))
+        await v1.send("JOIN #a", "PRIVMSG #a :hi", "JOIN #b")
+        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
+        mark = len(w1.seen)
+        await w1.send("JOIN #b")
+        await w1.expect(r" 366 w1 #b ")
+        yield hub, v1, w1, gates, mark
+
+
 async def test_a_join_left_out_of_an_answer_and_never_sent_is_told_there(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1057,18 +1081,7 @@ async def test_a_join_left_out_of_an_answer_and_never_sent_is_told_there(
     while node A loads #a, and the held line and join are never sent. A keeps v1 in #b,
     so w1 is told v1 joined, as the stream would have told it: v1's line there then
     comes from a member of w1's list."""
-    async with irc_cluster(redis_url, flood_control=False) as cluster:
-        hub = hub_of(cluster.nodes[0])
-        v1 = await irc_member(cluster, 0, "v1")
-        w1 = await irc_member(cluster, 0, "w1")
-        await w1.sync()
-        gates = {room_key("#a"): asyncio.Event()}
-        hold_loading(monkeypatch, hub, gates, lost=room_key("#a"))
-        await v1.send("JOIN #a", "PRIVMSG #a :hi", "JOIN #b")
-        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
-        mark = len(w1.seen)
-        await w1.send("JOIN #b")
-        await w1.expect(r" 366 w1 #b ")
+    async with w1_answered_without_v1(redis_url, monkeypatch) as (_, v1, w1, gates, mark):
         gates[room_key("#a")].set()
         await w1.expect(r"the chat is back", timeout=15)
         await v1.send("PRIVMSG #b :hello")
@@ -1089,18 +1102,7 @@ async def test_a_join_left_out_of_an_answer_is_not_told_once_a_later_answer_show
     held) and joins #b again: holding lines itself, it is answered with everyone, v1
     too. Redis is then lost while A loads #a, and v1's join is never sent; w1, whose
     latest answer showed v1, is not told that join."""
-    async with irc_cluster(redis_url, flood_control=False) as cluster:
-        hub = hub_of(cluster.nodes[0])
-        v1 = await irc_member(cluster, 0, "v1")
-        w1 = await irc_member(cluster, 0, "w1")
-        await w1.sync()
-        gates = {room_key("#a"): asyncio.Event(), room_key("#c"): asyncio.Event()}
-        hold_loading(monkeypatch, hub, gates, lost=room_key("#a"))
-        await v1.send("JOIN #a", "PRIVMSG #a :hi", "JOIN #b")
-        await wait_until(lambda: (b := hub.room("#b")) is not None and "v1" in b.nicks())
-        mark = len(w1.seen)
-        await w1.send("JOIN #b")
-        await w1.expect(r" 366 w1 #b ")
+    async with w1_answered_without_v1(redis_url, monkeypatch, "#c") as (hub, _, w1, gates, mark):
         await w1.send("PART #b", "JOIN #c", "PRIVMSG #c :hi", "JOIN #b")
         assert hub.modes is not None
         hold = hub.modes.hold
