@@ -285,8 +285,8 @@ async def test_bursts_of_irc_commands_break_no_node(redis_url: str, seed: int) -
             await member.sync()
             await member.send("JOIN #end")
             await member.expect(r" 366 \S+ #end ")
-        # Every join is back on both nodes (an IRC member is told its NAMES at once; it
-        # hears the room from where its join lands in the room's stream).
+        # Every join is back on both nodes (an IRC member may be told its NAMES before its
+        # join is back; it hears the room from where its join lands in the room's stream).
         await wait_until(
             lambda: all(members_in(node, "#end") == IRC_MEMBERS for node in cluster.nodes)
         )
@@ -316,22 +316,27 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
     """ann (IRC) joins #lobby on node A, which reads no room yet, and dora (native)
     registers there, into #lobby; their joins are held in the network. ben joins it on
     node B meanwhile, his join in the stream before theirs, after the names they were
-    answered with. Once their joins land, both are told ben came in."""
+    answered with (which wait for their joins' places: _AnswerAtJoin). Once their joins
+    land, they are answered, then told ben came in."""
     async with first_node_held(redis_url, redis_server) as (cluster, proxy):
         carol = await cluster.client(cluster.nodes[1], "carol")
         ann = await registered(cluster, 0, "ann")
         hold_scripts(cluster, proxy)
         await ann.send("JOIN #lobby")
-        names = await ann.numeric("353")
-        assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "carol"]
         dora = await LineClient.connect(cluster.nodes[0].port)
         cluster.clients.append(dora)
         await dora.expect("Choose a nickname")
-        await dora.register("dora")
-        assert any("3 users online: ann, carol, dora" in line for line in dora.seen)
+        await dora.send("dora")
+        lobby = hub_of(cluster.nodes[0]).room("#lobby")
+        await wait_until(lambda: isinstance(lobby, ClusterRoom) and len(lobby.joining) == 2)
         ben = await irc_member(cluster, 1, "ben")
         await carol.expect(r"\*\*\* ben joined")
+        assert not any(" 353 " in line for line in ann.seen)  # its join is on its way
         await proxy.release()
+        names = await ann.numeric("353")
+        assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "carol"]
+        await dora.expect(r"\*\*\* Welcome, dora!")
+        assert any("3 users online: ann, carol, dora" in line for line in dora.seen)
         await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
         await ben.expect(r"^:ann!ann@tcpchat JOIN #lobby$")
         await dora.expect(r"\*\*\* ben joined")
@@ -342,6 +347,82 @@ async def test_a_joiner_is_told_who_came_in_before_its_join_reached_redis(
         assert not any(" joined" in line and "ben" not in line for line in dora.seen)
         joins = [line.split("!")[0] for line in ann.seen if line.endswith(" JOIN #lobby")]
         assert joins == [":ann", ":ben", ":dora"]  # ben before theirs, dora after hers
+
+
+@contextlib.asynccontextmanager
+async def both_nodes_held(
+    redis_server: RedisServer,
+) -> AsyncIterator[tuple[Cluster, HoldingProxy]]:
+    """Two nodes with their IRC ports on, both reaching Redis through a proxy that can hold
+    either's bytes in the network (appender_of)."""
+    async with holding_proxy(redis_server.port) as proxy:
+        cluster = Cluster(f"redis://127.0.0.1:{proxy.port}/0")
+        try:
+            await cluster.node(irc=True)
+            await cluster.node(irc=True)
+            yield cluster, proxy
+        finally:
+            await cluster.close()
+
+
+def appender_of(node: ChatServer) -> str:
+    """The address Redis knows the node's scripts' connection by (its room events)."""
+    known = hub_of(node)._appender_known
+    assert known is not None
+    return known.addr
+
+
+async def test_what_a_joiners_rooms_said_before_its_join_goes_before_its_answer(
+    redis_server: RedisServer,
+) -> None:
+    """ben (node B) is in #lobby and #end; ann (node A, which reads #lobby, not #end) is in
+    #lobby. ben renames to bx, parts #lobby and takes his name back, in #end alone: his
+    events are held in the network, his presence is not, so A's view names him ben. ann
+    joins #end meanwhile, her join held too; it lands after his events. Her answer names
+    ben as his presence does, and waits for her join's place: the rename and the part,
+    said before it in #lobby and read by A after she asked, go first, and her list of
+    #end keeps ben. Told after the answer, the rename renamed him bx in her list of #end
+    (the burst test's seed 1029)."""
+    async with both_nodes_held(redis_server) as (cluster, proxy):
+        node_a, node_b = cluster.nodes
+        hub_a = hub_of(node_a)
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
+        await ben.send("JOIN #end")
+        await ben.expect(r" 366 ben #end ")
+        await ann.sync()
+        mark = len(ann.seen)
+        proxy.hold(appender_of(node_b))
+        await ben.send("NICK bx", "PART #lobby", "NICK ben")
+
+        def ben_left_lobby() -> bool:  # as A's presence has it: not as its stream does yet
+            ben_there = hub_a._remote.get("ben")
+            return ben_there is not None and all(r.name != "#lobby" for r in ben_there.listed)
+
+        await wait_until(ben_left_lobby)
+        proxy.hold(appender_of(node_a))
+        await ann.send("JOIN #end")
+        await wait_until(lambda: any(key == room_key("#end") for key, _ in hub_a._in_flight))
+        await proxy.release(appender_of(node_b))
+        await ben.expect(r"^:bx!bx@tcpchat NICK :?ben$")  # his events are in the streams
+        # A reads them, and holds them until it knows where ann's join is (_tell).
+        await wait_until(lambda: room_key("#lobby") in hub_a._waiting)
+        await proxy.release(appender_of(node_a))
+        await ann.expect(r" 366 ann #end ")
+        await ann.sync()
+        told = [
+            line
+            for line in ann.seen[mark:]
+            if line.startswith((":ben", ":bx", ":ann")) or " 353 " in line
+        ]
+        assert told == [
+            ":ben!ben@tcpchat NICK bx",
+            ":bx!bx@tcpchat PART #lobby",
+            ":ann!ann@tcpchat JOIN #end",
+            ":My.Little.Server 353 ann = #end :ann ben",  # (its operators told next)
+        ], told
+        assert await stale_channels(ann, "ann") == []
 
 
 async def test_events_of_one_script_in_two_channels_are_told_in_their_order(
@@ -421,6 +502,48 @@ async def test_news_owed_to_a_joiner_comes_after_what_other_rooms_said_before_it
         await ann.sync()
         told = [line for line in ann.seen[mark:] if line.startswith(":ben")]
         assert told == [":ben!ben@tcpchat NICK benny", ":benny!benny@tcpchat JOIN #a"], told
+        assert await stale_channels(ann, "ann") == []
+
+
+async def test_news_owed_for_a_room_goes_ahead_of_a_later_answer_that_waits_for_its_join(
+    redis_url: str,
+) -> None:
+    """As above, and ann then joins #c too, which A does not read either, where carol (on
+    node B) is, as A's view has her: that answer waits for her join's place
+    (_AnswerAtJoin). The news of #a, owed since her join there, goes ahead of it, as a
+    single server tells them: she hears benny's join of #a, then her answer for #c."""
+    async with irc_cluster(redis_url) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        ann = await irc_member(cluster, 0, "ann")
+        carol = await irc_member(cluster, 1, "carol")
+        await carol.send("JOIN #c")
+        await carol.expect(r" 366 carol #c ")
+
+        def carol_in_c() -> bool:  # as A's presence shows her
+            room = hub._rooms.get(room_key("#c"))
+            return isinstance(room, ClusterRoom) and "carol" in room.remote
+
+        await wait_until(carol_in_c)
+        ben = await irc_member(cluster, 1, "ben")
+        await ann.expect(r"^:carol!carol@tcpchat JOIN #lobby$")
+        mark = await ann_owed_benny(cluster, ann, ben)
+        await wait_until(lambda: hub._owed_later != [])  # the news of #a waits
+        await ann.send("JOIN #c")
+        await wait_until(lambda: hub._positions.get(room_key("#c")) is not None)  # started
+        hub._read_streams()
+        await ann.expect(r" 366 ann #c ")
+        await ann.sync()
+        told = [
+            line for line in ann.seen[mark:] if line.startswith((":ben", ":ann")) or " 353 " in line
+        ]
+        assert told == [
+            ":ann!ann@tcpchat JOIN #a",
+            ":My.Little.Server 353 ann = #a @ann",
+            ":ben!ben@tcpchat NICK benny",
+            ":benny!benny@tcpchat JOIN #a",
+            ":ann!ann@tcpchat JOIN #c",
+            ":My.Little.Server 353 ann = #c :ann carol",
+        ], told
         assert await stale_channels(ann, "ann") == []
 
 
@@ -528,8 +651,7 @@ async def test_news_waits_only_for_what_its_joiner_hears(
         await dan.expect(r" 366 dan #l ")
         await ben.send("PART #a", "NICK bennet")
         await ben.expect(r"NICK :?bennet")
-        await ann.send("JOIN #a")
-        await ann.expect(r" 366 ann #a ")  # (with ben, as A's view has him)
+        await ann.send("JOIN #a")  # (answered with ben, as A's view has him)
         await wait_until(lambda: hub._owed_later != [])
         hold_scripts(cluster, proxy)
         await cat.send("JOIN #c")
@@ -537,11 +659,19 @@ async def test_news_waits_only_for_what_its_joiner_hears(
         await wait_until(lambda: any(key == room_key("#c") for key, _ in hub._in_flight))
         hub._read_streams()
         await wait_until(lambda: room_key("#l") in hub._waiting)  # dan's join waits
+        # The news does not wait for it: ann is answered, and told ben's part, meanwhile.
+        await ann.expect(r"^:ben!ben@tcpchat PART #a$")
         await proxy.release()
         await wait_until(lambda: not hub._waiting and not hub._owed_later)
         await ann.sync()
-        told = [line for line in ann.seen[mark:] if line.startswith(":ben")]
-        assert told == [":ben!ben@tcpchat PART #a", ":ben!ben@tcpchat NICK bennet"], told
+        told = [line for line in ann.seen[mark:] if line.startswith(":ben") or " 353 " in line]
+        # The rename, said before her join, goes before her answer (which waited for the
+        # join's place); the part, news of #a, after it.
+        assert told == [
+            ":ben!ben@tcpchat NICK bennet",
+            ":My.Little.Server 353 ann = #a :ann ben",
+            ":ben!ben@tcpchat PART #a",
+        ], told
         assert await stale_channels(ann, "ann") == []
 
 
@@ -708,8 +838,10 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
     meanwhile: one change told to both rooms, which node A reads in #lobby (and reads
     back in #dev as it starts reading it). ann's names showed ben; she is told of benji,
     once. Joining #dev, a room her node starts to read, she shares #lobby with dora: the
-    change waits there, for both, until her join of #dev is back (_tell), and reaches her
-    after her answer for #dev, as a single server tells them."""
+    change waits there, for both, until her join of #dev is back (_tell). Her answer for
+    #dev, made before the change, waits for her join's place, after it (_AnswerAtJoin):
+    she hears the change, then that answer, then the news of #dev that corrects it (his
+    part, and his join as benji)."""
     async with first_node_held(redis_url, redis_server) as (cluster, proxy):
         dora = await cluster.client(cluster.nodes[0], "dora")
         ben = await irc_member(cluster, 1, "ben")
@@ -728,9 +860,11 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
             await wait_until(lambda: room_key("#lobby") in node_a._waiting)
             assert not any("benji" in line for line in [*ann.seen, *dora.seen])
             await proxy.release()
-            names = await ann.numeric("353")  # once her join of #lobby is back: a reply
-            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben"]
             await ann.expect(r"^:ben!ben@tcpchat NICK :?benji$")
+            names = await ann.numeric("353")
+            assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben"]
+            await ann.expect(r"^:ben!ben@tcpchat PART #dev$")
+            await ann.expect(r"^:benji!benji@tcpchat JOIN #dev$")
             await dora.expect(r"\*\*\* ben is now known as benji")
             assert await stale_channels(ann, "ann") == []
         else:

@@ -44,10 +44,11 @@ class HoldingProxy:
         [*_, link] = [link for link in self._links if link.addr == addr]
         link.held = True
 
-    async def release(self) -> None:
-        """Deliver what was held, as the network would once it carries it again."""
+    async def release(self, addr: str | None = None) -> None:
+        """Deliver what was held (on the connection ``addr`` alone, if given), as the
+        network would once it carries it again."""
         for link in self._links:
-            if not link.held:
+            if not link.held or (addr is not None and link.addr != addr):
                 continue
             link.held = False
             kept, link.kept = b"".join(link.kept), []

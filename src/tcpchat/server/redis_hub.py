@@ -454,6 +454,24 @@ class _Held:
     news_end: int = 0
 
 
+@dataclass(slots=True, eq=False)
+class _AnswerAtJoin:
+    """A member's answer to a join of a room this node does not read yet. It names the
+    other nodes' members as their presence has them, which runs ahead of their rooms'
+    streams: a nick change of one of them, in a room the joiner is in, may still be on its
+    way here. So the answer waits for its join's place in the stream, and what this node
+    reads from before that place is told first (_divert), as a single server tells it.
+    ``start``: where its replies begin in the member's _Held.events; ``join``: the join,
+    once put; ``first`` and ``last``: the answer's first reply (news of rooms joined
+    before goes ahead of it) and last (the room's history follows it)."""
+
+    room_key: str
+    start: int
+    join: RoomEvent | None = None
+    first: _Waiting | None = None
+    last: _Waiting | None = None
+
+
 def new_node_id() -> str:
     """A name for this node that no other will have: host, process and a random part."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -566,6 +584,8 @@ class RedisHub(LocalHub):
         # Members whose answer to a join waits for their events (with the news of the room
         # they are joining behind it): what the others say meanwhile waits behind (_divert).
         self._diverting: set[Peer] = set()
+        # Members whose answers to joins wait for their joins' places (_AnswerAtJoin).
+        self._join_answers: dict[Peer, list[_AnswerAtJoin]] = {}
         # The rooms each member of this node is joining: its join is on its way to Redis.
         self._joining: dict[Peer, list[Room]] = {}
         # What the others were last told of each member: its away message, last activity,
@@ -1104,6 +1124,10 @@ class RedisHub(LocalHub):
             room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
             if self._holds_lines(peer):
                 room.held_joins.add(nick_key(peer.nick))  # its join waits behind its lines
+            elif told:
+                held = self._held.get(peer)
+                start = len(held.events) if held is not None else 0
+                self._join_answers.setdefault(peer, []).append(_AnswerAtJoin(key, start))
             self._joining.setdefault(peer, []).append(room)
             self._fence(peer, room)
         self.describe(peer)
@@ -1424,6 +1448,8 @@ class RedisHub(LocalHub):
         """``reply`` behind ``peer``'s events on their way to Redis (an IRC member's JOIN
         after its NICK, say, in that order)."""
         held = self._held.get(peer)
+        if held is None and self._join_answers and peer in self._join_answers:
+            held = self._held[peer] = _Held()  # its answer, to wait for its join (below)
         if held is not None:
             held.events.append(_Waiting(held.awaiting, self.clock.latest, reply))
             if held.news_end:
@@ -1447,6 +1473,7 @@ class RedisHub(LocalHub):
         held = self._held.pop(peer, None)
         self._diverting.discard(peer)
         self._fences.pop(peer, None)
+        self._join_answers.pop(peer, None)
         if held is not None:
             for waiting in held.events:
                 self._send_held(peer, waiting.item)
@@ -1486,6 +1513,8 @@ class RedisHub(LocalHub):
             told = min(told, self._fences.get(author, math.inf) - 1)
         if held.awaiting <= told:
             del self._held[author]
+            if self._join_answers:
+                self._join_answers.pop(author, None)
         if not held.events:
             return  # nearly always: a member who speaks has nothing of its own waiting
         ready = [waiting.item for waiting in held.events if waiting.after <= told]
@@ -1617,15 +1646,80 @@ class RedisHub(LocalHub):
             if isinstance(room, ClusterRoom) and room.join_ids.get(key) == operation.event.id:
                 room.join_seqs[key] = operation.seq
                 room.held_joins.discard(key)
+                at_join = bool(self._join_answers) and self._answer_waits_for(author, operation)
                 held = self._held.get(author)
-                if held is not None and held.events:
+                if held is not None and held.events and not at_join:
                     # Its answer waits for its events before: what it hears meanwhile
-                    # comes after that answer, as a single server tells it (_divert).
+                    # comes after that answer, as a single server tells it (_divert). (One
+                    # that waits for this join: what it hears goes by its place, and news
+                    # of a room joined before, ahead of it: _ahead_of_answer, _tell_joiner.)
                     held.news_end = len(held.events)
                     self._diverting.add(author)
                 for news in room.early_news.pop(key, ()):
                     self._tell_joiner(author, room, news)
         self._put(operation)
+
+    def _answer_waits_for(self, author: Peer, join: RoomEvent) -> bool:
+        """``join`` is put: the answer ``author`` was given for it (_AnswerAtJoin), if any,
+        waits for it, and what ``author`` is told after it too. True if one does."""
+        answers = self._join_answers.get(author)
+        if answers is None:
+            return False
+        held = self._held.get(author)
+        waits = False
+        for answer in answers:
+            if answer.room_key != join.room_key or answer.join is not None:
+                continue
+            if held is None or len(held.events) <= answer.start:
+                answers.remove(answer)  # no answer made yet (told after its join anyway)
+            else:
+                events = held.events
+                for at in range(answer.start, len(events)):
+                    events[at] = events[at]._replace(after=max(events[at].after, join.seq))
+                answer.join, answer.first, answer.last = join, events[answer.start], events[-1]
+                waits = True
+            break
+        if not answers:
+            del self._join_answers[author]
+        return waits
+
+    def _answer_placed(self, join: RoomEvent) -> _AnswerAtJoin | None:
+        """The answer (_AnswerAtJoin) that waited for ``join``, now told, if any."""
+        author = join.author
+        answers = self._join_answers.get(author) if author is not None else None
+        if author is None or not answers:
+            return None
+        for answer in answers:
+            if answer.join is join:
+                answers.remove(answer)
+                if not answers:
+                    del self._join_answers[author]
+                return answer
+        return None
+
+    def _answers_after(self, peer: Peer, join_seq: int, events: list[_Waiting]) -> int:
+        """Where in ``events`` (``peer``'s _Held.events) the first answer that waits for a
+        join of ``peer``'s later than ``join_seq`` begins (_AnswerAtJoin): news of the room
+        joined then goes ahead of it. Past the end if none."""
+        starts = [
+            answer.first
+            for answer in self._join_answers.get(peer, ())
+            if answer.join is not None and answer.join.seq > join_seq
+        ]
+        return min(
+            (i for i, w in enumerate(events) if any(w is s for s in starts)), default=len(events)
+        )
+
+    def _ahead_of_answer(self, peer: Peer, origin: RoomEvent | None, event_id: int) -> bool:
+        """Whether another node's event (``origin`` None), read now, goes ahead of
+        ``peer``'s answers that wait for their joins: it is from before one of those joins'
+        places (or such a place is not known yet)."""
+        if origin is not None or not self._join_answers:
+            return False
+        return any(
+            answer.join is None or not answer.join.event_id or event_id < answer.join.event_id
+            for answer in self._join_answers.get(peer, ())
+        )
 
     def _appended(self, operation: RoomEvent, event_id: int) -> None:
         """A room event of this node has its place in its room: ``event_id``."""
@@ -3033,12 +3127,13 @@ class RedisHub(LocalHub):
             self._deliver_once(event, room, token, origin)
         elif room is not None:
             exclude = origin.exclude if origin is not None else None
-            diverted = self._divert(room, origin) if self._diverting else None
+            diverted = self._divert(room, origin, event_id) if self._diverting else None
             LocalHub.publish(self, event, room=room, exclude=exclude)
             if diverted:
                 self._after_news(diverted, origin, event_id)
             if origin is not None and type(event) is Join:
-                self._replay(origin.author, room, event_id)
+                answer = self._answer_placed(origin) if self._join_answers else None
+                self._replay(origin.author, room, event_id, answer)
             if isinstance(room, ClusterRoom) and room.joining:
                 for peer in self._joiners_told(room, event, origin):
                     self._tell_joiner(peer, room, event)
@@ -3121,9 +3216,11 @@ class RedisHub(LocalHub):
             return True
         at = next((i for i, waiting in enumerate(events) if waiting.after > join_seq), len(events))
         at = max(at, held.news_end)
+        if self._join_answers:  # not behind an answer that waits for a later join of its own
+            at = min(at, self._answers_after(peer, join_seq, events))
         after = max(join_seq, events[at - 1].after)
         events.insert(at, _Waiting(after, event.id, event, owed=True, about=_nick_keys(event)))
-        held.news_end = at + 1
+        held.news_end = at + 1 if at >= held.news_end else held.news_end + 1
         self._diverting.add(peer)
         return False
 
@@ -3147,10 +3244,14 @@ class RedisHub(LocalHub):
         elif type(event) is Leave:
             self._tell_joiner(peer, room, Part(event.id, event.ts, event.nick, room.name, ""))
 
-    def _divert(self, room: Room, origin: RoomEvent | None) -> list[tuple[Peer, int]]:
+    def _divert(
+        self, room: Room, origin: RoomEvent | None, event_id: int
+    ) -> list[tuple[Peer, int]]:
         """The members of ``room`` that have news waiting (_diverting), to be told what the
-        room says now after that news, each with where its pending bytes end: what the
-        room log owed them before is theirs now (settled). Not a member's own event."""
+        room says now (``event_id``) after that news, each with where its pending bytes
+        end: what the room log owed them before is theirs now (settled). Not a member's own
+        event, nor another node's event from before the place of a join whose answer waits
+        for it (_AnswerAtJoin): that goes ahead of the answer."""
         author = origin.author if origin is not None else None
         members = room.members
         if len(self._diverting) <= len(members):
@@ -3159,6 +3260,8 @@ class RedisHub(LocalHub):
             found = [p for p in members.values() if p in self._diverting]
         diverted = []
         for peer in found:
+            if self._ahead_of_answer(peer, origin, event_id):
+                continue
             if peer is not author:
                 self.settle(peer)
                 diverted.append((peer, len(peer.pending)))
@@ -3235,24 +3338,37 @@ class RedisHub(LocalHub):
             return False
         return not isinstance(room, ClusterRoom) or key not in room.remote
 
-    def _replay(self, joiner: Peer | None, room: Room, join_id: int) -> None:
+    def _replay(
+        self, joiner: Peer | None, room: Room, join_id: int, answer: _AnswerAtJoin | None = None
+    ) -> None:
         """``joiner``, a member here, is in ``room`` now that its join is back: send it the
-        room's last lines and the end marker, right after its join, before its own
-        replies (which wait for the join) and before any later line of the room."""
+        room's last lines and the end marker, right after its join (or its ``answer``,
+        which waited for the join: _AnswerAtJoin), before its own replies (which wait for
+        the join) and before any later line of the room."""
         if self.history is None or joiner is None or room not in joiner.rooms:
             return
         made = self.history.replay_for(joiner, room, join_id, self._encode)
-        if made is not None:
-            data, end = made
-            LocalHub.send_raw(self, joiner, data)
-            LocalHub.send(self, joiner, end)
+        if made is None:
+            return
+        data, end = made
+        held = self._held.get(joiner)
+        if answer is not None and held is not None:
+            at = next((i for i, w in enumerate(held.events) if w is answer.last), None)
+            if at is not None:
+                last = held.events[at]
+                held.events[at + 1 : at + 1] = [last._replace(item=data), last._replace(item=end)]
+                if held.news_end > at:
+                    held.news_end += 2
+                return
+        LocalHub.send_raw(self, joiner, data)
+        LocalHub.send(self, joiner, end)
 
     def _deliver_once(self, event: Event, room: Room, token: str, origin: RoomEvent | None) -> None:
         """An announcement sent to several rooms: each member here is told once."""
         if kept_quiet(event, room, self.rules):
             return  # a big room's quit: those who share another room with it hear it there
         exclude = origin.exclude if origin is not None else None
-        diverted = self._divert(room, origin) if self._diverting else None
+        diverted = self._divert(room, origin, event.id) if self._diverting else None
         for peer in list(room.members.values()):
             if peer is not exclude and (
                 self._first_time(token, peer) or self._told_only_later(token, peer)
@@ -3260,7 +3376,9 @@ class RedisHub(LocalHub):
                 # (Told twice, if its telling waits behind a joiner's answer: its client
                 # renames, or drops, the member here now, and in the joined room there.)
                 LocalHub.send(self, peer, event)
-                if peer not in self._held or peer in self._diverting:  # behind its replies
+                if peer not in self._held or (  # behind its replies
+                    peer in self._diverting and not self._ahead_of_answer(peer, origin, event.id)
+                ):
                     self._announced_after.setdefault(token, {})[peer] = self.clock.latest
         if diverted:
             self._after_news(diverted, origin, event.id)
