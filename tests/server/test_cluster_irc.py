@@ -645,6 +645,7 @@ async def test_news_waits_only_for_what_its_joiner_hears(
 
         await wait_until(ben_in_a)
         await ann.sync()
+        await cat.sync()  # (her join of #l is back: her replies wait for nothing then)
         mark = len(ann.seen)
         hub._stop_reading_streams()
         await dan.send("JOIN #l")
@@ -850,13 +851,14 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
         await dora.expect(r"\*\*\* ben joined")
         ann = await registered(cluster, 0, "ann")
         await known_everywhere(ann, ["ann", "ben", "dora"])
+        node_a = hub_of(cluster.nodes[0])
+        await wait_until(lambda: "ben" in getattr(node_a.room("#dev"), "remote", {}))
         hold_scripts(cluster, proxy)
         await ann.send(f"JOIN {joined}")
         names = await ann.numeric("353")
         assert sorted(n.lstrip("@") for n in names[-1].split()) == ["ann", "ben", "dora"]
         await ben.send("NICK benji")
         if "#dev" in joined:
-            node_a = hub_of(cluster.nodes[0])
             await wait_until(lambda: room_key("#lobby") in node_a._waiting)
             assert not any("benji" in line for line in [*ann.seen, *dora.seen])
             await proxy.release()
@@ -1015,6 +1017,47 @@ async def test_what_a_member_hears_while_its_answer_waits_comes_after_that_answe
             "JOIN #y",
             "353 anna = #y :anna @ben dora",
             "NICK benny",
+        ]
+        assert await stale_channels(ann, "anna") == []
+
+
+async def test_what_a_member_hears_goes_after_its_answer_and_ahead_of_one_that_waits(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """As above, but ann also joins #z in the same write, which node A does not read,
+    where carol (node B) is: that answer waits for her join's place (_AnswerAtJoin).
+    ben's rename, said before that place, goes ahead of it, and still after her answer
+    for #y: she is not told it again in #y as a part and a join, and ben keeps his
+    operator's mark in her list of #y."""
+    async with first_node_held(redis_url, redis_server) as (cluster, proxy):
+        dora = await cluster.client(cluster.nodes[0], "dora")
+        carol = await cluster.client(cluster.nodes[1], "carol")
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ben.send("JOIN #y")
+        await ben.expect(r" 366 ben #y ")
+        await settled(dora, "#y")
+        await settled(carol, "#z")
+        node_a = hub_of(cluster.nodes[0])
+        await wait_until(lambda: "carol" in getattr(node_a.room("#z"), "remote", {}))
+        await known_everywhere(ann, ["ann", "ben", "carol", "dora"])
+        hold_scripts(cluster, proxy)
+        await ann.send("NICK anna", "JOIN #y", "JOIN #z")
+        await wait_until(lambda: joins_on_their_way(node_a) == ["anna", "anna"])
+        assert node_a._join_answers  # (#z's)
+        await ben.send("NICK benny")
+        # Node A reads it, and holds it until it knows where ann's join of #z is (_tell).
+        await wait_until(lambda: room_key("#y") in node_a._waiting)
+        await proxy.release()
+        await ann.expect(r" 366 anna #z ")
+        await ann.sync()
+        assert read_of(ann, "NICK|JOIN|PART|353") == [
+            "NICK anna",
+            "JOIN #y",
+            "353 anna = #y :anna @ben dora",
+            "NICK benny",
+            "JOIN #z",
+            "353 anna = #z :anna carol",
         ]
         assert await stale_channels(ann, "anna") == []
 

@@ -599,6 +599,9 @@ class RedisHub(LocalHub):
         # Of those told an announcement, those told behind every reply waiting for them,
         # with the latest event id then: an answer made before that is renamed by it.
         self._announced_after: dict[str, dict[Peer, int]] = {}
+        # Of those, the rooms whose answers waiting for their joins' places it went ahead
+        # of (_ahead_of_answers): there, it is not behind the answer (_told_after_answer).
+        self._told_ahead: dict[str, dict[Peer, set[str]]] = {}
         # This node's room events not yet read back, by room key and sequence number:
         # whom each leaves out, and whose replies wait for it.
         self._in_flight: dict[tuple[str, int], RoomEvent] = {}
@@ -1646,27 +1649,26 @@ class RedisHub(LocalHub):
             if isinstance(room, ClusterRoom) and room.join_ids.get(key) == operation.event.id:
                 room.join_seqs[key] = operation.seq
                 room.held_joins.discard(key)
-                at_join = bool(self._join_answers) and self._answer_waits_for(author, operation)
+                if self._join_answers and author in self._join_answers:
+                    self._answer_waits_for(author, operation)
                 held = self._held.get(author)
-                if held is not None and held.events and not at_join:
+                if held is not None and held.events:
                     # Its answer waits for its events before: what it hears meanwhile
-                    # comes after that answer, as a single server tells it (_divert). (One
-                    # that waits for this join: what it hears goes by its place, and news
-                    # of a room joined before, ahead of it: _ahead_of_answer, _tell_joiner.)
+                    # comes after that answer, as a single server tells it (_divert); but
+                    # ahead of an answer that waits for its join's place what was said
+                    # before that place (_after_news), and news of a room joined before
+                    # (_tell_joiner).
                     held.news_end = len(held.events)
                     self._diverting.add(author)
                 for news in room.early_news.pop(key, ()):
                     self._tell_joiner(author, room, news)
         self._put(operation)
 
-    def _answer_waits_for(self, author: Peer, join: RoomEvent) -> bool:
+    def _answer_waits_for(self, author: Peer, join: RoomEvent) -> None:
         """``join`` is put: the answer ``author`` was given for it (_AnswerAtJoin), if any,
-        waits for it, and what ``author`` is told after it too. True if one does."""
-        answers = self._join_answers.get(author)
-        if answers is None:
-            return False
+        waits for it, and what ``author`` is told after it too."""
         held = self._held.get(author)
-        waits = False
+        answers = self._join_answers[author]
         for answer in answers:
             if answer.room_key != join.room_key or answer.join is not None:
                 continue
@@ -1677,11 +1679,9 @@ class RedisHub(LocalHub):
                 for at in range(answer.start, len(events)):
                     events[at] = events[at]._replace(after=max(events[at].after, join.seq))
                 answer.join, answer.first, answer.last = join, events[answer.start], events[-1]
-                waits = True
             break
         if not answers:
             del self._join_answers[author]
-        return waits
 
     def _answer_placed(self, join: RoomEvent) -> _AnswerAtJoin | None:
         """The answer (_AnswerAtJoin) that waited for ``join``, now told, if any."""
@@ -1710,16 +1710,33 @@ class RedisHub(LocalHub):
             (i for i, w in enumerate(events) if any(w is s for s in starts)), default=len(events)
         )
 
-    def _ahead_of_answer(self, peer: Peer, origin: RoomEvent | None, event_id: int) -> bool:
-        """Whether another node's event (``origin`` None), read now, goes ahead of
-        ``peer``'s answers that wait for their joins: it is from before one of those joins'
-        places (or such a place is not known yet)."""
-        if origin is not None or not self._join_answers:
-            return False
-        return any(
-            answer.join is None or not answer.join.event_id or event_id < answer.join.event_id
+    def _ahead_of_answers(self, peer: Peer, event_id: int, at: int, token: str) -> int:
+        """Where another node's event ``event_id``, read now, goes among ``peer``'s waiting
+        replies at the latest (``at``): ahead of each answer that waits for its join's place
+        (_AnswerAtJoin) if it is from before that place (or the place is not known yet). An
+        announcement (``token``) told so is noted (_told_ahead): the room's news, which
+        shows the room at that place, may owe it there (a part and a join)."""
+        held = self._held.get(peer)
+        if held is None:
+            return at
+        placed_later = [
+            answer
             for answer in self._join_answers.get(peer, ())
-        )
+            if answer.join is not None
+            and (not answer.join.event_id or event_id < answer.join.event_id)
+        ]
+        ahead = [
+            (i, answer)
+            for i, waiting in enumerate(held.events[:at])
+            for answer in placed_later
+            if waiting is answer.first
+        ]
+        if not ahead:
+            return at
+        if token:
+            rooms = self._told_ahead.setdefault(token, {}).setdefault(peer, set())
+            rooms.update(answer.room_key for _, answer in ahead)
+        return min(i for i, _ in ahead)
 
     def _appended(self, operation: RoomEvent, event_id: int) -> None:
         """A room event of this node has its place in its room: ``event_id``."""
@@ -3127,7 +3144,7 @@ class RedisHub(LocalHub):
             self._deliver_once(event, room, token, origin)
         elif room is not None:
             exclude = origin.exclude if origin is not None else None
-            diverted = self._divert(room, origin, event_id) if self._diverting else None
+            diverted = self._divert(room, origin) if self._diverting else None
             LocalHub.publish(self, event, room=room, exclude=exclude)
             if diverted:
                 self._after_news(diverted, origin, event_id)
@@ -3218,6 +3235,9 @@ class RedisHub(LocalHub):
         at = max(at, held.news_end)
         if self._join_answers:  # not behind an answer that waits for a later join of its own
             at = min(at, self._answers_after(peer, join_seq, events))
+            if at == 0:
+                LocalHub.send(self, peer, event)  # nothing of its own waits before it
+                return True
         after = max(join_seq, events[at - 1].after)
         events.insert(at, _Waiting(after, event.id, event, owed=True, about=_nick_keys(event)))
         held.news_end = at + 1 if at >= held.news_end else held.news_end + 1
@@ -3244,14 +3264,10 @@ class RedisHub(LocalHub):
         elif type(event) is Leave:
             self._tell_joiner(peer, room, Part(event.id, event.ts, event.nick, room.name, ""))
 
-    def _divert(
-        self, room: Room, origin: RoomEvent | None, event_id: int
-    ) -> list[tuple[Peer, int]]:
+    def _divert(self, room: Room, origin: RoomEvent | None) -> list[tuple[Peer, int]]:
         """The members of ``room`` that have news waiting (_diverting), to be told what the
-        room says now (``event_id``) after that news, each with where its pending bytes
-        end: what the room log owed them before is theirs now (settled). Not a member's own
-        event, nor another node's event from before the place of a join whose answer waits
-        for it (_AnswerAtJoin): that goes ahead of the answer."""
+        room says now after that news, each with where its pending bytes end: what the
+        room log owed them before is theirs now (settled). Not a member's own event."""
         author = origin.author if origin is not None else None
         members = room.members
         if len(self._diverting) <= len(members):
@@ -3260,22 +3276,26 @@ class RedisHub(LocalHub):
             found = [p for p in members.values() if p in self._diverting]
         diverted = []
         for peer in found:
-            if self._ahead_of_answer(peer, origin, event_id):
-                continue
             if peer is not author:
                 self.settle(peer)
                 diverted.append((peer, len(peer.pending)))
         return diverted
 
     def _after_news(
-        self, diverted: list[tuple[Peer, int]], origin: RoomEvent | None, event_id: int
+        self,
+        diverted: list[tuple[Peer, int]],
+        origin: RoomEvent | None,
+        event_id: int,
+        token: str = "",
     ) -> None:
         """What the room log owes ``diverted`` members now (``event_id``) goes after their
         news; an event of this node (``origin``), after the answers made before it only
         (those made since show it already), but never ahead of what waits of the same
         member from before it in the stream: news a joiner is owed, or this node's own
         earlier events (a joiner answered without a member of this node whose join was
-        on its way hears that join, then its part)."""
+        on its way hears that join, then its part). Another node's event goes ahead of an
+        answer that waits for its join's place, if it is from before that place
+        (_AnswerAtJoin); ``token``, if it is an announcement (noted: _told_ahead)."""
         made = origin.event.id if origin is not None else None
         about = _nick_keys(origin.event) if origin is not None else frozenset()
         for peer, mark in diverted:
@@ -3313,6 +3333,11 @@ class RedisHub(LocalHub):
                 )
                 if at == 0:
                     self._send_held(peer, said)  # every answer waiting shows it
+                    continue
+            elif self._join_answers:
+                at = self._ahead_of_answers(peer, event_id, at, token)
+                if at == 0:
+                    self._send_held(peer, said)  # from before the place of every answer
                     continue
             when = event_id if made is None else made
             events.insert(at, _Waiting(events[at - 1].after, when, said, about=about))
@@ -3368,7 +3393,7 @@ class RedisHub(LocalHub):
         if kept_quiet(event, room, self.rules):
             return  # a big room's quit: those who share another room with it hear it there
         exclude = origin.exclude if origin is not None else None
-        diverted = self._divert(room, origin, event.id) if self._diverting else None
+        diverted = self._divert(room, origin) if self._diverting else None
         for peer in list(room.members.values()):
             if peer is not exclude and (
                 self._first_time(token, peer) or self._told_only_later(token, peer)
@@ -3376,12 +3401,10 @@ class RedisHub(LocalHub):
                 # (Told twice, if its telling waits behind a joiner's answer: its client
                 # renames, or drops, the member here now, and in the joined room there.)
                 LocalHub.send(self, peer, event)
-                if peer not in self._held or (  # behind its replies
-                    peer in self._diverting and not self._ahead_of_answer(peer, origin, event.id)
-                ):
+                if peer not in self._held or peer in self._diverting:  # behind its replies
                     self._announced_after.setdefault(token, {})[peer] = self.clock.latest
         if diverted:
-            self._after_news(diverted, origin, event.id)
+            self._after_news(diverted, origin, event.id, token)
         if isinstance(room, ClusterRoom):
             for peer in self._not_shown(room, origin):
                 if peer is not exclude:
@@ -3397,6 +3420,7 @@ class RedisHub(LocalHub):
                 forgotten, _ = self._announced.popitem(last=False)
                 self._announced_later.pop(forgotten, None)
                 self._announced_after.pop(forgotten, None)
+                self._told_ahead.pop(forgotten, None)
         if peer in told:
             return False
         told.add(peer)
@@ -3418,6 +3442,8 @@ class RedisHub(LocalHub):
         after its answer for ``room`` was made: that answer's list took it in."""
         told_at = self._announced_after.get(token, {}).get(peer)
         join_id = room.join_ids.get(nick_key(peer.nick or ""))
+        if self._told_ahead and room.key in self._told_ahead.get(token, {}).get(peer, ()):
+            return False  # ahead of that answer (_ahead_of_answers)
         return told_at is not None and join_id is not None and told_at >= join_id
 
     @staticmethod
