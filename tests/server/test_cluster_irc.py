@@ -221,6 +221,12 @@ IRC_COMMANDS = (
 IRC_MEMBERS = 4
 
 
+def shown_in(hub: RedisHub, nick: str, name: str) -> bool:
+    """Whether ``hub``'s node shows another node's member ``nick`` in the room ``name``."""
+    room = hub.room(name)
+    return isinstance(room, ClusterRoom) and nick in room.remote
+
+
 def members_in(node: ChatServer, name: str) -> int:
     """How many members ``node`` holds in the room ``name``, its own and the other nodes',
     once none of its own is still joining it (its join not back from Redis); 0 till then."""
@@ -518,12 +524,7 @@ async def test_news_owed_for_a_room_goes_ahead_of_a_later_answer_that_waits_for_
         carol = await irc_member(cluster, 1, "carol")
         await carol.send("JOIN #c")
         await carol.expect(r" 366 carol #c ")
-
-        def carol_in_c() -> bool:  # as A's presence shows her
-            room = hub._rooms.get(room_key("#c"))
-            return isinstance(room, ClusterRoom) and "carol" in room.remote
-
-        await wait_until(carol_in_c)
+        await wait_until(lambda: shown_in(hub, "carol", "#c"))  # as A's presence has her
         ben = await irc_member(cluster, 1, "ben")
         await ann.expect(r"^:carol!carol@tcpchat JOIN #lobby$")
         mark = await ann_owed_benny(cluster, ann, ben)
@@ -638,12 +639,7 @@ async def test_news_waits_only_for_what_its_joiner_hears(
         await ann.expect(r"^:ben!ben@tcpchat JOIN #lobby$")
         await ben.send("JOIN #a")
         await ben.expect(r" 366 ben #a ")
-
-        def ben_in_a() -> bool:  # as A's presence shows him
-            room = hub._rooms.get(room_key("#a"))
-            return isinstance(room, ClusterRoom) and "ben" in room.remote
-
-        await wait_until(ben_in_a)
+        await wait_until(lambda: shown_in(hub, "ben", "#a"))  # as A's presence has him
         await ann.sync()
         await cat.sync()  # (her join of #l is back: her replies wait for nothing then)
         mark = len(ann.seen)
@@ -852,7 +848,7 @@ async def test_a_joiner_hears_a_nick_change_told_to_several_rooms_while_it_joins
         ann = await registered(cluster, 0, "ann")
         await known_everywhere(ann, ["ann", "ben", "dora"])
         node_a = hub_of(cluster.nodes[0])
-        await wait_until(lambda: "ben" in getattr(node_a.room("#dev"), "remote", {}))
+        await wait_until(lambda: shown_in(node_a, "ben", "#dev"))
         hold_scripts(cluster, proxy)
         await ann.send(f"JOIN {joined}")
         names = await ann.numeric("353")
@@ -1039,7 +1035,7 @@ async def test_what_a_member_hears_goes_after_its_answer_and_ahead_of_one_that_w
         await settled(dora, "#y")
         await settled(carol, "#z")
         node_a = hub_of(cluster.nodes[0])
-        await wait_until(lambda: "carol" in getattr(node_a.room("#z"), "remote", {}))
+        await wait_until(lambda: shown_in(node_a, "carol", "#z"))
         await known_everywhere(ann, ["ann", "ben", "carol", "dora"])
         hold_scripts(cluster, proxy)
         await ann.send("NICK anna", "JOIN #y", "JOIN #z")
