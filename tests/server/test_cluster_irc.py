@@ -16,7 +16,7 @@ from tcpchat.config import ServerSettings
 from tcpchat.core.events import Join
 from tcpchat.core.rooms import room_key
 from tcpchat.server.chat import ChatServer
-from tcpchat.server.cluster_view import ClusterRoom
+from tcpchat.server.cluster_view import ClusterRoom, comings_owed
 from tcpchat.server.redis_hub import SCRIPTS_IN_FLIGHT, RedisHub
 from tests.support.cluster import Cluster, hub_of, running_cluster, settled
 from tests.support.faults import wait_until
@@ -546,6 +546,32 @@ async def test_news_owed_for_a_room_goes_ahead_of_a_later_answer_that_waits_for_
             ":My.Little.Server 353 ann = #c :ann carol",
         ], told
         assert await stale_channels(ann, "ann") == []
+
+
+async def test_the_look_back_leaves_out_the_nodes_own_members_under_old_nicknames(
+    redis_url: str,
+) -> None:
+    """A node that starts to read a room (again, once its member parted and joined back,
+    say) looks back at the comings and goings before its first event there. Its own
+    member's join under a nickname it has changed since is not taken for another node's
+    member's: shown so, the old nickname stayed in the room's NAMES (the burst test's
+    seed 6462). Another node's member's join is looked back at."""
+    async with irc_cluster(redis_url) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        await ann.send("JOIN #a")
+        await ann.expect(r" 366 ann #a ")
+        await ben.send("JOIN #a")
+        await ann.expect(r"^:ben!ben@tcpchat JOIN #a$")
+        await ann.send("NICK anna")
+        await ann.expect(r"^:ann!ann@tcpchat NICK :?anna$")
+        await ann.sync()
+        before, _ = await hub._comings_before(hub._connected(), room_key("#a"), hub._highest + 1)
+        assert [type(event) for event in before] == [Join], before
+        assert isinstance(before[0], Join)
+        assert before[0].nick == "ben"
+        assert comings_owed(frozenset(), before, hub._peers, "#a") == before
 
 
 async def test_news_owed_to_a_joiner_waits_for_an_earlier_rename_that_waits(

@@ -2537,11 +2537,22 @@ class RedisHub(LocalHub):
             document = fields.get("e", "")
             if document.startswith(_COMING_DOCUMENTS):
                 event = _parse(document)
-                if event is not None:
+                if event is not None and not self._of_own_member(event, fields):
                     comings.append(with_id(event, id_number(entry_id)))
                     if fields.get("a"):
                         tokens[comings[-1].id] = fields["a"]
         return comings, tokens
+
+    def _of_own_member(self, event: Event, fields: dict[str, str]) -> bool:
+        """Whether a room's entry is a coming or going of a member of this node, perhaps
+        under a nickname it has changed since (its own join, part, nick change or
+        leaving): this node knows its own members; shown from it, an old nickname would
+        stay in the room. (Not a kick, nor a sweeper's leaving: those are of others.)"""
+        if self._own_seq(fields) is None:
+            return False
+        return type(event) in (Join, Part, NickChange) or (
+            type(event) is Leave and event.reason != NODE_LOST
+        )
 
     def _deliver_sent(
         self, events: list[RoomEvent], first: int, slots: dict[str, int], reply: list[Any]
