@@ -1701,14 +1701,12 @@ class RedisHub(LocalHub):
         """Where in ``events`` (``peer``'s _Held.events) the first answer that waits for a
         join of ``peer``'s later than ``join_seq`` begins (_AnswerAtJoin): news of the room
         joined then goes ahead of it. Past the end if none."""
-        starts = [
-            answer.first
+        later = [
+            answer
             for answer in self._join_answers.get(peer, ())
             if answer.join is not None and answer.join.seq > join_seq
         ]
-        return min(
-            (i for i, w in enumerate(events) if any(w is s for s in starts)), default=len(events)
-        )
+        return min((i for i, _ in _where_answers_begin(events, later)), default=len(events))
 
     def _ahead_of_answers(self, peer: Peer, event_id: int, at: int, token: str) -> int:
         """Where another node's event ``event_id``, read now, goes among ``peer``'s waiting
@@ -1725,12 +1723,7 @@ class RedisHub(LocalHub):
             if answer.join is not None
             and (not answer.join.event_id or event_id < answer.join.event_id)
         ]
-        ahead = [
-            (i, answer)
-            for i, waiting in enumerate(held.events[:at])
-            for answer in placed_later
-            if waiting is answer.first
-        ]
+        ahead = _where_answers_begin(held.events[:at], placed_later)
         if not ahead:
             return at
         if token:
@@ -3970,6 +3963,19 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _where_answers_begin(
+    events: list[_Waiting], answers: list[_AnswerAtJoin]
+) -> list[tuple[int, _AnswerAtJoin]]:
+    """Where each of ``answers`` (_AnswerAtJoin) begins among a member's waiting replies
+    (``events``), for those still waiting."""
+    return [
+        (at, answer)
+        for at, waiting in enumerate(events)
+        for answer in answers
+        if waiting is answer.first
+    ]
 
 
 def _later_seqs(read: list[_Read]) -> list[float]:
