@@ -417,11 +417,7 @@ async def test_what_a_joiners_rooms_said_before_its_join_goes_before_its_answer(
         await proxy.release(appender_of(node_a))
         await ann.expect(r" 366 ann #end ")
         await ann.sync()
-        told = [
-            line
-            for line in ann.seen[mark:]
-            if line.startswith((":ben", ":bx", ":ann")) or " 353 " in line
-        ]
+        told = said_and_names(ann, mark, ":ben", ":bx", ":ann")
         assert told == [
             ":ben!ben@tcpchat NICK bx",
             ":bx!bx@tcpchat PART #lobby",
@@ -534,9 +530,7 @@ async def test_news_owed_for_a_room_goes_ahead_of_a_later_answer_that_waits_for_
         hub._read_streams()
         await ann.expect(r" 366 ann #c ")
         await ann.sync()
-        told = [
-            line for line in ann.seen[mark:] if line.startswith((":ben", ":ann")) or " 353 " in line
-        ]
+        told = said_and_names(ann, mark, ":ben", ":ann")
         assert told == [
             ":ann!ann@tcpchat JOIN #a",
             ":My.Little.Server 353 ann = #a @ann",
@@ -687,7 +681,7 @@ async def test_news_waits_only_for_what_its_joiner_hears(
         await proxy.release()
         await wait_until(lambda: not hub._waiting and not hub._owed_later)
         await ann.sync()
-        told = [line for line in ann.seen[mark:] if line.startswith(":ben") or " 353 " in line]
+        told = said_and_names(ann, mark, ":ben")
         # The rename, said before her join, goes before her answer (which waited for the
         # join's place); the part, news of #a, after it.
         assert told == [
@@ -1116,6 +1110,12 @@ async def test_a_member_hears_its_own_nodes_renames_before_an_answer_that_shows_
         assert await stale_channels(ann, "anna") == []
 
 
+def said_and_names(client: IrcClient, mark: int, *sources: str) -> list[str]:
+    """What ``client`` read since ``mark`` from ``sources`` (the start of a line's source:
+    ":ben" takes ":benny" too), with its NAMES replies (353), in order."""
+    return [line for line in client.seen[mark:] if line.startswith(sources) or " 353 " in line]
+
+
 def read_of(client: IrcClient, commands: str) -> list[str]:
     """Each line ``client`` read whose command is one of ``commands`` (a regular
     expression's alternatives), without its source, #lobby's left out."""
@@ -1209,7 +1209,7 @@ async def test_a_joiner_is_not_answered_with_a_join_held_behind_another_members_
         await proxy.release()
         await w1.expect(r"^:v1!v1@tcpchat JOIN #b$")
         await w1.sync()
-        told = [line for line in w1.seen[mark:] if line.startswith(":v1") or " 353 " in line]
+        told = said_and_names(w1, mark, ":v1")
         assert told == [
             ":My.Little.Server 353 w1 = #b w1",
             ":v1!v1@tcpchat NICK v1x",
@@ -1285,7 +1285,7 @@ async def test_a_join_left_out_of_an_answer_and_never_sent_is_told_there(
         await w1.expect(r"the chat is back", timeout=15)
         await v1.send("PRIVMSG #b :hello")
         await w1.expect(r"^:v1!v1@tcpchat PRIVMSG #b :hello$")
-        told = [line for line in w1.seen[mark:] if line.startswith(":v1") or " 353 " in line]
+        told = said_and_names(w1, mark, ":v1")
         assert told == [
             ":My.Little.Server 353 w1 = #b w1",
             ":v1!v1@tcpchat JOIN #b",
