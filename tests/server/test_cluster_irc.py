@@ -1359,6 +1359,45 @@ async def test_names_held_behind_the_askers_own_lines_list_a_join_held_then(
         assert await stale_channels(x1, "x1") == []
 
 
+async def test_a_room_stays_read_while_a_join_waits_behind_its_members_lines(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ann, on node A, joins #dev (ben and cat are in it, on node B), says a line in #x,
+    new to node A (held until it loads), then parts #dev and joins it again: her part and
+    second join wait behind that line. Her first join back, node A has no event of its own
+    on its way in #dev and no full member there, yet goes on reading it: cat parts
+    meanwhile, and ann, once her second join is sent, is told so. (Node A stopped reading
+    #dev there, it would start again from ann's part, and she would never hear it.)"""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        ann = await irc_member(cluster, 0, "ann")
+        ben = await irc_member(cluster, 1, "ben")
+        cat = await irc_member(cluster, 1, "cat")
+        for member in (ben, cat):
+            await member.send("JOIN #dev")
+            await member.expect(r" 366 \S+ #dev ")
+        await wait_until(lambda: shown_in(hub, "ben", "#dev") and shown_in(hub, "cat", "#dev"))
+        gates = {room_key("#x"): asyncio.Event()}
+        hold_loading(monkeypatch, hub, gates)
+        await ann.send("JOIN #dev", "JOIN #x", "PRIVMSG #x :hi", "PART #dev", "JOIN #dev")
+        await wait_until(lambda: "ann" in hub_room(hub, "#dev").held_joins)
+        dev = room_key("#dev")
+        await wait_until(lambda: hub._positions.get(dev) is not None)  # #dev read from now on
+        await ben.send("PRIVMSG #lobby :wake")  # (node A's reader, woken, reads #dev too)
+        await ann.expect(r"^:ben!ben@tcpchat PRIVMSG #lobby :wake$")
+        await wait_until(lambda: all(key != dev for key, _ in hub._in_flight))  # first join back
+        await cat.send("PART #dev")
+        await ben.expect(r"^:cat!cat@tcpchat PART #dev$")
+        gates[room_key("#x")].set()
+        await wait_until(lambda: "ann" in hub_room(hub, "#dev").members)  # second join back
+        await ben.send("PRIVMSG #dev :after")
+        await ann.expect(r"^:ben!ben@tcpchat PRIVMSG #dev :after$")
+        names = [i for i, line in enumerate(ann.seen) if " 353 ann = #dev " in line]
+        assert len(names) == 2
+        assert ":cat!cat@tcpchat PART #dev" in ann.seen[names[-1] :]
+        assert await stale_channels(ann, "ann") == []
+
+
 #: Command scripts a client may send in one write while its node starts reading rooms
 #: (each sent twice: the second time, the rooms are new again).
 OWN_SCRIPTS = (

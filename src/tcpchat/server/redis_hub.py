@@ -1252,9 +1252,11 @@ class RedisHub(LocalHub):
                 del self._joining[peer]
 
     def _unwatch_if_empty(self, key: str) -> None:
-        """Stop reading a room that has no member here, once this node's events are back."""
+        """Stop reading a room that has no member here, once this node's events are back.
+        (A member still joining counts: its join may wait behind its lines, LineHold, and
+        not be on its way yet; what the room says meanwhile is its news.)"""
         room = self._rooms.get(key)
-        if room is not None and room.members:
+        if room is not None and (room.members or _has_joiners(room)):
             return
         if key in self._waiting or any(room_key == key for room_key, _ in self._in_flight):
             return
@@ -3963,6 +3965,11 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _has_joiners(room: Room) -> bool:
+    """Whether a member of this node is still joining ``room`` (its join not back yet)."""
+    return isinstance(room, ClusterRoom) and bool(room.joining)
 
 
 def _where_answers_begin(
