@@ -1398,6 +1398,84 @@ async def test_a_room_stays_read_while_a_join_waits_behind_its_members_lines(
         assert await stale_channels(ann, "ann") == []
 
 
+class OneStreamWake:
+    """Stands between a node's reader and its replies: the first reply that brings the
+    stream ``woken`` comes as Redis before 7.2 answers a blocked XREAD, with that stream
+    alone (what it leaves out is read again), and the node's next reply, which brings
+    the rest, is held until ``release``. Until then, replies carry nothing of ``kept``."""
+
+    def __init__(self, hub: RedisHub, woken: str, kept: str) -> None:
+        reader = hub._streams_reader
+        assert reader is not None
+        self.hub, self.reader = hub, reader
+        self.woken, self.kept = hub.keys.events(room_key(woken)), hub.keys.events(room_key(kept))
+        self.acted_on = reader._on_reply
+        self.woke = False
+        self.held: list[Any] = []
+        reader._on_reply = self._replied
+
+    def _replied(self, reader: Any, reply: Any) -> None:
+        if self.woke:
+            self.held.append(reply)
+            return
+        pairs = list(reply.items() if isinstance(reply, dict) else reply or ())
+        if self.woken in [str(stream) for stream, _ in pairs]:
+            self.woke = True
+            self.hub._blocking = True  # (as if this read had waited to be woken)
+            self.acted_on(reader, [[s, e] for s, e in pairs if str(s) == self.woken])
+            return
+        self.acted_on(reader, [[s, e] for s, e in pairs if str(s) != self.kept])
+
+    def release(self) -> None:
+        """Act on the reply held, and on every reply as it comes from now on."""
+        assert self.held
+        self.reader._on_reply = self.hub._xread_replied
+        self.hub._xread_replied(self.reader, self.held.pop())
+
+
+async def test_an_answer_waits_while_a_room_its_joiner_is_in_is_read_only_so_far(
+    redis_url: str,
+) -> None:
+    """ben, on node B, renames in #a (ann is there, on node A), parts, takes his old
+    nickname back and joins #end (carol's, on node A), in one write. Node A is woken by
+    #end alone, as Redis before 7.2 answers, and counts #a as read only so far; ann joins
+    #end before it has read #a further. Her answer, from #end's stream, lists ben: the
+    rename said in #a before it is told first, then the answer, and her list of #end
+    ends true. (Told after the answer, the rename made her client list "benny" in #end,
+    and nothing renamed him back: he shares no channel with her as he does.)"""
+    async with irc_cluster(redis_url, flood_control=False) as cluster:
+        hub = hub_of(cluster.nodes[0])
+        ann, carol = await registered(cluster, 0, "ann"), await registered(cluster, 0, "carol")
+        ben = await registered(cluster, 1, "ben")
+        await ben.send("JOIN #a")
+        await ben.expect(r" 366 ben #a ")
+        await ann.send("JOIN #a")
+        await ann.expect(r" 366 ann #a ")
+        await carol.send("JOIN #end")
+        await carol.expect(r" 366 carol #end ")
+        await ben.expect(r"^:ann!ann@tcpchat JOIN #a$")
+        await wait_until(lambda: shown_in(hub, "ben", "#a"))
+        await wait_until(lambda: "carol" in hub_room(hub, "#end").members)  # its join back
+        wake = OneStreamWake(hub, "#end", "#a")
+        await ben.send("NICK benny", "PART #a", "NICK ben", "JOIN #end")
+        await carol.expect(r"^:ben!ben@tcpchat JOIN #end$")
+        await wait_until(lambda: bool(wake.held))
+        assert room_key("#a") in hub._read_to  # read only up to where it was
+        mark = len(ann.seen)
+        await ann.send("JOIN #end")
+        await wait_until(lambda: "ann" in hub_room(hub, "#end").joining)
+        wake.release()
+        await ann.expect(r" 366 ann #end ")
+        await ann.sync()
+        told = [line for line in ann.seen[mark:] if "#end" in line or " NICK " in line]
+        assert told[:3] == [
+            ":ben!ben@tcpchat NICK benny",
+            ":ann!ann@tcpchat JOIN #end",
+            ":My.Little.Server 353 ann = #end :ann ben @carol",
+        ]
+        assert await stale_channels(ann, "ann") == []
+
+
 #: Command scripts a client may send in one write while its node starts reading rooms
 #: (each sent twice: the second time, the rooms are new again).
 OWN_SCRIPTS = (

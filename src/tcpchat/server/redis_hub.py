@@ -1127,7 +1127,7 @@ class RedisHub(LocalHub):
             room.wait_for_join(nick_key(peer.nick), self.clock.latest, told)
             if self._holds_lines(peer):
                 room.held_joins.add(nick_key(peer.nick))  # its join waits behind its lines
-            elif told:
+            elif told or self._heard_only_so_far(peer, room):
                 held = self._held.get(peer)
                 start = len(held.events) if held is not None else 0
                 self._join_answers.setdefault(peer, []).append(_AnswerAtJoin(key, start))
@@ -1135,6 +1135,23 @@ class RedisHub(LocalHub):
             self._fence(peer, room)
         self.describe(peer)
         return room
+
+    def _heard_only_so_far(self, peer: Peer, room: ClusterRoom) -> bool:
+        """Whether ``peer``, joining ``room``, which this node reads, is answered with the
+        other nodes' members as the room's stream has them, while a room it is in is read
+        only so far (_read_to), or what it said waits (_waiting): a nick change said there
+        before this moment may still be on its way to ``peer``. Told after the answer, it
+        would rename the member in the list the answer gave, shown under its new name
+        already: the answer waits for the join's place, as one from presence does."""
+        if not room.remote or self.rules.is_quiet(len(room)):
+            return False
+        if not self._read_to and not self._waiting:
+            return False  # nearly always: every room read up to the last reply's moment
+        return any(
+            other.key in self._read_to or other.key in self._waiting
+            for other in self._rooms_heard(peer)
+            if other is not room
+        )
 
     def _holds_lines(self, peer: Peer) -> bool:
         """Whether ``peer`` has lines held for a room's moderation (LineHold)."""
