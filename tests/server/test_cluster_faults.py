@@ -360,6 +360,38 @@ async def test_a_cluster_re_registers_its_members_after_redis_restarts_empty(
         await impostor.expect(r"!!! the nickname 'alice' is taken")
 
 
+async def test_a_join_redis_took_and_lost_unread_does_not_keep_its_member_waiting(
+    own_redis: RedisServer,
+) -> None:
+    """alice's node has stopped reading its streams when she joins #dev: Redis takes the
+    join (its script is answered), then restarts empty before the node read it back. Back,
+    the node waits for that join no more: alice is a member of #dev and hears bob there.
+    (It stayed on its way for good: alice heard nothing in #dev, and the room was read
+    for ever.)"""
+    async with running_cluster(own_redis.url, 2) as cluster:
+        a, b = cluster.nodes
+        alice = await cluster.client(a, "alice")
+        bob = await cluster.client(b, "bob")
+        await alice.expect(r"\*\*\* bob joined")
+        hub, dev = hub_of(a), room_key("#dev")
+        hub._stop_reading_streams()
+        await alice.send("/join #dev")
+        await wait_until(
+            lambda: any(key == dev and op.event_id for (key, _), op in hub._in_flight.items())
+        )  # taken by Redis, not read back
+        await asyncio.to_thread(own_redis.restart)
+        await alice.expect(r"\*\*\* the chat is back", timeout=10)
+        await bob.expect(r"\*\*\* the chat is back", timeout=10)
+        await wait_until(lambda: all(key != dev for key, _ in hub._in_flight))
+        room = hub.room("#dev")
+        assert room is not None
+        assert "alice" in room.members
+        await bob.send("/join #dev")
+        await alice.expect(r"\*\*\* bob joined")
+        await bob.send("hello dev")
+        await alice.expect(r"<bob> hello dev")
+
+
 async def test_a_stopped_node_does_not_slow_the_others_and_is_told_what_it_skipped(
     redis_url: str,
 ) -> None:

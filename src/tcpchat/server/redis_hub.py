@@ -883,6 +883,7 @@ class RedisHub(LocalHub):
                 self._first_ids.clear()
                 for key in self._positions:
                     self._positions[key] = "0-0"
+                self._lost_unread()
             # Last: a try that fails before this still finds Redis emptied next time.
             self._epoch = epoch
         await self._beat(client)
@@ -3365,6 +3366,16 @@ class RedisHub(LocalHub):
             when = event_id if made is None else made
             events.insert(at, _Waiting(events[at - 1].after, when, said, about=about))
             held.news_end = at + 1 if at >= held.news_end else held.news_end + 1
+
+    def _lost_unread(self) -> None:
+        """Redis came back empty: this node's events it had taken (their scripts answered)
+        and this node had not read back yet went with it, as if trimmed (_passed_over).
+        Nothing waits for them any more: their authors' replies go, a joiner is a member.
+        (Those in doubt are settled apart, and those not sent yet are sent.)"""
+        doubtful = {id(op) for op in self._in_doubt}
+        for op in list(self._in_flight.values()):
+            if op.event_id and id(op) not in doubtful:
+                self._passed_over(op)
 
     def _passed_over(self, op: RoomEvent) -> None:
         """One of this node's events that Redis trimmed from its room before this node read
