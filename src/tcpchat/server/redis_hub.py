@@ -456,11 +456,13 @@ class _Held:
 
 @dataclass(slots=True, eq=False)
 class _AnswerAtJoin:
-    """A member's answer to a join of a room this node does not read yet. It names the
-    other nodes' members as their presence has them, which runs ahead of their rooms'
-    streams: a nick change of one of them, in a room the joiner is in, may still be on its
-    way here. So the answer waits for its join's place in the stream, and what this node
-    reads from before that place is told first (_divert), as a single server tells it.
+    """A member's answer to a join of a room this node does not read yet, or reads while
+    another room of the joiner's is read only so far (_heard_only_so_far). It names the
+    other nodes' members as presence, or the room's stream, has them, which can run ahead
+    of the joiner's other rooms: a nick change of one of them, in a room the joiner is
+    in, may still be on its way to it. So the answer waits for its join's place in the
+    stream, and what this node reads from before that place is told first (_divert), as
+    a single server tells it.
     ``start``: where its replies begin in the member's _Held.events; ``join``: the join,
     once put; ``first`` and ``last``: the answer's first reply (news of rooms joined
     before goes ahead of it) and last (the room's history follows it)."""
