@@ -581,11 +581,21 @@ def stalled_figures(stalled: dict[str, Any]) -> tuple[float | None, bool, str]:
     if with_stall.missing:
         ratio = None  # the others did not get everything: their latency says nothing
     series = [kb for _, kb in with_stall.rss_series]
-    half = len(series) // 2
-    # Bounded: the second half of the run grows by less than 1 MiB over the first half's peak.
-    bounded = bool(series) and max(series[half:] or [0]) <= max(series[:half] or series) + 1024
-    shown = ", ".join(f"{kb / 1024:.0f}" for kb in series)
-    return ratio, bounded, shown
+    return ratio, rss_levelled_off(series), ", ".join(f"{kb / 1024:.0f}" for kb in series)
+
+
+def rss_levelled_off(series: list[int]) -> bool:
+    """Whether RSS samples (KiB, a second apart) stopped growing: the last third peaks
+    less than 1 MiB over all before it. The stalled reader's queue fills for several
+    seconds (the kernel's send buffer first, then ``--max-queue-bytes``) before the
+    server cuts it off, and the process keeps the pages that queue took for reuse: a
+    server whose memory is bounded rises once, in the first half or just past it, then
+    holds. One that keeps what it cannot send grows to the end (about 1 MB a second
+    here)."""
+    if not series:
+        return False
+    last = len(series) - max(1, len(series) // 3)
+    return max(series[last:]) <= max(series[:last] or series) + 1024
 
 
 def sweeps_section(results: Results) -> list[str]:

@@ -13,6 +13,7 @@ from benchmarks.report import (
     limits_of_unmet,
     ngircd_targets,
     row,
+    rss_levelled_off,
     steps_of,
     web_targets,
 )
@@ -427,3 +428,24 @@ def test_a_ratio_of_two_nominal_steps_is_judged_as_the_steps_are() -> None:
     ratio = 3_199_996.8 / 6_400_003.5
     assert row("knee ≥ 0.5×", "s", "0.50×", ratio, 0.5).endswith("| yes |")
     assert row("knee ≥ 0.5×", "s", "0.49×", 0.49, 0.5).endswith("| **no** |")
+
+
+MIB = 1024  # the RSS samples are in KiB
+
+
+def test_rss_that_rises_once_past_the_middle_and_holds_has_levelled_off() -> None:
+    """The stalled reader's queue filling until it is cut off, 8 to 10 s into 20 (the
+    IRC port's figures in one run: the half after the 10th second peaks 1.1 MiB over
+    the half before)."""
+    series = [29_184] * 8 + [29_594, 30_822] + [31_949] * 10
+    assert rss_levelled_off(series)
+
+
+def test_rss_that_grows_to_the_end_has_not_levelled_off() -> None:
+    """A server that keeps every line it cannot send: about 1 MB more a second."""
+    assert not rss_levelled_off([(28 + second) * MIB for second in range(20)])
+
+
+def test_rss_that_jumps_in_the_last_third_has_not_levelled_off() -> None:
+    assert not rss_levelled_off([28 * MIB] * 15 + [31 * MIB] * 5)
+    assert not rss_levelled_off([])
