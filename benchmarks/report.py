@@ -586,7 +586,7 @@ def stalled_figures(stalled: dict[str, Any]) -> tuple[float | None, bool, str]:
 
 def rss_levelled_off(series: list[int]) -> bool:
     """Whether RSS samples (KiB, a second apart) stopped growing: the last third peaks
-    less than 1 MiB over all before it. The stalled reader's queue fills for several
+    at most 1 MiB over all before it. The stalled reader's queue fills for several
     seconds (the kernel's send buffer first, then ``--max-queue-bytes``) before the
     server cuts it off, and the process keeps the pages that queue took for reuse: a
     server whose memory is bounded rises once, in the first half or just past it, then
