@@ -16,10 +16,11 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from tcpchat.core.events import Message
+from tcpchat.core.events import Join, Message
 from tcpchat.core.hub import Peer
 from tcpchat.core.nicks import nick_key
 from tcpchat.server import redis_hub
+from tcpchat.server.cluster_view import ClusterRoom
 from tcpchat.server.redis_hub import RedisHub, _entries
 from tests.support.cluster import quiet_node
 from tests.support.fakes import FakeTransport
@@ -114,3 +115,32 @@ async def test_lines_a_node_too_far_behind_cannot_keep_are_refused_to_their_auth
         assert written.count(redis_hub.OVERLOADED) == 2  # two lines went with the description
         assert len(hub._in_flight) == 3
         assert hub._described == {}
+
+
+async def test_a_join_the_outbox_could_not_keep_leaves_its_member_joining_no_more(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A join pushed out of a full outbox never reaches the stream: its member is told,
+    and is a full member here at once, where it would have waited for the join to come
+    back, the room counted as being joined and read for it, for as long as it stays."""
+    monkeypatch.setattr(redis_hub, "MAX_OUTBOX", 3)
+    async with quiet_node(redis_url) as hub:
+        (alice,) = await with_members(hub, 1)
+        lobby = next(iter(alice.rooms))
+        new = hub.join_room(alice, "#new")  # as /join does: the room, then the join
+        event_id, ts = hub.clock.stamp()
+        hub.publish(Join(event_id, ts, "member0", "#new"), room=new)
+        assert nick_key("member0") in cast(ClusterRoom, new).joining
+        # Its description, the join and four lines: the oldest three go.
+        for number in range(4):
+            hub.publish(
+                Message(0, datetime.now(UTC), "member0", f"line {number}", lobby.name),
+                room=lobby,
+            )
+        hub.flush(alice)
+        written = bytes(cast(FakeTransport, alice.transport).written).decode()
+        assert written.count(redis_hub.OVERLOADED) == 2  # the join, then the first line
+        assert not any(op.room_key == new.key for op in hub._in_flight.values())
+        assert cast(ClusterRoom, new).joining == {}
+        assert new not in hub._joining.get(alice, [])
+        assert alice in new.members.values()
