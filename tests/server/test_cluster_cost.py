@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tcpchat.core.events import Join, Message
-from tcpchat.core.hub import Peer
+from tcpchat.core.hub import Peer, Room
 from tcpchat.core.nicks import nick_key
 from tcpchat.server import redis_hub
 from tcpchat.server.cluster_view import ClusterRoom
@@ -39,6 +39,18 @@ async def with_members(hub: RedisHub, count: int) -> list[Peer]:
         peers.append(peer)
     await hub._send(hub._take_outbox())
     return peers
+
+
+def say_lines(hub: RedisHub, room: Room, count: int) -> None:
+    """``count`` lines of member0's in ``room``, as its session publishes them."""
+    for number in range(count):
+        hub.publish(
+            Message(0, datetime.now(UTC), "member0", f"line {number}", room.name), room=room
+        )
+
+
+def written_to(peer: Peer) -> str:
+    return bytes(cast(FakeTransport, peer.transport).written).decode()
 
 
 async def commands_sent(url: str, action: Callable[[], Awaitable[object]]) -> list[str]:
@@ -106,13 +118,9 @@ async def test_lines_a_node_too_far_behind_cannot_keep_are_refused_to_their_auth
         (alice,) = await with_members(hub, 1)
         room = next(iter(alice.rooms))
         hub.describe(alice)  # a description waiting in the outbox, then five lines
-        for number in range(5):
-            hub.publish(
-                Message(0, datetime.now(UTC), "member0", f"line {number}", room.name), room=room
-            )
+        say_lines(hub, room, 5)
         hub.flush(alice)
-        written = bytes(cast(FakeTransport, alice.transport).written).decode()
-        assert written.count(redis_hub.OVERLOADED) == 2  # two lines went with the description
+        assert written_to(alice).count(redis_hub.OVERLOADED) == 2  # two went with it
         assert len(hub._in_flight) == 3
         assert hub._described == {}
 
@@ -127,20 +135,15 @@ async def test_a_join_the_outbox_could_not_keep_leaves_its_member_joining_no_mor
     async with quiet_node(redis_url) as hub:
         (alice,) = await with_members(hub, 1)
         lobby = next(iter(alice.rooms))
-        new = hub.join_room(alice, "#new")  # as /join does: the room, then the join
+        # As /join does: the room, then the join.
+        new = cast(ClusterRoom, hub.join_room(alice, "#new"))
         event_id, ts = hub.clock.stamp()
         hub.publish(Join(event_id, ts, "member0", "#new"), room=new)
-        assert nick_key("member0") in cast(ClusterRoom, new).joining
-        # Its description, the join and four lines: the oldest three go.
-        for number in range(4):
-            hub.publish(
-                Message(0, datetime.now(UTC), "member0", f"line {number}", lobby.name),
-                room=lobby,
-            )
+        assert nick_key("member0") in new.joining
+        say_lines(hub, lobby, 4)  # its description, the join and four lines: three go
         hub.flush(alice)
-        written = bytes(cast(FakeTransport, alice.transport).written).decode()
-        assert written.count(redis_hub.OVERLOADED) == 2  # the join, then the first line
+        assert written_to(alice).count(redis_hub.OVERLOADED) == 2  # the join, the first line
         assert not any(op.room_key == new.key for op in hub._in_flight.values())
-        assert cast(ClusterRoom, new).joining == {}
+        assert new.joining == {}
         assert new not in hub._joining.get(alice, [])
         assert alice in new.members.values()
